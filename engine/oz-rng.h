@@ -1,0 +1,31 @@
+/* oz-rng.h — seeded random streams keyed by (seed, purpose).
+ *
+ * Every consumer of randomness (weight init, shuffling, dropout, noise, Bernoulli input,
+ * jitter) owns a stream derived from the run seed and a purpose string, so that adding
+ * a new consumer never shifts the numbers another one draws.  The generator is
+ * xoshiro256** seeded through splitmix64; it is not cryptographic.
+ *
+ * Not thread-safe per stream: a stream is used by one thread at a time.
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdint.h>
+
+typedef struct {
+    uint64_t s[4];
+    /* Box–Muller produces pairs; the second value waits here. */
+    gboolean has_spare;
+    double spare;
+} OzRng;
+
+void oz_rng_init(OzRng *rng, uint64_t seed, const char *purpose);
+uint64_t oz_rng_next(OzRng *rng);
+/* Uniform in [0, 1) with 53 random bits. */
+double oz_rng_uniform(OzRng *rng);
+/* Uniform integer in [0, n) without modulo bias; n > 0. */
+uint64_t oz_rng_below(OzRng *rng, uint64_t n);
+/* Standard normal N(0, 1). */
+double oz_rng_gauss(OzRng *rng);
+/* Fisher–Yates shuffle of an index array. */
+void oz_rng_shuffle(OzRng *rng, int *idx, int n);

@@ -1,0 +1,414 @@
+/* oz-runlog.c — schema, batches and the thread-pool writer.
+ *
+ * Thread discipline: the sqlite3 handle is used by the loop thread only while no batch
+ * is in flight, and by exactly one worker while one is (the next batch starts from the
+ * after-work callback, on the loop thread).  So no two threads touch it at once, and the
+ * default serialized mode is not even needed.
+ */
+#include "oz-runlog.h"
+
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <string.h>
+
+G_DEFINE_QUARK(oz-runlog-error-quark, oz_runlog_error)
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS runs("
+    "  id INTEGER PRIMARY KEY, name TEXT NOT NULL, scenario_path TEXT, scenario TEXT,"
+    "  overrides TEXT, seed INTEGER, threads INTEGER, version TEXT, mode TEXT,"
+    "  status TEXT NOT NULL CHECK(status IN ('running','finished','failed','interrupted')),"
+    "  message TEXT, started_at TEXT NOT NULL, finished_at TEXT, seconds REAL);"
+    "CREATE TABLE IF NOT EXISTS populations("
+    "  run_id INTEGER NOT NULL REFERENCES runs(id), name TEXT NOT NULL, model TEXT,"
+    "  size INTEGER, topo INTEGER, encoding TEXT, lambda REAL, v_th REAL, dropout REAL,"
+    "  PRIMARY KEY(run_id, name));"
+    "CREATE TABLE IF NOT EXISTS projections("
+    "  run_id INTEGER NOT NULL REFERENCES runs(id), name TEXT NOT NULL, pre TEXT, post TEXT,"
+    "  n_pre INTEGER, n_post INTEGER, delay_ticks INTEGER, init TEXT,"
+    "  PRIMARY KEY(run_id, name));"
+    "CREATE TABLE IF NOT EXISTS epochs("
+    "  run_id INTEGER NOT NULL REFERENCES runs(id), epoch INTEGER NOT NULL,"
+    "  phase TEXT NOT NULL CHECK(phase IN ('train','test')), samples INTEGER,"
+    "  ticks INTEGER, loss REAL, accuracy REAL, lr REAL, alpha REAL, seconds REAL,"
+    "  PRIMARY KEY(run_id, epoch, phase));"
+    "CREATE TABLE IF NOT EXISTS firing_rates("
+    "  run_id INTEGER NOT NULL REFERENCES runs(id), epoch INTEGER NOT NULL,"
+    "  phase TEXT NOT NULL, population TEXT NOT NULL, spikes INTEGER,"
+    "  neuron_ticks INTEGER, rate REAL, neuron_updates INTEGER,"
+    "  PRIMARY KEY(run_id, epoch, phase, population));"
+    "CREATE TABLE IF NOT EXISTS synops("
+    "  run_id INTEGER NOT NULL REFERENCES runs(id), epoch INTEGER NOT NULL,"
+    "  phase TEXT NOT NULL, projection TEXT NOT NULL, samples INTEGER,"
+    "  synops INTEGER, row_fetches INTEGER, dense_macs INTEGER,"
+    "  feedback_ops INTEGER NOT NULL DEFAULT 0, update_ops INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY(run_id, epoch, phase, projection));"
+    "CREATE TABLE IF NOT EXISTS spikes("
+    "  run_id INTEGER NOT NULL REFERENCES runs(id), epoch INTEGER NOT NULL,"
+    "  phase TEXT NOT NULL, sample INTEGER NOT NULL, population TEXT NOT NULL,"
+    "  tick INTEGER NOT NULL, neuron INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS spikes_by_sample ON spikes(run_id, sample, population, tick);"
+    "CREATE INDEX IF NOT EXISTS epochs_by_phase ON epochs(phase, run_id);"
+    "CREATE TABLE IF NOT EXISTS energy_models("
+    "  model TEXT PRIMARY KEY, synop_pj REAL, mac_pj REAL, neuron_update_pj REAL,"
+    "  access_pj REAL, source TEXT);"
+    "INSERT OR IGNORE INTO energy_models VALUES"
+    "  ('cmos45-fp32', 0.9, 4.6, NULL, NULL, 'Horowitz, ISSCC 2014: fp32 add 0.9 pJ, mult 3.7 pJ; "
+    "the usual SNN-paper convention (AC 0.9, MAC 4.6)'),"
+    "  ('cmos45-fp16', 0.4, 1.5, NULL, NULL, 'Horowitz 2014 (fp16 add 0.4, mult 1.1)'),"
+    "  ('cmos45-int8', 0.03, 0.23, NULL, NULL, 'Horowitz 2014 (int8 add 0.03, mult 0.2)'),"
+    "  ('loihi', 27.1, NULL, 81, NULL, 'Davies et al., IEEE Micro 2018: 23.6 pJ per synaptic "
+    "spike op + 3.5 pJ synaptic update; 81 pJ per neuron update (as tabulated by KerasSpiking)'),"
+    "  ('spinnaker', 13300, NULL, 26000, NULL, 'Hoppner et al. 2019 (via KerasSpiking)'),"
+    "  ('spinnaker2', 450, NULL, 2190, NULL, 'Hoppner et al. 2019 (via KerasSpiking)'),"
+    "  ('cpu-i7-4960x', 8600, 8600, NULL, NULL, 'Degnan et al. 2015, per op (via KerasSpiking)'),"
+    "  ('gpu-titan-black', 300, 300, NULL, NULL, 'Degnan et al. 2015, per op (via KerasSpiking)');"
+    "CREATE VIEW IF NOT EXISTS energy AS"
+    "  WITH ops AS (SELECT run_id, epoch, phase, MAX(samples) AS samples,"
+    "      SUM(synops) AS synops, SUM(dense_macs) AS dense_macs, SUM(row_fetches) AS row_fetches"
+    "      FROM synops GROUP BY run_id, epoch, phase),"
+    "    nu AS (SELECT run_id, epoch, phase, SUM(neuron_updates) AS neuron_updates"
+    "      FROM firing_rates GROUP BY run_id, epoch, phase)"
+    "  SELECT ops.run_id, ops.epoch, ops.phase, m.model, ops.samples, ops.synops,"
+    "    ops.dense_macs, ops.row_fetches, IFNULL(nu.neuron_updates, 0) AS neuron_updates,"
+    "    1e-12 * (ops.synops * IFNULL(m.synop_pj, 0) + ops.dense_macs * IFNULL(m.mac_pj, 0)"
+    "      + IFNULL(nu.neuron_updates, 0) * IFNULL(m.neuron_update_pj, 0)"
+    "      + ops.row_fetches * IFNULL(m.access_pj, 0)) AS joules,"
+    "    1e-12 * (ops.synops * IFNULL(m.synop_pj, 0) + ops.dense_macs * IFNULL(m.mac_pj, 0)"
+    "      + IFNULL(nu.neuron_updates, 0) * IFNULL(m.neuron_update_pj, 0)"
+    "      + ops.row_fetches * IFNULL(m.access_pj, 0)) / MAX(ops.samples, 1)"
+    "      AS joules_per_sample,"
+    "    (ops.dense_macs = 0 OR m.mac_pj IS NOT NULL) AS covers_all_ops"
+    "  FROM ops LEFT JOIN nu USING (run_id, epoch, phase) CROSS JOIN energy_models m;";
+
+static const char *const row_sql[OZ_ROW_COUNT] = {
+    [OZ_ROW_POPULATION] = "INSERT INTO populations VALUES(?,?,?,?,?,?,?,?,?)",
+    [OZ_ROW_PROJECTION] = "INSERT INTO projections VALUES(?,?,?,?,?,?,?,?)",
+    [OZ_ROW_EPOCH] = "INSERT OR REPLACE INTO epochs VALUES(?,?,?,?,?,?,?,?,?,?)",
+    [OZ_ROW_FIRING_RATE] = "INSERT OR REPLACE INTO firing_rates VALUES(?,?,?,?,?,?,?,?)",
+    [OZ_ROW_SYNOPS] = "INSERT OR REPLACE INTO synops VALUES(?,?,?,?,?,?,?,?,?,?)",
+    [OZ_ROW_SPIKE] = "INSERT INTO spikes VALUES(?,?,?,?,?,?,?)",
+};
+_Static_assert(G_N_ELEMENTS(row_sql) == OZ_ROW_COUNT, "one statement per row kind");
+
+typedef struct {
+    char type;
+    union {
+        gint64 i;
+        double d;
+        char *s;
+    };
+} Value;
+
+typedef struct {
+    OzRowKind kind;
+    guint first, count;
+} Row;
+
+struct OzLogBatch {
+    GArray *rows;   /* of Row */
+    GArray *values; /* of Value */
+};
+
+struct OzRunLog {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[OZ_ROW_COUNT];
+    uv_loop_t *loop;
+    gint64 run_id;
+    GQueue pending;       /* of OzLogBatch*, not yet started */
+    OzLogBatch *inflight; /* being written by a worker */
+    uv_work_t work;
+    GError *error;        /* first failure; set by the worker, read on the loop */
+    char *path;
+};
+
+OzLogBatch *oz_log_batch_new(void) {
+    OzLogBatch *b = g_new0(OzLogBatch, 1);
+    b->rows = g_array_new(FALSE, FALSE, sizeof(Row));
+    b->values = g_array_new(FALSE, FALSE, sizeof(Value));
+    return b;
+}
+
+void oz_log_batch_free(OzLogBatch *b) {
+    if (!b)
+        return;
+    for (guint i = 0; i < b->values->len; i++) {
+        Value *v = &g_array_index(b->values, Value, i);
+        if (v->type == 's')
+            g_free(v->s);
+    }
+    g_array_free(b->rows, TRUE);
+    g_array_free(b->values, TRUE);
+    g_free(b);
+}
+
+void oz_log_batch_add(OzLogBatch *b, OzRowKind kind, const char *types, ...) {
+    g_return_if_fail(kind < OZ_ROW_COUNT);
+    Row r = {kind, b->values->len, 0};
+    va_list ap;
+    va_start(ap, types);
+    for (const char *t = types; *t; t++) {
+        Value v = {.type = *t};
+        switch (*t) {
+        case 'i':
+            v.i = va_arg(ap, gint64);
+            break;
+        case 'd':
+            v.d = va_arg(ap, double);
+            break;
+        case 's':
+            v.s = g_strdup(va_arg(ap, const char *));
+            break;
+        case 'n':
+            break;
+        default:
+            g_assert_not_reached();
+        }
+        g_array_append_val(b->values, v);
+        r.count++;
+    }
+    va_end(ap);
+    g_array_append_val(b->rows, r);
+}
+
+guint oz_log_batch_rows(const OzLogBatch *b) {
+    return b->rows->len;
+}
+
+static void set_sqlite_error(GError **error, sqlite3 *db, int rc, const char *path,
+                             const char *what) {
+    int code = OZ_RUNLOG_ERROR_FAILED;
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+        code = OZ_RUNLOG_ERROR_BUSY;
+    else if (rc == SQLITE_FULL)
+        code = OZ_RUNLOG_ERROR_FULL;
+    g_set_error(error, OZ_RUNLOG_ERROR, code, "run log %s: %s: %s", path, what,
+                db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+}
+
+OzRunLog *oz_runlog_open(const char *path, uv_loop_t *loop, GError **error) {
+    OzRunLog *log = g_new0(OzRunLog, 1);
+    log->loop = loop;
+    log->path = g_strdup(path);
+    g_queue_init(&log->pending);
+    int rc = sqlite3_open_v2(path, &log->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK) {
+        set_sqlite_error(error, log->db, rc, path, "cannot open");
+        oz_runlog_close(log);
+        return NULL;
+    }
+    sqlite3_busy_timeout(log->db, 5000);
+    char *msg = NULL;
+    rc = sqlite3_exec(log->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
+                      &msg);
+    sqlite3_free(msg);
+    msg = NULL;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(log->db, schema_sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        g_set_error(error, OZ_RUNLOG_ERROR,
+                    rc == SQLITE_BUSY ? OZ_RUNLOG_ERROR_BUSY : OZ_RUNLOG_ERROR_FAILED,
+                    "run log %s: cannot create the schema: %s", path,
+                    msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        oz_runlog_close(log);
+        return NULL;
+    }
+    for (int k = 0; k < OZ_ROW_COUNT; k++) {
+        rc = sqlite3_prepare_v2(log->db, row_sql[k], -1, &log->stmt[k], NULL);
+        if (rc != SQLITE_OK) {
+            set_sqlite_error(error, log->db, rc, path, "cannot prepare a statement");
+            oz_runlog_close(log);
+            return NULL;
+        }
+    }
+    return log;
+}
+
+static gboolean write_batch(OzRunLog *log, OzLogBatch *b, GError **error) {
+    sqlite3 *db = log->db;
+    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        set_sqlite_error(error, db, rc, log->path, "cannot begin a transaction");
+        return FALSE;
+    }
+    for (guint r = 0; r < b->rows->len; r++) {
+        Row *row = &g_array_index(b->rows, Row, r);
+        sqlite3_stmt *st = log->stmt[row->kind];
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, log->run_id);
+        for (guint c = 0; c < row->count; c++) {
+            Value *v = &g_array_index(b->values, Value, row->first + c);
+            int col = (int)c + 2;
+            switch (v->type) {
+            case 'i':
+                sqlite3_bind_int64(st, col, v->i);
+                break;
+            case 'd':
+                sqlite3_bind_double(st, col, v->d);
+                break;
+            case 's':
+                sqlite3_bind_text(st, col, v->s, -1, SQLITE_STATIC);
+                break;
+            default:
+                sqlite3_bind_null(st, col);
+            }
+        }
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+            set_sqlite_error(error, db, rc, log->path, "cannot write a row");
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            return FALSE;
+        }
+    }
+    rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        set_sqlite_error(error, db, rc, log->path, "cannot commit");
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static void start_next(OzRunLog *log);
+
+static void work_cb(uv_work_t *req) {
+    OzRunLog *log = req->data;
+    GError *err = NULL;
+    if (!write_batch(log, log->inflight, &err))
+        log->error = err; /* only this worker writes it while in flight */
+}
+
+static void after_work_cb(uv_work_t *req, int status) {
+    OzRunLog *log = req->data;
+    (void)status;
+    oz_log_batch_free(log->inflight);
+    log->inflight = NULL;
+    start_next(log);
+}
+
+static void start_next(OzRunLog *log) {
+    while (!log->inflight && !g_queue_is_empty(&log->pending)) {
+        OzLogBatch *b = g_queue_pop_head(&log->pending);
+        if (log->error) {
+            /* After a failure nothing more is written; what was committed stays. */
+            oz_log_batch_free(b);
+            continue;
+        }
+        log->inflight = b;
+        log->work.data = log;
+        if (uv_queue_work(log->loop, &log->work, work_cb, after_work_cb) != 0) {
+            GError *err = NULL;
+            if (!write_batch(log, b, &err))
+                log->error = err;
+            oz_log_batch_free(b);
+            log->inflight = NULL;
+        }
+    }
+}
+
+void oz_runlog_submit(OzRunLog *log, OzLogBatch *batch) {
+    if (!log->loop) {
+        GError *err = NULL;
+        if (!log->error && !write_batch(log, batch, &err))
+            log->error = err;
+        oz_log_batch_free(batch);
+        return;
+    }
+    g_queue_push_tail(&log->pending, batch);
+    start_next(log);
+}
+
+gboolean oz_runlog_busy(const OzRunLog *log) {
+    return log->inflight != NULL || log->pending.length > 0;
+}
+
+const GError *oz_runlog_error(const OzRunLog *log) {
+    return log->error;
+}
+
+static char *now_iso(void) {
+    g_autoptr(GDateTime) t = g_date_time_new_now_utc();
+    return g_date_time_format_iso8601(t);
+}
+
+gint64 oz_runlog_begin_run(OzRunLog *log, const OzRunInfo *info, GError **error) {
+    g_return_val_if_fail(!oz_runlog_busy(log), -1);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(log->db,
+                                "INSERT INTO runs(name, scenario_path, scenario, overrides, seed,"
+                                " threads, version, mode, status, started_at)"
+                                " VALUES(?,?,?,?,?,?,?,?,'running',?)",
+                                -1, &st, NULL);
+    g_autofree char *now = now_iso();
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, info->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, info->scenario_path, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, info->scenario_text, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, info->overrides, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, info->seed);
+        sqlite3_bind_int(st, 6, info->threads);
+        sqlite3_bind_text(st, 7, OZ_VERSION, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 8, info->mode, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 9, now, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+    }
+    if (rc != SQLITE_DONE) {
+        set_sqlite_error(error, log->db, rc, log->path, "cannot insert the run");
+        sqlite3_finalize(st);
+        return -1;
+    }
+    sqlite3_finalize(st);
+    log->run_id = sqlite3_last_insert_rowid(log->db);
+    return log->run_id;
+}
+
+gint64 oz_runlog_run_id(const OzRunLog *log) {
+    return log->run_id;
+}
+
+gboolean oz_runlog_finish_run(OzRunLog *log, const char *status, const char *message,
+                              GError **error) {
+    g_return_val_if_fail(!oz_runlog_busy(log), FALSE);
+    sqlite3_stmt *st = NULL;
+    g_autofree char *now = now_iso();
+    int rc = sqlite3_prepare_v2(
+        log->db,
+        "UPDATE runs SET status = ?, message = ?, finished_at = ?,"
+        " seconds = (julianday(?) - julianday(started_at)) * 86400.0 WHERE id = ?",
+        -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, message, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, log->run_id);
+        rc = sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        set_sqlite_error(error, log->db, rc, log->path, "cannot mark the run finished");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+struct sqlite3 *oz_runlog_db(OzRunLog *log) {
+    return log->db;
+}
+
+void oz_runlog_close(OzRunLog *log) {
+    if (!log)
+        return;
+    if (log->loop)
+        while (oz_runlog_busy(log))
+            uv_run(log->loop, UV_RUN_ONCE);
+    for (int k = 0; k < OZ_ROW_COUNT; k++)
+        sqlite3_finalize(log->stmt[k]);
+    if (log->db)
+        sqlite3_close(log->db);
+    g_clear_error(&log->error);
+    g_free(log->path);
+    g_free(log);
+}

@@ -1,0 +1,75 @@
+/* oz-runlog.h — the SQLite run log.
+ *
+ * One database holds any number of runs.  Rows are gathered by the simulation into an
+ * OzLogBatch (plain values, no SQLite calls) and submitted; a writer on libuv's thread
+ * pool commits each batch in one transaction with prepared statements, one batch at a
+ * time and in submission order, so the simulation never waits for the disk.  The run
+ * row itself (begin, finish) is written synchronously, when no batch is in flight.
+ *
+ * WAL mode and a busy timeout let a user query a running log.  A failed batch keeps the
+ * error (oz_runlog_error) and drops later batches; everything committed before it stays.
+ *
+ * Tables: runs, populations, projections, epochs, firing_rates, synops, spikes,
+ * energy_models; views: energy (joules per run, epoch, phase and hardware model).
+ */
+#pragma once
+
+#include <glib.h>
+#include <uv.h>
+
+#define OZ_RUNLOG_ERROR (oz_runlog_error_quark())
+GQuark oz_runlog_error_quark(void);
+
+typedef enum { OZ_RUNLOG_ERROR_FAILED, OZ_RUNLOG_ERROR_BUSY, OZ_RUNLOG_ERROR_FULL } OzRunLogError;
+
+typedef enum {
+    OZ_ROW_POPULATION = 0,
+    OZ_ROW_PROJECTION,
+    OZ_ROW_EPOCH,
+    OZ_ROW_FIRING_RATE,
+    OZ_ROW_SYNOPS,
+    OZ_ROW_SPIKE,
+    OZ_ROW_COUNT
+} OzRowKind;
+
+typedef struct OzLogBatch OzLogBatch;
+typedef struct OzRunLog OzRunLog;
+
+OzLogBatch *oz_log_batch_new(void);
+void oz_log_batch_free(OzLogBatch *batch);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(OzLogBatch, oz_log_batch_free)
+/* Appends a row.  types has one letter per column after run_id: 'i' gint64,
+ * 'd' double, 's' const char * (copied), 'n' NULL (no argument).  The run id is
+ * prepended by the writer. */
+void oz_log_batch_add(OzLogBatch *batch, OzRowKind kind, const char *types, ...);
+guint oz_log_batch_rows(const OzLogBatch *batch);
+
+typedef struct {
+    const char *name;
+    const char *scenario_path;
+    const char *scenario_text;
+    const char *overrides; /* one per line */
+    gint64 seed;
+    int threads;
+    const char *mode;
+} OzRunInfo;
+
+/* Opens (creating if needed) the database and its schema.  loop may be NULL: then every
+ * submit commits synchronously. */
+OzRunLog *oz_runlog_open(const char *path, uv_loop_t *loop, GError **error);
+/* Waits for pending batches (runs the loop if there is one), then closes.  NULL-safe. */
+void oz_runlog_close(OzRunLog *log);
+
+gint64 oz_runlog_begin_run(OzRunLog *log, const OzRunInfo *info, GError **error);
+gint64 oz_runlog_run_id(const OzRunLog *log);
+/* Takes ownership of batch. */
+void oz_runlog_submit(OzRunLog *log, OzLogBatch *batch);
+/* TRUE while a batch is queued or being written. */
+gboolean oz_runlog_busy(const OzRunLog *log);
+/* The first write error, or NULL.  (transfer none) */
+const GError *oz_runlog_error(const OzRunLog *log);
+/* status: "finished", "failed" or "interrupted".  Requires !busy. */
+gboolean oz_runlog_finish_run(OzRunLog *log, const char *status, const char *message,
+                              GError **error);
+/* The SQLite handle, for tests and fault injection.  (transfer none) */
+struct sqlite3 *oz_runlog_db(OzRunLog *log);

@@ -1,0 +1,673 @@
+/* oz-scenario.c — schema-driven validation of scenario key files.
+ *
+ * The schema is one const table: (section kind, key, type, where in the config struct,
+ * range or choices, default, help).  Parsing walks the file once to reject unknown
+ * sections and keys, then walks the schema to fill every field, so a key absent from
+ * the file gets its default and a required key without one is reported.  Nothing is
+ * committed to the caller until the whole file has validated.
+ */
+#include "oz-scenario.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+G_DEFINE_QUARK(oz-scenario-error-quark, oz_scenario_error)
+
+typedef enum { K_RUN, K_DATA, K_RECORD, K_POPULATION, K_PROJECTION, K_COUNT } Kind;
+
+static const char *const kind_names[K_COUNT] = {"run", "data", "record", "population",
+                                                 "projection"};
+static const gboolean kind_named[K_COUNT] = {FALSE, FALSE, FALSE, TRUE, TRUE};
+_Static_assert(G_N_ELEMENTS(kind_names) == K_COUNT, "one name per section kind");
+
+typedef enum { T_INT, T_INT64, T_DOUBLE, T_BOOL, T_STRING, T_ENUM, T_LIST } Type;
+
+typedef struct {
+    Kind kind;
+    const char *key;
+    Type type;
+    gsize offset;
+    double min, max;
+    const char *choices; /* T_ENUM: "a|b|c" */
+    const char *def;     /* NULL: required */
+    const char *help;
+} KeySpec;
+
+#define RUN(f) offsetof(OzRunConfig, f)
+#define DATA(f) offsetof(OzDataConfig, f)
+#define REC(f) offsetof(OzRecordConfig, f)
+#define POP(f) offsetof(OzPopulationConfig, f)
+#define PRJ(f) offsetof(OzProjectionConfig, f)
+
+static const KeySpec schema[] = {
+    {K_RUN, "name", T_STRING, RUN(name), 0, 0, NULL, "", "run name (default: the file's base name)"},
+    {K_RUN, "seed", T_INT64, RUN(seed), 0, 9.2e18, NULL, "2022", "seed of every random stream"},
+    {K_RUN, "mode", T_ENUM, RUN(mode), 0, 0, "infer|train", "infer",
+     "infer: evaluate the test set; train: learn (needs a learning rule)"},
+    {K_RUN, "epochs", T_INT, RUN(epochs), 1, 100000, NULL, "1", "passes over the training set"},
+    {K_RUN, "batch_size", T_INT, RUN(batch_size), 1, 65536, NULL, "128", "samples per mini-batch"},
+    {K_RUN, "ticks", T_INT, RUN(ticks), 1, 100000, NULL, "6", "T: ticks each sample is presented"},
+    {K_RUN, "drain_ticks", T_INT, RUN(drain_ticks), -1, 100000, NULL, "-1",
+     "extra ticks after the input for delayed packets; -1: the longest delay path"},
+    {K_RUN, "threads", T_INT, RUN(threads), 1, 256, NULL, "2", "BLAS threads (--threads wins)"},
+    {K_RUN, "delivery", T_ENUM, RUN(delivery), 0, 0, "auto|event|dense", "auto",
+     "spike delivery: per-spike weight rows, one sgemm, or chosen by firing density"},
+    {K_RUN, "dense_threshold", T_DOUBLE, RUN(dense_threshold), 0, 1, NULL, "0.05",
+     "auto delivery uses sgemm when the fraction of presynaptic neurons firing is at least this"},
+    {K_RUN, "progress_seconds", T_DOUBLE, RUN(progress_seconds), 0.05, 3600, NULL, "1",
+     "progress line refresh period on a terminal (10x that otherwise)"},
+
+    {K_DATA, "dataset", T_ENUM, DATA(dataset), 0, 0, "mnist|fashion-mnist|idx", "mnist",
+     "which files: MNIST, Fashion-MNIST (Debian's dataset-fashion-mnist) or explicit IDX paths"},
+    {K_DATA, "dir", T_STRING, DATA(dir), 0, 0, NULL, "",
+     "folder of the IDX files (mnist: data/mnist, fashion-mnist: /usr/share/datasets/fashion-mnist)"},
+    {K_DATA, "train_images", T_STRING, DATA(train_images), 0, 0, NULL, "", "IDX path (dataset = idx)"},
+    {K_DATA, "train_labels", T_STRING, DATA(train_labels), 0, 0, NULL, "", "IDX path (dataset = idx)"},
+    {K_DATA, "test_images", T_STRING, DATA(test_images), 0, 0, NULL, "", "IDX path (dataset = idx)"},
+    {K_DATA, "test_labels", T_STRING, DATA(test_labels), 0, 0, NULL, "", "IDX path (dataset = idx)"},
+    {K_DATA, "train_limit", T_INT, DATA(train_limit), 0, 1e9, NULL, "0", "use the first N training samples (0: all)"},
+    {K_DATA, "test_limit", T_INT, DATA(test_limit), 0, 1e9, NULL, "0", "use the first N test samples (0: all)"},
+    {K_DATA, "classes", T_INT, DATA(classes), 2, 256, NULL, "10", "number of classes; labels must be below it"},
+    {K_DATA, "normalize", T_BOOL, DATA(normalize), 0, 0, NULL, "true",
+     "current encoding: x = (pixel/255 - mean)/std"},
+    {K_DATA, "mean", T_DOUBLE, DATA(mean), -1e6, 1e6, NULL, "0.1307", "normalisation mean"},
+    {K_DATA, "std", T_DOUBLE, DATA(std), 1e-9, 1e6, NULL, "0.3081", "normalisation std"},
+
+    {K_RECORD, "spike_samples", T_INT, REC(spike_samples), 0, 1e6, NULL, "0",
+     "record every spike of the first N test samples (last evaluation)"},
+    {K_RECORD, "spike_populations", T_LIST, REC(spike_populations), 0, 0, NULL, "",
+     "comma-separated populations whose spikes are recorded (empty: all that spike)"},
+    {K_RECORD, "firing_rates", T_BOOL, REC(firing_rates), 0, 0, NULL, "true", "log firing_rates rows"},
+    {K_RECORD, "synops", T_BOOL, REC(synops), 0, 0, NULL, "true", "log synops rows"},
+
+    {K_POPULATION, "model", T_ENUM, POP(model), 0, 0, "input|lif|readout", NULL,
+     "input (encoder), lif (spiking), readout (non-spiking, sums o[t])"},
+    {K_POPULATION, "size", T_INT, POP(size), 1, 1e7, NULL, NULL, "number of neurons"},
+    {K_POPULATION, "encoding", T_ENUM, POP(encoding), 0, 0, "current|bernoulli", "current",
+     "input: the image as a constant current, or Bernoulli spikes with p = pixel/255"},
+    {K_POPULATION, "lambda", T_DOUBLE, POP(lambda), 0, 1, NULL, "0.5", "leak λ = 1 - 1/τ"},
+    {K_POPULATION, "v_th", T_DOUBLE, POP(v_th), 1e-6, 1e6, NULL, "1", "firing threshold"},
+    {K_POPULATION, "dropout", T_DOUBLE, POP(dropout), 0, 0.99, NULL, "0",
+     "probability of silencing a neuron for a whole sample (training only)"},
+    {K_POPULATION, "bias", T_BOOL, POP(bias), 0, 0, NULL, "true", "learnable bias b"},
+
+    {K_PROJECTION, "from", T_STRING, PRJ(from), 0, 0, NULL, NULL, "presynaptic population"},
+    {K_PROJECTION, "to", T_STRING, PRJ(to), 0, 0, NULL, NULL, "postsynaptic population"},
+    {K_PROJECTION, "delay", T_INT, PRJ(delay), 0, 10000, NULL, "0", "axonal delay in ticks"},
+    {K_PROJECTION, "init", T_ENUM, PRJ(init), 0, 0, "uniform|normal|zero", "uniform",
+     "uniform: U(±scale/√fan_in) (framework default); normal: N(0, scale²)"},
+    {K_PROJECTION, "init_scale", T_DOUBLE, PRJ(init_scale), 0, 1e6, NULL, "1", "see init"},
+};
+
+#undef RUN
+#undef DATA
+#undef REC
+#undef POP
+#undef PRJ
+
+int oz_levenshtein(const char *a, const char *b) {
+    gsize la = strlen(a), lb = strlen(b);
+    g_autofree int *row = g_new(int, lb + 1);
+    for (gsize j = 0; j <= lb; j++)
+        row[j] = (int)j;
+    for (gsize i = 1; i <= la; i++) {
+        int diag = row[0];
+        row[0] = (int)i;
+        for (gsize j = 1; j <= lb; j++) {
+            int up = row[j];
+            int cost = g_ascii_tolower(a[i - 1]) == g_ascii_tolower(b[j - 1]) ? 0 : 1;
+            row[j] = MIN(MIN(row[j] + 1, row[j - 1] + 1), diag + cost);
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* " (did you mean 'x'?)" for the closest candidate within distance 3, or "". */
+static char *suggest(const char *word, const char *const *candidates, gsize n) {
+    const char *best = NULL;
+    int best_d = 4;
+    for (gsize i = 0; i < n; i++) {
+        int d = oz_levenshtein(word, candidates[i]);
+        if (d < best_d) {
+            best_d = d;
+            best = candidates[i];
+        }
+    }
+    return best ? g_strdup_printf(" (did you mean '%s'?)", best) : g_strdup("");
+}
+
+typedef struct {
+    const char *path;
+    GHashTable *overridden; /* "section\x1fkey" set */
+} Ctx;
+
+static void key_error(const Ctx *c, GError **error, OzScenarioError code, const char *section,
+                      const char *key, const char *fmt, ...) G_GNUC_PRINTF(6, 7);
+
+static void key_error(const Ctx *c, GError **error, OzScenarioError code, const char *section,
+                      const char *key, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    gboolean from_cli = FALSE;
+    if (key && c->overridden) {
+        g_autofree char *k = g_strdup_printf("%s\x1f%s", section, key);
+        from_cli = g_hash_table_contains(c->overridden, k);
+    }
+    if (key)
+        g_set_error(error, OZ_SCENARIO_ERROR, code, "%s: [%s] %s: %s%s", c->path, section, key,
+                    msg, from_cli ? " (set with --set)" : "");
+    else
+        g_set_error(error, OZ_SCENARIO_ERROR, code, "%s: [%s]: %s", c->path, section, msg);
+}
+
+void oz_scenario_set_error(const OzScenario *sc, GError **error, OzScenarioError code,
+                           const char *section, const char *key, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    Ctx c = {sc->path, NULL};
+    key_error(&c, error, code, section, key, "%s", msg);
+}
+
+static gboolean is_name_ok(const char *s) {
+    if (!*s)
+        return FALSE;
+    for (; *s; s++)
+        if (!g_ascii_isalnum(*s) && *s != '_' && *s != '-')
+            return FALSE;
+    return TRUE;
+}
+
+static gboolean parse_value(const Ctx *c, const KeySpec *ks, const char *section,
+                            const char *raw, gpointer base, GError **error) {
+    gpointer field = (char *)base + ks->offset;
+    g_autofree char *v = g_strstrip(g_strdup(raw));
+    switch (ks->type) {
+    case T_INT:
+    case T_INT64: {
+        gint64 out = 0;
+        char *end = NULL;
+        errno = 0;
+        out = g_ascii_strtoll(v, &end, 10);
+        if (!*v || *end || errno != 0) {
+            key_error(c, error, OZ_SCENARIO_ERROR_VALUE, section, ks->key,
+                      "expected an integer in [%.0f, %.0f], got '%s'", ks->min, ks->max, v);
+            return FALSE;
+        }
+        if ((double)out < ks->min || (double)out > ks->max) {
+            key_error(c, error, OZ_SCENARIO_ERROR_VALUE, section, ks->key,
+                      "%s is out of range: expected an integer in [%.0f, %.0f]", v, ks->min,
+                      ks->max);
+            return FALSE;
+        }
+        if (ks->type == T_INT)
+            *(int *)field = (int)out;
+        else
+            *(gint64 *)field = out;
+        return TRUE;
+    }
+    case T_DOUBLE: {
+        char *end = NULL;
+        errno = 0;
+        double d = g_ascii_strtod(v, &end);
+        if (!*v || *end || errno != 0 || !isfinite(d)) {
+            key_error(c, error, OZ_SCENARIO_ERROR_VALUE, section, ks->key,
+                      "expected a number in [%g, %g], got '%s'", ks->min, ks->max, v);
+            return FALSE;
+        }
+        if (d < ks->min || d > ks->max) {
+            key_error(c, error, OZ_SCENARIO_ERROR_VALUE, section, ks->key,
+                      "%s is out of range: expected a number in [%g, %g]", v, ks->min, ks->max);
+            return FALSE;
+        }
+        *(double *)field = d;
+        return TRUE;
+    }
+    case T_BOOL: {
+        static const char *const yes[] = {"true", "yes", "1", "on"};
+        static const char *const no[] = {"false", "no", "0", "off"};
+        for (gsize i = 0; i < G_N_ELEMENTS(yes); i++) {
+            if (g_ascii_strcasecmp(v, yes[i]) == 0) {
+                *(gboolean *)field = TRUE;
+                return TRUE;
+            }
+            if (g_ascii_strcasecmp(v, no[i]) == 0) {
+                *(gboolean *)field = FALSE;
+                return TRUE;
+            }
+        }
+        key_error(c, error, OZ_SCENARIO_ERROR_VALUE, section, ks->key,
+                  "expected true or false, got '%s'", v);
+        return FALSE;
+    }
+    case T_ENUM: {
+        g_auto(GStrv) choices = g_strsplit(ks->choices, "|", -1);
+        if (g_strv_contains((const char *const *)choices, v)) {
+            g_free(*(char **)field);
+            *(char **)field = g_strdup(v);
+            return TRUE;
+        }
+        g_autofree char *sug = suggest(v, (const char *const *)choices, g_strv_length(choices));
+        g_autofree char *list = g_strjoinv(", ", choices);
+        key_error(c, error, OZ_SCENARIO_ERROR_VALUE, section, ks->key,
+                  "expected one of %s, got '%s'%s", list, v, sug);
+        return FALSE;
+    }
+    case T_STRING:
+        g_free(*(char **)field);
+        *(char **)field = g_strdup(v);
+        return TRUE;
+    case T_LIST: {
+        g_auto(GStrv) parts = g_strsplit(v, ",", -1);
+        GPtrArray *out = g_ptr_array_new();
+        for (char **p = parts; *p; p++) {
+            g_strstrip(*p);
+            if (**p)
+                g_ptr_array_add(out, g_strdup(*p));
+        }
+        g_ptr_array_add(out, NULL);
+        g_strfreev(*(char ***)field);
+        *(char ***)field = (char **)g_ptr_array_free(out, FALSE);
+        return TRUE;
+    }
+    }
+    return FALSE;
+}
+
+static gboolean fill_section(const Ctx *c, GKeyFile *kf, Kind kind, const char *section,
+                             gpointer base, GError **error) {
+    /* Unknown keys first, so a misspelt required key reads as a misspelling. */
+    g_auto(GStrv) keys = g_key_file_get_keys(kf, section, NULL, NULL);
+    const char *known[G_N_ELEMENTS(schema)];
+    gsize nknown = 0;
+    for (gsize i = 0; i < G_N_ELEMENTS(schema); i++)
+        if (schema[i].kind == kind)
+            known[nknown++] = schema[i].key;
+    for (char **k = keys; k && *k; k++) {
+        gboolean ok = FALSE;
+        for (gsize i = 0; i < nknown && !ok; i++)
+            ok = strcmp(known[i], *k) == 0;
+        if (!ok) {
+            g_autofree char *sug = suggest(*k, known, nknown);
+            GString *all = g_string_new(NULL);
+            for (gsize i = 0; i < nknown; i++)
+                g_string_append_printf(all, "%s%s", i ? ", " : "", known[i]);
+            key_error(c, error, OZ_SCENARIO_ERROR_UNKNOWN, section, *k,
+                      "unknown key%s; keys of a %s section: %s", sug, kind_names[kind],
+                      all->str);
+            g_string_free(all, TRUE);
+            return FALSE;
+        }
+    }
+    for (gsize i = 0; i < G_N_ELEMENTS(schema); i++) {
+        const KeySpec *ks = &schema[i];
+        if (ks->kind != kind)
+            continue;
+        g_autofree char *raw = g_key_file_get_string(kf, section, ks->key, NULL);
+        if (!raw) {
+            if (!ks->def) {
+                key_error(c, error, OZ_SCENARIO_ERROR_MISSING, section, ks->key,
+                          "required key is missing (%s)", ks->help);
+                return FALSE;
+            }
+            raw = g_strdup(ks->def);
+        }
+        if (!parse_value(c, ks, section, raw, base, error))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+static void pop_config_free(OzPopulationConfig *p) {
+    g_free(p->name);
+    g_free(p->model);
+    g_free(p->encoding);
+    g_free(p);
+}
+
+static void proj_config_free(OzProjectionConfig *p) {
+    g_free(p->name);
+    g_free(p->from);
+    g_free(p->to);
+    g_free(p->init);
+    g_free(p);
+}
+
+void oz_scenario_free(OzScenario *sc) {
+    if (!sc)
+        return;
+    g_free(sc->path);
+    g_free(sc->text);
+    g_strfreev(sc->overrides);
+    g_free(sc->run.name);
+    g_free(sc->run.mode);
+    g_free(sc->run.delivery);
+    OzDataConfig *d = &sc->data;
+    g_free(d->dataset);
+    g_free(d->dir);
+    g_free(d->train_images);
+    g_free(d->train_labels);
+    g_free(d->test_images);
+    g_free(d->test_labels);
+    g_strfreev(sc->record.spike_populations);
+    if (sc->pops)
+        g_ptr_array_free(sc->pops, TRUE);
+    if (sc->projs)
+        g_ptr_array_free(sc->projs, TRUE);
+    g_free(sc);
+}
+
+static gboolean apply_overrides(Ctx *c, GKeyFile *kf, const char *const *overrides,
+                                GError **error) {
+    for (const char *const *o = overrides; o && *o; o++) {
+        const char *eq = strchr(*o, '=');
+        g_autofree char *lhs = eq ? g_strndup(*o, (gsize)(eq - *o)) : NULL;
+        char *dot = lhs ? strrchr(lhs, '.') : NULL;
+        if (!eq || !dot || dot == lhs || !dot[1]) {
+            g_set_error(error, OZ_SCENARIO_ERROR, OZ_SCENARIO_ERROR_PARSE,
+                        "--set '%s': expected section.key=value, e.g. run.seed=0 or "
+                        "'population h1.dropout=0.1'",
+                        *o);
+            return FALSE;
+        }
+        *dot = '\0';
+        const char *section = g_strstrip(lhs);
+        const char *key = g_strstrip(dot + 1);
+        gboolean named = g_str_has_prefix(section, "population ") ||
+                         g_str_has_prefix(section, "projection ");
+        if (named && !g_key_file_has_group(kf, section)) {
+            g_set_error(error, OZ_SCENARIO_ERROR, OZ_SCENARIO_ERROR_REFERENCE,
+                        "--set '%s': %s has no section [%s]", *o, c->path, section);
+            return FALSE;
+        }
+        g_key_file_set_value(kf, section, key, eq + 1);
+        g_hash_table_add(c->overridden, g_strdup_printf("%s\x1f%s", section, key));
+    }
+    return TRUE;
+}
+
+static char *pop_names(const OzScenario *sc) {
+    GString *s = g_string_new(NULL);
+    for (guint i = 0; i < sc->pops->len; i++)
+        g_string_append_printf(s, "%s%s", i ? ", " : "",
+                               ((OzPopulationConfig *)g_ptr_array_index(sc->pops, i))->name);
+    return g_string_free(s, FALSE);
+}
+
+static OzPopulationConfig *find_pop(const OzScenario *sc, const char *name) {
+    for (guint i = 0; i < sc->pops->len; i++) {
+        OzPopulationConfig *p = g_ptr_array_index(sc->pops, i);
+        if (strcmp(p->name, name) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+/* Picks the IDX file name in dir, plain or gzip. */
+static char *find_idx(const char *dir, const char *base) {
+    g_autofree char *plain = g_build_filename(dir, base, NULL);
+    if (g_file_test(plain, G_FILE_TEST_EXISTS))
+        return g_steal_pointer(&plain);
+    g_autofree char *gz = g_strconcat(plain, ".gz", NULL);
+    if (g_file_test(gz, G_FILE_TEST_EXISTS))
+        return g_steal_pointer(&gz);
+    return NULL;
+}
+
+static gboolean resolve_data(const Ctx *c, OzScenario *sc, GError **error) {
+    OzDataConfig *d = &sc->data;
+    gboolean train = strcmp(sc->run.mode, "train") == 0;
+    if (strcmp(d->dataset, "idx") == 0) {
+        struct {
+            const char *key;
+            char *path;
+            gboolean needed;
+        } f[] = {{"train_images", d->train_images, train},
+                 {"train_labels", d->train_labels, train},
+                 {"test_images", d->test_images, TRUE},
+                 {"test_labels", d->test_labels, TRUE}};
+        for (gsize i = 0; i < G_N_ELEMENTS(f); i++) {
+            if (!f[i].needed)
+                continue;
+            if (!*f[i].path) {
+                key_error(c, error, OZ_SCENARIO_ERROR_MISSING, "data", f[i].key,
+                          "required with dataset = idx (a path to an IDX file)");
+                return FALSE;
+            }
+            if (!g_file_test(f[i].path, G_FILE_TEST_IS_REGULAR)) {
+                key_error(c, error, OZ_SCENARIO_ERROR_REFERENCE, "data", f[i].key,
+                          "no such file '%s'", f[i].path);
+                return FALSE;
+            }
+        }
+        return TRUE;
+    }
+    if (!*d->dir) {
+        g_free(d->dir);
+        d->dir = g_strdup(strcmp(d->dataset, "mnist") == 0 ? "data/mnist"
+                                                           : "/usr/share/datasets/fashion-mnist");
+    }
+    static const char *const base[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                        "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+    char **slot[4] = {&d->train_images, &d->train_labels, &d->test_images, &d->test_labels};
+    for (int i = 0; i < 4; i++) {
+        if (i < 2 && !train)
+            continue;
+        char *found = find_idx(d->dir, base[i]);
+        if (!found) {
+            const char *hint = strcmp(d->dataset, "mnist") == 0
+                                   ? "run scripts/setup.sh to fetch MNIST"
+                                   : "apt-get install dataset-fashion-mnist";
+            key_error(c, error, OZ_SCENARIO_ERROR_REFERENCE, "data", "dir",
+                      "no file %s or %s.gz in '%s' (%s)", base[i], base[i], d->dir, hint);
+            return FALSE;
+        }
+        g_free(*slot[i]);
+        *slot[i] = found;
+    }
+    return TRUE;
+}
+
+static gboolean validate(const Ctx *c, OzScenario *sc, GError **error) {
+    if (sc->pops->len == 0) {
+        g_set_error(error, OZ_SCENARIO_ERROR, OZ_SCENARIO_ERROR_MISSING,
+                    "%s: no [population NAME] section: a network needs at least an input and "
+                    "a readout",
+                    c->path);
+        return FALSE;
+    }
+    int n_input = 0, n_readout = 0;
+    for (guint i = 0; i < sc->pops->len; i++) {
+        OzPopulationConfig *p = g_ptr_array_index(sc->pops, i);
+        n_input += strcmp(p->model, "input") == 0;
+        n_readout += strcmp(p->model, "readout") == 0;
+    }
+    if (n_input != 1 || n_readout != 1) {
+        g_set_error(error, OZ_SCENARIO_ERROR, OZ_SCENARIO_ERROR_VALUE,
+                    "%s: the network needs exactly one population with model = input and one "
+                    "with model = readout (found %d and %d)",
+                    c->path, n_input, n_readout);
+        return FALSE;
+    }
+    for (guint i = 0; i < sc->projs->len; i++) {
+        OzProjectionConfig *p = g_ptr_array_index(sc->projs, i);
+        g_autofree char *section = g_strdup_printf("projection %s", p->name);
+        const char *ends[2] = {p->from, p->to};
+        const char *keys[2] = {"from", "to"};
+        for (int k = 0; k < 2; k++) {
+            OzPopulationConfig *target = find_pop(sc, ends[k]);
+            if (!target) {
+                g_autofree char *names = pop_names(sc);
+                key_error(c, error, OZ_SCENARIO_ERROR_REFERENCE, section, keys[k],
+                          "no population named '%s' (defined: %s)", ends[k], names);
+                return FALSE;
+            }
+            if (k == 0 && strcmp(target->model, "readout") == 0) {
+                key_error(c, error, OZ_SCENARIO_ERROR_REFERENCE, section, keys[k],
+                          "population '%s' is a readout and emits nothing", ends[k]);
+                return FALSE;
+            }
+            if (k == 1 && strcmp(target->model, "input") == 0) {
+                key_error(c, error, OZ_SCENARIO_ERROR_REFERENCE, section, keys[k],
+                          "population '%s' is an input and takes no projection", ends[k]);
+                return FALSE;
+            }
+        }
+    }
+    for (char **s = sc->record.spike_populations; s && *s; s++) {
+        if (!find_pop(sc, *s)) {
+            g_autofree char *names = pop_names(sc);
+            key_error(c, error, OZ_SCENARIO_ERROR_REFERENCE, "record", "spike_populations",
+                      "no population named '%s' (defined: %s)", *s, names);
+            return FALSE;
+        }
+    }
+    if (strcmp(sc->run.mode, "train") == 0) {
+        key_error(c, error, OZ_SCENARIO_ERROR_VALUE, "run", "mode",
+                  "'train' needs a learning rule, which this build does not have yet; use "
+                  "'infer'");
+        return FALSE;
+    }
+    if (!*sc->run.name) {
+        g_free(sc->run.name);
+        g_autofree char *base = g_path_get_basename(c->path);
+        char *dot = strrchr(base, '.');
+        if (dot && dot != base)
+            *dot = '\0';
+        sc->run.name = g_strdup(base);
+    }
+    return resolve_data(c, sc, error);
+}
+
+OzScenario *oz_scenario_load_data(const char *text, const char *path,
+                                  const char *const *overrides, GError **error) {
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    g_autoptr(GError) local = NULL;
+    if (!g_key_file_load_from_data(kf, text, (gsize)-1, G_KEY_FILE_KEEP_COMMENTS, &local)) {
+        g_set_error(error, OZ_SCENARIO_ERROR, OZ_SCENARIO_ERROR_PARSE,
+                    "%s: not a valid key file: %s", path, local->message);
+        return NULL;
+    }
+    g_autoptr(GHashTable) overridden = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    Ctx c = {path, overridden};
+    if (!apply_overrides(&c, kf, overrides, error))
+        return NULL;
+
+    g_autoptr(OzScenario) sc = g_new0(OzScenario, 1);
+    sc->path = g_strdup(path);
+    sc->overrides = g_strdupv((char **)overrides);
+    sc->pops = g_ptr_array_new_with_free_func((GDestroyNotify)pop_config_free);
+    sc->projs = g_ptr_array_new_with_free_func((GDestroyNotify)proj_config_free);
+
+    gboolean seen[K_COUNT] = {FALSE};
+    g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
+    for (char **g = groups; *g; g++) {
+        Kind kind = K_COUNT;
+        const char *name = NULL;
+        for (int k = 0; k < K_COUNT; k++) {
+            if (!kind_named[k] && strcmp(*g, kind_names[k]) == 0) {
+                kind = (Kind)k;
+            } else if (kind_named[k] && g_str_has_prefix(*g, kind_names[k]) &&
+                       (*g)[strlen(kind_names[k])] == ' ') {
+                kind = (Kind)k;
+                name = *g + strlen(kind_names[k]) + 1;
+            }
+        }
+        if (kind == K_COUNT) {
+            const char *cands[] = {"run", "data", "record", "population NAME", "projection NAME"};
+            g_autofree char *sug = suggest(*g, cands, G_N_ELEMENTS(cands));
+            g_set_error(error, OZ_SCENARIO_ERROR, OZ_SCENARIO_ERROR_UNKNOWN,
+                        "%s: [%s]: unknown section%s; sections are [run], [data], [record], "
+                        "[population NAME] and [projection NAME]",
+                        path, *g, sug);
+            return NULL;
+        }
+        if (name && !is_name_ok(name)) {
+            g_set_error(error, OZ_SCENARIO_ERROR, OZ_SCENARIO_ERROR_VALUE,
+                        "%s: [%s]: the name '%s' must be letters, digits, '_' or '-'", path, *g,
+                        name);
+            return NULL;
+        }
+        gpointer base = NULL;
+        switch (kind) {
+        case K_RUN:
+            base = &sc->run;
+            break;
+        case K_DATA:
+            base = &sc->data;
+            break;
+        case K_RECORD:
+            base = &sc->record;
+            break;
+        case K_POPULATION: {
+            OzPopulationConfig *p = g_new0(OzPopulationConfig, 1);
+            p->name = g_strdup(name);
+            g_ptr_array_add(sc->pops, p);
+            base = p;
+            break;
+        }
+        case K_PROJECTION: {
+            OzProjectionConfig *p = g_new0(OzProjectionConfig, 1);
+            p->name = g_strdup(name);
+            g_ptr_array_add(sc->projs, p);
+            base = p;
+            break;
+        }
+        case K_COUNT:
+            break;
+        }
+        seen[kind] = TRUE;
+        if (!fill_section(&c, kf, kind, *g, base, error))
+            return NULL;
+    }
+    /* Singleton sections that are absent still get their defaults. */
+    Kind singles[] = {K_RUN, K_DATA, K_RECORD};
+    gpointer bases[] = {&sc->run, &sc->data, &sc->record};
+    for (gsize i = 0; i < G_N_ELEMENTS(singles); i++)
+        if (!seen[singles[i]] &&
+            !fill_section(&c, kf, singles[i], kind_names[singles[i]], bases[i], error))
+            return NULL;
+    if (!validate(&c, sc, error))
+        return NULL;
+    sc->text = g_key_file_to_data(kf, NULL, NULL);
+    return g_steal_pointer(&sc);
+}
+
+OzScenario *oz_scenario_load(const char *path, const char *const *overrides, GError **error) {
+    g_autofree char *text = NULL;
+    g_autoptr(GError) local = NULL;
+    if (!g_file_get_contents(path, &text, NULL, &local)) {
+        g_set_error(error, OZ_SCENARIO_ERROR, OZ_SCENARIO_ERROR_FAILED,
+                    "%s: cannot read the scenario: %s", path, local->message);
+        return NULL;
+    }
+    return oz_scenario_load_data(text, path, overrides, error);
+}
+
+char *oz_scenario_describe(void) {
+    GString *s = g_string_new(NULL);
+    int last = -1;
+    for (gsize i = 0; i < G_N_ELEMENTS(schema); i++) {
+        const KeySpec *ks = &schema[i];
+        if ((int)ks->kind != last) {
+            last = (int)ks->kind;
+            g_string_append_printf(s, "\n[%s%s]\n", kind_names[ks->kind],
+                                   kind_named[ks->kind] ? " NAME" : "");
+        }
+        g_string_append_printf(s, "  %-18s %s", ks->key, ks->help);
+        if (ks->choices)
+            g_string_append_printf(s, " {%s}", ks->choices);
+        if (ks->def)
+            g_string_append_printf(s, " [default: %s]\n", *ks->def ? ks->def : "\"\"");
+        else
+            g_string_append(s, " (required)\n");
+    }
+    return g_string_free(s, FALSE);
+}

@@ -1,0 +1,107 @@
+/* oz-scenario.h — scenario files: GLib key files, validated against a schema.
+ *
+ * Sections: [run], [data], [record], and one [population NAME] / [projection NAME] per
+ * population / projection.  Every key has a type, a range or a set of choices, and a
+ * default (or is required).  Parsing is all-or-nothing: an error leaves no half-filled
+ * scenario, and its message names the file, the section, the key, the value given and
+ * what was expected, with a "did you mean" for misspelt keys and sections.
+ *
+ * Overrides (`--set section.key=value`) are applied to the key file before validation,
+ * and errors in them say so.  The text of the scenario after overrides is kept, so the
+ * run log can store exactly what ran.
+ *
+ * Relative data paths are resolved against the current directory.
+ */
+#pragma once
+
+#include <glib.h>
+
+#define OZ_SCENARIO_ERROR (oz_scenario_error_quark())
+GQuark oz_scenario_error_quark(void);
+
+typedef enum {
+    OZ_SCENARIO_ERROR_FAILED,
+    OZ_SCENARIO_ERROR_PARSE,
+    OZ_SCENARIO_ERROR_UNKNOWN,  /* unknown section or key */
+    OZ_SCENARIO_ERROR_MISSING,  /* a required key or section is absent */
+    OZ_SCENARIO_ERROR_VALUE,    /* wrong type or out of range */
+    OZ_SCENARIO_ERROR_REFERENCE /* names something that does not exist */
+} OzScenarioError;
+
+typedef struct {
+    char *name;
+    gint64 seed;
+    int epochs;
+    int batch_size;
+    int ticks;       /* T: input ticks per sample */
+    int drain_ticks; /* −1: the longest delay path */
+    char *mode;      /* "infer" or "train" */
+    int threads;
+    char *delivery;  /* "auto", "event", "dense" */
+    double dense_threshold;
+    double progress_seconds;
+} OzRunConfig;
+
+typedef struct {
+    char *dataset; /* "mnist", "fashion-mnist", "idx" */
+    char *dir;
+    char *train_images, *train_labels, *test_images, *test_labels; /* resolved paths */
+    int train_limit, test_limit;
+    int classes;
+    gboolean normalize;
+    double mean, std;
+} OzDataConfig;
+
+typedef struct {
+    char *name;
+    char *model;
+    int size;
+    char *encoding;
+    double lambda, v_th, dropout;
+    gboolean bias;
+} OzPopulationConfig;
+
+typedef struct {
+    char *name;
+    char *from, *to;
+    int delay;
+    char *init;
+    double init_scale;
+} OzProjectionConfig;
+
+typedef struct {
+    int spike_samples;       /* record spikes of the first N test samples */
+    char **spike_populations; /* NULL-terminated; empty means every population */
+    gboolean firing_rates;
+    gboolean synops;
+} OzRecordConfig;
+
+typedef struct {
+    char *path;
+    char *text;        /* the key file after overrides */
+    char **overrides;  /* as given, NULL-terminated */
+    OzRunConfig run;
+    OzDataConfig data;
+    OzRecordConfig record;
+    GPtrArray *pops;   /* of OzPopulationConfig*, in file order */
+    GPtrArray *projs;  /* of OzProjectionConfig*, in file order */
+} OzScenario;
+
+/* Loads path, applies overrides ("section.key=value"), validates.  (transfer full) */
+OzScenario *oz_scenario_load(const char *path, const char *const *overrides, GError **error);
+/* The same from text; path is used in messages. */
+OzScenario *oz_scenario_load_data(const char *text, const char *path,
+                                  const char *const *overrides, GError **error);
+void oz_scenario_free(OzScenario *sc);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(OzScenario, oz_scenario_free)
+
+/* Formats an error about a key: "PATH: [SECTION] KEY: MESSAGE". */
+void oz_scenario_set_error(const OzScenario *sc, GError **error, OzScenarioError code,
+                           const char *section, const char *key, const char *fmt, ...)
+    G_GNUC_PRINTF(6, 7);
+
+/* Writes a description of every section and key (for --help-scenario). */
+char *oz_scenario_describe(void);
+
+/* Edit distance, for suggestions; exposed for tests. */
+int oz_levenshtein(const char *a, const char *b);

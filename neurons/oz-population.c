@@ -1,0 +1,319 @@
+/* oz-population.c — population state and the three neuron models.
+ *
+ * The LIF step fuses charge, fire, reset, dropout, trace and the spike-list build into
+ * one pass over (B, n), since every one of them reads what the previous wrote.
+ * The trace of tick t is written into the frame of tick t from the frame of t − 1, so
+ * a delayed reader finds the trace that went with its packet without a copy.
+ *
+ * The input model's trace is its raw value: the first layer's weight gradient uses
+ * x[t] itself, not a trace of it (SPEC §2.2, OTTT convention).
+ */
+#include "oz-population.h"
+
+#include <math.h>
+#include <string.h>
+
+G_DEFINE_QUARK(oz-neurons-error-quark, oz_neurons_error)
+
+static void step_input(OzPopulation *pop, gint64 tick);
+static void step_lif(OzPopulation *pop, gint64 tick);
+static void step_readout(OzPopulation *pop, gint64 tick);
+
+static const OzNeuronOps input_ops = {
+    .api_version = OZ_NEURON_API_VERSION,
+    .name = "input",
+    .has_state = FALSE,
+    .emits = TRUE,
+    .step = step_input,
+};
+
+static const OzNeuronOps lif_ops = {
+    .api_version = OZ_NEURON_API_VERSION,
+    .name = "lif",
+    .has_state = TRUE,
+    .emits = TRUE,
+    .step = step_lif,
+};
+
+static const OzNeuronOps readout_ops = {
+    .api_version = OZ_NEURON_API_VERSION,
+    .name = "readout",
+    .has_state = TRUE,
+    .emits = FALSE,
+    .step = step_readout,
+};
+
+static const OzNeuronOps *const registry[] = {&input_ops, &lif_ops, &readout_ops, NULL};
+
+const OzNeuronOps *oz_neuron_lookup(const char *name) {
+    for (int i = 0; registry[i]; i++)
+        if (g_strcmp0(registry[i]->name, name) == 0)
+            return registry[i];
+    return NULL;
+}
+
+const OzNeuronOps *const *oz_neuron_models(void) {
+    return registry;
+}
+
+OzPopulation *oz_population_new(const char *name, const OzPopulationParams *params, int batch,
+                                GError **error) {
+    const OzNeuronOps *ops = oz_neuron_lookup(params->model);
+    if (!ops) {
+        g_set_error(error, OZ_NEURONS_ERROR, OZ_NEURONS_ERROR_INVALID,
+                    "population %s: unknown neuron model '%s'", name,
+                    params->model ? params->model : "(null)");
+        return NULL;
+    }
+    g_return_val_if_fail(params->size > 0 && batch > 0, NULL);
+    OzPopulation *pop = g_new0(OzPopulation, 1);
+    pop->ops = ops;
+    pop->name = g_strdup(name);
+    pop->n = params->size;
+    pop->batch = batch;
+    pop->p = *params;
+    pop->p.model = ops->name;
+    gsize bn = (gsize)batch * (gsize)pop->n;
+    pop->acc = g_new0(float, bn);
+    pop->zero = g_new0(float, bn);
+    if (ops == &input_ops)
+        pop->x = g_new0(float, bn);
+    if (ops == &lif_ops) {
+        pop->v = g_new0(float, bn);
+        pop->u = g_new0(float, bn);
+        pop->mask = g_new0(float, bn);
+    }
+    if (ops == &readout_ops) {
+        pop->o = g_new0(float, bn);
+        pop->osum = g_new0(float, bn);
+    }
+    if (ops->has_state) {
+        pop->bias = g_new0(float, pop->n);
+        pop->bias_grad = g_new0(float, pop->n);
+    }
+    pop->active_samples = batch;
+    pop->input_ticks = G_MAXINT64;
+    pop->out = g_ptr_array_new();
+    pop->in = g_ptr_array_new();
+    oz_population_set_depth(pop, 1);
+    return pop;
+}
+
+static void free_frames(OzPopulation *pop) {
+    for (int k = 0; k < pop->depth; k++) {
+        OzFrame *f = &pop->frames[k];
+        g_free(f->counts);
+        g_free(f->idx);
+        if (f->trace != f->s && f->trace != pop->x)
+            g_free(f->trace);
+        if (f->s != pop->x)
+            g_free(f->s);
+    }
+    g_free(pop->frames);
+    pop->frames = NULL;
+    pop->depth = 0;
+}
+
+void oz_population_free(OzPopulation *pop) {
+    if (!pop)
+        return;
+    free_frames(pop);
+    g_free(pop->name);
+    g_free(pop->acc);
+    g_free(pop->zero);
+    g_free(pop->x);
+    g_free(pop->v);
+    g_free(pop->u);
+    g_free(pop->mask);
+    g_free(pop->o);
+    g_free(pop->osum);
+    g_free(pop->bias);
+    g_free(pop->bias_grad);
+    g_ptr_array_free(pop->out, TRUE);
+    g_ptr_array_free(pop->in, TRUE);
+    g_free(pop);
+}
+
+void oz_population_set_depth(OzPopulation *pop, int depth) {
+    g_return_if_fail(depth >= 1);
+    free_frames(pop);
+    gsize bn = (gsize)pop->batch * (gsize)pop->n;
+    pop->depth = depth;
+    pop->frames = g_new0(OzFrame, depth);
+    for (int k = 0; k < depth; k++) {
+        OzFrame *f = &pop->frames[k];
+        f->tick = -1;
+        f->counts = g_new0(int, pop->batch);
+        f->idx = g_new0(int, bn);
+        /* The static-current input emits its x buffer itself; nothing to copy.  An
+         * input's trace is its emitted value (see the file comment). */
+        gboolean is_input = pop->ops == &input_ops;
+        if (is_input && pop->p.encoding == OZ_ENCODING_CURRENT)
+            f->s = pop->x;
+        else
+            f->s = g_new0(float, bn);
+        f->trace = is_input ? f->s : g_new0(float, bn);
+    }
+}
+
+OzFrame *oz_population_frame(OzPopulation *pop, gint64 tick) {
+    g_assert(tick >= 0);
+    return &pop->frames[tick % pop->depth];
+}
+
+void oz_population_reset(OzPopulation *pop) {
+    gsize bn = (gsize)pop->batch * (gsize)pop->n;
+    memset(pop->acc, 0, bn * sizeof(float));
+    if (pop->v)
+        memset(pop->v, 0, bn * sizeof(float));
+    if (pop->u)
+        memset(pop->u, 0, bn * sizeof(float));
+    if (pop->osum)
+        memset(pop->osum, 0, bn * sizeof(float));
+    if (pop->o)
+        memset(pop->o, 0, bn * sizeof(float));
+    for (int k = 0; k < pop->depth; k++) {
+        OzFrame *f = &pop->frames[k];
+        f->tick = -1;
+        f->kind = OZ_FRAME_EMPTY;
+        f->nspikes = 0;
+        /* Rows of samples beyond active_samples (the short last batch) are never
+         * stepped: give them no spikes so no delivery touches them. */
+        for (int b = pop->active_samples; b < pop->batch; b++) {
+            f->counts[b] = 0;
+            if (f->s != pop->x)
+                memset(f->s + (gsize)b * pop->n, 0, (gsize)pop->n * sizeof(float));
+            if (f->trace && f->trace != f->s)
+                memset(f->trace + (gsize)b * pop->n, 0, (gsize)pop->n * sizeof(float));
+        }
+    }
+    if (pop->mask) {
+        float p = pop->p.dropout;
+        if (pop->training && p > 0.0f) {
+            /* One Bernoulli(1−p) draw per neuron per sample, scaled by 1/(1−p) and kept
+             * for every tick of the sample (SPEC §1.5). */
+            float keep = 1.0f / (1.0f - p);
+            for (gsize i = 0; i < bn; i++)
+                pop->mask[i] = oz_rng_uniform(pop->rng) < (double)p ? 0.0f : keep;
+        } else {
+            for (gsize i = 0; i < bn; i++)
+                pop->mask[i] = 1.0f;
+        }
+    }
+}
+
+void oz_population_step(OzPopulation *pop, gint64 tick) {
+    pop->ops->step(pop, tick);
+}
+
+void oz_population_counters_clear(OzPopulation *pop) {
+    pop->spikes = 0;
+    pop->neuron_updates = 0;
+}
+
+static void step_input(OzPopulation *pop, gint64 tick) {
+    OzFrame *f = oz_population_frame(pop, tick);
+    f->tick = tick;
+    int n = pop->n, bsz = pop->active_samples;
+    if (tick >= pop->input_ticks) {
+        f->kind = OZ_FRAME_EMPTY;
+        f->nspikes = 0;
+        return;
+    }
+    if (pop->p.encoding == OZ_ENCODING_CURRENT) {
+        f->kind = OZ_FRAME_DENSE_STATIC;
+        f->s = pop->x;
+        f->nspikes = 0;
+        return;
+    }
+    /* Bernoulli rate code: spike with probability x (x ≤ 0 never, x ≥ 1 always). */
+    guint64 total = 0;
+    for (int b = 0; b < bsz; b++) {
+        const float *x = pop->x + (gsize)b * n;
+        float *s = f->s + (gsize)b * n;
+        int *idx = f->idx + (gsize)b * n;
+        int cnt = 0;
+        for (int i = 0; i < n; i++) {
+            float spike = oz_rng_uniform(pop->rng) < (double)x[i] ? 1.0f : 0.0f;
+            s[i] = spike;
+            idx[cnt] = i;
+            cnt += spike != 0.0f;
+        }
+        f->counts[b] = cnt;
+        total += (guint64)cnt;
+    }
+    f->kind = OZ_FRAME_SPIKES;
+    f->value = 1.0f;
+    f->nspikes = total;
+    pop->spikes += total;
+}
+
+static void step_lif(OzPopulation *pop, gint64 tick) {
+    OzFrame *f = oz_population_frame(pop, tick);
+    const float *prev = tick > 0 ? oz_population_frame(pop, tick - 1)->trace : pop->zero;
+    if (pop->depth == 1 && tick > 0)
+        prev = f->trace; /* the same buffer: updated in place below */
+    const int n = pop->n;
+    const float lam = pop->p.lambda, vth = pop->p.v_th;
+    const float value = pop->training && pop->p.dropout > 0.0f ? 1.0f / (1.0f - pop->p.dropout)
+                                                                : 1.0f;
+    const gboolean with_bias = pop->p.bias;
+    guint64 total = 0;
+    for (int b = 0; b < pop->active_samples; b++) {
+        gsize off = (gsize)b * n;
+        float *acc = pop->acc + off, *v = pop->v + off, *u = pop->u + off;
+        float *s = f->s + off, *tr = f->trace + off;
+        const float *pv = prev + off, *mask = pop->mask + off;
+        int *idx = f->idx + off;
+        int cnt = 0;
+        for (int i = 0; i < n; i++) {
+            float ui = lam * v[i] + acc[i] + (with_bias ? pop->bias[i] : 0.0f);
+            float fire = ui >= vth ? 1.0f : 0.0f;
+            v[i] = ui - vth * fire;
+            u[i] = ui;
+            float out = fire * mask[i];
+            s[i] = out;
+            tr[i] = lam * pv[i] + out;
+            acc[i] = 0.0f;
+            idx[cnt] = i;
+            cnt += out != 0.0f;
+        }
+        f->counts[b] = cnt;
+        total += (guint64)cnt;
+    }
+    f->tick = tick;
+    f->kind = OZ_FRAME_SPIKES;
+    f->value = value;
+    f->nspikes = total;
+    pop->spikes += total;
+    pop->neuron_updates += (guint64)pop->active_samples * (guint64)n;
+}
+
+static void step_readout(OzPopulation *pop, gint64 tick) {
+    const int n = pop->n;
+    for (int b = 0; b < pop->batch; b++) {
+        gsize off = (gsize)b * n;
+        for (int i = 0; i < n; i++) {
+            float oi = pop->acc[off + i] + (pop->p.bias ? pop->bias[i] : 0.0f);
+            pop->o[off + i] = oi;
+            pop->osum[off + i] += oi;
+            pop->acc[off + i] = 0.0f;
+        }
+    }
+    (void)tick;
+    pop->neuron_updates += (guint64)pop->active_samples * (guint64)n;
+}
+
+float oz_surrogate(float u, float v_th, float a) {
+    float x = (u - v_th) / a;
+    /* σ(x) computed on the side where exp cannot overflow. */
+    float q;
+    if (x >= 0.0f) {
+        float e = expf(-x);
+        q = 1.0f / (1.0f + e);
+    } else {
+        float e = expf(x);
+        q = e / (1.0f + e);
+    }
+    return q * (1.0f - q) / a;
+}

@@ -1,0 +1,144 @@
+/* oz-population.h — neuron populations: state, per-tick step, outgoing frames.
+ *
+ * A population holds the state of n neurons for each of B samples, structure-of-arrays
+ * and batch-major: v[b*n + i].  Three neuron models exist (registry in oz-neuron.c):
+ *   input    — an encoder: a static image as a real-valued current every tick
+ *              ("direct encoding", SPEC §2.8) or Bernoulli rate spikes;
+ *   lif      — SPEC §1.1: charge u = λv + I + b, fire s = H(u − V_th) (a tie fires),
+ *              soft reset v = u − V_th·s; dropout mask on the transmitted spike (§1.5);
+ *              presynaptic trace â[t] = λâ[t−1] + s[t] (§1.2);
+ *   readout  — non-spiking, o[t] = I[t] + b, and the class score Σ_t o[t] (§1.4).
+ *
+ * What a population emits at tick t lives in a frame: a ring of `depth` frames
+ * (1 + the largest delay of its outgoing projections) keeps the spikes (as a dense
+ * 0/value matrix and as per-sample index lists) and the trace of recent ticks, so a
+ * delayed projection reads the packet of its emission tick.  The struct is public to
+ * the core (network, projections, learning rules); user code goes through functions.
+ *
+ * Deliberately not here: scheduling (oz-network), weights (oz-projection), learning.
+ */
+#pragma once
+
+#include "engine/oz-rng.h"
+
+#include <glib.h>
+
+#define OZ_NEURONS_ERROR (oz_neurons_error_quark())
+GQuark oz_neurons_error_quark(void);
+
+typedef enum {
+    OZ_NEURONS_ERROR_FAILED,
+    OZ_NEURONS_ERROR_INVALID, /* an impossible combination (e.g. a zero-delay cycle) */
+    OZ_NEURONS_ERROR_EXISTS,  /* a duplicate name */
+    OZ_NEURONS_ERROR_NOT_FOUND
+} OzNeuronsError;
+
+typedef struct OzNeuronOps OzNeuronOps;
+typedef struct OzProjection OzProjection;
+
+typedef enum {
+    OZ_ENCODING_CURRENT = 0,
+    OZ_ENCODING_BERNOULLI,
+    OZ_ENCODING_COUNT
+} OzEncoding;
+
+typedef enum {
+    OZ_FRAME_EMPTY = 0,   /* nothing emitted this tick (input after its window) */
+    OZ_FRAME_SPIKES,      /* binary spikes times `value`; idx/counts are valid */
+    OZ_FRAME_DENSE,       /* real values in s; idx/counts are not valid */
+    OZ_FRAME_DENSE_STATIC /* like DENSE, and equal at every tick of the sample */
+} OzFrameKind;
+
+typedef struct {
+    gint64 tick;
+    OzFrameKind kind;
+    float value;      /* the value of one transmitted spike (1/(1−p) under dropout) */
+    guint64 nspikes;  /* spikes in the whole batch */
+    int *counts;      /* (B) spikes per sample */
+    int *idx;         /* (B, n) per sample, the first counts[b] entries are neuron ids */
+    float *s;         /* (B, n) transmitted activity */
+    float *trace;     /* (B, n) presynaptic trace â at this tick (see oz-population.c) */
+} OzFrame;
+
+/* Parameters fixed for a run (plain value; filled from the scenario). */
+typedef struct {
+    const char *model;   /* "input", "lif", "readout" */
+    int size;
+    OzEncoding encoding; /* input only */
+    float lambda;        /* leak, λ = 1 − 1/τ; lif */
+    float v_th;          /* threshold; lif */
+    float dropout;       /* probability p of dropping a neuron for a sample; lif */
+    gboolean bias;       /* lif, readout */
+} OzPopulationParams;
+
+typedef struct OzPopulation {
+    const OzNeuronOps *ops;
+    char *name;
+    int id;        /* index in the network */
+    int topo;      /* position in the zero-delay topological order */
+    int n, batch;
+    OzPopulationParams p;
+
+    /* State, (B, n) unless noted. */
+    float *acc;     /* input current gathered for the current tick; cleared by step */
+    float *v;       /* post-reset membrane (lif) */
+    float *u;       /* pre-reset membrane of the last step (lif), kept for ψ */
+    float *x;       /* input: current values or Bernoulli probabilities */
+    float *mask;    /* dropout mask, 0 or 1/(1−p) (lif, training only) */
+    float *o;       /* readout: o[t] of the last step */
+    float *osum;    /* readout: Σ_t o[t] */
+    float *bias;    /* (n) */
+    float *bias_grad; /* (n) */
+    int active_samples; /* samples of the batch that hold data (≤ B) */
+
+    int depth;
+    OzFrame *frames; /* (depth) ring indexed by tick % depth */
+    float *zero;     /* (B, n) zeros: the trace before tick 0 */
+
+    /* Run-time switches set by the network. */
+    gboolean training;  /* dropout masks apply */
+    gint64 input_ticks; /* input emits on ticks [0, input_ticks) */
+    OzRng *rng;         /* (transfer none) Bernoulli draws and dropout masks */
+
+    /* Wiring, (transfer none). */
+    GPtrArray *out; /* of OzProjection* */
+    GPtrArray *in;  /* of OzProjection* */
+
+    /* Exact counters since the last oz_population_counters_clear(). */
+    guint64 spikes;         /* transmitted spikes */
+    guint64 neuron_updates; /* neuron state updates (B·n per tick for lif/readout) */
+} OzPopulation;
+
+/* The neuron-model plugin (STYLE 13).  One instance per model, looked up by name. */
+struct OzNeuronOps {
+    int api_version; /* OZ_NEURON_API_VERSION */
+    const char *name;
+    gboolean has_state;   /* (required) keeps v/u and a bias */
+    gboolean emits;       /* (required) can feed a projection */
+    /* (required) advance one tick: read pop->acc, write frame tick % depth, clear acc. */
+    void (*step)(OzPopulation *pop, gint64 tick);
+};
+
+#define OZ_NEURON_API_VERSION 1
+
+const OzNeuronOps *oz_neuron_lookup(const char *name);
+/* NULL-terminated array of every registered model, for tests and help. */
+const OzNeuronOps *const *oz_neuron_models(void);
+
+/* Creates a population of params->size neurons for batches of up to `batch` samples,
+ * keeping `depth` frames.  Returns NULL and sets an error for an unknown model. */
+OzPopulation *oz_population_new(const char *name, const OzPopulationParams *params, int batch,
+                                GError **error);
+void oz_population_free(OzPopulation *pop);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(OzPopulation, oz_population_free)
+
+/* Allocates the frame ring; called by the network once delays are known. */
+void oz_population_set_depth(OzPopulation *pop, int depth);
+/* Start of a sample window: zero v, traces, readout sums; draw dropout masks. */
+void oz_population_reset(OzPopulation *pop);
+void oz_population_step(OzPopulation *pop, gint64 tick);
+OzFrame *oz_population_frame(OzPopulation *pop, gint64 tick);
+void oz_population_counters_clear(OzPopulation *pop);
+
+/* Surrogate derivative ψ(u) = (1/a)·σ'((u − V_th)/a) (SPEC §1.3), numerically stable. */
+float oz_surrogate(float u, float v_th, float a);

@@ -1,0 +1,67 @@
+/* oz-projection.h — dense weight matrices between populations, with integer delays.
+ *
+ * Weights are stored (n_pre, n_post) row-major, so the weights leaving one presynaptic
+ * neuron are one contiguous row: event-driven delivery of a spike adds one row to the
+ * target's input (one "weight-row fetch").  The same layout is the right-hand operand
+ * of I(B, n_post) += S(B, n_pre) · W for the BLAS path.
+ *
+ * Delivery picks, per packet, between the event path (per spike: one row, n_post adds)
+ * and the dense path (one sgemm), by the batch's firing density; the counts are the
+ * same either way, because they describe the network, not our implementation:
+ *   synops      = transmitted spikes × n_post (the neuromorphic accumulate count);
+ *   row_fetches = transmitted spikes;
+ *   dense_macs  = multiply-accumulates of real-valued (non-spike) input, counted when
+ *                 they are computed — a static input current once per sample.
+ */
+#pragma once
+
+#include "neurons/oz-population.h"
+
+typedef enum {
+    OZ_DELIVERY_AUTO = 0,
+    OZ_DELIVERY_EVENT,
+    OZ_DELIVERY_DENSE,
+    OZ_DELIVERY_COUNT
+} OzDelivery;
+
+typedef enum {
+    OZ_INIT_UNIFORM = 0, /* U(−1/√fan_in, 1/√fan_in): the FC default (SPEC §2.6) */
+    OZ_INIT_NORMAL,      /* N(0, scale²) */
+    OZ_INIT_ZERO,
+    OZ_INIT_COUNT
+} OzInit;
+
+typedef struct {
+    int delay_ticks;
+    OzInit init;
+    float init_scale;      /* std for OZ_INIT_NORMAL; multiplier for OZ_INIT_UNIFORM */
+    OzDelivery delivery;
+    float dense_threshold; /* auto: dense path when density ≥ this */
+} OzProjectionParams;
+
+struct OzProjection {
+    char *name;
+    int id;
+    OzPopulation *pre, *post; /* (transfer none) */
+    int n_pre, n_post;
+    OzProjectionParams p;
+    float *w;     /* (n_pre, n_post) */
+    float *grad;  /* (n_pre, n_post) accumulated weight gradient */
+    float *cache; /* (B, n_post) the static input current of this sample */
+    gboolean cache_valid;
+
+    guint64 synops, row_fetches, dense_macs;
+    guint64 packets_event, packets_dense; /* which path each packet took */
+};
+
+OzProjection *oz_projection_new(const char *name, OzPopulation *pre, OzPopulation *post,
+                                const OzProjectionParams *params);
+void oz_projection_free(OzProjection *proj);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(OzProjection, oz_projection_free)
+
+void oz_projection_init_weights(OzProjection *proj, OzRng *rng);
+/* Start of a sample window (or after a weight change): forget the cached current. */
+void oz_projection_reset(OzProjection *proj);
+/* Adds the frame's contribution into acc (B, n_post) and counts it. */
+void oz_projection_deliver(OzProjection *proj, const OzFrame *frame, float *acc);
+void oz_projection_counters_clear(OzProjection *proj);

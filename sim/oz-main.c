@@ -1,0 +1,326 @@
+/* oz-main.c — the opzosim program: command line, the libuv run loop, progress, signals.
+ *
+ * The simulation advances one mini-batch per turn of a uv_idle handle, so the loop stays
+ * responsive: a timer refreshes the progress line, SIGINT/SIGTERM set a flag that stops
+ * the run after the current batch, and the run log's writer commits on the thread pool
+ * meanwhile.  This is the only place that prints.
+ *
+ * Exit codes: 0 done; 1 runtime failure (run log, I/O); 2 bad command line, scenario or
+ * data; 130 / 143 interrupted by SIGINT / SIGTERM.
+ */
+#include "io/oz-runlog.h"
+#include "io/oz-scenario.h"
+#include "sim/oz-run.h"
+
+#include <cblas.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+typedef struct {
+    uv_loop_t *loop;
+    uv_idle_t idle;
+    uv_timer_t timer;
+    uv_signal_t sigint, sigterm;
+    OzRun *run;
+    OzRunLog *log;
+    int stop_signal;    /* 0, SIGINT or SIGTERM */
+    gboolean done;      /* the plan finished */
+    gboolean tty;
+    gboolean quiet;
+    double started;     /* monotonic seconds */
+    double last_plain;  /* last non-tty progress line */
+    double plain_every;
+    gint64 last_done;
+    double last_time;
+    double rate;        /* smoothed samples/s */
+} App;
+
+static double now_s(void) {
+    return (double)g_get_monotonic_time() / 1e6;
+}
+
+static void format_eta(double s, char *buf, gsize n) {
+    if (s < 0 || s > 1e7)
+        g_strlcpy(buf, "?", n);
+    else if (s >= 3600)
+        g_snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
+    else if (s >= 60)
+        g_snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)s % 60);
+    else
+        g_snprintf(buf, n, "%.0fs", s);
+}
+
+static void progress(App *app, gboolean final) {
+    if (app->quiet)
+        return;
+    OzRun *run = app->run;
+    double t = now_s();
+    double dt = t - app->last_time;
+    if (dt > 0.2) {
+        double inst = (double)(run->samples_done - app->last_done) / dt;
+        app->rate = app->rate > 0 ? 0.7 * app->rate + 0.3 * inst : inst;
+        app->last_done = run->samples_done;
+        app->last_time = t;
+    }
+    const OzPhase *ph = oz_run_current_phase(run);
+    char eta[32];
+    double left = (double)(run->samples_total - run->samples_done);
+    format_eta(app->rate > 0 ? left / app->rate : -1, eta, sizeof eta);
+    g_autofree char *line = g_strdup_printf(
+        "%s epoch %d/%d  %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT " samples  %.0f samples/s  "
+        "acc %.2f%%  ETA %s",
+        ph ? (ph->kind == OZ_PHASE_TRAIN ? "[train]" : "[test]") : "[done]",
+        ph ? ph->epoch + 1 : run->sc->run.epochs, run->sc->run.epochs, run->samples_done,
+        run->samples_total, app->rate, 100.0 * oz_run_running_accuracy(run), eta);
+    if (app->tty) {
+        fprintf(stderr, "\r\033[K%s%s", line, final ? "\n" : "");
+    } else if (final || t - app->last_plain >= app->plain_every) {
+        fprintf(stderr, "%s\n", line);
+        app->last_plain = t;
+    }
+    fflush(stderr);
+}
+
+static void close_all(App *app) {
+    uv_idle_stop(&app->idle);
+    uv_timer_stop(&app->timer);
+    uv_signal_stop(&app->sigint);
+    uv_signal_stop(&app->sigterm);
+    uv_close((uv_handle_t *)&app->idle, NULL);
+    uv_close((uv_handle_t *)&app->timer, NULL);
+    uv_close((uv_handle_t *)&app->sigint, NULL);
+    uv_close((uv_handle_t *)&app->sigterm, NULL);
+}
+
+static void on_idle(uv_idle_t *h) {
+    App *app = h->data;
+    if (app->stop_signal || oz_runlog_error(app->log)) {
+        close_all(app);
+        return;
+    }
+    OzLogBatch *rows = NULL;
+    if (!oz_run_step(app->run, &rows)) {
+        app->done = TRUE;
+        close_all(app);
+        return;
+    }
+    if (rows) {
+        const OzPhase *ph = &g_array_index(app->run->phases, OzPhase, app->run->phase_index - 1);
+        if (!app->quiet) {
+            if (app->tty)
+                fprintf(stderr, "\r\033[K");
+            fprintf(stderr, "%s epoch %d: accuracy %.2f%% over %" G_GINT64_FORMAT
+                            " samples in %.1f s\n",
+                    ph->kind == OZ_PHASE_TRAIN ? "train" : "test", ph->epoch + 1,
+                    100.0 * app->run->last_accuracy, app->run->seen, app->run->phase_seconds);
+        }
+        oz_runlog_submit(app->log, rows);
+    }
+}
+
+static void on_timer(uv_timer_t *h) {
+    progress(h->data, FALSE);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+    App *app = h->data;
+    if (!app->stop_signal && !app->quiet)
+        fprintf(stderr, "\nopzosim: %s received: stopping after the current batch\n",
+                signum == SIGINT ? "SIGINT" : "SIGTERM");
+    app->stop_signal = signum;
+}
+
+static int fail(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+static int fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "opzosim: error: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    return EXIT_FAIL;
+}
+
+static int cmd_run(int argc, char **argv) {
+    g_auto(GStrv) sets = NULL;
+    g_autofree char *db_path = NULL;
+    int threads = 0;
+    gboolean quiet = FALSE;
+    GOptionEntry entries[] = {
+        {"set", 's', 0, G_OPTION_ARG_STRING_ARRAY, &sets,
+         "Override a scenario key (repeatable)", "SECTION.KEY=VALUE"},
+        {"db", 'd', 0, G_OPTION_ARG_FILENAME, &db_path,
+         "Run log database (default runs/NAME.sqlite)", "PATH"},
+        {"threads", 't', 0, G_OPTION_ARG_INT, &threads, "BLAS threads (default [run] threads)",
+         "N"},
+        {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress output", NULL},
+        {NULL, 0, 0, 0, NULL, NULL, NULL}};
+    g_autoptr(GOptionContext) ctx = g_option_context_new("SCENARIO - run a scenario");
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    g_option_context_set_description(
+        ctx, "Scenario keys: opzosim keys.  Exit codes: 0 done, 1 runtime failure, 2 bad "
+             "input, 130/143 interrupted.");
+    g_autoptr(GError) error = NULL;
+    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
+        fprintf(stderr, "opzosim run: %s\n", error->message);
+        return EXIT_USAGE;
+    }
+    if (argc != 2) {
+        fprintf(stderr, "opzosim run: expected one scenario file (see opzosim run --help)\n");
+        return EXIT_USAGE;
+    }
+    if (threads < 0 || threads > 256) {
+        fprintf(stderr, "opzosim run: --threads %d: expected 1..256\n", threads);
+        return EXIT_USAGE;
+    }
+    g_autoptr(OzScenario) sc = oz_scenario_load(argv[1], (const char *const *)sets, &error);
+    if (!sc) {
+        fprintf(stderr, "opzosim: error: %s\n", error->message);
+        return EXIT_USAGE;
+    }
+    if (threads == 0)
+        threads = sc->run.threads;
+    openblas_set_num_threads(threads);
+
+    g_autoptr(OzRun) run = oz_run_new(sc, &error);
+    if (!run) {
+        fprintf(stderr, "opzosim: error: %s\n", error->message);
+        return EXIT_USAGE;
+    }
+    if (!db_path)
+        db_path = g_strdup_printf("runs/%s.sqlite", sc->run.name);
+    g_autofree char *dir = g_path_get_dirname(db_path);
+    if (g_mkdir_with_parents(dir, 0755) != 0)
+        return fail("cannot create the folder %s for the run log: %s", dir, g_strerror(errno));
+
+    App app = {0};
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    app.loop = &loop;
+    app.run = run;
+    app.quiet = quiet;
+    app.tty = isatty(STDERR_FILENO);
+    app.plain_every = 10.0 * sc->run.progress_seconds;
+    app.log = oz_runlog_open(db_path, &loop, &error);
+    if (!app.log) {
+        uv_loop_close(&loop);
+        return fail("%s", error->message);
+    }
+    g_autofree char *overrides = sets ? g_strjoinv("\n", sets) : NULL;
+    OzRunInfo info = {sc->run.name, sc->path,  sc->text,   overrides,
+                      sc->run.seed, threads,   sc->run.mode};
+    if (oz_runlog_begin_run(app.log, &info, &error) < 0) {
+        oz_runlog_close(app.log);
+        uv_loop_close(&loop);
+        return fail("%s", error->message);
+    }
+    oz_runlog_submit(app.log, oz_run_structure_rows(run));
+    if (!quiet)
+        fprintf(stderr,
+                "opzosim %s: %s (run %" G_GINT64_FORMAT " in %s), %u populations, %u "
+                "projections, T=%d+%" G_GINT64_FORMAT " drain, batch %d, %d thread%s\n",
+                OZ_VERSION, sc->run.name, oz_runlog_run_id(app.log), db_path,
+                run->net->pops->len, run->net->projs->len, sc->run.ticks,
+                run->net->drain_ticks, sc->run.batch_size, threads, threads == 1 ? "" : "s");
+
+    app.started = app.last_time = app.last_plain = now_s();
+    uv_idle_init(&loop, &app.idle);
+    uv_timer_init(&loop, &app.timer);
+    uv_signal_init(&loop, &app.sigint);
+    uv_signal_init(&loop, &app.sigterm);
+    app.idle.data = app.timer.data = app.sigint.data = app.sigterm.data = &app;
+    uv_idle_start(&app.idle, on_idle);
+    guint64 period = (guint64)(sc->run.progress_seconds * 1000.0);
+    uv_timer_start(&app.timer, on_timer, period, period);
+    uv_signal_start(&app.sigint, on_signal, SIGINT);
+    uv_signal_start(&app.sigterm, on_signal, SIGTERM);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    /* Every handle is closed and every queued write has run: the log is quiescent. */
+    g_assert(!oz_runlog_busy(app.log));
+    progress(&app, TRUE);
+
+    int code = EXIT_OK;
+    const char *status = "finished";
+    g_autofree char *message = NULL;
+    const GError *werr = oz_runlog_error(app.log);
+    if (werr) {
+        status = "failed";
+        message = g_strdup(werr->message);
+        code = EXIT_FAIL;
+    } else if (app.stop_signal) {
+        status = "interrupted";
+        message = g_strdup_printf("stopped by %s", app.stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+        code = 128 + app.stop_signal;
+    }
+    g_autoptr(GError) ferr = NULL;
+    if (!oz_runlog_finish_run(app.log, status, message, &ferr)) {
+        fprintf(stderr, "opzosim: error: %s\n", ferr->message);
+        code = EXIT_FAIL;
+    }
+    oz_runlog_close(app.log);
+    int rc = uv_loop_close(&loop);
+    g_warn_if_fail(rc == 0);
+    if (werr)
+        fprintf(stderr, "opzosim: error: %s\n", message);
+    if (!quiet) {
+        fprintf(stderr, "run %s: %s in %.1f s\n", status, sc->run.name, now_s() - app.started);
+        if (code == EXIT_OK || app.stop_signal) {
+            printf("run log: %s\n", db_path);
+            printf("  sqlite3 %s \"select population, rate from firing_rates where run_id = "
+                   "(select max(id) from runs)\"\n",
+                   db_path);
+            printf("  sqlite3 %s \"select model, joules_per_sample from energy where run_id = "
+                   "(select max(id) from runs) and phase = 'test'\"\n",
+                   db_path);
+        }
+    }
+    return code;
+}
+
+static int cmd_keys(void) {
+    g_autofree char *s = oz_scenario_describe();
+    printf("Scenario sections and keys (GLib key file syntax):\n%s", s);
+    return EXIT_OK;
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "Usage: opzosim COMMAND [OPTIONS]\n\n"
+               "Commands:\n"
+               "  run SCENARIO [--set SECTION.KEY=VALUE]... [--db PATH] [--threads N]\n"
+               "               run a scenario and log it to SQLite\n"
+               "  keys         list every scenario section and key with its default\n"
+               "  --version    print the version\n"
+               "  --help       this text (opzosim run --help for run's options)\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("opzosim %s (SQLite %s, libuv %s, GLib %u.%u.%u)\n", OZ_VERSION,
+               sqlite3_libversion(), uv_version_string(), glib_major_version,
+               glib_minor_version, glib_micro_version);
+        return EXIT_OK;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(argv[1], "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
+    if (strcmp(argv[1], "keys") == 0)
+        return cmd_keys();
+    fprintf(stderr, "opzosim: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return EXIT_USAGE;
+}

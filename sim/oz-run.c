@@ -1,0 +1,342 @@
+/* oz-run.c — wiring a scenario into a network, and the phase loop. */
+#include "oz-run.h"
+
+#include <string.h>
+
+static OzEncoding encoding_of(const char *s) {
+    return g_strcmp0(s, "bernoulli") == 0 ? OZ_ENCODING_BERNOULLI : OZ_ENCODING_CURRENT;
+}
+
+static OzDelivery delivery_of(const char *s) {
+    if (g_strcmp0(s, "event") == 0)
+        return OZ_DELIVERY_EVENT;
+    if (g_strcmp0(s, "dense") == 0)
+        return OZ_DELIVERY_DENSE;
+    return OZ_DELIVERY_AUTO;
+}
+
+static OzInit init_of(const char *s) {
+    if (g_strcmp0(s, "normal") == 0)
+        return OZ_INIT_NORMAL;
+    if (g_strcmp0(s, "zero") == 0)
+        return OZ_INIT_ZERO;
+    return OZ_INIT_UNIFORM;
+}
+
+static void observe(OzPopulation *pop, gint64 tick, gpointer user_data);
+
+static gboolean build_network(OzRun *run, GError **error) {
+    OzScenario *sc = run->sc;
+    run->net = oz_network_new(sc->run.batch_size, sc->run.ticks);
+    for (guint i = 0; i < sc->pops->len; i++) {
+        OzPopulationConfig *pc = g_ptr_array_index(sc->pops, i);
+        OzPopulationParams pp = {
+            .model = pc->model,
+            .size = pc->size,
+            .encoding = encoding_of(pc->encoding),
+            .lambda = (float)pc->lambda,
+            .v_th = (float)pc->v_th,
+            .dropout = (float)pc->dropout,
+            .bias = pc->bias,
+        };
+        g_autoptr(GError) local = NULL;
+        OzPopulation *pop = oz_network_add_population(run->net, pc->name, &pp, &local);
+        if (!pop) {
+            g_autofree char *section = g_strdup_printf("population %s", pc->name);
+            oz_scenario_set_error(sc, error, OZ_SCENARIO_ERROR_VALUE, section, "model", "%s",
+                                  local->message);
+            return FALSE;
+        }
+        pop->rng = strcmp(pc->model, "input") == 0 ? &run->rng_input : &run->rng_dropout;
+        if (strcmp(pc->model, "input") == 0)
+            run->input = pop;
+        if (strcmp(pc->model, "readout") == 0)
+            run->readout = pop;
+    }
+    for (guint i = 0; i < sc->projs->len; i++) {
+        OzProjectionConfig *pc = g_ptr_array_index(sc->projs, i);
+        OzProjectionParams pp = {
+            .delay_ticks = pc->delay,
+            .init = init_of(pc->init),
+            .init_scale = (float)pc->init_scale,
+            .delivery = delivery_of(sc->run.delivery),
+            .dense_threshold = (float)sc->run.dense_threshold,
+        };
+        g_autoptr(GError) local = NULL;
+        if (!oz_network_add_projection(run->net, pc->name, pc->from, pc->to, &pp, &local)) {
+            g_autofree char *section = g_strdup_printf("projection %s", pc->name);
+            oz_scenario_set_error(sc, error, OZ_SCENARIO_ERROR_REFERENCE, section, "from", "%s",
+                                  local->message);
+            return FALSE;
+        }
+    }
+    g_autoptr(GError) local = NULL;
+    if (!oz_network_prepare(run->net, sc->run.drain_ticks, &local)) {
+        g_autofree char *section =
+            g_strdup_printf("projection %s", run->net->cycle_projection ? run->net->cycle_projection
+                                                                        : "?");
+        oz_scenario_set_error(sc, error, OZ_SCENARIO_ERROR_VALUE, section, "delay", "%s",
+                              local->message);
+        return FALSE;
+    }
+    oz_network_init_parameters(run->net, &run->rng_init);
+    oz_network_set_observer(run->net, observe, run);
+    return TRUE;
+}
+
+static gboolean check_sizes(OzRun *run, const OzImageSet *set, const char *file,
+                            GError **error) {
+    if (run->input->n != set->features) {
+        g_autofree char *section = g_strdup_printf("population %s", run->input->name);
+        oz_scenario_set_error(run->sc, error, OZ_SCENARIO_ERROR_VALUE, section, "size",
+                              "%d does not match the data: %s holds %d×%d = %d pixels per "
+                              "sample",
+                              run->input->n, file, set->rows, set->cols, set->features);
+        return FALSE;
+    }
+    if (run->readout->n != run->sc->data.classes) {
+        g_autofree char *section = g_strdup_printf("population %s", run->readout->name);
+        oz_scenario_set_error(run->sc, error, OZ_SCENARIO_ERROR_VALUE, section, "size",
+                              "%d does not match [data] classes = %d", run->readout->n,
+                              run->sc->data.classes);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static void plan_phases(OzRun *run) {
+    run->phases = g_array_new(FALSE, FALSE, sizeof(OzPhase));
+    OzPhase p = {OZ_PHASE_TEST, 0};
+    g_array_append_val(run->phases, p);
+    run->samples_total = run->test.n;
+}
+
+OzRun *oz_run_new(OzScenario *sc, GError **error) {
+    g_autoptr(OzRun) run = g_new0(OzRun, 1);
+    run->sc = sc;
+    guint64 seed = (guint64)sc->run.seed;
+    oz_rng_init(&run->rng_init, seed, "init");
+    oz_rng_init(&run->rng_input, seed, "input");
+    oz_rng_init(&run->rng_dropout, seed, "dropout");
+    oz_rng_init(&run->rng_shuffle, seed, "shuffle");
+    if (!build_network(run, error))
+        return NULL;
+    OzDataConfig *d = &sc->data;
+    if (strcmp(sc->run.mode, "train") == 0) {
+        if (!oz_image_set_load(d->train_images, d->train_labels, d->classes, d->train_limit,
+                               &run->train, error))
+            return NULL;
+        if (!check_sizes(run, &run->train, d->train_images, error))
+            return NULL;
+    }
+    if (!oz_image_set_load(d->test_images, d->test_labels, d->classes, d->test_limit, &run->test,
+                           error))
+        return NULL;
+    if (!check_sizes(run, &run->test, d->test_images, error))
+        return NULL;
+    run->record_pop = g_new0(gboolean, run->net->pops->len);
+    for (guint i = 0; i < run->net->pops->len; i++) {
+        OzPopulation *pop = g_ptr_array_index(run->net->pops, i);
+        char **list = sc->record.spike_populations;
+        gboolean spiking = strcmp(pop->ops->name, "lif") == 0 ||
+                           (pop == run->input && pop->p.encoding == OZ_ENCODING_BERNOULLI);
+        run->record_pop[i] =
+            spiking && (!list || !*list || g_strv_contains((const char *const *)list, pop->name));
+    }
+    plan_phases(run);
+    run->phase_index = 0;
+    run->cursor = -1;
+    return g_steal_pointer(&run);
+}
+
+void oz_run_free(OzRun *run) {
+    if (!run)
+        return;
+    oz_network_free(run->net);
+    oz_image_set_clear(&run->train);
+    oz_image_set_clear(&run->test);
+    if (run->phases)
+        g_array_free(run->phases, TRUE);
+    g_free(run->order);
+    g_free(run->record_pop);
+    oz_log_batch_free(run->spikes);
+    g_free(run);
+}
+
+OzLogBatch *oz_run_structure_rows(OzRun *run) {
+    OzLogBatch *b = oz_log_batch_new();
+    for (guint i = 0; i < run->net->pops->len; i++) {
+        OzPopulation *p = g_ptr_array_index(run->net->pops, i);
+        const char *enc = p == run->input
+                              ? (p->p.encoding == OZ_ENCODING_BERNOULLI ? "bernoulli" : "current")
+                              : NULL;
+        if (enc)
+            oz_log_batch_add(b, OZ_ROW_POPULATION, "ssiisddd", p->name, p->ops->name,
+                             (gint64)p->n, (gint64)p->topo, enc, (double)p->p.lambda,
+                             (double)p->p.v_th, (double)p->p.dropout);
+        else
+            oz_log_batch_add(b, OZ_ROW_POPULATION, "ssiinddd", p->name, p->ops->name,
+                             (gint64)p->n, (gint64)p->topo, (double)p->p.lambda,
+                             (double)p->p.v_th, (double)p->p.dropout);
+    }
+    for (guint i = 0; i < run->net->projs->len; i++) {
+        OzProjection *p = g_ptr_array_index(run->net->projs, i);
+        OzProjectionConfig *pc = g_ptr_array_index(run->sc->projs, i);
+        oz_log_batch_add(b, OZ_ROW_PROJECTION, "sssiiis", p->name, p->pre->name, p->post->name,
+                         (gint64)p->n_pre, (gint64)p->n_post, (gint64)p->p.delay_ticks, pc->init);
+    }
+    return b;
+}
+
+const OzPhase *oz_run_current_phase(const OzRun *run) {
+    if (run->phase_index >= run->phases->len)
+        return NULL;
+    return &g_array_index(run->phases, OzPhase, run->phase_index);
+}
+
+double oz_run_running_accuracy(const OzRun *run) {
+    return run->seen > 0 ? (double)run->correct / (double)run->seen : 0.0;
+}
+
+static const OzImageSet *phase_set(OzRun *run, const OzPhase *ph) {
+    return ph->kind == OZ_PHASE_TRAIN ? &run->train : &run->test;
+}
+
+static const char *phase_name(const OzPhase *ph) {
+    return ph->kind == OZ_PHASE_TRAIN ? "train" : "test";
+}
+
+static gboolean is_last_test(OzRun *run) {
+    for (guint i = run->phase_index + 1; i < run->phases->len; i++)
+        if (g_array_index(run->phases, OzPhase, i).kind == OZ_PHASE_TEST)
+            return FALSE;
+    return TRUE;
+}
+
+static void begin_phase(OzRun *run, const OzPhase *ph) {
+    const OzImageSet *set = phase_set(run, ph);
+    g_free(run->order);
+    run->order = g_new(int, set->n);
+    for (int i = 0; i < set->n; i++)
+        run->order[i] = i;
+    if (ph->kind == OZ_PHASE_TRAIN)
+        oz_rng_shuffle(&run->rng_shuffle, run->order, set->n);
+    run->cursor = 0;
+    run->correct = run->seen = 0;
+    oz_network_counters_clear(run->net);
+    run->phase_started = (double)g_get_monotonic_time() / 1e6;
+    oz_log_batch_free(run->spikes);
+    run->spikes = oz_log_batch_new();
+}
+
+static void fill_input(OzRun *run, const OzImageSet *set, int active) {
+    OzPopulation *in = run->input;
+    const OzDataConfig *d = &run->sc->data;
+    const int n = in->n;
+    const gboolean norm = in->p.encoding == OZ_ENCODING_CURRENT && d->normalize;
+    const float mean = (float)d->mean, inv_std = (float)(1.0 / d->std);
+    for (int b = 0; b < in->batch; b++) {
+        float *x = in->x + (gsize)b * n;
+        if (b >= active) {
+            memset(x, 0, (gsize)n * sizeof(float));
+            continue;
+        }
+        const guint8 *img = set->images + (gsize)run->order[run->cursor + b] * n;
+        for (int i = 0; i < n; i++) {
+            float v = (float)img[i] / 255.0f;
+            x[i] = norm ? (v - mean) * inv_std : v;
+        }
+    }
+}
+
+static void observe(OzPopulation *pop, gint64 tick, gpointer user_data) {
+    OzRun *run = user_data;
+    if (!run->recording || !run->record_pop[pop->id])
+        return;
+    const OzFrame *f = oz_population_frame(pop, tick);
+    if (f->kind != OZ_FRAME_SPIKES)
+        return;
+    const OzPhase *ph = oz_run_current_phase(run);
+    int limit = run->sc->record.spike_samples - run->record_base;
+    for (int b = 0; b < MIN(limit, pop->active_samples); b++) {
+        const int *idx = f->idx + (gsize)b * pop->n;
+        for (int k = 0; k < f->counts[b]; k++)
+            oz_log_batch_add(run->spikes, OZ_ROW_SPIKE, "isisii", (gint64)ph->epoch,
+                             phase_name(ph), (gint64)(run->record_base + b), pop->name, tick,
+                             (gint64)idx[k]);
+    }
+}
+
+static OzLogBatch *phase_rows(OzRun *run, const OzPhase *ph) {
+    OzLogBatch *b = g_steal_pointer(&run->spikes);
+    const char *phase = phase_name(ph);
+    gint64 samples = run->seen;
+    gint64 window = run->net->window_ticks;
+    oz_log_batch_add(b, OZ_ROW_EPOCH, "isiindnnd", (gint64)ph->epoch, phase, samples,
+                     (gint64)run->sc->run.ticks, run->last_accuracy, run->phase_seconds);
+    if (run->sc->record.firing_rates) {
+        for (guint i = 0; i < run->net->pops->len; i++) {
+            OzPopulation *p = g_ptr_array_index(run->net->pops, i);
+            gint64 neuron_ticks = samples * (gint64)p->n * window;
+            gboolean spiking = strcmp(p->ops->name, "lif") == 0 ||
+                               (p == run->input && p->p.encoding == OZ_ENCODING_BERNOULLI);
+            if (spiking)
+                oz_log_batch_add(b, OZ_ROW_FIRING_RATE, "issiidi", (gint64)ph->epoch, phase,
+                                 p->name, (gint64)p->spikes, neuron_ticks,
+                                 neuron_ticks ? (double)p->spikes / (double)neuron_ticks : 0.0,
+                                 (gint64)p->neuron_updates);
+            else
+                oz_log_batch_add(b, OZ_ROW_FIRING_RATE, "issiini", (gint64)ph->epoch, phase,
+                                 p->name, (gint64)0, neuron_ticks, (gint64)p->neuron_updates);
+        }
+    }
+    if (run->sc->record.synops) {
+        for (guint i = 0; i < run->net->projs->len; i++) {
+            OzProjection *p = g_ptr_array_index(run->net->projs, i);
+            oz_log_batch_add(b, OZ_ROW_SYNOPS, "issiiiiii", (gint64)ph->epoch, phase, p->name,
+                             samples, (gint64)p->synops, (gint64)p->row_fetches,
+                             (gint64)p->dense_macs, (gint64)0, (gint64)0);
+        }
+    }
+    return b;
+}
+
+gboolean oz_run_step(OzRun *run, OzLogBatch **rows) {
+    *rows = NULL;
+    const OzPhase *ph = oz_run_current_phase(run);
+    if (!ph)
+        return FALSE;
+    if (run->cursor < 0)
+        begin_phase(run, ph);
+    const OzImageSet *set = phase_set(run, ph);
+    int active = MIN(run->net->batch, set->n - run->cursor);
+    fill_input(run, set, active);
+    gboolean training = ph->kind == OZ_PHASE_TRAIN;
+    oz_network_reset(run->net, active, training);
+    run->record_base = run->cursor;
+    run->recording = !training && is_last_test(run) &&
+                     run->cursor < run->sc->record.spike_samples;
+    oz_network_run_window(run->net);
+    run->recording = FALSE;
+
+    const OzPopulation *ro = run->readout;
+    for (int b = 0; b < active; b++) {
+        const float *score = ro->osum + (gsize)b * ro->n;
+        int best = 0;
+        for (int c = 1; c < ro->n; c++)
+            if (score[c] > score[best])
+                best = c;
+        run->correct += best == set->labels[run->order[run->cursor + b]];
+    }
+    run->seen += active;
+    run->cursor += active;
+    run->samples_done += active;
+    if (run->cursor >= set->n) {
+        run->phase_seconds = (double)g_get_monotonic_time() / 1e6 - run->phase_started;
+        run->last_accuracy = oz_run_running_accuracy(run);
+        *rows = phase_rows(run, ph);
+        run->phase_index++;
+        run->cursor = -1;
+    }
+    return TRUE;
+}

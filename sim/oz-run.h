@@ -1,0 +1,59 @@
+/* oz-run.h — one run of a scenario: data, network, phases, counters → log rows.
+ *
+ * A run is a sequence of phases over mini-batches (today: the test set; with learning:
+ * train and test per epoch).  oz_run_step() advances one mini-batch, so the caller (the
+ * libuv loop in oz-main.c) can interleave progress, signals and log writes.  Nothing
+ * here prints; rows for the run log are returned in batches.
+ */
+#pragma once
+
+#include "io/oz-idx.h"
+#include "io/oz-runlog.h"
+#include "io/oz-scenario.h"
+#include "neurons/oz-network.h"
+
+typedef enum { OZ_PHASE_TRAIN, OZ_PHASE_TEST } OzPhaseKind;
+
+typedef struct {
+    OzPhaseKind kind;
+    int epoch;
+} OzPhase;
+
+typedef struct OzRun {
+    OzScenario *sc;   /* (transfer none) */
+    OzNetwork *net;
+    OzPopulation *input, *readout;
+    OzImageSet train, test;
+    OzRng rng_init, rng_input, rng_dropout, rng_shuffle;
+
+    GArray *phases;   /* of OzPhase, the plan */
+    guint phase_index;
+    int cursor;       /* next sample of the current phase */
+    int *order;       /* sample order of the current phase */
+    gint64 correct, seen;
+    double phase_started; /* monotonic seconds */
+    double phase_seconds;
+    gboolean recording;   /* spikes of the current batch are being recorded */
+    int record_base;      /* sample index of row 0 of the batch */
+    gboolean *record_pop; /* per population id */
+    OzLogBatch *spikes;   /* rows of the current phase */
+
+    /* Results of the last finished phase. */
+    double last_accuracy;
+    gint64 samples_total, samples_done; /* over all phases, for progress */
+} OzRun;
+
+/* Loads data and builds the network.  Errors name the scenario file, section and key
+ * (exit code 2 material). */
+OzRun *oz_run_new(OzScenario *sc, GError **error);
+void oz_run_free(OzRun *run);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(OzRun, oz_run_free)
+
+/* Rows describing populations and projections. */
+OzLogBatch *oz_run_structure_rows(OzRun *run);
+/* Advances one mini-batch.  When it completes a phase, *phase_rows receives that
+ * phase's rows (epochs, firing_rates, synops, spikes).  Returns FALSE when the whole
+ * plan is done (then nothing was advanced). */
+gboolean oz_run_step(OzRun *run, OzLogBatch **phase_rows);
+const OzPhase *oz_run_current_phase(const OzRun *run);
+double oz_run_running_accuracy(const OzRun *run);
