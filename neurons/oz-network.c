@@ -121,21 +121,22 @@ static gboolean topo_sort(OzNetwork *net, GError **error) {
             if (!done[i] && indeg[i] == 0)
                 next = g_ptr_array_index(net->pops, i);
         if (!next) {
-            /* Name one projection on the cycle: any zero-delay edge between the
-             * remaining populations. */
-            const char *culprit = "?";
+            /* Every zero-delay projection between the remaining populations is on a
+             * cycle or downstream of one; list them, and blame the last declared (usually
+             * the one just added to close the loop). */
+            GString *names = g_string_new(NULL);
             for (guint i = 0; i < net->projs->len; i++) {
                 OzProjection *p = g_ptr_array_index(net->projs, i);
                 if (p->p.delay_ticks == 0 && !done[p->pre->id] && !done[p->post->id]) {
-                    culprit = p->name;
+                    g_string_append_printf(names, "%s%s", names->len ? ", " : "", p->name);
                     net->cycle_projection = p->name;
-                    break;
                 }
             }
             g_set_error(error, OZ_NEURONS_ERROR, OZ_NEURONS_ERROR_INVALID,
-                        "zero-delay cycle through projection %s: every cycle needs a "
+                        "zero-delay cycle among projections %s: every cycle needs a "
                         "projection with delay >= 1",
-                        culprit);
+                        names->str);
+            g_string_free(names, TRUE);
             return FALSE;
         }
         done[next->id] = TRUE;

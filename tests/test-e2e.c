@@ -1,0 +1,203 @@
+/* End to end: the opzosim program on a small generated data set. */
+#include "oz-test-util.h"
+
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static char *dir;
+static char *scenario;
+
+static const char *bin(void) {
+    const char *b = g_getenv("OZ_BIN");
+    cr_assert_not_null(b, "meson sets OZ_BIN");
+    return b;
+}
+
+static char *scenario_text(int features, const char *extra) {
+    return g_strdup_printf("[run]\nticks = 4\nbatch_size = 16\nthreads = 1\n"
+                           "[data]\ndir = %s\n"
+                           "[record]\nspike_samples = 3\n"
+                           "[population in]\nmodel = input\nsize = %d\n"
+                           "[population h1]\nmodel = lif\nsize = 40\n"
+                           "[population h2]\nmodel = lif\nsize = 30\n"
+                           "[population out]\nmodel = readout\nsize = 10\n"
+                           "[projection in_h1]\nfrom = in\nto = h1\ninit_scale = 6\n"
+                           "[projection h1_h2]\nfrom = h1\nto = h2\ninit_scale = 6\n"
+                           "[projection h2_out]\nfrom = h2\nto = out\n%s",
+                           dir, features, extra ? extra : "");
+}
+
+static void setup(void) {
+    dir = oz_test_tmpdir();
+    oz_test_write_dataset(dir, 40, 50, 6, 6, 10);
+    g_autofree char *text = scenario_text(36, NULL);
+    scenario = oz_test_write_file(dir, "s.ini", text);
+}
+
+static void teardown(void) {
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+    g_free(dir);
+    g_free(scenario);
+}
+
+TestSuite(e2e, .init = setup, .fini = teardown, .timeout = 120);
+
+static int run_prog(const char *const *args, char **err_out) {
+    GPtrArray *argv = g_ptr_array_new();
+    g_ptr_array_add(argv, (gpointer)bin());
+    for (const char *const *a = args; *a; a++)
+        g_ptr_array_add(argv, (gpointer)*a);
+    g_ptr_array_add(argv, NULL);
+    int status = 0;
+    char *out = NULL, *err = NULL;
+    GError *e = NULL;
+    cr_assert(g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
+                           &err, &status, &e),
+              "%s", e ? e->message : "");
+    g_ptr_array_free(argv, TRUE);
+    g_free(out);
+    if (err_out)
+        *err_out = err;
+    else
+        g_free(err);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static gint64 q(const char *db_path, const char *sql) {
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s: %s", sql,
+                 sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW, "%s", sql);
+    gint64 v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+Test(e2e, inference_run_logs_rates_synops_spikes_and_energy) {
+    g_autofree char *db = g_build_filename(dir, "r.sqlite", NULL);
+    const char *args[] = {"run", scenario, "--db", db, "--quiet", NULL};
+    char *err = NULL;
+    int rc = run_prog(args, &err);
+    cr_assert_eq(rc, 0, "stderr: %s", err);
+    g_free(err);
+    cr_assert_eq(q(db, "select count(*) from runs where status = 'finished'"), 1);
+    cr_assert_eq(q(db, "select count(*) from firing_rates"), 4, "a row per population");
+    cr_assert_eq(q(db, "select count(*) from firing_rates where rate is not null"), 2);
+    cr_assert_eq(q(db, "select samples from epochs where phase = 'test'"), 50);
+    cr_assert_eq(q(db, "select count(*) from synops"), 3);
+    cr_assert_eq(q(db, "select dense_macs from synops where projection = 'in_h1'"), 50 * 36 * 40);
+    /* SynOps = spikes × fan-out, exactly. */
+    cr_assert_eq(q(db, "select s.synops - f.spikes * 30 from synops s join firing_rates f "
+                       "on f.population = 'h1' where s.projection = 'h1_h2'"),
+                 0);
+    cr_assert_gt(q(db, "select count(*) from spikes"), 0);
+    cr_assert_eq(q(db, "select max(sample) from spikes"), 2, "only the first 3 samples");
+    cr_assert_eq(q(db, "select count(*) from energy where phase = 'test'"), 8);
+    cr_assert_eq(q(db, "select count(*) from populations"), 4);
+    cr_assert_eq(q(db, "select count(*) from projections"), 3);
+}
+
+Test(e2e, same_seed_gives_identical_logs) {
+    g_autofree char *db1 = g_build_filename(dir, "1.sqlite", NULL);
+    g_autofree char *db2 = g_build_filename(dir, "2.sqlite", NULL);
+    const char *a1[] = {"run", scenario, "--db", db1, "--quiet", NULL};
+    const char *a2[] = {"run", scenario, "--db", db2, "--quiet", NULL};
+    cr_assert_eq(run_prog(a1, NULL), 0);
+    cr_assert_eq(run_prog(a2, NULL), 0);
+    const char *sqls[] = {"select sum(spikes) from firing_rates",
+                          "select sum(synops) from synops",
+                          "select sum(tick * 1000 + neuron) from spikes",
+                          "select accuracy * 1e9 from epochs"};
+    for (gsize i = 0; i < G_N_ELEMENTS(sqls); i++)
+        cr_assert_eq(q(db1, sqls[i]), q(db2, sqls[i]), "%s", sqls[i]);
+}
+
+typedef struct {
+    const char *what;
+    const char *set;   /* a --set, or NULL */
+    const char *extra; /* appended text, or NULL */
+    const char *must[3];
+} Bad;
+
+Test(e2e, malformed_scenarios_exit_2_naming_file_section_key) {
+    const Bad cases[] = {
+        {"unknown section", NULL, "[recrod]\nx = 1\n", {"[recrod]", "did you mean", NULL}},
+        {"unknown key", NULL, "[population h3]\nmodel = lif\nsize = 3\nsiz = 4\n",
+         {"[population h3]", "siz", "did you mean 'size'"}},
+        {"wrong type", "population h1.size=big", NULL, {"[population h1]", "size", "'big'"}},
+        {"out of range", "population h1.v_th=-1", NULL, {"[population h1]", "v_th", "range"}},
+        {"missing data file", "data.dir=/nonexistent", NULL, {"[data]", "dir", "/nonexistent"}},
+        {"unknown population", NULL, "[projection p9]\nfrom = h1\nto = h7\n",
+         {"[projection p9]", "to", "'h7'"}},
+        {"size vs data", "population in.size=35", NULL, {"[population in]", "size", "36"}},
+        {"zero-delay cycle", NULL, "[projection back]\nfrom = h2\nto = h1\n",
+         {"[projection back]", "delay", "cycle"}},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *text = scenario_text(36, cases[i].extra);
+        g_autofree char *path = oz_test_write_file(dir, "bad.ini", text);
+        g_autofree char *db = g_build_filename(dir, "bad.sqlite", NULL);
+        const char *args[] = {"run", path, "--db", db, "--quiet",
+                              cases[i].set ? "--set" : NULL, cases[i].set, NULL};
+        char *err = NULL;
+        int rc = run_prog(args, &err);
+        cr_assert_eq(rc, 2, "%s: exit %d, stderr: %s", cases[i].what, rc, err);
+        cr_assert(strstr(err, "bad.ini"), "%s: names the file: %s", cases[i].what, err);
+        for (int k = 0; k < 3 && cases[i].must[k]; k++)
+            cr_assert(strstr(err, cases[i].must[k]), "%s: wants '%s' in: %s", cases[i].what,
+                      cases[i].must[k], err);
+        cr_assert_eq(g_strstr_len(err, -1, "\n") - err + 1, (long)strlen(err),
+                     "%s: one line: %s", cases[i].what, err);
+        g_free(err);
+        if (g_file_test(db, G_FILE_TEST_EXISTS))
+            cr_assert_eq(q(db, "select count(*) from runs where status = 'running'"), 0);
+    }
+}
+
+Test(e2e, bad_command_lines_exit_2) {
+    const char *a1[] = {"run", NULL};
+    cr_assert_eq(run_prog(a1, NULL), 2);
+    const char *a2[] = {"frobnicate", NULL};
+    cr_assert_eq(run_prog(a2, NULL), 2);
+    const char *a3[] = {"run", "/nonexistent.ini", NULL};
+    cr_assert_eq(run_prog(a3, NULL), 2);
+    const char *a4[] = {"--version", NULL};
+    cr_assert_eq(run_prog(a4, NULL), 0);
+}
+
+Test(e2e, sigint_stops_after_a_batch_and_marks_the_run_interrupted) {
+    /* Enough samples that the run is still going when the signal comes. */
+    oz_test_write_dataset(dir, 10, 60000, 6, 6, 10);
+    g_autofree char *db = g_build_filename(dir, "i.sqlite", NULL);
+    const char *argv[] = {bin(), "run", scenario, "--db", db, "--quiet",
+                          "--set", "run.batch_size=8", "--set", "population h1.size=3000",
+                          "--set", "population h2.size=3000", NULL};
+    GPid pid;
+    GError *e = NULL;
+    cr_assert(g_spawn_async(NULL, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                            &pid, &e));
+    /* Wait for the run row, then interrupt. */
+    for (int i = 0; i < 500; i++) {
+        g_usleep(20000);
+        if (g_file_test(db, G_FILE_TEST_EXISTS) &&
+            q(db, "select count(*) from sqlite_master where name = 'runs'") == 1 &&
+            q(db, "select count(*) from runs") == 1)
+            break;
+    }
+    g_usleep(100000);
+    kill(pid, SIGINT);
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    g_spawn_close_pid(pid);
+    cr_assert(WIFEXITED(status), "exited normally (status %d)", status);
+    cr_assert_eq(WEXITSTATUS(status), 130, "exit %d", WEXITSTATUS(status));
+    cr_assert_eq(q(db, "select count(*) from runs where status = 'interrupted'"), 1);
+    cr_assert_eq(q(db, "select count(*) from populations"), 4, "committed rows survive");
+}

@@ -1,0 +1,319 @@
+/* Neurons: a hand-worked network tick by tick, event vs dense delivery, delays, cycles,
+ * the surrogate, dropout masks and Bernoulli input. */
+#include "neurons/oz-network.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+static const OzPopulationParams LIF = {.model = "lif", .size = 1, .lambda = 0.5f, .v_th = 1.0f};
+static const OzProjectionParams PLAIN = {.delay_ticks = 0, .init = OZ_INIT_ZERO};
+
+typedef struct {
+    float u[2][16]; /* pre-reset membrane of h (0) and g (1) per tick */
+    float trace[16];
+    float osum_after[16];
+    int spikes[2][16];
+} Trace3;
+
+static void watch3(OzPopulation *pop, gint64 t, gpointer user) {
+    Trace3 *tr = user;
+    const OzFrame *f = oz_population_frame(pop, t);
+    if (strcmp(pop->name, "h") == 0 || strcmp(pop->name, "g") == 0) {
+        int k = pop->name[0] == 'h' ? 0 : 1;
+        tr->u[k][t] = pop->u[0];
+        tr->spikes[k][t] = f->counts[0];
+        if (k == 0)
+            tr->trace[t] = f->trace[0];
+    }
+    if (strcmp(pop->name, "out") == 0)
+        tr->osum_after[t] = pop->osum[0];
+}
+
+/* in (x = 1) --0.8--> h (LIF) --1.5--> g (LIF) --2.0--> out (readout), λ = 0.5,
+ * V_th = 1, no bias, T = 6.  Worked by hand:
+ *   t   u_h     s_h  v_h     u_g      s_g  v_g     â_h
+ *   0   0.8     0    0.8     0        0    0       0
+ *   1   1.2     1    0.2     1.5      1    0.5     1
+ *   2   0.9     0    0.9     0.25     0    0.25    0.5
+ *   3   1.25    1    0.25    1.625    1    0.625   1.25
+ *   4   0.925   0    0.925   0.3125   0    0.3125  0.625
+ *   5   1.2625  1    0.2625  1.65625  1    0.65625 1.3125
+ * out: o[t] = 2·s_g[t], so Σ o = 6; SynOps h→g = 3 spikes × 1, g→out = 3 × 1;
+ * dense MACs in→h = 1 (the static current is computed once per sample). */
+Test(neurons, three_neuron_network_matches_hand_computation) {
+    OzNetwork *net = oz_network_new(1, 6);
+    OzPopulationParams in = {.model = "input", .size = 1, .encoding = OZ_ENCODING_CURRENT};
+    OzPopulationParams ro = {.model = "readout", .size = 1};
+    cr_assert(oz_network_add_population(net, "in", &in, NULL));
+    cr_assert(oz_network_add_population(net, "h", &LIF, NULL));
+    cr_assert(oz_network_add_population(net, "g", &LIF, NULL));
+    cr_assert(oz_network_add_population(net, "out", &ro, NULL));
+    OzProjection *a = oz_network_add_projection(net, "a", "in", "h", &PLAIN, NULL);
+    OzProjection *b = oz_network_add_projection(net, "b", "h", "g", &PLAIN, NULL);
+    OzProjection *c = oz_network_add_projection(net, "c", "g", "out", &PLAIN, NULL);
+    cr_assert(oz_network_prepare(net, -1, NULL));
+    cr_assert_eq(net->window_ticks, 6);
+    a->w[0] = 0.8f;
+    b->w[0] = 1.5f;
+    c->w[0] = 2.0f;
+    oz_network_population(net, "in")->x[0] = 1.0f;
+    Trace3 tr = {0};
+    oz_network_set_observer(net, watch3, &tr);
+    oz_network_reset(net, 1, FALSE);
+    oz_network_run_window(net);
+
+    const float uh[6] = {0.8f, 1.2f, 0.9f, 1.25f, 0.925f, 1.2625f};
+    const float ug[6] = {0.0f, 1.5f, 0.25f, 1.625f, 0.3125f, 1.65625f};
+    const int sh[6] = {0, 1, 0, 1, 0, 1};
+    const float th[6] = {0.0f, 1.0f, 0.5f, 1.25f, 0.625f, 1.3125f};
+    for (int t = 0; t < 6; t++) {
+        cr_assert_float_eq(tr.u[0][t], uh[t], 1e-6, "u_h[%d] = %g, want %g", t, tr.u[0][t], uh[t]);
+        cr_assert_float_eq(tr.u[1][t], ug[t], 1e-6, "u_g[%d] = %g, want %g", t, tr.u[1][t], ug[t]);
+        cr_assert_eq(tr.spikes[0][t], sh[t], "s_h[%d]", t);
+        cr_assert_eq(tr.spikes[1][t], sh[t], "s_g[%d]", t);
+        cr_assert_float_eq(tr.trace[t], th[t], 1e-6, "trace_h[%d]", t);
+    }
+    cr_assert_float_eq(oz_network_population(net, "out")->osum[0], 6.0f, 1e-6);
+    cr_assert_eq(b->synops, 3);
+    cr_assert_eq(c->synops, 3);
+    cr_assert_eq(b->row_fetches, 3);
+    cr_assert_eq(a->dense_macs, 1);
+    cr_assert_eq(a->synops, 0);
+    cr_assert_eq(oz_network_population(net, "h")->spikes, 3);
+    cr_assert_eq(oz_network_population(net, "h")->neuron_updates, 6);
+    oz_network_free(net);
+}
+
+static void fill_random_spikes(OzFrame *f, int batch, int n, double p, OzRng *rng) {
+    f->kind = OZ_FRAME_SPIKES;
+    f->value = 1.0f;
+    f->nspikes = 0;
+    for (int b = 0; b < batch; b++) {
+        int cnt = 0;
+        for (int i = 0; i < n; i++) {
+            gboolean fire = oz_rng_uniform(rng) < p;
+            f->s[(gsize)b * n + i] = fire ? 1.0f : 0.0f;
+            if (fire)
+                f->idx[(gsize)b * n + cnt++] = i;
+        }
+        f->counts[b] = cnt;
+        f->nspikes += (guint64)cnt;
+    }
+}
+
+Test(neurons, event_delivery_equals_dense_matrix_product) {
+    const int B = 7, NPRE = 93, NPOST = 41;
+    OzPopulationParams pre_p = LIF, post_p = LIF;
+    pre_p.size = NPRE;
+    post_p.size = NPOST;
+    OzPopulation *pre = oz_population_new("pre", &pre_p, B, NULL);
+    OzPopulation *post = oz_population_new("post", &post_p, B, NULL);
+    OzProjectionParams pp = {.init = OZ_INIT_NORMAL, .init_scale = 1.0f};
+    OzProjection *proj = oz_projection_new("p", pre, post, &pp);
+    OzRng rng;
+    oz_rng_init(&rng, 3, "test");
+    oz_projection_init_weights(proj, &rng);
+    float *ev = g_new0(float, B * NPOST), *de = g_new0(float, B * NPOST);
+    double *ref = g_new0(double, B * NPOST);
+    const double rates[] = {0.0, 0.01, 0.1, 0.5, 1.0};
+    for (gsize r = 0; r < G_N_ELEMENTS(rates); r++) {
+        OzFrame *f = oz_population_frame(pre, 0);
+        fill_random_spikes(f, B, NPRE, rates[r], &rng);
+        memset(ev, 0, sizeof(float) * B * NPOST);
+        memset(de, 0, sizeof(float) * B * NPOST);
+        /* Reference in double: I[b][j] = Σ_i s[b][i] W[i][j]. */
+        for (int b = 0; b < B; b++)
+            for (int j = 0; j < NPOST; j++) {
+                double acc = 0;
+                for (int i = 0; i < NPRE; i++)
+                    acc += (double)f->s[b * NPRE + i] * (double)proj->w[i * NPOST + j];
+                ref[b * NPOST + j] = acc;
+            }
+        proj->p.delivery = OZ_DELIVERY_EVENT;
+        oz_projection_deliver(proj, f, ev);
+        guint64 synops_event = proj->synops;
+        proj->p.delivery = OZ_DELIVERY_DENSE;
+        oz_projection_deliver(proj, f, de);
+        cr_assert_eq(proj->synops, 2 * synops_event, "both paths count the same SynOps");
+        cr_assert_eq(synops_event, f->nspikes * NPOST);
+        for (int k = 0; k < B * NPOST; k++) {
+            cr_assert_float_eq(ev[k], ref[k], 1e-4, "event [%d] rate %g", k, rates[r]);
+            cr_assert_float_eq(de[k], ref[k], 1e-4, "dense [%d] rate %g", k, rates[r]);
+        }
+        oz_projection_counters_clear(proj);
+    }
+    g_free(ev);
+    g_free(de);
+    g_free(ref);
+    oz_projection_free(proj);
+    oz_population_free(pre);
+    oz_population_free(post);
+}
+
+typedef struct {
+    float u[32];
+} UTrace;
+
+static void watch_u(OzPopulation *pop, gint64 t, gpointer user) {
+    if (strcmp(pop->name, "h") == 0)
+        ((UTrace *)user)->u[t] = pop->u[0];
+}
+
+static void run_delay(int delay, UTrace *out, gint64 *window) {
+    OzNetwork *net = oz_network_new(1, 8);
+    OzPopulationParams in = {.model = "input", .size = 1, .encoding = OZ_ENCODING_CURRENT};
+    OzPopulationParams h = LIF;
+    h.v_th = 100.0f; /* never fires: u integrates the input */
+    OzPopulationParams ro = {.model = "readout", .size = 1};
+    oz_network_add_population(net, "in", &in, NULL);
+    oz_network_add_population(net, "h", &h, NULL);
+    oz_network_add_population(net, "out", &ro, NULL);
+    OzProjectionParams pp = {.delay_ticks = delay, .init = OZ_INIT_ZERO};
+    OzProjection *a = oz_network_add_projection(net, "a", "in", "h", &pp, NULL);
+    oz_network_add_projection(net, "b", "h", "out", &PLAIN, NULL);
+    cr_assert(oz_network_prepare(net, -1, NULL));
+    a->w[0] = 0.3f;
+    oz_network_population(net, "in")->x[0] = 1.0f;
+    oz_network_set_observer(net, watch_u, out);
+    oz_network_reset(net, 1, FALSE);
+    oz_network_run_window(net);
+    *window = net->window_ticks;
+    oz_network_free(net);
+}
+
+Test(neurons, one_tick_delay_shifts_the_input_by_exactly_one_tick) {
+    UTrace d0 = {{0}}, d1 = {{0}};
+    gint64 w0, w1;
+    run_delay(0, &d0, &w0);
+    run_delay(1, &d1, &w1);
+    cr_assert_eq(w0, 8);
+    cr_assert_eq(w1, 9, "auto drain adds the delay");
+    cr_assert_eq(d1.u[0], 0.0f);
+    for (int t = 0; t < 8; t++)
+        cr_assert_eq(d1.u[t + 1], d0.u[t], "tick %d: %g vs %g", t, d1.u[t + 1], d0.u[t]);
+    cr_assert_float_eq(d0.u[0], 0.3f, 1e-7);
+}
+
+Test(neurons, zero_delay_cycle_is_rejected_and_a_delayed_one_is_not) {
+    for (int delay = 0; delay <= 1; delay++) {
+        OzNetwork *net = oz_network_new(1, 4);
+        OzPopulationParams in = {.model = "input", .size = 2};
+        OzPopulationParams l = LIF;
+        l.size = 2;
+        oz_network_add_population(net, "in", &in, NULL);
+        oz_network_add_population(net, "a", &l, NULL);
+        oz_network_add_population(net, "b", &l, NULL);
+        OzProjectionParams back = PLAIN;
+        back.delay_ticks = delay;
+        oz_network_add_projection(net, "in_a", "in", "a", &PLAIN, NULL);
+        oz_network_add_projection(net, "a_b", "a", "b", &PLAIN, NULL);
+        oz_network_add_projection(net, "b_a", "b", "a", &back, NULL);
+        GError *err = NULL;
+        gboolean ok = oz_network_prepare(net, -1, &err);
+        if (delay == 0) {
+            cr_assert_not(ok);
+            cr_assert_not_null(err);
+            cr_assert(strstr(err->message, "zero-delay cycle") != NULL, "%s", err->message);
+            cr_assert_not_null(net->cycle_projection);
+            g_error_free(err);
+        } else {
+            cr_assert(ok, "%s", err ? err->message : "");
+            cr_assert_eq(net->drain_ticks, 1);
+        }
+        oz_network_free(net);
+    }
+}
+
+Test(neurons, surrogate_matches_the_closed_form) {
+    const float a = 0.25f, vth = 1.0f;
+    cr_assert_float_eq(oz_surrogate(1.0f, vth, a), 1.0f, 1e-6, "peak is 1 at threshold");
+    const float us[] = {-30.0f, -1.0f, 0.5f, 0.9f, 1.3f, 2.0f, 40.0f};
+    for (gsize i = 0; i < G_N_ELEMENTS(us); i++) {
+        double x = (us[i] - vth) / a;
+        double e = exp(-x);
+        double want = (1.0 / a) * e / ((1.0 + e) * (1.0 + e));
+        cr_assert_float_eq(oz_surrogate(us[i], vth, a), want, 1e-6, "u = %g", us[i]);
+        cr_assert_float_eq(oz_surrogate(us[i], vth, a), oz_surrogate(2 * vth - us[i], vth, a),
+                           1e-6, "symmetric about V_th");
+    }
+}
+
+Test(neurons, dropout_mask_is_fixed_per_sample_and_scaled) {
+    OzPopulationParams l = LIF;
+    l.size = 1000;
+    l.dropout = 0.2f;
+    OzPopulation *pop = oz_population_new("h", &l, 4, NULL);
+    OzRng rng;
+    oz_rng_init(&rng, 9, "dropout");
+    pop->rng = &rng;
+    pop->training = TRUE;
+    oz_population_reset(pop);
+    int dropped = 0;
+    for (int i = 0; i < 4000; i++) {
+        cr_assert(pop->mask[i] == 0.0f || pop->mask[i] == 1.25f);
+        dropped += pop->mask[i] == 0.0f;
+    }
+    cr_assert(dropped > 700 && dropped < 900, "about 20%% dropped, got %d", dropped);
+    /* Strong input: every kept neuron fires with value 1/(1−p), dropped ones never. */
+    for (int t = 0; t < 3; t++) {
+        for (int i = 0; i < 4000; i++)
+            pop->acc[i] = 5.0f;
+        oz_population_step(pop, t);
+        const OzFrame *f = oz_population_frame(pop, t);
+        cr_assert_float_eq(f->value, 1.25f, 1e-7);
+        for (int i = 0; i < 4000; i++)
+            cr_assert_eq(f->s[i], pop->mask[i]);
+    }
+    pop->training = FALSE;
+    oz_population_reset(pop);
+    for (int i = 0; i < 4000; i++)
+        cr_assert_eq(pop->mask[i], 1.0f, "no dropout when not training");
+    oz_population_free(pop);
+}
+
+Test(neurons, bernoulli_input_spikes_with_the_pixel_probability) {
+    OzPopulationParams in = {.model = "input", .size = 3, .encoding = OZ_ENCODING_BERNOULLI};
+    OzPopulation *pop = oz_population_new("in", &in, 1, NULL);
+    OzRng rng;
+    oz_rng_init(&rng, 5, "input");
+    pop->rng = &rng;
+    pop->x[0] = 0.0f;
+    pop->x[1] = 1.0f;
+    pop->x[2] = 0.3f;
+    oz_population_reset(pop);
+    int fired[3] = {0};
+    const int T = 20000;
+    for (int t = 0; t < T; t++) {
+        oz_population_step(pop, t);
+        const OzFrame *f = oz_population_frame(pop, t);
+        for (int i = 0; i < 3; i++)
+            fired[i] += f->s[i] != 0.0f;
+    }
+    cr_assert_eq(fired[0], 0);
+    cr_assert_eq(fired[1], T);
+    cr_assert_float_eq(fired[2] / (double)T, 0.3, 0.015);
+    cr_assert_eq(pop->spikes, (guint64)(fired[1] + fired[2]));
+    oz_population_free(pop);
+}
+
+Test(neurons, unknown_model_and_bad_wiring_are_errors) {
+    OzNetwork *net = oz_network_new(1, 2);
+    OzPopulationParams bad = {.model = "izhikevich", .size = 1};
+    GError *err = NULL;
+    cr_assert_null(oz_network_add_population(net, "x", &bad, &err));
+    cr_assert(strstr(err->message, "izhikevich"));
+    g_clear_error(&err);
+    OzPopulationParams in = {.model = "input", .size = 1};
+    OzPopulationParams ro = {.model = "readout", .size = 1};
+    oz_network_add_population(net, "in", &in, NULL);
+    oz_network_add_population(net, "out", &ro, NULL);
+    cr_assert_null(oz_network_add_projection(net, "p", "in", "nowhere", &PLAIN, &err));
+    cr_assert(strstr(err->message, "nowhere"));
+    g_clear_error(&err);
+    cr_assert_null(oz_network_add_projection(net, "q", "out", "in", &PLAIN, &err));
+    g_clear_error(&err);
+    cr_assert_null(oz_network_add_population(net, "in", &in, &err), "duplicate name");
+    g_clear_error(&err);
+    oz_network_free(net);
+}
