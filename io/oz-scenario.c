@@ -16,11 +16,11 @@
 
 G_DEFINE_QUARK(oz-scenario-error-quark, oz_scenario_error)
 
-typedef enum { K_RUN, K_DATA, K_RECORD, K_POPULATION, K_PROJECTION, K_COUNT } Kind;
+typedef enum { K_RUN, K_DATA, K_RECORD, K_RULE, K_OPTIMIZER, K_POPULATION, K_PROJECTION, K_COUNT } Kind;
 
-static const char *const kind_names[K_COUNT] = {"run", "data", "record", "population",
-                                                 "projection"};
-static const gboolean kind_named[K_COUNT] = {FALSE, FALSE, FALSE, TRUE, TRUE};
+static const char *const kind_names[K_COUNT] = {"run",       "data",       "record",    "rule",
+                                                 "optimizer", "population", "projection"};
+static const gboolean kind_named[K_COUNT] = {FALSE, FALSE, FALSE, FALSE, FALSE, TRUE, TRUE};
 _Static_assert(G_N_ELEMENTS(kind_names) == K_COUNT, "one name per section kind");
 
 typedef enum { T_INT, T_INT64, T_DOUBLE, T_BOOL, T_STRING, T_ENUM, T_LIST } Type;
@@ -41,6 +41,8 @@ typedef struct {
 #define REC(f) offsetof(OzRecordConfig, f)
 #define POP(f) offsetof(OzPopulationConfig, f)
 #define PRJ(f) offsetof(OzProjectionConfig, f)
+#define RULE(f) offsetof(OzRuleConfig, f)
+#define OPT(f) offsetof(OzOptimizerConfig, f)
 
 static const KeySpec schema[] = {
     {K_RUN, "name", T_STRING, RUN(name), 0, 0, NULL, "", "run name (default: the file's base name)"},
@@ -83,6 +85,42 @@ static const KeySpec schema[] = {
     {K_RECORD, "firing_rates", T_BOOL, REC(firing_rates), 0, 0, NULL, "true", "log firing_rates rows"},
     {K_RECORD, "synops", T_BOOL, REC(synops), 0, 0, NULL, "true", "log synops rows"},
 
+    {K_RULE, "name", T_ENUM, RULE(name), 0, 0, "bp|dfa|dkp|zo|opzo", "opzo",
+     "learning rule: bp (spatial BP), dfa, dkp, zo (single-point ZO), opzo"},
+    {K_RULE, "loss_lambda", T_DOUBLE, RULE(loss_lambda), 0, 1, NULL, "0.05",
+     "λ_L: weight of MSE in the CE/MSE mix (SPEC §2.1; 0.001 for event data)"},
+    {K_RULE, "surrogate_a", T_DOUBLE, RULE(surrogate_a), 1e-6, 1e3, NULL, "0.25",
+     "a₁ of the sigmoid surrogate ψ"},
+    {K_RULE, "noise", T_ENUM, RULE(noise), 0, 0, "gaussian|rademacher|sphere", "gaussian",
+     "probe distribution (zo, opzo); sphere has radius √n"},
+    {K_RULE, "noise_position", T_ENUM, RULE(noise_position), 0, 0, "after|before", "after",
+     "inject αz after the neuron (on its output) or before (into its input current)"},
+    {K_RULE, "antithetic", T_BOOL, RULE(antithetic), 0, 0, NULL, "true",
+     "−z on the tick after each fresh draw"},
+    {K_RULE, "alpha_start", T_DOUBLE, RULE(alpha_start), 0, 100, NULL, "0.2", "α in the first epoch"},
+    {K_RULE, "alpha_end", T_DOUBLE, RULE(alpha_end), 0, 100, NULL, "0.01", "α in the last epoch"},
+    {K_RULE, "alpha_schedule", T_ENUM, RULE(alpha_schedule), 0, 0, "linear|fixed", "linear",
+     "linear per epoch from alpha_start to alpha_end, or fixed at alpha_start"},
+    {K_RULE, "momentum", T_DOUBLE, RULE(momentum), 0, 1, NULL, "0.99999",
+     "λ_M of OPZO's feedback matrices M"},
+    {K_RULE, "inverse_alpha", T_BOOL, RULE(inverse_alpha), 0, 0, NULL, "false",
+     "OPZO: M accumulates zõᵀ/α instead of zõᵀ"},
+    {K_RULE, "dfa_fan", T_ENUM, RULE(dfa_fan), 0, 0, "m|n", "m",
+     "DFA's B ~ N(0, 2/fan): fan = outputs m or layer width n"},
+    {K_RULE, "step", T_ENUM, RULE(step), 0, 0, "batch|tick", "batch",
+     "optimizer step once per batch (OTTT_A) or every tick (OTTT_O)"},
+
+    {K_OPTIMIZER, "name", T_ENUM, OPT(name), 0, 0, "adamw|sgd", "adamw", "optimizer"},
+    {K_OPTIMIZER, "lr", T_DOUBLE, OPT(lr), 0, 10, NULL, "2e-4", "learning rate"},
+    {K_OPTIMIZER, "weight_decay", T_DOUBLE, OPT(weight_decay), 0, 1, NULL, "2e-4",
+     "decoupled (adamw) or L2 (sgd) weight decay"},
+    {K_OPTIMIZER, "beta1", T_DOUBLE, OPT(beta1), 0, 0.999999, NULL, "0.9", "adamw β1"},
+    {K_OPTIMIZER, "beta2", T_DOUBLE, OPT(beta2), 0, 0.99999999, NULL, "0.999", "adamw β2"},
+    {K_OPTIMIZER, "eps", T_DOUBLE, OPT(eps), 0, 1, NULL, "1e-8", "adamw ε"},
+    {K_OPTIMIZER, "momentum", T_DOUBLE, OPT(momentum), 0, 0.999999, NULL, "0.9", "sgd momentum"},
+    {K_OPTIMIZER, "schedule", T_ENUM, OPT(schedule), 0, 0, "cosine|constant", "cosine",
+     "learning rate per epoch: cosine annealing to 0 over the epochs, or constant"},
+
     {K_POPULATION, "model", T_ENUM, POP(model), 0, 0, "input|lif|readout", NULL,
      "input (encoder), lif (spiking), readout (non-spiking, sums o[t])"},
     {K_POPULATION, "size", T_INT, POP(size), 1, 1e7, NULL, NULL, "number of neurons"},
@@ -107,6 +145,8 @@ static const KeySpec schema[] = {
 #undef REC
 #undef POP
 #undef PRJ
+#undef RULE
+#undef OPT
 
 int oz_levenshtein(const char *a, const char *b) {
     gsize la = strlen(a), lb = strlen(b);
@@ -357,6 +397,14 @@ void oz_scenario_free(OzScenario *sc) {
     g_free(d->test_images);
     g_free(d->test_labels);
     g_strfreev(sc->record.spike_populations);
+    g_free(sc->rule.name);
+    g_free(sc->rule.noise);
+    g_free(sc->rule.noise_position);
+    g_free(sc->rule.alpha_schedule);
+    g_free(sc->rule.dfa_fan);
+    g_free(sc->rule.step);
+    g_free(sc->optimizer.name);
+    g_free(sc->optimizer.schedule);
     if (sc->pops)
         g_ptr_array_free(sc->pops, TRUE);
     if (sc->projs)
@@ -529,12 +577,6 @@ static gboolean validate(const Ctx *c, OzScenario *sc, GError **error) {
             return FALSE;
         }
     }
-    if (strcmp(sc->run.mode, "train") == 0) {
-        key_error(c, error, OZ_SCENARIO_ERROR_VALUE, "run", "mode",
-                  "'train' needs a learning rule, which this build does not have yet; use "
-                  "'infer'");
-        return FALSE;
-    }
     if (!*sc->run.name) {
         g_free(sc->run.name);
         g_autofree char *base = g_path_get_basename(c->path);
@@ -581,11 +623,13 @@ OzScenario *oz_scenario_load_data(const char *text, const char *path,
             }
         }
         if (kind == K_COUNT) {
-            const char *cands[] = {"run", "data", "record", "population NAME", "projection NAME"};
+            const char *cands[] = {"run",       "data",           "record",
+                                   "rule",      "optimizer",      "population NAME",
+                                   "projection NAME"};
             g_autofree char *sug = suggest(*g, cands, G_N_ELEMENTS(cands));
             g_set_error(error, OZ_SCENARIO_ERROR, OZ_SCENARIO_ERROR_UNKNOWN,
                         "%s: [%s]: unknown section%s; sections are [run], [data], [record], "
-                        "[population NAME] and [projection NAME]",
+                        "[rule], [optimizer], [population NAME] and [projection NAME]",
                         path, *g, sug);
             return NULL;
         }
@@ -605,6 +649,12 @@ OzScenario *oz_scenario_load_data(const char *text, const char *path,
             break;
         case K_RECORD:
             base = &sc->record;
+            break;
+        case K_RULE:
+            base = &sc->rule;
+            break;
+        case K_OPTIMIZER:
+            base = &sc->optimizer;
             break;
         case K_POPULATION: {
             OzPopulationConfig *p = g_new0(OzPopulationConfig, 1);
@@ -628,8 +678,8 @@ OzScenario *oz_scenario_load_data(const char *text, const char *path,
             return NULL;
     }
     /* Singleton sections that are absent still get their defaults. */
-    Kind singles[] = {K_RUN, K_DATA, K_RECORD};
-    gpointer bases[] = {&sc->run, &sc->data, &sc->record};
+    Kind singles[] = {K_RUN, K_DATA, K_RECORD, K_RULE, K_OPTIMIZER};
+    gpointer bases[] = {&sc->run, &sc->data, &sc->record, &sc->rule, &sc->optimizer};
     for (gsize i = 0; i < G_N_ELEMENTS(singles); i++)
         if (!seen[singles[i]] &&
             !fill_section(&c, kf, singles[i], kind_names[singles[i]], bases[i], error))

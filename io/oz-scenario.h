@@ -70,6 +70,27 @@ typedef struct {
 } OzProjectionConfig;
 
 typedef struct {
+    char *name;           /* bp, dfa, dkp, zo, opzo */
+    double loss_lambda;
+    double surrogate_a;
+    char *noise;          /* gaussian, rademacher, sphere */
+    char *noise_position; /* after, before */
+    gboolean antithetic;
+    double alpha_start, alpha_end;
+    char *alpha_schedule; /* linear, fixed */
+    double momentum;      /* λ_M */
+    gboolean inverse_alpha;
+    char *dfa_fan;        /* m, n */
+    char *step;           /* batch, tick */
+} OzRuleConfig;
+
+typedef struct {
+    char *name; /* adamw, sgd */
+    double lr, weight_decay, beta1, beta2, eps, momentum;
+    char *schedule; /* cosine, constant */
+} OzOptimizerConfig;
+
+typedef struct {
     int spike_samples;       /* record spikes of the first N test samples */
     char **spike_populations; /* NULL-terminated; empty means every population */
     gboolean firing_rates;
@@ -83,6 +104,8 @@ typedef struct {
     OzRunConfig run;
     OzDataConfig data;
     OzRecordConfig record;
+    OzRuleConfig rule;
+    OzOptimizerConfig optimizer;
     GPtrArray *pops;   /* of OzPopulationConfig*, in file order */
     GPtrArray *projs;  /* of OzProjectionConfig*, in file order */
 } OzScenario;

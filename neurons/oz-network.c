@@ -190,7 +190,7 @@ gboolean oz_network_prepare(OzNetwork *net, gint64 drain_ticks, GError **error) 
     net->deliver_handler = g_new0(guint, MAX(net->projs->len, 1));
     for (guint i = 0; i < np; i++) {
         OzPopulation *pop = g_ptr_array_index(net->pops, i);
-        int depth = 1;
+        int depth = MAX(1, pop->min_depth);
         for (guint k = 0; k < pop->out->len; k++)
             depth = MAX(depth, ((OzProjection *)g_ptr_array_index(pop->out, k))->p.delay_ticks +
                                    1);

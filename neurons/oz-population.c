@@ -80,7 +80,6 @@ OzPopulation *oz_population_new(const char *name, const OzPopulationParams *para
         pop->x = g_new0(float, bn);
     if (ops == &lif_ops) {
         pop->v = g_new0(float, bn);
-        pop->u = g_new0(float, bn);
         pop->mask = g_new0(float, bn);
     }
     if (ops == &readout_ops) {
@@ -108,6 +107,8 @@ static void free_frames(OzPopulation *pop) {
             g_free(f->trace);
         if (f->s != pop->x)
             g_free(f->s);
+        g_free(f->u);
+        g_free(f->z);
     }
     g_free(pop->frames);
     pop->frames = NULL;
@@ -123,7 +124,6 @@ void oz_population_free(OzPopulation *pop) {
     g_free(pop->zero);
     g_free(pop->x);
     g_free(pop->v);
-    g_free(pop->u);
     g_free(pop->mask);
     g_free(pop->o);
     g_free(pop->osum);
@@ -153,7 +153,12 @@ void oz_population_set_depth(OzPopulation *pop, int depth) {
         else
             f->s = g_new0(float, bn);
         f->trace = is_input ? f->s : g_new0(float, bn);
+        if (pop->ops == &lif_ops) {
+            f->u = g_new0(float, bn);
+            f->z = g_new0(float, bn);
+        }
     }
+    pop->u = pop->frames[0].u;
 }
 
 OzFrame *oz_population_frame(OzPopulation *pop, gint64 tick) {
@@ -166,8 +171,6 @@ void oz_population_reset(OzPopulation *pop) {
     memset(pop->acc, 0, bn * sizeof(float));
     if (pop->v)
         memset(pop->v, 0, bn * sizeof(float));
-    if (pop->u)
-        memset(pop->u, 0, bn * sizeof(float));
     if (pop->osum)
         memset(pop->osum, 0, bn * sizeof(float));
     if (pop->o)
@@ -249,6 +252,8 @@ static void step_input(OzPopulation *pop, gint64 tick) {
 }
 
 static void step_lif(OzPopulation *pop, gint64 tick) {
+    if (pop->pre_step)
+        pop->pre_step(pop, tick, pop->pre_step_data);
     OzFrame *f = oz_population_frame(pop, tick);
     const float *prev = tick > 0 ? oz_population_frame(pop, tick - 1)->trace : pop->zero;
     if (pop->depth == 1 && tick > 0)
@@ -257,23 +262,31 @@ static void step_lif(OzPopulation *pop, gint64 tick) {
     const float lam = pop->p.lambda, vth = pop->p.v_th;
     const float value = pop->training && pop->p.dropout > 0.0f ? 1.0f / (1.0f - pop->p.dropout)
                                                                 : 1.0f;
+    const gboolean noisy = pop->training && pop->noise_mode != OZ_NOISE_NONE &&
+                           pop->noise_alpha != 0.0f;
+    /* α·z enters before charging or after firing; a zero α makes either a no-op. */
+    const float a_before = noisy && pop->noise_mode == OZ_NOISE_BEFORE ? pop->noise_alpha : 0.0f;
+    const float a_after = noisy && pop->noise_mode == OZ_NOISE_AFTER ? pop->noise_alpha : 0.0f;
     const gboolean with_bias = pop->p.bias;
     guint64 total = 0;
     for (int b = 0; b < pop->active_samples; b++) {
         gsize off = (gsize)b * n;
-        float *acc = pop->acc + off, *v = pop->v + off, *u = pop->u + off;
+        float *acc = pop->acc + off, *v = pop->v + off, *u = f->u + off;
         float *s = f->s + off, *tr = f->trace + off;
-        const float *pv = prev + off, *mask = pop->mask + off;
+        const float *pv = prev + off, *mask = pop->mask + off, *z = f->z + off;
         int *idx = f->idx + off;
         int cnt = 0;
         for (int i = 0; i < n; i++) {
             float ui = lam * v[i] + acc[i] + (with_bias ? pop->bias[i] : 0.0f);
+            if (a_before != 0.0f)
+                ui += a_before * z[i];
             float fire = ui >= vth ? 1.0f : 0.0f;
             v[i] = ui - vth * fire;
             u[i] = ui;
             float out = fire * mask[i];
-            s[i] = out;
+            /* The trace follows the clean (masked) spikes, not the probe (SPEC §3.1). */
             tr[i] = lam * pv[i] + out;
+            s[i] = a_after != 0.0f ? out + a_after * z[i] : out;
             acc[i] = 0.0f;
             idx[cnt] = i;
             cnt += out != 0.0f;
@@ -282,9 +295,10 @@ static void step_lif(OzPopulation *pop, gint64 tick) {
         total += (guint64)cnt;
     }
     f->tick = tick;
-    f->kind = OZ_FRAME_SPIKES;
+    f->kind = a_after != 0.0f ? OZ_FRAME_DENSE : OZ_FRAME_SPIKES;
     f->value = value;
     f->nspikes = total;
+    pop->u = f->u;
     pop->spikes += total;
     pop->neuron_updates += (guint64)pop->active_samples * (guint64)n;
 }

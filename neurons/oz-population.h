@@ -56,9 +56,18 @@ typedef struct {
     guint64 nspikes;  /* spikes in the whole batch */
     int *counts;      /* (B) spikes per sample */
     int *idx;         /* (B, n) per sample, the first counts[b] entries are neuron ids */
-    float *s;         /* (B, n) transmitted activity */
+    float *s;         /* (B, n) transmitted activity (ŝ = s + αz under after-neuron noise) */
     float *trace;     /* (B, n) presynaptic trace â at this tick (see oz-population.c) */
+    float *u;         /* (B, n) lif: pre-reset membrane at this tick, for ψ */
+    float *z;         /* (B, n) lif with noise: the probe z injected at this tick */
 } OzFrame;
+
+typedef enum {
+    OZ_NOISE_NONE = 0,
+    OZ_NOISE_AFTER,  /* ŝ = s + αz is transmitted (node perturbation) */
+    OZ_NOISE_BEFORE, /* αz is added to the input current before charging */
+    OZ_NOISE_COUNT
+} OzNoiseMode;
 
 /* Parameters fixed for a run (plain value; filled from the scenario). */
 typedef struct {
@@ -82,7 +91,7 @@ typedef struct OzPopulation {
     /* State, (B, n) unless noted. */
     float *acc;     /* input current gathered for the current tick; cleared by step */
     float *v;       /* post-reset membrane (lif) */
-    float *u;       /* pre-reset membrane of the last step (lif), kept for ψ */
+    float *u;       /* lif: the u of the last step's frame (a view, not owned) */
     float *x;       /* input: current values or Bernoulli probabilities */
     float *mask;    /* dropout mask, 0 or 1/(1−p) (lif, training only) */
     float *o;       /* readout: o[t] of the last step */
@@ -94,6 +103,15 @@ typedef struct OzPopulation {
     int depth;
     OzFrame *frames; /* (depth) ring indexed by tick % depth */
     float *zero;     /* (B, n) zeros: the trace before tick 0 */
+
+    /* Noise injection (lif).  pre_step, when set, runs at the start of every step and
+     * fills the frame's z; the step adds α·z where noise_mode says.  noise_alpha = 0 or
+     * training = FALSE disables it. */
+    OzNoiseMode noise_mode;
+    float noise_alpha;
+    void (*pre_step)(struct OzPopulation *pop, gint64 tick, gpointer user_data);
+    gpointer pre_step_data;
+    int min_depth; /* frames a learning rule needs (1 + its longest error delay) */
 
     /* Run-time switches set by the network. */
     gboolean training;  /* dropout masks apply */

@@ -100,6 +100,10 @@ void oz_projection_deliver(OzProjection *p, const OzFrame *f, float *acc) {
             acc[i] += p->cache[i];
         return;
     case OZ_FRAME_DENSE:
+        /* Spikes carried inside a dense (noisy) frame still count as synaptic events;
+         * the dense product that carries the probe is counted as MACs. */
+        p->synops += f->nspikes * (guint64)p->n_post;
+        p->row_fetches += f->nspikes;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, p->n_post, p->n_pre, 1.0f,
                     f->s, p->n_pre, p->w, p->n_post, 1.0f, acc, p->n_post);
         p->dense_macs += (guint64)rows * (guint64)p->n_pre * (guint64)p->n_post;

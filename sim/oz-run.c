@@ -1,6 +1,7 @@
 /* oz-run.c — wiring a scenario into a network, and the phase loop. */
 #include "oz-run.h"
 
+#include <math.h>
 #include <string.h>
 
 static OzEncoding encoding_of(const char *s) {
@@ -71,6 +72,36 @@ static gboolean build_network(OzRun *run, GError **error) {
         }
     }
     g_autoptr(GError) local = NULL;
+    if (strcmp(sc->run.mode, "train") == 0) {
+        const OzRuleConfig *rc = &sc->rule;
+        const OzOptimizerConfig *oc = &sc->optimizer;
+        OzLearnParams lp = {
+            .rule = rc->name,
+            .loss_lambda = rc->loss_lambda,
+            .surrogate_a = rc->surrogate_a,
+            .noise = (OzNoiseDist)oz_noise_dist_from_string(rc->noise),
+            .position = strcmp(rc->noise_position, "before") == 0 ? OZ_NOISE_BEFORE
+                                                                   : OZ_NOISE_AFTER,
+            .antithetic = rc->antithetic,
+            .momentum = rc->momentum,
+            .inverse_alpha = rc->inverse_alpha,
+            .dfa_fan_n = strcmp(rc->dfa_fan, "n") == 0,
+            .step_every_tick = strcmp(rc->step, "tick") == 0,
+            .optim = {.kind = strcmp(oc->name, "sgd") == 0 ? OZ_OPTIM_SGD : OZ_OPTIM_ADAMW,
+                      .lr = oc->lr,
+                      .weight_decay = oc->weight_decay,
+                      .beta1 = oc->beta1,
+                      .beta2 = oc->beta2,
+                      .eps = oc->eps,
+                      .momentum = oc->momentum},
+        };
+        run->learner = oz_learner_new(run->net, &lp, &run->rng_init, &run->rng_noise, &local);
+        if (!run->learner) {
+            oz_scenario_set_error(sc, error, OZ_SCENARIO_ERROR_VALUE, "rule", "name", "%s",
+                                  local->message);
+            return FALSE;
+        }
+    }
     if (!oz_network_prepare(run->net, sc->run.drain_ticks, &local)) {
         g_autofree char *section =
             g_strdup_printf("projection %s", run->net->cycle_projection ? run->net->cycle_projection
@@ -80,6 +111,8 @@ static gboolean build_network(OzRun *run, GError **error) {
         return FALSE;
     }
     oz_network_init_parameters(run->net, &run->rng_init);
+    if (run->learner)
+        oz_learner_prepare(run->learner);
     oz_network_set_observer(run->net, observe, run);
     return TRUE;
 }
@@ -106,9 +139,18 @@ static gboolean check_sizes(OzRun *run, const OzImageSet *set, const char *file,
 
 static void plan_phases(OzRun *run) {
     run->phases = g_array_new(FALSE, FALSE, sizeof(OzPhase));
-    OzPhase p = {OZ_PHASE_TEST, 0};
-    g_array_append_val(run->phases, p);
-    run->samples_total = run->test.n;
+    if (!run->learner) {
+        OzPhase p = {OZ_PHASE_TEST, 0};
+        g_array_append_val(run->phases, p);
+        run->samples_total = run->test.n;
+        return;
+    }
+    for (int e = 0; e < run->sc->run.epochs; e++) {
+        OzPhase tr = {OZ_PHASE_TRAIN, e}, te = {OZ_PHASE_TEST, e};
+        g_array_append_val(run->phases, tr);
+        g_array_append_val(run->phases, te);
+        run->samples_total += run->train.n + run->test.n;
+    }
 }
 
 OzRun *oz_run_new(OzScenario *sc, GError **error) {
@@ -119,6 +161,8 @@ OzRun *oz_run_new(OzScenario *sc, GError **error) {
     oz_rng_init(&run->rng_input, seed, "input");
     oz_rng_init(&run->rng_dropout, seed, "dropout");
     oz_rng_init(&run->rng_shuffle, seed, "shuffle");
+    oz_rng_init(&run->rng_noise, seed, "noise");
+    run->labels = g_new0(guint8, sc->run.batch_size);
     if (!build_network(run, error))
         return NULL;
     OzDataConfig *d = &sc->data;
@@ -152,7 +196,9 @@ OzRun *oz_run_new(OzScenario *sc, GError **error) {
 void oz_run_free(OzRun *run) {
     if (!run)
         return;
+    oz_learner_free(run->learner);
     oz_network_free(run->net);
+    g_free(run->labels);
     oz_image_set_clear(&run->train);
     oz_image_set_clear(&run->test);
     if (run->phases)
@@ -223,6 +269,21 @@ static void begin_phase(OzRun *run, const OzPhase *ph) {
         oz_rng_shuffle(&run->rng_shuffle, run->order, set->n);
     run->cursor = 0;
     run->correct = run->seen = 0;
+    run->loss_sum = 0.0;
+    run->batches = 0;
+    if (run->learner && ph->kind == OZ_PHASE_TRAIN) {
+        const OzScenario *sc = run->sc;
+        int E = sc->run.epochs, e = ph->epoch;
+        double frac = E > 1 ? (double)e / (double)(E - 1) : 0.0;
+        double alpha = strcmp(sc->rule.alpha_schedule, "fixed") == 0
+                           ? sc->rule.alpha_start
+                           : sc->rule.alpha_start + (sc->rule.alpha_end - sc->rule.alpha_start) * frac;
+        double lr = sc->optimizer.lr;
+        if (strcmp(sc->optimizer.schedule, "cosine") == 0)
+            lr *= 0.5 * (1.0 + cos(G_PI * (double)e / (double)E));
+        run->learner->alpha = (float)alpha;
+        run->learner->lr = lr;
+    }
     oz_network_counters_clear(run->net);
     run->phase_started = (double)g_get_monotonic_time() / 1e6;
     oz_log_batch_free(run->spikes);
@@ -272,8 +333,17 @@ static OzLogBatch *phase_rows(OzRun *run, const OzPhase *ph) {
     const char *phase = phase_name(ph);
     gint64 samples = run->seen;
     gint64 window = run->net->window_ticks;
-    oz_log_batch_add(b, OZ_ROW_EPOCH, "isiindnnd", (gint64)ph->epoch, phase, samples,
-                     (gint64)run->sc->run.ticks, run->last_accuracy, run->phase_seconds);
+    if (!run->learner)
+        oz_log_batch_add(b, OZ_ROW_EPOCH, "isiindnnd", (gint64)ph->epoch, phase, samples,
+                         (gint64)run->sc->run.ticks, run->last_accuracy, run->phase_seconds);
+    else if (ph->kind == OZ_PHASE_TRAIN)
+        oz_log_batch_add(b, OZ_ROW_EPOCH, "isiiddddd", (gint64)ph->epoch, phase, samples,
+                         (gint64)run->sc->run.ticks, run->last_loss, run->last_accuracy,
+                         run->learner->lr, (double)run->learner->alpha, run->phase_seconds);
+    else
+        oz_log_batch_add(b, OZ_ROW_EPOCH, "isiiddnnd", (gint64)ph->epoch, phase, samples,
+                         (gint64)run->sc->run.ticks, run->last_loss, run->last_accuracy,
+                         run->phase_seconds);
     if (run->sc->record.firing_rates) {
         for (guint i = 0; i < run->net->pops->len; i++) {
             OzPopulation *p = g_ptr_array_index(run->net->pops, i);
@@ -314,6 +384,11 @@ gboolean oz_run_step(OzRun *run, OzLogBatch **rows) {
     gboolean training = ph->kind == OZ_PHASE_TRAIN;
     oz_network_reset(run->net, active, training);
     run->record_base = run->cursor;
+    if (run->learner) {
+        for (int b = 0; b < active; b++)
+            run->labels[b] = set->labels[run->order[run->cursor + b]];
+        oz_learner_begin(run->learner, run->labels, training);
+    }
     run->recording = !training && is_last_test(run) &&
                      run->cursor < run->sc->record.spike_samples;
     oz_network_run_window(run->net);
@@ -329,11 +404,16 @@ gboolean oz_run_step(OzRun *run, OzLogBatch **rows) {
         run->correct += best == set->labels[run->order[run->cursor + b]];
     }
     run->seen += active;
+    if (run->learner) {
+        run->loss_sum += run->learner->loss_sum;
+        run->batches++;
+    }
     run->cursor += active;
     run->samples_done += active;
     if (run->cursor >= set->n) {
         run->phase_seconds = (double)g_get_monotonic_time() / 1e6 - run->phase_started;
         run->last_accuracy = oz_run_running_accuracy(run);
+        run->last_loss = run->batches ? run->loss_sum / (double)run->batches : 0.0;
         *rows = phase_rows(run, ph);
         run->phase_index++;
         run->cursor = -1;

@@ -11,6 +11,7 @@
 #include "io/oz-runlog.h"
 #include "io/oz-scenario.h"
 #include "neurons/oz-network.h"
+#include "plasticity/oz-learner.h"
 
 typedef enum { OZ_PHASE_TRAIN, OZ_PHASE_TEST } OzPhaseKind;
 
@@ -24,7 +25,11 @@ typedef struct OzRun {
     OzNetwork *net;
     OzPopulation *input, *readout;
     OzImageSet train, test;
-    OzRng rng_init, rng_input, rng_dropout, rng_shuffle;
+    OzRng rng_init, rng_input, rng_dropout, rng_shuffle, rng_noise;
+    OzLearner *learner; /* NULL when only inferring */
+    guint8 *labels;     /* (B) labels of the current batch */
+    double loss_sum;    /* Σ over batches of the window loss Σ_t L[t] */
+    gint64 batches;
 
     GArray *phases;   /* of OzPhase, the plan */
     guint phase_index;
@@ -40,6 +45,7 @@ typedef struct OzRun {
 
     /* Results of the last finished phase. */
     double last_accuracy;
+    double last_loss;
     gint64 samples_total, samples_done; /* over all phases, for progress */
 } OzRun;
 

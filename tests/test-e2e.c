@@ -104,6 +104,28 @@ Test(e2e, inference_run_logs_rates_synops_spikes_and_energy) {
     cr_assert_eq(q(db, "select count(*) from projections"), 3);
 }
 
+Test(e2e, training_logs_loss_accuracy_lr_and_alpha_per_epoch) {
+    g_autofree char *db = g_build_filename(dir, "train.sqlite", NULL);
+    const char *args[] = {"run", scenario, "--db", db, "--quiet", "--set", "run.mode=train",
+                          "--set", "run.epochs=3", "--set", "rule.name=opzo", NULL};
+    char *err = NULL;
+    int rc = run_prog(args, &err);
+    cr_assert_eq(rc, 0, "stderr: %s", err);
+    g_free(err);
+    cr_assert_eq(q(db, "select count(*) from epochs where phase = 'train'"), 3);
+    cr_assert_eq(q(db, "select count(*) from epochs where phase = 'test'"), 3);
+    cr_assert_eq(q(db, "select count(*) from epochs where phase = 'train' and loss > 0 and "
+                       "accuracy between 0 and 1 and seconds > 0 and lr > 0"),
+                 3);
+    /* α linear 0.2 → 0.01 over 3 epochs: 0.2, 0.105, 0.01; cosine lr: 1, 0.75, 0.25 × lr0. */
+    cr_assert_eq(q(db, "select round(alpha * 1000) from epochs where phase = 'train' and epoch = 1"),
+                 105);
+    cr_assert_eq(q(db, "select round(lr / 2e-4 * 100) from epochs where phase = 'train' and "
+                       "epoch = 2"),
+                 25);
+    cr_assert_eq(q(db, "select count(*) from epochs where phase = 'test' and loss > 0"), 3);
+}
+
 Test(e2e, same_seed_gives_identical_logs) {
     g_autofree char *db1 = g_build_filename(dir, "1.sqlite", NULL);
     g_autofree char *db2 = g_build_filename(dir, "2.sqlite", NULL);

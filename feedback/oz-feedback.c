@@ -1,0 +1,96 @@
+/* oz-feedback.c — the five pathways.  Every product is one sgemm over the batch. */
+#include "oz-feedback.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+static void signal_matrix(OzPathway *p, const OzFeedbackCtx *c, float *g_s) {
+    /* g_s (rows, n) = e (rows, m) · matᵀ, mat (n, m). */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, c->rows, p->n, p->m, 1.0f, c->e, p->m,
+                p->mat, p->m, 0.0f, g_s, p->n);
+    p->macs += (guint64)c->rows * p->n * p->m;
+}
+
+static void observe_learned(OzPathway *p, const OzFeedbackCtx *c) {
+    /* ∇B (n, m) += âᵀ (n, rows) · e (rows, m). */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, p->n, p->m, c->rows, 1.0f, c->trace,
+                p->n, c->e, p->m, 1.0f, p->grad, p->m);
+    p->macs += (guint64)c->rows * p->n * p->m;
+}
+
+static void observe_momentum(OzPathway *p, const OzFeedbackCtx *c) {
+    /* M ← λ_M M + (1 − λ_M)/rows · zᵀ õ [/α]. */
+    double k = (1.0 - p->momentum) / c->rows;
+    if (p->inverse_alpha && c->alpha != 0.0f)
+        k /= c->alpha;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, p->n, p->m, c->rows, (float)k, c->z,
+                p->n, c->o, p->m, (float)p->momentum, p->mat, p->m);
+    p->macs += (guint64)c->rows * p->n * p->m;
+}
+
+static void signal_broadcast(OzPathway *p, const OzFeedbackCtx *c, float *g_s) {
+    for (int b = 0; b < c->rows; b++) {
+        float k = c->alpha != 0.0f ? (float)(c->sample_loss[b] / c->alpha) : 0.0f;
+        const float *z = c->z + (gsize)b * p->n;
+        float *g = g_s + (gsize)b * p->n;
+        for (int i = 0; i < p->n; i++)
+            g[i] = k * z[i];
+    }
+    p->macs += (guint64)c->rows * p->n;
+}
+
+static void signal_transpose(OzPathway *p, const OzFeedbackCtx *c, float *g_s) {
+    if (g_s != c->chain)
+        memcpy(g_s, c->chain, sizeof(float) * (gsize)c->rows * p->n);
+}
+
+static const OzFeedbackOps transpose_ops = {OZ_FEEDBACK_API_VERSION, "transpose", FALSE, FALSE,
+                                            FALSE, NULL, signal_transpose};
+static const OzFeedbackOps random_ops = {OZ_FEEDBACK_API_VERSION, "random", TRUE, FALSE, FALSE,
+                                         NULL, signal_matrix};
+static const OzFeedbackOps learned_ops = {OZ_FEEDBACK_API_VERSION, "learned", TRUE, TRUE, FALSE,
+                                          observe_learned, signal_matrix};
+static const OzFeedbackOps momentum_ops = {OZ_FEEDBACK_API_VERSION, "momentum", TRUE, FALSE,
+                                           TRUE, observe_momentum, signal_matrix};
+static const OzFeedbackOps broadcast_ops = {OZ_FEEDBACK_API_VERSION, "broadcast", FALSE, FALSE,
+                                            TRUE, NULL, signal_broadcast};
+
+static const OzFeedbackOps *const registry[] = {&transpose_ops, &random_ops, &learned_ops,
+                                                &momentum_ops, &broadcast_ops, NULL};
+
+const OzFeedbackOps *oz_feedback_lookup(const char *name) {
+    for (int i = 0; registry[i]; i++)
+        if (g_strcmp0(registry[i]->name, name) == 0)
+            return registry[i];
+    return NULL;
+}
+
+const OzFeedbackOps *const *oz_feedback_all(void) {
+    return registry;
+}
+
+void oz_pathway_init(OzPathway *p, const OzFeedbackOps *ops, int n, int m, OzRng *rng,
+                     gboolean fan_n) {
+    memset(p, 0, sizeof *p);
+    p->ops = ops;
+    p->n = n;
+    p->m = m;
+    p->momentum = 0.99999;
+    if (!ops->has_matrix)
+        return;
+    gsize sz = (gsize)n * (gsize)m;
+    p->mat = g_new0(float, sz);
+    if (ops->trained)
+        p->grad = g_new0(float, sz);
+    if (ops == &random_ops) {
+        double std = sqrt(2.0 / (fan_n ? n : m));
+        for (gsize i = 0; i < sz; i++)
+            p->mat[i] = (float)(oz_rng_gauss(rng) * std);
+    }
+}
+
+void oz_pathway_clear(OzPathway *p) {
+    g_clear_pointer(&p->mat, g_free);
+    g_clear_pointer(&p->grad, g_free);
+}

@@ -1,0 +1,63 @@
+/* oz-feedback.h — pathways that carry the output error to a hidden population.
+ *
+ * A pathway turns the output error e[t] (rows, m) into the top-down signal g_s for a
+ * hidden population of n neurons (the gradient with respect to its output, before ψ
+ * gating; SPEC §3.3, §3.7):
+ *   transpose  (BP)   g_s = the layer-by-layer chain, computed by the learning core
+ *   random     (DFA)  g_s = e Bᵀ, B (n, m) fixed, N(0, 2/fan)
+ *   learned    (DKP)  g_s = e Bᵀ, B starts at 0, ∇B = Σ_t â[t]ᵀ e[t] (trained by the optimizer)
+ *   momentum   (OPZO) g_s = e Mᵀ after M ← λ_M M + (1−λ_M)/rows · zᵀ õ [/α]  (Eqs. 5–6)
+ *   broadcast  (ZO)   g_s,b = (ℓ_b / α) z_b
+ * Matrices are stored (n, m) row-major.  Delays and jitter are the engine's business.
+ */
+#pragma once
+
+#include "engine/oz-rng.h"
+
+#include <glib.h>
+
+typedef struct OzFeedbackOps OzFeedbackOps;
+
+typedef struct {
+    int rows, n, m;
+    const float *e;             /* (rows, m) output error at the emission tick */
+    const float *o;             /* (rows, m) perturbed readout õ at the emission tick */
+    const float *z;             /* (rows, n) this layer's probe, or NULL */
+    const double *sample_loss;  /* (rows) ℓ_b[t], already divided by T·B */
+    const float *trace;         /* (rows, n) this layer's own trace â (DKP) */
+    const float *chain;         /* (rows, n) BP's back-propagated signal */
+    float alpha;
+} OzFeedbackCtx;
+
+typedef struct {
+    const OzFeedbackOps *ops;
+    int n, m;
+    float *mat;  /* (n, m) or NULL */
+    float *grad; /* (n, m) for a trained matrix, else NULL */
+    double momentum;       /* λ_M */
+    gboolean inverse_alpha; /* momentum: divide zõᵀ by α */
+    guint64 macs;          /* multiply-accumulates spent (signal + update) */
+} OzPathway;
+
+struct OzFeedbackOps {
+    int api_version;
+    const char *name;
+    gboolean has_matrix;  /* (required) */
+    gboolean trained;     /* (required) the matrix is a parameter of the optimizer */
+    gboolean needs_noise; /* (required) */
+    /* (optional) before signal: update state from the context */
+    void (*observe)(OzPathway *p, const OzFeedbackCtx *ctx);
+    /* (required) write g_s (rows, n) */
+    void (*signal)(OzPathway *p, const OzFeedbackCtx *ctx, float *g_s);
+};
+
+#define OZ_FEEDBACK_API_VERSION 1
+
+const OzFeedbackOps *oz_feedback_lookup(const char *name);
+const OzFeedbackOps *const *oz_feedback_all(void);
+
+/* Allocates the matrix; `random` draws N(0, 2/fan_in) with fan_in = m, or n when
+ * fan_n.  (transfer full) of the buffers inside p; free with oz_pathway_clear. */
+void oz_pathway_init(OzPathway *p, const OzFeedbackOps *ops, int n, int m, OzRng *rng,
+                     gboolean fan_n);
+void oz_pathway_clear(OzPathway *p);

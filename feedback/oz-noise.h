@@ -1,0 +1,21 @@
+/* oz-noise.h — the probe z injected by OPZO and ZO (SPEC §3.1).
+ *
+ * One z per sample, per neuron, per tick: Gaussian N(0,1), Rademacher ±1, or uniform on
+ * the sphere of radius √n per sample (so every component has unit variance, the reading
+ * of SPEC §3.1).  Antithetic pairs (−z on the tick after a fresh draw) are the caller's.
+ */
+#pragma once
+
+#include "engine/oz-rng.h"
+
+typedef enum {
+    OZ_NOISE_GAUSSIAN = 0,
+    OZ_NOISE_RADEMACHER,
+    OZ_NOISE_SPHERE,
+    OZ_NOISE_DIST_COUNT
+} OzNoiseDist;
+
+/* Fills z (rows, n). */
+void oz_noise_sample(OzNoiseDist dist, OzRng *rng, float *z, int rows, int n);
+/* Parses "gaussian", "rademacher", "sphere"; −1 otherwise. */
+int oz_noise_dist_from_string(const char *s);

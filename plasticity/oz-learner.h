@@ -1,0 +1,97 @@
+/* oz-learner.h — the OTTT online learning core with rule plugins (SPEC §2–§3).
+ *
+ * Per tick t, after the forward pass (stages 0 … 2P−1), the learner's events run:
+ *   loss   (stage 2P): L[t] and e[t] = ∂L/∂o[t] (oz-loss); the readout's exact local
+ *          delta rule ∇W += â_preᵀ e, ∇b += Σ_b e; then one error event per hidden
+ *          population, at tick t + its feedback delay, carrying t;
+ *   error  (stages 2P+1 …, reverse topological order): the pathway gives g_s; then
+ *          g_u = g_s ⊙ ψ(u[t]) ⊙ mask and, for every incoming projection,
+ *          ∇W += â_pre[t − delay]ᵀ g_u (the raw input for an input population),
+ *          ∇b += Σ_b g_u — the three-factor rule;
+ *   step   (stage 3P+2): one optimizer step at the last tick (OTTT_A), or every tick
+ *          (OTTT_O).
+ * The factors of tick t (u, traces, z) are read from the populations' frame rings, so
+ * an error that arrives late still meets the eligibility of its emission tick.
+ *
+ * Rules are plugins (OzRuleOps) naming a feedback pathway and whether they inject noise.
+ */
+#pragma once
+
+#include "feedback/oz-feedback.h"
+#include "feedback/oz-noise.h"
+#include "neurons/oz-network.h"
+#include "plasticity/oz-optim.h"
+
+typedef struct {
+    int api_version;
+    const char *name;
+    const char *feedback; /* pathway name (oz-feedback.h) */
+    gboolean noise;       /* inject the probe z during training */
+} OzRuleOps;
+
+#define OZ_RULE_API_VERSION 1
+
+const OzRuleOps *oz_rule_lookup(const char *name);
+const OzRuleOps *const *oz_rule_all(void);
+
+typedef struct {
+    const char *rule;
+    double loss_lambda;   /* λ_L of the CE/MSE mix */
+    double surrogate_a;   /* a₁ of ψ */
+    OzNoiseDist noise;
+    OzNoiseMode position; /* OZ_NOISE_AFTER or OZ_NOISE_BEFORE */
+    gboolean antithetic;
+    double momentum;      /* λ_M */
+    gboolean inverse_alpha;
+    gboolean dfa_fan_n;   /* DFA init N(0, 2/n) instead of N(0, 2/m) */
+    gboolean step_every_tick;
+    OzOptimParams optim;
+} OzLearnParams;
+
+typedef struct {
+    OzPopulation *pop;
+    OzPathway path;
+    float *g_s, *g_u; /* (B, n) */
+    int delay_ticks;
+    double cos_sum;   /* reserved for diagnostics */
+} OzHidden;
+
+typedef struct OzLearner {
+    OzNetwork *net;     /* (transfer none) */
+    const OzRuleOps *rule;
+    OzLearnParams p;
+    OzPopulation *readout;
+    int m;
+    GPtrArray *hidden;  /* of OzHidden*, in topological order */
+    OzOptimizer *opt;
+    OzRng *rng_noise;   /* (transfer none) */
+
+    guint8 *labels;     /* (B) of the current window */
+    int ring;           /* depth of the error rings */
+    float *e_ring;      /* (ring, B, m) */
+    float *o_ring;      /* (ring, B, m) */
+    double *l_ring;     /* (ring, B) per-sample loss */
+
+    gboolean training;
+    float alpha;        /* current perturbation scale */
+    double lr;          /* current learning rate */
+    double loss_sum;    /* Σ_t L[t] of the current window */
+    guint loss_handler, step_handler;
+    guint *error_handler; /* per hidden */
+    guint32 stage_loss, stage_step;
+} OzLearner;
+
+/* Call after every population and projection is added, before oz_network_prepare:
+ * sets frame depths and noise hooks and registers the learner's handlers.  Fails with a
+ * clear message for an unknown rule. */
+OzLearner *oz_learner_new(OzNetwork *net, const OzLearnParams *params, OzRng *rng_init,
+                          OzRng *rng_noise, GError **error);
+void oz_learner_free(OzLearner *l);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(OzLearner, oz_learner_free)
+
+/* After oz_network_prepare and parameter init: creates the optimizer over every weight,
+ * bias and trained feedback matrix. */
+void oz_learner_prepare(OzLearner *l);
+/* Before oz_network_run_window: labels (active rows) of the window.  With training,
+ * gradients are zeroed and the step is scheduled; without, only the loss is computed. */
+void oz_learner_begin(OzLearner *l, const guint8 *labels, gboolean training);

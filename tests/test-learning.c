@@ -1,0 +1,449 @@
+/* Learning: every rule's accumulated gradient on a tiny network against an independent
+ * double-precision reference of SPEC §2–§3; OPZO's M against the true Jacobian; AdamW
+ * and SGD steps by hand; bit-identical reruns. */
+#include "io/oz-scenario.h"
+#include "oz-test-util.h"
+#include "plasticity/oz-learner.h"
+#include "sim/oz-run.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+enum { B = 2, NI = 3, N1 = 4, N2 = 4, M = 2, T = 4 };
+
+typedef struct {
+    OzNetwork *net;
+    OzLearner *l;
+    OzProjection *w1, *w2, *w3;
+    OzPopulation *in, *h1, *h2, *out;
+    OzRng init, noise;
+} Tiny;
+
+static void tiny_build(Tiny *k, const char *rule, OzNoiseMode position, float alpha) {
+    memset(k, 0, sizeof *k);
+    oz_rng_init(&k->init, 11, "init");
+    oz_rng_init(&k->noise, 11, "noise");
+    k->net = oz_network_new(B, T);
+    OzPopulationParams in = {.model = "input", .size = NI, .encoding = OZ_ENCODING_CURRENT};
+    OzPopulationParams lif = {.model = "lif", .lambda = 0.5f, .v_th = 1.0f, .bias = TRUE};
+    OzPopulationParams ro = {.model = "readout", .size = M, .bias = TRUE};
+    k->in = oz_network_add_population(k->net, "in", &in, NULL);
+    lif.size = N1;
+    k->h1 = oz_network_add_population(k->net, "h1", &lif, NULL);
+    lif.size = N2;
+    k->h2 = oz_network_add_population(k->net, "h2", &lif, NULL);
+    k->out = oz_network_add_population(k->net, "out", &ro, NULL);
+    OzProjectionParams pp = {.init = OZ_INIT_UNIFORM, .init_scale = 2.5f};
+    k->w1 = oz_network_add_projection(k->net, "w1", "in", "h1", &pp, NULL);
+    k->w2 = oz_network_add_projection(k->net, "w2", "h1", "h2", &pp, NULL);
+    k->w3 = oz_network_add_projection(k->net, "w3", "h2", "out", &pp, NULL);
+    OzLearnParams lp = {
+        .rule = rule,
+        .loss_lambda = 0.3,
+        .surrogate_a = 0.25,
+        .noise = OZ_NOISE_GAUSSIAN,
+        .position = position,
+        .antithetic = TRUE,
+        .momentum = 0.9,
+        .optim = {.kind = OZ_OPTIM_ADAMW, .lr = 0.0, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8},
+    };
+    GError *err = NULL;
+    k->l = oz_learner_new(k->net, &lp, &k->init, &k->noise, &err);
+    cr_assert_not_null(k->l, "%s", err ? err->message : "");
+    /* Keep every tick's frame, so the reference can read the probes z[t]. */
+    k->h1->min_depth = k->h2->min_depth = T;
+    cr_assert(oz_network_prepare(k->net, 0, NULL));
+    oz_network_init_parameters(k->net, &k->init);
+    oz_learner_prepare(k->l);
+    k->l->alpha = alpha;
+    k->l->lr = 0.0; /* keep weights: the gradients stay readable after the step */
+    const float x[B * NI] = {0.9f, -0.4f, 1.3f, 0.2f, 1.1f, -0.7f};
+    memcpy(k->in->x, x, sizeof x);
+}
+
+static void tiny_free(Tiny *k) {
+    oz_learner_free(k->l);
+    oz_network_free(k->net);
+}
+
+static double psi(double u) {
+    double x = (u - 1.0) / 0.25;
+    double e = exp(-x);
+    return 4.0 * e / ((1 + e) * (1 + e));
+}
+
+/* The reference: SPEC §3.5 written out in double, one loop per formula. */
+typedef struct {
+    double g1[NI * N1], g2[N1 * N2], g3[N2 * M];
+    double b1[N1], b2[N2], b3[M];
+    double dkp1[N1 * M], dkp2[N2 * M];
+} Grads;
+
+static void reference(Tiny *k, const char *rule, OzNoiseMode position, double alpha,
+                      const guint8 *y, Grads *g) {
+    memset(g, 0, sizeof *g);
+    double v1[B * N1] = {0}, v2[B * N2] = {0}, tr1[B * N1] = {0}, tr2[B * N2] = {0};
+    double M1[N1 * M] = {0}, M2[N2 * M] = {0};
+    const gboolean opzo = strcmp(rule, "opzo") == 0, zo = strcmp(rule, "zo") == 0;
+    const gboolean noisy = opzo || zo;
+    const float *W1 = k->w1->w, *W2 = k->w2->w, *W3 = k->w3->w;
+    OzHidden *H1 = g_ptr_array_index(k->l->hidden, 0), *H2 = g_ptr_array_index(k->l->hidden, 1);
+    for (int t = 0; t < T; t++) {
+        const float *z1 = oz_population_frame(k->h1, t)->z, *z2 = oz_population_frame(k->h2, t)->z;
+        double u1[B * N1], u2[B * N2], sh1[B * N1], sh2[B * N2], o[B * M], e[B * M], l[B];
+        for (int b = 0; b < B; b++) {
+            for (int j = 0; j < N1; j++) {
+                double I = k->h1->bias[j];
+                for (int i = 0; i < NI; i++)
+                    I += (double)k->in->x[b * NI + i] * W1[i * N1 + j];
+                if (noisy && position == OZ_NOISE_BEFORE)
+                    I += alpha * z1[b * N1 + j];
+                double u = 0.5 * v1[b * N1 + j] + I, s = u >= 1.0 ? 1.0 : 0.0;
+                v1[b * N1 + j] = u - s;
+                u1[b * N1 + j] = u;
+                tr1[b * N1 + j] = 0.5 * tr1[b * N1 + j] + s;
+                sh1[b * N1 + j] = s + (noisy && position == OZ_NOISE_AFTER ? alpha * z1[b * N1 + j] : 0);
+            }
+            for (int j = 0; j < N2; j++) {
+                double I = k->h2->bias[j];
+                for (int i = 0; i < N1; i++)
+                    I += sh1[b * N1 + i] * W2[i * N2 + j];
+                if (noisy && position == OZ_NOISE_BEFORE)
+                    I += alpha * z2[b * N2 + j];
+                double u = 0.5 * v2[b * N2 + j] + I, s = u >= 1.0 ? 1.0 : 0.0;
+                v2[b * N2 + j] = u - s;
+                u2[b * N2 + j] = u;
+                tr2[b * N2 + j] = 0.5 * tr2[b * N2 + j] + s;
+                sh2[b * N2 + j] = s + (noisy && position == OZ_NOISE_AFTER ? alpha * z2[b * N2 + j] : 0);
+            }
+            double mx = -1e300, zsum = 0;
+            for (int c = 0; c < M; c++) {
+                double oc = k->out->bias[c];
+                for (int i = 0; i < N2; i++)
+                    oc += sh2[b * N2 + i] * W3[i * M + c];
+                o[b * M + c] = oc;
+                mx = fmax(mx, oc);
+            }
+            for (int c = 0; c < M; c++)
+                zsum += exp(o[b * M + c] - mx);
+            l[b] = 0;
+            for (int c = 0; c < M; c++) {
+                double p = exp(o[b * M + c] - mx) / zsum, yc = c == y[b];
+                e[b * M + c] = (0.7 * (p - yc) + 0.3 * (2.0 / M) * (o[b * M + c] - yc)) / (T * B);
+                l[b] += 0.3 * (o[b * M + c] - yc) * (o[b * M + c] - yc) / M;
+            }
+            l[b] += 0.7 * (mx + log(zsum) - o[b * M + y[b]]);
+            l[b] /= T * B;
+        }
+        /* Readout. */
+        for (int b = 0; b < B; b++)
+            for (int c = 0; c < M; c++) {
+                g->b3[c] += e[b * M + c];
+                for (int i = 0; i < N2; i++)
+                    g->g3[i * M + c] += tr2[b * N2 + i] * e[b * M + c];
+            }
+        /* Feedback matrices at this tick. */
+        if (opzo) {
+            for (int i = 0; i < N1 * M; i++)
+                M1[i] *= 0.9;
+            for (int i = 0; i < N2 * M; i++)
+                M2[i] *= 0.9;
+            for (int b = 0; b < B; b++)
+                for (int c = 0; c < M; c++) {
+                    for (int i = 0; i < N1; i++)
+                        M1[i * M + c] += 0.1 / B * z1[b * N1 + i] * o[b * M + c];
+                    for (int i = 0; i < N2; i++)
+                        M2[i * M + c] += 0.1 / B * z2[b * N2 + i] * o[b * M + c];
+                }
+        }
+        double gu2[B * N2], gu1[B * N1];
+        for (int b = 0; b < B; b++) {
+            for (int i = 0; i < N2; i++) {
+                double s = 0;
+                for (int c = 0; c < M; c++) {
+                    double fb = 0;
+                    if (!strcmp(rule, "bp"))
+                        fb = W3[i * M + c];
+                    else if (!strcmp(rule, "dfa"))
+                        fb = H2->path.mat[i * M + c];
+                    else if (opzo)
+                        fb = M2[i * M + c];
+                    s += fb * e[b * M + c];
+                }
+                if (zo)
+                    s = l[b] / alpha * z2[b * N2 + i];
+                gu2[b * N2 + i] = s * psi(u2[b * N2 + i]);
+            }
+            for (int i = 0; i < N1; i++) {
+                double s = 0;
+                if (!strcmp(rule, "bp")) {
+                    for (int j = 0; j < N2; j++)
+                        s += W2[i * N2 + j] * gu2[b * N2 + j];
+                } else {
+                    for (int c = 0; c < M; c++) {
+                        double fb = !strcmp(rule, "dfa") ? H1->path.mat[i * M + c]
+                                    : opzo               ? M1[i * M + c]
+                                                         : 0;
+                        s += fb * e[b * M + c];
+                    }
+                }
+                if (zo)
+                    s = l[b] / alpha * z1[b * N1 + i];
+                gu1[b * N1 + i] = s * psi(u1[b * N1 + i]);
+            }
+        }
+        for (int b = 0; b < B; b++) {
+            for (int j = 0; j < N2; j++) {
+                g->b2[j] += gu2[b * N2 + j];
+                for (int i = 0; i < N1; i++)
+                    g->g2[i * N2 + j] += tr1[b * N1 + i] * gu2[b * N2 + j];
+            }
+            for (int j = 0; j < N1; j++) {
+                g->b1[j] += gu1[b * N1 + j];
+                for (int i = 0; i < NI; i++)
+                    g->g1[i * N1 + j] += (double)k->in->x[b * NI + i] * gu1[b * N1 + j];
+            }
+            for (int c = 0; c < M; c++) {
+                for (int i = 0; i < N1; i++)
+                    g->dkp1[i * M + c] += tr1[b * N1 + i] * e[b * M + c];
+                for (int i = 0; i < N2; i++)
+                    g->dkp2[i * M + c] += tr2[b * N2 + i] * e[b * M + c];
+            }
+        }
+    }
+}
+
+static void expect_close(const char *what, const float *got, const double *want, int n) {
+    double scale = 1e-12;
+    for (int i = 0; i < n; i++)
+        scale = fmax(scale, fabs(want[i]));
+    for (int i = 0; i < n; i++)
+        cr_assert(fabs(got[i] - want[i]) <= 1e-4 * scale + 1e-7,
+                  "%s[%d]: got %.9g, reference %.9g", what, i, got[i], want[i]);
+}
+
+static void check_rule(const char *rule, OzNoiseMode position) {
+    Tiny k;
+    const float alpha = 0.3f;
+    tiny_build(&k, rule, position, alpha);
+    const guint8 y[B] = {1, 0};
+    oz_network_reset(k.net, B, TRUE);
+    oz_learner_begin(k.l, y, TRUE);
+    oz_network_run_window(k.net);
+    Grads g;
+    reference(&k, rule, position, alpha, y, &g);
+    double nz = 0;
+    for (int i = 0; i < N1 * N2; i++)
+        nz += fabs(g.g2[i]);
+    if (strcmp(rule, "dkp") != 0)
+        cr_assert_gt(nz, 0.0, "%s: the tiny net must produce a hidden gradient", rule);
+    expect_close("W3", k.w3->grad, g.g3, N2 * M);
+    expect_close("b3", k.out->bias_grad, g.b3, M);
+    expect_close("W2", k.w2->grad, g.g2, N1 * N2);
+    expect_close("b2", k.h2->bias_grad, g.b2, N2);
+    expect_close("W1", k.w1->grad, g.g1, NI * N1);
+    expect_close("b1", k.h1->bias_grad, g.b1, N1);
+    if (!strcmp(rule, "dkp")) {
+        OzHidden *H1 = g_ptr_array_index(k.l->hidden, 0), *H2 = g_ptr_array_index(k.l->hidden, 1);
+        expect_close("dB1", H1->path.grad, g.dkp1, N1 * M);
+        expect_close("dB2", H2->path.grad, g.dkp2, N2 * M);
+    }
+    tiny_free(&k);
+}
+
+Test(learning, bp_matches_the_chain_rule_through_psi) {
+    check_rule("bp", OZ_NOISE_AFTER);
+}
+Test(learning, dfa_matches_reference) {
+    check_rule("dfa", OZ_NOISE_AFTER);
+}
+Test(learning, dkp_matches_reference) {
+    check_rule("dkp", OZ_NOISE_AFTER);
+}
+Test(learning, zo_matches_reference) {
+    check_rule("zo", OZ_NOISE_AFTER);
+}
+Test(learning, opzo_after_neuron_matches_reference) {
+    check_rule("opzo", OZ_NOISE_AFTER);
+}
+Test(learning, opzo_before_neuron_matches_reference) {
+    check_rule("opzo", OZ_NOISE_BEFORE);
+}
+
+Test(learning, antithetic_probe_alternates_sign) {
+    Tiny k;
+    tiny_build(&k, "opzo", OZ_NOISE_AFTER, 0.2f);
+    const guint8 y[B] = {0, 1};
+    oz_network_reset(k.net, B, TRUE);
+    oz_learner_begin(k.l, y, TRUE);
+    oz_network_run_window(k.net);
+    const float *z0 = oz_population_frame(k.h1, 0)->z, *z1 = oz_population_frame(k.h1, 1)->z;
+    const float *z2 = oz_population_frame(k.h1, 2)->z;
+    int differs = 0;
+    for (int i = 0; i < B * N1; i++) {
+        cr_assert_eq(z1[i], -z0[i]);
+        differs += z2[i] != z0[i] && z2[i] != -z0[i];
+    }
+    cr_assert_gt(differs, 0, "tick 2 draws a fresh probe");
+    tiny_free(&k);
+}
+
+/* With frozen parameters, after-neuron noise and inverse_alpha, E[z õᵀ/α] = ∂o/∂ŝ = W3
+ * for the last hidden layer (linear readout), so M2 must converge to W3. */
+Test(learning, opzo_momentum_converges_to_the_average_jacobian) {
+    const int Bm = 64, Ni = 20, Nh = 30, Mo = 5, Tm = 10;
+    OzNetwork *net = oz_network_new(Bm, Tm);
+    OzPopulationParams in = {.model = "input", .size = Ni};
+    OzPopulationParams lif = {.model = "lif", .size = Nh, .lambda = 0.5f, .v_th = 1.0f, .bias = TRUE};
+    OzPopulationParams ro = {.model = "readout", .size = Mo, .bias = TRUE};
+    OzPopulation *pin = oz_network_add_population(net, "in", &in, NULL);
+    oz_network_add_population(net, "h", &lif, NULL);
+    oz_network_add_population(net, "out", &ro, NULL);
+    OzProjectionParams pp = {.init = OZ_INIT_UNIFORM, .init_scale = 3.0f};
+    oz_network_add_projection(net, "a", "in", "h", &pp, NULL);
+    OzProjection *w3 = oz_network_add_projection(net, "b", "h", "out", &pp, NULL);
+    OzRng init, noise, data;
+    oz_rng_init(&init, 5, "init");
+    oz_rng_init(&noise, 5, "noise");
+    oz_rng_init(&data, 5, "data");
+    OzLearnParams lp = {.rule = "opzo", .loss_lambda = 0.05, .surrogate_a = 0.25,
+                        .noise = OZ_NOISE_GAUSSIAN, .position = OZ_NOISE_AFTER,
+                        .antithetic = TRUE, .momentum = 0.998, .inverse_alpha = TRUE,
+                        .optim = {.kind = OZ_OPTIM_ADAMW, .beta1 = 0.9, .beta2 = 0.999}};
+    OzLearner *l = oz_learner_new(net, &lp, &init, &noise, NULL);
+    cr_assert(oz_network_prepare(net, 0, NULL));
+    oz_network_init_parameters(net, &init);
+    oz_learner_prepare(l);
+    l->alpha = 0.5f;
+    l->lr = 0.0;
+    guint8 y[64];
+    for (int it = 0; it < 800; it++) {
+        for (int i = 0; i < Bm * Ni; i++)
+            pin->x[i] = (float)oz_rng_gauss(&data);
+        for (int b = 0; b < Bm; b++)
+            y[b] = (guint8)(b % Mo);
+        oz_network_reset(net, Bm, TRUE);
+        oz_learner_begin(l, y, TRUE);
+        oz_network_run_window(net);
+    }
+    OzHidden *h = g_ptr_array_index(l->hidden, 0);
+    double num = 0, den = 0;
+    for (int i = 0; i < Nh * Mo; i++) {
+        double d = h->path.mat[i] - w3->w[i];
+        num += d * d;
+        den += (double)w3->w[i] * w3->w[i];
+    }
+    double rel = sqrt(num / den);
+    cr_assert_lt(rel, 0.05, "relative error of M vs the Jacobian: %g", rel);
+    oz_learner_free(l);
+    oz_network_free(net);
+}
+
+Test(learning, adamw_step_matches_hand_computation) {
+    OzOptimParams p = {.kind = OZ_OPTIM_ADAMW, .lr = 0, .weight_decay = 0.01, .beta1 = 0.9,
+                       .beta2 = 0.999, .eps = 1e-8};
+    OzOptimizer *o = oz_optim_new(&p);
+    float w[2] = {1.0f, -2.0f}, g[2] = {0.5f, 0.1f};
+    oz_optim_add(o, "w", w, g, 2);
+    oz_optim_step(o, 0.1);
+    /* Step 1: m̂ = g, v̂ = g², so w ← w(1 − lr·wd) − lr·g/(|g| + ε). */
+    cr_assert_float_eq(w[0], 1.0 * 0.999 - 0.1 * 0.5 / (0.5 + 1e-8), 1e-6);
+    cr_assert_float_eq(w[1], -2.0 * 0.999 - 0.1 * 0.1 / (0.1 + 1e-8), 1e-6);
+    /* Step 2 with g = (−0.2, 0.3), by the formulas. */
+    double w0 = w[0], w1 = w[1];
+    g[0] = -0.2f;
+    g[1] = 0.3f;
+    oz_optim_step(o, 0.05);
+    double gs[2] = {-0.2, 0.3}, g1[2] = {0.5, 0.1}, want[2] = {w0, w1};
+    for (int i = 0; i < 2; i++) {
+        double m = 0.9 * (0.1 * g1[i]) + 0.1 * gs[i];
+        double v = 0.999 * (0.001 * g1[i] * g1[i]) + 0.001 * gs[i] * gs[i];
+        double mh = m / (1 - 0.81), vh = v / (1 - 0.999 * 0.999);
+        want[i] = want[i] * (1 - 0.05 * 0.01) - 0.05 * mh / (sqrt(vh) + 1e-8);
+    }
+    cr_assert_float_eq(w[0], want[0], 1e-6);
+    cr_assert_float_eq(w[1], want[1], 1e-6);
+    oz_optim_free(o);
+}
+
+Test(learning, sgd_momentum_step_matches_hand_computation) {
+    OzOptimParams p = {.kind = OZ_OPTIM_SGD, .weight_decay = 0.1, .momentum = 0.9};
+    OzOptimizer *o = oz_optim_new(&p);
+    float w[1] = {2.0f}, g[1] = {1.0f};
+    oz_optim_add(o, "w", w, g, 1);
+    oz_optim_step(o, 0.5); /* g' = 1 + 0.2 = 1.2, buf = 1.2, w = 2 − 0.6 = 1.4 */
+    cr_assert_float_eq(w[0], 1.4, 1e-6);
+    oz_optim_step(o, 0.5); /* g' = 1 + 0.14 = 1.14, buf = 1.08 + 1.14 = 2.22, w = 1.4 − 1.11 */
+    cr_assert_float_eq(w[0], 0.29, 1e-6);
+    oz_optim_free(o);
+}
+
+static char *run_dir;
+
+static void weights_after(const char *rule, int batches, GByteArray *out) {
+    g_autofree char *text = g_strdup_printf(
+        "[run]\nmode = train\nticks = 4\nbatch_size = 8\nseed = 3\n"
+        "[data]\ndir = %s\n[rule]\nname = %s\n[optimizer]\nlr = 1e-2\n"
+        "[population in]\nmodel = input\nsize = 16\n"
+        "[population h1]\nmodel = lif\nsize = 12\ndropout = 0.2\n"
+        "[population h2]\nmodel = lif\nsize = 12\ndropout = 0.2\n"
+        "[population out]\nmodel = readout\nsize = 4\n"
+        "[projection a]\nfrom = in\nto = h1\n[projection b]\nfrom = h1\nto = h2\n"
+        "[projection c]\nfrom = h2\nto = out\n",
+        run_dir, rule);
+    GError *err = NULL;
+    OzScenario *sc = oz_scenario_load_data(text, "det.ini", NULL, &err);
+    cr_assert_not_null(sc, "%s", err ? err->message : "");
+    sc->data.classes = 4;
+    OzRun *run = oz_run_new(sc, &err);
+    cr_assert_not_null(run, "%s", err ? err->message : "");
+    for (int i = 0; i < batches; i++) {
+        OzLogBatch *rows = NULL;
+        cr_assert(oz_run_step(run, &rows));
+        oz_log_batch_free(rows);
+    }
+    for (guint i = 0; i < run->net->projs->len; i++) {
+        OzProjection *p = g_ptr_array_index(run->net->projs, i);
+        g_byte_array_append(out, (const guint8 *)p->w, sizeof(float) * p->n_pre * p->n_post);
+    }
+    oz_run_free(run);
+    oz_scenario_free(sc);
+}
+
+Test(learning, same_seed_gives_bit_identical_weights) {
+    run_dir = oz_test_tmpdir();
+    oz_test_write_dataset(run_dir, 64, 8, 4, 4, 4);
+    const char *rules[] = {"opzo", "bp", "dkp"};
+    for (gsize r = 0; r < G_N_ELEMENTS(rules); r++) {
+        GByteArray *a = g_byte_array_new(), *b = g_byte_array_new(), *c = g_byte_array_new();
+        weights_after(rules[r], 5, a);
+        weights_after(rules[r], 5, b);
+        weights_after(rules[r], 1, c);
+        cr_assert_eq(a->len, b->len);
+        cr_assert(memcmp(a->data, b->data, a->len) == 0, "%s: reruns differ", rules[r]);
+        cr_assert(memcmp(a->data, c->data, a->len) != 0, "%s: training changed nothing",
+                  rules[r]);
+        g_byte_array_free(a, TRUE);
+        g_byte_array_free(b, TRUE);
+        g_byte_array_free(c, TRUE);
+    }
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", run_dir);
+    cr_assert_eq(system(cmd), 0);
+    g_free(run_dir);
+}
+
+Test(learning, unknown_rule_is_a_scenario_error) {
+    GError *err = NULL;
+    OzScenario *sc = oz_scenario_load_data("[run]\nmode = train\n[rule]\nname = hebb\n",
+                                           "r.ini", NULL, &err);
+    cr_assert_null(sc);
+    cr_assert(strstr(err->message, "r.ini: [rule] name:") && strstr(err->message, "'hebb'"),
+              "%s", err->message);
+    g_error_free(err);
+    cr_assert_null(oz_rule_lookup("hebb"));
+    for (const OzRuleOps *const *r = oz_rule_all(); *r; r++) {
+        cr_assert_eq((*r)->api_version, OZ_RULE_API_VERSION);
+        cr_assert_not_null(oz_feedback_lookup((*r)->feedback), "%s", (*r)->name);
+    }
+}
