@@ -47,6 +47,9 @@ static const char schema_sql[] =
     "  run_id INTEGER NOT NULL REFERENCES runs(id), epoch INTEGER NOT NULL,"
     "  phase TEXT NOT NULL, sample INTEGER NOT NULL, population TEXT NOT NULL,"
     "  tick INTEGER NOT NULL, neuron INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS checkpoints("
+    "  run_id INTEGER NOT NULL REFERENCES runs(id), epoch INTEGER NOT NULL,"
+    "  name TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY(run_id, epoch, name));"
     "CREATE INDEX IF NOT EXISTS spikes_by_sample ON spikes(run_id, sample, population, tick);"
     "CREATE INDEX IF NOT EXISTS epochs_by_phase ON epochs(phase, run_id);"
     "CREATE TABLE IF NOT EXISTS energy_models("
@@ -88,6 +91,8 @@ static const char *const row_sql[OZ_ROW_COUNT] = {
     [OZ_ROW_FIRING_RATE] = "INSERT OR REPLACE INTO firing_rates VALUES(?,?,?,?,?,?,?,?)",
     [OZ_ROW_SYNOPS] = "INSERT OR REPLACE INTO synops VALUES(?,?,?,?,?,?,?,?,?,?)",
     [OZ_ROW_SPIKE] = "INSERT INTO spikes VALUES(?,?,?,?,?,?,?)",
+    [OZ_ROW_CHECKPOINT] = "INSERT OR REPLACE INTO checkpoints VALUES(?,?,?,?)",
+    [OZ_ROW_CHECKPOINT_PRUNE] = "DELETE FROM checkpoints WHERE run_id = ? AND epoch < ?",
 };
 _Static_assert(G_N_ELEMENTS(row_sql) == OZ_ROW_COUNT, "one statement per row kind");
 
@@ -97,6 +102,7 @@ typedef struct {
         gint64 i;
         double d;
         char *s;
+        GBytes *b;
     };
 } Value;
 
@@ -136,6 +142,8 @@ void oz_log_batch_free(OzLogBatch *b) {
         Value *v = &g_array_index(b->values, Value, i);
         if (v->type == 's')
             g_free(v->s);
+        else if (v->type == 'b')
+            g_bytes_unref(v->b);
     }
     g_array_free(b->rows, TRUE);
     g_array_free(b->values, TRUE);
@@ -159,6 +167,12 @@ void oz_log_batch_add(OzLogBatch *b, OzRowKind kind, const char *types, ...) {
         case 's':
             v.s = g_strdup(va_arg(ap, const char *));
             break;
+        case 'b': {
+            const void *data = va_arg(ap, const void *);
+            gsize len = va_arg(ap, gsize);
+            v.b = g_bytes_new(data, len);
+            break;
+        }
         case 'n':
             break;
         default:
@@ -250,6 +264,12 @@ static gboolean write_batch(OzRunLog *log, OzLogBatch *b, GError **error) {
             case 's':
                 sqlite3_bind_text(st, col, v->s, -1, SQLITE_STATIC);
                 break;
+            case 'b': {
+                gsize len = 0;
+                const void *data = g_bytes_get_data(v->b, &len);
+                sqlite3_bind_blob64(st, col, data, len, SQLITE_STATIC);
+                break;
+            }
             default:
                 sqlite3_bind_null(st, col);
             }
@@ -362,6 +382,26 @@ gint64 oz_runlog_begin_run(OzRunLog *log, const OzRunInfo *info, GError **error)
     sqlite3_finalize(st);
     log->run_id = sqlite3_last_insert_rowid(log->db);
     return log->run_id;
+}
+
+gboolean oz_runlog_resume_run(OzRunLog *log, gint64 run_id, GError **error) {
+    g_return_val_if_fail(!oz_runlog_busy(log), FALSE);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(log->db,
+                                "UPDATE runs SET status = 'running', message = NULL,"
+                                " finished_at = NULL WHERE id = ?",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, run_id);
+        rc = sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        set_sqlite_error(error, log->db, rc, log->path, "cannot resume the run");
+        return FALSE;
+    }
+    log->run_id = run_id;
+    return TRUE;
 }
 
 gint64 oz_runlog_run_id(const OzRunLog *log) {

@@ -29,6 +29,8 @@ typedef enum {
     OZ_ROW_FIRING_RATE,
     OZ_ROW_SYNOPS,
     OZ_ROW_SPIKE,
+    OZ_ROW_CHECKPOINT,       /* epoch, name, blob */
+    OZ_ROW_CHECKPOINT_PRUNE, /* epoch: deletes this run's checkpoints of earlier epochs */
     OZ_ROW_COUNT
 } OzRowKind;
 
@@ -39,7 +41,8 @@ OzLogBatch *oz_log_batch_new(void);
 void oz_log_batch_free(OzLogBatch *batch);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(OzLogBatch, oz_log_batch_free)
 /* Appends a row.  types has one letter per column after run_id: 'i' gint64,
- * 'd' double, 's' const char * (copied), 'n' NULL (no argument).  The run id is
+ * 'd' double, 's' const char * (copied), 'b' a blob as (const void *, gsize) (copied),
+ * 'n' NULL (no argument).  The run id is
  * prepended by the writer. */
 void oz_log_batch_add(OzLogBatch *batch, OzRowKind kind, const char *types, ...);
 guint oz_log_batch_rows(const OzLogBatch *batch);
@@ -62,6 +65,8 @@ void oz_runlog_close(OzRunLog *log);
 
 gint64 oz_runlog_begin_run(OzRunLog *log, const OzRunInfo *info, GError **error);
 gint64 oz_runlog_run_id(const OzRunLog *log);
+/* Continues an existing run: its status goes back to running and new rows join it. */
+gboolean oz_runlog_resume_run(OzRunLog *log, gint64 run_id, GError **error);
 /* Takes ownership of batch. */
 void oz_runlog_submit(OzRunLog *log, OzLogBatch *batch);
 /* TRUE while a batch is queued or being written. */

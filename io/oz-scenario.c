@@ -84,6 +84,8 @@ static const KeySpec schema[] = {
      "comma-separated populations whose spikes are recorded (empty: all that spike)"},
     {K_RECORD, "firing_rates", T_BOOL, REC(firing_rates), 0, 0, NULL, "true", "log firing_rates rows"},
     {K_RECORD, "synops", T_BOOL, REC(synops), 0, 0, NULL, "true", "log synops rows"},
+    {K_RECORD, "checkpoints_all", T_BOOL, REC(checkpoints_all), 0, 0, NULL, "false",
+     "keep a checkpoint of every epoch (about 15 MB each for the paper's net), not only the last"},
 
     {K_RULE, "name", T_ENUM, RULE(name), 0, 0, "bp|dfa|dkp|zo|opzo", "opzo",
      "learning rule: bp (spatial BP), dfa, dkp, zo (single-point ZO), opzo"},

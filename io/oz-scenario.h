@@ -95,6 +95,7 @@ typedef struct {
     char **spike_populations; /* NULL-terminated; empty means every population */
     gboolean firing_rates;
     gboolean synops;
+    gboolean checkpoints_all; /* keep every epoch's checkpoint, not only the last */
 } OzRecordConfig;
 
 typedef struct {

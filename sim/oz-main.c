@@ -10,6 +10,7 @@
  */
 #include "io/oz-runlog.h"
 #include "io/oz-scenario.h"
+#include "sim/oz-checkpoint.h"
 #include "sim/oz-run.h"
 
 #include <cblas.h>
@@ -148,12 +149,156 @@ static int fail(const char *fmt, ...) {
     return EXIT_FAIL;
 }
 
+/* Finds the newest unfinished run with this scenario's name, restores its last
+ * checkpoint into run and continues the run row.  Returns an exit code. */
+static int resume_run(OzRunLog *log, OzScenario *sc, OzRun *run, GError **error) {
+    sqlite3 *db = oz_runlog_db(log);
+    sqlite3_stmt *st = NULL;
+    gint64 id = -1;
+    g_autofree char *text = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT id, scenario FROM runs WHERE name = ? AND status != "
+                           "'finished' ORDER BY id DESC LIMIT 1",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, sc->run.name, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            id = sqlite3_column_int64(st, 0);
+            text = g_strdup((const char *)sqlite3_column_text(st, 1));
+        }
+    }
+    sqlite3_finalize(st);
+    if (id < 0) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+                    "--resume: no unfinished run named '%s' in the run log", sc->run.name);
+        return EXIT_USAGE;
+    }
+    if (g_strcmp0(text, sc->text) != 0) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                    "--resume: %s (with its --set overrides) differs from the scenario run %" G_GINT64_FORMAT
+                    " was started with; resume with the same file and overrides",
+                    sc->path, id);
+        return EXIT_USAGE;
+    }
+    if (!run->learner) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                    "--resume: only training runs (run.mode = train) can be resumed");
+        return EXIT_USAGE;
+    }
+    int epoch = oz_checkpoint_latest_epoch(db, id);
+    if (epoch >= 0 && !oz_checkpoint_load(db, id, epoch, run, FALSE, error))
+        return EXIT_FAIL;
+    oz_run_skip_to_epoch(run, epoch + 1);
+    if (!oz_runlog_resume_run(log, id, error))
+        return EXIT_FAIL;
+    fprintf(stderr, "opzosim: resuming run %" G_GINT64_FORMAT " at epoch %d of %d\n", id,
+            epoch + 2, sc->run.epochs);
+    return EXIT_OK;
+}
+
+static int cmd_eval(int argc, char **argv) {
+    g_autofree char *db_path = NULL;
+    gint64 run_id = -1;
+    int epoch = -1, threads = 0;
+    GOptionEntry entries[] = {
+        {"db", 'd', 0, G_OPTION_ARG_FILENAME, &db_path, "Run log database (required)", "PATH"},
+        {"run", 0, 0, G_OPTION_ARG_INT64, &run_id, "Run id (default: the newest with a checkpoint)",
+         "ID"},
+        {"epoch", 'e', 0, G_OPTION_ARG_INT, &epoch,
+         "Epoch as numbered in the epochs table, from 0 (default: the newest checkpoint)", "N"},
+        {"threads", 't', 0, G_OPTION_ARG_INT, &threads, "BLAS threads (default: the run's)", "N"},
+        {NULL, 0, 0, 0, NULL, NULL, NULL}};
+    g_autoptr(GOptionContext) ctx =
+        g_option_context_new("- evaluate a stored checkpoint on the test set");
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    g_autoptr(GError) error = NULL;
+    if (!g_option_context_parse(ctx, &argc, &argv, &error) || !db_path || argc != 1) {
+        fprintf(stderr, "opzosim eval: %s\n",
+                error ? error->message : "usage: opzosim eval --db PATH [--run ID] [--epoch N]");
+        return EXIT_USAGE;
+    }
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        fprintf(stderr, "opzosim: error: cannot open run log %s: %s\n", db_path,
+                db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return EXIT_USAGE;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_stmt *st = NULL;
+    if (run_id < 0 &&
+        sqlite3_prepare_v2(db, "SELECT MAX(run_id) FROM checkpoints", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        run_id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (run_id < 0) {
+        fprintf(stderr, "opzosim: error: %s holds no checkpoint (only training runs write them)\n",
+                db_path);
+        sqlite3_close(db);
+        return EXIT_USAGE;
+    }
+    if (epoch < 0)
+        epoch = oz_checkpoint_latest_epoch(db, run_id);
+    g_autofree char *text = NULL, *path = NULL;
+    int run_threads = 1;
+    if (sqlite3_prepare_v2(db, "SELECT scenario, scenario_path, threads FROM runs WHERE id = ?",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, run_id);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            text = g_strdup((const char *)sqlite3_column_text(st, 0));
+            path = g_strdup((const char *)sqlite3_column_text(st, 1));
+            run_threads = sqlite3_column_int(st, 2);
+        }
+    }
+    sqlite3_finalize(st);
+    if (!text) {
+        fprintf(stderr, "opzosim: error: %s has no run %" G_GINT64_FORMAT "\n", db_path, run_id);
+        sqlite3_close(db);
+        return EXIT_USAGE;
+    }
+    openblas_set_num_threads(threads > 0 ? threads : MAX(run_threads, 1));
+    const char *infer[] = {"run.mode=infer", "record.spike_samples=0", NULL};
+    g_autoptr(OzScenario) sc = oz_scenario_load_data(text, path, infer, &error);
+    g_autoptr(OzRun) run = sc ? oz_run_new(sc, &error) : NULL;
+    if (!run || !oz_checkpoint_load(db, run_id, epoch, run, TRUE, &error)) {
+        fprintf(stderr, "opzosim: error: %s\n", error->message);
+        sqlite3_close(db);
+        return EXIT_USAGE;
+    }
+    run->rng_input = run->rng_input_test;
+    OzLogBatch *rows = NULL;
+    while (oz_run_step(run, &rows))
+        oz_log_batch_free(g_steal_pointer(&rows));
+    double stored = -1;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT accuracy FROM epochs WHERE run_id = ? AND epoch = ? AND "
+                           "phase = 'test'",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, run_id);
+        sqlite3_bind_int(st, 2, epoch);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            stored = sqlite3_column_double(st, 0);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    gboolean same = stored == run->last_accuracy;
+    printf("run %" G_GINT64_FORMAT " epoch %d: test accuracy %.4f%% over %" G_GINT64_FORMAT
+           " samples; stored %.4f%%: %s\n",
+           run_id, epoch, 100.0 * run->last_accuracy, run->seen, 100.0 * stored,
+           same ? "identical" : "DIFFERENT");
+    return same ? EXIT_OK : EXIT_FAIL;
+}
+
 static int cmd_run(int argc, char **argv) {
     g_auto(GStrv) sets = NULL;
     g_autofree char *db_path = NULL;
     int threads = 0;
-    gboolean quiet = FALSE;
+    gboolean quiet = FALSE, resume = FALSE;
     GOptionEntry entries[] = {
+        {"resume", 'r', 0, G_OPTION_ARG_NONE, &resume,
+         "Continue the newest unfinished run of this scenario in the run log from its last "
+         "checkpoint",
+         NULL},
         {"set", 's', 0, G_OPTION_ARG_STRING_ARRAY, &sets,
          "Override a scenario key (repeatable)", "SECTION.KEY=VALUE"},
         {"db", 'd', 0, G_OPTION_ARG_FILENAME, &db_path,
@@ -216,12 +361,22 @@ static int cmd_run(int argc, char **argv) {
     g_autofree char *overrides = sets ? g_strjoinv("\n", sets) : NULL;
     OzRunInfo info = {sc->run.name, sc->path,  sc->text,   overrides,
                       sc->run.seed, threads,   sc->run.mode};
-    if (oz_runlog_begin_run(app.log, &info, &error) < 0) {
-        oz_runlog_close(app.log);
-        uv_loop_close(&loop);
-        return fail("%s", error->message);
+    if (resume) {
+        int code = resume_run(app.log, sc, run, &error);
+        if (code != EXIT_OK) {
+            oz_runlog_close(app.log);
+            uv_loop_close(&loop);
+            fprintf(stderr, "opzosim: error: %s\n", error->message);
+            return code;
+        }
+    } else {
+        if (oz_runlog_begin_run(app.log, &info, &error) < 0) {
+            oz_runlog_close(app.log);
+            uv_loop_close(&loop);
+            return fail("%s", error->message);
+        }
+        oz_runlog_submit(app.log, oz_run_structure_rows(run));
     }
-    oz_runlog_submit(app.log, oz_run_structure_rows(run));
     if (!quiet)
         fprintf(stderr,
                 "opzosim %s: %s (run %" G_GINT64_FORMAT " in %s), %u populations, %u "
@@ -295,6 +450,9 @@ static void usage(FILE *f) {
                "Commands:\n"
                "  run SCENARIO [--set SECTION.KEY=VALUE]... [--db PATH] [--threads N]\n"
                "               run a scenario and log it to SQLite\n"
+               "  run SCENARIO --resume ...   continue an interrupted training run\n"
+               "  eval --db PATH [--run ID] [--epoch N]\n"
+               "               re-evaluate a stored checkpoint on the test set\n"
                "  keys         list every scenario section and key with its default\n"
                "  --version    print the version\n"
                "  --help       this text (opzosim run --help for run's options)\n");
@@ -318,6 +476,8 @@ int main(int argc, char **argv) {
     }
     if (strcmp(argv[1], "run") == 0)
         return cmd_run(argc - 1, argv + 1);
+    if (strcmp(argv[1], "eval") == 0)
+        return cmd_eval(argc - 1, argv + 1);
     if (strcmp(argv[1], "keys") == 0)
         return cmd_keys();
     fprintf(stderr, "opzosim: unknown command '%s'\n\n", argv[1]);

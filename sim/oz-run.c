@@ -1,6 +1,8 @@
 /* oz-run.c — wiring a scenario into a network, and the phase loop. */
 #include "oz-run.h"
 
+#include "sim/oz-checkpoint.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -288,6 +290,21 @@ static void begin_phase(OzRun *run, const OzPhase *ph) {
     run->phase_started = (double)g_get_monotonic_time() / 1e6;
     oz_log_batch_free(run->spikes);
     run->spikes = oz_log_batch_new();
+    if (ph->kind == OZ_PHASE_TEST)
+        run->rng_input_test = run->rng_input;
+}
+
+void oz_run_skip_to_epoch(OzRun *run, int epoch) {
+    g_return_if_fail(run->learner != NULL);
+    run->phase_index = 0;
+    run->samples_done = 0;
+    while (run->phase_index < run->phases->len &&
+           g_array_index(run->phases, OzPhase, run->phase_index).epoch < epoch) {
+        const OzPhase *ph = &g_array_index(run->phases, OzPhase, run->phase_index);
+        run->samples_done += ph->kind == OZ_PHASE_TRAIN ? run->train.n : run->test.n;
+        run->phase_index++;
+    }
+    run->cursor = -1;
 }
 
 static void fill_input(OzRun *run, const OzImageSet *set, int active) {
@@ -415,6 +432,8 @@ gboolean oz_run_step(OzRun *run, OzLogBatch **rows) {
         run->last_accuracy = oz_run_running_accuracy(run);
         run->last_loss = run->batches ? run->loss_sum / (double)run->batches : 0.0;
         *rows = phase_rows(run, ph);
+        if (run->learner && ph->kind == OZ_PHASE_TEST)
+            oz_checkpoint_add_rows(run, ph->epoch, run->sc->record.checkpoints_all, *rows);
         run->phase_index++;
         run->cursor = -1;
     }

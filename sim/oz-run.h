@@ -26,6 +26,7 @@ typedef struct OzRun {
     OzPopulation *input, *readout;
     OzImageSet train, test;
     OzRng rng_init, rng_input, rng_dropout, rng_shuffle, rng_noise;
+    OzRng rng_input_test; /* rng_input as the last test phase began (for eval) */
     OzLearner *learner; /* NULL when only inferring */
     guint8 *labels;     /* (B) labels of the current batch */
     double loss_sum;    /* Σ over batches of the window loss Σ_t L[t] */
@@ -62,4 +63,6 @@ OzLogBatch *oz_run_structure_rows(OzRun *run);
  * plan is done (then nothing was advanced). */
 gboolean oz_run_step(OzRun *run, OzLogBatch **phase_rows);
 const OzPhase *oz_run_current_phase(const OzRun *run);
+/* Continue a training plan at the start of epoch `epoch` (after a resume). */
+void oz_run_skip_to_epoch(OzRun *run, int epoch);
 double oz_run_running_accuracy(const OzRun *run);

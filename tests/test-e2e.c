@@ -236,3 +236,80 @@ Test(e2e, sigint_stops_after_a_batch_and_marks_the_run_interrupted) {
     cr_assert_eq(q(db, "select count(*) from runs where status = 'interrupted'"), 1);
     cr_assert_eq(q(db, "select count(*) from populations"), 4, "committed rows survive");
 }
+
+static GBytes *blob(const char *db_path, const char *sql) {
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW, "%s", sql);
+    GBytes *b = g_bytes_new(sqlite3_column_blob(st, 0), (gsize)sqlite3_column_bytes(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return b;
+}
+
+Test(e2e, resumed_run_equals_an_uninterrupted_one_and_eval_reproduces_it) {
+    oz_test_write_dataset(dir, 20000, 500, 6, 6, 10);
+    g_autofree char *full = g_build_filename(dir, "full.sqlite", NULL);
+    g_autofree char *cut = g_build_filename(dir, "cut.sqlite", NULL);
+    const char *sets[] = {"--set", "run.mode=train", "--set", "run.epochs=3", "--set",
+                          "rule.name=opzo", "--set", "population h1.dropout=0.2", NULL};
+    GPtrArray *a = g_ptr_array_new();
+    const char *head[] = {"run", scenario, "--quiet", "--db"};
+    for (int i = 0; i < 4; i++)
+        g_ptr_array_add(a, (gpointer)head[i]);
+    g_ptr_array_add(a, full);
+    for (int i = 0; sets[i]; i++)
+        g_ptr_array_add(a, (gpointer)sets[i]);
+    g_ptr_array_add(a, NULL);
+    cr_assert_eq(run_prog((const char *const *)a->pdata, NULL), 0);
+    /* The same run, interrupted once its first epoch is checkpointed, then resumed. */
+    a->pdata[4] = cut;
+    GPtrArray *argv = g_ptr_array_new();
+    g_ptr_array_add(argv, (gpointer)bin());
+    for (guint i = 0; i + 1 < a->len; i++)
+        g_ptr_array_add(argv, a->pdata[i]);
+    g_ptr_array_add(argv, NULL);
+    GPid pid;
+    cr_assert(g_spawn_async(NULL, (char **)argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL,
+                            NULL, &pid, NULL));
+    for (int i = 0; i < 3000; i++) {
+        g_usleep(5000);
+        if (g_file_test(cut, G_FILE_TEST_EXISTS) &&
+            q_try(cut, "select count(*) from checkpoints where epoch = 0") > 0)
+            break;
+    }
+    kill(pid, SIGINT);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    g_spawn_close_pid(pid);
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    cr_assert_eq(code, 130, "the signal must land mid-run (exit %d)", code);
+    cr_assert_eq(q(cut, "select count(*) from runs where status = 'interrupted'"), 1);
+    cr_assert_lt(q(cut, "select count(*) from epochs where phase = 'test'"), 3);
+    g_ptr_array_insert(a, 3, (gpointer) "--resume");
+    cr_assert_eq(run_prog((const char *const *)a->pdata, NULL), 0);
+    cr_assert_eq(q(cut, "select count(*) from runs"), 1, "resumed into the same run");
+    cr_assert_eq(q(cut, "select count(*) from runs where status = 'finished'"), 1);
+    const char *names[] = {"w:in_h1", "w:h1_h2", "w:h2_out", "b:h1", "fb:h2", "m:h1_h2"};
+    for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
+        g_autofree char *sql =
+            g_strdup_printf("select data from checkpoints where epoch = 2 and name = '%s'", names[i]);
+        GBytes *x = blob(full, sql), *y = blob(cut, sql);
+        cr_assert(g_bytes_equal(x, y), "%s differs after resume", names[i]);
+        g_bytes_unref(x);
+        g_bytes_unref(y);
+    }
+    for (int e = 0; e < 3; e++) {
+        g_autofree char *sql = g_strdup_printf(
+            "select accuracy * 1e12 from epochs where epoch = %d and phase = 'test'", e);
+        cr_assert_eq(q(full, sql), q(cut, sql), "epoch %d test accuracy", e);
+    }
+    const char *ev[] = {"eval", "--db", full, NULL};
+    char *err = NULL;
+    cr_assert_eq(run_prog(ev, &err), 0, "eval reproduces the stored accuracy: %s", err);
+    g_free(err);
+    g_ptr_array_free(a, TRUE);
+    g_ptr_array_free(argv, TRUE);
+}

@@ -1,0 +1,24 @@
+/* oz-checkpoint.h — a run's state as named blobs in the run log's checkpoints table.
+ *
+ * At the end of every training epoch (after its test phase) the run writes, in the same
+ * transaction as that epoch's rows: weights (w:PROJ), biases (b:POP), fixed or momentum
+ * feedback matrices (fb:POP), optimizer moments (m:PARAM, v:PARAM) and step count, and
+ * every random stream's state.  That is everything that a resumed run needs to continue
+ * bit for bit, and what `opzosim eval` needs to re-evaluate an epoch.
+ * [record] checkpoints = last keeps only the newest epoch (default); all keeps every one.
+ */
+#pragma once
+
+#include "sim/oz-run.h"
+
+#include <sqlite3.h>
+
+/* Rows that store the run's state as of the end of `epoch`. */
+void oz_checkpoint_add_rows(OzRun *run, int epoch, gboolean keep_all, OzLogBatch *batch);
+/* Latest epoch with a checkpoint for run_id, or −1. */
+int oz_checkpoint_latest_epoch(sqlite3 *db, gint64 run_id);
+/* Loads every tensor the run has from the checkpoint of (run_id, epoch).  With
+ * weights_only, optimizer state and random streams are left alone.  Fails if a tensor
+ * is missing or has another size (a different scenario). */
+gboolean oz_checkpoint_load(sqlite3 *db, gint64 run_id, int epoch, OzRun *run,
+                            gboolean weights_only, GError **error);
