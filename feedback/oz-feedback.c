@@ -20,12 +20,21 @@ static void observe_learned(OzPathway *p, const OzFeedbackCtx *c) {
 }
 
 static void observe_momentum(OzPathway *p, const OzFeedbackCtx *c) {
-    /* M ← λ_M M + (1 − λ_M)/rows · zᵀ õ [/α]. */
-    double k = (1.0 - p->momentum) / c->rows;
+    /* M ← λ_M M + (1 − λ_M)/rows · zᵀ õ [/α]; or the sum over the batch; or, per window,
+     * gather zᵀõ and apply the update at the window's end. */
+    double k = p->batch_sum ? 1.0 : 1.0 / c->rows;
     if (p->inverse_alpha && c->alpha != 0.0f)
         k /= c->alpha;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, p->n, p->m, c->rows, (float)k, c->z,
-                p->n, c->o, p->m, (float)p->momentum, p->mat, p->m);
+    if (p->per_window) {
+        if (!p->window_acc)
+            p->window_acc = g_new0(float, (gsize)p->n * p->m);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, p->n, p->m, c->rows, (float)k, c->z,
+                    p->n, c->o, p->m, 1.0f, p->window_acc, p->m);
+    } else {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, p->n, p->m, c->rows,
+                    (float)(k * (1.0 - p->momentum)), c->z, p->n, c->o, p->m,
+                    (float)p->momentum, p->mat, p->m);
+    }
     p->macs += (guint64)c->rows * p->n * p->m;
 }
 
@@ -90,7 +99,18 @@ void oz_pathway_init(OzPathway *p, const OzFeedbackOps *ops, int n, int m, OzRng
     }
 }
 
+void oz_pathway_end_window(OzPathway *p) {
+    if (!p->per_window || !p->window_acc)
+        return;
+    const float lam = (float)p->momentum, k = (float)(1.0 - p->momentum);
+    for (gsize i = 0, sz = (gsize)p->n * p->m; i < sz; i++) {
+        p->mat[i] = lam * p->mat[i] + k * p->window_acc[i];
+        p->window_acc[i] = 0.0f;
+    }
+}
+
 void oz_pathway_clear(OzPathway *p) {
+    g_clear_pointer(&p->window_acc, g_free);
     g_clear_pointer(&p->mat, g_free);
     g_clear_pointer(&p->grad, g_free);
 }

@@ -36,6 +36,9 @@ typedef struct {
     float *grad; /* (n, m) for a trained matrix, else NULL */
     double momentum;       /* λ_M */
     gboolean inverse_alpha; /* momentum: divide zõᵀ by α */
+    gboolean batch_sum;     /* momentum: Σ_b instead of the batch mean */
+    gboolean per_window;    /* momentum: gather Σ_t zõᵀ, update M once per window */
+    float *window_acc;      /* (n, m) the per-window sum */
     guint64 macs;          /* multiply-accumulates spent (signal + update) */
 } OzPathway;
 
@@ -61,3 +64,5 @@ const OzFeedbackOps *const *oz_feedback_all(void);
 void oz_pathway_init(OzPathway *p, const OzFeedbackOps *ops, int n, int m, OzRng *rng,
                      gboolean fan_n);
 void oz_pathway_clear(OzPathway *p);
+/* End of a sample window: applies a per-window momentum update (no-op otherwise). */
+void oz_pathway_end_window(OzPathway *p);

@@ -12,7 +12,8 @@ int oz_noise_dist_from_string(const char *s) {
     return -1;
 }
 
-void oz_noise_sample(OzNoiseDist dist, OzRng *rng, float *z, int rows, int n) {
+void oz_noise_sample(OzNoiseDist dist, OzRng *rng, float *z, int rows, int n,
+                     gboolean sphere_unit) {
     gsize total = (gsize)rows * (gsize)n;
     switch (dist) {
     case OZ_NOISE_RADEMACHER:
@@ -37,7 +38,8 @@ void oz_noise_sample(OzNoiseDist dist, OzRng *rng, float *z, int rows, int n) {
             double norm2 = 0.0;
             for (int i = 0; i < n; i++)
                 norm2 += (double)zb[i] * zb[i];
-            float scale = norm2 > 0.0 ? (float)(sqrt((double)n) / sqrt(norm2)) : 0.0f;
+            double radius = sphere_unit ? 1.0 : sqrt((double)n);
+            float scale = norm2 > 0.0 ? (float)(radius / sqrt(norm2)) : 0.0f;
             for (int i = 0; i < n; i++)
                 zb[i] *= scale;
         }

@@ -15,7 +15,9 @@ typedef enum {
     OZ_NOISE_DIST_COUNT
 } OzNoiseDist;
 
-/* Fills z (rows, n). */
-void oz_noise_sample(OzNoiseDist dist, OzRng *rng, float *z, int rows, int n);
+/* Fills z (rows, n).  sphere_unit puts sphere samples on the radius-1 sphere instead of
+ * radius √n (the alternative reading). */
+void oz_noise_sample(OzNoiseDist dist, OzRng *rng, float *z, int rows, int n,
+                     gboolean sphere_unit);
 /* Parses "gaussian", "rademacher", "sphere"; −1 otherwise. */
 int oz_noise_dist_from_string(const char *s);

@@ -101,8 +101,23 @@ static const KeySpec schema[] = {
      "−z on the tick after each fresh draw"},
     {K_RULE, "alpha_start", T_DOUBLE, RULE(alpha_start), 0, 100, NULL, "0.2", "α in the first epoch"},
     {K_RULE, "alpha_end", T_DOUBLE, RULE(alpha_end), 0, 100, NULL, "0.01", "α in the last epoch"},
-    {K_RULE, "alpha_schedule", T_ENUM, RULE(alpha_schedule), 0, 0, "linear|fixed", "linear",
-     "linear per epoch from alpha_start to alpha_end, or fixed at alpha_start"},
+    {K_RULE, "alpha_schedule", T_ENUM, RULE(alpha_schedule), 0, 0,
+     "linear|linear_e_over_E|linear_iteration|fixed", "linear",
+     "linear: per epoch e, start + (end − start)·e/(E−1), so the last epoch uses alpha_end; "
+     "linear_e_over_E: ·e/E; linear_iteration: per mini-batch; fixed: alpha_start"},
+    {K_RULE, "sphere_radius", T_ENUM, RULE(sphere_radius), 0, 0, "sqrt_n|1", "sqrt_n",
+     "sphere noise radius: √n (unit-variance components) or 1"},
+    {K_RULE, "trace_under_noise", T_ENUM, RULE(trace_under_noise), 0, 0, "clean|noisy", "clean",
+     "presynaptic traces from the clean spikes or from ŝ = s + αz"},
+    {K_RULE, "noise_dropout_order", T_ENUM, RULE(noise_dropout_order), 0, 0,
+     "noise_after_mask|mask_after_noise", "noise_after_mask",
+     "ŝ = mask⊙s + αz, or ŝ = mask⊙(s + αz)"},
+    {K_RULE, "first_layer_factor", T_ENUM, RULE(first_layer_factor), 0, 0, "input|trace", "input",
+     "first layer's presynaptic factor: the raw input x[t] (OTTT code) or its λ-trace"},
+    {K_RULE, "m_batch", T_ENUM, RULE(m_batch), 0, 0, "mean|sum", "mean",
+     "OPZO: M gathers the batch mean or the batch sum of zõᵀ"},
+    {K_RULE, "m_cadence", T_ENUM, RULE(m_cadence), 0, 0, "tick|window", "tick",
+     "OPZO: update M every tick, or once per window with Σ_t zõᵀ (used from the next window)"},
     {K_RULE, "momentum", T_DOUBLE, RULE(momentum), 0, 1, NULL, "0.99999",
      "λ_M of OPZO's feedback matrices M"},
     {K_RULE, "inverse_alpha", T_BOOL, RULE(inverse_alpha), 0, 0, NULL, "false",
@@ -405,6 +420,12 @@ void oz_scenario_free(OzScenario *sc) {
     g_free(sc->rule.alpha_schedule);
     g_free(sc->rule.dfa_fan);
     g_free(sc->rule.step);
+    g_free(sc->rule.sphere_radius);
+    g_free(sc->rule.trace_under_noise);
+    g_free(sc->rule.noise_dropout_order);
+    g_free(sc->rule.first_layer_factor);
+    g_free(sc->rule.m_batch);
+    g_free(sc->rule.m_cadence);
     g_free(sc->optimizer.name);
     g_free(sc->optimizer.schedule);
     if (sc->pops)

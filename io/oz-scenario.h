@@ -82,6 +82,12 @@ typedef struct {
     gboolean inverse_alpha;
     char *dfa_fan;        /* m, n */
     char *step;           /* batch, tick */
+    char *sphere_radius;  /* sqrt_n, 1 */
+    char *trace_under_noise;   /* clean, noisy */
+    char *noise_dropout_order; /* noise_after_mask, mask_after_noise */
+    char *first_layer_factor;  /* input, trace */
+    char *m_batch;        /* mean, sum */
+    char *m_cadence;      /* tick, window */
 } OzRuleConfig;
 
 typedef struct {

@@ -134,6 +134,12 @@ void oz_population_free(OzPopulation *pop) {
     g_free(pop);
 }
 
+void oz_population_enable_input_trace(OzPopulation *pop) {
+    g_return_if_fail(pop->ops == &input_ops);
+    pop->input_trace = TRUE;
+    oz_population_set_depth(pop, pop->depth);
+}
+
 void oz_population_set_depth(OzPopulation *pop, int depth) {
     g_return_if_fail(depth >= 1);
     free_frames(pop);
@@ -152,7 +158,7 @@ void oz_population_set_depth(OzPopulation *pop, int depth) {
             f->s = pop->x;
         else
             f->s = g_new0(float, bn);
-        f->trace = is_input ? f->s : g_new0(float, bn);
+        f->trace = is_input && !pop->input_trace ? f->s : g_new0(float, bn);
         if (pop->ops == &lif_ops) {
             f->u = g_new0(float, bn);
             f->z = g_new0(float, bn);
@@ -227,6 +233,12 @@ static void step_input(OzPopulation *pop, gint64 tick) {
         f->kind = OZ_FRAME_DENSE_STATIC;
         f->s = pop->x;
         f->nspikes = 0;
+        if (pop->input_trace) {
+            const float *prev = tick > 0 ? oz_population_frame(pop, tick - 1)->trace : pop->zero;
+            const float lam = pop->p.lambda;
+            for (gsize i = 0, sz = (gsize)bsz * n; i < sz; i++)
+                f->trace[i] = lam * prev[i] + pop->x[i];
+        }
         return;
     }
     /* Bernoulli rate code: spike with probability x (x ≤ 0 never, x ≥ 1 always). */
@@ -268,6 +280,7 @@ static void step_lif(OzPopulation *pop, gint64 tick) {
     const float a_before = noisy && pop->noise_mode == OZ_NOISE_BEFORE ? pop->noise_alpha : 0.0f;
     const float a_after = noisy && pop->noise_mode == OZ_NOISE_AFTER ? pop->noise_alpha : 0.0f;
     const gboolean with_bias = pop->p.bias;
+    const gboolean trace_noisy = pop->trace_noisy, noise_unmasked = pop->noise_unmasked;
     guint64 total = 0;
     for (int b = 0; b < pop->active_samples; b++) {
         gsize off = (gsize)b * n;
@@ -284,9 +297,13 @@ static void step_lif(OzPopulation *pop, gint64 tick) {
             v[i] = ui - vth * fire;
             u[i] = ui;
             float out = fire * mask[i];
-            /* The trace follows the clean (masked) spikes, not the probe (SPEC §3.1). */
-            tr[i] = lam * pv[i] + out;
-            s[i] = a_after != 0.0f ? out + a_after * z[i] : out;
+            float sent = out;
+            if (a_after != 0.0f)
+                sent = noise_unmasked ? mask[i] * (fire + a_after * z[i]) : out + a_after * z[i];
+            /* By default the trace follows the clean (masked) spikes, not the probe
+             * (SPEC §3.1). */
+            tr[i] = lam * pv[i] + (trace_noisy ? sent : out);
+            s[i] = sent;
             acc[i] = 0.0f;
             idx[cnt] = i;
             cnt += out != 0.0f;

@@ -112,6 +112,11 @@ typedef struct OzPopulation {
     void (*pre_step)(struct OzPopulation *pop, gint64 tick, gpointer user_data);
     gpointer pre_step_data;
     int min_depth; /* frames a learning rule needs (1 + its longest error delay) */
+    /* Alternatives to SPEC's defensible readings, set by the learning rule:
+     *   trace_noisy      the trace follows ŝ = s + αz instead of the clean spikes;
+     *   noise_unmasked   dropout applies after the noise: ŝ = mask ⊙ (spike + αz);
+     *   input_trace      an input's factor is its λ-trace Σ λ^(t−τ) x[τ], not x[t]. */
+    gboolean trace_noisy, noise_unmasked, input_trace;
 
     /* Run-time switches set by the network. */
     gboolean training;  /* dropout masks apply */
@@ -152,6 +157,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(OzPopulation, oz_population_free)
 
 /* Allocates the frame ring; called by the network once delays are known. */
 void oz_population_set_depth(OzPopulation *pop, int depth);
+/* Gives an input population its own trace buffers (input_trace); before prepare. */
+void oz_population_enable_input_trace(OzPopulation *pop);
 /* Start of a sample window: zero v, traces, readout sums; draw dropout masks. */
 void oz_population_reset(OzPopulation *pop);
 void oz_population_step(OzPopulation *pop, gint64 tick);

@@ -77,6 +77,10 @@ OzLearner *oz_learner_new(OzNetwork *net, const OzLearnParams *params, OzRng *rn
         oz_pathway_init(&h->path, fb, pop->n, l->m, rng_init, params->dfa_fan_n);
         h->path.momentum = params->momentum;
         h->path.inverse_alpha = params->inverse_alpha;
+        h->path.batch_sum = params->m_batch_sum;
+        h->path.per_window = params->m_per_window;
+        pop->trace_noisy = params->trace_noisy;
+        pop->noise_unmasked = params->noise_unmasked;
         h->g_s = g_new0(float, (gsize)B * pop->n);
         h->g_u = g_new0(float, (gsize)B * pop->n);
         pop->min_depth = MAX(pop->min_depth, h->delay_ticks + 1);
@@ -87,6 +91,12 @@ OzLearner *oz_learner_new(OzNetwork *net, const OzLearnParams *params, OzRng *rn
         }
         g_ptr_array_add(l->hidden, h);
     }
+    if (params->input_trace)
+        for (guint i = 0; i < net->pops->len; i++) {
+            OzPopulation *pop = g_ptr_array_index(net->pops, i);
+            if (g_strcmp0(pop->ops->name, "input") == 0)
+                oz_population_enable_input_trace(pop);
+        }
     l->ring = 1;
     l->e_ring = g_new0(float, (gsize)l->ring * B * l->m);
     l->o_ring = g_new0(float, (gsize)l->ring * B * l->m);
@@ -176,7 +186,7 @@ static void sample_noise(OzPopulation *pop, gint64 tick, gpointer user_data) {
         for (gsize i = 0; i < sz; i++)
             f->z[i] = -prev[i];
     } else {
-        oz_noise_sample(l->p.noise, l->rng_noise, f->z, rows, pop->n);
+        oz_noise_sample(l->p.noise, l->rng_noise, f->z, rows, pop->n, l->p.sphere_unit);
     }
 }
 
@@ -317,7 +327,9 @@ static void on_error(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
 static void on_step(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
     OzLearner *l = user_data;
     (void)engine;
-    (void)ev;
+    if (ev->arg + 1 == l->net->window_ticks)
+        for (guint k = 0; k < l->hidden->len; k++)
+            oz_pathway_end_window(&((OzHidden *)g_ptr_array_index(l->hidden, k))->path);
     oz_optim_step(l->opt, l->lr);
     if (l->p.step_every_tick) {
         oz_optim_zero_grad(l->opt);

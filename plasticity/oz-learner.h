@@ -45,6 +45,12 @@ typedef struct {
     gboolean inverse_alpha;
     gboolean dfa_fan_n;   /* DFA init N(0, 2/n) instead of N(0, 2/m) */
     gboolean step_every_tick;
+    gboolean sphere_unit;    /* sphere noise on radius 1, not √n */
+    gboolean trace_noisy;    /* traces follow ŝ, not the clean spikes */
+    gboolean noise_unmasked; /* dropout after the noise */
+    gboolean input_trace;    /* first layer uses the λ-trace of x, not x */
+    gboolean m_batch_sum;    /* M gathers Σ_b, not the batch mean */
+    gboolean m_per_window;   /* M updated once per window with Σ_t */
     OzOptimParams optim;
 } OzLearnParams;
 

@@ -89,6 +89,12 @@ static gboolean build_network(OzRun *run, GError **error) {
             .inverse_alpha = rc->inverse_alpha,
             .dfa_fan_n = strcmp(rc->dfa_fan, "n") == 0,
             .step_every_tick = strcmp(rc->step, "tick") == 0,
+            .sphere_unit = strcmp(rc->sphere_radius, "1") == 0,
+            .trace_noisy = strcmp(rc->trace_under_noise, "noisy") == 0,
+            .noise_unmasked = strcmp(rc->noise_dropout_order, "mask_after_noise") == 0,
+            .input_trace = strcmp(rc->first_layer_factor, "trace") == 0,
+            .m_batch_sum = strcmp(rc->m_batch, "sum") == 0,
+            .m_per_window = strcmp(rc->m_cadence, "window") == 0,
             .optim = {.kind = strcmp(oc->name, "sgd") == 0 ? OZ_OPTIM_SGD : OZ_OPTIM_ADAMW,
                       .lr = oc->lr,
                       .weight_decay = oc->weight_decay,
@@ -277,6 +283,8 @@ static void begin_phase(OzRun *run, const OzPhase *ph) {
         const OzScenario *sc = run->sc;
         int E = sc->run.epochs, e = ph->epoch;
         double frac = E > 1 ? (double)e / (double)(E - 1) : 0.0;
+        if (strcmp(sc->rule.alpha_schedule, "linear_e_over_E") == 0)
+            frac = (double)e / (double)E;
         double alpha = strcmp(sc->rule.alpha_schedule, "fixed") == 0
                            ? sc->rule.alpha_start
                            : sc->rule.alpha_start + (sc->rule.alpha_end - sc->rule.alpha_start) * frac;
@@ -401,6 +409,16 @@ gboolean oz_run_step(OzRun *run, OzLogBatch **rows) {
     gboolean training = ph->kind == OZ_PHASE_TRAIN;
     oz_network_reset(run->net, active, training);
     run->record_base = run->cursor;
+    if (run->learner && training &&
+        strcmp(run->sc->rule.alpha_schedule, "linear_iteration") == 0) {
+        const OzScenario *sc = run->sc;
+        gint64 per_epoch = (set->n + run->net->batch - 1) / run->net->batch;
+        gint64 total = per_epoch * sc->run.epochs;
+        gint64 it = per_epoch * ph->epoch + run->cursor / run->net->batch;
+        double frac = total > 1 ? (double)it / (double)(total - 1) : 0.0;
+        run->learner->alpha =
+            (float)(sc->rule.alpha_start + (sc->rule.alpha_end - sc->rule.alpha_start) * frac);
+    }
     if (run->learner) {
         for (int b = 0; b < active; b++)
             run->labels[b] = set->labels[run->order[run->cursor + b]];

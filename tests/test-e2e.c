@@ -139,6 +139,22 @@ Test(e2e, training_logs_loss_accuracy_lr_and_alpha_per_epoch) {
                        "epoch = 2"),
                  25);
     cr_assert_eq(q(db, "select count(*) from epochs where phase = 'test' and loss > 0"), 3);
+    /* The alternative α readings: e/E per epoch, and fixed. */
+    g_autofree char *db2 = g_build_filename(dir, "train2.sqlite", NULL);
+    const char *a2[] = {"run", scenario, "--db", db2, "--quiet", "--set", "run.mode=train",
+                        "--set", "run.epochs=3", "--set", "rule.alpha_schedule=linear_e_over_E",
+                        NULL};
+    cr_assert_eq(run_prog(a2, NULL), 0);
+    cr_assert_eq(q(db2, "select round(alpha * 1e5) from epochs where phase = 'train' and epoch = 1"),
+                 13667);
+    g_autofree char *db3 = g_build_filename(dir, "train3.sqlite", NULL);
+    const char *a3[] = {"run", scenario, "--db", db3, "--quiet", "--set", "run.mode=train",
+                        "--set", "run.epochs=2", "--set", "rule.alpha_schedule=fixed",
+                        "--set", "optimizer.schedule=constant", NULL};
+    cr_assert_eq(run_prog(a3, NULL), 0);
+    cr_assert_eq(q(db3, "select count(*) from epochs where phase = 'train' and "
+                        "abs(alpha - 0.2) < 1e-6 and abs(lr - 2e-4) < 1e-12"),
+                 2);
 }
 
 Test(e2e, same_seed_gives_identical_logs) {

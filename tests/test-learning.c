@@ -20,13 +20,23 @@ typedef struct {
     OzRng init, noise;
 } Tiny;
 
-static void tiny_build(Tiny *k, const char *rule, OzNoiseMode position, float alpha) {
+typedef struct {
+    gboolean trace_noisy, noise_unmasked, input_trace, m_batch_sum, m_per_window;
+    float dropout;
+} Opts;
+
+static const Opts DEFAULTS = {0};
+
+static void tiny_build_opts(Tiny *k, const char *rule, OzNoiseMode position, float alpha,
+                            const Opts *o) {
     memset(k, 0, sizeof *k);
     oz_rng_init(&k->init, 11, "init");
     oz_rng_init(&k->noise, 11, "noise");
     k->net = oz_network_new(B, T);
-    OzPopulationParams in = {.model = "input", .size = NI, .encoding = OZ_ENCODING_CURRENT};
-    OzPopulationParams lif = {.model = "lif", .lambda = 0.5f, .v_th = 1.0f, .bias = TRUE};
+    OzPopulationParams in = {.model = "input", .size = NI, .encoding = OZ_ENCODING_CURRENT,
+                             .lambda = 0.5f};
+    OzPopulationParams lif = {.model = "lif", .lambda = 0.5f, .v_th = 1.0f, .bias = TRUE,
+                              .dropout = o->dropout};
     OzPopulationParams ro = {.model = "readout", .size = M, .bias = TRUE};
     k->in = oz_network_add_population(k->net, "in", &in, NULL);
     lif.size = N1;
@@ -46,6 +56,11 @@ static void tiny_build(Tiny *k, const char *rule, OzNoiseMode position, float al
         .position = position,
         .antithetic = TRUE,
         .momentum = 0.9,
+        .trace_noisy = o->trace_noisy,
+        .noise_unmasked = o->noise_unmasked,
+        .input_trace = o->input_trace,
+        .m_batch_sum = o->m_batch_sum,
+        .m_per_window = o->m_per_window,
         .optim = {.kind = OZ_OPTIM_ADAMW, .lr = 0.0, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8},
     };
     GError *err = NULL;
@@ -60,6 +75,11 @@ static void tiny_build(Tiny *k, const char *rule, OzNoiseMode position, float al
     k->l->lr = 0.0; /* keep weights: the gradients stay readable after the step */
     const float x[B * NI] = {0.9f, -0.4f, 1.3f, 0.2f, 1.1f, -0.7f};
     memcpy(k->in->x, x, sizeof x);
+    k->h1->rng = k->h2->rng = &k->noise;
+}
+
+static void tiny_build(Tiny *k, const char *rule, OzNoiseMode position, float alpha) {
+    tiny_build_opts(k, rule, position, alpha, &DEFAULTS);
 }
 
 static void tiny_free(Tiny *k) {
@@ -78,11 +98,14 @@ typedef struct {
     double g1[NI * N1], g2[N1 * N2], g3[N2 * M];
     double b1[N1], b2[N2], b3[M];
     double dkp1[N1 * M], dkp2[N2 * M];
+    double M1[N1 * M], M2[N2 * M];
 } Grads;
 
 static void reference(Tiny *k, const char *rule, OzNoiseMode position, double alpha,
-                      const guint8 *y, Grads *g) {
+                      const guint8 *y, Grads *g, const Opts *op) {
     memset(g, 0, sizeof *g);
+    const float *mk1 = k->h1->mask, *mk2 = k->h2->mask;
+    double xt[B * NI] = {0}, W1acc[N1 * M] = {0}, W2acc[N2 * M] = {0};
     double v1[B * N1] = {0}, v2[B * N2] = {0}, tr1[B * N1] = {0}, tr2[B * N2] = {0};
     double M1[N1 * M] = {0}, M2[N2 * M] = {0};
     const gboolean opzo = strcmp(rule, "opzo") == 0, zo = strcmp(rule, "zo") == 0;
@@ -100,10 +123,12 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
                 if (noisy && position == OZ_NOISE_BEFORE)
                     I += alpha * z1[b * N1 + j];
                 double u = 0.5 * v1[b * N1 + j] + I, s = u >= 1.0 ? 1.0 : 0.0;
+                double mk = mk1[b * N1 + j], a = noisy && position == OZ_NOISE_AFTER ? alpha : 0;
                 v1[b * N1 + j] = u - s;
                 u1[b * N1 + j] = u;
-                tr1[b * N1 + j] = 0.5 * tr1[b * N1 + j] + s;
-                sh1[b * N1 + j] = s + (noisy && position == OZ_NOISE_AFTER ? alpha * z1[b * N1 + j] : 0);
+                sh1[b * N1 + j] = op->noise_unmasked ? mk * (s + a * z1[b * N1 + j])
+                                                     : s * mk + a * z1[b * N1 + j];
+                tr1[b * N1 + j] = 0.5 * tr1[b * N1 + j] + (op->trace_noisy ? sh1[b * N1 + j] : s * mk);
             }
             for (int j = 0; j < N2; j++) {
                 double I = k->h2->bias[j];
@@ -112,10 +137,12 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
                 if (noisy && position == OZ_NOISE_BEFORE)
                     I += alpha * z2[b * N2 + j];
                 double u = 0.5 * v2[b * N2 + j] + I, s = u >= 1.0 ? 1.0 : 0.0;
+                double mk = mk2[b * N2 + j], a = noisy && position == OZ_NOISE_AFTER ? alpha : 0;
                 v2[b * N2 + j] = u - s;
                 u2[b * N2 + j] = u;
-                tr2[b * N2 + j] = 0.5 * tr2[b * N2 + j] + s;
-                sh2[b * N2 + j] = s + (noisy && position == OZ_NOISE_AFTER ? alpha * z2[b * N2 + j] : 0);
+                sh2[b * N2 + j] = op->noise_unmasked ? mk * (s + a * z2[b * N2 + j])
+                                                     : s * mk + a * z2[b * N2 + j];
+                tr2[b * N2 + j] = 0.5 * tr2[b * N2 + j] + (op->trace_noisy ? sh2[b * N2 + j] : s * mk);
             }
             double mx = -1e300, zsum = 0;
             for (int c = 0; c < M; c++) {
@@ -144,17 +171,24 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
                     g->g3[i * M + c] += tr2[b * N2 + i] * e[b * M + c];
             }
         /* Feedback matrices at this tick. */
-        if (opzo) {
+        for (int i = 0; i < B * NI; i++)
+            xt[i] = 0.5 * xt[i] + k->in->x[i];
+        const double kb = op->m_batch_sum ? 1.0 : 1.0 / B;
+        if (opzo && !op->m_per_window) {
             for (int i = 0; i < N1 * M; i++)
                 M1[i] *= 0.9;
             for (int i = 0; i < N2 * M; i++)
                 M2[i] *= 0.9;
+        }
+        if (opzo) {
+            double *A1 = op->m_per_window ? W1acc : M1, *A2 = op->m_per_window ? W2acc : M2;
+            double kk = op->m_per_window ? kb : 0.1 * kb;
             for (int b = 0; b < B; b++)
                 for (int c = 0; c < M; c++) {
                     for (int i = 0; i < N1; i++)
-                        M1[i * M + c] += 0.1 / B * z1[b * N1 + i] * o[b * M + c];
+                        A1[i * M + c] += kk * z1[b * N1 + i] * o[b * M + c];
                     for (int i = 0; i < N2; i++)
-                        M2[i * M + c] += 0.1 / B * z2[b * N2 + i] * o[b * M + c];
+                        A2[i * M + c] += kk * z2[b * N2 + i] * o[b * M + c];
                 }
         }
         double gu2[B * N2], gu1[B * N1];
@@ -173,7 +207,7 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
                 }
                 if (zo)
                     s = l[b] / alpha * z2[b * N2 + i];
-                gu2[b * N2 + i] = s * psi(u2[b * N2 + i]);
+                gu2[b * N2 + i] = s * psi(u2[b * N2 + i]) * mk2[b * N2 + i];
             }
             for (int i = 0; i < N1; i++) {
                 double s = 0;
@@ -190,7 +224,7 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
                 }
                 if (zo)
                     s = l[b] / alpha * z1[b * N1 + i];
-                gu1[b * N1 + i] = s * psi(u1[b * N1 + i]);
+                gu1[b * N1 + i] = s * psi(u1[b * N1 + i]) * mk1[b * N1 + i];
             }
         }
         for (int b = 0; b < B; b++) {
@@ -202,7 +236,9 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
             for (int j = 0; j < N1; j++) {
                 g->b1[j] += gu1[b * N1 + j];
                 for (int i = 0; i < NI; i++)
-                    g->g1[i * N1 + j] += (double)k->in->x[b * NI + i] * gu1[b * N1 + j];
+                    g->g1[i * N1 + j] +=
+                        (op->input_trace ? xt[b * NI + i] : (double)k->in->x[b * NI + i]) *
+                        gu1[b * N1 + j];
             }
             for (int c = 0; c < M; c++) {
                 for (int i = 0; i < N1; i++)
@@ -212,6 +248,10 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
             }
         }
     }
+    for (int i = 0; i < N1 * M; i++)
+        g->M1[i] = op->m_per_window ? 0.1 * W1acc[i] : M1[i];
+    for (int i = 0; i < N2 * M; i++)
+        g->M2[i] = op->m_per_window ? 0.1 * W2acc[i] : M2[i];
 }
 
 static void expect_close(const char *what, const float *got, const double *want, int n) {
@@ -223,20 +263,20 @@ static void expect_close(const char *what, const float *got, const double *want,
                   "%s[%d]: got %.9g, reference %.9g", what, i, got[i], want[i]);
 }
 
-static void check_rule(const char *rule, OzNoiseMode position) {
+static void check_rule_opts(const char *rule, OzNoiseMode position, const Opts *op) {
     Tiny k;
     const float alpha = 0.3f;
-    tiny_build(&k, rule, position, alpha);
+    tiny_build_opts(&k, rule, position, alpha, op);
     const guint8 y[B] = {1, 0};
     oz_network_reset(k.net, B, TRUE);
     oz_learner_begin(k.l, y, TRUE);
     oz_network_run_window(k.net);
     Grads g;
-    reference(&k, rule, position, alpha, y, &g);
+    reference(&k, rule, position, alpha, y, &g, op);
     double nz = 0;
     for (int i = 0; i < N1 * N2; i++)
         nz += fabs(g.g2[i]);
-    if (strcmp(rule, "dkp") != 0)
+    if (strcmp(rule, "dkp") != 0 && !op->m_per_window)
         cr_assert_gt(nz, 0.0, "%s: the tiny net must produce a hidden gradient", rule);
     expect_close("W3", k.w3->grad, g.g3, N2 * M);
     expect_close("b3", k.out->bias_grad, g.b3, M);
@@ -249,7 +289,53 @@ static void check_rule(const char *rule, OzNoiseMode position) {
         expect_close("dB1", H1->path.grad, g.dkp1, N1 * M);
         expect_close("dB2", H2->path.grad, g.dkp2, N2 * M);
     }
+    if (!strcmp(rule, "opzo")) {
+        OzHidden *H1 = g_ptr_array_index(k.l->hidden, 0), *H2 = g_ptr_array_index(k.l->hidden, 1);
+        expect_close("M1", H1->path.mat, g.M1, N1 * M);
+        expect_close("M2", H2->path.mat, g.M2, N2 * M);
+    }
     tiny_free(&k);
+}
+
+static void check_rule(const char *rule, OzNoiseMode position) {
+    check_rule_opts(rule, position, &DEFAULTS);
+}
+
+Test(learning, alternative_readings_match_reference) {
+    const Opts variants[] = {
+        {.dropout = 0.25f},
+        {.dropout = 0.25f, .noise_unmasked = TRUE},
+        {.dropout = 0.25f, .trace_noisy = TRUE},
+        {.input_trace = TRUE},
+        {.m_batch_sum = TRUE},
+        {.m_per_window = TRUE},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(variants); i++)
+        check_rule_opts("opzo", OZ_NOISE_AFTER, &variants[i]);
+    check_rule_opts("bp", OZ_NOISE_AFTER, &variants[0]);
+    check_rule_opts("dfa", OZ_NOISE_AFTER, &variants[3]);
+}
+
+Test(learning, sphere_noise_has_the_configured_radius) {
+    OzRng r;
+    oz_rng_init(&r, 2, "noise");
+    float z[3 * 50];
+    for (int unit = 0; unit <= 1; unit++) {
+        oz_noise_sample(OZ_NOISE_SPHERE, &r, z, 3, 50, unit);
+        for (int b = 0; b < 3; b++) {
+            double n2 = 0;
+            for (int i = 0; i < 50; i++)
+                n2 += (double)z[b * 50 + i] * z[b * 50 + i];
+            cr_assert_float_eq(sqrt(n2), unit ? 1.0 : sqrt(50.0), 1e-4);
+        }
+    }
+    oz_noise_sample(OZ_NOISE_RADEMACHER, &r, z, 3, 50, FALSE);
+    int plus = 0;
+    for (int i = 0; i < 150; i++) {
+        cr_assert(z[i] == 1.0f || z[i] == -1.0f);
+        plus += z[i] > 0;
+    }
+    cr_assert(plus > 40 && plus < 110, "%d", plus);
 }
 
 Test(learning, bp_matches_the_chain_rule_through_psi) {
