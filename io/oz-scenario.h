@@ -88,6 +88,8 @@ typedef struct {
     char *first_layer_factor;  /* input, trace */
     char *m_batch;        /* mean, sum */
     char *m_cadence;      /* tick, window */
+    gboolean local_learning;
+    double ll_scale;
 } OzRuleConfig;
 
 typedef struct {

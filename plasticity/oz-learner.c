@@ -5,6 +5,7 @@
 #include "plasticity/oz-loss.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <string.h>
 
 static const OzRuleOps rule_bp = {OZ_RULE_API_VERSION, "bp", "transpose", FALSE};
@@ -35,6 +36,10 @@ static void hidden_free(OzHidden *h) {
     oz_pathway_clear(&h->path);
     g_free(h->g_s);
     g_free(h->g_u);
+    g_free(h->ll_w);
+    g_free(h->ll_grad);
+    g_free(h->ll_r);
+    g_free(h->ll_e);
     g_free(h);
 }
 
@@ -83,6 +88,16 @@ OzLearner *oz_learner_new(OzNetwork *net, const OzLearnParams *params, OzRng *rn
         pop->noise_unmasked = params->noise_unmasked;
         h->g_s = g_new0(float, (gsize)B * pop->n);
         h->g_u = g_new0(float, (gsize)B * pop->n);
+        if (params->local_learning) {
+            gsize sz = (gsize)pop->n * l->m;
+            h->ll_w = g_new0(float, sz);
+            h->ll_grad = g_new0(float, sz);
+            h->ll_r = g_new0(float, (gsize)B * l->m);
+            h->ll_e = g_new0(float, (gsize)B * l->m);
+            double bound = 1.0 / sqrt((double)pop->n);
+            for (gsize i = 0; i < sz; i++)
+                h->ll_w[i] = (float)((2.0 * oz_rng_uniform(rng_init) - 1.0) * bound);
+        }
         pop->min_depth = MAX(pop->min_depth, h->delay_ticks + 1);
         if (rule->noise) {
             pop->noise_mode = params->position;
@@ -155,6 +170,10 @@ void oz_learner_prepare(OzLearner *l) {
         if (h->path.grad) {
             g_autofree char *name = g_strdup_printf("%s.feedback", h->pop->name);
             oz_optim_add(l->opt, name, h->path.mat, h->path.grad, (gsize)h->path.n * h->path.m);
+        }
+        if (h->ll_w) {
+            g_autofree char *name = g_strdup_printf("%s.ll", h->pop->name);
+            oz_optim_add(l->opt, name, h->ll_w, h->ll_grad, (gsize)h->pop->n * l->m);
         }
     }
 }
@@ -310,6 +329,18 @@ static void on_error(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
     if (h->path.ops->observe)
         h->path.ops->observe(&h->path, &ctx);
     h->path.ops->signal(&h->path, &ctx, h->g_s);
+    if (h->ll_w) {
+        /* r = ŝ R; e_r = ll_scale · ∂L(r)/∂r; g_s += e_r Rᵀ; ∇R += âᵀ e_r. */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, m, n, 1.0f, f->s, n,
+                    h->ll_w, m, 0.0f, h->ll_r, m);
+        oz_loss_instant(h->ll_r, l->labels, rows, m, l->p.loss_lambda, (int)l->net->input_ticks,
+                        h->ll_e, NULL);
+        for (gsize i = 0, sz = (gsize)rows * m; i < sz; i++)
+            h->ll_e[i] *= (float)l->p.ll_scale;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, m, 1.0f, h->ll_e, m,
+                    h->ll_w, m, 1.0f, h->g_s, n);
+        accumulate(h->ll_grad, f->trace, h->ll_e, rows, n, m);
+    }
     /* Three factors: g_u = g_s ⊙ ψ(u) ⊙ mask. */
     const float vth = pop->p.v_th, a = (float)l->p.surrogate_a;
     for (gsize i = 0, sz = (gsize)rows * n; i < sz; i++)

@@ -14,6 +14,11 @@
  * an error that arrives late still meets the eligibility of its emission tick.
  *
  * Rules are plugins (OzRuleOps) naming a feedback pathway and whether they inject noise.
+ *
+ * Local learning (LL, optional for any rule): each hidden population l gets a readout
+ * r = ŝ·R (R (n, m), uniform init like a projection, no bias) with the same loss scaled
+ * by ll_scale; its error e_r adds e_r·Rᵀ to g_s before the ψ gating, and R learns by
+ * ∇R += â_lᵀ e_r with the network's optimizer.
  */
 #pragma once
 
@@ -51,6 +56,8 @@ typedef struct {
     gboolean input_trace;    /* first layer uses the λ-trace of x, not x */
     gboolean m_batch_sum;    /* M gathers Σ_b, not the batch mean */
     gboolean m_per_window;   /* M updated once per window with Σ_t */
+    gboolean local_learning; /* LL: a readout per hidden layer adds its error (SPEC §3.6) */
+    double ll_scale;         /* LL loss scale, 0.01 */
     OzOptimParams optim;
 } OzLearnParams;
 
@@ -59,7 +66,8 @@ typedef struct {
     OzPathway path;
     float *g_s, *g_u; /* (B, n) */
     int delay_ticks;
-    double cos_sum;   /* reserved for diagnostics */
+    float *ll_w, *ll_grad; /* (n, m) local-learning readout R, when enabled */
+    float *ll_r, *ll_e;    /* (B, m) its output and (scaled) error */
 } OzHidden;
 
 typedef struct OzLearner {

@@ -32,6 +32,13 @@ static void foreach_tensor(OzRun *run, TensorFunc fn, gpointer user) {
         g_snprintf(name, sizeof name, "fb:%s", h->pop->name);
         fn(name, h->path.mat, sizeof(float) * (gsize)h->path.n * h->path.m, FALSE, user);
     }
+    for (guint k = 0; k < l->hidden->len; k++) {
+        OzHidden *h = g_ptr_array_index(l->hidden, k);
+        if (!h->ll_w)
+            continue;
+        g_snprintf(name, sizeof name, "ll:%s", h->pop->name);
+        fn(name, h->ll_w, sizeof(float) * (gsize)h->pop->n * l->m, FALSE, user);
+    }
     for (guint i = 0; i < l->opt->params->len; i++) {
         OzParam *p = &g_array_index(l->opt->params, OzParam, i);
         g_snprintf(name, sizeof name, "m:%s", p->name);

@@ -95,6 +95,8 @@ static gboolean build_network(OzRun *run, GError **error) {
             .input_trace = strcmp(rc->first_layer_factor, "trace") == 0,
             .m_batch_sum = strcmp(rc->m_batch, "sum") == 0,
             .m_per_window = strcmp(rc->m_cadence, "window") == 0,
+            .local_learning = rc->local_learning,
+            .ll_scale = rc->ll_scale,
             .optim = {.kind = strcmp(oc->name, "sgd") == 0 ? OZ_OPTIM_SGD : OZ_OPTIM_ADAMW,
                       .lr = oc->lr,
                       .weight_decay = oc->weight_decay,

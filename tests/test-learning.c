@@ -21,7 +21,7 @@ typedef struct {
 } Tiny;
 
 typedef struct {
-    gboolean trace_noisy, noise_unmasked, input_trace, m_batch_sum, m_per_window;
+    gboolean trace_noisy, noise_unmasked, input_trace, m_batch_sum, m_per_window, ll;
     float dropout;
 } Opts;
 
@@ -61,6 +61,8 @@ static void tiny_build_opts(Tiny *k, const char *rule, OzNoiseMode position, flo
         .input_trace = o->input_trace,
         .m_batch_sum = o->m_batch_sum,
         .m_per_window = o->m_per_window,
+        .local_learning = o->ll,
+        .ll_scale = 0.5,
         .optim = {.kind = OZ_OPTIM_ADAMW, .lr = 0.0, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8},
     };
     GError *err = NULL;
@@ -99,7 +101,23 @@ typedef struct {
     double b1[N1], b2[N2], b3[M];
     double dkp1[N1 * M], dkp2[N2 * M];
     double M1[N1 * M], M2[N2 * M];
+    double R1[N1 * M], R2[N2 * M];
 } Grads;
+
+/* e of the loss of r (rows B, classes M) for labels y, scaled; the loss as in SPEC §2.1. */
+static void ref_error(const double *r, const guint8 *y, double scale, double *e) {
+    for (int b = 0; b < B; b++) {
+        double mx = -1e300, zs = 0;
+        for (int c = 0; c < M; c++)
+            mx = fmax(mx, r[b * M + c]);
+        for (int c = 0; c < M; c++)
+            zs += exp(r[b * M + c] - mx);
+        for (int c = 0; c < M; c++) {
+            double p = exp(r[b * M + c] - mx) / zs, yc = c == y[b];
+            e[b * M + c] = scale * (0.7 * (p - yc) + 0.3 * (2.0 / M) * (r[b * M + c] - yc)) / (T * B);
+        }
+    }
+}
 
 static void reference(Tiny *k, const char *rule, OzNoiseMode position, double alpha,
                       const guint8 *y, Grads *g, const Opts *op) {
@@ -191,7 +209,26 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
                         A2[i * M + c] += kk * z2[b * N2 + i] * o[b * M + c];
                 }
         }
-        double gu2[B * N2], gu1[B * N1];
+        double gu2[B * N2], gu1[B * N1], er1[B * M] = {0}, er2[B * M] = {0};
+        if (op->ll) {
+            double r1[B * M] = {0}, r2[B * M] = {0};
+            for (int b = 0; b < B; b++)
+                for (int c = 0; c < M; c++) {
+                    for (int i = 0; i < N1; i++)
+                        r1[b * M + c] += sh1[b * N1 + i] * H1->ll_w[i * M + c];
+                    for (int i = 0; i < N2; i++)
+                        r2[b * M + c] += sh2[b * N2 + i] * H2->ll_w[i * M + c];
+                }
+            ref_error(r1, y, 0.5, er1);
+            ref_error(r2, y, 0.5, er2);
+            for (int b = 0; b < B; b++)
+                for (int c = 0; c < M; c++) {
+                    for (int i = 0; i < N1; i++)
+                        g->R1[i * M + c] += tr1[b * N1 + i] * er1[b * M + c];
+                    for (int i = 0; i < N2; i++)
+                        g->R2[i * M + c] += tr2[b * N2 + i] * er2[b * M + c];
+                }
+        }
         for (int b = 0; b < B; b++) {
             for (int i = 0; i < N2; i++) {
                 double s = 0;
@@ -207,6 +244,8 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
                 }
                 if (zo)
                     s = l[b] / alpha * z2[b * N2 + i];
+                for (int c = 0; c < M && op->ll; c++)
+                    s += H2->ll_w[i * M + c] * er2[b * M + c];
                 gu2[b * N2 + i] = s * psi(u2[b * N2 + i]) * mk2[b * N2 + i];
             }
             for (int i = 0; i < N1; i++) {
@@ -224,6 +263,8 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
                 }
                 if (zo)
                     s = l[b] / alpha * z1[b * N1 + i];
+                for (int c = 0; c < M && op->ll; c++)
+                    s += H1->ll_w[i * M + c] * er1[b * M + c];
                 gu1[b * N1 + i] = s * psi(u1[b * N1 + i]) * mk1[b * N1 + i];
             }
         }
@@ -289,6 +330,11 @@ static void check_rule_opts(const char *rule, OzNoiseMode position, const Opts *
         expect_close("dB1", H1->path.grad, g.dkp1, N1 * M);
         expect_close("dB2", H2->path.grad, g.dkp2, N2 * M);
     }
+    if (op->ll) {
+        OzHidden *H1 = g_ptr_array_index(k.l->hidden, 0), *H2 = g_ptr_array_index(k.l->hidden, 1);
+        expect_close("dR1", H1->ll_grad, g.R1, N1 * M);
+        expect_close("dR2", H2->ll_grad, g.R2, N2 * M);
+    }
     if (!strcmp(rule, "opzo")) {
         OzHidden *H1 = g_ptr_array_index(k.l->hidden, 0), *H2 = g_ptr_array_index(k.l->hidden, 1);
         expect_close("M1", H1->path.mat, g.M1, N1 * M);
@@ -314,6 +360,10 @@ Test(learning, alternative_readings_match_reference) {
         check_rule_opts("opzo", OZ_NOISE_AFTER, &variants[i]);
     check_rule_opts("bp", OZ_NOISE_AFTER, &variants[0]);
     check_rule_opts("dfa", OZ_NOISE_AFTER, &variants[3]);
+    const Opts ll = {.ll = TRUE, .dropout = 0.25f};
+    check_rule_opts("opzo", OZ_NOISE_AFTER, &ll);
+    check_rule_opts("dfa", OZ_NOISE_AFTER, &ll);
+    check_rule_opts("bp", OZ_NOISE_AFTER, &ll);
 }
 
 Test(learning, sphere_noise_has_the_configured_radius) {
