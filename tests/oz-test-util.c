@@ -10,6 +10,13 @@ char *oz_test_tmpdir(void) {
     return dir;
 }
 
+void oz_test_rmtree(char *dir) {
+    char *cmd = g_strdup_printf("rm -rf '%s'", dir);
+    g_assert(system(cmd) == 0);
+    g_free(cmd);
+    g_free(dir);
+}
+
 void oz_test_write_idx(const char *path, const guint32 *dims, int ndims, const guint8 *data,
                        gboolean gz) {
     GByteArray *buf = g_byte_array_new();

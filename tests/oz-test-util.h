@@ -6,6 +6,8 @@
 
 /* A fresh folder under $TMPDIR; (transfer full). */
 char *oz_test_tmpdir(void);
+/* Removes a folder made by oz_test_tmpdir, with everything in it, and frees the name. */
+void oz_test_rmtree(char *dir);
 /* Writes an IDX uint8 file with the given dims; gzip-compressed when gz. */
 void oz_test_write_idx(const char *path, const guint32 *dims, int ndims, const guint8 *data,
                        gboolean gz);

@@ -13,9 +13,7 @@ static void setup(void) {
 }
 
 static void teardown(void) {
-    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
-    g_free(dir);
+    oz_test_rmtree(dir);
 }
 
 TestSuite(idx, .init = setup, .fini = teardown);

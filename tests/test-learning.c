@@ -564,9 +564,7 @@ Test(learning, same_seed_gives_bit_identical_weights) {
         g_byte_array_free(b, TRUE);
         g_byte_array_free(c, TRUE);
     }
-    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", run_dir);
-    cr_assert_eq(system(cmd), 0);
-    g_free(run_dir);
+    oz_test_rmtree(run_dir);
 }
 
 Test(learning, unknown_rule_is_a_scenario_error) {

@@ -22,9 +22,7 @@ static void setup(void) {
 }
 
 static void teardown(void) {
-    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
-    g_free(dir);
+    oz_test_rmtree(dir);
     g_free(base_text);
 }
 
