@@ -16,11 +16,23 @@
 
 G_DEFINE_QUARK(oz-scenario-error-quark, oz_scenario_error)
 
-typedef enum { K_RUN, K_DATA, K_RECORD, K_RULE, K_OPTIMIZER, K_POPULATION, K_PROJECTION, K_COUNT } Kind;
+typedef enum {
+    K_RUN,
+    K_DATA,
+    K_RECORD,
+    K_RULE,
+    K_OPTIMIZER,
+    K_POPULATION,
+    K_PROJECTION,
+    K_FEEDBACK,
+    K_COUNT
+} Kind;
 
-static const char *const kind_names[K_COUNT] = {"run",       "data",       "record",    "rule",
-                                                 "optimizer", "population", "projection"};
-static const gboolean kind_named[K_COUNT] = {FALSE, FALSE, FALSE, FALSE, FALSE, TRUE, TRUE};
+static const char *const kind_names[K_COUNT] = {"run",        "data",       "record",
+                                                 "rule",       "optimizer",  "population",
+                                                 "projection", "feedback"};
+static const gboolean kind_named[K_COUNT] = {FALSE, FALSE, FALSE, FALSE,
+                                             FALSE, TRUE,  TRUE,  TRUE};
 _Static_assert(G_N_ELEMENTS(kind_names) == K_COUNT, "one name per section kind");
 
 typedef enum { T_INT, T_INT64, T_DOUBLE, T_BOOL, T_STRING, T_ENUM, T_LIST } Type;
@@ -43,6 +55,7 @@ typedef struct {
 #define PRJ(f) offsetof(OzProjectionConfig, f)
 #define RULE(f) offsetof(OzRuleConfig, f)
 #define OPT(f) offsetof(OzOptimizerConfig, f)
+#define FB(f) offsetof(OzFeedbackConfig, f)
 
 static const KeySpec schema[] = {
     {K_RUN, "name", T_STRING, RUN(name), 0, 0, NULL, "", "run name (default: the file's base name)"},
@@ -152,6 +165,13 @@ static const KeySpec schema[] = {
      "probability of silencing a neuron for a whole sample (training only)"},
     {K_POPULATION, "bias", T_BOOL, POP(bias), 0, 0, NULL, "true", "learnable bias b"},
 
+    {K_FEEDBACK, "delay", T_INT, FB(delay), 0, 10000, NULL, "0",
+     "ticks between an output error and its arrival at this population"},
+    {K_FEEDBACK, "jitter", T_INT, FB(jitter), 0, 10000, NULL, "0",
+     "extra delay drawn uniformly from 0..jitter per delivery (seeded)"},
+    {K_FEEDBACK, "eligibility", T_ENUM, FB(eligibility), 0, 0, "stored|current", "stored",
+     "a late error meets the factors of its emission tick (stored) or of its arrival (current)"},
+
     {K_PROJECTION, "from", T_STRING, PRJ(from), 0, 0, NULL, NULL, "presynaptic population"},
     {K_PROJECTION, "to", T_STRING, PRJ(to), 0, 0, NULL, NULL, "postsynaptic population"},
     {K_PROJECTION, "delay", T_INT, PRJ(delay), 0, 10000, NULL, "0", "axonal delay in ticks"},
@@ -167,6 +187,7 @@ static const KeySpec schema[] = {
 #undef PRJ
 #undef RULE
 #undef OPT
+#undef FB
 
 int oz_levenshtein(const char *a, const char *b) {
     gsize la = strlen(a), lb = strlen(b);
@@ -392,6 +413,12 @@ static void pop_config_free(OzPopulationConfig *p) {
     g_free(p);
 }
 
+static void fb_config_free(OzFeedbackConfig *p) {
+    g_free(p->name);
+    g_free(p->eligibility);
+    g_free(p);
+}
+
 static void proj_config_free(OzProjectionConfig *p) {
     g_free(p->name);
     g_free(p->from);
@@ -435,6 +462,8 @@ void oz_scenario_free(OzScenario *sc) {
         g_ptr_array_free(sc->pops, TRUE);
     if (sc->projs)
         g_ptr_array_free(sc->projs, TRUE);
+    if (sc->feedbacks)
+        g_ptr_array_free(sc->feedbacks, TRUE);
     g_free(sc);
 }
 
@@ -595,6 +624,18 @@ static gboolean validate(const Ctx *c, OzScenario *sc, GError **error) {
             }
         }
     }
+    for (guint i = 0; i < sc->feedbacks->len; i++) {
+        OzFeedbackConfig *fb = g_ptr_array_index(sc->feedbacks, i);
+        OzPopulationConfig *target = find_pop(sc, fb->name);
+        if (!target || strcmp(target->model, "lif") != 0) {
+            g_autofree char *names = pop_names(sc);
+            g_set_error(error, OZ_SCENARIO_ERROR, OZ_SCENARIO_ERROR_REFERENCE,
+                        "%s: [feedback %s]: errors go to a lif population named like the "
+                        "section; '%s' is %s (defined: %s)",
+                        c->path, fb->name, fb->name, target ? "not lif" : "not defined", names);
+            return FALSE;
+        }
+    }
     for (char **s = sc->record.spike_populations; s && *s; s++) {
         if (!find_pop(sc, *s)) {
             g_autofree char *names = pop_names(sc);
@@ -633,6 +674,7 @@ OzScenario *oz_scenario_load_data(const char *text, const char *path,
     sc->overrides = g_strdupv((char **)overrides);
     sc->pops = g_ptr_array_new_with_free_func((GDestroyNotify)pop_config_free);
     sc->projs = g_ptr_array_new_with_free_func((GDestroyNotify)proj_config_free);
+    sc->feedbacks = g_ptr_array_new_with_free_func((GDestroyNotify)fb_config_free);
 
     gboolean seen[K_COUNT] = {FALSE};
     g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
@@ -651,11 +693,11 @@ OzScenario *oz_scenario_load_data(const char *text, const char *path,
         if (kind == K_COUNT) {
             const char *cands[] = {"run",       "data",           "record",
                                    "rule",      "optimizer",      "population NAME",
-                                   "projection NAME"};
+                                   "projection NAME", "feedback NAME"};
             g_autofree char *sug = suggest(*g, cands, G_N_ELEMENTS(cands));
             g_set_error(error, OZ_SCENARIO_ERROR, OZ_SCENARIO_ERROR_UNKNOWN,
                         "%s: [%s]: unknown section%s; sections are [run], [data], [record], "
-                        "[rule], [optimizer], [population NAME] and [projection NAME]",
+                        "[rule], [optimizer], [population NAME], [projection NAME] and [feedback NAME]",
                         path, *g, sug);
             return NULL;
         }
@@ -693,6 +735,13 @@ OzScenario *oz_scenario_load_data(const char *text, const char *path,
             OzProjectionConfig *p = g_new0(OzProjectionConfig, 1);
             p->name = g_strdup(name);
             g_ptr_array_add(sc->projs, p);
+            base = p;
+            break;
+        }
+        case K_FEEDBACK: {
+            OzFeedbackConfig *p = g_new0(OzFeedbackConfig, 1);
+            p->name = g_strdup(name);
+            g_ptr_array_add(sc->feedbacks, p);
             base = p;
             break;
         }

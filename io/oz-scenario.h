@@ -99,6 +99,13 @@ typedef struct {
 } OzOptimizerConfig;
 
 typedef struct {
+    char *name; /* the hidden (lif) population the errors go to */
+    int delay;
+    int jitter;
+    char *eligibility; /* stored, current */
+} OzFeedbackConfig;
+
+typedef struct {
     int spike_samples;       /* record spikes of the first N test samples */
     char **spike_populations; /* NULL-terminated; empty means every population */
     gboolean firing_rates;
@@ -117,6 +124,7 @@ typedef struct {
     OzOptimizerConfig optimizer;
     GPtrArray *pops;   /* of OzPopulationConfig*, in file order */
     GPtrArray *projs;  /* of OzProjectionConfig*, in file order */
+    GPtrArray *feedbacks; /* of OzFeedbackConfig*, in file order */
 } OzScenario;
 
 /* Loads path, applies overrides ("section.key=value"), validates.  (transfer full) */

@@ -151,11 +151,12 @@ static gboolean topo_sort(OzNetwork *net, GError **error) {
     return TRUE;
 }
 
-/* Longest delay-weighted path, by relaxation; with a delayed cycle it is unbounded, and
- * the sum of all delays is used instead (every simple path is shorter). */
-static gint64 longest_delay_path(OzNetwork *net) {
+/* Longest delay-weighted path to every population, by relaxation, into dist; with a
+ * delayed cycle it is unbounded, and the sum of all delays is used instead (every simple
+ * path is shorter).  Returns the longest over all populations. */
+static gint64 delay_paths(OzNetwork *net, gint64 *dist) {
     guint np = net->pops->len;
-    g_autofree gint64 *dist = g_new0(gint64, np);
+    memset(dist, 0, sizeof(gint64) * np);
     gint64 total = 0;
     for (guint i = 0; i < net->projs->len; i++)
         total += ((OzProjection *)g_ptr_array_index(net->projs, i))->p.delay_ticks;
@@ -176,7 +177,20 @@ static gint64 longest_delay_path(OzNetwork *net) {
             return best;
         }
     }
+    for (guint i = 0; i < np; i++)
+        dist[i] = MIN(dist[i], total);
     return total;
+}
+
+static gint64 longest_delay_path(OzNetwork *net) {
+    g_autofree gint64 *dist = g_new0(gint64, net->pops->len);
+    return delay_paths(net, dist);
+}
+
+gint64 oz_network_delay_to(OzNetwork *net, OzPopulation *pop) {
+    g_autofree gint64 *dist = g_new0(gint64, net->pops->len);
+    delay_paths(net, dist);
+    return dist[pop->id];
 }
 
 gboolean oz_network_prepare(OzNetwork *net, gint64 drain_ticks, GError **error) {
@@ -195,6 +209,10 @@ gboolean oz_network_prepare(OzNetwork *net, gint64 drain_ticks, GError **error) 
             depth = MAX(depth, ((OzProjection *)g_ptr_array_index(pop->out, k))->p.delay_ticks +
                                    1);
         oz_population_set_depth(pop, depth);
+        if (g_strcmp0(pop->ops->name, "readout") == 0) {
+            pop->sum_from = oz_network_delay_to(net, pop);
+            pop->sum_to = pop->sum_from + net->input_ticks;
+        }
         g_autofree char *hname = g_strdup_printf("update:%s", pop->name);
         net->update_handler[i] = oz_engine_add_handler(net->engine, hname, on_update, net);
     }

@@ -56,9 +56,13 @@ OzPopulation *oz_network_population(OzNetwork *net, const char *name);
 OzProjection *oz_network_projection(OzNetwork *net, const char *name);
 
 /* Orders populations, sizes frame rings, registers handlers.  drain_ticks < 0 picks the
- * longest delay path through the network.  Fails on a zero-delay cycle. */
+ * longest delay path through the network.  Fails on a zero-delay cycle.  A readout's
+ * class score sums o[t] over the T ticks starting at its path delay. */
 gboolean oz_network_prepare(OzNetwork *net, gint64 drain_ticks, GError **error);
 guint32 oz_network_first_free_stage(const OzNetwork *net);
+/* Longest delay-weighted path from any population to pop (the sum of all delays if a
+ * delayed cycle makes it unbounded).  Valid before prepare. */
+gint64 oz_network_delay_to(OzNetwork *net, OzPopulation *pop);
 
 /* Weight and bias initialisation from one stream, in declaration order. */
 void oz_network_init_parameters(OzNetwork *net, OzRng *rng);

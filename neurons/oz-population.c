@@ -91,6 +91,7 @@ OzPopulation *oz_population_new(const char *name, const OzPopulationParams *para
         pop->bias_grad = g_new0(float, pop->n);
     }
     pop->active_samples = batch;
+    pop->sum_to = G_MAXINT64;
     pop->input_ticks = G_MAXINT64;
     pop->out = g_ptr_array_new();
     pop->in = g_ptr_array_new();
@@ -322,16 +323,17 @@ static void step_lif(OzPopulation *pop, gint64 tick) {
 
 static void step_readout(OzPopulation *pop, gint64 tick) {
     const int n = pop->n;
+    const gboolean in_window = tick >= pop->sum_from && tick < pop->sum_to;
     for (int b = 0; b < pop->batch; b++) {
         gsize off = (gsize)b * n;
         for (int i = 0; i < n; i++) {
             float oi = pop->acc[off + i] + (pop->p.bias ? pop->bias[i] : 0.0f);
             pop->o[off + i] = oi;
-            pop->osum[off + i] += oi;
+            if (in_window)
+                pop->osum[off + i] += oi;
             pop->acc[off + i] = 0.0f;
         }
     }
-    (void)tick;
     pop->neuron_updates += (guint64)pop->active_samples * (guint64)n;
 }
 

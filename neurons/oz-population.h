@@ -99,6 +99,7 @@ typedef struct OzPopulation {
     float *bias;    /* (n) */
     float *bias_grad; /* (n) */
     int active_samples; /* samples of the batch that hold data (≤ B) */
+    gint64 sum_from, sum_to; /* readout: osum gathers o[t] for t in [sum_from, sum_to) */
 
     int depth;
     OzFrame *frames; /* (depth) ring indexed by tick % depth */

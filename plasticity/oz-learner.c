@@ -34,7 +34,8 @@ static void sample_noise(OzPopulation *pop, gint64 tick, gpointer user_data);
 
 static void hidden_free(OzHidden *h) {
     oz_pathway_clear(&h->path);
-    g_free(h->g_s);
+    g_free(h->gs_ring);
+    g_free(h->arrived);
     g_free(h->g_u);
     g_free(h->ll_w);
     g_free(h->ll_grad);
@@ -86,7 +87,6 @@ OzLearner *oz_learner_new(OzNetwork *net, const OzLearnParams *params, OzRng *rn
         h->path.per_window = params->m_per_window;
         pop->trace_noisy = params->trace_noisy;
         pop->noise_unmasked = params->noise_unmasked;
-        h->g_s = g_new0(float, (gsize)B * pop->n);
         h->g_u = g_new0(float, (gsize)B * pop->n);
         if (params->local_learning) {
             gsize sz = (gsize)pop->n * l->m;
@@ -98,7 +98,6 @@ OzLearner *oz_learner_new(OzNetwork *net, const OzLearnParams *params, OzRng *rn
             for (gsize i = 0; i < sz; i++)
                 h->ll_w[i] = (float)((2.0 * oz_rng_uniform(rng_init) - 1.0) * bound);
         }
-        pop->min_depth = MAX(pop->min_depth, h->delay_ticks + 1);
         if (rule->noise) {
             pop->noise_mode = params->position;
             pop->pre_step = sample_noise;
@@ -112,10 +111,6 @@ OzLearner *oz_learner_new(OzNetwork *net, const OzLearnParams *params, OzRng *rn
             if (g_strcmp0(pop->ops->name, "input") == 0)
                 oz_population_enable_input_trace(pop);
         }
-    l->ring = 1;
-    l->e_ring = g_new0(float, (gsize)l->ring * B * l->m);
-    l->o_ring = g_new0(float, (gsize)l->ring * B * l->m);
-    l->l_ring = g_new0(double, (gsize)l->ring * B);
     l->labels = g_new0(guint8, B);
     guint P = net->pops->len;
     l->stage_loss = 2 * P;
@@ -149,8 +144,70 @@ static gint by_topo(gconstpointer a, gconstpointer b) {
     return x->pop->topo - y->pop->topo;
 }
 
+gboolean oz_learner_set_feedback(OzLearner *l, const char *name, int delay, int jitter,
+                                 OzEligibility eligibility) {
+    g_return_val_if_fail(delay >= 0 && jitter >= 0, FALSE);
+    for (guint k = 0; k < l->hidden->len; k++) {
+        OzHidden *h = g_ptr_array_index(l->hidden, k);
+        if (g_strcmp0(h->pop->name, name) == 0) {
+            h->delay_ticks = delay;
+            h->jitter_ticks = jitter;
+            h->eligibility = eligibility;
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+gint64 oz_learner_finalize(OzLearner *l, guint64 seed, GError **error) {
+    gint64 max_lat = 0;
+    gboolean bp = l->rule == oz_rule_lookup("bp");
+    for (guint k = 0; k < l->hidden->len; k++) {
+        OzHidden *h = g_ptr_array_index(l->hidden, k);
+        OzHidden *h0 = g_ptr_array_index(l->hidden, 0);
+        if (bp && (h->jitter_ticks > 0 || h->delay_ticks != h0->delay_ticks)) {
+            g_set_error(error, OZ_NEURONS_ERROR, OZ_NEURONS_ERROR_INVALID,
+                        "feedback into %s: BP forms its signal layer by layer, so every hidden "
+                        "population needs the same delay and no jitter",
+                        h->pop->name);
+            return -1;
+        }
+        gint64 lat = h->delay_ticks + h->jitter_ticks;
+        if (lat > 0 && l->p.step_every_tick) {
+            g_set_error(error, OZ_NEURONS_ERROR, OZ_NEURONS_ERROR_INVALID,
+                        "feedback into %s has a delay, but the optimizer steps every tick; "
+                        "use [rule] step = batch with delayed errors",
+                        h->pop->name);
+            return -1;
+        }
+        max_lat = MAX(max_lat, lat);
+        /* Stored factors of tick te are read up to lat ticks later (and a projection's
+         * presynaptic factor d ticks before that). */
+        h->pop->min_depth = MAX(h->pop->min_depth, (int)lat + 1);
+        for (guint j = 0; j < h->pop->in->len; j++) {
+            OzProjection *p = g_ptr_array_index(h->pop->in, j);
+            p->pre->min_depth = MAX(p->pre->min_depth, (int)lat + p->p.delay_ticks + 1);
+        }
+    }
+    int B = l->net->batch;
+    l->ring = (int)max_lat + 1;
+    l->e_ring = g_new0(float, (gsize)l->ring * B * l->m);
+    l->o_ring = g_new0(float, (gsize)l->ring * B * l->m);
+    l->l_ring = g_new0(double, (gsize)l->ring * B);
+    for (guint k = 0; k < l->hidden->len; k++) {
+        OzHidden *h = g_ptr_array_index(l->hidden, k);
+        h->gs_ring = g_new0(float, (gsize)l->ring * B * h->pop->n);
+        h->arrived = g_new(gint64, l->ring);
+    }
+    oz_rng_init(&l->rng_jitter, seed, "jitter");
+    return max_lat;
+}
+
 void oz_learner_prepare(OzLearner *l) {
     g_return_if_fail(l->net->prepared);
+    g_return_if_fail(l->e_ring != NULL); /* oz_learner_finalize first */
+    l->loss_from = l->readout->sum_from;
+    l->loss_to = l->loss_from + l->net->input_ticks;
     /* Hidden populations in topological order, so reverse order is BP's order. */
     g_ptr_array_sort(l->hidden, by_topo);
     l->opt = oz_optim_new(&l->p.optim);
@@ -187,9 +244,16 @@ void oz_learner_begin(OzLearner *l, const guint8 *labels, gboolean training) {
         OzHidden *h = g_ptr_array_index(l->hidden, k);
         h->pop->noise_alpha = l->rule->noise ? l->alpha : 0.0f;
     }
+    for (guint k = 0; k < l->hidden->len; k++) {
+        OzHidden *h = g_ptr_array_index(l->hidden, k);
+        h->next_te = l->loss_from;
+        h->applied = 0;
+        for (int i = 0; i < l->ring; i++)
+            h->arrived[i] = -1;
+    }
     if (training)
         oz_optim_zero_grad(l->opt);
-    oz_engine_schedule(l->net->engine, 0, l->stage_loss, l->loss_handler, 0);
+    oz_engine_schedule(l->net->engine, l->loss_from, l->stage_loss, l->loss_handler, 0);
 }
 
 /* z for tick t: fresh on even ticks, −z of the previous tick on odd ones (antithetic). */
@@ -200,6 +264,12 @@ static void sample_noise(OzPopulation *pop, gint64 tick, gpointer user_data) {
     OzFrame *f = oz_population_frame(pop, tick);
     int rows = pop->active_samples;
     gsize sz = (gsize)rows * pop->n;
+    if (tick >= l->loss_to) {
+        /* Drain ticks only deliver late errors: no probe, and no draw, so the noise
+         * stream is the same whatever the delays. */
+        memset(f->z, 0, sz * sizeof(float));
+        return;
+    }
     if (l->p.antithetic && (tick & 1)) {
         const float *prev = oz_population_frame(pop, tick - 1)->z;
         for (gsize i = 0; i < sz; i++)
@@ -233,41 +303,6 @@ static const float *pre_factor(OzProjection *p, gint64 t) {
     return f->trace;
 }
 
-static void on_loss(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
-    OzLearner *l = user_data;
-    gint64 t = ev->tick;
-    OzPopulation *ro = l->readout;
-    int rows = ro->active_samples, m = l->m;
-    gsize slot = (gsize)(t % l->ring);
-    float *e = l->e_ring + slot * (gsize)l->net->batch * m;
-    float *o = l->o_ring + slot * (gsize)l->net->batch * m;
-    double *ls = l->l_ring + slot * (gsize)l->net->batch;
-    memcpy(o, ro->o, sizeof(float) * (gsize)rows * m);
-    l->loss_sum += oz_loss_instant(ro->o, l->labels, rows, m, l->p.loss_lambda,
-                                   (int)l->net->input_ticks, e, ls);
-    if (t + 1 < l->net->window_ticks)
-        oz_engine_schedule(engine, t + 1, ev->stage, ev->handler, 0);
-    if (!l->training)
-        return;
-    /* Readout: exact local delta rule. */
-    for (guint k = 0; k < ro->in->len; k++) {
-        OzProjection *p = g_ptr_array_index(ro->in, k);
-        const float *pre = pre_factor(p, t);
-        if (pre)
-            accumulate(p->grad, pre, e, rows, p->n_pre, m);
-    }
-    if (ro->p.bias)
-        accumulate_bias(ro->bias_grad, e, rows, m);
-    /* Errors travel to the hidden populations, latest in topological order first. */
-    for (guint k = l->hidden->len; k-- > 0;) {
-        OzHidden *h = g_ptr_array_index(l->hidden, k);
-        guint32 stage = l->stage_loss + 1 + (guint32)(l->hidden->len - 1 - k);
-        oz_engine_schedule(engine, t + h->delay_ticks, stage, l->error_handler[k], t);
-    }
-    if (l->p.step_every_tick || t + 1 == l->net->window_ticks)
-        oz_engine_schedule(engine, t, l->stage_step, l->step_handler, t);
-}
-
 static OzHidden *hidden_of(OzLearner *l, OzPopulation *pop) {
     for (guint k = 0; k < l->hidden->len; k++) {
         OzHidden *h = g_ptr_array_index(l->hidden, k);
@@ -298,20 +333,20 @@ static void bp_chain(OzLearner *l, OzHidden *h, const float *e, int rows, float 
     }
 }
 
-static void on_error(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
-    OzLearner *l = user_data;
-    (void)engine;
-    gint64 te = ev->arg;
-    guint k = 0;
-    while (k < l->hidden->len && l->error_handler[k] != ev->handler)
-        k++;
-    g_assert(k < l->hidden->len);
-    OzHidden *h = g_ptr_array_index(l->hidden, k);
+static gsize slot_of(const OzLearner *l, gint64 te) {
+    return (gsize)(te % l->ring);
+}
+
+/* The top-down signal g_s of h for the error emitted at te, written into its ring slot:
+ * the pathway's observe and signal (with the probe, trace and output of tick te), plus
+ * the local-learning term. */
+static void make_signal(OzLearner *l, OzHidden *h, gint64 te) {
     OzPopulation *pop = h->pop;
     int rows = pop->active_samples, n = pop->n, m = l->m;
-    gsize slot = (gsize)(te % l->ring);
+    gsize slot = slot_of(l, te);
     const OzFrame *f = oz_population_frame(pop, te);
-    g_assert(f->tick == te); /* the ring keeps the emission tick's factors */
+    g_assert(f->tick == te);
+    float *g_s = h->gs_ring + slot * (gsize)l->net->batch * n;
     OzFeedbackCtx ctx = {
         .rows = rows,
         .n = n,
@@ -321,14 +356,14 @@ static void on_error(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
         .z = f->z,
         .sample_loss = l->l_ring + slot * (gsize)l->net->batch,
         .trace = f->trace,
-        .chain = h->g_s,
+        .chain = g_s,
         .alpha = pop->noise_alpha,
     };
     if (h->path.ops == oz_feedback_lookup("transpose"))
-        bp_chain(l, h, ctx.e, rows, h->g_s);
+        bp_chain(l, h, ctx.e, rows, g_s);
     if (h->path.ops->observe)
         h->path.ops->observe(&h->path, &ctx);
-    h->path.ops->signal(&h->path, &ctx, h->g_s);
+    h->path.ops->signal(&h->path, &ctx, g_s);
     if (h->ll_w) {
         /* r = ŝ R; e_r = ll_scale · ∂L(r)/∂r; g_s += e_r Rᵀ; ∇R += âᵀ e_r. */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, m, n, 1.0f, f->s, n,
@@ -338,21 +373,104 @@ static void on_error(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
         for (gsize i = 0, sz = (gsize)rows * m; i < sz; i++)
             h->ll_e[i] *= (float)l->p.ll_scale;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, m, 1.0f, h->ll_e, m,
-                    h->ll_w, m, 1.0f, h->g_s, n);
+                    h->ll_w, m, 1.0f, g_s, n);
         accumulate(h->ll_grad, f->trace, h->ll_e, rows, n, m);
     }
-    /* Three factors: g_u = g_s ⊙ ψ(u) ⊙ mask. */
+}
+
+/* The three-factor update for the signal emitted at te, with the eligibility factors of
+ * tick ft (te itself for stored eligibility, the arrival tick for current):
+ * g_u = g_s ⊙ ψ(u[ft]) ⊙ mask; ∇W += â_pre[ft − d]ᵀ g_u; ∇b += Σ g_u. */
+static void apply_signal(OzLearner *l, OzHidden *h, gint64 te, gint64 ft) {
+    OzPopulation *pop = h->pop;
+    int rows = pop->active_samples, n = pop->n;
+    const OzFrame *f = oz_population_frame(pop, ft);
+    g_assert(f->tick == ft); /* the ring keeps the factors of every pending tick */
+    const float *g_s = h->gs_ring + slot_of(l, te) * (gsize)l->net->batch * n;
     const float vth = pop->p.v_th, a = (float)l->p.surrogate_a;
     for (gsize i = 0, sz = (gsize)rows * n; i < sz; i++)
-        h->g_u[i] = h->g_s[i] * oz_surrogate(f->u[i], vth, a) * pop->mask[i];
+        h->g_u[i] = g_s[i] * oz_surrogate(f->u[i], vth, a) * pop->mask[i];
     for (guint j = 0; j < pop->in->len; j++) {
         OzProjection *p = g_ptr_array_index(pop->in, j);
-        const float *pre = pre_factor(p, te);
+        const float *pre = pre_factor(p, ft);
         if (pre)
             accumulate(p->grad, pre, h->g_u, rows, p->n_pre, n);
     }
     if (pop->p.bias)
         accumulate_bias(pop->bias_grad, h->g_u, rows, n);
+    h->applied++;
+}
+
+static void on_loss(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
+    OzLearner *l = user_data;
+    gint64 t = ev->tick;
+    OzPopulation *ro = l->readout;
+    int rows = ro->active_samples, m = l->m;
+    gsize slot = slot_of(l, t);
+    float *e = l->e_ring + slot * (gsize)l->net->batch * m;
+    float *o = l->o_ring + slot * (gsize)l->net->batch * m;
+    double *ls = l->l_ring + slot * (gsize)l->net->batch;
+    memcpy(o, ro->o, sizeof(float) * (gsize)rows * m);
+    l->loss_sum += oz_loss_instant(ro->o, l->labels, rows, m, l->p.loss_lambda,
+                                   (int)l->net->input_ticks, e, ls);
+    if (t + 1 < l->loss_to)
+        oz_engine_schedule(engine, t + 1, ev->stage, ev->handler, 0);
+    if (!l->training)
+        return;
+    /* Readout: exact local delta rule. */
+    for (guint k = 0; k < ro->in->len; k++) {
+        OzProjection *p = g_ptr_array_index(ro->in, k);
+        const float *pre = pre_factor(p, t);
+        if (pre)
+            accumulate(p->grad, pre, e, rows, p->n_pre, m);
+    }
+    if (ro->p.bias)
+        accumulate_bias(ro->bias_grad, e, rows, m);
+    /* The top-down signals leave now (BP's chain is formed on arrival, when the
+     * downstream g_u exists) and arrive after each pathway's delay and jitter, latest
+     * population in topological order first. */
+    gboolean bp = l->rule == oz_rule_lookup("bp");
+    for (guint k = l->hidden->len; k-- > 0;) {
+        OzHidden *h = g_ptr_array_index(l->hidden, k);
+        if (!bp)
+            make_signal(l, h, t);
+        gint64 lag = h->delay_ticks;
+        if (h->jitter_ticks > 0)
+            lag += (gint64)oz_rng_below(&l->rng_jitter, (guint64)h->jitter_ticks + 1);
+        guint32 stage = l->stage_loss + 1 + (guint32)(l->hidden->len - 1 - k);
+        oz_engine_schedule(engine, t + lag, stage, l->error_handler[k], t);
+    }
+    if (l->p.step_every_tick)
+        oz_engine_schedule(engine, t, l->stage_step, l->step_handler, t);
+    else if (t + 1 == l->loss_to)
+        oz_engine_schedule(engine, l->net->window_ticks - 1, l->stage_step, l->step_handler, t);
+}
+
+static void on_error(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
+    OzLearner *l = user_data;
+    (void)engine;
+    gint64 te = ev->arg, ta = ev->tick;
+    guint k = 0;
+    while (k < l->hidden->len && l->error_handler[k] != ev->handler)
+        k++;
+    g_assert(k < l->hidden->len);
+    OzHidden *h = g_ptr_array_index(l->hidden, k);
+    if (l->on_arrival)
+        l->on_arrival(h, te, ta, l->on_arrival_data);
+    if (l->rule == oz_rule_lookup("bp"))
+        make_signal(l, h, te);
+    if (h->eligibility == OZ_ELIGIBILITY_CURRENT) {
+        apply_signal(l, h, te, ta);
+        return;
+    }
+    /* Stored eligibility: apply in emission order whatever the arrival order, so the
+     * sums are formed exactly as without delay (bit-identical weights). */
+    h->arrived[slot_of(l, te)] = te;
+    while (h->arrived[slot_of(l, h->next_te)] == h->next_te) {
+        apply_signal(l, h, h->next_te, h->next_te);
+        h->arrived[slot_of(l, h->next_te)] = -1;
+        h->next_te++;
+    }
 }
 
 static void on_step(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
@@ -361,6 +479,12 @@ static void on_step(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
     if (ev->arg + 1 == l->net->window_ticks)
         for (guint k = 0; k < l->hidden->len; k++)
             oz_pathway_end_window(&((OzHidden *)g_ptr_array_index(l->hidden, k))->path);
+    for (guint k = 0; k < l->hidden->len; k++) {
+        OzHidden *h = g_ptr_array_index(l->hidden, k);
+        /* Every error of the window has been applied before the step (the drain was sized
+         * for the longest delay plus jitter). */
+        OZ_NEVER(!l->p.step_every_tick && h->applied != l->loss_to - l->loss_from);
+    }
     oz_optim_step(l->opt, l->lr);
     if (l->p.step_every_tick) {
         oz_optim_zero_grad(l->opt);

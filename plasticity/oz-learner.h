@@ -22,6 +22,7 @@
  */
 #pragma once
 
+#include "engine/oz-common.h"
 #include "feedback/oz-feedback.h"
 #include "feedback/oz-noise.h"
 #include "neurons/oz-network.h"
@@ -61,11 +62,21 @@ typedef struct {
     OzOptimParams optim;
 } OzLearnParams;
 
-typedef struct {
+typedef enum {
+    OZ_ELIGIBILITY_STORED = 0, /* factors of the emission tick (result = no delay) */
+    OZ_ELIGIBILITY_CURRENT     /* factors of the arrival tick (Xiao et al. 2022) */
+} OzEligibility;
+
+typedef struct OzHidden {
     OzPopulation *pop;
     OzPathway path;
-    float *g_s, *g_u; /* (B, n) */
-    int delay_ticks;
+    float *g_u;     /* (B, n) */
+    float *gs_ring; /* (ring, B, n) top-down signals by emission tick */
+    int delay_ticks, jitter_ticks;
+    OzEligibility eligibility;
+    gint64 *arrived; /* (ring) emission tick that arrived in each slot, −1 for none */
+    gint64 next_te;  /* stored: the next emission tick to apply */
+    gint64 applied;  /* signals applied in this window */
     float *ll_w, *ll_grad; /* (n, m) local-learning readout R, when enabled */
     float *ll_r, *ll_e;    /* (B, m) its output and (scaled) error */
 } OzHidden;
@@ -90,6 +101,10 @@ typedef struct OzLearner {
     float alpha;        /* current perturbation scale */
     double lr;          /* current learning rate */
     double loss_sum;    /* Σ_t L[t] of the current window */
+    gint64 loss_from, loss_to; /* ticks whose output enters the loss (T of them) */
+    OzRng rng_jitter;
+    void (*on_arrival)(OzHidden *h, gint64 emitted, gint64 arrived, gpointer user_data);
+    gpointer on_arrival_data;  /* test hook */
     guint loss_handler, step_handler;
     guint *error_handler; /* per hidden */
     guint32 stage_loss, stage_step;
@@ -102,6 +117,16 @@ OzLearner *oz_learner_new(OzNetwork *net, const OzLearnParams *params, OzRng *rn
                           OzRng *rng_noise, GError **error);
 void oz_learner_free(OzLearner *l);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(OzLearner, oz_learner_free)
+
+/* Delay (ticks), jitter (extra 0..jitter ticks per delivery) and eligibility of the error
+ * pathway into the population `name`; before oz_learner_finalize.  FALSE if no hidden
+ * population has that name. */
+gboolean oz_learner_set_feedback(OzLearner *l, const char *name, int delay, int jitter,
+                                 OzEligibility eligibility);
+/* Before oz_network_prepare: sizes rings and frame depths for the delays, checks what
+ * a rule cannot do with them (BP needs one delay for all and no jitter; a step every tick
+ * needs no delay).  Returns the longest delay plus jitter, or −1 with an error. */
+gint64 oz_learner_finalize(OzLearner *l, guint64 seed, GError **error);
 
 /* After oz_network_prepare and parameter init: creates the optimizer over every weight,
  * bias and trained feedback matrix. */

@@ -52,6 +52,7 @@ static void foreach_tensor(OzRun *run, TensorFunc fn, gpointer user) {
     fn("rng:dropout", &run->rng_dropout, sizeof(OzRng), FALSE, user);
     fn("rng:shuffle", &run->rng_shuffle, sizeof(OzRng), FALSE, user);
     fn("rng:noise", &run->rng_noise, sizeof(OzRng), FALSE, user);
+    fn("rng:jitter", &l->rng_jitter, sizeof(OzRng), FALSE, user);
 }
 
 typedef struct {

@@ -112,7 +112,46 @@ static gboolean build_network(OzRun *run, GError **error) {
             return FALSE;
         }
     }
-    if (!oz_network_prepare(run->net, sc->run.drain_ticks, &local)) {
+    gint64 drain = sc->run.drain_ticks;
+    if (run->learner) {
+        for (guint i = 0; i < sc->feedbacks->len; i++) {
+            OzFeedbackConfig *fb = g_ptr_array_index(sc->feedbacks, i);
+            oz_learner_set_feedback(run->learner, fb->name, fb->delay, fb->jitter,
+                                    strcmp(fb->eligibility, "current") == 0
+                                        ? OZ_ELIGIBILITY_CURRENT
+                                        : OZ_ELIGIBILITY_STORED);
+        }
+        gint64 lat = oz_learner_finalize(run->learner, (guint64)sc->run.seed, &local);
+        if (lat < 0) {
+            oz_scenario_set_error(sc, error, OZ_SCENARIO_ERROR_VALUE, "rule", "name", "%s",
+                                  local->message);
+            return FALSE;
+        }
+        /* The loss sees T ticks from the readout's path delay on; the last error then
+         * needs lat more ticks to land. */
+        gint64 need = oz_network_delay_to(run->net, run->readout) + lat;
+        if (drain < 0) {
+            gint64 path = 0;
+            for (guint i = 0; i < run->net->pops->len; i++)
+                path = MAX(path, oz_network_delay_to(run->net, g_ptr_array_index(run->net->pops, i)));
+            drain = MAX(need, path);
+        } else if (drain < need) {
+            oz_scenario_set_error(sc, error, OZ_SCENARIO_ERROR_VALUE, "run", "drain_ticks",
+                                  "%" G_GINT64_FORMAT " is too few: the readout's path delay "
+                                  "is %" G_GINT64_FORMAT " and the slowest error needs %" G_GINT64_FORMAT
+                                  " more ticks (delay + jitter), so at least %" G_GINT64_FORMAT
+                                  " (or -1 for automatic)",
+                                  drain, need - lat, lat, need);
+            return FALSE;
+        }
+    } else if (drain >= 0 && drain < oz_network_delay_to(run->net, run->readout)) {
+        oz_scenario_set_error(sc, error, OZ_SCENARIO_ERROR_VALUE, "run", "drain_ticks",
+                              "%" G_GINT64_FORMAT " is too few: the readout's path delay is %" G_GINT64_FORMAT
+                              " ticks (or use -1 for automatic)",
+                              drain, oz_network_delay_to(run->net, run->readout));
+        return FALSE;
+    }
+    if (!oz_network_prepare(run->net, drain, &local)) {
         g_autofree char *section =
             g_strdup_printf("projection %s", run->net->cycle_projection ? run->net->cycle_projection
                                                                         : "?");

@@ -23,6 +23,9 @@ typedef struct {
 typedef struct {
     gboolean trace_noisy, noise_unmasked, input_trace, m_batch_sum, m_per_window, ll;
     float dropout;
+    int delay1, jitter1, delay2, jitter2;
+    OzEligibility eligibility;
+    float lr;
 } Opts;
 
 static const Opts DEFAULTS = {0};
@@ -68,13 +71,18 @@ static void tiny_build_opts(Tiny *k, const char *rule, OzNoiseMode position, flo
     GError *err = NULL;
     k->l = oz_learner_new(k->net, &lp, &k->init, &k->noise, &err);
     cr_assert_not_null(k->l, "%s", err ? err->message : "");
+    oz_learner_set_feedback(k->l, "h1", o->delay1, o->jitter1, o->eligibility);
+    oz_learner_set_feedback(k->l, "h2", o->delay2, o->jitter2, o->eligibility);
+    gint64 lat = oz_learner_finalize(k->l, 11, &err);
+    cr_assert_geq(lat, 0, "%s", err ? err->message : "");
     /* Keep every tick's frame, so the reference can read the probes z[t]. */
-    k->h1->min_depth = k->h2->min_depth = T;
-    cr_assert(oz_network_prepare(k->net, 0, NULL));
+    k->h1->min_depth = MAX(k->h1->min_depth, T);
+    k->h2->min_depth = MAX(k->h2->min_depth, T);
+    cr_assert(oz_network_prepare(k->net, lat, NULL));
     oz_network_init_parameters(k->net, &k->init);
     oz_learner_prepare(k->l);
     k->l->alpha = alpha;
-    k->l->lr = 0.0; /* keep weights: the gradients stay readable after the step */
+    k->l->lr = o->lr; /* 0 keeps the weights: the gradients stay readable after the step */
     const float x[B * NI] = {0.9f, -0.4f, 1.3f, 0.2f, 1.1f, -0.7f};
     memcpy(k->in->x, x, sizeof x);
     k->h1->rng = k->h2->rng = &k->noise;
@@ -448,6 +456,7 @@ Test(learning, opzo_momentum_converges_to_the_average_jacobian) {
                         .antithetic = TRUE, .momentum = 0.998, .inverse_alpha = TRUE,
                         .optim = {.kind = OZ_OPTIM_ADAMW, .beta1 = 0.9, .beta2 = 0.999}};
     OzLearner *l = oz_learner_new(net, &lp, &init, &noise, NULL);
+    cr_assert_eq(oz_learner_finalize(l, 5, NULL), 0);
     cr_assert(oz_network_prepare(net, 0, NULL));
     oz_network_init_parameters(net, &init);
     oz_learner_prepare(l);
@@ -580,4 +589,162 @@ Test(learning, unknown_rule_is_a_scenario_error) {
         cr_assert_eq((*r)->api_version, OZ_RULE_API_VERSION);
         cr_assert_not_null(oz_feedback_lookup((*r)->feedback), "%s", (*r)->name);
     }
+}
+
+/* Weights and biases after `batches` windows with the given feedback options. */
+static GByteArray *weights_with(const char *rule, const Opts *o, int batches) {
+    Tiny k;
+    tiny_build_opts(&k, rule, OZ_NOISE_AFTER, 0.3f, o);
+    GByteArray *out = g_byte_array_new();
+    const guint8 y[B] = {1, 0};
+    for (int i = 0; i < batches; i++) {
+        oz_network_reset(k.net, B, TRUE);
+        oz_learner_begin(k.l, y, TRUE);
+        oz_network_run_window(k.net);
+    }
+    OzProjection *ps[3] = {k.w1, k.w2, k.w3};
+    for (int i = 0; i < 3; i++)
+        g_byte_array_append(out, (const guint8 *)ps[i]->w, sizeof(float) * ps[i]->n_pre * ps[i]->n_post);
+    g_byte_array_append(out, (const guint8 *)k.h1->bias, sizeof(float) * N1);
+    g_byte_array_append(out, (const guint8 *)k.h2->bias, sizeof(float) * N2);
+    tiny_free(&k);
+    return out;
+}
+
+Test(delays, stored_eligibility_with_any_delays_and_jitter_equals_no_delay) {
+    const char *rules[] = {"opzo", "dfa", "dkp", "zo"};
+    for (gsize r = 0; r < G_N_ELEMENTS(rules); r++) {
+        Opts base = {.dropout = 0.2f, .lr = 0.05f};
+        GByteArray *ref = weights_with(rules[r], &base, 3);
+        const Opts variants[] = {
+            {.dropout = 0.2f, .lr = 0.05f, .delay1 = 1, .delay2 = 1},
+            {.dropout = 0.2f, .lr = 0.05f, .delay1 = 3, .delay2 = 1},
+            {.dropout = 0.2f, .lr = 0.05f, .delay1 = 2, .jitter1 = 3, .delay2 = 0, .jitter2 = 4},
+        };
+        for (gsize v = 0; v < G_N_ELEMENTS(variants); v++) {
+            GByteArray *got = weights_with(rules[r], &variants[v], 3);
+            cr_assert_eq(got->len, ref->len);
+            cr_assert(memcmp(got->data, ref->data, ref->len) == 0,
+                      "%s, variant %zu: weights differ from delay 0", rules[r], v);
+            g_byte_array_free(got, TRUE);
+        }
+        g_byte_array_free(ref, TRUE);
+    }
+    /* BP: one delay for every population, no jitter. */
+    Opts base = {.lr = 0.05f}, late = {.lr = 0.05f, .delay1 = 2, .delay2 = 2};
+    GByteArray *a = weights_with("bp", &base, 3), *b = weights_with("bp", &late, 3);
+    cr_assert(memcmp(a->data, b->data, a->len) == 0, "bp with delay 2 differs");
+    g_byte_array_free(a, TRUE);
+    g_byte_array_free(b, TRUE);
+}
+
+Test(delays, current_eligibility_without_delay_equals_stored) {
+    Opts stored = {.dropout = 0.2f, .lr = 0.05f};
+    Opts current = {.dropout = 0.2f, .lr = 0.05f, .eligibility = OZ_ELIGIBILITY_CURRENT};
+    GByteArray *a = weights_with("opzo", &stored, 3), *b = weights_with("opzo", &current, 3);
+    cr_assert(memcmp(a->data, b->data, a->len) == 0);
+    g_byte_array_free(b, TRUE);
+    /* With a delay, current eligibility uses other factors: the weights must differ. */
+    Opts late = {.dropout = 0.2f, .lr = 0.05f, .delay1 = 2, .delay2 = 1,
+                 .eligibility = OZ_ELIGIBILITY_CURRENT};
+    b = weights_with("opzo", &late, 3);
+    cr_assert(memcmp(a->data, b->data, a->len) != 0);
+    g_byte_array_free(a, TRUE);
+    g_byte_array_free(b, TRUE);
+}
+
+typedef struct {
+    GArray *log; /* of gint64 triples (population id, emitted, arrived) */
+} Arrivals;
+
+static void note_arrival(OzHidden *h, gint64 te, gint64 ta, gpointer user) {
+    Arrivals *a = user;
+    gint64 row[3] = {h->pop->id, te, ta};
+    g_array_append_vals(a->log, row, 3);
+}
+
+static GArray *arrivals(const Opts *o, guint64 seed) {
+    Tiny k;
+    tiny_build_opts(&k, "dfa", OZ_NOISE_AFTER, 0.3f, o);
+    oz_rng_init(&k.l->rng_jitter, seed, "jitter");
+    Arrivals a = {g_array_new(FALSE, FALSE, sizeof(gint64))};
+    k.l->on_arrival = note_arrival;
+    k.l->on_arrival_data = &a;
+    const guint8 y[B] = {1, 0};
+    for (int i = 0; i < 4; i++) {
+        oz_network_reset(k.net, B, TRUE);
+        oz_learner_begin(k.l, y, TRUE);
+        oz_network_run_window(k.net);
+    }
+    tiny_free(&k);
+    return a.log;
+}
+
+Test(delays, errors_arrive_at_the_right_population_and_tick) {
+    Opts o = {.delay1 = 3, .delay2 = 1};
+    GArray *log = arrivals(&o, 1);
+    cr_assert_eq(log->len, 3 * 4 * T * 2, "every error of every window arrives once");
+    for (guint i = 0; i < log->len; i += 3) {
+        gint64 pop = g_array_index(log, gint64, i), te = g_array_index(log, gint64, i + 1);
+        gint64 ta = g_array_index(log, gint64, i + 2);
+        cr_assert_eq(ta - te, pop == 1 ? 3 : 1, "population %ld, emitted %ld, arrived %ld",
+                     (long)pop, (long)te, (long)ta);
+    }
+    g_array_free(log, TRUE);
+    /* Jitter: within [delay, delay + J], reproducible for a seed, different for another. */
+    Opts j = {.delay1 = 1, .jitter1 = 3, .delay2 = 0, .jitter2 = 2};
+    GArray *a = arrivals(&j, 1), *b = arrivals(&j, 1), *c = arrivals(&j, 2);
+    gboolean out_of_order = FALSE;
+    for (guint i = 0; i < a->len; i += 3) {
+        gint64 pop = g_array_index(a, gint64, i), lag = g_array_index(a, gint64, i + 2) -
+                                                       g_array_index(a, gint64, i + 1);
+        cr_assert(pop == 1 ? lag >= 1 && lag <= 4 : lag >= 0 && lag <= 2, "lag %ld", (long)lag);
+        if (i >= 6 && g_array_index(a, gint64, i - 6) == pop &&
+            g_array_index(a, gint64, i - 5) > g_array_index(a, gint64, i + 1))
+            out_of_order = TRUE;
+    }
+    cr_assert_eq(a->len, b->len);
+    cr_assert(memcmp(a->data, b->data, a->len * sizeof(gint64)) == 0, "same seed, same jitter");
+    cr_assert(c->len != a->len || memcmp(a->data, c->data, a->len * sizeof(gint64)) != 0,
+              "another seed, other jitter");
+    cr_assert(out_of_order, "jitter reorders some arrivals");
+    g_array_free(a, TRUE);
+    g_array_free(b, TRUE);
+    g_array_free(c, TRUE);
+}
+
+Test(delays, a_delay_longer_than_the_drain_is_a_scenario_error) {
+    g_autofree char *dir = oz_test_tmpdir();
+    oz_test_write_dataset(dir, 8, 8, 4, 4, 4);
+    g_autofree char *text = g_strdup_printf(
+        "[run]\nmode = train\nticks = 4\nbatch_size = 4\ndrain_ticks = 2\n"
+        "[data]\ndir = %s\nclasses = 4\n[rule]\nname = dfa\n"
+        "[population in]\nmodel = input\nsize = 16\n"
+        "[population h1]\nmodel = lif\nsize = 6\n"
+        "[population out]\nmodel = readout\nsize = 4\n"
+        "[projection a]\nfrom = in\nto = h1\n[projection c]\nfrom = h1\nto = out\n"
+        "[feedback h1]\ndelay = 2\njitter = 1\n",
+        dir);
+    GError *err = NULL;
+    OzScenario *sc = oz_scenario_load_data(text, "late.ini", NULL, &err);
+    cr_assert_not_null(sc, "%s", err ? err->message : "");
+    cr_assert_null(oz_run_new(sc, &err));
+    cr_assert(strstr(err->message, "late.ini: [run] drain_ticks:") &&
+                  strstr(err->message, "at least 3"),
+              "%s", err->message);
+    g_clear_error(&err);
+    oz_scenario_free(sc);
+    /* Automatic drain works, and a feedback section must name a lif population. */
+    const char *sets[] = {"run.drain_ticks=-1", NULL};
+    sc = oz_scenario_load_data(text, "late.ini", sets, &err);
+    OzRun *run = oz_run_new(sc, &err);
+    cr_assert_not_null(run, "%s", err ? err->message : "");
+    cr_assert_eq(run->net->drain_ticks, 3);
+    oz_run_free(run);
+    oz_scenario_free(sc);
+    g_autofree char *bad = g_strconcat(text, "[feedback out]\ndelay = 1\n", NULL);
+    cr_assert_null(oz_scenario_load_data(bad, "late.ini", sets, &err));
+    cr_assert(strstr(err->message, "[feedback out]"), "%s", err->message);
+    g_clear_error(&err);
+    oz_test_rmtree(g_steal_pointer(&dir));
 }
