@@ -47,6 +47,11 @@ static const char schema_sql[] =
     "  run_id INTEGER NOT NULL REFERENCES runs(id), epoch INTEGER NOT NULL,"
     "  phase TEXT NOT NULL, sample INTEGER NOT NULL, population TEXT NOT NULL,"
     "  tick INTEGER NOT NULL, neuron INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS grad_stats("
+    "  run_id INTEGER NOT NULL REFERENCES runs(id), epoch INTEGER NOT NULL,"
+    "  population TEXT NOT NULL, projection TEXT NOT NULL, batches INTEGER,"
+    "  cos_bp REAL, grad_norm REAL, bp_grad_norm REAL, variance REAL,"
+    "  PRIMARY KEY(run_id, epoch, projection));"
     "CREATE TABLE IF NOT EXISTS checkpoints("
     "  run_id INTEGER NOT NULL REFERENCES runs(id), epoch INTEGER NOT NULL,"
     "  name TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY(run_id, epoch, name));"
@@ -91,6 +96,7 @@ static const char *const row_sql[OZ_ROW_COUNT] = {
     [OZ_ROW_FIRING_RATE] = "INSERT OR REPLACE INTO firing_rates VALUES(?,?,?,?,?,?,?,?)",
     [OZ_ROW_SYNOPS] = "INSERT OR REPLACE INTO synops VALUES(?,?,?,?,?,?,?,?,?,?)",
     [OZ_ROW_SPIKE] = "INSERT INTO spikes VALUES(?,?,?,?,?,?,?)",
+    [OZ_ROW_GRAD_STATS] = "INSERT OR REPLACE INTO grad_stats VALUES(?,?,?,?,?,?,?,?,?)",
     [OZ_ROW_CHECKPOINT] = "INSERT OR REPLACE INTO checkpoints VALUES(?,?,?,?)",
     [OZ_ROW_CHECKPOINT_PRUNE] = "DELETE FROM checkpoints WHERE run_id = ? AND epoch < ?",
 };

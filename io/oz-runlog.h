@@ -29,6 +29,7 @@ typedef enum {
     OZ_ROW_FIRING_RATE,
     OZ_ROW_SYNOPS,
     OZ_ROW_SPIKE,
+    OZ_ROW_GRAD_STATS,
     OZ_ROW_CHECKPOINT,       /* epoch, name, blob */
     OZ_ROW_CHECKPOINT_PRUNE, /* epoch: deletes this run's checkpoints of earlier epochs */
     OZ_ROW_COUNT

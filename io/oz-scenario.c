@@ -97,6 +97,12 @@ static const KeySpec schema[] = {
      "comma-separated populations whose spikes are recorded (empty: all that spike)"},
     {K_RECORD, "firing_rates", T_BOOL, REC(firing_rates), 0, 0, NULL, "true", "log firing_rates rows"},
     {K_RECORD, "synops", T_BOOL, REC(synops), 0, 0, NULL, "true", "log synops rows"},
+    {K_RECORD, "grad_stats", T_BOOL, REC(grad_stats), 0, 0, NULL, "false",
+     "per hidden projection and epoch: cosine to BP on the same forward pass, gradient variance"},
+    {K_RECORD, "grad_stats_every", T_INT, REC(grad_stats_every), 1, 1e9, NULL, "1",
+     "measure every Nth training batch"},
+    {K_RECORD, "grad_stats_frozen", T_BOOL, REC(grad_stats_frozen), 0, 0, NULL, "false",
+     "freeze weights and M while measuring (SPEC §6.1's variance protocol)"},
     {K_RECORD, "checkpoints_all", T_BOOL, REC(checkpoints_all), 0, 0, NULL, "false",
      "keep a checkpoint of every epoch (about 15 MB each for the paper's net), not only the last"},
 

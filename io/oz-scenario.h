@@ -111,6 +111,9 @@ typedef struct {
     gboolean firing_rates;
     gboolean synops;
     gboolean checkpoints_all; /* keep every epoch's checkpoint, not only the last */
+    gboolean grad_stats;
+    int grad_stats_every;
+    gboolean grad_stats_frozen;
 } OzRecordConfig;
 
 typedef struct {

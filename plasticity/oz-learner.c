@@ -37,6 +37,8 @@ static void hidden_free(OzHidden *h) {
     g_free(h->gs_ring);
     g_free(h->arrived);
     g_free(h->g_u);
+    g_free(h->bp_chain);
+    g_free(h->bp_gu);
     g_free(h->ll_w);
     g_free(h->ll_grad);
     g_free(h->ll_r);
@@ -129,6 +131,15 @@ OzLearner *oz_learner_new(OzNetwork *net, const OzLearnParams *params, OzRng *rn
 void oz_learner_free(OzLearner *l) {
     if (!l)
         return;
+    if (l->stats) {
+        for (guint i = 0; i < l->stats->len; i++) {
+            OzGradStats *st = &g_array_index(l->stats, OzGradStats, i);
+            g_free(st->bp_grad);
+            g_free(st->mean);
+            g_free(st->m2);
+        }
+        g_array_free(l->stats, TRUE);
+    }
     g_ptr_array_free(l->hidden, TRUE);
     oz_optim_free(l->opt);
     g_free(l->e_ring);
@@ -361,7 +372,7 @@ static void make_signal(OzLearner *l, OzHidden *h, gint64 te) {
     };
     if (h->path.ops == oz_feedback_lookup("transpose"))
         bp_chain(l, h, ctx.e, rows, g_s);
-    if (h->path.ops->observe)
+    if (h->path.ops->observe && !(l->frozen && !h->path.ops->trained))
         h->path.ops->observe(&h->path, &ctx);
     h->path.ops->signal(&h->path, &ctx, g_s);
     if (h->ll_w) {
@@ -401,6 +412,90 @@ static void apply_signal(OzLearner *l, OzHidden *h, gint64 te, gint64 ft) {
     h->applied++;
 }
 
+/* Diagnostics: spatial BP's gradient on this very forward pass, into the stats'
+ * bp_grad, at the emission tick (SPEC §6.2). */
+static void shadow_bp(OzLearner *l, gint64 t, const float *e, int rows) {
+    for (guint k = l->hidden->len; k-- > 0;) {
+        OzHidden *h = g_ptr_array_index(l->hidden, k);
+        OzPopulation *pop = h->pop;
+        int n = pop->n;
+        memset(h->bp_chain, 0, sizeof(float) * (gsize)rows * n);
+        for (guint j = 0; j < pop->out->len; j++) {
+            OzProjection *p = g_ptr_array_index(pop->out, j);
+            OzHidden *hp = p->post == l->readout ? NULL : hidden_of(l, p->post);
+            const float *down = p->post == l->readout ? e : hp ? hp->bp_gu : NULL;
+            if (down)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, p->n_post, 1.0f,
+                            down, p->n_post, p->w, p->n_post, 1.0f, h->bp_chain, n);
+        }
+        const OzFrame *f = oz_population_frame(pop, t);
+        const float vth = pop->p.v_th, a = (float)l->p.surrogate_a;
+        for (gsize i = 0, sz = (gsize)rows * n; i < sz; i++)
+            h->bp_gu[i] = h->bp_chain[i] * oz_surrogate(f->u[i], vth, a) * pop->mask[i];
+    }
+    for (guint i = 0; i < l->stats->len; i++) {
+        OzGradStats *st = &g_array_index(l->stats, OzGradStats, i);
+        const float *pre = pre_factor(st->proj, t);
+        if (pre)
+            accumulate(st->bp_grad, pre, st->hidden->bp_gu, rows, st->proj->n_pre,
+                       st->proj->n_post);
+    }
+}
+
+static void stats_window_end(OzLearner *l) {
+    for (guint i = 0; i < l->stats->len; i++) {
+        OzGradStats *st = &g_array_index(l->stats, OzGradStats, i);
+        OzProjection *p = st->proj;
+        gsize sz = (gsize)p->n_pre * p->n_post;
+        double dot = 0, ng = 0, nb = 0;
+        st->count++;
+        for (gsize j = 0; j < sz; j++) {
+            double g = p->grad[j], b = st->bp_grad[j];
+            dot += g * b;
+            ng += g * g;
+            nb += b * b;
+            double d = g - st->mean[j];
+            st->mean[j] += d / (double)st->count;
+            st->m2[j] += d * (g - st->mean[j]);
+        }
+        st->cos_sum += ng > 0 && nb > 0 ? dot / sqrt(ng * nb) : 0.0;
+        st->norm_sum += sqrt(ng);
+        st->bp_norm_sum += sqrt(nb);
+        memset(st->bp_grad, 0, sz * sizeof(float));
+    }
+}
+
+void oz_learner_enable_diagnostics(OzLearner *l) {
+    g_return_if_fail(l->opt != NULL && l->stats == NULL);
+    l->stats = g_array_new(FALSE, TRUE, sizeof(OzGradStats));
+    int B = l->net->batch;
+    for (guint k = 0; k < l->hidden->len; k++) {
+        OzHidden *h = g_ptr_array_index(l->hidden, k);
+        h->bp_chain = g_new0(float, (gsize)B * h->pop->n);
+        h->bp_gu = g_new0(float, (gsize)B * h->pop->n);
+        for (guint j = 0; j < h->pop->in->len; j++) {
+            OzProjection *p = g_ptr_array_index(h->pop->in, j);
+            gsize sz = (gsize)p->n_pre * p->n_post;
+            OzGradStats st = {p, h, g_new0(float, sz), g_new0(double, sz), g_new0(double, sz),
+                              0, 0, 0, 0};
+            g_array_append_val(l->stats, st);
+        }
+    }
+}
+
+void oz_learner_stats_reset(OzLearner *l) {
+    if (!l->stats)
+        return;
+    for (guint i = 0; i < l->stats->len; i++) {
+        OzGradStats *st = &g_array_index(l->stats, OzGradStats, i);
+        gsize sz = (gsize)st->proj->n_pre * st->proj->n_post;
+        memset(st->mean, 0, sz * sizeof(double));
+        memset(st->m2, 0, sz * sizeof(double));
+        st->count = 0;
+        st->cos_sum = st->norm_sum = st->bp_norm_sum = 0;
+    }
+}
+
 static void on_loss(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
     OzLearner *l = user_data;
     gint64 t = ev->tick;
@@ -426,6 +521,8 @@ static void on_loss(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
     }
     if (ro->p.bias)
         accumulate_bias(ro->bias_grad, e, rows, m);
+    if (l->diag)
+        shadow_bp(l, t, e, rows);
     /* The top-down signals leave now (BP's chain is formed on arrival, when the
      * downstream g_u exists) and arrive after each pathway's delay and jitter, latest
      * population in topological order first. */
@@ -476,7 +573,7 @@ static void on_error(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
 static void on_step(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
     OzLearner *l = user_data;
     (void)engine;
-    if (ev->arg + 1 == l->net->window_ticks)
+    if (ev->arg + 1 == l->loss_to && !l->frozen)
         for (guint k = 0; k < l->hidden->len; k++)
             oz_pathway_end_window(&((OzHidden *)g_ptr_array_index(l->hidden, k))->path);
     for (guint k = 0; k < l->hidden->len; k++) {
@@ -485,7 +582,10 @@ static void on_step(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
          * for the longest delay plus jitter). */
         OZ_NEVER(!l->p.step_every_tick && h->applied != l->loss_to - l->loss_from);
     }
-    oz_optim_step(l->opt, l->lr);
+    if (l->diag && !l->p.step_every_tick)
+        stats_window_end(l);
+    if (!l->frozen)
+        oz_optim_step(l->opt, l->lr);
     if (l->p.step_every_tick) {
         oz_optim_zero_grad(l->opt);
         /* Weights changed inside the window: cached static currents are stale. */

@@ -77,9 +77,22 @@ typedef struct OzHidden {
     gint64 *arrived; /* (ring) emission tick that arrived in each slot, −1 for none */
     gint64 next_te;  /* stored: the next emission tick to apply */
     gint64 applied;  /* signals applied in this window */
+    float *bp_chain, *bp_gu; /* (B, n) diagnostics: the shadow BP signal */
     float *ll_w, *ll_grad; /* (n, m) local-learning readout R, when enabled */
     float *ll_r, *ll_e;    /* (B, m) its output and (scaled) error */
 } OzHidden;
+
+/* Gradient diagnostics of one projection into a hidden population (SPEC §6): the
+ * cosine between the rule's batch gradient and spatial BP's on the same forward pass,
+ * and a streaming (Welford) variance of the batch gradient across batches. */
+typedef struct {
+    OzProjection *proj;
+    OzHidden *hidden;
+    float *bp_grad; /* (n_pre, n_post) */
+    double *mean, *m2;
+    gint64 count;
+    double cos_sum, norm_sum, bp_norm_sum;
+} OzGradStats;
 
 typedef struct OzLearner {
     OzNetwork *net;     /* (transfer none) */
@@ -105,6 +118,9 @@ typedef struct OzLearner {
     OzRng rng_jitter;
     void (*on_arrival)(OzHidden *h, gint64 emitted, gint64 arrived, gpointer user_data);
     gpointer on_arrival_data;  /* test hook */
+    gboolean diag;     /* gather gradient diagnostics for this window */
+    gboolean frozen;   /* no optimizer step and no M update (variance protocol) */
+    GArray *stats;     /* of OzGradStats, when diagnostics are enabled */
     guint loss_handler, step_handler;
     guint *error_handler; /* per hidden */
     guint32 stage_loss, stage_step;
@@ -134,3 +150,7 @@ void oz_learner_prepare(OzLearner *l);
 /* Before oz_network_run_window: labels (active rows) of the window.  With training,
  * gradients are zeroed and the step is scheduled; without, only the loss is computed. */
 void oz_learner_begin(OzLearner *l, const guint8 *labels, gboolean training);
+/* After oz_learner_prepare: allocate the diagnostics (shadow BP, Welford buffers). */
+void oz_learner_enable_diagnostics(OzLearner *l);
+/* Forget gathered statistics (start of an epoch). */
+void oz_learner_stats_reset(OzLearner *l);

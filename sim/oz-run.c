@@ -160,8 +160,13 @@ static gboolean build_network(OzRun *run, GError **error) {
         return FALSE;
     }
     oz_network_init_parameters(run->net, &run->rng_init);
-    if (run->learner)
+    if (run->learner) {
         oz_learner_prepare(run->learner);
+        if (sc->record.grad_stats) {
+            oz_learner_enable_diagnostics(run->learner);
+            run->learner->frozen = sc->record.grad_stats_frozen;
+        }
+    }
     oz_network_set_observer(run->net, observe, run);
     return TRUE;
 }
@@ -334,6 +339,7 @@ static void begin_phase(OzRun *run, const OzPhase *ph) {
             lr *= 0.5 * (1.0 + cos(G_PI * (double)e / (double)E));
         run->learner->alpha = (float)alpha;
         run->learner->lr = lr;
+        oz_learner_stats_reset(run->learner);
     }
     oz_network_counters_clear(run->net);
     run->phase_started = (double)g_get_monotonic_time() / 1e6;
@@ -426,6 +432,27 @@ static OzLogBatch *phase_rows(OzRun *run, const OzPhase *ph) {
                                  p->name, (gint64)0, neuron_ticks, (gint64)p->neuron_updates);
         }
     }
+    if (run->learner && run->learner->stats && ph->kind == OZ_PHASE_TRAIN) {
+        for (guint i = 0; i < run->learner->stats->len; i++) {
+            OzGradStats *st = &g_array_index(run->learner->stats, OzGradStats, i);
+            if (st->count == 0)
+                continue;
+            gsize sz = (gsize)st->proj->n_pre * st->proj->n_post;
+            double m2 = 0;
+            for (gsize j = 0; j < sz; j++)
+                m2 += st->m2[j];
+            double c = (double)st->count;
+            if (st->count > 1)
+                oz_log_batch_add(b, OZ_ROW_GRAD_STATS, "issidddd", (gint64)ph->epoch,
+                                 st->hidden->pop->name, st->proj->name, (gint64)st->count,
+                                 st->cos_sum / c, st->norm_sum / c, st->bp_norm_sum / c,
+                                 m2 / (c * (double)sz));
+            else
+                oz_log_batch_add(b, OZ_ROW_GRAD_STATS, "issidddn", (gint64)ph->epoch,
+                                 st->hidden->pop->name, st->proj->name, (gint64)st->count,
+                                 st->cos_sum / c, st->norm_sum / c, st->bp_norm_sum / c);
+        }
+    }
     if (run->sc->record.synops) {
         for (guint i = 0; i < run->net->projs->len; i++) {
             OzProjection *p = g_ptr_array_index(run->net->projs, i);
@@ -461,6 +488,9 @@ gboolean oz_run_step(OzRun *run, OzLogBatch **rows) {
             (float)(sc->rule.alpha_start + (sc->rule.alpha_end - sc->rule.alpha_start) * frac);
     }
     if (run->learner) {
+        run->learner->diag =
+            training && run->learner->stats &&
+            (run->cursor / run->net->batch) % run->sc->record.grad_stats_every == 0;
         for (int b = 0; b < active; b++)
             run->labels[b] = set->labels[run->order[run->cursor + b]];
         oz_learner_begin(run->learner, run->labels, training);

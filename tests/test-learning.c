@@ -748,3 +748,53 @@ Test(delays, a_delay_longer_than_the_drain_is_a_scenario_error) {
     g_clear_error(&err);
     oz_test_rmtree(g_steal_pointer(&dir));
 }
+
+Test(diagnostics, bp_rule_has_cosine_one_and_variance_matches_a_direct_computation) {
+    Tiny k;
+    Opts o = {.dropout = 0.2f, .lr = 0.05f};
+    tiny_build_opts(&k, "bp", OZ_NOISE_AFTER, 0.3f, &o);
+    oz_learner_enable_diagnostics(k.l);
+    k.l->frozen = TRUE;
+    OzRng data;
+    oz_rng_init(&data, 4, "data");
+    const int W = 6;
+    double *g = g_new0(double, (gsize)W * N1 * N2);
+    float w_before[N1 * N2];
+    memcpy(w_before, k.w2->w, sizeof w_before);
+    for (int i = 0; i < W; i++) {
+        for (int j = 0; j < B * NI; j++)
+            k.in->x[j] = (float)(2.0 * oz_rng_uniform(&data));
+        const guint8 y[B] = {(guint8)(i % 2), 1};
+        k.l->diag = TRUE;
+        oz_network_reset(k.net, B, TRUE);
+        oz_learner_begin(k.l, y, TRUE);
+        oz_network_run_window(k.net);
+        for (int j = 0; j < N1 * N2; j++)
+            g[i * N1 * N2 + j] = k.w2->grad[j];
+    }
+    cr_assert(memcmp(w_before, k.w2->w, sizeof w_before) == 0, "frozen: no step");
+    OzGradStats *st = NULL;
+    for (guint i = 0; i < k.l->stats->len; i++)
+        if (g_array_index(k.l->stats, OzGradStats, i).proj == k.w2)
+            st = &g_array_index(k.l->stats, OzGradStats, i);
+    cr_assert_not_null(st);
+    cr_assert_eq(st->count, W);
+    cr_assert_float_eq(st->cos_sum / W, 1.0, 1e-6, "BP against itself");
+    /* var = Σ_i ‖g_i − ḡ‖² / (W · elements). */
+    double var = 0;
+    for (int j = 0; j < N1 * N2; j++) {
+        double mean = 0;
+        for (int i = 0; i < W; i++)
+            mean += g[i * N1 * N2 + j] / W;
+        for (int i = 0; i < W; i++)
+            var += (g[i * N1 * N2 + j] - mean) * (g[i * N1 * N2 + j] - mean);
+    }
+    var /= (double)W * N1 * N2;
+    double m2 = 0;
+    for (int j = 0; j < N1 * N2; j++)
+        m2 += st->m2[j];
+    cr_assert_gt(var, 0.0);
+    cr_assert_float_eq(m2 / ((double)W * N1 * N2), var, 1e-9 * (1 + var));
+    g_free(g);
+    tiny_free(&k);
+}
