@@ -18,7 +18,7 @@ static const char schema_sql[] =
     "  id INTEGER PRIMARY KEY, name TEXT NOT NULL, scenario_path TEXT, scenario TEXT,"
     "  overrides TEXT, seed INTEGER, threads INTEGER, version TEXT, mode TEXT,"
     "  status TEXT NOT NULL CHECK(status IN ('running','finished','failed','interrupted')),"
-    "  message TEXT, started_at TEXT NOT NULL, finished_at TEXT, seconds REAL);"
+    "  message TEXT, started_at TEXT NOT NULL, finished_at TEXT, seconds REAL, sweep TEXT);"
     "CREATE TABLE IF NOT EXISTS populations("
     "  run_id INTEGER NOT NULL REFERENCES runs(id), name TEXT NOT NULL, model TEXT,"
     "  size INTEGER, topo INTEGER, encoding TEXT, lambda REAL, v_th REAL, dropout REAL,"
@@ -234,6 +234,12 @@ OzRunLog *oz_runlog_open(const char *path, uv_loop_t *loop, GError **error) {
         oz_runlog_close(log);
         return NULL;
     }
+    /* Logs made before runs had a sweep column get it now. */
+    sqlite3_stmt *probe = NULL;
+    if (sqlite3_prepare_v2(log->db, "SELECT sweep FROM runs LIMIT 0", -1, &probe, NULL) !=
+        SQLITE_OK)
+        sqlite3_exec(log->db, "ALTER TABLE runs ADD COLUMN sweep TEXT", NULL, NULL, NULL);
+    sqlite3_finalize(probe);
     for (int k = 0; k < OZ_ROW_COUNT; k++) {
         rc = sqlite3_prepare_v2(log->db, row_sql[k], -1, &log->stmt[k], NULL);
         if (rc != SQLITE_OK) {
@@ -364,8 +370,8 @@ gint64 oz_runlog_begin_run(OzRunLog *log, const OzRunInfo *info, GError **error)
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(log->db,
                                 "INSERT INTO runs(name, scenario_path, scenario, overrides, seed,"
-                                " threads, version, mode, status, started_at)"
-                                " VALUES(?,?,?,?,?,?,?,?,'running',?)",
+                                " threads, version, mode, status, started_at, sweep)"
+                                " VALUES(?,?,?,?,?,?,?,?,'running',?,?)",
                                 -1, &st, NULL);
     g_autofree char *now = now_iso();
     if (rc == SQLITE_OK) {
@@ -378,6 +384,7 @@ gint64 oz_runlog_begin_run(OzRunLog *log, const OzRunInfo *info, GError **error)
         sqlite3_bind_text(st, 7, OZ_VERSION, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 8, info->mode, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 9, now, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 10, info->sweep, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
     }
     if (rc != SQLITE_DONE) {

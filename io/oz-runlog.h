@@ -56,6 +56,7 @@ typedef struct {
     gint64 seed;
     int threads;
     const char *mode;
+    const char *sweep; /* sweep tag, or NULL */
 } OzRunInfo;
 
 /* Opens (creating if needed) the database and its schema.  loop may be NULL: then every

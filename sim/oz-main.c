@@ -35,6 +35,7 @@ typedef struct {
     gboolean done;      /* the plan finished */
     gboolean tty;
     gboolean quiet;
+    const char *prefix; /* progress line prefix (sweeps) */
     double started;     /* monotonic seconds */
     double last_plain;  /* last non-tty progress line */
     double plain_every;
@@ -75,9 +76,9 @@ static void progress(App *app, gboolean final) {
     double left = (double)(run->samples_total - run->samples_done);
     format_eta(app->rate > 0 ? left / app->rate : -1, eta, sizeof eta);
     g_autofree char *line = g_strdup_printf(
-        "%s epoch %d/%d  %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT " samples  %.0f samples/s  "
+        "%s%s epoch %d/%d  %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT " samples  %.0f samples/s  "
         "acc %.2f%%  ETA %s",
-        ph ? (ph->kind == OZ_PHASE_TRAIN ? "[train]" : "[test]") : "[done]",
+        app->prefix ? app->prefix : "", ph ? (ph->kind == OZ_PHASE_TRAIN ? "[train]" : "[test]") : "[done]",
         ph ? ph->epoch + 1 : run->sc->run.epochs, run->sc->run.epochs, run->samples_done,
         run->samples_total, app->rate, 100.0 * oz_run_running_accuracy(run), eta);
     if (app->tty) {
@@ -289,6 +290,9 @@ static int cmd_eval(int argc, char **argv) {
     return same ? EXIT_OK : EXIT_FAIL;
 }
 
+static int execute(const char *scenario_path, char **sets, const char *db_arg, int threads,
+                   gboolean quiet, gboolean resume, const char *sweep, const char *prefix);
+
 static int cmd_run(int argc, char **argv) {
     g_auto(GStrv) sets = NULL;
     g_autofree char *db_path = NULL;
@@ -325,11 +329,20 @@ static int cmd_run(int argc, char **argv) {
         fprintf(stderr, "opzosim run: --threads %d: expected 1..256\n", threads);
         return EXIT_USAGE;
     }
-    g_autoptr(OzScenario) sc = oz_scenario_load(argv[1], (const char *const *)sets, &error);
+    return execute(argv[1], sets, db_path, threads, quiet, resume, NULL, NULL);
+}
+
+/* Runs one scenario (with overrides) to its end; the run loop, progress and signals.
+ * sweep tags the run row; prefix starts the progress line.  Returns an exit code. */
+static int execute(const char *scenario_path, char **sets, const char *db_arg, int threads,
+                   gboolean quiet, gboolean resume, const char *sweep, const char *prefix) {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(OzScenario) sc = oz_scenario_load(scenario_path, (const char *const *)sets, &error);
     if (!sc) {
         fprintf(stderr, "opzosim: error: %s\n", error->message);
         return EXIT_USAGE;
     }
+    g_autofree char *db_path = g_strdup(db_arg);
     if (threads == 0)
         threads = sc->run.threads;
     openblas_set_num_threads(threads);
@@ -351,6 +364,7 @@ static int cmd_run(int argc, char **argv) {
     app.loop = &loop;
     app.run = run;
     app.quiet = quiet;
+    app.prefix = prefix;
     app.tty = isatty(STDERR_FILENO);
     app.plain_every = 10.0 * sc->run.progress_seconds;
     app.log = oz_runlog_open(db_path, &loop, &error);
@@ -359,8 +373,8 @@ static int cmd_run(int argc, char **argv) {
         return fail("%s", error->message);
     }
     g_autofree char *overrides = sets ? g_strjoinv("\n", sets) : NULL;
-    OzRunInfo info = {sc->run.name, sc->path,  sc->text,   overrides,
-                      sc->run.seed, threads,   sc->run.mode};
+    OzRunInfo info = {sc->run.name, sc->path, sc->text,     overrides,
+                      sc->run.seed, threads,  sc->run.mode, sweep};
     if (resume) {
         int code = resume_run(app.log, sc, run, &error);
         if (code != EXIT_OK) {
@@ -439,6 +453,127 @@ static int cmd_run(int argc, char **argv) {
     return code;
 }
 
+/* opzosim sweep: the cross product of --vary lists, each combination one run in one
+ * database, tagged so that one SQL query compares them. */
+static int cmd_sweep(int argc, char **argv) {
+    g_auto(GStrv) sets = NULL, varies = NULL;
+    g_autofree char *db_path = NULL;
+    int threads = 0;
+    gboolean quiet = FALSE;
+    GOptionEntry entries[] = {
+        {"vary", 'v', 0, G_OPTION_ARG_STRING_ARRAY, &varies,
+         "A key and its values (repeatable; the sweep is the cross product)",
+         "SECTION.KEY=V1,V2,..."},
+        {"set", 's', 0, G_OPTION_ARG_STRING_ARRAY, &sets, "Override for every run (repeatable)",
+         "SECTION.KEY=VALUE"},
+        {"db", 'd', 0, G_OPTION_ARG_FILENAME, &db_path,
+         "Run log database (default runs/NAME-sweep.sqlite)", "PATH"},
+        {"threads", 't', 0, G_OPTION_ARG_INT, &threads, "BLAS threads", "N"},
+        {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress output", NULL},
+        {NULL, 0, 0, 0, NULL, NULL, NULL}};
+    g_autoptr(GOptionContext) ctx =
+        g_option_context_new("SCENARIO - run every combination of the --vary values");
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    g_option_context_set_description(
+        ctx, "Example: opzosim sweep s.ini --vary rule.name=opzo,dfa "
+             "--vary 'feedback h1.delay=0,2,4'\nCompare: select sweep, overrides, max(accuracy) "
+             "from runs join epochs on run_id = id where phase = 'test' group by id;");
+    g_autoptr(GError) error = NULL;
+    if (!g_option_context_parse(ctx, &argc, &argv, &error) || argc != 2 || !varies) {
+        fprintf(stderr, "opzosim sweep: %s\n",
+                error ? error->message
+                      : "expected a scenario and at least one --vary (see opzosim sweep --help)");
+        return EXIT_USAGE;
+    }
+    /* Split every --vary into its key and values. */
+    guint nv = g_strv_length(varies);
+    g_autofree char **keys = g_new0(char *, nv);
+    g_autofree GStrv *values = g_new0(GStrv, nv);
+    g_autofree guint *counts = g_new0(guint, nv);
+    guint total = 1;
+    for (guint i = 0; i < nv; i++) {
+        char *eq = strchr(varies[i], '=');
+        if (!eq || eq == varies[i] || !eq[1]) {
+            fprintf(stderr, "opzosim sweep: --vary '%s': expected SECTION.KEY=V1,V2,...\n",
+                    varies[i]);
+            for (guint k = 0; k < i; k++)
+                g_strfreev(values[k]);
+            return EXIT_USAGE;
+        }
+        *eq = '\0';
+        keys[i] = varies[i];
+        values[i] = g_strsplit(eq + 1, ",", -1);
+        counts[i] = g_strv_length(values[i]);
+        total *= counts[i];
+    }
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+    g_autofree char *stamp = g_date_time_format(now, "%Y%m%dT%H%M%SZ");
+    g_autofree char *base = g_path_get_basename(argv[1]);
+    g_autofree char *sweep_id = g_strdup_printf("%s@%s", base, stamp);
+    if (!db_path) {
+        char *dot = strrchr(base, '.');
+        if (dot)
+            *dot = '\0';
+        db_path = g_strdup_printf("runs/%s-sweep.sqlite", base);
+    }
+    /* Validate every combination before running any. */
+    GPtrArray *combos = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
+    GPtrArray *labels = g_ptr_array_new_with_free_func(g_free);
+    for (guint c = 0; c < total; c++) {
+        GPtrArray *s = g_ptr_array_new();
+        for (char **p = sets; p && *p; p++)
+            g_ptr_array_add(s, g_strdup(*p));
+        GString *label = g_string_new(NULL);
+        guint rest = c;
+        for (guint i = 0; i < nv; i++) {
+            const char *v = values[i][rest % counts[i]];
+            rest /= counts[i];
+            g_ptr_array_add(s, g_strdup_printf("%s=%s", keys[i], v));
+            g_string_append_printf(label, "%s%s=%s", i ? " " : "", keys[i], v);
+        }
+        g_ptr_array_add(s, NULL);
+        char **arr = (char **)g_ptr_array_free(s, FALSE);
+        g_autoptr(OzScenario) sc = oz_scenario_load(argv[1], (const char *const *)arr, &error);
+        if (!sc) {
+            fprintf(stderr, "opzosim: error: sweep combination %s: %s\n", label->str,
+                    error->message);
+            g_strfreev(arr);
+            g_string_free(label, TRUE);
+            g_ptr_array_free(combos, TRUE);
+            g_ptr_array_free(labels, TRUE);
+            for (guint i = 0; i < nv; i++)
+                g_strfreev(values[i]);
+            return EXIT_USAGE;
+        }
+        g_ptr_array_add(combos, arr);
+        g_ptr_array_add(labels, g_string_free(label, FALSE));
+    }
+    int code = EXIT_OK;
+    for (guint c = 0; c < total && (code == EXIT_OK || code == EXIT_FAIL); c++) {
+        g_autofree char *tag = g_strdup_printf("%s %u/%u: %s", sweep_id, c + 1, total,
+                                               (char *)g_ptr_array_index(labels, c));
+        g_autofree char *prefix =
+            g_strdup_printf("[%u/%u %s] ", c + 1, total, (char *)g_ptr_array_index(labels, c));
+        if (!quiet)
+            fprintf(stderr, "opzosim sweep: run %u of %u: %s\n", c + 1, total,
+                    (char *)g_ptr_array_index(labels, c));
+        int rc = execute(argv[1], g_ptr_array_index(combos, c), db_path, threads, quiet, FALSE,
+                         tag, prefix);
+        if (rc != EXIT_OK)
+            code = rc;
+    }
+    if (!quiet)
+        printf("sweep %s: %u runs in %s\n  sqlite3 %s \"select r.sweep, e.accuracy from runs r join "
+               "epochs e on e.run_id = r.id where e.phase = 'test' and r.sweep like '%s%%' "
+               "order by r.id, e.epoch\"\n",
+               sweep_id, total, db_path, db_path, sweep_id);
+    g_ptr_array_free(combos, TRUE);
+    g_ptr_array_free(labels, TRUE);
+    for (guint i = 0; i < nv; i++)
+        g_strfreev(values[i]);
+    return code;
+}
+
 static int cmd_keys(void) {
     g_autofree char *s = oz_scenario_describe();
     printf("Scenario sections and keys (GLib key file syntax):\n%s", s);
@@ -451,6 +586,8 @@ static void usage(FILE *f) {
                "  run SCENARIO [--set SECTION.KEY=VALUE]... [--db PATH] [--threads N]\n"
                "               run a scenario and log it to SQLite\n"
                "  run SCENARIO --resume ...   continue an interrupted training run\n"
+               "  sweep SCENARIO --vary SECTION.KEY=V1,V2,... [--vary ...] [--set ...]\n"
+               "               run the cross product into one database, each run tagged\n"
                "  eval --db PATH [--run ID] [--epoch N]\n"
                "               re-evaluate a stored checkpoint on the test set\n"
                "  keys         list every scenario section and key with its default\n"
@@ -476,6 +613,8 @@ int main(int argc, char **argv) {
     }
     if (strcmp(argv[1], "run") == 0)
         return cmd_run(argc - 1, argv + 1);
+    if (strcmp(argv[1], "sweep") == 0)
+        return cmd_sweep(argc - 1, argv + 1);
     if (strcmp(argv[1], "eval") == 0)
         return cmd_eval(argc - 1, argv + 1);
     if (strcmp(argv[1], "keys") == 0)

@@ -327,3 +327,29 @@ Test(e2e, resumed_run_equals_an_uninterrupted_one_and_eval_reproduces_it) {
     g_ptr_array_free(a, TRUE);
     g_ptr_array_free(argv, TRUE);
 }
+
+Test(e2e, sweep_runs_the_cross_product_into_one_database) {
+    g_autofree char *db = g_build_filename(dir, "sweep.sqlite", NULL);
+    const char *args[] = {"sweep", scenario, "--db", db, "--quiet",
+                          "--set", "run.mode=train", "--vary", "rule.name=opzo,dfa",
+                          "--vary", "feedback h1.delay=0,3", NULL};
+    char *err = NULL;
+    int rc = run_prog(args, &err);
+    cr_assert_eq(rc, 0, "stderr: %s", err);
+    g_free(err);
+    cr_assert_eq(q(db, "select count(*) from runs where status = 'finished'"), 4);
+    cr_assert_eq(q(db, "select count(distinct sweep) from runs"), 4, "each run tagged");
+    cr_assert_eq(q(db, "select count(*) from runs where sweep like '%rule.name=dfa feedback "
+                       "h1.delay=3'"),
+                 1);
+    /* Stored eligibility: the delayed run learns exactly what the undelayed one does. */
+    cr_assert_eq(q(db, "select count(distinct e.accuracy) from epochs e join runs r on r.id = "
+                       "e.run_id where e.phase = 'test' and r.sweep like '%rule.name=opzo%'"),
+                 1);
+    const char *bad[] = {"sweep", scenario, "--db", db, "--vary", "rule.name=opzo,hebb", NULL};
+    err = NULL;
+    cr_assert_eq(run_prog(bad, &err), 2, "an invalid combination stops the sweep before it runs");
+    cr_assert(strstr(err, "hebb"), "%s", err);
+    g_free(err);
+    cr_assert_eq(q(db, "select count(*) from runs"), 4);
+}

@@ -26,7 +26,7 @@ static double query_double(sqlite3 *db, const char *sql) {
     return v;
 }
 
-static const OzRunInfo INFO = {"t", "t.ini", "[run]\n", NULL, 1, 1, "infer"};
+static const OzRunInfo INFO = {"t", "t.ini", "[run]\n", NULL, 1, 1, "infer", NULL};
 
 Test(runlog, synchronous_batches_and_finish) {
     g_autofree char *path = g_build_filename(dir, "a.sqlite", NULL);
