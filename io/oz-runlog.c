@@ -9,6 +9,7 @@
 
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 G_DEFINE_QUARK(oz-runlog-error-quark, oz_runlog_error)
@@ -206,7 +207,8 @@ static void set_sqlite_error(GError **error, sqlite3 *db, int rc, const char *pa
                 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 }
 
-OzRunLog *oz_runlog_open(const char *path, uv_loop_t *loop, GError **error) {
+OzRunLog *oz_runlog_open(const char *path, uv_loop_t *loop, int busy_timeout_ms,
+                         GError **error) {
     OzRunLog *log = g_new0(OzRunLog, 1);
     log->loop = loop;
     log->path = g_strdup(path);
@@ -217,7 +219,7 @@ OzRunLog *oz_runlog_open(const char *path, uv_loop_t *loop, GError **error) {
         oz_runlog_close(log);
         return NULL;
     }
-    sqlite3_busy_timeout(log->db, 5000);
+    sqlite3_busy_timeout(log->db, busy_timeout_ms);
     char *msg = NULL;
     rc = sqlite3_exec(log->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
                       &msg);
@@ -240,6 +242,11 @@ OzRunLog *oz_runlog_open(const char *path, uv_loop_t *loop, GError **error) {
         SQLITE_OK)
         sqlite3_exec(log->db, "ALTER TABLE runs ADD COLUMN sweep TEXT", NULL, NULL, NULL);
     sqlite3_finalize(probe);
+    const char *cap = g_getenv("OPZOSIM_FAULT_MAX_PAGES");
+    if (cap && *cap) {
+        g_autofree char *sql = g_strdup_printf("PRAGMA max_page_count = %d", atoi(cap));
+        sqlite3_exec(log->db, sql, NULL, NULL, NULL);
+    }
     for (int k = 0; k < OZ_ROW_COUNT; k++) {
         rc = sqlite3_prepare_v2(log->db, row_sql[k], -1, &log->stmt[k], NULL);
         if (rc != SQLITE_OK) {

@@ -60,8 +60,12 @@ typedef struct {
 } OzRunInfo;
 
 /* Opens (creating if needed) the database and its schema.  loop may be NULL: then every
- * submit commits synchronously. */
-OzRunLog *oz_runlog_open(const char *path, uv_loop_t *loop, GError **error);
+ * submit commits synchronously.  A database locked by another process is waited for
+ * busy_timeout_ms, then reported (OZ_RUNLOG_ERROR_BUSY).
+ * Fault injection for tests: the environment variable OPZOSIM_FAULT_MAX_PAGES=N caps the
+ * database at N pages (SQLite's max_page_count), so writes fail as on a full disk. */
+OzRunLog *oz_runlog_open(const char *path, uv_loop_t *loop, int busy_timeout_ms,
+                         GError **error);
 /* Waits for pending batches (runs the loop if there is one), then closes.  NULL-safe. */
 void oz_runlog_close(OzRunLog *log);
 

@@ -75,6 +75,11 @@ static const KeySpec schema[] = {
     {K_RUN, "progress_seconds", T_DOUBLE, RUN(progress_seconds), 0.05, 3600, NULL, "1",
      "progress line refresh period on a terminal (10x that otherwise)"},
 
+    {K_RUN, "max_rate", T_DOUBLE, RUN(max_rate), 0, 1, NULL, "0.99",
+     "runaway guard: a population spiking on at least this fraction of its neuron-ticks ..."},
+    {K_RUN, "runaway_batches", T_INT, RUN(runaway_batches), 0, 1e9, NULL, "50",
+     "... for this many training batches in a row stops the run (0: no guard)"},
+
     {K_DATA, "dataset", T_ENUM, DATA(dataset), 0, 0, "mnist|fashion-mnist|idx", "mnist",
      "which files: MNIST, Fashion-MNIST (Debian's dataset-fashion-mnist) or explicit IDX paths"},
     {K_DATA, "dir", T_STRING, DATA(dir), 0, 0, NULL, "",
@@ -150,7 +155,7 @@ static const KeySpec schema[] = {
      "optimizer step once per batch (OTTT_A) or every tick (OTTT_O)"},
 
     {K_OPTIMIZER, "name", T_ENUM, OPT(name), 0, 0, "adamw|sgd", "adamw", "optimizer"},
-    {K_OPTIMIZER, "lr", T_DOUBLE, OPT(lr), 0, 10, NULL, "2e-4", "learning rate"},
+    {K_OPTIMIZER, "lr", T_DOUBLE, OPT(lr), 0, 1e6, NULL, "2e-4", "learning rate"},
     {K_OPTIMIZER, "weight_decay", T_DOUBLE, OPT(weight_decay), 0, 1, NULL, "2e-4",
      "decoupled (adamw) or L2 (sgd) weight decay"},
     {K_OPTIMIZER, "beta1", T_DOUBLE, OPT(beta1), 0, 0.999999, NULL, "0.9", "adamw β1"},

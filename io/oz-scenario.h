@@ -40,6 +40,8 @@ typedef struct {
     char *delivery;  /* "auto", "event", "dense" */
     double dense_threshold;
     double progress_seconds;
+    double max_rate;      /* runaway guard: fraction of neuron-ticks spiking */
+    int runaway_batches;  /* … for this many batches in a row stops the run; 0: off */
 } OzRunConfig;
 
 typedef struct {

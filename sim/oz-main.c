@@ -109,7 +109,7 @@ static void on_idle(uv_idle_t *h) {
     }
     OzLogBatch *rows = NULL;
     if (!oz_run_step(app->run, &rows)) {
-        app->done = TRUE;
+        app->done = app->run->fault == NULL;
         close_all(app);
         return;
     }
@@ -293,6 +293,9 @@ static int cmd_eval(int argc, char **argv) {
 static int execute(const char *scenario_path, char **sets, const char *db_arg, int threads,
                    gboolean quiet, gboolean resume, const char *sweep, const char *prefix);
 
+/* How long to wait for a run log that another process has locked. */
+static int busy_timeout_ms = 5000;
+
 static int cmd_run(int argc, char **argv) {
     g_auto(GStrv) sets = NULL;
     g_autofree char *db_path = NULL;
@@ -310,6 +313,8 @@ static int cmd_run(int argc, char **argv) {
         {"threads", 't', 0, G_OPTION_ARG_INT, &threads, "BLAS threads (default [run] threads)",
          "N"},
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress output", NULL},
+        {"busy-timeout", 0, 0, G_OPTION_ARG_INT, &busy_timeout_ms,
+         "Milliseconds to wait for a run log locked by another process (default 5000)", "MS"},
         {NULL, 0, 0, 0, NULL, NULL, NULL}};
     g_autoptr(GOptionContext) ctx = g_option_context_new("SCENARIO - run a scenario");
     g_option_context_add_main_entries(ctx, entries, NULL);
@@ -367,7 +372,7 @@ static int execute(const char *scenario_path, char **sets, const char *db_arg, i
     app.prefix = prefix;
     app.tty = isatty(STDERR_FILENO);
     app.plain_every = 10.0 * sc->run.progress_seconds;
-    app.log = oz_runlog_open(db_path, &loop, &error);
+    app.log = oz_runlog_open(db_path, &loop, busy_timeout_ms, &error);
     if (!app.log) {
         uv_loop_close(&loop);
         return fail("%s", error->message);
@@ -419,7 +424,12 @@ static int execute(const char *scenario_path, char **sets, const char *db_arg, i
     const char *status = "finished";
     g_autofree char *message = NULL;
     const GError *werr = oz_runlog_error(app.log);
-    if (werr) {
+    if (run->fault) {
+        status = "failed";
+        message = g_strdup(run->fault->message);
+        code = EXIT_FAIL;
+        fprintf(stderr, "opzosim: error: %s\n", message);
+    } else if (werr) {
         status = "failed";
         message = g_strdup(werr->message);
         code = EXIT_FAIL;
@@ -429,8 +439,15 @@ static int execute(const char *scenario_path, char **sets, const char *db_arg, i
         code = 128 + app.stop_signal;
     }
     g_autoptr(GError) ferr = NULL;
-    if (!oz_runlog_finish_run(app.log, status, message, &ferr)) {
-        fprintf(stderr, "opzosim: error: %s\n", ferr->message);
+    gboolean marked = FALSE;
+    for (int attempt = 0; attempt < 3 && !marked; attempt++) {
+        g_clear_error(&ferr);
+        marked = oz_runlog_finish_run(app.log, status, message, &ferr);
+    }
+    if (!marked) {
+        fprintf(stderr,
+                "opzosim: error: %s; run %" G_GINT64_FORMAT " stays marked 'running' in %s\n",
+                ferr->message, oz_runlog_run_id(app.log), db_path);
         code = EXIT_FAIL;
     }
     oz_runlog_close(app.log);

@@ -233,6 +233,7 @@ OzRun *oz_run_new(OzScenario *sc, GError **error) {
     if (!check_sizes(run, &run->test, d->test_images, error))
         return NULL;
     run->record_pop = g_new0(gboolean, run->net->pops->len);
+    run->runaway = g_new0(int, run->net->pops->len);
     for (guint i = 0; i < run->net->pops->len; i++) {
         OzPopulation *pop = g_ptr_array_index(run->net->pops, i);
         char **list = sc->record.spike_populations;
@@ -259,6 +260,8 @@ void oz_run_free(OzRun *run) {
         g_array_free(run->phases, TRUE);
     g_free(run->order);
     g_free(run->record_pop);
+    g_free(run->runaway);
+    g_clear_error(&run->fault);
     oz_log_batch_free(run->spikes);
     g_free(run);
 }
@@ -464,10 +467,59 @@ static OzLogBatch *phase_rows(OzRun *run, const OzPhase *ph) {
     return b;
 }
 
+/* NaN or Inf in the loss or any parameter, or a population firing on (nearly) every
+ * neuron-tick for runaway_batches batches in a row, stops the run (SPEC-independent
+ * guards; issue 6). */
+static void check_guards(OzRun *run, const OzPhase *ph, guint64 *spikes_before, int active) {
+    const OzScenario *sc = run->sc;
+    if (run->learner && !isfinite(run->learner->loss_sum)) {
+        g_set_error(&run->fault, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                    "the loss became %s in epoch %d (batch starting at sample %d); the last "
+                    "good checkpoint is epoch %d",
+                    isnan(run->learner->loss_sum) ? "NaN" : "infinite", ph->epoch, run->cursor,
+                    ph->epoch - 1);
+        return;
+    }
+    if (run->learner && ph->kind == OZ_PHASE_TRAIN) {
+        for (guint i = 0; i < run->net->projs->len; i++) {
+            OzProjection *p = g_ptr_array_index(run->net->projs, i);
+            float acc = 0.0f;
+            for (gsize j = 0, sz = (gsize)p->n_pre * p->n_post; j < sz; j++)
+                acc += p->w[j] * 0.0f; /* NaN or Inf anywhere makes this NaN */
+            if (acc != 0.0f) {
+                g_set_error(&run->fault, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                            "weights of projection %s are no longer finite in epoch %d; the "
+                            "last good checkpoint is epoch %d",
+                            p->name, ph->epoch, ph->epoch - 1);
+                return;
+            }
+        }
+    }
+    if (sc->run.runaway_batches <= 0 || ph->kind != OZ_PHASE_TRAIN)
+        return;
+    for (guint i = 0; i < run->net->pops->len; i++) {
+        OzPopulation *pop = g_ptr_array_index(run->net->pops, i);
+        if (strcmp(pop->ops->name, "lif") != 0)
+            continue;
+        double cells = (double)active * pop->n * (double)run->net->window_ticks;
+        double rate = (double)(pop->spikes - spikes_before[i]) / cells;
+        run->runaway[i] = rate >= sc->run.max_rate ? run->runaway[i] + 1 : 0;
+        if (run->runaway[i] >= sc->run.runaway_batches) {
+            g_set_error(&run->fault, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                        "runaway firing: population %s spiked on %.1f%% of its neuron-ticks for "
+                        "%d batches in a row ([run] max_rate = %g, runaway_batches = %d); the "
+                        "last good checkpoint is epoch %d",
+                        pop->name, 100.0 * rate, run->runaway[i], sc->run.max_rate,
+                        sc->run.runaway_batches, ph->epoch - 1);
+            return;
+        }
+    }
+}
+
 gboolean oz_run_step(OzRun *run, OzLogBatch **rows) {
     *rows = NULL;
     const OzPhase *ph = oz_run_current_phase(run);
-    if (!ph)
+    if (!ph || run->fault)
         return FALSE;
     if (run->cursor < 0)
         begin_phase(run, ph);
@@ -497,8 +549,14 @@ gboolean oz_run_step(OzRun *run, OzLogBatch **rows) {
     }
     run->recording = !training && is_last_test(run) &&
                      run->cursor < run->sc->record.spike_samples;
+    guint64 spikes_before[run->net->pops->len];
+    for (guint i = 0; i < run->net->pops->len; i++)
+        spikes_before[i] = ((OzPopulation *)g_ptr_array_index(run->net->pops, i))->spikes;
     oz_network_run_window(run->net);
     run->recording = FALSE;
+    check_guards(run, ph, spikes_before, active);
+    if (run->fault)
+        return FALSE;
 
     const OzPopulation *ro = run->readout;
     for (int b = 0; b < active; b++) {

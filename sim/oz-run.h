@@ -47,6 +47,10 @@ typedef struct OzRun {
     /* Results of the last finished phase. */
     double last_accuracy;
     double last_loss;
+
+    /* Numerical guards: set when the run must stop (NaN/Inf, runaway firing). */
+    GError *fault;
+    int *runaway;   /* per population: consecutive batches above max_rate */
     gint64 samples_total, samples_done; /* over all phases, for progress */
 } OzRun;
 
@@ -58,7 +62,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(OzRun, oz_run_free)
 
 /* Rows describing populations and projections. */
 OzLogBatch *oz_run_structure_rows(OzRun *run);
-/* Advances one mini-batch.  When it completes a phase, *phase_rows receives that
+/* Advances one mini-batch.  After a numerical fault (run->fault set) it returns FALSE
+ * and nothing of the faulty epoch is logged or checkpointed.  When it completes a phase, *phase_rows receives that
  * phase's rows (epochs, firing_rates, synops, spikes).  Returns FALSE when the whole
  * plan is done (then nothing was advanced). */
 gboolean oz_run_step(OzRun *run, OzLogBatch **phase_rows);

@@ -353,3 +353,103 @@ Test(e2e, sweep_runs_the_cross_product_into_one_database) {
     g_free(err);
     cr_assert_eq(q(db, "select count(*) from runs"), 4);
 }
+
+Test(e2e, numerical_guards_stop_the_run_and_keep_the_last_good_checkpoint) {
+    /* SGD with an absurd learning rate overflows the weights within a few batches. */
+    g_autofree char *db = g_build_filename(dir, "nan.sqlite", NULL);
+    const char *a1[] = {"run", scenario, "--db", db, "--quiet", "--set", "run.mode=train",
+                        "--set", "run.epochs=3", "--set", "optimizer.name=sgd", "--set",
+                        "optimizer.lr=1e6", "--set", "rule.name=bp", NULL};
+    char *err = NULL;
+    cr_assert_eq(run_prog(a1, &err), 1, "stderr: %s", err);
+    cr_assert(strstr(err, "finite") || strstr(err, "NaN") || strstr(err, "infinite"), "%s", err);
+    g_free(err);
+    cr_assert_eq(q(db, "select count(*) from runs where status = 'failed' and message is not null"),
+                 1);
+    /* Runaway firing: a low max_rate trips the guard after two batches of the first epoch. */
+    g_autofree char *db2 = g_build_filename(dir, "runaway.sqlite", NULL);
+    const char *a2[] = {"run", scenario, "--db", db2, "--quiet", "--set", "run.mode=train",
+                        "--set", "run.max_rate=0.01", "--set", "run.runaway_batches=2", NULL};
+    err = NULL;
+    cr_assert_eq(run_prog(a2, &err), 1, "stderr: %s", err);
+    cr_assert(strstr(err, "runaway firing: population h1"), "%s", err);
+    g_free(err);
+    cr_assert_eq(q(db2, "select count(*) from runs where status = 'failed'"), 1);
+    cr_assert_eq(q(db2, "select count(*) from checkpoints"), 0, "no checkpoint of a faulty epoch");
+    cr_assert_eq(q(db2, "select count(*) from epochs"), 0);
+}
+
+Test(e2e, sigterm_exits_143_with_the_run_interrupted) {
+    oz_test_write_dataset(dir, 10, 60000, 6, 6, 10);
+    g_autofree char *db = g_build_filename(dir, "term.sqlite", NULL);
+    const char *argv[] = {bin(), "run", scenario, "--db", db, "--quiet",
+                          "--set", "run.batch_size=8", "--set", "population h1.size=3000",
+                          "--set", "population h2.size=3000", NULL};
+    GPid pid;
+    cr_assert(g_spawn_async(NULL, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                            &pid, NULL));
+    for (int i = 0; i < 500; i++) {
+        g_usleep(20000);
+        if (g_file_test(db, G_FILE_TEST_EXISTS) && q_try(db, "select count(*) from runs") == 1)
+            break;
+    }
+    g_usleep(100000);
+    kill(pid, SIGTERM);
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    g_spawn_close_pid(pid);
+    cr_assert(WIFEXITED(status));
+    cr_assert_eq(WEXITSTATUS(status), 143);
+    cr_assert_eq(q(db, "select count(*) from runs where status = 'interrupted' and "
+                       "message like '%SIGTERM%'"),
+                 1);
+}
+
+Test(e2e, a_full_disk_fails_the_run_cleanly_and_keeps_committed_epochs) {
+    g_autofree char *db = g_build_filename(dir, "full.sqlite", NULL);
+    const char *argv[] = {bin(), "run", scenario, "--db", db, "--quiet", "--set",
+                          "run.mode=train", "--set", "run.epochs=20", "--set",
+                          "record.checkpoints_all=true", NULL};
+    /* 60 pages of 4 KiB hold the schema and a few epochs of this small net, not 20. */
+    char **env = g_environ_setenv(g_get_environ(), "OPZOSIM_FAULT_MAX_PAGES", "60", TRUE);
+    int status = 0;
+    char *err = NULL;
+    cr_assert(g_spawn_sync(NULL, (char **)argv, env, G_SPAWN_DEFAULT, NULL, NULL, NULL, &err,
+                           &status, NULL));
+    g_strfreev(env);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "stderr: %s", err);
+    cr_assert(strstr(err, "full") && strstr(err, "full.sqlite"), "%s", err);
+    g_free(err);
+    cr_assert_eq(q(db, "select count(*) from runs where status = 'failed' and message like "
+                       "'%full%'"),
+                 1);
+    gint64 epochs = q(db, "select count(*) from epochs where phase = 'test'");
+    cr_assert(epochs >= 1 && epochs < 20, "some epochs were committed before the fault (%ld)",
+              (long)epochs);
+    /* Every committed test epoch has its whole checkpoint: nothing half-written. */
+    cr_assert_eq(q(db, "select count(distinct epoch) from checkpoints"), epochs);
+    cr_assert_eq(q(db, "select count(*) from checkpoints group by epoch order by 1 limit 1"),
+                 q(db, "select count(*) from checkpoints group by epoch order by 1 desc limit 1"));
+    cr_assert_eq(q(db, "select count(*) from pragma_integrity_check where integrity_check = 'ok'"),
+                 1);
+}
+
+Test(e2e, a_locked_run_log_is_a_clear_error_after_the_busy_timeout) {
+    g_autofree char *db = g_build_filename(dir, "locked.sqlite", NULL);
+    const char *first[] = {"run", scenario, "--db", db, "--quiet", NULL};
+    cr_assert_eq(run_prog(first, NULL), 0);
+    sqlite3 *holder;
+    cr_assert_eq(sqlite3_open(db, &holder), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(holder, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    const char *second[] = {"run", scenario, "--db", db, "--quiet", "--busy-timeout", "300",
+                            NULL};
+    char *err = NULL;
+    int rc = run_prog(second, &err);
+    sqlite3_exec(holder, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(holder);
+    cr_assert_eq(rc, 1, "stderr: %s", err);
+    cr_assert(strstr(err, "locked.sqlite") && strstr(err, "locked"), "%s", err);
+    g_free(err);
+    cr_assert_eq(q(db, "select count(*) from runs where status = 'running'"), 0);
+    cr_assert_eq(q(db, "select count(*) from runs"), 1, "the first run is intact");
+}

@@ -31,7 +31,7 @@ static const OzRunInfo INFO = {"t", "t.ini", "[run]\n", NULL, 1, 1, "infer", NUL
 Test(runlog, synchronous_batches_and_finish) {
     g_autofree char *path = g_build_filename(dir, "a.sqlite", NULL);
     GError *err = NULL;
-    OzRunLog *log = oz_runlog_open(path, NULL, &err);
+    OzRunLog *log = oz_runlog_open(path, NULL, 5000, &err);
     cr_assert_not_null(log, "%s", err ? err->message : "");
     cr_assert_eq(oz_runlog_begin_run(log, &INFO, &err), 1);
     OzLogBatch *b = oz_log_batch_new();
@@ -54,7 +54,7 @@ Test(runlog, thread_pool_writer_commits_every_batch_in_order) {
     uv_loop_t loop;
     uv_loop_init(&loop);
     GError *err = NULL;
-    OzRunLog *log = oz_runlog_open(path, &loop, &err);
+    OzRunLog *log = oz_runlog_open(path, &loop, 5000, &err);
     cr_assert_not_null(log);
     oz_runlog_begin_run(log, &INFO, &err);
     for (int k = 0; k < 20; k++) {
@@ -82,7 +82,7 @@ Test(runlog, thread_pool_writer_commits_every_batch_in_order) {
 Test(runlog, energy_view_multiplies_counts_by_model_energies) {
     g_autofree char *path = g_build_filename(dir, "c.sqlite", NULL);
     GError *err = NULL;
-    OzRunLog *log = oz_runlog_open(path, NULL, &err);
+    OzRunLog *log = oz_runlog_open(path, NULL, 5000, &err);
     oz_runlog_begin_run(log, &INFO, &err);
     OzLogBatch *b = oz_log_batch_new();
     oz_log_batch_add(b, OZ_ROW_SYNOPS, "issiiiiii", (gint64)0, "test", "p", (gint64)4,
@@ -108,7 +108,7 @@ Test(runlog, energy_view_multiplies_counts_by_model_energies) {
 
 Test(runlog, unwritable_path_is_a_clear_error) {
     GError *err = NULL;
-    OzRunLog *log = oz_runlog_open("/nonexistent/dir/x.sqlite", NULL, &err);
+    OzRunLog *log = oz_runlog_open("/nonexistent/dir/x.sqlite", NULL, 5000, &err);
     cr_assert_null(log);
     cr_assert(strstr(err->message, "/nonexistent/dir/x.sqlite"), "%s", err->message);
     g_error_free(err);
