@@ -7,6 +7,40 @@
 
 G_DEFINE_QUARK(oz-idx-error-quark, oz_idx_error)
 
+/* The whole of a stream, through a gzip decompressor when the first two bytes are the
+ * gzip magic.  name is for messages. */
+static GBytes *read_stream(GInputStream *raw, gboolean gz, const char *name, GError **error) {
+    g_autoptr(GInputStream) in = NULL;
+    if (gz) {
+        g_autoptr(GZlibDecompressor) dec = g_zlib_decompressor_new(G_ZLIB_COMPRESSOR_FORMAT_GZIP);
+        in = g_converter_input_stream_new(raw, G_CONVERTER(dec));
+    } else {
+        in = g_object_ref(raw);
+    }
+    g_autoptr(GByteArray) buf = g_byte_array_new();
+    g_autoptr(GError) local = NULL;
+    guint8 chunk[1 << 16];
+    for (;;) {
+        gssize r = g_input_stream_read(in, chunk, sizeof chunk, NULL, &local);
+        if (r < 0) {
+            g_set_error(error, OZ_IDX_ERROR, gz ? OZ_IDX_ERROR_TRUNCATED : OZ_IDX_ERROR_FAILED,
+                        "%s: read failed after %u bytes%s: %s", name, buf->len,
+                        gz ? " of decompressed data (corrupt or truncated gzip?)" : "",
+                        local->message);
+            return NULL;
+        }
+        if (r == 0)
+            break;
+        if (buf->len + (gsize)r > ((gsize)1 << 32)) {
+            g_set_error(error, OZ_IDX_ERROR, OZ_IDX_ERROR_SIZE,
+                        "%s: more than 4 GiB of data; not an IDX file of this project", name);
+            return NULL;
+        }
+        g_byte_array_append(buf, chunk, (guint)r);
+    }
+    return g_byte_array_free_to_bytes(g_steal_pointer(&buf));
+}
+
 static GBytes *read_all(const char *path, GError **error) {
     g_autoptr(GFile) file = g_file_new_for_path(path);
     g_autoptr(GError) local = NULL;
@@ -24,31 +58,11 @@ static GBytes *read_all(const char *path, GError **error) {
                     local->message);
         return NULL;
     }
-    g_autoptr(GInputStream) in = NULL;
-    gboolean gz = got == 2 && head[0] == 0x1f && head[1] == 0x8b;
-    if (gz) {
-        g_autoptr(GZlibDecompressor) dec = g_zlib_decompressor_new(G_ZLIB_COMPRESSOR_FORMAT_GZIP);
-        in = g_converter_input_stream_new(G_INPUT_STREAM(fin), G_CONVERTER(dec));
-    } else {
-        in = G_INPUT_STREAM(g_object_ref(fin));
-    }
-    g_autoptr(GByteArray) buf = g_byte_array_new();
-    guint8 chunk[1 << 16];
-    for (;;) {
-        gssize r = g_input_stream_read(in, chunk, sizeof chunk, NULL, &local);
-        if (r < 0) {
-            g_set_error(error, OZ_IDX_ERROR, gz ? OZ_IDX_ERROR_TRUNCATED : OZ_IDX_ERROR_FAILED,
-                        "%s: read failed after %u bytes%s: %s", path, buf->len,
-                        gz ? " of decompressed data (corrupt or truncated gzip?)" : "",
-                        local->message);
-            return NULL;
-        }
-        if (r == 0)
-            break;
-        g_byte_array_append(buf, chunk, (guint)r);
-    }
-    return g_byte_array_free_to_bytes(g_steal_pointer(&buf));
+    return read_stream(G_INPUT_STREAM(fin), got == 2 && head[0] == 0x1f && head[1] == 0x8b,
+                       path, error);
 }
+
+static gboolean parse(GBytes *bytes, const char *path, OzIdx *out, GError **error);
 
 static guint32 be32(const guint8 *p) {
     return ((guint32)p[0] << 24) | ((guint32)p[1] << 16) | ((guint32)p[2] << 8) | p[3];
@@ -59,6 +73,21 @@ gboolean oz_idx_load(const char *path, OzIdx *out, GError **error) {
     g_autoptr(GBytes) bytes = read_all(path, error);
     if (!bytes)
         return FALSE;
+    return parse(bytes, path, out, error);
+}
+
+gboolean oz_idx_load_bytes(GBytes *raw, const char *name, OzIdx *out, GError **error) {
+    memset(out, 0, sizeof *out);
+    gsize n = 0;
+    const guint8 *d = g_bytes_get_data(raw, &n);
+    g_autoptr(GInputStream) mem = g_memory_input_stream_new_from_bytes(raw);
+    g_autoptr(GBytes) bytes = read_stream(mem, n >= 2 && d[0] == 0x1f && d[1] == 0x8b, name, error);
+    if (!bytes)
+        return FALSE;
+    return parse(bytes, name, out, error);
+}
+
+static gboolean parse(GBytes *bytes, const char *path, OzIdx *out, GError **error) {
     gsize len = 0;
     const guint8 *p = g_bytes_get_data(bytes, &len);
     if (len < 4) {

@@ -31,6 +31,8 @@ typedef struct {
 
 /* Reads and validates path.  Returns FALSE with an error naming the file otherwise. */
 gboolean oz_idx_load(const char *path, OzIdx *out, GError **error);
+/* The same from bytes in memory (plain or gzip); name is used in messages. */
+gboolean oz_idx_load_bytes(GBytes *bytes, const char *name, OzIdx *out, GError **error);
 void oz_idx_clear(OzIdx *idx);
 
 /* A labelled image set: images (n, features) and labels (n), each label < classes. */
