@@ -4,6 +4,7 @@
 #include "oz-rng.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 static uint64_t splitmix64(uint64_t *x) {
     uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
@@ -25,8 +26,6 @@ void oz_rng_init(OzRng *rng, uint64_t seed, const char *purpose) {
     uint64_t x = seed ^ h;
     for (int i = 0; i < 4; i++)
         rng->s[i] = splitmix64(&x);
-    rng->has_spare = FALSE;
-    rng->spare = 0.0;
 }
 
 uint64_t oz_rng_next(OzRng *rng) {
@@ -57,21 +56,73 @@ uint64_t oz_rng_below(OzRng *rng, uint64_t n) {
     return r % n;
 }
 
-double oz_rng_gauss(OzRng *rng) {
-    if (rng->has_spare) {
-        rng->has_spare = FALSE;
-        return rng->spare;
+/* Standard normals by the ziggurat method (Marsaglia & Tsang, J. Stat. Softw. 2000),
+ * 128 layers.  Nearly every draw costs one integer and one multiply; the rare draws on
+ * a layer edge or in the tail (|z| > r) fall back to the exact density.  Box–Muller
+ * (log + sincos per pair) cost a sixth of an OPZO training step. */
+#define ZIG_LAYERS 128
+static const double zig_r = 3.442619855899;
+
+typedef struct {
+    guint32 k[ZIG_LAYERS];
+    double w[ZIG_LAYERS], f[ZIG_LAYERS];
+} ZigTables;
+
+static ZigTables zig;
+
+static void zig_init(void) {
+    const double m = 2147483648.0, v = 9.91256303526217e-3;
+    double d = zig_r, t = d;
+    double q = v / exp(-0.5 * d * d);
+    zig.k[0] = (guint32)((d / q) * m);
+    zig.k[1] = 0;
+    zig.w[0] = q / m;
+    zig.w[ZIG_LAYERS - 1] = d / m;
+    zig.f[0] = 1.0;
+    zig.f[ZIG_LAYERS - 1] = exp(-0.5 * d * d);
+    for (int i = ZIG_LAYERS - 2; i >= 1; i--) {
+        d = sqrt(-2.0 * log(v / d + exp(-0.5 * d * d)));
+        zig.k[i + 1] = (guint32)((d / t) * m);
+        t = d;
+        zig.f[i] = exp(-0.5 * d * d);
+        zig.w[i] = d / m;
     }
-    double u1, u2;
+}
+
+static double open_uniform(OzRng *rng) {
+    double u;
     do
-        u1 = oz_rng_uniform(rng);
-    while (u1 <= 0.0);
-    u2 = oz_rng_uniform(rng);
-    double r = sqrt(-2.0 * log(u1));
-    double th = 2.0 * G_PI * u2;
-    rng->spare = r * sin(th);
-    rng->has_spare = TRUE;
-    return r * cos(th);
+        u = oz_rng_uniform(rng);
+    while (u <= 0.0);
+    return u;
+}
+
+double oz_rng_gauss(OzRng *rng) {
+    static gsize once = 0;
+    if (g_once_init_enter(&once)) {
+        zig_init();
+        g_once_init_leave(&once, 1);
+    }
+    for (;;) {
+        gint32 hz = (gint32)(guint32)(oz_rng_next(rng) >> 32);
+        guint32 iz = (guint32)hz & (ZIG_LAYERS - 1);
+        guint32 mag = hz < 0 ? (guint32)(-(gint64)hz) : (guint32)hz;
+        double x = hz * zig.w[iz];
+        if (mag < zig.k[iz])
+            return x; /* inside the layer's rectangle */
+        if (iz == 0) {
+            /* The tail beyond r, by Marsaglia's exponential rejection. */
+            double xt, y;
+            do {
+                xt = -log(open_uniform(rng)) / zig_r;
+                y = -log(open_uniform(rng));
+            } while (y + y < xt * xt);
+            return hz > 0 ? zig_r + xt : -zig_r - xt;
+        }
+        /* On the layer's edge: accept by the density itself. */
+        if (zig.f[iz] + oz_rng_uniform(rng) * (zig.f[iz - 1] - zig.f[iz]) < exp(-0.5 * x * x))
+            return x;
+    }
 }
 
 void oz_rng_shuffle(OzRng *rng, int *idx, int n) {

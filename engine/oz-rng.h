@@ -14,9 +14,6 @@
 
 typedef struct {
     uint64_t s[4];
-    /* Box–Muller produces pairs; the second value waits here. */
-    gboolean has_spare;
-    double spare;
 } OzRng;
 
 void oz_rng_init(OzRng *rng, uint64_t seed, const char *purpose);

@@ -336,17 +336,3 @@ static void step_readout(OzPopulation *pop, gint64 tick) {
     }
     pop->neuron_updates += (guint64)pop->active_samples * (guint64)n;
 }
-
-float oz_surrogate(float u, float v_th, float a) {
-    float x = (u - v_th) / a;
-    /* σ(x) computed on the side where exp cannot overflow. */
-    float q;
-    if (x >= 0.0f) {
-        float e = expf(-x);
-        q = 1.0f / (1.0f + e);
-    } else {
-        float e = expf(x);
-        q = e / (1.0f + e);
-    }
-    return q * (1.0f - q) / a;
-}

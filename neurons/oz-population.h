@@ -166,5 +166,13 @@ void oz_population_step(OzPopulation *pop, gint64 tick);
 OzFrame *oz_population_frame(OzPopulation *pop, gint64 tick);
 void oz_population_counters_clear(OzPopulation *pop);
 
-/* Surrogate derivative ψ(u) = (1/a)·σ'((u − V_th)/a) (SPEC §1.3), numerically stable. */
-float oz_surrogate(float u, float v_th, float a);
+/* Surrogate derivative ψ(u) = (1/a)·σ'((u − V_th)/a) (SPEC §1.3), numerically stable:
+ * σ is computed on the side where exp cannot overflow.  Inline: it runs per neuron per
+ * tick in the learning loops. */
+#include <math.h>
+static inline float oz_surrogate(float u, float v_th, float a) {
+    float x = (u - v_th) / a;
+    float e = expf(-fabsf(x));
+    float q = x >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+    return q * (1.0f - q) / a;
+}

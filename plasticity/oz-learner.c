@@ -140,6 +140,10 @@ void oz_learner_free(OzLearner *l) {
         }
         g_array_free(l->stats, TRUE);
     }
+    for (guint i = 0; l->static_gu && i < l->net->projs->len; i++)
+        g_free(l->static_gu[i]);
+    g_free(l->static_gu);
+    g_free(l->static_dirty);
     g_ptr_array_free(l->hidden, TRUE);
     oz_optim_free(l->opt);
     g_free(l->e_ring);
@@ -217,6 +221,15 @@ gint64 oz_learner_finalize(OzLearner *l, guint64 seed, GError **error) {
 void oz_learner_prepare(OzLearner *l) {
     g_return_if_fail(l->net->prepared);
     g_return_if_fail(l->e_ring != NULL); /* oz_learner_finalize first */
+    guint np = l->net->projs->len;
+    l->static_gu = g_new0(float *, np);
+    l->static_dirty = g_new0(gboolean, np);
+    for (guint i = 0; i < np; i++) {
+        OzProjection *p = g_ptr_array_index(l->net->projs, i);
+        if (p->pre->x && p->pre->p.encoding == OZ_ENCODING_CURRENT && !p->pre->input_trace &&
+            p->post != l->readout)
+            l->static_gu[i] = g_new0(float, (gsize)l->net->batch * p->n_post);
+    }
     l->loss_from = l->readout->sum_from;
     l->loss_to = l->loss_from + l->net->input_ticks;
     /* Hidden populations in topological order, so reverse order is BP's order. */
@@ -404,8 +417,16 @@ static void apply_signal(OzLearner *l, OzHidden *h, gint64 te, gint64 ft) {
     for (guint j = 0; j < pop->in->len; j++) {
         OzProjection *p = g_ptr_array_index(pop->in, j);
         const float *pre = pre_factor(p, ft);
-        if (pre)
+        if (!pre)
+            continue;
+        float *sum = l->static_gu[p->id];
+        if (sum) {
+            for (gsize i = 0, sz = (gsize)rows * n; i < sz; i++)
+                sum[i] += h->g_u[i];
+            l->static_dirty[p->id] = TRUE;
+        } else {
             accumulate(p->grad, pre, h->g_u, rows, p->n_pre, n);
+        }
     }
     if (pop->p.bias)
         accumulate_bias(pop->bias_grad, h->g_u, rows, n);
@@ -570,9 +591,23 @@ static void on_error(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
     }
 }
 
+/* Adds the gathered Σ_t g_u of static-input projections into their gradients. */
+static void flush_static(OzLearner *l) {
+    for (guint i = 0; i < l->net->projs->len; i++) {
+        OzProjection *p = g_ptr_array_index(l->net->projs, i);
+        if (!l->static_dirty[i])
+            continue;
+        int rows = p->pre->active_samples;
+        accumulate(p->grad, p->pre->x, l->static_gu[i], rows, p->n_pre, p->n_post);
+        memset(l->static_gu[i], 0, sizeof(float) * (gsize)rows * p->n_post);
+        l->static_dirty[i] = FALSE;
+    }
+}
+
 static void on_step(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
     OzLearner *l = user_data;
     (void)engine;
+    flush_static(l);
     if (ev->arg + 1 == l->loss_to && !l->frozen)
         for (guint k = 0; k < l->hidden->len; k++)
             oz_pathway_end_window(&((OzHidden *)g_ptr_array_index(l->hidden, k))->path);

@@ -121,6 +121,10 @@ typedef struct OzLearner {
     gboolean diag;     /* gather gradient diagnostics for this window */
     gboolean frozen;   /* no optimizer step and no M update (variance protocol) */
     GArray *stats;     /* of OzGradStats, when diagnostics are enabled */
+    /* Projections from a static-current input: the input is the same at every tick, so
+     * Σ_t xᵀ g_u[t] = xᵀ Σ_t g_u[t] — one sgemm per window instead of one per tick. */
+    float **static_gu;      /* per projection id: (B, n_post) Σ_t g_u, or NULL */
+    gboolean *static_dirty; /* per projection id */
     guint loss_handler, step_handler;
     guint *error_handler; /* per hidden */
     guint32 stage_loss, stage_step;
