@@ -48,6 +48,10 @@ static const char schema_sql[] =
     "  run_id INTEGER NOT NULL REFERENCES runs(id), epoch INTEGER NOT NULL,"
     "  phase TEXT NOT NULL, sample INTEGER NOT NULL, population TEXT NOT NULL,"
     "  tick INTEGER NOT NULL, neuron INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS training_ops("
+    "  run_id INTEGER NOT NULL REFERENCES runs(id), epoch INTEGER NOT NULL,"
+    "  population TEXT NOT NULL, samples INTEGER, feedback_macs INTEGER,"
+    "  PRIMARY KEY(run_id, epoch, population));"
     "CREATE TABLE IF NOT EXISTS grad_stats("
     "  run_id INTEGER NOT NULL REFERENCES runs(id), epoch INTEGER NOT NULL,"
     "  population TEXT NOT NULL, projection TEXT NOT NULL, batches INTEGER,"
@@ -97,6 +101,7 @@ static const char *const row_sql[OZ_ROW_COUNT] = {
     [OZ_ROW_FIRING_RATE] = "INSERT OR REPLACE INTO firing_rates VALUES(?,?,?,?,?,?,?,?)",
     [OZ_ROW_SYNOPS] = "INSERT OR REPLACE INTO synops VALUES(?,?,?,?,?,?,?,?,?,?)",
     [OZ_ROW_SPIKE] = "INSERT INTO spikes VALUES(?,?,?,?,?,?,?)",
+    [OZ_ROW_TRAINING_OPS] = "INSERT OR REPLACE INTO training_ops VALUES(?,?,?,?,?)",
     [OZ_ROW_GRAD_STATS] = "INSERT OR REPLACE INTO grad_stats VALUES(?,?,?,?,?,?,?,?,?)",
     [OZ_ROW_CHECKPOINT] = "INSERT OR REPLACE INTO checkpoints VALUES(?,?,?,?)",
     [OZ_ROW_CHECKPOINT_PRUNE] = "DELETE FROM checkpoints WHERE run_id = ? AND epoch < ?",

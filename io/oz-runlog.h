@@ -30,6 +30,7 @@ typedef enum {
     OZ_ROW_SYNOPS,
     OZ_ROW_SPIKE,
     OZ_ROW_GRAD_STATS,
+    OZ_ROW_TRAINING_OPS,
     OZ_ROW_CHECKPOINT,       /* epoch, name, blob */
     OZ_ROW_CHECKPOINT_PRUNE, /* epoch: deletes this run's checkpoints of earlier epochs */
     OZ_ROW_COUNT

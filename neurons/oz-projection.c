@@ -65,7 +65,7 @@ void oz_projection_reset(OzProjection *p) {
 }
 
 void oz_projection_counters_clear(OzProjection *p) {
-    p->synops = p->row_fetches = p->dense_macs = 0;
+    p->synops = p->row_fetches = p->dense_macs = p->update_macs = 0;
     p->packets_event = p->packets_dense = 0;
 }
 

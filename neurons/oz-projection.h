@@ -51,6 +51,7 @@ struct OzProjection {
     gboolean cache_valid;
 
     guint64 synops, row_fetches, dense_macs;
+    guint64 update_macs; /* learning: MACs spent accumulating this projection's gradient */
     guint64 packets_event, packets_dense; /* which path each packet took */
 };
 

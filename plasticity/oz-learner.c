@@ -399,6 +399,7 @@ static void make_signal(OzLearner *l, OzHidden *h, gint64 te) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, m, 1.0f, h->ll_e, m,
                     h->ll_w, m, 1.0f, g_s, n);
         accumulate(h->ll_grad, f->trace, h->ll_e, rows, n, m);
+        h->path.macs += 3 * (guint64)rows * n * m; /* r, e_r Rᵀ, ∇R */
     }
 }
 
@@ -426,6 +427,7 @@ static void apply_signal(OzLearner *l, OzHidden *h, gint64 te, gint64 ft) {
             l->static_dirty[p->id] = TRUE;
         } else {
             accumulate(p->grad, pre, h->g_u, rows, p->n_pre, n);
+            p->update_macs += (guint64)rows * p->n_pre * n;
         }
     }
     if (pop->p.bias)
@@ -537,8 +539,10 @@ static void on_loss(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
     for (guint k = 0; k < ro->in->len; k++) {
         OzProjection *p = g_ptr_array_index(ro->in, k);
         const float *pre = pre_factor(p, t);
-        if (pre)
+        if (pre) {
             accumulate(p->grad, pre, e, rows, p->n_pre, m);
+            p->update_macs += (guint64)rows * p->n_pre * m;
+        }
     }
     if (ro->p.bias)
         accumulate_bias(ro->bias_grad, e, rows, m);
@@ -599,6 +603,7 @@ static void flush_static(OzLearner *l) {
             continue;
         int rows = p->pre->active_samples;
         accumulate(p->grad, p->pre->x, l->static_gu[i], rows, p->n_pre, p->n_post);
+        p->update_macs += (guint64)rows * p->n_pre * p->n_post;
         memset(l->static_gu[i], 0, sizeof(float) * (gsize)rows * p->n_post);
         l->static_dirty[i] = FALSE;
     }

@@ -78,6 +78,7 @@ typedef struct OzHidden {
     gint64 next_te;  /* stored: the next emission tick to apply */
     gint64 applied;  /* signals applied in this window */
     float *bp_chain, *bp_gu; /* (B, n) diagnostics: the shadow BP signal */
+    guint64 macs_at_phase_start; /* path.macs when the current phase began */
     float *ll_w, *ll_grad; /* (n, m) local-learning readout R, when enabled */
     float *ll_r, *ll_e;    /* (B, m) its output and (scaled) error */
 } OzHidden;

@@ -435,6 +435,15 @@ static OzLogBatch *phase_rows(OzRun *run, const OzPhase *ph) {
                                  p->name, (gint64)0, neuron_ticks, (gint64)p->neuron_updates);
         }
     }
+    if (run->learner && ph->kind == OZ_PHASE_TRAIN) {
+        /* The error path's cost per hidden population (the paper's Table 5). */
+        for (guint k = 0; k < run->learner->hidden->len; k++) {
+            OzHidden *h = g_ptr_array_index(run->learner->hidden, k);
+            oz_log_batch_add(b, OZ_ROW_TRAINING_OPS, "isii", (gint64)ph->epoch, h->pop->name,
+                             samples, (gint64)(h->path.macs - h->macs_at_phase_start));
+            h->macs_at_phase_start = h->path.macs;
+        }
+    }
     if (run->learner && run->learner->stats && ph->kind == OZ_PHASE_TRAIN) {
         for (guint i = 0; i < run->learner->stats->len; i++) {
             OzGradStats *st = &g_array_index(run->learner->stats, OzGradStats, i);
@@ -461,7 +470,7 @@ static OzLogBatch *phase_rows(OzRun *run, const OzPhase *ph) {
             OzProjection *p = g_ptr_array_index(run->net->projs, i);
             oz_log_batch_add(b, OZ_ROW_SYNOPS, "issiiiiii", (gint64)ph->epoch, phase, p->name,
                              samples, (gint64)p->synops, (gint64)p->row_fetches,
-                             (gint64)p->dense_macs, (gint64)0, (gint64)0);
+                             (gint64)p->dense_macs, (gint64)0, (gint64)p->update_macs);
         }
     }
     return b;
