@@ -1,44 +1,124 @@
 #!/usr/bin/env bash
-# bench/run.sh — every benchmark; writes bench/results.json and prints Markdown tables.
-#   bench/run.sh [reps]     (default 3 runs per timing; medians are reported)
-# Needs MNIST (scripts/setup.sh fetches it).  Timings, not tests: run on a quiet machine.
+# bench/run.sh [reps] — every benchmark of opzosim, medians of `reps` runs (default 3);
+# writes bench/results.json and prints Markdown tables (docs/PERFORMANCE.md quotes them).
+# Needs MNIST (scripts/setup.sh fetches it).  Timings, not tests: use a quiet machine.
+#   a. one MNIST FC training epoch per rule (OPZO, DFA, BP, ZO): s/epoch, samples/s,
+#      peak RSS, and time ÷ floor (dense FLOPs counted in the run log ÷ measured sgemm rate)
+#   b. inference over the 10k test images: samples/s, SynOps/s
+#   c. the engine alone: events/s (10^7 events, mixed delays)
+#   d. run-log overhead: spikes of 64 test samples + all counters vs recording off
+#   e. peak RSS at T = 6 vs T = 30
+#   f. event-driven vs dense spike delivery by firing rate
 set -euo pipefail
 cd "$(dirname "$0")/.."
 reps=${1:-3}
-scripts/setup.sh >/dev/null
 threads=2
+scripts/setup.sh >/dev/null
+bin=./build/sim/opzosim
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-echo "## Spike delivery, 800 -> 800, batch 128, $threads threads (median of 21)"
-./build/bench/oz-bench-delivery 21 "$threads" 2>"$tmp/delivery.json"
+gflops=$(./build/bench/oz-bench-sgemm "$threads" 21)
+echo "sgemm rate on the training shapes, $threads threads: $gflops GFLOP/s"
 
 echo
-echo "## Inference, MNIST test set (10k), 784-800-800-10, T=6, batch 128, $threads threads"
-echo "| run | seconds | samples/s | SynOps/s |"
-echo "|---|---|---|---|"
+echo "## a. One training epoch, MNIST 784-800-800-10, T=6, batch 128, $threads threads (median of $reps)"
+echo "| rule | s/epoch | samples/s | peak RSS (MB) | dense GFLOP | floor (s) | time / floor |"
+echo "|---|---|---|---|---|---|---|"
+json_train=""
+for rule in opzo dfa bp zo; do
+  : >"$tmp/$rule.txt"
+  for i in $(seq 1 "$reps"); do
+    db="$tmp/train-$rule-$i.sqlite"
+    $bin run scenarios/paper/mnist-fc-$rule.ini --set run.epochs=1 --set record.spike_samples=0 \
+      --db "$db" --threads "$threads" --quiet
+    # Dense FLOPs of the training phase: forward products (dense_macs), gradient
+    # accumulation (update_ops) and the error path (training_ops), 2 FLOPs per MAC.
+    sqlite3 -separator ' ' "$db" "select e.seconds, e.samples / e.seconds,
+        (select peak_rss_kb from runs) / 1024.0,
+        2.0 * ((select sum(dense_macs + update_ops) from synops where phase = 'train')
+             + (select ifnull(sum(feedback_macs), 0) from training_ops)) / 1e9
+      from epochs e where e.phase = 'train'" >>"$tmp/$rule.txt"
+  done
+  s=$(awk '{print $1}' "$tmp/$rule.txt" | median)
+  sps=$(awk '{print $2}' "$tmp/$rule.txt" | median)
+  rss=$(awk '{print $3}' "$tmp/$rule.txt" | median)
+  gf=$(awk '{print $4}' "$tmp/$rule.txt" | median)
+  floor=$(awk -v f="$gf" -v r="$gflops" 'BEGIN {printf "%.2f", f / r}')
+  ratio=$(awk -v s="$s" -v f="$floor" 'BEGIN {printf "%.2f", s / f}')
+  printf '| %s | %.1f | %.0f | %.0f | %.0f | %s | %s |\n' "$rule" "$s" "$sps" "$rss" "$gf" "$floor" "$ratio"
+  json_train="$json_train${json_train:+, }\"$rule\": {\"seconds\": $s, \"samples_per_s\": $sps, \"peak_rss_mb\": $rss, \"dense_gflop\": $gf, \"floor_s\": $floor, \"ratio\": $ratio}"
+done
+
+echo
+echo "## b. Inference, MNIST test set (10k), T=6, batch 128, $threads threads"
+: >"$tmp/infer.txt"
 for i in $(seq 1 "$reps"); do
   db="$tmp/infer-$i.sqlite"
-  ./build/sim/opzosim run scenarios/quickstart.ini --set run.mode=infer --db "$db" \
-    --threads "$threads" --quiet
-  sqlite3 -separator ' ' "$db" \
-    "select e.seconds, e.samples / e.seconds, (select sum(synops) from synops) / e.seconds
-     from epochs e where e.phase = 'test'" >"$tmp/infer-$i.txt"
-  read -r s sps ops <"$tmp/infer-$i.txt"
-  printf '| %d | %.3f | %.0f | %.3g |\n' "$i" "$s" "$sps" "$ops"
+  $bin run scenarios/quickstart.ini --set run.mode=infer --db "$db" --threads "$threads" --quiet
+  sqlite3 -separator ' ' "$db" "select e.seconds, e.samples / e.seconds,
+      (select sum(synops) from synops) / e.seconds from epochs e where e.phase = 'test'" >>"$tmp/infer.txt"
 done
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-med_s=$(cat "$tmp"/infer-*.txt | awk '{print $1}' | median)
-med_sps=$(cat "$tmp"/infer-*.txt | awk '{print $2}' | median)
-med_ops=$(cat "$tmp"/infer-*.txt | awk '{print $3}' | median)
-printf '| median | %.3f | %.0f | %.3g |\n' "$med_s" "$med_sps" "$med_ops"
+inf_s=$(awk '{print $1}' "$tmp/infer.txt" | median)
+inf_sps=$(awk '{print $2}' "$tmp/infer.txt" | median)
+inf_ops=$(awk '{print $3}' "$tmp/infer.txt" | median)
+printf '| seconds | samples/s | SynOps/s |\n|---|---|---|\n| %.3f | %.0f | %.3g |\n' "$inf_s" "$inf_sps" "$inf_ops"
+
+echo
+echo "## c. Engine alone (10^7 events, delays 0-7, 8 stages)"
+ev=$(./build/bench/oz-bench-engine 10000000 "$reps")
+printf '| events/s |\n|---|\n| %.3g |\n' "$ev"
+
+echo
+echo "## d. Run-log overhead (OPZO, 20k training samples + test set)"
+: >"$tmp/on.txt"; : >"$tmp/off.txt"
+for i in $(seq 1 "$reps"); do
+  for mode in on off; do
+    db="$tmp/log-$mode-$i.sqlite"
+    if [ $mode = on ]; then extra=(--set record.spike_samples=64 --set record.firing_rates=true --set record.synops=true);
+    else extra=(--set record.spike_samples=0 --set record.firing_rates=false --set record.synops=false); fi
+    start=$(date +%s.%N)
+    $bin run scenarios/quickstart.ini --set data.train_limit=20000 "${extra[@]}" --db "$db" \
+      --threads "$threads" --quiet
+    end=$(date +%s.%N)
+    awk -v a="$start" -v b="$end" 'BEGIN {print b - a}' >>"$tmp/$mode.txt"
+  done
+done
+on=$(median <"$tmp/on.txt"); off=$(median <"$tmp/off.txt")
+overhead=$(awk -v a="$on" -v b="$off" 'BEGIN {printf "%.1f", 100 * (a - b) / b}')
+printf '| recording | seconds |\n|---|---|\n| off | %.2f |\n| on (64 samples of spikes, all counters) | %.2f |\n| overhead | %s%% |\n' "$off" "$on" "$overhead"
+
+echo
+echo "## e. Peak RSS, T = 6 vs T = 30 (OPZO, 5k training samples)"
+: >"$tmp/t6.txt"; : >"$tmp/t30.txt"
+for i in $(seq 1 "$reps"); do
+  for T in 6 30; do
+    db="$tmp/mem-$T-$i.sqlite"
+    $bin run scenarios/quickstart.ini --set data.train_limit=5000 --set data.test_limit=1000 \
+      --set run.ticks=$T --db "$db" --threads "$threads" --quiet
+    sqlite3 "$db" "select peak_rss_kb / 1024.0 from runs" >>"$tmp/t$T.txt"
+  done
+done
+m6=$(median <"$tmp/t6.txt"); m30=$(median <"$tmp/t30.txt")
+growth=$(awk -v a="$m30" -v b="$m6" 'BEGIN {printf "%.1f", 100 * (a - b) / b}')
+printf '| T | peak RSS (MB) |\n|---|---|\n| 6 | %.1f |\n| 30 | %.1f |\n| growth | %s%% |\n' "$m6" "$m30" "$growth"
+
+echo
+echo "## f. Spike delivery, 800 -> 800, batch 128, $threads threads (median of 21)"
+./build/bench/oz-bench-delivery 21 "$threads" 2>"$tmp/delivery.json"
 
 cat >bench/results.json <<JSON
 {
-  "machine": {"cpus": $(nproc), "threads": $threads, "date": "$(date -u +%FT%TZ)"},
-  "delivery_800x800_b128": $(cat "$tmp/delivery.json"),
-  "inference_mnist_test": {"runs": $reps, "median_seconds": $med_s,
-                            "median_samples_per_s": $med_sps, "median_synops_per_s": $med_ops}
+  "machine": {"cpus": $(nproc), "threads": $threads, "reps": $reps, "date": "$(date -u +%FT%TZ)",
+              "commit": "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"},
+  "sgemm_gflops": $gflops,
+  "training_epoch": {$json_train},
+  "inference_mnist_test": {"seconds": $inf_s, "samples_per_s": $inf_sps, "synops_per_s": $inf_ops},
+  "engine_events_per_s": $ev,
+  "runlog_overhead_percent": $overhead,
+  "peak_rss_mb": {"T6": $m6, "T30": $m30, "growth_percent": $growth},
+  "delivery_800x800_b128": $(cat "$tmp/delivery.json")
 }
 JSON
 echo

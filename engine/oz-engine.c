@@ -8,6 +8,13 @@
  */
 #include "oz-engine.h"
 
+/* A heap slot: the event plus its order packed in one word, (tick << 16) | stage, so a
+ * comparison is one or two integer compares.  Ticks stay below 2^47, stages below 2^16. */
+typedef struct {
+    guint64 key;
+    OzEvent ev;
+} Slot;
+
 typedef struct {
     char *name;
     OzHandlerFunc func;
@@ -16,7 +23,7 @@ typedef struct {
 } Handler;
 
 struct OzEngine {
-    OzEvent *heap;
+    Slot *heap;
     gsize len, cap;
     GArray *handlers; /* of Handler */
     GHashTable *cancelled; /* seq -> seq; only allocated on first cancel */
@@ -26,18 +33,16 @@ struct OzEngine {
     guint64 dispatched;
 };
 
-static inline gboolean before(const OzEvent *a, const OzEvent *b) {
-    if (a->tick != b->tick)
-        return a->tick < b->tick;
-    if (a->stage != b->stage)
-        return a->stage < b->stage;
-    return a->seq < b->seq;
+static inline gboolean before(const Slot *a, const Slot *b) {
+    if (a->key != b->key)
+        return a->key < b->key;
+    return a->ev.seq < b->ev.seq;
 }
 
 OzEngine *oz_engine_new(void) {
     OzEngine *e = g_new0(OzEngine, 1);
     e->cap = 64;
-    e->heap = g_new(OzEvent, e->cap);
+    e->heap = g_new(Slot, e->cap);
     e->handlers = g_array_new(FALSE, TRUE, sizeof(Handler));
     return e;
 }
@@ -70,29 +75,30 @@ const char *oz_engine_handler_name(const OzEngine *e, guint handler) {
 guint64 oz_engine_schedule(OzEngine *e, gint64 tick, guint32 stage, guint handler, gint64 arg) {
     g_assert(handler < e->handlers->len);
     g_assert(tick > e->now || (tick == e->now && stage >= e->stage));
+    g_assert(tick >= 0 && tick < ((gint64)1 << 47) && stage < (1u << 16));
     if (e->len == e->cap) {
         e->cap *= 2;
-        e->heap = g_renew(OzEvent, e->heap, e->cap);
+        e->heap = g_renew(Slot, e->heap, e->cap);
     }
-    OzEvent ev = {tick, stage, handler, e->next_seq++, arg};
+    Slot s = {((guint64)tick << 16) | stage, {tick, stage, handler, e->next_seq++, arg}};
     gsize i = e->len++;
     while (i > 0) {
         gsize parent = (i - 1) / 2;
-        if (!before(&ev, &e->heap[parent]))
+        if (!before(&s, &e->heap[parent]))
             break;
         e->heap[i] = e->heap[parent];
         i = parent;
     }
-    e->heap[i] = ev;
-    return ev.seq;
+    e->heap[i] = s;
+    return s.ev.seq;
 }
 
 static void pop_head(OzEngine *e) {
-    OzEvent last = e->heap[--e->len];
+    Slot last = e->heap[--e->len];
     gsize i = 0, n = e->len;
     for (;;) {
         gsize l = 2 * i + 1, r = l + 1, m = i;
-        const OzEvent *best = &last;
+        const Slot *best = &last;
         if (l < n && before(&e->heap[l], best)) {
             m = l;
             best = &e->heap[l];
@@ -111,7 +117,7 @@ static void pop_head(OzEngine *e) {
 gboolean oz_engine_cancel(OzEngine *e, guint64 seq) {
     gboolean found = FALSE;
     for (gsize i = 0; i < e->len && !found; i++)
-        found = e->heap[i].seq == seq;
+        found = e->heap[i].ev.seq == seq;
     if (!found)
         return FALSE;
     if (!e->cancelled)
@@ -124,8 +130,8 @@ gboolean oz_engine_cancel(OzEngine *e, guint64 seq) {
 
 guint64 oz_engine_run(OzEngine *e, gint64 until_tick) {
     guint64 n = 0;
-    while (e->len > 0 && e->heap[0].tick < until_tick) {
-        OzEvent ev = e->heap[0];
+    while (e->len > 0 && e->heap[0].ev.tick < until_tick) {
+        OzEvent ev = e->heap[0].ev;
         pop_head(e);
         if (e->cancelled && g_hash_table_size(e->cancelled) > 0) {
             gint64 key = (gint64)ev.seq;

@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <string.h>
 
 G_DEFINE_QUARK(oz-runlog-error-quark, oz_runlog_error)
@@ -19,7 +20,8 @@ static const char schema_sql[] =
     "  id INTEGER PRIMARY KEY, name TEXT NOT NULL, scenario_path TEXT, scenario TEXT,"
     "  overrides TEXT, seed INTEGER, threads INTEGER, version TEXT, mode TEXT,"
     "  status TEXT NOT NULL CHECK(status IN ('running','finished','failed','interrupted')),"
-    "  message TEXT, started_at TEXT NOT NULL, finished_at TEXT, seconds REAL, sweep TEXT);"
+    "  message TEXT, started_at TEXT NOT NULL, finished_at TEXT, seconds REAL, sweep TEXT,"
+    "  peak_rss_kb INTEGER);"
     "CREATE TABLE IF NOT EXISTS populations("
     "  run_id INTEGER NOT NULL REFERENCES runs(id), name TEXT NOT NULL, model TEXT,"
     "  size INTEGER, topo INTEGER, encoding TEXT, lambda REAL, v_th REAL, dropout REAL,"
@@ -247,6 +249,12 @@ OzRunLog *oz_runlog_open(const char *path, uv_loop_t *loop, int busy_timeout_ms,
         SQLITE_OK)
         sqlite3_exec(log->db, "ALTER TABLE runs ADD COLUMN sweep TEXT", NULL, NULL, NULL);
     sqlite3_finalize(probe);
+    probe = NULL;
+    if (sqlite3_prepare_v2(log->db, "SELECT peak_rss_kb FROM runs LIMIT 0", -1, &probe, NULL) !=
+        SQLITE_OK)
+        sqlite3_exec(log->db, "ALTER TABLE runs ADD COLUMN peak_rss_kb INTEGER", NULL, NULL,
+                     NULL);
+    sqlite3_finalize(probe);
     const char *cap = g_getenv("OPZOSIM_FAULT_MAX_PAGES");
     if (cap && *cap) {
         g_autofree char *sql = g_strdup_printf("PRAGMA max_page_count = %d", atoi(cap));
@@ -441,14 +449,18 @@ gboolean oz_runlog_finish_run(OzRunLog *log, const char *status, const char *mes
     int rc = sqlite3_prepare_v2(
         log->db,
         "UPDATE runs SET status = ?, message = ?, finished_at = ?,"
-        " seconds = (julianday(?) - julianday(started_at)) * 86400.0 WHERE id = ?",
+        " seconds = (julianday(?) - julianday(started_at)) * 86400.0, peak_rss_kb = ?"
+        " WHERE id = ?",
         -1, &st, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, message, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 5, log->run_id);
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        sqlite3_bind_int64(st, 5, (gint64)ru.ru_maxrss);
+        sqlite3_bind_int64(st, 6, log->run_id);
         rc = sqlite3_step(st);
     }
     sqlite3_finalize(st);

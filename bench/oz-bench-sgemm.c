@@ -1,0 +1,54 @@
+/* oz-bench-sgemm — this machine's sgemm rate on the shapes of MNIST FC training
+ * (batch 128, 784-800-800-10): forward I = S·W and gradient ∇W += Âᵀ·G.
+ * Prints GFLOP/s, the median over reps of the total time of one round of shapes.
+ * Usage: oz-bench-sgemm [threads] [reps] */
+#include <cblas.h>
+#include <glib.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv) {
+    int threads = argc > 1 ? atoi(argv[1]) : 2;
+    int reps = argc > 2 ? atoi(argv[2]) : 21;
+    openblas_set_num_threads(threads);
+    /* {transA, M, N, K}: forward (B,n_pre)x(n_pre,n_post); gradient (n_pre,B)ᵀ x (B,n_post). */
+    const int shapes[][4] = {{0, 128, 800, 784}, {0, 128, 800, 800}, {0, 128, 10, 800},
+                             {1, 784, 800, 128}, {1, 800, 800, 128}, {1, 800, 10, 128}};
+    const int ns = (int)G_N_ELEMENTS(shapes);
+    float *a = g_new(float, 800 * 800), *b = g_new(float, 800 * 800), *c = g_new(float, 800 * 800);
+    for (int i = 0; i < 800 * 800; i++) {
+        a[i] = (float)((i * 7) % 13) / 13.0f;
+        b[i] = (float)((i * 5) % 11) / 11.0f;
+        c[i] = 0.0f;
+    }
+    double flops = 0;
+    for (int s = 0; s < ns; s++)
+        flops += 2.0 * shapes[s][1] * shapes[s][2] * shapes[s][3];
+    double *t = g_new(double, reps);
+    for (int r = -2; r < reps; r++) {
+        gint64 t0 = g_get_monotonic_time();
+        for (int s = 0; s < ns; s++) {
+            int M = shapes[s][1], N = shapes[s][2], K = shapes[s][3];
+            if (shapes[s][0])
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, K, 1.0f, a, M, b, N,
+                            1.0f, c, N);
+            else
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, K, b, N,
+                            1.0f, c, N);
+        }
+        if (r >= 0)
+            t[r] = (double)(g_get_monotonic_time() - t0) / 1e6;
+    }
+    qsort(t, reps, sizeof(double), cmp_double);
+    printf("%.2f\n", flops / t[reps / 2] / 1e9);
+    g_free(a);
+    g_free(b);
+    g_free(c);
+    g_free(t);
+    return 0;
+}
