@@ -2,26 +2,28 @@
  * (foreach_tensor) so saving and loading cannot disagree about names. */
 #include "oz-checkpoint.h"
 
+#include <stdlib.h>
 #include <string.h>
 
-typedef void (*TensorFunc)(const char *name, void *data, gsize bytes, gboolean weight,
-                           gpointer user);
+/* kind: 0 weights and biases, 1 the test input stream, 2 feedback and LL matrices,
+ * 3 optimizer and random state. */
+typedef void (*TensorFunc)(const char *name, void *data, gsize bytes, int kind, gpointer user);
 
 static void foreach_tensor(OzRun *run, TensorFunc fn, gpointer user) {
     char name[256];
     for (guint i = 0; i < run->net->projs->len; i++) {
         OzProjection *p = g_ptr_array_index(run->net->projs, i);
         g_snprintf(name, sizeof name, "w:%s", p->name);
-        fn(name, p->w, sizeof(float) * (gsize)p->n_pre * p->n_post, TRUE, user);
+        fn(name, p->w, sizeof(float) * (gsize)p->n_pre * p->n_post, 0, user);
     }
     for (guint i = 0; i < run->net->pops->len; i++) {
         OzPopulation *pop = g_ptr_array_index(run->net->pops, i);
         if (!pop->bias)
             continue;
         g_snprintf(name, sizeof name, "b:%s", pop->name);
-        fn(name, pop->bias, sizeof(float) * (gsize)pop->n, TRUE, user);
+        fn(name, pop->bias, sizeof(float) * (gsize)pop->n, 0, user);
     }
-    fn("rng:input_test", &run->rng_input_test, sizeof(OzRng), TRUE, user);
+    fn("rng:input_test", &run->rng_input_test, sizeof(OzRng), 1, user);
     if (!run->learner)
         return;
     OzLearner *l = run->learner;
@@ -30,29 +32,29 @@ static void foreach_tensor(OzRun *run, TensorFunc fn, gpointer user) {
         if (!h->path.mat)
             continue;
         g_snprintf(name, sizeof name, "fb:%s", h->pop->name);
-        fn(name, h->path.mat, sizeof(float) * (gsize)h->path.n * h->path.m, FALSE, user);
+        fn(name, h->path.mat, sizeof(float) * (gsize)h->path.n * h->path.m, 2, user);
     }
     for (guint k = 0; k < l->hidden->len; k++) {
         OzHidden *h = g_ptr_array_index(l->hidden, k);
         if (!h->ll_w)
             continue;
         g_snprintf(name, sizeof name, "ll:%s", h->pop->name);
-        fn(name, h->ll_w, sizeof(float) * (gsize)h->pop->n * l->m, FALSE, user);
+        fn(name, h->ll_w, sizeof(float) * (gsize)h->pop->n * l->m, 2, user);
     }
     for (guint i = 0; i < l->opt->params->len; i++) {
         OzParam *p = &g_array_index(l->opt->params, OzParam, i);
         g_snprintf(name, sizeof name, "m:%s", p->name);
-        fn(name, p->m, sizeof(float) * p->n, FALSE, user);
+        fn(name, p->m, sizeof(float) * p->n, 3, user);
         g_snprintf(name, sizeof name, "v:%s", p->name);
-        fn(name, p->v, sizeof(float) * p->n, FALSE, user);
+        fn(name, p->v, sizeof(float) * p->n, 3, user);
     }
-    fn("optim:steps", &l->opt->steps, sizeof l->opt->steps, FALSE, user);
-    fn("rng:init", &run->rng_init, sizeof(OzRng), FALSE, user);
-    fn("rng:input", &run->rng_input, sizeof(OzRng), FALSE, user);
-    fn("rng:dropout", &run->rng_dropout, sizeof(OzRng), FALSE, user);
-    fn("rng:shuffle", &run->rng_shuffle, sizeof(OzRng), FALSE, user);
-    fn("rng:noise", &run->rng_noise, sizeof(OzRng), FALSE, user);
-    fn("rng:jitter", &l->rng_jitter, sizeof(OzRng), FALSE, user);
+    fn("optim:steps", &l->opt->steps, sizeof l->opt->steps, 3, user);
+    fn("rng:init", &run->rng_init, sizeof(OzRng), 3, user);
+    fn("rng:input", &run->rng_input, sizeof(OzRng), 3, user);
+    fn("rng:dropout", &run->rng_dropout, sizeof(OzRng), 3, user);
+    fn("rng:shuffle", &run->rng_shuffle, sizeof(OzRng), 3, user);
+    fn("rng:noise", &run->rng_noise, sizeof(OzRng), 3, user);
+    fn("rng:jitter", &l->rng_jitter, sizeof(OzRng), 3, user);
 }
 
 typedef struct {
@@ -60,9 +62,9 @@ typedef struct {
     int epoch;
 } SaveCtx;
 
-static void save_one(const char *name, void *data, gsize bytes, gboolean weight, gpointer user) {
+static void save_one(const char *name, void *data, gsize bytes, int kind, gpointer user) {
     SaveCtx *c = user;
-    (void)weight;
+    (void)kind;
     oz_log_batch_add(c->batch, OZ_ROW_CHECKPOINT, "isb", (gint64)c->epoch, name, data, bytes);
 }
 
@@ -88,16 +90,19 @@ int oz_checkpoint_latest_epoch(sqlite3 *db, gint64 run_id) {
 
 typedef struct {
     sqlite3_stmt *st;
-    gboolean weights_only;
+    OzLoadWhat what;
     GError **error;
     gboolean ok;
     gint64 run_id;
     int epoch;
 } LoadCtx;
 
-static void load_one(const char *name, void *data, gsize bytes, gboolean weight, gpointer user) {
+static void load_one(const char *name, void *data, gsize bytes, int kind, gpointer user) {
     LoadCtx *c = user;
-    if (!c->ok || (c->weights_only && !weight))
+    gboolean wanted = c->what == OZ_LOAD_ALL || kind == 0 ||
+                      (c->what == OZ_LOAD_WEIGHTS && kind == 1) ||
+                      (c->what == OZ_LOAD_MODEL && kind == 2);
+    if (!c->ok || !wanted)
         return;
     sqlite3_reset(c->st);
     sqlite3_bind_text(c->st, 3, name, -1, SQLITE_STATIC);
@@ -120,9 +125,9 @@ static void load_one(const char *name, void *data, gsize bytes, gboolean weight,
     memcpy(data, sqlite3_column_blob(c->st, 0), bytes);
 }
 
-gboolean oz_checkpoint_load(sqlite3 *db, gint64 run_id, int epoch, OzRun *run,
-                            gboolean weights_only, GError **error) {
-    LoadCtx c = {NULL, weights_only, error, TRUE, run_id, epoch};
+gboolean oz_checkpoint_load(sqlite3 *db, gint64 run_id, int epoch, OzRun *run, OzLoadWhat what,
+                            GError **error) {
+    LoadCtx c = {NULL, what, error, TRUE, run_id, epoch};
     if (sqlite3_prepare_v2(db,
                            "SELECT data FROM checkpoints WHERE run_id = ? AND epoch = ? AND "
                            "name = ?",
@@ -138,4 +143,33 @@ gboolean oz_checkpoint_load(sqlite3 *db, gint64 run_id, int epoch, OzRun *run,
     for (guint i = 0; i < run->net->projs->len; i++)
         oz_projection_reset(g_ptr_array_index(run->net->projs, i));
     return c.ok;
+}
+
+gboolean oz_checkpoint_init_from(const char *spec, OzRun *run, GError **error) {
+    g_auto(GStrv) parts = g_strsplit(spec, ":", 3);
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(parts[0], &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "--init-from %s: cannot open: %s",
+                    spec, db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return FALSE;
+    }
+    gint64 run_id = parts[1] && *parts[1] ? g_ascii_strtoll(parts[1], NULL, 10) : -1;
+    if (run_id < 0) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(db, "SELECT MAX(run_id) FROM checkpoints", -1, &st, NULL) ==
+                SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+            run_id = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    int epoch = parts[1] && parts[2] ? atoi(parts[2]) : oz_checkpoint_latest_epoch(db, run_id);
+    gboolean ok = FALSE;
+    if (run_id < 0 || epoch < 0)
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+                    "--init-from %s: no checkpoint there (only training runs write them)", spec);
+    else
+        ok = oz_checkpoint_load(db, run_id, epoch, run, OZ_LOAD_MODEL, error);
+    sqlite3_close(db);
+    return ok;
 }

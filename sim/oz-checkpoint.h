@@ -17,8 +17,16 @@
 void oz_checkpoint_add_rows(OzRun *run, int epoch, gboolean keep_all, OzLogBatch *batch);
 /* Latest epoch with a checkpoint for run_id, or −1. */
 int oz_checkpoint_latest_epoch(sqlite3 *db, gint64 run_id);
-/* Loads every tensor the run has from the checkpoint of (run_id, epoch).  With
- * weights_only, optimizer state and random streams are left alone.  Fails if a tensor
- * is missing or has another size (a different scenario). */
-gboolean oz_checkpoint_load(sqlite3 *db, gint64 run_id, int epoch, OzRun *run,
-                            gboolean weights_only, GError **error);
+typedef enum {
+    OZ_LOAD_ALL,     /* everything: resume */
+    OZ_LOAD_WEIGHTS, /* weights, biases and the input stream of the test phase: eval */
+    OZ_LOAD_MODEL    /* weights, biases, feedback and LL matrices: start from a checkpoint */
+} OzLoadWhat;
+
+/* Loads the run's tensors from the checkpoint of (run_id, epoch).  Fails if a needed
+ * tensor is missing or has another size (a different scenario). */
+gboolean oz_checkpoint_load(sqlite3 *db, gint64 run_id, int epoch, OzRun *run, OzLoadWhat what,
+                            GError **error);
+/* Opens spec = "PATH[:RUN[:EPOCH]]" (defaults: the newest run with a checkpoint, its
+ * newest epoch) and loads OZ_LOAD_MODEL into run. */
+gboolean oz_checkpoint_init_from(const char *spec, OzRun *run, GError **error);

@@ -186,7 +186,7 @@ static int resume_run(OzRunLog *log, OzScenario *sc, OzRun *run, GError **error)
         return EXIT_USAGE;
     }
     int epoch = oz_checkpoint_latest_epoch(db, id);
-    if (epoch >= 0 && !oz_checkpoint_load(db, id, epoch, run, FALSE, error))
+    if (epoch >= 0 && !oz_checkpoint_load(db, id, epoch, run, OZ_LOAD_ALL, error))
         return EXIT_FAIL;
     oz_run_skip_to_epoch(run, epoch + 1);
     if (!oz_runlog_resume_run(log, id, error))
@@ -261,7 +261,7 @@ static int cmd_eval(int argc, char **argv) {
     const char *infer[] = {"run.mode=infer", "record.spike_samples=0", NULL};
     g_autoptr(OzScenario) sc = oz_scenario_load_data(text, path, infer, &error);
     g_autoptr(OzRun) run = sc ? oz_run_new(sc, &error) : NULL;
-    if (!run || !oz_checkpoint_load(db, run_id, epoch, run, TRUE, &error)) {
+    if (!run || !oz_checkpoint_load(db, run_id, epoch, run, OZ_LOAD_WEIGHTS, &error)) {
         fprintf(stderr, "opzosim: error: %s\n", error->message);
         sqlite3_close(db);
         return EXIT_USAGE;
@@ -295,6 +295,8 @@ static int execute(const char *scenario_path, char **sets, const char *db_arg, i
 
 /* How long to wait for a run log that another process has locked. */
 static int busy_timeout_ms = 5000;
+/* --init-from: start from the weights and feedback matrices of a stored checkpoint. */
+static char *init_from = NULL;
 
 static int cmd_run(int argc, char **argv) {
     g_auto(GStrv) sets = NULL;
@@ -315,6 +317,10 @@ static int cmd_run(int argc, char **argv) {
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress output", NULL},
         {"busy-timeout", 0, 0, G_OPTION_ARG_INT, &busy_timeout_ms,
          "Milliseconds to wait for a run log locked by another process (default 5000)", "MS"},
+        {"init-from", 0, 0, G_OPTION_ARG_STRING, &init_from,
+         "Start from the weights, biases and feedback matrices of a checkpoint (default: the "
+         "newest run and epoch in PATH)",
+         "PATH[:RUN[:EPOCH]]"},
         {NULL, 0, 0, 0, NULL, NULL, NULL}};
     g_autoptr(GOptionContext) ctx = g_option_context_new("SCENARIO - run a scenario");
     g_option_context_add_main_entries(ctx, entries, NULL);
@@ -357,6 +363,10 @@ static int execute(const char *scenario_path, char **sets, const char *db_arg, i
         fprintf(stderr, "opzosim: error: %s\n", error->message);
         return EXIT_USAGE;
     }
+    if (init_from && !resume && !oz_checkpoint_init_from(init_from, run, &error)) {
+        fprintf(stderr, "opzosim: error: %s\n", error->message);
+        return EXIT_USAGE;
+    }
     if (!db_path)
         db_path = g_strdup_printf("runs/%s.sqlite", sc->run.name);
     g_autofree char *dir = g_path_get_dirname(db_path);
@@ -377,7 +387,11 @@ static int execute(const char *scenario_path, char **sets, const char *db_arg, i
         uv_loop_close(&loop);
         return fail("%s", error->message);
     }
-    g_autofree char *overrides = sets ? g_strjoinv("\n", sets) : NULL;
+    g_autofree char *joined = sets ? g_strjoinv("\n", sets) : NULL;
+    g_autofree char *overrides = init_from && !resume
+                                     ? g_strdup_printf("%s%s--init-from %s", joined ? joined : "",
+                                                       joined ? "\n" : "", init_from)
+                                     : g_strdup(joined);
     OzRunInfo info = {sc->run.name, sc->path, sc->text,     overrides,
                       sc->run.seed, threads,  sc->run.mode, sweep};
     if (resume) {
@@ -479,7 +493,8 @@ static int cmd_sweep(int argc, char **argv) {
     gboolean quiet = FALSE;
     GOptionEntry entries[] = {
         {"vary", 'v', 0, G_OPTION_ARG_STRING_ARRAY, &varies,
-         "A key and its values (repeatable; the sweep is the cross product)",
+         "A key and its values (repeatable; the sweep is the cross product); "
+         "K1+K2=V1,... sets several keys to the same value",
          "SECTION.KEY=V1,V2,..."},
         {"set", 's', 0, G_OPTION_ARG_STRING_ARRAY, &sets, "Override for every run (repeatable)",
          "SECTION.KEY=VALUE"},
@@ -487,6 +502,9 @@ static int cmd_sweep(int argc, char **argv) {
          "Run log database (default runs/NAME-sweep.sqlite)", "PATH"},
         {"threads", 't', 0, G_OPTION_ARG_INT, &threads, "BLAS threads", "N"},
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress output", NULL},
+        {"init-from", 0, 0, G_OPTION_ARG_STRING, &init_from,
+         "Every run starts from this checkpoint's weights and feedback matrices",
+         "PATH[:RUN[:EPOCH]]"},
         {NULL, 0, 0, 0, NULL, NULL, NULL}};
     g_autoptr(GOptionContext) ctx =
         g_option_context_new("SCENARIO - run every combination of the --vary values");
@@ -545,7 +563,10 @@ static int cmd_sweep(int argc, char **argv) {
         for (guint i = 0; i < nv; i++) {
             const char *v = values[i][rest % counts[i]];
             rest /= counts[i];
-            g_ptr_array_add(s, g_strdup_printf("%s=%s", keys[i], v));
+            /* KEY1+KEY2=... gives every key of the group the same value. */
+            g_auto(GStrv) group = g_strsplit(keys[i], "+", -1);
+            for (char **k = group; *k; k++)
+                g_ptr_array_add(s, g_strdup_printf("%s=%s", g_strstrip(*k), v));
             g_string_append_printf(label, "%s%s=%s", i ? " " : "", keys[i], v);
         }
         g_ptr_array_add(s, NULL);
