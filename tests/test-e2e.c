@@ -453,3 +453,25 @@ Test(e2e, a_locked_run_log_is_a_clear_error_after_the_busy_timeout) {
     cr_assert_eq(q(db, "select count(*) from runs where status = 'running'"), 0);
     cr_assert_eq(q(db, "select count(*) from runs"), 1, "the first run is intact");
 }
+
+Test(e2e, init_from_a_checkpoint_starts_from_its_weights) {
+    g_autofree char *a = g_build_filename(dir, "a.sqlite", NULL);
+    g_autofree char *b = g_build_filename(dir, "b.sqlite", NULL);
+    const char *train[] = {"run", scenario, "--db", a, "--quiet", "--set", "run.mode=train",
+                           "--set", "run.epochs=2", "--set", "optimizer.lr=1e-2", NULL};
+    cr_assert_eq(run_prog(train, NULL), 0);
+    const char *infer[] = {"run", scenario, "--db", b, "--quiet", "--init-from", a, NULL};
+    char *err = NULL;
+    cr_assert_eq(run_prog(infer, &err), 0, "%s", err);
+    g_free(err);
+    cr_assert_eq(q(a, "select accuracy * 1e12 from epochs where phase = 'test' and epoch = 1"),
+                 q(b, "select accuracy * 1e12 from epochs where phase = 'test'"),
+                 "inference from the checkpoint reproduces its test accuracy");
+    cr_assert_eq(q(b, "select count(*) from runs where overrides like '%--init-from%'"), 1);
+    const char *bad[] = {"run", scenario, "--db", b, "--quiet", "--init-from", "/nonexistent.sqlite",
+                         NULL};
+    err = NULL;
+    cr_assert_eq(run_prog(bad, &err), 2);
+    cr_assert(strstr(err, "/nonexistent.sqlite"), "%s", err);
+    g_free(err);
+}
