@@ -59,6 +59,9 @@ static const char schema_sql[] =
     "  population TEXT NOT NULL, projection TEXT NOT NULL, batches INTEGER,"
     "  cos_bp REAL, grad_norm REAL, bp_grad_norm REAL, variance REAL,"
     "  PRIMARY KEY(run_id, epoch, projection));"
+    "CREATE TABLE IF NOT EXISTS interrupt_state("
+    "  run_id INTEGER NOT NULL REFERENCES runs(id), name TEXT NOT NULL, data BLOB NOT NULL,"
+    "  PRIMARY KEY(run_id, name));"
     "CREATE TABLE IF NOT EXISTS checkpoints("
     "  run_id INTEGER NOT NULL REFERENCES runs(id), epoch INTEGER NOT NULL,"
     "  name TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY(run_id, epoch, name));"
@@ -107,6 +110,8 @@ static const char *const row_sql[OZ_ROW_COUNT] = {
     [OZ_ROW_GRAD_STATS] = "INSERT OR REPLACE INTO grad_stats VALUES(?,?,?,?,?,?,?,?,?)",
     [OZ_ROW_CHECKPOINT] = "INSERT OR REPLACE INTO checkpoints VALUES(?,?,?,?)",
     [OZ_ROW_CHECKPOINT_PRUNE] = "DELETE FROM checkpoints WHERE run_id = ? AND epoch < ?",
+    [OZ_ROW_INTERRUPT] = "INSERT OR REPLACE INTO interrupt_state VALUES(?,?,?)",
+    [OZ_ROW_INTERRUPT_CLEAR] = "DELETE FROM interrupt_state WHERE run_id = ?",
 };
 _Static_assert(G_N_ELEMENTS(row_sql) == OZ_ROW_COUNT, "one statement per row kind");
 
@@ -197,6 +202,19 @@ void oz_log_batch_add(OzLogBatch *b, OzRowKind kind, const char *types, ...) {
     }
     va_end(ap);
     g_array_append_val(b->rows, r);
+}
+
+void oz_log_batch_take(OzLogBatch *dst, OzLogBatch *src) {
+    guint base = dst->values->len;
+    g_array_append_vals(dst->values, src->values->data, src->values->len);
+    for (guint i = 0; i < src->rows->len; i++) {
+        Row r = g_array_index(src->rows, Row, i);
+        r.first += base;
+        g_array_append_val(dst->rows, r);
+    }
+    /* The values (and their strings) now belong to dst. */
+    g_array_set_size(src->values, 0);
+    g_array_set_size(src->rows, 0);
 }
 
 guint oz_log_batch_rows(const OzLogBatch *b) {

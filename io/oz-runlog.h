@@ -33,6 +33,8 @@ typedef enum {
     OZ_ROW_TRAINING_OPS,
     OZ_ROW_CHECKPOINT,       /* epoch, name, blob */
     OZ_ROW_CHECKPOINT_PRUNE, /* epoch: deletes this run's checkpoints of earlier epochs */
+    OZ_ROW_INTERRUPT,        /* name, blob: the state at an interruption */
+    OZ_ROW_INTERRUPT_CLEAR,  /* (no columns): forget this run's interruption state */
     OZ_ROW_COUNT
 } OzRowKind;
 
@@ -48,6 +50,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(OzLogBatch, oz_log_batch_free)
  * prepended by the writer. */
 void oz_log_batch_add(OzLogBatch *batch, OzRowKind kind, const char *types, ...);
 guint oz_log_batch_rows(const OzLogBatch *batch);
+/* Moves every row of src to the end of dst; src is left empty. */
+void oz_log_batch_take(OzLogBatch *dst, OzLogBatch *src);
 
 typedef struct {
     const char *name;

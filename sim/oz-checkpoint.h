@@ -13,8 +13,18 @@
 
 #include <sqlite3.h>
 
-/* Rows that store the run's state as of the end of `epoch`. */
+/* Rows that store the run's state as of the end of `epoch` (and forget any interruption
+ * state, which is now older). */
 void oz_checkpoint_add_rows(OzRun *run, int epoch, gboolean keep_all, OzLogBatch *batch);
+/* Rows that store everything at a batch boundary inside a phase — the epoch checkpoint's
+ * tensors plus the position (phase, cursor, sample order), the phase's counters, loss and
+ * accuracy sums and gradient statistics — into interrupt_state, and the spike rows
+ * recorded so far in the phase. */
+void oz_checkpoint_add_interrupt_rows(OzRun *run, OzLogBatch *batch);
+/* Restores an interruption state of run_id if there is one: *found tells.  The run then
+ * continues inside the interrupted phase. */
+gboolean oz_checkpoint_load_interrupt(sqlite3 *db, gint64 run_id, OzRun *run, gboolean *found,
+                                      GError **error);
 /* Latest epoch with a checkpoint for run_id, or −1. */
 int oz_checkpoint_latest_epoch(sqlite3 *db, gint64 run_id);
 typedef enum {

@@ -185,14 +185,26 @@ static int resume_run(OzRunLog *log, OzScenario *sc, OzRun *run, GError **error)
                     "--resume: only training runs (run.mode = train) can be resumed");
         return EXIT_USAGE;
     }
-    int epoch = oz_checkpoint_latest_epoch(db, id);
-    if (epoch >= 0 && !oz_checkpoint_load(db, id, epoch, run, OZ_LOAD_ALL, error))
+    gboolean mid = FALSE;
+    if (!oz_checkpoint_load_interrupt(db, id, run, &mid, error))
         return EXIT_FAIL;
-    oz_run_skip_to_epoch(run, epoch + 1);
+    if (mid) {
+        const OzPhase *ph = oz_run_current_phase(run);
+        fprintf(stderr,
+                "opzosim: resuming run %" G_GINT64_FORMAT " where it was interrupted: %s phase "
+                "of epoch %d, sample %d\n",
+                id, ph && ph->kind == OZ_PHASE_TRAIN ? "train" : "test", ph ? ph->epoch + 1 : 0,
+                MAX(run->cursor, 0));
+    } else {
+        int epoch = oz_checkpoint_latest_epoch(db, id);
+        if (epoch >= 0 && !oz_checkpoint_load(db, id, epoch, run, OZ_LOAD_ALL, error))
+            return EXIT_FAIL;
+        oz_run_skip_to_epoch(run, epoch + 1);
+        fprintf(stderr, "opzosim: resuming run %" G_GINT64_FORMAT " at epoch %d of %d\n", id,
+                epoch + 2, sc->run.epochs);
+    }
     if (!oz_runlog_resume_run(log, id, error))
         return EXIT_FAIL;
-    fprintf(stderr, "opzosim: resuming run %" G_GINT64_FORMAT " at epoch %d of %d\n", id,
-            epoch + 2, sc->run.epochs);
     return EXIT_OK;
 }
 
@@ -430,6 +442,14 @@ static int execute(const char *scenario_path, char **sets, const char *db_arg, i
     uv_signal_start(&app.sigint, on_signal, SIGINT);
     uv_signal_start(&app.sigterm, on_signal, SIGTERM);
     uv_run(&loop, UV_RUN_DEFAULT);
+    if (app.stop_signal && run->learner && !run->fault && !oz_runlog_error(app.log) &&
+        oz_run_current_phase(run)) {
+        /* Interrupted inside the plan: commit where we are, so --resume continues here. */
+        OzLogBatch *state = oz_log_batch_new();
+        oz_checkpoint_add_interrupt_rows(run, state);
+        oz_runlog_submit(app.log, state);
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
     /* Every handle is closed and every queued write has run: the log is quiescent. */
     g_assert(!oz_runlog_busy(app.log));
     progress(&app, TRUE);

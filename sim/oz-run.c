@@ -316,18 +316,8 @@ static gboolean is_last_test(OzRun *run) {
     return TRUE;
 }
 
-static void begin_phase(OzRun *run, const OzPhase *ph) {
-    const OzImageSet *set = phase_set(run, ph);
-    g_free(run->order);
-    run->order = g_new(int, set->n);
-    for (int i = 0; i < set->n; i++)
-        run->order[i] = i;
-    if (ph->kind == OZ_PHASE_TRAIN)
-        oz_rng_shuffle(&run->rng_shuffle, run->order, set->n);
-    run->cursor = 0;
-    run->correct = run->seen = 0;
-    run->loss_sum = 0.0;
-    run->batches = 0;
+/* α and the learning rate of a training phase (SPEC §3.4, §2.7). */
+static void phase_schedules(OzRun *run, const OzPhase *ph) {
     if (run->learner && ph->kind == OZ_PHASE_TRAIN) {
         const OzScenario *sc = run->sc;
         int E = sc->run.epochs, e = ph->epoch;
@@ -342,14 +332,49 @@ static void begin_phase(OzRun *run, const OzPhase *ph) {
             lr *= 0.5 * (1.0 + cos(G_PI * (double)e / (double)E));
         run->learner->alpha = (float)alpha;
         run->learner->lr = lr;
-        oz_learner_stats_reset(run->learner);
     }
+}
+
+static void begin_phase(OzRun *run, const OzPhase *ph) {
+    const OzImageSet *set = phase_set(run, ph);
+    g_free(run->order);
+    run->order = g_new(int, set->n);
+    for (int i = 0; i < set->n; i++)
+        run->order[i] = i;
+    if (ph->kind == OZ_PHASE_TRAIN)
+        oz_rng_shuffle(&run->rng_shuffle, run->order, set->n);
+    run->cursor = 0;
+    run->correct = run->seen = 0;
+    run->loss_sum = 0.0;
+    run->batches = 0;
+    phase_schedules(run, ph);
+    if (run->learner && ph->kind == OZ_PHASE_TRAIN)
+        oz_learner_stats_reset(run->learner);
     oz_network_counters_clear(run->net);
     run->phase_started = (double)g_get_monotonic_time() / 1e6;
     oz_log_batch_free(run->spikes);
     run->spikes = oz_log_batch_new();
     if (ph->kind == OZ_PHASE_TEST)
         run->rng_input_test = run->rng_input;
+}
+
+int *oz_run_order_for_phase(OzRun *run, guint phase_index, gsize *n) {
+    g_return_val_if_fail(phase_index < run->phases->len, NULL);
+    const OzPhase *ph = &g_array_index(run->phases, OzPhase, phase_index);
+    const OzImageSet *set = phase_set(run, ph);
+    g_free(run->order);
+    run->order = g_new0(int, set->n);
+    *n = (gsize)set->n;
+    return run->order;
+}
+
+void oz_run_continue_phase(OzRun *run, double elapsed_seconds) {
+    const OzPhase *ph = oz_run_current_phase(run);
+    g_return_if_fail(ph != NULL && run->cursor >= 0);
+    phase_schedules(run, ph);
+    run->phase_started = (double)g_get_monotonic_time() / 1e6 - elapsed_seconds;
+    oz_log_batch_free(run->spikes);
+    run->spikes = oz_log_batch_new();
 }
 
 void oz_run_skip_to_epoch(OzRun *run, int epoch) {

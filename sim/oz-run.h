@@ -39,6 +39,7 @@ typedef struct OzRun {
     gint64 correct, seen;
     double phase_started; /* monotonic seconds */
     double phase_seconds;
+    double phase_elapsed; /* seconds into the current phase, kept for interruptions */
     gboolean recording;   /* spikes of the current batch are being recorded */
     int record_base;      /* sample index of row 0 of the batch */
     gboolean *record_pop; /* per population id */
@@ -70,4 +71,9 @@ gboolean oz_run_step(OzRun *run, OzLogBatch **phase_rows);
 const OzPhase *oz_run_current_phase(const OzRun *run);
 /* Continue a training plan at the start of epoch `epoch` (after a resume). */
 void oz_run_skip_to_epoch(OzRun *run, int epoch);
+/* The order buffer for the current phase (sized for its data set); for restoring. */
+int *oz_run_order_for_phase(OzRun *run, guint phase_index, gsize *n);
+/* After a mid-phase state was restored (phase_index, cursor, order, counters): the
+ * phase's schedules, clock and spike buffer, without reshuffling or resetting. */
+void oz_run_continue_phase(OzRun *run, double elapsed_seconds);
 double oz_run_running_accuracy(const OzRun *run);
