@@ -40,6 +40,8 @@ typedef struct {
     double last_plain;  /* last non-tty progress line */
     double plain_every;
     gint64 last_done;
+    gint64 batches;        /* steps taken */
+    gint64 interrupt_after; /* test hook: raise SIGINT after this many batches (0: never) */
     double last_time;
     double rate;        /* smoothed samples/s */
 } App;
@@ -108,6 +110,8 @@ static void on_idle(uv_idle_t *h) {
         return;
     }
     OzLogBatch *rows = NULL;
+    if (app->interrupt_after > 0 && ++app->batches == app->interrupt_after)
+        raise(SIGINT); /* delivered through the loop, like a user's ^C */
     if (!oz_run_step(app->run, &rows)) {
         app->done = app->run->fault == NULL;
         close_all(app);
@@ -392,6 +396,10 @@ static int execute(const char *scenario_path, char **sets, const char *db_arg, i
     app.run = run;
     app.quiet = quiet;
     app.prefix = prefix;
+    /* Fault injection for tests: OPZOSIM_TEST_INTERRUPT_AFTER=N interrupts after N
+     * batches, so a test can stop a run at an exact point. */
+    const char *ia = g_getenv("OPZOSIM_TEST_INTERRUPT_AFTER");
+    app.interrupt_after = ia ? g_ascii_strtoll(ia, NULL, 10) : 0;
     app.tty = isatty(STDERR_FILENO);
     app.plain_every = 10.0 * sc->run.progress_seconds;
     app.log = oz_runlog_open(db_path, &loop, busy_timeout_ms, &error);

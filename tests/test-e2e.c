@@ -476,34 +476,29 @@ Test(e2e, init_from_a_checkpoint_starts_from_its_weights) {
     g_free(err);
 }
 
-/* Interrupts a training run after `ms` milliseconds, resumes it, and checks that every
- * logged number and the final weights equal those of `full`. */
-static void interrupt_and_resume(const char *full, const char *cut, int ms) {
+/* Interrupts a training run after `batches` mini-batches (through the program's test
+ * hook, which raises SIGINT), resumes it, and checks that every logged number and the
+ * final weights equal those of `full`. */
+static void interrupt_and_resume(const char *full, const char *cut, int batches) {
     const char *argv[] = {bin(), "run", scenario, "--db", cut, "--quiet", "--set",
                           "run.mode=train", "--set", "run.epochs=2", "--set",
                           "record.grad_stats=true", "--set", "record.grad_stats_every=3", NULL};
-    GPid pid;
-    cr_assert(g_spawn_async(NULL, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
-                            &pid, NULL));
-    for (int i = 0; i < 500; i++) {
-        g_usleep(5000);
-        if (g_file_test(cut, G_FILE_TEST_EXISTS) && q_try(cut, "select count(*) from runs") == 1)
-            break;
-    }
-    g_usleep((gulong)ms * 1000);
-    kill(pid, SIGINT);
+    g_autofree char *n = g_strdup_printf("%d", batches);
+    char **env = g_environ_setenv(g_get_environ(), "OPZOSIM_TEST_INTERRUPT_AFTER", n, TRUE);
     int status = 0;
-    waitpid(pid, &status, 0);
-    g_spawn_close_pid(pid);
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 130, "interrupt at %d ms: status %d",
-              ms, status);
-    cr_assert_gt(q(cut, "select count(*) from interrupt_state"), 0, "state committed at %d ms",
-                 ms);
+    cr_assert(g_spawn_sync(NULL, (char **)argv, env, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL,
+                           &status, NULL));
+    g_strfreev(env);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 130,
+              "interrupt after %d batches: status %d", batches, status);
+    cr_assert_gt(q(cut, "select count(*) from interrupt_state"), 0, "state committed (%d)",
+                 batches);
     const char *again[] = {"run", scenario, "--db", cut, "--quiet", "--resume", "--set",
                            "run.mode=train", "--set", "run.epochs=2", "--set",
                            "record.grad_stats=true", "--set", "record.grad_stats_every=3", NULL};
     char *err = NULL;
     cr_assert_eq(run_prog(again, &err), 0, "%s", err);
+    cr_assert(strstr(err, "where it was interrupted"), "%s", err);
     g_free(err);
     cr_assert_eq(q(cut, "select count(*) from interrupt_state"), 0, "cleared by the next epoch");
     const char *sqls[] = {
@@ -516,28 +511,29 @@ static void interrupt_and_resume(const char *full, const char *cut, int ms) {
         "select count(*) from spikes",
     };
     for (gsize i = 0; i < G_N_ELEMENTS(sqls); i++)
-        cr_assert_eq(q(full, sqls[i]), q(cut, sqls[i]), "%s (interrupt at %d ms)", sqls[i], ms);
+        cr_assert_eq(q(full, sqls[i]), q(cut, sqls[i]), "%s (after %d batches)", sqls[i], batches);
     const char *names[] = {"w:in_h1", "w:h1_h2", "w:h2_out", "fb:h1", "v:in_h1"};
     for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
         g_autofree char *sql =
             g_strdup_printf("select data from checkpoints where epoch = 1 and name = '%s'", names[i]);
         GBytes *x = blob(full, sql), *y = blob(cut, sql);
-        cr_assert(g_bytes_equal(x, y), "%s differs (interrupt at %d ms)", names[i], ms);
+        cr_assert(g_bytes_equal(x, y), "%s differs (after %d batches)", names[i], batches);
         g_bytes_unref(x);
         g_bytes_unref(y);
     }
 }
 
 Test(e2e, interrupted_anywhere_then_resumed_equals_uninterrupted) {
-    oz_test_write_dataset(dir, 12000, 300, 6, 6, 10);
+    /* 4000 training samples in batches of 16: 250 train + 19 test batches per epoch. */
+    oz_test_write_dataset(dir, 4000, 300, 6, 6, 10);
     g_autofree char *full = g_build_filename(dir, "u.sqlite", NULL);
     const char *args[] = {"run", scenario, "--db", full, "--quiet", "--set", "run.mode=train",
                           "--set", "run.epochs=2", "--set", "record.grad_stats=true", "--set",
                           "record.grad_stats_every=3", NULL};
     cr_assert_eq(run_prog(args, NULL), 0);
-    /* Interrupt at 10%, 45% and 80% of an uninterrupted run's length. */
-    gint64 ms = q(full, "select cast(seconds * 1000 as integer) from runs");
-    const int at[] = {(int)(ms / 10), (int)(ms * 45 / 100), (int)(ms * 8 / 10)};
+    /* Inside the first training phase, inside the first test phase (spikes are being
+     * recorded there), exactly at the end of epoch 1, and inside the second training phase. */
+    const int at[] = {37, 255, 269, 400};
     for (gsize i = 0; i < G_N_ELEMENTS(at); i++) {
         g_autofree char *name = g_strdup_printf("cut%zu.sqlite", i);
         g_autofree char *cut = g_build_filename(dir, name, NULL);
