@@ -193,6 +193,33 @@ gint64 oz_network_delay_to(OzNetwork *net, OzPopulation *pop) {
     return dist[pop->id];
 }
 
+gint64 oz_network_delay_between(OzNetwork *net, OzPopulation *from, OzPopulation *to) {
+    guint np = net->pops->len;
+    g_autofree gint64 *dist = g_new(gint64, np);
+    gint64 total = 0;
+    for (guint i = 0; i < np; i++)
+        dist[i] = -1;
+    for (guint i = 0; i < net->projs->len; i++)
+        total += ((OzProjection *)g_ptr_array_index(net->projs, i))->p.delay_ticks;
+    dist[from->id] = 0;
+    for (guint round = 0; round <= np; round++) {
+        gboolean changed = FALSE;
+        for (guint i = 0; i < net->projs->len; i++) {
+            OzProjection *p = g_ptr_array_index(net->projs, i);
+            if (dist[p->pre->id] < 0)
+                continue;
+            gint64 d = MIN(dist[p->pre->id] + p->p.delay_ticks, total);
+            if (d > dist[p->post->id]) {
+                dist[p->post->id] = d;
+                changed = TRUE;
+            }
+        }
+        if (!changed)
+            break;
+    }
+    return dist[to->id];
+}
+
 gboolean oz_network_prepare(OzNetwork *net, gint64 drain_ticks, GError **error) {
     g_return_val_if_fail(!net->prepared, FALSE);
     if (!topo_sort(net, error))
@@ -200,6 +227,31 @@ gboolean oz_network_prepare(OzNetwork *net, gint64 drain_ticks, GError **error) 
     net->drain_ticks = drain_ticks >= 0 ? drain_ticks : longest_delay_path(net);
     net->window_ticks = net->input_ticks + net->drain_ticks;
     guint np = net->pops->len;
+    /* Earliest arrival of input at each population: before it, a population rests (so a
+     * feed-forward chain with delays is the undelayed one shifted in time). */
+    g_autofree gint64 *earliest = g_new(gint64, np);
+    for (guint i = 0; i < np; i++) {
+        OzPopulation *pop = g_ptr_array_index(net->pops, i);
+        earliest[i] = g_strcmp0(pop->ops->name, "input") == 0 ? 0 : G_MAXINT64;
+    }
+    for (guint round = 0; round <= np; round++) {
+        gboolean changed = FALSE;
+        for (guint i = 0; i < net->projs->len; i++) {
+            OzProjection *p = g_ptr_array_index(net->projs, i);
+            if (earliest[p->pre->id] == G_MAXINT64)
+                continue;
+            gint64 d = earliest[p->pre->id] + p->p.delay_ticks;
+            if (d < earliest[p->post->id]) {
+                earliest[p->post->id] = d;
+                changed = TRUE;
+            }
+        }
+        if (!changed)
+            break;
+    }
+    for (guint i = 0; i < np; i++)
+        if (earliest[i] == G_MAXINT64)
+            earliest[i] = 0;
     net->update_handler = g_new0(guint, np);
     net->deliver_handler = g_new0(guint, MAX(net->projs->len, 1));
     for (guint i = 0; i < np; i++) {
@@ -209,6 +261,7 @@ gboolean oz_network_prepare(OzNetwork *net, gint64 drain_ticks, GError **error) 
             depth = MAX(depth, ((OzProjection *)g_ptr_array_index(pop->out, k))->p.delay_ticks +
                                    1);
         oz_population_set_depth(pop, depth);
+        pop->start_tick = earliest[i];
         if (g_strcmp0(pop->ops->name, "readout") == 0) {
             pop->sum_from = oz_network_delay_to(net, pop);
             pop->sum_to = pop->sum_from + net->input_ticks;
@@ -266,8 +319,9 @@ void oz_network_run_window(OzNetwork *net) {
     g_return_if_fail(net->prepared);
     for (guint i = 0; i < net->topo->len; i++) {
         OzPopulation *pop = g_ptr_array_index(net->topo, i);
-        oz_engine_schedule(net->engine, 0, 2u * pop->topo + 1u, net->update_handler[pop->id],
-                           pop->id);
+        if (pop->start_tick < net->window_ticks)
+            oz_engine_schedule(net->engine, pop->start_tick, 2u * pop->topo + 1u,
+                               net->update_handler[pop->id], pop->id);
     }
     oz_engine_run_all(net->engine);
 }

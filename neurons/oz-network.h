@@ -63,6 +63,8 @@ guint32 oz_network_first_free_stage(const OzNetwork *net);
 /* Longest delay-weighted path from any population to pop (the sum of all delays if a
  * delayed cycle makes it unbounded).  Valid before prepare. */
 gint64 oz_network_delay_to(OzNetwork *net, OzPopulation *pop);
+/* Longest delay-weighted path from `from` to `to`, or −1 if `to` cannot be reached. */
+gint64 oz_network_delay_between(OzNetwork *net, OzPopulation *from, OzPopulation *to);
 
 /* Weight and bias initialisation from one stream, in declaration order. */
 void oz_network_init_parameters(OzNetwork *net, OzRng *rng);

@@ -235,7 +235,8 @@ static void step_input(OzPopulation *pop, gint64 tick) {
         f->s = pop->x;
         f->nspikes = 0;
         if (pop->input_trace) {
-            const float *prev = tick > 0 ? oz_population_frame(pop, tick - 1)->trace : pop->zero;
+            const float *prev =
+                tick > pop->start_tick ? oz_population_frame(pop, tick - 1)->trace : pop->zero;
             const float lam = pop->p.lambda;
             for (gsize i = 0, sz = (gsize)bsz * n; i < sz; i++)
                 f->trace[i] = lam * prev[i] + pop->x[i];
@@ -268,8 +269,9 @@ static void step_lif(OzPopulation *pop, gint64 tick) {
     if (pop->pre_step)
         pop->pre_step(pop, tick, pop->pre_step_data);
     OzFrame *f = oz_population_frame(pop, tick);
-    const float *prev = tick > 0 ? oz_population_frame(pop, tick - 1)->trace : pop->zero;
-    if (pop->depth == 1 && tick > 0)
+    const gboolean first = tick <= pop->start_tick;
+    const float *prev = first ? pop->zero : oz_population_frame(pop, tick - 1)->trace;
+    if (pop->depth == 1 && !first)
         prev = f->trace; /* the same buffer: updated in place below */
     const int n = pop->n;
     const float lam = pop->p.lambda, vth = pop->p.v_th;

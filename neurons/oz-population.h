@@ -100,6 +100,8 @@ typedef struct OzPopulation {
     float *bias_grad; /* (n) */
     int active_samples; /* samples of the batch that hold data (≤ B) */
     gint64 sum_from, sum_to; /* readout: osum gathers o[t] for t in [sum_from, sum_to) */
+    gint64 start_tick;       /* first tick of a window it updates on: when input can first
+                              * reach it (the shortest delay path from an input) */
 
     int depth;
     OzFrame *frames; /* (depth) ring indexed by tick % depth */

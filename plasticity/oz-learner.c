@@ -188,6 +188,7 @@ gint64 oz_learner_finalize(OzLearner *l, guint64 seed, GError **error) {
             return -1;
         }
         gint64 lat = h->delay_ticks + h->jitter_ticks;
+        h->lag = MAX(0, oz_network_delay_between(l->net, h->pop, l->readout));
         if (lat > 0 && l->p.step_every_tick) {
             g_set_error(error, OZ_NEURONS_ERROR, OZ_NEURONS_ERROR_INVALID,
                         "feedback into %s has a delay, but the optimizer steps every tick; "
@@ -198,10 +199,11 @@ gint64 oz_learner_finalize(OzLearner *l, guint64 seed, GError **error) {
         max_lat = MAX(max_lat, lat);
         /* Stored factors of tick te are read up to lat ticks later (and a projection's
          * presynaptic factor d ticks before that). */
-        h->pop->min_depth = MAX(h->pop->min_depth, (int)lat + 1);
+        h->pop->min_depth = MAX(h->pop->min_depth, (int)(h->lag + lat) + 1);
         for (guint j = 0; j < h->pop->in->len; j++) {
             OzProjection *p = g_ptr_array_index(h->pop->in, j);
-            p->pre->min_depth = MAX(p->pre->min_depth, (int)lat + p->p.delay_ticks + 1);
+            p->pre->min_depth =
+                MAX(p->pre->min_depth, (int)(h->lag + lat) + p->p.delay_ticks + 1);
         }
     }
     int B = l->net->batch;
@@ -294,7 +296,7 @@ static void sample_noise(OzPopulation *pop, gint64 tick, gpointer user_data) {
         memset(f->z, 0, sz * sizeof(float));
         return;
     }
-    if (l->p.antithetic && (tick & 1)) {
+    if (l->p.antithetic && ((tick - pop->start_tick) & 1)) {
         const float *prev = oz_population_frame(pop, tick - 1)->z;
         for (gsize i = 0; i < sz; i++)
             f->z[i] = -prev[i];
@@ -368,8 +370,9 @@ static void make_signal(OzLearner *l, OzHidden *h, gint64 te) {
     OzPopulation *pop = h->pop;
     int rows = pop->active_samples, n = pop->n, m = l->m;
     gsize slot = slot_of(l, te);
-    const OzFrame *f = oz_population_frame(pop, te);
-    g_assert(f->tick == te);
+    /* The activity behind the error of te happened lag ticks earlier. */
+    const OzFrame *f = oz_population_frame(pop, te - h->lag);
+    g_assert(f->tick == te - h->lag);
     float *g_s = h->gs_ring + slot * (gsize)l->net->batch * n;
     OzFeedbackCtx ctx = {
         .rows = rows,
@@ -451,14 +454,14 @@ static void shadow_bp(OzLearner *l, gint64 t, const float *e, int rows) {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, p->n_post, 1.0f,
                             down, p->n_post, p->w, p->n_post, 1.0f, h->bp_chain, n);
         }
-        const OzFrame *f = oz_population_frame(pop, t);
+        const OzFrame *f = oz_population_frame(pop, t - h->lag);
         const float vth = pop->p.v_th, a = (float)l->p.surrogate_a;
         for (gsize i = 0, sz = (gsize)rows * n; i < sz; i++)
             h->bp_gu[i] = h->bp_chain[i] * oz_surrogate(f->u[i], vth, a) * pop->mask[i];
     }
     for (guint i = 0; i < l->stats->len; i++) {
         OzGradStats *st = &g_array_index(l->stats, OzGradStats, i);
-        const float *pre = pre_factor(st->proj, t);
+        const float *pre = pre_factor(st->proj, t - st->hidden->lag);
         if (pre)
             accumulate(st->bp_grad, pre, st->hidden->bp_gu, rows, st->proj->n_pre,
                        st->proj->n_post);
@@ -589,7 +592,7 @@ static void on_error(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
      * sums are formed exactly as without delay (bit-identical weights). */
     h->arrived[slot_of(l, te)] = te;
     while (h->arrived[slot_of(l, h->next_te)] == h->next_te) {
-        apply_signal(l, h, h->next_te, h->next_te);
+        apply_signal(l, h, h->next_te, h->next_te - h->lag);
         h->arrived[slot_of(l, h->next_te)] = -1;
         h->next_te++;
     }

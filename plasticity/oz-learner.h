@@ -73,6 +73,8 @@ typedef struct OzHidden {
     float *g_u;     /* (B, n) */
     float *gs_ring; /* (ring, B, n) top-down signals by emission tick */
     int delay_ticks, jitter_ticks;
+    gint64 lag; /* path delay from this population to the readout: the error emitted at
+                 * te was caused by this population's activity at te − lag */
     OzEligibility eligibility;
     gint64 *arrived; /* (ring) emission tick that arrived in each slot, −1 for none */
     gint64 next_te;  /* stored: the next emission tick to apply */

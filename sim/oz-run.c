@@ -447,7 +447,7 @@ static OzLogBatch *phase_rows(OzRun *run, const OzPhase *ph) {
     if (run->sc->record.firing_rates) {
         for (guint i = 0; i < run->net->pops->len; i++) {
             OzPopulation *p = g_ptr_array_index(run->net->pops, i);
-            gint64 neuron_ticks = samples * (gint64)p->n * window;
+            gint64 neuron_ticks = samples * (gint64)p->n * (window - p->start_tick);
             gboolean spiking = strcmp(p->ops->name, "lif") == 0 ||
                                (p == run->input && p->p.encoding == OZ_ENCODING_BERNOULLI);
             if (spiking)
@@ -535,7 +535,7 @@ static void check_guards(OzRun *run, const OzPhase *ph, guint64 *spikes_before, 
         OzPopulation *pop = g_ptr_array_index(run->net->pops, i);
         if (strcmp(pop->ops->name, "lif") != 0)
             continue;
-        double cells = (double)active * pop->n * (double)run->net->window_ticks;
+        double cells = (double)active * pop->n * (double)(run->net->window_ticks - pop->start_tick);
         double rate = (double)(pop->spikes - spikes_before[i]) / cells;
         run->runaway[i] = rate >= sc->run.max_rate ? run->runaway[i] + 1 : 0;
         if (run->runaway[i] >= sc->run.runaway_batches) {

@@ -24,6 +24,7 @@ typedef struct {
     gboolean trace_noisy, noise_unmasked, input_trace, m_batch_sum, m_per_window, ll;
     float dropout;
     int delay1, jitter1, delay2, jitter2;
+    int pdelay[3]; /* projection delays in→h1, h1→h2, h2→out */
     OzEligibility eligibility;
     float lr;
 } Opts;
@@ -48,8 +49,11 @@ static void tiny_build_opts(Tiny *k, const char *rule, OzNoiseMode position, flo
     k->h2 = oz_network_add_population(k->net, "h2", &lif, NULL);
     k->out = oz_network_add_population(k->net, "out", &ro, NULL);
     OzProjectionParams pp = {.init = OZ_INIT_UNIFORM, .init_scale = 2.5f};
+    pp.delay_ticks = o->pdelay[0];
     k->w1 = oz_network_add_projection(k->net, "w1", "in", "h1", &pp, NULL);
+    pp.delay_ticks = o->pdelay[1];
     k->w2 = oz_network_add_projection(k->net, "w2", "h1", "h2", &pp, NULL);
+    pp.delay_ticks = o->pdelay[2];
     k->w3 = oz_network_add_projection(k->net, "w3", "h2", "out", &pp, NULL);
     OzLearnParams lp = {
         .rule = rule,
@@ -78,7 +82,7 @@ static void tiny_build_opts(Tiny *k, const char *rule, OzNoiseMode position, flo
     /* Keep every tick's frame, so the reference can read the probes z[t]. */
     k->h1->min_depth = MAX(k->h1->min_depth, T);
     k->h2->min_depth = MAX(k->h2->min_depth, T);
-    cr_assert(oz_network_prepare(k->net, lat, NULL));
+    cr_assert(oz_network_prepare(k->net, oz_network_delay_to(k->net, k->out) + lat, NULL));
     oz_network_init_parameters(k->net, &k->init);
     oz_learner_prepare(k->l);
     k->l->alpha = alpha;
@@ -797,4 +801,29 @@ Test(diagnostics, bp_rule_has_cosine_one_and_variance_matches_a_direct_computati
     cr_assert_float_eq(m2 / ((double)W * N1 * N2), var, 1e-9 * (1 + var));
     g_free(g);
     tiny_free(&k);
+}
+
+/* With axonal delays on a feed-forward chain every layer is the undelayed one shifted in
+ * time, and each error is credited to the activity that caused it (lag ticks earlier), so
+ * learning is exactly the undelayed learning. */
+Test(delays, projection_delays_shift_time_and_learn_the_same) {
+    const char *rules[] = {"dfa", "bp", "dkp"};
+    for (gsize r = 0; r < G_N_ELEMENTS(rules); r++) {
+        Opts base = {.dropout = 0.2f, .lr = 0.05f};
+        GByteArray *ref = weights_with(rules[r], &base, 3);
+        const Opts variants[] = {
+            {.dropout = 0.2f, .lr = 0.05f, .pdelay = {0, 1, 1}},
+            {.dropout = 0.2f, .lr = 0.05f, .pdelay = {2, 0, 3}},
+            {.dropout = 0.2f, .lr = 0.05f, .pdelay = {1, 2, 0}, .delay1 = 2, .delay2 = 2},
+        };
+        for (gsize v = 0; v < G_N_ELEMENTS(variants); v++) {
+            if (!strcmp(rules[r], "bp") && variants[v].delay1 != variants[v].delay2)
+                continue;
+            GByteArray *got = weights_with(rules[r], &variants[v], 3);
+            cr_assert(memcmp(got->data, ref->data, ref->len) == 0,
+                      "%s, variant %zu: weights differ from the undelayed network", rules[r], v);
+            g_byte_array_free(got, TRUE);
+        }
+        g_byte_array_free(ref, TRUE);
+    }
 }
