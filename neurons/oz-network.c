@@ -352,7 +352,7 @@ static void on_update(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
 
 static void on_deliver(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
     OzProjection *p = user_data;
-    const OzFrame *f = oz_population_frame(p->pre, ev->arg);
+    OzFrame *f = oz_population_frame(p->pre, ev->arg);
     g_assert(f->tick == ev->arg); /* the ring is deep enough for every delay */
     oz_projection_deliver(p, f, p->post->acc);
     (void)engine;

@@ -10,6 +10,8 @@
  */
 #include "oz-population.h"
 
+#include <stdint.h>
+
 #include <math.h>
 #include <string.h>
 
@@ -260,9 +262,73 @@ static void step_input(OzPopulation *pop, gint64 tick) {
         total += (guint64)cnt;
     }
     f->kind = OZ_FRAME_SPIKES;
+    f->indexed = TRUE;
     f->value = 1.0f;
     f->nspikes = total;
     pop->spikes += total;
+}
+
+const int *oz_frame_index(OzFrame *f, int rows, int n) {
+    g_assert(f->kind == OZ_FRAME_SPIKES);
+    if (f->indexed)
+        return f->idx;
+    for (int b = 0; b < rows; b++) {
+        const float *s = f->s + (gsize)b * n;
+        int *idx = f->idx + (gsize)b * n;
+        int cnt = 0;
+        for (int i = 0; i < n; i++) {
+            idx[cnt] = i;
+            cnt += s[i] != 0.0f;
+        }
+        g_assert(cnt == f->counts[b]);
+    }
+    f->indexed = TRUE;
+    return f->idx;
+}
+
+/* The LIF update of one sample's row.  The common cases get their own loops with no
+ * per-element branches, so the compiler vectorises them; the rest (noise before the
+ * neuron, the alternative readings) share a general loop.  Returns the spike count. */
+static int lif_row(const OzPopulation *pop, float *restrict acc, float *restrict v,
+                   float *restrict u, float *restrict s, float *restrict tr,
+                   const float *restrict pv, const float *restrict mask,
+                   const float *restrict z, float a_before, float a_after) {
+    const int n = pop->n;
+    const float lam = pop->p.lambda, vth = pop->p.v_th;
+    const float *restrict bias = pop->bias;
+    const float bias_on = pop->p.bias ? 1.0f : 0.0f;
+    int cnt = 0;
+    if (a_before == 0.0f && !pop->trace_noisy && !pop->noise_unmasked) {
+        /* No probe, or the probe after the neuron added to the masked spike (the default). */
+        for (int i = 0; i < n; i++) {
+            float ui = lam * v[i] + acc[i] + bias_on * bias[i];
+            float fire = ui >= vth ? 1.0f : 0.0f;
+            v[i] = ui - vth * fire;
+            u[i] = ui;
+            float out = fire * mask[i];
+            tr[i] = lam * pv[i] + out;
+            s[i] = out + a_after * z[i];
+            acc[i] = 0.0f;
+            cnt += out != 0.0f;
+        }
+        return cnt;
+    }
+    for (int i = 0; i < n; i++) {
+        float ui = lam * v[i] + acc[i] + bias_on * bias[i] + a_before * z[i];
+        float fire = ui >= vth ? 1.0f : 0.0f;
+        v[i] = ui - vth * fire;
+        u[i] = ui;
+        float out = fire * mask[i];
+        float sent = out;
+        if (a_after != 0.0f)
+            sent = pop->noise_unmasked ? mask[i] * (fire + a_after * z[i]) : out + a_after * z[i];
+        /* By default the trace follows the clean (masked) spikes, not the probe (SPEC §3.1). */
+        tr[i] = lam * pv[i] + (pop->trace_noisy ? sent : out);
+        s[i] = sent;
+        acc[i] = 0.0f;
+        cnt += out != 0.0f;
+    }
+    return cnt;
 }
 
 static void step_lif(OzPopulation *pop, gint64 tick) {
@@ -272,9 +338,8 @@ static void step_lif(OzPopulation *pop, gint64 tick) {
     const gboolean first = tick <= pop->start_tick;
     const float *prev = first ? pop->zero : oz_population_frame(pop, tick - 1)->trace;
     if (pop->depth == 1 && !first)
-        prev = f->trace; /* the same buffer: updated in place below */
+        prev = f->trace; /* the same buffer: updated in place */
     const int n = pop->n;
-    const float lam = pop->p.lambda, vth = pop->p.v_th;
     const float value = pop->training && pop->p.dropout > 0.0f ? 1.0f / (1.0f - pop->p.dropout)
                                                                 : 1.0f;
     const gboolean noisy = pop->training && pop->noise_mode != OZ_NOISE_NONE &&
@@ -282,40 +347,20 @@ static void step_lif(OzPopulation *pop, gint64 tick) {
     /* α·z enters before charging or after firing; a zero α makes either a no-op. */
     const float a_before = noisy && pop->noise_mode == OZ_NOISE_BEFORE ? pop->noise_alpha : 0.0f;
     const float a_after = noisy && pop->noise_mode == OZ_NOISE_AFTER ? pop->noise_alpha : 0.0f;
-    const gboolean with_bias = pop->p.bias;
-    const gboolean trace_noisy = pop->trace_noisy, noise_unmasked = pop->noise_unmasked;
+    /* Without a probe z is never read: point it at zeros so the loops stay uniform. */
+    const float *z_all = a_before != 0.0f || a_after != 0.0f ? f->z : pop->zero;
     guint64 total = 0;
     for (int b = 0; b < pop->active_samples; b++) {
         gsize off = (gsize)b * n;
-        float *acc = pop->acc + off, *v = pop->v + off, *u = f->u + off;
-        float *s = f->s + off, *tr = f->trace + off;
-        const float *pv = prev + off, *mask = pop->mask + off, *z = f->z + off;
-        int *idx = f->idx + off;
-        int cnt = 0;
-        for (int i = 0; i < n; i++) {
-            float ui = lam * v[i] + acc[i] + (with_bias ? pop->bias[i] : 0.0f);
-            if (a_before != 0.0f)
-                ui += a_before * z[i];
-            float fire = ui >= vth ? 1.0f : 0.0f;
-            v[i] = ui - vth * fire;
-            u[i] = ui;
-            float out = fire * mask[i];
-            float sent = out;
-            if (a_after != 0.0f)
-                sent = noise_unmasked ? mask[i] * (fire + a_after * z[i]) : out + a_after * z[i];
-            /* By default the trace follows the clean (masked) spikes, not the probe
-             * (SPEC §3.1). */
-            tr[i] = lam * pv[i] + (trace_noisy ? sent : out);
-            s[i] = sent;
-            acc[i] = 0.0f;
-            idx[cnt] = i;
-            cnt += out != 0.0f;
-        }
+        int cnt = lif_row(pop, pop->acc + off, pop->v + off, f->u + off, f->s + off,
+                          f->trace + off, prev + off, pop->mask + off, z_all + off, a_before,
+                          a_after);
         f->counts[b] = cnt;
         total += (guint64)cnt;
     }
     f->tick = tick;
     f->kind = a_after != 0.0f ? OZ_FRAME_DENSE : OZ_FRAME_SPIKES;
+    f->indexed = FALSE;
     f->value = value;
     f->nspikes = total;
     pop->u = f->u;

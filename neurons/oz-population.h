@@ -21,6 +21,8 @@
 
 #include "engine/oz-rng.h"
 
+#include <stdint.h>
+
 #include <glib.h>
 
 #define OZ_NEURONS_ERROR (oz_neurons_error_quark())
@@ -55,7 +57,9 @@ typedef struct {
     float value;      /* the value of one transmitted spike (1/(1−p) under dropout) */
     guint64 nspikes;  /* spikes in the whole batch */
     int *counts;      /* (B) spikes per sample */
-    int *idx;         /* (B, n) per sample, the first counts[b] entries are neuron ids */
+    int *idx;         /* (B, n) per sample, the first counts[b] entries are neuron ids;
+                       * built on demand (oz_frame_index) for OZ_FRAME_SPIKES frames */
+    gboolean indexed; /* idx is valid */
     float *s;         /* (B, n) transmitted activity (ŝ = s + αz under after-neuron noise) */
     float *trace;     /* (B, n) presynaptic trace â at this tick (see oz-population.c) */
     float *u;         /* (B, n) lif: pre-reset membrane at this tick, for ψ */
@@ -166,15 +170,36 @@ void oz_population_enable_input_trace(OzPopulation *pop);
 void oz_population_reset(OzPopulation *pop);
 void oz_population_step(OzPopulation *pop, gint64 tick);
 OzFrame *oz_population_frame(OzPopulation *pop, gint64 tick);
+/* The per-sample spike lists of a spike frame (rows, n), built once on first use: the
+ * event-driven path and spike recording need them, a dense path does not. */
+const int *oz_frame_index(OzFrame *f, int rows, int n);
 void oz_population_counters_clear(OzPopulation *pop);
 
-/* Surrogate derivative ψ(u) = (1/a)·σ'((u − V_th)/a) (SPEC §1.3), numerically stable:
- * σ is computed on the side where exp cannot overflow.  Inline: it runs per neuron per
- * tick in the learning loops. */
 #include <math.h>
+#include <string.h>
+
+/* e^x for x ≤ 0 (clamped at −87), relative error below 2e-7, branch-free so that loops
+ * calling it vectorise: x = n·ln2 + r with |r| ≤ ln2/2, e^r by its degree-6 Taylor
+ * polynomial, 2^n by building the float's exponent. */
+static inline float oz_exp_neg(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    float t = x * 1.44269504f;
+    float nf = (t + 12582912.0f) - 12582912.0f; /* round to nearest */
+    float r = x - nf * 0.693145751953125f - nf * 1.428606765330187e-06f;
+    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 +
+                                                                            r * (1.0f / 720))))));
+    int32_t bits = ((int32_t)nf + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+/* Surrogate derivative ψ(u) = (1/a)·σ'((u − V_th)/a) (SPEC §1.3).  σ'(x) = e/(1 + e)²
+ * with e = e^−|x|, which cannot overflow on either side.  Inline: it runs per neuron per
+ * tick in the learning loops. */
 static inline float oz_surrogate(float u, float v_th, float a) {
     float x = (u - v_th) / a;
-    float e = expf(-fabsf(x));
-    float q = x >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
-    return q * (1.0f - q) / a;
+    float e = oz_exp_neg(-fabsf(x));
+    float d = 1.0f + e;
+    return e / (d * d * a);
 }

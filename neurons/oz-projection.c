@@ -69,12 +69,13 @@ void oz_projection_counters_clear(OzProjection *p) {
     p->packets_event = p->packets_dense = 0;
 }
 
-static void deliver_events(OzProjection *p, const OzFrame *f, float *acc, int rows) {
+static void deliver_events(OzProjection *p, OzFrame *f, float *acc, int rows) {
     const int n = p->n_post;
     const float val = f->value;
+    const int *all = oz_frame_index(f, rows, p->n_pre);
     for (int b = 0; b < rows; b++) {
         float *a = acc + (gsize)b * n;
-        const int *idx = f->idx + (gsize)b * p->n_pre;
+        const int *idx = all + (gsize)b * p->n_pre;
         const int cnt = f->counts[b];
         for (int k = 0; k < cnt; k++) {
             const float *row = p->w + (gsize)idx[k] * n;
@@ -84,7 +85,7 @@ static void deliver_events(OzProjection *p, const OzFrame *f, float *acc, int ro
     }
 }
 
-void oz_projection_deliver(OzProjection *p, const OzFrame *f, float *acc) {
+void oz_projection_deliver(OzProjection *p, OzFrame *f, float *acc) {
     const int rows = p->pre->active_samples;
     switch (f->kind) {
     case OZ_FRAME_EMPTY:

@@ -64,5 +64,5 @@ void oz_projection_init_weights(OzProjection *proj, OzRng *rng);
 /* Start of a sample window (or after a weight change): forget the cached current. */
 void oz_projection_reset(OzProjection *proj);
 /* Adds the frame's contribution into acc (B, n_post) and counts it. */
-void oz_projection_deliver(OzProjection *proj, const OzFrame *frame, float *acc);
+void oz_projection_deliver(OzProjection *proj, OzFrame *frame, float *acc);
 void oz_projection_counters_clear(OzProjection *proj);

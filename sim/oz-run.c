@@ -414,13 +414,14 @@ static void observe(OzPopulation *pop, gint64 tick, gpointer user_data) {
     OzRun *run = user_data;
     if (!run->recording || !run->record_pop[pop->id])
         return;
-    const OzFrame *f = oz_population_frame(pop, tick);
+    OzFrame *f = oz_population_frame(pop, tick);
     if (f->kind != OZ_FRAME_SPIKES)
         return;
+    const int *all = oz_frame_index(f, pop->active_samples, pop->n);
     const OzPhase *ph = oz_run_current_phase(run);
     int limit = run->sc->record.spike_samples - run->record_base;
     for (int b = 0; b < MIN(limit, pop->active_samples); b++) {
-        const int *idx = f->idx + (gsize)b * pop->n;
+        const int *idx = all + (gsize)b * pop->n;
         for (int k = 0; k < f->counts[b]; k++)
             oz_log_batch_add(run->spikes, OZ_ROW_SPIKE, "isisii", (gint64)ph->epoch,
                              phase_name(ph), (gint64)(run->record_base + b), pop->name, tick,

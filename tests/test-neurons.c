@@ -317,3 +317,15 @@ Test(neurons, unknown_model_and_bad_wiring_are_errors) {
     g_clear_error(&err);
     oz_network_free(net);
 }
+
+Test(neurons, fast_exp_is_accurate_on_its_whole_range) {
+    double worst = 0;
+    for (int i = 0; i <= 200000; i++) {
+        float x = -87.0f * (float)i / 200000.0f;
+        double want = exp((double)x), got = oz_exp_neg(x);
+        worst = fmax(worst, fabs(got - want) / want);
+    }
+    cr_assert_lt(worst, 3e-7, "worst relative error %g", worst);
+    cr_assert_eq(oz_exp_neg(0.0f), 1.0f);
+    cr_assert(oz_exp_neg(-1000.0f) > 0.0f && oz_exp_neg(-1000.0f) < 1e-37f, "clamped, not 0/NaN");
+}
