@@ -13,10 +13,6 @@ static uint64_t splitmix64(uint64_t *x) {
     return z ^ (z >> 31);
 }
 
-static inline uint64_t rotl(uint64_t x, int k) {
-    return (x << k) | (x >> (64 - k));
-}
-
 void oz_rng_init(OzRng *rng, uint64_t seed, const char *purpose) {
     uint64_t h = 0xcbf29ce484222325ULL;
     for (const char *p = purpose ? purpose : ""; *p; p++) {
@@ -26,23 +22,6 @@ void oz_rng_init(OzRng *rng, uint64_t seed, const char *purpose) {
     uint64_t x = seed ^ h;
     for (int i = 0; i < 4; i++)
         rng->s[i] = splitmix64(&x);
-}
-
-uint64_t oz_rng_next(OzRng *rng) {
-    uint64_t *s = rng->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-double oz_rng_uniform(OzRng *rng) {
-    return (double)(oz_rng_next(rng) >> 11) * 0x1.0p-53;
 }
 
 uint64_t oz_rng_below(OzRng *rng, uint64_t n) {

@@ -17,9 +17,29 @@ typedef struct {
 } OzRng;
 
 void oz_rng_init(OzRng *rng, uint64_t seed, const char *purpose);
-uint64_t oz_rng_next(OzRng *rng);
+
+static inline uint64_t oz__rotl(uint64_t x, int k) {
+    return (x << k) | (x >> (64 - k));
+}
+
+/* The next 64 random bits (xoshiro256**).  Inline: noise draws call it per neuron. */
+static inline uint64_t oz_rng_next(OzRng *rng) {
+    uint64_t *s = rng->s;
+    uint64_t result = oz__rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = oz__rotl(s[3], 45);
+    return result;
+}
+
 /* Uniform in [0, 1) with 53 random bits. */
-double oz_rng_uniform(OzRng *rng);
+static inline double oz_rng_uniform(OzRng *rng) {
+    return (double)(oz_rng_next(rng) >> 11) * 0x1.0p-53;
+}
 /* Uniform integer in [0, n) without modulo bias; n > 0. */
 uint64_t oz_rng_below(OzRng *rng, uint64_t n);
 /* Standard normal N(0, 1). */

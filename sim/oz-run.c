@@ -518,10 +518,12 @@ static void check_guards(OzRun *run, const OzPhase *ph, guint64 *spikes_before, 
     if (run->learner && ph->kind == OZ_PHASE_TRAIN) {
         for (guint i = 0; i < run->net->projs->len; i++) {
             OzProjection *p = g_ptr_array_index(run->net->projs, i);
-            float acc = 0.0f;
+            /* NaN and ±Inf are the floats whose exponent bits are all ones. */
+            guint32 bad = 0;
+            const guint32 *bits = (const guint32 *)p->w;
             for (gsize j = 0, sz = (gsize)p->n_pre * p->n_post; j < sz; j++)
-                acc += p->w[j] * 0.0f; /* NaN or Inf anywhere makes this NaN */
-            if (acc != 0.0f) {
+                bad |= (bits[j] & 0x7f800000u) == 0x7f800000u;
+            if (bad) {
                 g_set_error(&run->fault, G_FILE_ERROR, G_FILE_ERROR_FAILED,
                             "weights of projection %s are no longer finite in epoch %d; the "
                             "last good checkpoint is epoch %d",
