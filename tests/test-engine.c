@@ -189,3 +189,60 @@ Test(rng, gaussian_matches_the_normal_distribution_including_tails) {
     cr_assert_lt(ks, 0.0026, "KS distance %g", ks);
     g_free(v);
 }
+
+typedef struct {
+    GArray *log;
+    guint self;
+    OzRng rng;
+    int budget;
+} Wild;
+
+static void wild(OzEngine *e, const OzEvent *ev, gpointer user) {
+    Wild *w = user;
+    g_array_append_val(w->log, *ev);
+    if (w->budget-- <= 0)
+        return;
+    /* Near and far futures, same-tick later stages, to mix the ring and the heap. */
+    guint64 r = oz_rng_next(&w->rng);
+    gint64 delay = (r & 3) == 0 ? (gint64)((r >> 8) % 300) : (gint64)((r >> 8) % 4);
+    guint32 stage = (guint32)((r >> 20) % 5);
+    if (delay == 0 && stage < ev->stage)
+        stage = ev->stage;
+    oz_engine_schedule(e, ev->tick + delay, stage, w->self, ev->arg);
+}
+
+Test(engine, far_events_keep_the_total_order) {
+    OzEngine *e = oz_engine_new();
+    Wild w = {g_array_new(FALSE, FALSE, sizeof(OzEvent)), 0, {{0}}, 50000};
+    oz_rng_init(&w.rng, 3, "wild");
+    w.self = oz_engine_add_handler(e, "wild", wild, &w);
+    for (int i = 0; i < 200; i++)
+        oz_engine_schedule(e, (gint64)oz_rng_below(&w.rng, 500), (guint32)oz_rng_below(&w.rng, 5),
+                           w.self, i);
+    /* The same (tick, stage) from the heap and, later, straight into the ring. */
+    oz_engine_schedule(e, 900, 2, w.self, -1);
+    oz_engine_run(e, 850);
+    cr_assert_eq(oz_engine_now(e) < 850, TRUE);
+    oz_engine_schedule(e, 900, 2, w.self, -2);
+    oz_engine_run_all(e);
+    cr_assert_eq(oz_engine_pending(e), 0);
+    gboolean seen_first = FALSE;
+    for (guint i = 0; i < w.log->len; i++) {
+        const OzEvent *b = &g_array_index(w.log, OzEvent, i);
+        if (i > 0) {
+            const OzEvent *a = &g_array_index(w.log, OzEvent, i - 1);
+            cr_assert(a->tick < b->tick || (a->tick == b->tick && a->stage < b->stage) ||
+                          (a->tick == b->tick && a->stage == b->stage && a->seq < b->seq),
+                      "out of order at %u: (%ld,%u,%lu) then (%ld,%u,%lu)", i, (long)a->tick,
+                      a->stage, (unsigned long)a->seq, (long)b->tick, b->stage,
+                      (unsigned long)b->seq);
+        }
+        if (b->arg == -1)
+            seen_first = TRUE;
+        if (b->arg == -2)
+            cr_assert(seen_first, "the earlier-scheduled event of (900, 2) comes first");
+    }
+    cr_assert_eq(w.log->len, 200 + 2 + 50000);
+    g_array_free(w.log, TRUE);
+    oz_engine_free(e);
+}
