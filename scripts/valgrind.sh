@@ -19,7 +19,7 @@ for t in "${tests[@]}"; do
   if OZ_BIN="$PWD/build-valgrind/sim/opzosim" OPENBLAS_NUM_THREADS=1 \
      valgrind --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite \
        --show-leak-kinds=definite --trace-children=yes --log-file="$log.%p" \
-       "build-valgrind/tests/test-$t" >"$log" 2>&1; then
+       "build-valgrind/tests/test-$t" --timeout=3600 >"$log" 2>&1; then
     echo "valgrind: $t clean ($(grep -h 'Synthesis' "$log" | sed 's/.*Synthesis: //'))"
   else
     echo "valgrind: $t FAILED, see $log*" >&2

@@ -235,7 +235,8 @@ Test(e2e, sigint_stops_after_a_batch_and_marks_the_run_interrupted) {
     cr_assert(g_spawn_async(NULL, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
                             &pid, &e));
     /* Wait for the run row, then interrupt. */
-    for (int i = 0; i < 500; i++) {
+    /* Up to a minute: under valgrind the program needs many seconds to start. */
+    for (int i = 0; i < 3000; i++) {
         g_usleep(20000);
         if (g_file_test(db, G_FILE_TEST_EXISTS) && q_try(db, "select count(*) from runs") == 1)
             break;
@@ -288,7 +289,7 @@ Test(e2e, resumed_run_equals_an_uninterrupted_one_and_eval_reproduces_it) {
     GPid pid;
     cr_assert(g_spawn_async(NULL, (char **)argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL,
                             NULL, &pid, NULL));
-    for (int i = 0; i < 3000; i++) {
+    for (int i = 0; i < 12000; i++) { /* up to a minute (valgrind) */
         g_usleep(5000);
         if (g_file_test(cut, G_FILE_TEST_EXISTS) &&
             q_try(cut, "select count(*) from checkpoints where epoch = 0") > 0)
@@ -388,7 +389,8 @@ Test(e2e, sigterm_exits_143_with_the_run_interrupted) {
     GPid pid;
     cr_assert(g_spawn_async(NULL, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
                             &pid, NULL));
-    for (int i = 0; i < 500; i++) {
+    /* Up to a minute: under valgrind the program needs many seconds to start. */
+    for (int i = 0; i < 3000; i++) {
         g_usleep(20000);
         if (g_file_test(db, G_FILE_TEST_EXISTS) && q_try(db, "select count(*) from runs") == 1)
             break;
