@@ -414,21 +414,30 @@ static int execute(const char *scenario_path, char **sets, const char *db_arg, i
                                      : g_strdup(joined);
     OzRunInfo info = {sc->run.name, sc->path, sc->text,     overrides,
                       sc->run.seed, threads,  sc->run.mode, sweep};
+    /* Signals are caught before the run row exists, so an early ^C still ends with the
+     * row marked interrupted rather than a process killed mid-write. */
+    uv_signal_init(&loop, &app.sigint);
+    uv_signal_init(&loop, &app.sigterm);
+    app.sigint.data = app.sigterm.data = &app;
+    uv_signal_start(&app.sigint, on_signal, SIGINT);
+    uv_signal_start(&app.sigterm, on_signal, SIGTERM);
+    int early = EXIT_OK;
     if (resume) {
-        int code = resume_run(app.log, sc, run, &error);
-        if (code != EXIT_OK) {
-            oz_runlog_close(app.log);
-            uv_loop_close(&loop);
+        early = resume_run(app.log, sc, run, &error);
+        if (early != EXIT_OK)
             fprintf(stderr, "opzosim: error: %s\n", error->message);
-            return code;
-        }
+    } else if (oz_runlog_begin_run(app.log, &info, &error) < 0) {
+        early = fail("%s", error->message);
     } else {
-        if (oz_runlog_begin_run(app.log, &info, &error) < 0) {
-            oz_runlog_close(app.log);
-            uv_loop_close(&loop);
-            return fail("%s", error->message);
-        }
         oz_runlog_submit(app.log, oz_run_structure_rows(run));
+    }
+    if (early != EXIT_OK) {
+        uv_close((uv_handle_t *)&app.sigint, NULL);
+        uv_close((uv_handle_t *)&app.sigterm, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        oz_runlog_close(app.log);
+        uv_loop_close(&loop);
+        return early;
     }
     if (!quiet)
         fprintf(stderr,
@@ -441,14 +450,10 @@ static int execute(const char *scenario_path, char **sets, const char *db_arg, i
     app.started = app.last_time = app.last_plain = now_s();
     uv_idle_init(&loop, &app.idle);
     uv_timer_init(&loop, &app.timer);
-    uv_signal_init(&loop, &app.sigint);
-    uv_signal_init(&loop, &app.sigterm);
-    app.idle.data = app.timer.data = app.sigint.data = app.sigterm.data = &app;
+    app.idle.data = app.timer.data = &app;
     uv_idle_start(&app.idle, on_idle);
     guint64 period = (guint64)(sc->run.progress_seconds * 1000.0);
     uv_timer_start(&app.timer, on_timer, period, period);
-    uv_signal_start(&app.sigint, on_signal, SIGINT);
-    uv_signal_start(&app.sigterm, on_signal, SIGTERM);
     uv_run(&loop, UV_RUN_DEFAULT);
     if (app.stop_signal && run->learner && !run->fault && !oz_runlog_error(app.log) &&
         oz_run_current_phase(run)) {
