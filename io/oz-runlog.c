@@ -186,6 +186,9 @@ void oz_log_batch_add(OzLogBatch *b, OzRowKind kind, const char *types, ...) {
         case 's':
             v.s = g_strdup(va_arg(ap, const char *));
             break;
+        case 'S':
+            v.s = (char *)va_arg(ap, const char *);
+            break;
         case 'b': {
             const void *data = va_arg(ap, const void *);
             gsize len = va_arg(ap, gsize);
@@ -312,6 +315,7 @@ static gboolean write_batch(OzRunLog *log, OzLogBatch *b, GError **error) {
                 sqlite3_bind_double(st, col, v->d);
                 break;
             case 's':
+            case 'S':
                 sqlite3_bind_text(st, col, v->s, -1, SQLITE_STATIC);
                 break;
             case 'b': {

@@ -45,7 +45,8 @@ OzLogBatch *oz_log_batch_new(void);
 void oz_log_batch_free(OzLogBatch *batch);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(OzLogBatch, oz_log_batch_free)
 /* Appends a row.  types has one letter per column after run_id: 'i' gint64,
- * 'd' double, 's' const char * (copied), 'b' a blob as (const void *, gsize) (copied),
+ * 'd' double, 's' const char * (copied), 'S' const char * that outlives the batch (not
+ * copied: names and literals), 'b' a blob as (const void *, gsize) (copied),
  * 'n' NULL (no argument).  The run id is
  * prepended by the writer. */
 void oz_log_batch_add(OzLogBatch *batch, OzRowKind kind, const char *types, ...);

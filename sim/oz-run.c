@@ -423,7 +423,8 @@ static void observe(OzPopulation *pop, gint64 tick, gpointer user_data) {
     for (int b = 0; b < MIN(limit, pop->active_samples); b++) {
         const int *idx = all + (gsize)b * pop->n;
         for (int k = 0; k < f->counts[b]; k++)
-            oz_log_batch_add(run->spikes, OZ_ROW_SPIKE, "isisii", (gint64)ph->epoch,
+            /* Borrowed strings: a row per spike, so no copy of the names. */
+            oz_log_batch_add(run->spikes, OZ_ROW_SPIKE, "iSiSii", (gint64)ph->epoch,
                              phase_name(ph), (gint64)(run->record_base + b), pop->name, tick,
                              (gint64)idx[k]);
     }
