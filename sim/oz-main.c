@@ -36,6 +36,7 @@ typedef struct {
     gboolean tty;
     gboolean quiet;
     const char *prefix; /* progress line prefix (sweeps) */
+    guint sweep_index, sweep_count; /* this run's place in a sweep (count 0: no sweep) */
     double started;     /* monotonic seconds */
     double last_plain;  /* last non-tty progress line */
     double plain_every;
@@ -83,6 +84,14 @@ static void progress(App *app, gboolean final) {
         app->prefix ? app->prefix : "", ph ? (ph->kind == OZ_PHASE_TRAIN ? "[train]" : "[test]") : "[done]",
         ph ? ph->epoch + 1 : run->sc->run.epochs, run->sc->run.epochs, run->samples_done,
         run->samples_total, app->rate, 100.0 * oz_run_running_accuracy(run), eta);
+    if (app->sweep_count > 0 && run->samples_total > 0) {
+        double frac = ((double)app->sweep_index +
+                       (double)run->samples_done / (double)run->samples_total) /
+                      (double)app->sweep_count;
+        char *with = g_strdup_printf("%s  sweep %.0f%%", line, 100.0 * frac);
+        g_free(line);
+        line = with;
+    }
     if (app->tty) {
         fprintf(stderr, "\r\033[K%s%s", line, final ? "\n" : "");
     } else if (final || t - app->last_plain >= app->plain_every) {
@@ -311,6 +320,8 @@ static int execute(const char *scenario_path, char **sets, const char *db_arg, i
 
 /* How long to wait for a run log that another process has locked. */
 static int busy_timeout_ms = 5000;
+/* The sweep's progress, shown on every run's progress line. */
+static guint sweep_index = 0, sweep_count = 0;
 /* --init-from: start from the weights and feedback matrices of a stored checkpoint. */
 static char *init_from = NULL;
 
@@ -396,6 +407,8 @@ static int execute(const char *scenario_path, char **sets, const char *db_arg, i
     app.run = run;
     app.quiet = quiet;
     app.prefix = prefix;
+    app.sweep_index = sweep_index;
+    app.sweep_count = sweep_count;
     /* Fault injection for tests: OPZOSIM_TEST_INTERRUPT_AFTER=N interrupts after N
      * batches, so a test can stop a run at an exact point. */
     const char *ia = g_getenv("OPZOSIM_TEST_INTERRUPT_AFTER");
@@ -628,6 +641,8 @@ static int cmd_sweep(int argc, char **argv) {
         if (!quiet)
             fprintf(stderr, "opzosim sweep: run %u of %u: %s\n", c + 1, total,
                     (char *)g_ptr_array_index(labels, c));
+        sweep_index = c;
+        sweep_count = total;
         int rc = execute(argv[1], g_ptr_array_index(combos, c), db_path, threads, quiet, FALSE,
                          tag, prefix);
         if (rc != EXIT_OK)

@@ -5,7 +5,9 @@
 #include <signal.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 static char *dir;
 static char *scenario;
@@ -543,4 +545,39 @@ Test(e2e, interrupted_anywhere_then_resumed_equals_uninterrupted) {
         g_autofree char *cut = g_build_filename(dir, name, NULL);
         interrupt_and_resume(full, cut, at[i]);
     }
+}
+
+/* An unreadable data file.  Root reads everything, so as root the program is run as
+ * "nobody" (setpriv, util-linux); the files are made readable to it except the one. */
+Test(e2e, an_unreadable_data_file_is_a_clear_error) {
+    g_autofree char *pub = g_strdup_printf("%s/pub", dir);
+    cr_assert_eq(g_mkdir_with_parents(pub, 0755), 0);
+    cr_assert_eq(chmod(dir, 0755), 0);
+    oz_test_write_dataset(pub, 20, 20, 6, 6, 10);
+    g_autofree char *text = g_strdup_printf("[data]\ndir = %s\n"
+                                            "[population in]\nmodel = input\nsize = 36\n"
+                                            "[population out]\nmodel = readout\nsize = 10\n"
+                                            "[projection p]\nfrom = in\nto = out\n",
+                                            pub);
+    g_autofree char *sc = oz_test_write_file(pub, "perm.ini", text);
+    g_autofree char *labels = g_build_filename(pub, "t10k-labels-idx1-ubyte", NULL);
+    g_autofree char *images = g_build_filename(pub, "t10k-images-idx3-ubyte", NULL);
+    cr_assert_eq(chmod(images, 0644), 0);
+    cr_assert_eq(chmod(sc, 0644), 0);
+    cr_assert_eq(chmod(labels, 0000), 0);
+    g_autofree char *db = g_build_filename(pub, "perm.sqlite", NULL);
+    const char *as_user[] = {bin(), "run", sc, "--db", db, "--quiet", NULL};
+    const char *as_nobody[] = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                               bin(), "run", sc, "--db", db, "--quiet", NULL};
+    gboolean root = geteuid() == 0;
+    if (root && !g_find_program_in_path("setpriv"))
+        cr_skip_test("running as root without setpriv");
+    int status = 0;
+    char *err = NULL;
+    cr_assert(g_spawn_sync(pub, (char **)(root ? as_nobody : as_user), NULL, G_SPAWN_SEARCH_PATH,
+                           NULL, NULL, NULL, &err, &status, NULL));
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2, "status %d: %s", status, err);
+    cr_assert(strstr(err, "t10k-labels-idx1-ubyte") && strstr(err, "ermission denied"), "%s", err);
+    g_free(err);
+    chmod(labels, 0644);
 }
