@@ -554,7 +554,8 @@ Test(e2e, an_unreadable_data_file_is_a_clear_error) {
     const char *as_nobody[] = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                                bin(), "run", sc, "--db", db, "--quiet", NULL};
     gboolean root = geteuid() == 0;
-    if (root && !g_find_program_in_path("setpriv"))
+    g_autofree char *setpriv = g_find_program_in_path("setpriv");
+    if (root && !setpriv)
         cr_skip_test("running as root without setpriv");
     int status = 0;
     char *err = NULL;
