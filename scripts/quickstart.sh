@@ -8,8 +8,9 @@ db=runs/quickstart.sqlite
 echo
 echo "Firing rate per population (last run):"
 sqlite3 -column -header "$db" \
-  "select population, printf('%.4f', rate) as rate, spikes from firing_rates
-   where run_id = (select max(id) from runs)"
+  "select phase, population,
+          case when rate is null then 'not spiking' else printf('%.4f', rate) end as rate, spikes
+   from firing_rates where run_id = (select max(id) from runs) order by phase desc, population"
 echo
 echo "Estimated energy per test sample under each hardware model:"
 sqlite3 -column -header "$db" \
