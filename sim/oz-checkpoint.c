@@ -9,8 +9,15 @@
  * 3 optimizer and random state, 4 the position inside a phase (interruptions only). */
 typedef void (*TensorFunc)(const char *name, void *data, gsize bytes, int kind, gpointer user);
 
+/* The layout of the tensors below; bump it whenever a tensor's name, size or meaning
+ * changes, so an old checkpoint is refused with a clear message, not misread. */
+#define OZ_CHECKPOINT_FORMAT 2
+static const guint32 checkpoint_format = OZ_CHECKPOINT_FORMAT;
+
 static void foreach_tensor(OzRun *run, TensorFunc fn, gpointer user) {
     char name[256];
+    /* First, so a loader checks it before anything else (see load_one). */
+    fn("format", (void *)&checkpoint_format, sizeof checkpoint_format, 0, user);
     for (guint i = 0; i < run->net->projs->len; i++) {
         OzProjection *p = g_ptr_array_index(run->net->projs, i);
         g_snprintf(name, sizeof name, "w:%s", p->name);
@@ -183,6 +190,19 @@ static void load_one(const char *name, void *data, gsize bytes, int kind, gpoint
         return;
     sqlite3_reset(c->st);
     sqlite3_bind_text(c->st, c->epoch < 0 ? 2 : 3, name, -1, SQLITE_STATIC);
+    if (strcmp(name, "format") == 0) {
+        guint32 got = 0;
+        if (sqlite3_step(c->st) == SQLITE_ROW && sqlite3_column_bytes(c->st, 0) == sizeof got)
+            memcpy(&got, sqlite3_column_blob(c->st, 0), sizeof got);
+        if (got != checkpoint_format) {
+            g_set_error(c->error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                        "checkpoint of run %" G_GINT64_FORMAT " has format %u, this build reads "
+                        "format %u; use the opzosim that wrote it",
+                        c->run_id, got, checkpoint_format);
+            c->ok = FALSE;
+        }
+        return;
+    }
     if (sqlite3_step(c->st) != SQLITE_ROW) {
         g_set_error(c->error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
                     "checkpoint of run %" G_GINT64_FORMAT " (epoch %d; -1 = interruption) has "
