@@ -115,8 +115,9 @@ OzLearner *oz_learner_new(OzNetwork *net, const OzLearnParams *params, OzRng *rn
         }
     l->labels = g_new0(guint8, B);
     guint P = net->pops->len;
-    l->stage_loss = 2 * P;
-    l->stage_step = 3 * P + 2;
+    /* Loss, then one error stage per population (at most P), then the step. */
+    l->stage_loss = oz_network_first_free_stage(net);
+    l->stage_step = l->stage_loss + P + 2;
     l->loss_handler = oz_engine_add_handler(net->engine, "loss", on_loss, l);
     l->step_handler = oz_engine_add_handler(net->engine, "optimizer-step", on_step, l);
     l->error_handler = g_new0(guint, l->hidden->len);

@@ -28,6 +28,12 @@ static OzInit init_of(const char *s) {
 
 static void observe(OzPopulation *pop, gint64 tick, gpointer user_data);
 
+/* Populations whose output is spikes (firing rates and spike recording apply). */
+static gboolean emits_spikes(const OzRun *run, const OzPopulation *pop) {
+    return strcmp(pop->ops->name, "lif") == 0 ||
+           (pop == run->input && pop->p.encoding == OZ_ENCODING_BERNOULLI);
+}
+
 static gboolean build_network(OzRun *run, GError **error) {
     OzScenario *sc = run->sc;
     run->net = oz_network_new(sc->run.batch_size, sc->run.ticks);
@@ -237,8 +243,7 @@ OzRun *oz_run_new(OzScenario *sc, GError **error) {
     for (guint i = 0; i < run->net->pops->len; i++) {
         OzPopulation *pop = g_ptr_array_index(run->net->pops, i);
         char **list = sc->record.spike_populations;
-        gboolean spiking = strcmp(pop->ops->name, "lif") == 0 ||
-                           (pop == run->input && pop->p.encoding == OZ_ENCODING_BERNOULLI);
+        gboolean spiking = emits_spikes(run, pop);
         run->record_pop[i] =
             spiking && (!list || !*list || g_strv_contains((const char *const *)list, pop->name));
     }
@@ -450,8 +455,7 @@ static OzLogBatch *phase_rows(OzRun *run, const OzPhase *ph) {
         for (guint i = 0; i < run->net->pops->len; i++) {
             OzPopulation *p = g_ptr_array_index(run->net->pops, i);
             gint64 neuron_ticks = samples * (gint64)p->n * (window - p->start_tick);
-            gboolean spiking = strcmp(p->ops->name, "lif") == 0 ||
-                               (p == run->input && p->p.encoding == OZ_ENCODING_BERNOULLI);
+            gboolean spiking = emits_spikes(run, p);
             if (spiking)
                 oz_log_batch_add(b, OZ_ROW_FIRING_RATE, "issiidi", (gint64)ph->epoch, phase,
                                  p->name, (gint64)p->spikes, neuron_ticks,
