@@ -7,7 +7,7 @@
  */
 #include "neurons/oz-projection.h"
 
-#include <cblas.h>
+#include "engine/oz-par.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +20,7 @@ static int cmp_double(const void *a, const void *b) {
 int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 21;
     int threads = argc > 2 ? atoi(argv[2]) : 2;
-    openblas_set_num_threads(threads);
+    oz_par_set_threads(threads);
     const int B = 128, N = 800;
     OzPopulationParams lif = {.model = "lif", .size = N, .lambda = 0.5f, .v_th = 1.0f};
     OzPopulation *pre = oz_population_new("pre", &lif, B, NULL);

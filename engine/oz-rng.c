@@ -24,6 +24,14 @@ void oz_rng_init(OzRng *rng, uint64_t seed, const char *purpose) {
         rng->s[i] = splitmix64(&x);
 }
 
+void oz_rng_init_sub(OzRng *rng, uint64_t key, uint64_t index) {
+    /* Two splitmix rounds decorrelate neighbouring indices before seeding. */
+    uint64_t x = key;
+    uint64_t h = splitmix64(&x) ^ (index * 0xd1b54a32d192ed03ULL);
+    for (int i = 0; i < 4; i++)
+        rng->s[i] = splitmix64(&h);
+}
+
 uint64_t oz_rng_below(OzRng *rng, uint64_t n) {
     g_assert(n > 0);
     /* Rejection on the top of the range removes modulo bias. */

@@ -17,6 +17,9 @@ typedef struct {
 } OzRng;
 
 void oz_rng_init(OzRng *rng, uint64_t seed, const char *purpose);
+/* Sub-stream `index` of a key (a 64-bit draw from a parent stream): independent streams
+ * that several threads can draw at once, each the same whatever the split. */
+void oz_rng_init_sub(OzRng *rng, uint64_t key, uint64_t index);
 
 static inline uint64_t oz__rotl(uint64_t x, int k) {
     return (x << k) | (x >> (64 - k));

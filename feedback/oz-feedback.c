@@ -1,21 +1,21 @@
 /* oz-feedback.c — the five pathways.  Every product is one sgemm over the batch. */
 #include "oz-feedback.h"
 
-#include <cblas.h>
+#include "engine/oz-par.h"
 #include <math.h>
 #include <string.h>
 
 static void signal_matrix(OzPathway *p, const OzFeedbackCtx *c, float *g_s) {
     /* g_s (rows, n) = e (rows, m) · matᵀ, mat (n, m). */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, c->rows, p->n, p->m, 1.0f, c->e, p->m,
-                p->mat, p->m, 0.0f, g_s, p->n);
+    oz_sgemm(CblasNoTrans, CblasTrans, c->rows, p->n, p->m, 1.0f, c->e, p->m, p->mat, p->m, 0.0f,
+             g_s, p->n);
     p->macs += (guint64)c->rows * p->n * p->m;
 }
 
 static void observe_learned(OzPathway *p, const OzFeedbackCtx *c) {
     /* ∇B (n, m) += âᵀ (n, rows) · e (rows, m). */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, p->n, p->m, c->rows, 1.0f, c->trace,
-                p->n, c->e, p->m, 1.0f, p->grad, p->m);
+    oz_sgemm(CblasTrans, CblasNoTrans, p->n, p->m, c->rows, 1.0f, c->trace, p->n, c->e, p->m, 1.0f,
+             p->grad, p->m);
     p->macs += (guint64)c->rows * p->n * p->m;
 }
 
@@ -28,12 +28,11 @@ static void observe_momentum(OzPathway *p, const OzFeedbackCtx *c) {
     if (p->per_window) {
         if (!p->window_acc)
             p->window_acc = g_new0(float, (gsize)p->n * p->m);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, p->n, p->m, c->rows, (float)k, c->z,
-                    p->n, c->o, p->m, 1.0f, p->window_acc, p->m);
+        oz_sgemm(CblasTrans, CblasNoTrans, p->n, p->m, c->rows, (float)k, c->z, p->n, c->o, p->m,
+                 1.0f, p->window_acc, p->m);
     } else {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, p->n, p->m, c->rows,
-                    (float)(k * (1.0 - p->momentum)), c->z, p->n, c->o, p->m,
-                    (float)p->momentum, p->mat, p->m);
+        oz_sgemm(CblasTrans, CblasNoTrans, p->n, p->m, c->rows, (float)(k * (1.0 - p->momentum)),
+                 c->z, p->n, c->o, p->m, (float)p->momentum, p->mat, p->m);
     }
     p->macs += (guint64)c->rows * p->n * p->m;
 }
@@ -54,19 +53,19 @@ static void signal_transpose(OzPathway *p, const OzFeedbackCtx *c, float *g_s) {
         memcpy(g_s, c->chain, sizeof(float) * (gsize)c->rows * p->n);
 }
 
-static const OzFeedbackOps transpose_ops = {OZ_FEEDBACK_API_VERSION, "transpose", FALSE, FALSE,
-                                            FALSE, NULL, signal_transpose};
-static const OzFeedbackOps random_ops = {OZ_FEEDBACK_API_VERSION, "random", TRUE, FALSE, FALSE,
-                                         NULL, signal_matrix};
-static const OzFeedbackOps learned_ops = {OZ_FEEDBACK_API_VERSION, "learned", TRUE, TRUE, FALSE,
-                                          observe_learned, signal_matrix};
-static const OzFeedbackOps momentum_ops = {OZ_FEEDBACK_API_VERSION, "momentum", TRUE, FALSE,
-                                           TRUE, observe_momentum, signal_matrix};
-static const OzFeedbackOps broadcast_ops = {OZ_FEEDBACK_API_VERSION, "broadcast", FALSE, FALSE,
-                                            TRUE, NULL, signal_broadcast};
+static const OzFeedbackOps transpose_ops = {
+    OZ_FEEDBACK_API_VERSION, "transpose", FALSE, FALSE, FALSE, NULL, signal_transpose};
+static const OzFeedbackOps random_ops = {
+    OZ_FEEDBACK_API_VERSION, "random", TRUE, FALSE, FALSE, NULL, signal_matrix};
+static const OzFeedbackOps learned_ops = {OZ_FEEDBACK_API_VERSION, "learned",    TRUE, TRUE, FALSE,
+                                          observe_learned,         signal_matrix};
+static const OzFeedbackOps momentum_ops = {OZ_FEEDBACK_API_VERSION, "momentum",   TRUE, FALSE, TRUE,
+                                           observe_momentum,        signal_matrix};
+static const OzFeedbackOps broadcast_ops = {
+    OZ_FEEDBACK_API_VERSION, "broadcast", FALSE, FALSE, TRUE, NULL, signal_broadcast};
 
-static const OzFeedbackOps *const registry[] = {&transpose_ops, &random_ops, &learned_ops,
-                                                &momentum_ops, &broadcast_ops, NULL};
+static const OzFeedbackOps *const registry[] = {&transpose_ops, &random_ops,    &learned_ops,
+                                                &momentum_ops,  &broadcast_ops, NULL};
 
 const OzFeedbackOps *oz_feedback_lookup(const char *name) {
     for (int i = 0; registry[i]; i++)

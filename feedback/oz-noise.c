@@ -1,6 +1,8 @@
 /* oz-noise.c — see oz-noise.h. */
 #include "oz-noise.h"
 
+#include "engine/oz-par.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -12,36 +14,50 @@ int oz_noise_dist_from_string(const char *s) {
     return -1;
 }
 
-void oz_noise_sample(OzNoiseDist dist, OzRng *rng, float *z, int rows, int n,
-                     gboolean sphere_unit) {
-    gsize total = (gsize)rows * (gsize)n;
-    switch (dist) {
-    case OZ_NOISE_RADEMACHER:
+typedef struct {
+    OzNoiseDist dist;
+    uint64_t key;
+    float *z;
+    int n;
+    gboolean sphere_unit;
+} NoiseJob;
+
+static void sample_row(const NoiseJob *j, int b) {
+    OzRng rng;
+    oz_rng_init_sub(&rng, j->key, (uint64_t)b);
+    const int n = j->n;
+    float *zb = j->z + (gsize)b * n;
+    if (j->dist == OZ_NOISE_RADEMACHER) {
         /* 64 signs per draw. */
-        for (gsize i = 0; i < total; i += 64) {
-            guint64 bits = oz_rng_next(rng);
-            gsize end = MIN(total, i + 64);
-            for (gsize k = i; k < end; k++, bits >>= 1)
-                z[k] = (bits & 1) ? 1.0f : -1.0f;
+        for (int i = 0; i < n; i += 64) {
+            guint64 bits = oz_rng_next(&rng);
+            int end = MIN(n, i + 64);
+            for (int k = i; k < end; k++, bits >>= 1)
+                zb[k] = (bits & 1) ? 1.0f : -1.0f;
         }
         return;
-    case OZ_NOISE_SPHERE:
-    case OZ_NOISE_GAUSSIAN:
-    case OZ_NOISE_DIST_COUNT:
-        for (gsize i = 0; i < total; i++)
-            z[i] = (float)oz_rng_gauss(rng);
-        break;
     }
-    if (dist == OZ_NOISE_SPHERE) {
-        for (int b = 0; b < rows; b++) {
-            float *zb = z + (gsize)b * n;
-            double norm2 = 0.0;
-            for (int i = 0; i < n; i++)
-                norm2 += (double)zb[i] * zb[i];
-            double radius = sphere_unit ? 1.0 : sqrt((double)n);
-            float scale = norm2 > 0.0 ? (float)(radius / sqrt(norm2)) : 0.0f;
-            for (int i = 0; i < n; i++)
-                zb[i] *= scale;
-        }
+    for (int i = 0; i < n; i++)
+        zb[i] = (float)oz_rng_gauss(&rng);
+    if (j->dist == OZ_NOISE_SPHERE) {
+        double norm2 = 0.0;
+        for (int i = 0; i < n; i++)
+            norm2 += (double)zb[i] * zb[i];
+        double radius = j->sphere_unit ? 1.0 : sqrt((double)n);
+        float scale = norm2 > 0.0 ? (float)(radius / sqrt(norm2)) : 0.0f;
+        for (int i = 0; i < n; i++)
+            zb[i] *= scale;
     }
+}
+
+static void sample_rows(void *ctx, int part, gsize begin, gsize end) {
+    (void)part;
+    for (gsize b = begin; b < end; b++)
+        sample_row(ctx, (int)b);
+}
+
+void oz_noise_sample(OzNoiseDist dist, OzRng *rng, float *z, int rows, int n,
+                     gboolean sphere_unit) {
+    NoiseJob j = {dist, oz_rng_next(rng), z, n, sphere_unit};
+    oz_par_for((gsize)rows, 1, sample_rows, &j);
 }

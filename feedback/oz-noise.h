@@ -16,7 +16,9 @@ typedef enum {
 } OzNoiseDist;
 
 /* Fills z (rows, n).  sphere_unit puts sphere samples on the radius-1 sphere instead of
- * radius √n (the alternative reading). */
+ * radius √n (the alternative reading).  One 64-bit key is drawn from rng; row b then
+ * comes from its own sub-stream (key, b), so the rows are drawn in parallel across the
+ * compute team (engine/oz-par.h) and z is the same at any thread count. */
 void oz_noise_sample(OzNoiseDist dist, OzRng *rng, float *z, int rows, int n,
                      gboolean sphere_unit);
 /* Parses "gaussian", "rademacher", "sphere"; −1 otherwise. */

@@ -67,7 +67,7 @@ static const KeySpec schema[] = {
     {K_RUN, "ticks", T_INT, RUN(ticks), 1, 100000, NULL, "6", "T: ticks each sample is presented"},
     {K_RUN, "drain_ticks", T_INT, RUN(drain_ticks), -1, 100000, NULL, "-1",
      "extra ticks after the input for delayed packets; -1: the longest delay path"},
-    {K_RUN, "threads", T_INT, RUN(threads), 1, 256, NULL, "2", "BLAS threads (--threads wins)"},
+    {K_RUN, "threads", T_INT, RUN(threads), 1, 256, NULL, "2", "compute threads (--threads wins)"},
     {K_RUN, "delivery", T_ENUM, RUN(delivery), 0, 0, "auto|event|dense", "auto",
      "spike delivery: per-spike weight rows, one sgemm, or chosen by firing density"},
     {K_RUN, "dense_threshold", T_DOUBLE, RUN(dense_threshold), 0, 1, NULL, "0.07",

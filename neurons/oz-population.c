@@ -10,12 +10,14 @@
  */
 #include "oz-population.h"
 
+#include "engine/oz-par.h"
+
 #include <stdint.h>
 
 #include <math.h>
 #include <string.h>
 
-G_DEFINE_QUARK(oz-neurons-error-quark, oz_neurons_error)
+G_DEFINE_QUARK(oz - neurons - error - quark, oz_neurons_error)
 
 static void step_input(OzPopulation *pop, gint64 tick);
 static void step_lif(OzPopulation *pop, gint64 tick);
@@ -291,8 +293,8 @@ const int *oz_frame_index(OzFrame *f, int rows, int n) {
  * neuron, the alternative readings) share a general loop.  Returns the spike count. */
 static int lif_row(const OzPopulation *pop, float *restrict acc, float *restrict v,
                    float *restrict u, float *restrict s, float *restrict tr,
-                   const float *restrict pv, const float *restrict mask,
-                   const float *restrict z, float a_before, float a_after) {
+                   const float *restrict pv, const float *restrict mask, const float *restrict z,
+                   float a_before, float a_after) {
     const int n = pop->n;
     const float lam = pop->p.lambda, vth = pop->p.v_th;
     const float *restrict bias = pop->bias;
@@ -331,6 +333,30 @@ static int lif_row(const OzPopulation *pop, float *restrict acc, float *restrict
     return cnt;
 }
 
+typedef struct {
+    OzPopulation *pop;
+    OzFrame *f;
+    const float *prev, *z;
+    float a_before, a_after;
+    guint64 part_spikes[OZ_PAR_MAX_THREADS];
+} LifJob;
+
+/* Rows [begin, end) of a LIF step: one part of the compute team. */
+static void lif_rows(void *ctx, int part, gsize begin, gsize end) {
+    LifJob *j = ctx;
+    OzPopulation *pop = j->pop;
+    OzFrame *f = j->f;
+    guint64 total = 0;
+    for (gsize b = begin; b < end; b++) {
+        gsize off = b * (gsize)pop->n;
+        int cnt = lif_row(pop, pop->acc + off, pop->v + off, f->u + off, f->s + off, f->trace + off,
+                          j->prev + off, pop->mask + off, j->z + off, j->a_before, j->a_after);
+        f->counts[b] = cnt;
+        total += (guint64)cnt;
+    }
+    j->part_spikes[part] = total;
+}
+
 static void step_lif(OzPopulation *pop, gint64 tick) {
     if (pop->pre_step)
         pop->pre_step(pop, tick, pop->pre_step_data);
@@ -340,24 +366,20 @@ static void step_lif(OzPopulation *pop, gint64 tick) {
     if (pop->depth == 1 && !first)
         prev = f->trace; /* the same buffer: updated in place */
     const int n = pop->n;
-    const float value = pop->training && pop->p.dropout > 0.0f ? 1.0f / (1.0f - pop->p.dropout)
-                                                                : 1.0f;
-    const gboolean noisy = pop->training && pop->noise_mode != OZ_NOISE_NONE &&
-                           pop->noise_alpha != 0.0f;
+    const float value =
+        pop->training && pop->p.dropout > 0.0f ? 1.0f / (1.0f - pop->p.dropout) : 1.0f;
+    const gboolean noisy =
+        pop->training && pop->noise_mode != OZ_NOISE_NONE && pop->noise_alpha != 0.0f;
     /* α·z enters before charging or after firing; a zero α makes either a no-op. */
     const float a_before = noisy && pop->noise_mode == OZ_NOISE_BEFORE ? pop->noise_alpha : 0.0f;
     const float a_after = noisy && pop->noise_mode == OZ_NOISE_AFTER ? pop->noise_alpha : 0.0f;
     /* Without a probe z is never read: point it at zeros so the loops stay uniform. */
     const float *z_all = a_before != 0.0f || a_after != 0.0f ? f->z : pop->zero;
+    LifJob j = {pop, f, prev, z_all, a_before, a_after, {0}};
+    oz_par_for((gsize)pop->active_samples, 1, lif_rows, &j);
     guint64 total = 0;
-    for (int b = 0; b < pop->active_samples; b++) {
-        gsize off = (gsize)b * n;
-        int cnt = lif_row(pop, pop->acc + off, pop->v + off, f->u + off, f->s + off,
-                          f->trace + off, prev + off, pop->mask + off, z_all + off, a_before,
-                          a_after);
-        f->counts[b] = cnt;
-        total += (guint64)cnt;
-    }
+    for (int k = 0; k < oz_par_threads(); k++)
+        total += j.part_spikes[k];
     f->tick = tick;
     f->kind = a_after != 0.0f ? OZ_FRAME_DENSE : OZ_FRAME_SPIKES;
     f->indexed = FALSE;

@@ -7,7 +7,7 @@
  */
 #include "oz-projection.h"
 
-#include <cblas.h>
+#include "engine/oz-par.h"
 #include <math.h>
 #include <string.h>
 
@@ -25,7 +25,7 @@ OzProjection *oz_projection_new(const char *name, OzPopulation *pre, OzPopulatio
     gsize nw = (gsize)p->n_pre * (gsize)p->n_post;
     p->w = g_new0(float, nw);
     p->grad = g_new0(float, nw);
-    p->cache = g_new0(float, (gsize)pre->batch * (gsize)p->n_post);
+    p->cache = g_new0(float, (gsize)pre->batch *(gsize)p->n_post);
     return p;
 }
 
@@ -92,8 +92,8 @@ void oz_projection_deliver(OzProjection *p, OzFrame *f, float *acc) {
         return;
     case OZ_FRAME_DENSE_STATIC:
         if (!p->cache_valid) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, p->n_post, p->n_pre,
-                        1.0f, f->s, p->n_pre, p->w, p->n_post, 0.0f, p->cache, p->n_post);
+            oz_sgemm(CblasNoTrans, CblasNoTrans, rows, p->n_post, p->n_pre, 1.0f, f->s, p->n_pre,
+                     p->w, p->n_post, 0.0f, p->cache, p->n_post);
             p->cache_valid = TRUE;
             p->dense_macs += (guint64)rows * (guint64)p->n_pre * (guint64)p->n_post;
         }
@@ -105,8 +105,8 @@ void oz_projection_deliver(OzProjection *p, OzFrame *f, float *acc) {
          * the dense product that carries the probe is counted as MACs. */
         p->synops += f->nspikes * (guint64)p->n_post;
         p->row_fetches += f->nspikes;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, p->n_post, p->n_pre, 1.0f,
-                    f->s, p->n_pre, p->w, p->n_post, 1.0f, acc, p->n_post);
+        oz_sgemm(CblasNoTrans, CblasNoTrans, rows, p->n_post, p->n_pre, 1.0f, f->s, p->n_pre, p->w,
+                 p->n_post, 1.0f, acc, p->n_post);
         p->dense_macs += (guint64)rows * (guint64)p->n_pre * (guint64)p->n_post;
         p->packets_dense++;
         return;
@@ -133,8 +133,8 @@ void oz_projection_deliver(OzProjection *p, OzFrame *f, float *acc) {
     }
     if (dense) {
         /* s already holds the transmitted value (dropout scale included). */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, p->n_post, p->n_pre,
-                    1.0f, f->s, p->n_pre, p->w, p->n_post, 1.0f, acc, p->n_post);
+        oz_sgemm(CblasNoTrans, CblasNoTrans, rows, p->n_post, p->n_pre, 1.0f, f->s, p->n_pre, p->w,
+                 p->n_post, 1.0f, acc, p->n_post);
         p->packets_dense++;
     } else {
         deliver_events(p, f, acc, rows);

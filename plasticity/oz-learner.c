@@ -4,7 +4,7 @@
 
 #include "plasticity/oz-loss.h"
 
-#include <cblas.h>
+#include "engine/oz-par.h"
 #include <math.h>
 #include <string.h>
 
@@ -13,8 +13,8 @@ static const OzRuleOps rule_dfa = {OZ_RULE_API_VERSION, "dfa", "random", FALSE};
 static const OzRuleOps rule_dkp = {OZ_RULE_API_VERSION, "dkp", "learned", FALSE};
 static const OzRuleOps rule_zo = {OZ_RULE_API_VERSION, "zo", "broadcast", TRUE};
 static const OzRuleOps rule_opzo = {OZ_RULE_API_VERSION, "opzo", "momentum", TRUE};
-static const OzRuleOps *const rules[] = {&rule_bp, &rule_dfa, &rule_dkp, &rule_zo, &rule_opzo,
-                                         NULL};
+static const OzRuleOps *const rules[] = {&rule_bp, &rule_dfa,  &rule_dkp,
+                                         &rule_zo, &rule_opzo, NULL};
 
 const OzRuleOps *oz_rule_lookup(const char *name) {
     for (int i = 0; rules[i]; i++)
@@ -203,18 +203,17 @@ gint64 oz_learner_finalize(OzLearner *l, guint64 seed, GError **error) {
         h->pop->min_depth = MAX(h->pop->min_depth, (int)(h->lag + lat) + 1);
         for (guint j = 0; j < h->pop->in->len; j++) {
             OzProjection *p = g_ptr_array_index(h->pop->in, j);
-            p->pre->min_depth =
-                MAX(p->pre->min_depth, (int)(h->lag + lat) + p->p.delay_ticks + 1);
+            p->pre->min_depth = MAX(p->pre->min_depth, (int)(h->lag + lat) + p->p.delay_ticks + 1);
         }
     }
     int B = l->net->batch;
     l->ring = (int)max_lat + 1;
-    l->e_ring = g_new0(float, (gsize)l->ring * B * l->m);
-    l->o_ring = g_new0(float, (gsize)l->ring * B * l->m);
-    l->l_ring = g_new0(double, (gsize)l->ring * B);
+    l->e_ring = g_new0(float, (gsize)l->ring *B * l->m);
+    l->o_ring = g_new0(float, (gsize)l->ring *B * l->m);
+    l->l_ring = g_new0(double, (gsize)l->ring *B);
     for (guint k = 0; k < l->hidden->len; k++) {
         OzHidden *h = g_ptr_array_index(l->hidden, k);
-        h->gs_ring = g_new0(float, (gsize)l->ring * B * h->pop->n);
+        h->gs_ring = g_new0(float, (gsize)l->ring *B * h->pop->n);
         h->arrived = g_new(gint64, l->ring);
     }
     oz_rng_init(&l->rng_jitter, seed, "jitter");
@@ -309,14 +308,28 @@ static void sample_noise(OzPopulation *pop, gint64 tick, gpointer user_data) {
 /* grad (n_pre, n_post) += preᵀ (n_pre, rows) · g (rows, n_post) */
 static void accumulate(float *grad, const float *pre, const float *g, int rows, int n_pre,
                        int n_post) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_pre, n_post, rows, 1.0f, pre, n_pre, g,
-                n_post, 1.0f, grad, n_post);
+    oz_sgemm(CblasTrans, CblasNoTrans, n_pre, n_post, rows, 1.0f, pre, n_pre, g, n_post, 1.0f, grad,
+             n_post);
 }
 
+typedef struct {
+    float *bias_grad;
+    const float *g;
+    int rows, n;
+} BiasJob;
+
+static void bias_cols(void *ctx, int part, gsize begin, gsize end) {
+    (void)part;
+    const BiasJob *j = ctx;
+    for (int b = 0; b < j->rows; b++)
+        for (gsize i = begin; i < end; i++)
+            j->bias_grad[i] += j->g[(gsize)b * j->n + i];
+}
+
+/* bias_grad (n) += Σ_b g (rows, n), split by columns; each column sums in row order. */
 static void accumulate_bias(float *bias_grad, const float *g, int rows, int n) {
-    for (int b = 0; b < rows; b++)
-        for (int i = 0; i < n; i++)
-            bias_grad[i] += g[(gsize)b * n + i];
+    BiasJob j = {bias_grad, g, rows, n};
+    oz_par_for((gsize)n, 16, bias_cols, &j);
 }
 
 /* The factor â_pre of a projection for an error emitted at tick t. */
@@ -354,8 +367,8 @@ static void bp_chain(OzLearner *l, OzHidden *h, const float *e, int rows, float 
                 continue;
             down = hp->g_u;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, p->n_post, 1.0f, down,
-                    p->n_post, p->w, p->n_post, 1.0f, chain, n);
+        oz_sgemm(CblasNoTrans, CblasTrans, rows, n, p->n_post, 1.0f, down, p->n_post, p->w,
+                 p->n_post, 1.0f, chain, n);
         h->path.macs += (guint64)rows * n * p->n_post;
     }
 }
@@ -394,17 +407,41 @@ static void make_signal(OzLearner *l, OzHidden *h, gint64 te) {
     h->path.ops->signal(&h->path, &ctx, g_s);
     if (h->ll_w) {
         /* r = ŝ R; e_r = ll_scale · ∂L(r)/∂r; g_s += e_r Rᵀ; ∇R += âᵀ e_r. */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, m, n, 1.0f, f->s, n,
-                    h->ll_w, m, 0.0f, h->ll_r, m);
+        oz_sgemm(CblasNoTrans, CblasNoTrans, rows, m, n, 1.0f, f->s, n, h->ll_w, m, 0.0f, h->ll_r,
+                 m);
         oz_loss_instant(h->ll_r, l->labels, rows, m, l->p.loss_lambda, (int)l->net->input_ticks,
                         h->ll_e, NULL);
         for (gsize i = 0, sz = (gsize)rows * m; i < sz; i++)
             h->ll_e[i] *= (float)l->p.ll_scale;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, m, 1.0f, h->ll_e, m,
-                    h->ll_w, m, 1.0f, g_s, n);
+        oz_sgemm(CblasNoTrans, CblasTrans, rows, n, m, 1.0f, h->ll_e, m, h->ll_w, m, 1.0f, g_s, n);
         accumulate(h->ll_grad, f->trace, h->ll_e, rows, n, m);
         h->path.macs += 3 * (guint64)rows * n * m; /* r, e_r Rᵀ, ∇R */
     }
+}
+
+typedef struct {
+    float *g_u;
+    const float *g_s, *u, *mask;
+    float vth, a;
+    float *sums[4];
+    guint nsums;
+} GuJob;
+
+static void gu_part(void *ctx, int part, gsize begin, gsize end) {
+    (void)part;
+    const GuJob *j = ctx;
+    for (gsize i = begin; i < end; i++)
+        j->g_u[i] = j->g_s[i] * oz_surrogate(j->u[i], j->vth, j->a) * j->mask[i];
+    for (guint k = 0; k < j->nsums; k++)
+        for (gsize i = begin; i < end; i++)
+            j->sums[k][i] += j->g_u[i];
+}
+
+static gboolean sum_listed(const GuJob *j, const float *sum) {
+    for (guint k = 0; k < j->nsums; k++)
+        if (j->sums[k] == sum)
+            return TRUE;
+    return FALSE;
 }
 
 /* The three-factor update for the signal emitted at te, with the eligibility factors of
@@ -416,16 +453,28 @@ static void apply_signal(OzLearner *l, OzHidden *h, gint64 te, gint64 ft) {
     const OzFrame *f = oz_population_frame(pop, ft);
     g_assert(f->tick == ft); /* the ring keeps the factors of every pending tick */
     const float *g_s = h->gs_ring + slot_of(l, te) * (gsize)l->net->batch * n;
-    const float vth = pop->p.v_th, a = (float)l->p.surrogate_a;
-    for (gsize i = 0, sz = (gsize)rows * n; i < sz; i++)
-        h->g_u[i] = g_s[i] * oz_surrogate(f->u[i], vth, a) * pop->mask[i];
-    for (guint j = 0; j < pop->in->len; j++) {
-        OzProjection *p = g_ptr_array_index(pop->in, j);
+    /* g_u, and its sum into the static-input gradient sums, in one pass over the team. */
+    GuJob j = {.g_u = h->g_u,
+               .g_s = g_s,
+               .u = f->u,
+               .mask = pop->mask,
+               .vth = pop->p.v_th,
+               .a = (float)l->p.surrogate_a};
+    for (guint k = 0; k < pop->in->len; k++) {
+        OzProjection *p = g_ptr_array_index(pop->in, k);
+        if (l->static_gu[p->id] && pre_factor(p, ft) && j.nsums < G_N_ELEMENTS(j.sums))
+            j.sums[j.nsums++] = l->static_gu[p->id];
+    }
+    oz_par_for((gsize)rows * n, 16, gu_part, &j);
+    for (guint k = 0; k < pop->in->len; k++) {
+        OzProjection *p = g_ptr_array_index(pop->in, k);
         const float *pre = pre_factor(p, ft);
         if (!pre)
             continue;
         float *sum = l->static_gu[p->id];
-        if (sum) {
+        if (sum && sum_listed(&j, sum)) {
+            l->static_dirty[p->id] = TRUE;
+        } else if (sum) {
             for (gsize i = 0, sz = (gsize)rows * n; i < sz; i++)
                 sum[i] += h->g_u[i];
             l->static_dirty[p->id] = TRUE;
@@ -452,8 +501,8 @@ static void shadow_bp(OzLearner *l, gint64 t, const float *e, int rows) {
             OzHidden *hp = p->post == l->readout ? NULL : hidden_of(l, p->post);
             const float *down = p->post == l->readout ? e : hp ? hp->bp_gu : NULL;
             if (down)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, p->n_post, 1.0f,
-                            down, p->n_post, p->w, p->n_post, 1.0f, h->bp_chain, n);
+                oz_sgemm(CblasNoTrans, CblasTrans, rows, n, p->n_post, 1.0f, down, p->n_post, p->w,
+                         p->n_post, 1.0f, h->bp_chain, n);
         }
         const OzFrame *f = oz_population_frame(pop, t - h->lag);
         const float vth = pop->p.v_th, a = (float)l->p.surrogate_a;
@@ -503,8 +552,8 @@ void oz_learner_enable_diagnostics(OzLearner *l) {
         for (guint j = 0; j < h->pop->in->len; j++) {
             OzProjection *p = g_ptr_array_index(h->pop->in, j);
             gsize sz = (gsize)p->n_pre * p->n_post;
-            OzGradStats st = {p, h, g_new0(float, sz), g_new0(double, sz), g_new0(double, sz),
-                              0, 0, 0, 0};
+            OzGradStats st = {p, h, g_new0(float, sz), g_new0(double, sz), g_new0(double, sz), 0, 0,
+                              0, 0};
             g_array_append_val(l->stats, st);
         }
     }

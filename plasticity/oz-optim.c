@@ -1,6 +1,8 @@
 /* oz-optim.c — see oz-optim.h. */
 #include "oz-optim.h"
 
+#include "engine/oz-par.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -36,39 +38,58 @@ void oz_optim_zero_grad(OzOptimizer *o) {
     }
 }
 
-void oz_optim_step(OzOptimizer *o, double lr) {
-    o->steps++;
-    const float wd = (float)o->p.weight_decay;
-    if (o->p.kind == OZ_OPTIM_ADAMW) {
-        const float b1 = (float)o->p.beta1, b2 = (float)o->p.beta2, eps = (float)o->p.eps;
-        const double bc1 = 1.0 - pow(o->p.beta1, (double)o->steps);
-        const double bc2 = 1.0 - pow(o->p.beta2, (double)o->steps);
-        const float step = (float)(lr / bc1);
-        const float inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
-        const float decay = (float)(1.0 - lr * o->p.weight_decay);
-        for (guint k = 0; k < o->params->len; k++) {
-            OzParam *p = &g_array_index(o->params, OzParam, k);
-            for (gsize i = 0; i < p->n; i++) {
-                float g = p->g[i];
-                float m = b1 * p->m[i] + (1.0f - b1) * g;
-                float v = b2 * p->v[i] + (1.0f - b2) * g * g;
-                p->m[i] = m;
-                p->v[i] = v;
-                float w = p->w[i] * decay;
-                p->w[i] = w - step * m / (sqrtf(v) * inv_sqrt_bc2 + eps);
-            }
+typedef struct {
+    OzParam *p;
+    gboolean adamw, first;
+    float b1, b2, eps, step, inv_sqrt_bc2, decay; /* AdamW */
+    float mu, wd, lr;                             /* SGD */
+} StepJob;
+
+/* Elements [begin, end) of one parameter: one part of the compute team. */
+static void step_part(void *ctx, int part, gsize begin, gsize end) {
+    (void)part;
+    const StepJob *j = ctx;
+    OzParam *p = j->p;
+    if (j->adamw) {
+        const float b1 = j->b1, b2 = j->b2;
+        for (gsize i = begin; i < end; i++) {
+            float g = p->g[i];
+            float m = b1 * p->m[i] + (1.0f - b1) * g;
+            float v = b2 * p->v[i] + (1.0f - b2) * g * g;
+            p->m[i] = m;
+            p->v[i] = v;
+            float w = p->w[i] * j->decay;
+            p->w[i] = w - j->step * m / (sqrtf(v) * j->inv_sqrt_bc2 + j->eps);
         }
         return;
     }
-    const float mu = (float)o->p.momentum;
-    const gboolean first = o->steps == 1;
+    for (gsize i = begin; i < end; i++) {
+        float g = p->g[i] + j->wd * p->w[i];
+        float buf = j->first ? g : j->mu * p->m[i] + g;
+        p->m[i] = buf;
+        p->w[i] -= j->lr * buf;
+    }
+}
+
+void oz_optim_step(OzOptimizer *o, double lr) {
+    o->steps++;
+    StepJob j = {.adamw = o->p.kind == OZ_OPTIM_ADAMW,
+                 .first = o->steps == 1,
+                 .b1 = (float)o->p.beta1,
+                 .b2 = (float)o->p.beta2,
+                 .eps = (float)o->p.eps,
+                 .mu = (float)o->p.momentum,
+                 .wd = (float)o->p.weight_decay,
+                 .lr = (float)lr};
+    if (j.adamw) {
+        const double bc1 = 1.0 - pow(o->p.beta1, (double)o->steps);
+        const double bc2 = 1.0 - pow(o->p.beta2, (double)o->steps);
+        j.step = (float)(lr / bc1);
+        j.inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
+        j.decay = (float)(1.0 - lr * o->p.weight_decay);
+    }
     for (guint k = 0; k < o->params->len; k++) {
-        OzParam *p = &g_array_index(o->params, OzParam, k);
-        for (gsize i = 0; i < p->n; i++) {
-            float g = p->g[i] + wd * p->w[i];
-            float buf = first ? g : mu * p->m[i] + g;
-            p->m[i] = buf;
-            p->w[i] -= (float)lr * buf;
-        }
+        j.p = &g_array_index(o->params, OzParam, k);
+        oz_par_for(j.p->n, 16, step_part, &j);
     }
 }

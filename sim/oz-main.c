@@ -13,7 +13,7 @@
 #include "sim/oz-checkpoint.h"
 #include "sim/oz-run.h"
 
-#include <cblas.h>
+#include "engine/oz-par.h"
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -231,7 +231,7 @@ static int cmd_eval(int argc, char **argv) {
          "ID"},
         {"epoch", 'e', 0, G_OPTION_ARG_INT, &epoch,
          "Epoch as numbered in the epochs table, from 0 (default: the newest checkpoint)", "N"},
-        {"threads", 't', 0, G_OPTION_ARG_INT, &threads, "BLAS threads (default: the run's)", "N"},
+        {"threads", 't', 0, G_OPTION_ARG_INT, &threads, "compute threads (default: the run's)", "N"},
         {NULL, 0, 0, 0, NULL, NULL, NULL}};
     g_autoptr(GOptionContext) ctx =
         g_option_context_new("- evaluate a stored checkpoint on the test set");
@@ -282,7 +282,7 @@ static int cmd_eval(int argc, char **argv) {
         sqlite3_close(db);
         return EXIT_USAGE;
     }
-    openblas_set_num_threads(threads > 0 ? threads : MAX(run_threads, 1));
+    oz_par_set_threads(CLAMP(threads > 0 ? threads : run_threads, 1, OZ_PAR_MAX_THREADS));
     const char *infer[] = {"run.mode=infer", "record.spike_samples=0", NULL};
     g_autoptr(OzScenario) sc = oz_scenario_load_data(text, path, infer, &error);
     g_autoptr(OzRun) run = sc ? oz_run_new(sc, &error) : NULL;
@@ -339,7 +339,7 @@ static int cmd_run(int argc, char **argv) {
          "Override a scenario key (repeatable)", "SECTION.KEY=VALUE"},
         {"db", 'd', 0, G_OPTION_ARG_FILENAME, &db_path,
          "Run log database (default runs/NAME.sqlite)", "PATH"},
-        {"threads", 't', 0, G_OPTION_ARG_INT, &threads, "BLAS threads (default [run] threads)",
+        {"threads", 't', 0, G_OPTION_ARG_INT, &threads, "compute threads (default [run] threads)",
          "N"},
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress output", NULL},
         {"busy-timeout", 0, 0, G_OPTION_ARG_INT, &busy_timeout_ms,
@@ -383,7 +383,7 @@ static int execute(const char *scenario_path, char **sets, const char *db_arg, i
     g_autofree char *db_path = g_strdup(db_arg);
     if (threads == 0)
         threads = sc->run.threads;
-    openblas_set_num_threads(threads);
+    oz_par_set_threads(threads);
 
     g_autoptr(OzRun) run = oz_run_new(sc, &error);
     if (!run) {
@@ -546,7 +546,7 @@ static int cmd_sweep(int argc, char **argv) {
          "SECTION.KEY=VALUE"},
         {"db", 'd', 0, G_OPTION_ARG_FILENAME, &db_path,
          "Run log database (default runs/NAME-sweep.sqlite)", "PATH"},
-        {"threads", 't', 0, G_OPTION_ARG_INT, &threads, "BLAS threads", "N"},
+        {"threads", 't', 0, G_OPTION_ARG_INT, &threads, "compute threads", "N"},
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress output", NULL},
         {"init-from", 0, 0, G_OPTION_ARG_STRING, &init_from,
          "Every run starts from this checkpoint's weights and feedback matrices",
