@@ -84,14 +84,18 @@ static double open_uniform(OzRng *rng) {
     return u;
 }
 
-double oz_rng_gauss(OzRng *rng) {
+static void zig_once(void) {
     static gsize once = 0;
     if (g_once_init_enter(&once)) {
         zig_init();
         g_once_init_leave(&once, 1);
     }
+}
+
+/* The rare case: hz fell outside its layer's rectangle.  Settle it (tail or edge test),
+ * drawing fresh 32-bit candidates from the high half of new draws until one is taken. */
+static double zig_slow(OzRng *rng, gint32 hz) {
     for (;;) {
-        gint32 hz = (gint32)(guint32)(oz_rng_next(rng) >> 32);
         guint32 iz = (guint32)hz & (ZIG_LAYERS - 1);
         guint32 mag = hz < 0 ? (guint32)(-(gint64)hz) : (guint32)hz;
         double x = hz * zig.w[iz];
@@ -109,6 +113,28 @@ double oz_rng_gauss(OzRng *rng) {
         /* On the layer's edge: accept by the density itself. */
         if (zig.f[iz] + oz_rng_uniform(rng) * (zig.f[iz - 1] - zig.f[iz]) < exp(-0.5 * x * x))
             return x;
+        hz = (gint32)(guint32)(oz_rng_next(rng) >> 32);
+    }
+}
+
+double oz_rng_gauss(OzRng *rng) {
+    zig_once();
+    return zig_slow(rng, (gint32)(guint32)(oz_rng_next(rng) >> 32));
+}
+
+void oz_rng_gauss_fill(OzRng *rng, float *out, gsize n) {
+    zig_once();
+    gsize i = 0;
+    while (i < n) {
+        /* Two 32-bit candidates per draw: high half first, then low half. */
+        uint64_t r = oz_rng_next(rng);
+        gint32 pair[2] = {(gint32)(guint32)(r >> 32), (gint32)(guint32)r};
+        for (int h = 0; h < 2 && i < n; h++) {
+            gint32 hz = pair[h];
+            guint32 iz = (guint32)hz & (ZIG_LAYERS - 1);
+            guint32 mag = hz < 0 ? (guint32)(-(gint64)hz) : (guint32)hz;
+            out[i++] = (float)(mag < zig.k[iz] ? hz * zig.w[iz] : zig_slow(rng, hz));
+        }
     }
 }
 

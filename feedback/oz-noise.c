@@ -37,8 +37,7 @@ static void sample_row(const NoiseJob *j, int b) {
         }
         return;
     }
-    for (int i = 0; i < n; i++)
-        zb[i] = (float)oz_rng_gauss(&rng);
+    oz_rng_gauss_fill(&rng, zb, (gsize)n);
     if (j->dist == OZ_NOISE_SPHERE) {
         double norm2 = 0.0;
         for (int i = 0; i < n; i++)

@@ -161,15 +161,11 @@ static double normal_cdf(double x) {
     return 0.5 * erfc(-x / sqrt(2.0));
 }
 
-Test(rng, gaussian_matches_the_normal_distribution_including_tails) {
-    OzRng r;
-    oz_rng_init(&r, 99, "gauss");
-    const int n = 400000;
-    double *v = g_new(double, n);
+/* Moments, tail mass and KS distance of n draws that should be N(0, 1). */
+static void check_standard_normal(double *v, int n) {
     double s3 = 0, s4 = 0;
     int tail = 0;
     for (int i = 0; i < n; i++) {
-        v[i] = oz_rng_gauss(&r);
         s3 += v[i] * v[i] * v[i];
         s4 += v[i] * v[i] * v[i] * v[i];
         tail += fabs(v[i]) > 3.442619855899; /* beyond the ziggurat's base layer */
@@ -179,7 +175,7 @@ Test(rng, gaussian_matches_the_normal_distribution_including_tails) {
     cr_assert_float_eq(s4 / n, 3.0, 0.06);
     /* P(|z| > 3.4426) = 5.76e-4: about 230 of 400000. */
     cr_assert(tail > 160 && tail < 310, "tail count %d", tail);
-    /* Kolmogorov–Smirnov distance against Φ (critical value at 1% about 0.0026). */
+    /* Kolmogorov–Smirnov distance against Phi (critical value at 1% about 0.0026). */
     qsort(v, n, sizeof(double), cmp_double);
     double ks = 0;
     for (int i = 0; i < n; i++) {
@@ -187,7 +183,55 @@ Test(rng, gaussian_matches_the_normal_distribution_including_tails) {
         ks = fmax(ks, fmax(fabs(c - (double)i / n), fabs(c - (double)(i + 1) / n)));
     }
     cr_assert_lt(ks, 0.0026, "KS distance %g", ks);
+}
+
+Test(rng, gaussian_matches_the_normal_distribution_including_tails) {
+    OzRng r;
+    oz_rng_init(&r, 99, "gauss");
+    const int n = 400000;
+    double *v = g_new(double, n);
+    for (int i = 0; i < n; i++)
+        v[i] = oz_rng_gauss(&r);
+    check_standard_normal(v, n);
     g_free(v);
+}
+
+/* The fill takes two normals from each 64-bit draw: neighbours must be as independent as
+ * any two draws, and the whole as normal as oz_rng_gauss. */
+Test(rng, gaussian_fill_is_normal_and_its_pairs_are_uncorrelated) {
+    OzRng r;
+    oz_rng_init(&r, 7, "gauss-fill");
+    const int n = 400000;
+    float *f = g_new(float, n);
+    /* Odd-sized chunks put the pair boundary everywhere. */
+    for (int i = 0; i < n; i += 799)
+        oz_rng_gauss_fill(&r, f + i, (gsize)MIN(799, n - i));
+    double *v = g_new(double, n);
+    double s = 0, s2 = 0, lag1 = 0;
+    for (int i = 0; i < n; i++) {
+        v[i] = f[i];
+        s += v[i];
+        s2 += v[i] * v[i];
+        if (i > 0)
+            lag1 += v[i] * v[i - 1];
+    }
+    cr_assert_float_eq(s / n, 0.0, 0.009); /* 4 standard errors */
+    cr_assert_float_eq(s2 / n, 1.0, 0.012);
+    cr_assert_float_eq(lag1 / n, 0.0, 0.0064, "lag-1 correlation %g", lag1 / n);
+    /* Same key and index: the same numbers; another index: others. */
+    OzRng a, b, c;
+    oz_rng_init_sub(&a, 12345, 3);
+    oz_rng_init_sub(&b, 12345, 3);
+    oz_rng_init_sub(&c, 12345, 4);
+    float x[37], y[37], z[37];
+    oz_rng_gauss_fill(&a, x, 37);
+    oz_rng_gauss_fill(&b, y, 37);
+    oz_rng_gauss_fill(&c, z, 37);
+    cr_assert_arr_eq(x, y, sizeof x);
+    cr_assert(memcmp(x, z, sizeof x) != 0);
+    check_standard_normal(v, n);
+    g_free(v);
+    g_free(f);
 }
 
 typedef struct {
