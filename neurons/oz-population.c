@@ -177,6 +177,26 @@ OzFrame *oz_population_frame(OzPopulation *pop, gint64 tick) {
     return &pop->frames[tick % pop->depth];
 }
 
+typedef struct {
+    float *mask;
+    uint64_t key;
+    int n;
+    float p, keep;
+} MaskJob;
+
+/* Dropout masks of samples [begin, end), each row from its own sub-stream of the key. */
+static void mask_rows(void *ctx, int part, gsize begin, gsize end) {
+    (void)part;
+    const MaskJob *j = ctx;
+    for (gsize b = begin; b < end; b++) {
+        OzRng rng;
+        oz_rng_init_sub(&rng, j->key, b);
+        float *m = j->mask + b * j->n;
+        for (int i = 0; i < j->n; i++)
+            m[i] = oz_rng_uniform(&rng) < (double)j->p ? 0.0f : j->keep;
+    }
+}
+
 void oz_population_reset(OzPopulation *pop) {
     gsize bn = (gsize)pop->batch * (gsize)pop->n;
     memset(pop->acc, 0, bn * sizeof(float));
@@ -206,9 +226,8 @@ void oz_population_reset(OzPopulation *pop) {
         if (pop->training && p > 0.0f) {
             /* One Bernoulli(1−p) draw per neuron per sample, scaled by 1/(1−p) and kept
              * for every tick of the sample (SPEC §1.5). */
-            float keep = 1.0f / (1.0f - p);
-            for (gsize i = 0; i < bn; i++)
-                pop->mask[i] = oz_rng_uniform(pop->rng) < (double)p ? 0.0f : keep;
+            MaskJob j = {pop->mask, oz_rng_next(pop->rng), pop->n, p, 1.0f / (1.0f - p)};
+            oz_par_for((gsize)pop->batch, 1, mask_rows, &j);
         } else {
             for (gsize i = 0; i < bn; i++)
                 pop->mask[i] = 1.0f;
@@ -270,20 +289,33 @@ static void step_input(OzPopulation *pop, gint64 tick) {
     pop->spikes += total;
 }
 
-const int *oz_frame_index(OzFrame *f, int rows, int n) {
-    g_assert(f->kind == OZ_FRAME_SPIKES);
-    if (f->indexed)
-        return f->idx;
-    for (int b = 0; b < rows; b++) {
-        const float *s = f->s + (gsize)b * n;
-        int *idx = f->idx + (gsize)b * n;
+typedef struct {
+    OzFrame *f;
+    int n;
+} IndexJob;
+
+static void index_rows(void *ctx, int part, gsize begin, gsize end) {
+    (void)part;
+    const IndexJob *j = ctx;
+    const int n = j->n;
+    for (gsize b = begin; b < end; b++) {
+        const float *s = j->f->s + b * n;
+        int *idx = j->f->idx + b * n;
         int cnt = 0;
         for (int i = 0; i < n; i++) {
             idx[cnt] = i;
             cnt += s[i] != 0.0f;
         }
-        g_assert(cnt == f->counts[b]);
+        g_assert(cnt == j->f->counts[b]);
     }
+}
+
+const int *oz_frame_index(OzFrame *f, int rows, int n) {
+    g_assert(f->kind == OZ_FRAME_SPIKES);
+    if (f->indexed)
+        return f->idx;
+    IndexJob j = {f, n};
+    oz_par_for((gsize)rows, 1, index_rows, &j);
     f->indexed = TRUE;
     return f->idx;
 }
