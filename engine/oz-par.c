@@ -7,6 +7,7 @@
  * announces itself in `sleeping` and re-reads the generation under the same mutex). */
 #include "oz-par.h"
 
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <uv.h>
@@ -21,6 +22,10 @@
 /* About a millisecond of pause instructions before a helper sleeps: longer than the gap
  * between the products and loops of one tick, shorter than anything a person notices. */
 #define HELPER_SPINS (1 << 14)
+/* Waiting threads yield the core now and then: with more threads than cores (or a busy
+ * machine) a spinning thread would otherwise hold the core the one it waits for needs.
+ * With a core each, sched_yield returns at once. */
+#define YIELD_EVERY 64
 
 extern void openblas_set_num_threads(int);
 
@@ -74,7 +79,8 @@ static void helper_main(void *arg) {
         while ((g = atomic_load_explicit(&team.gen, memory_order_acquire)) == seen &&
                !atomic_load_explicit(&team.quit, memory_order_relaxed) && spins < HELPER_SPINS) {
             cpu_relax();
-            spins++;
+            if (++spins % YIELD_EVERY == 0)
+                sched_yield();
         }
         if (g == seen && !atomic_load(&team.quit)) {
             uv_mutex_lock(&team.mu);
@@ -155,8 +161,8 @@ void oz_par_for(gsize n, gsize grain, OzParFn fn, void *ctx) {
     unsigned spins = 0;
     while (atomic_load_explicit(&team.pending, memory_order_acquire) > 0) {
         cpu_relax();
-        if (++spins % 4096 == 0)
-            uv_sleep(0); /* an oversubscribed machine: let the helper run */
+        if (++spins % YIELD_EVERY == 0)
+            sched_yield();
     }
 }
 
