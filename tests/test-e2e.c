@@ -82,6 +82,21 @@ static gint64 q(const char *db_path, const char *sql) {
     return v;
 }
 
+/* The text of the first column of the first row (NULL for SQL NULL); g_free it. */
+static char *qs(const char *db_path, const char *sql) {
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s: %s", sql,
+                 sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW, "%s", sql);
+    const unsigned char *t = sqlite3_column_text(st, 0);
+    char *v = t ? g_strdup((const char *)t) : NULL;
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
 /* Like q(), but −1 instead of failing: for polling a database another process writes. */
 static gint64 q_try(const char *db_path, const char *sql) {
     sqlite3 *db = NULL;
@@ -123,8 +138,9 @@ Test(e2e, inference_run_logs_rates_synops_spikes_and_energy) {
 
 Test(e2e, training_logs_loss_accuracy_lr_and_alpha_per_epoch) {
     g_autofree char *db = g_build_filename(dir, "train.sqlite", NULL);
-    const char *args[] = {"run", scenario, "--db", db, "--quiet", "--set", "run.mode=train",
-                          "--set", "run.epochs=3", "--set", "rule.name=opzo", NULL};
+    const char *args[] = {"run",          scenario, "--db",           db,
+                          "--quiet",      "--set",  "run.mode=train", "--set",
+                          "run.epochs=3", "--set",  "rule.name=opzo", NULL};
     char *err = NULL;
     int rc = run_prog(args, &err);
     cr_assert_eq(rc, 0, "stderr: %s", err);
@@ -135,43 +151,100 @@ Test(e2e, training_logs_loss_accuracy_lr_and_alpha_per_epoch) {
                        "accuracy between 0 and 1 and seconds > 0 and lr > 0"),
                  3);
     /* α linear 0.2 → 0.01 over 3 epochs: 0.2, 0.105, 0.01; cosine lr: 1, 0.75, 0.25 × lr0. */
-    cr_assert_eq(q(db, "select round(alpha * 1000) from epochs where phase = 'train' and epoch = 1"),
-                 105);
+    cr_assert_eq(
+        q(db, "select round(alpha * 1000) from epochs where phase = 'train' and epoch = 1"), 105);
     cr_assert_eq(q(db, "select round(lr / 2e-4 * 100) from epochs where phase = 'train' and "
                        "epoch = 2"),
                  25);
     cr_assert_eq(q(db, "select count(*) from epochs where phase = 'test' and loss > 0"), 3);
     /* The alternative α readings: e/E per epoch, and fixed. */
     g_autofree char *db2 = g_build_filename(dir, "train2.sqlite", NULL);
-    const char *a2[] = {"run", scenario, "--db", db2, "--quiet", "--set", "run.mode=train",
-                        "--set", "run.epochs=3", "--set", "rule.alpha_schedule=linear_e_over_E",
+    const char *a2[] = {"run",
+                        scenario,
+                        "--db",
+                        db2,
+                        "--quiet",
+                        "--set",
+                        "run.mode=train",
+                        "--set",
+                        "run.epochs=3",
+                        "--set",
+                        "rule.alpha_schedule=linear_e_over_E",
                         NULL};
     cr_assert_eq(run_prog(a2, NULL), 0);
-    cr_assert_eq(q(db2, "select round(alpha * 1e5) from epochs where phase = 'train' and epoch = 1"),
-                 13667);
+    cr_assert_eq(
+        q(db2, "select round(alpha * 1e5) from epochs where phase = 'train' and epoch = 1"), 13667);
     g_autofree char *db3 = g_build_filename(dir, "train3.sqlite", NULL);
-    const char *a3[] = {"run", scenario, "--db", db3, "--quiet", "--set", "run.mode=train",
-                        "--set", "run.epochs=2", "--set", "rule.alpha_schedule=fixed",
-                        "--set", "optimizer.schedule=constant", NULL};
+    const char *a3[] = {"run",
+                        scenario,
+                        "--db",
+                        db3,
+                        "--quiet",
+                        "--set",
+                        "run.mode=train",
+                        "--set",
+                        "run.epochs=2",
+                        "--set",
+                        "rule.alpha_schedule=fixed",
+                        "--set",
+                        "optimizer.schedule=constant",
+                        NULL};
     cr_assert_eq(run_prog(a3, NULL), 0);
     cr_assert_eq(q(db3, "select count(*) from epochs where phase = 'train' and "
                         "abs(alpha - 0.2) < 1e-6 and abs(lr - 2e-4) < 1e-12"),
                  2);
 }
 
+/* At one thread and at three (the compute team splits every per-neuron loop of this
+ * net, on two cores or more), reruns are identical, checkpoints included. */
 Test(e2e, same_seed_gives_identical_logs) {
-    g_autofree char *db1 = g_build_filename(dir, "1.sqlite", NULL);
-    g_autofree char *db2 = g_build_filename(dir, "2.sqlite", NULL);
-    const char *a1[] = {"run", scenario, "--db", db1, "--quiet", NULL};
-    const char *a2[] = {"run", scenario, "--db", db2, "--quiet", NULL};
-    cr_assert_eq(run_prog(a1, NULL), 0);
-    cr_assert_eq(run_prog(a2, NULL), 0);
-    const char *sqls[] = {"select sum(spikes) from firing_rates",
-                          "select sum(synops) from synops",
-                          "select sum(tick * 1000 + neuron) from spikes",
-                          "select accuracy * 1e9 from epochs"};
-    for (gsize i = 0; i < G_N_ELEMENTS(sqls); i++)
-        cr_assert_eq(q(db1, sqls[i]), q(db2, sqls[i]), "%s", sqls[i]);
+    const char *threads[] = {"1", "3"};
+    for (gsize t = 0; t < G_N_ELEMENTS(threads); t++) {
+        g_autofree char *n1 = g_strdup_printf("1-%s.sqlite", threads[t]);
+        g_autofree char *n2 = g_strdup_printf("2-%s.sqlite", threads[t]);
+        g_autofree char *db1 = g_build_filename(dir, n1, NULL);
+        g_autofree char *db2 = g_build_filename(dir, n2, NULL);
+        const char *a1[] = {"run",
+                            scenario,
+                            "--db",
+                            db1,
+                            "--quiet",
+                            "--threads",
+                            threads[t],
+                            "--set",
+                            "run.mode=train",
+                            "--set",
+                            "rule.name=opzo",
+                            "--set",
+                            "population h1.dropout=0.2",
+                            NULL};
+        const char *a2[] = {"run",
+                            scenario,
+                            "--db",
+                            db2,
+                            "--quiet",
+                            "--threads",
+                            threads[t],
+                            "--set",
+                            "run.mode=train",
+                            "--set",
+                            "rule.name=opzo",
+                            "--set",
+                            "population h1.dropout=0.2",
+                            NULL};
+        cr_assert_eq(run_prog(a1, NULL), 0);
+        cr_assert_eq(run_prog(a2, NULL), 0);
+        const char *sqls[] = {
+            "select sum(spikes) from firing_rates", "select sum(synops) from synops",
+            "select sum(tick * 1000 + neuron) from spikes", "select accuracy * 1e9 from epochs",
+            "select loss * 1e12 from epochs where phase = 'train'"};
+        for (gsize i = 0; i < G_N_ELEMENTS(sqls); i++)
+            cr_assert_eq(q(db1, sqls[i]), q(db2, sqls[i]), "%s threads: %s", threads[t], sqls[i]);
+        g_autofree char *c1 = qs(db1, "select group_concat(hex(data)) from checkpoints");
+        g_autofree char *c2 = qs(db2, "select group_concat(hex(data)) from checkpoints");
+        cr_assert(c1 && *c1 && g_strcmp0(c1, c2) == 0, "%s threads: checkpoints differ",
+                  threads[t]);
+    }
 }
 
 typedef struct {
@@ -184,23 +257,29 @@ typedef struct {
 Test(e2e, malformed_scenarios_exit_2_naming_file_section_key) {
     const Bad cases[] = {
         {"unknown section", NULL, "[recrod]\nx = 1\n", {"[recrod]", "did you mean", NULL}},
-        {"unknown key", NULL, "[population h3]\nmodel = lif\nsize = 3\nsiz = 4\n",
+        {"unknown key",
+         NULL,
+         "[population h3]\nmodel = lif\nsize = 3\nsiz = 4\n",
          {"[population h3]", "siz", "did you mean 'size'"}},
         {"wrong type", "population h1.size=big", NULL, {"[population h1]", "size", "'big'"}},
         {"out of range", "population h1.v_th=-1", NULL, {"[population h1]", "v_th", "range"}},
         {"missing data file", "data.dir=/nonexistent", NULL, {"[data]", "dir", "/nonexistent"}},
-        {"unknown population", NULL, "[projection p9]\nfrom = h1\nto = h7\n",
+        {"unknown population",
+         NULL,
+         "[projection p9]\nfrom = h1\nto = h7\n",
          {"[projection p9]", "to", "'h7'"}},
         {"size vs data", "population in.size=35", NULL, {"[population in]", "size", "36"}},
-        {"zero-delay cycle", NULL, "[projection back]\nfrom = h2\nto = h1\n",
+        {"zero-delay cycle",
+         NULL,
+         "[projection back]\nfrom = h2\nto = h1\n",
          {"[projection back]", "delay", "cycle"}},
     };
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autofree char *text = scenario_text(36, cases[i].extra);
         g_autofree char *path = oz_test_write_file(dir, "bad.ini", text);
         g_autofree char *db = g_build_filename(dir, "bad.sqlite", NULL);
-        const char *args[] = {"run", path, "--db", db, "--quiet",
-                              cases[i].set ? "--set" : NULL, cases[i].set, NULL};
+        const char *args[] = {
+            "run", path, "--db", db, "--quiet", cases[i].set ? "--set" : NULL, cases[i].set, NULL};
         char *err = NULL;
         int rc = run_prog(args, &err);
         cr_assert_eq(rc, 2, "%s: exit %d, stderr: %s", cases[i].what, rc, err);
@@ -208,8 +287,8 @@ Test(e2e, malformed_scenarios_exit_2_naming_file_section_key) {
         for (int k = 0; k < 3 && cases[i].must[k]; k++)
             cr_assert(strstr(err, cases[i].must[k]), "%s: wants '%s' in: %s", cases[i].what,
                       cases[i].must[k], err);
-        cr_assert_eq(g_strstr_len(err, -1, "\n") - err + 1, (long)strlen(err),
-                     "%s: one line: %s", cases[i].what, err);
+        cr_assert_eq(g_strstr_len(err, -1, "\n") - err + 1, (long)strlen(err), "%s: one line: %s",
+                     cases[i].what, err);
         g_free(err);
         if (g_file_test(db, G_FILE_TEST_EXISTS))
             cr_assert_eq(q(db, "select count(*) from runs where status = 'running'"), 0);
@@ -233,12 +312,16 @@ static void signal_midrun(int sig, int want_exit, const char *db_name) {
     /* Enough samples that the run is still going when the signal comes. */
     oz_test_write_dataset(dir, 10, 60000, 6, 6, 10);
     g_autofree char *db = g_build_filename(dir, db_name, NULL);
-    const char *argv[] = {bin(), "run", scenario, "--db", db, "--quiet",
-                          "--set", "run.batch_size=8", "--set", "population h1.size=3000",
-                          "--set", "population h2.size=3000", NULL};
+    const char *argv[] = {bin(),    "run",
+                          scenario, "--db",
+                          db,       "--quiet",
+                          "--set",  "run.batch_size=8",
+                          "--set",  "population h1.size=3000",
+                          "--set",  "population h2.size=3000",
+                          NULL};
     GPid pid;
-    cr_assert(g_spawn_async(NULL, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
-                            &pid, NULL));
+    cr_assert(g_spawn_async(NULL, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid,
+                            NULL));
     /* Up to a minute: under valgrind the program needs many seconds to start. */
     for (int i = 0; i < 3000; i++) {
         g_usleep(20000);
@@ -283,8 +366,9 @@ Test(e2e, resumed_run_equals_an_uninterrupted_one_and_eval_reproduces_it) {
     oz_test_write_dataset(dir, 20000, 500, 6, 6, 10);
     g_autofree char *full = g_build_filename(dir, "full.sqlite", NULL);
     g_autofree char *cut = g_build_filename(dir, "cut.sqlite", NULL);
-    const char *sets[] = {"--set", "run.mode=train", "--set", "run.epochs=3", "--set",
-                          "rule.name=opzo", "--set", "population h1.dropout=0.2", NULL};
+    const char *sets[] = {"--set", "run.mode=train", "--set", "run.epochs=3",
+                          "--set", "rule.name=opzo", "--set", "population h1.dropout=0.2",
+                          NULL};
     GPtrArray *a = g_ptr_array_new();
     const char *head[] = {"run", scenario, "--quiet", "--db"};
     for (int i = 0; i < 4; i++)
@@ -302,8 +386,8 @@ Test(e2e, resumed_run_equals_an_uninterrupted_one_and_eval_reproduces_it) {
         g_ptr_array_add(argv, a->pdata[i]);
     g_ptr_array_add(argv, NULL);
     GPid pid;
-    cr_assert(g_spawn_async(NULL, (char **)argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL,
-                            NULL, &pid, NULL));
+    cr_assert(g_spawn_async(NULL, (char **)argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                            &pid, NULL));
     for (int i = 0; i < 12000; i++) { /* up to a minute (valgrind) */
         g_usleep(5000);
         if (g_file_test(cut, G_FILE_TEST_EXISTS) &&
@@ -324,8 +408,8 @@ Test(e2e, resumed_run_equals_an_uninterrupted_one_and_eval_reproduces_it) {
     cr_assert_eq(q(cut, "select count(*) from runs where status = 'finished'"), 1);
     const char *names[] = {"w:in_h1", "w:h1_h2", "w:h2_out", "b:h1", "fb:h2", "m:h1_h2"};
     for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
-        g_autofree char *sql =
-            g_strdup_printf("select data from checkpoints where epoch = 2 and name = '%s'", names[i]);
+        g_autofree char *sql = g_strdup_printf(
+            "select data from checkpoints where epoch = 2 and name = '%s'", names[i]);
         GBytes *x = blob(full, sql), *y = blob(cut, sql);
         cr_assert(g_bytes_equal(x, y), "%s differs after resume", names[i]);
         g_bytes_unref(x);
@@ -346,9 +430,18 @@ Test(e2e, resumed_run_equals_an_uninterrupted_one_and_eval_reproduces_it) {
 
 Test(e2e, sweep_runs_the_cross_product_into_one_database) {
     g_autofree char *db = g_build_filename(dir, "sweep.sqlite", NULL);
-    const char *args[] = {"sweep", scenario, "--db", db, "--quiet",
-                          "--set", "run.mode=train", "--vary", "rule.name=opzo,dfa",
-                          "--vary", "feedback h1.delay=0,3", NULL};
+    const char *args[] = {"sweep",
+                          scenario,
+                          "--db",
+                          db,
+                          "--quiet",
+                          "--set",
+                          "run.mode=train",
+                          "--vary",
+                          "rule.name=opzo,dfa",
+                          "--vary",
+                          "feedback h1.delay=0,3",
+                          NULL};
     char *err = NULL;
     int rc = run_prog(args, &err);
     cr_assert_eq(rc, 0, "stderr: %s", err);
@@ -373,9 +466,22 @@ Test(e2e, sweep_runs_the_cross_product_into_one_database) {
 Test(e2e, numerical_guards_stop_the_run_and_keep_the_last_good_checkpoint) {
     /* SGD with an absurd learning rate overflows the weights within a few batches. */
     g_autofree char *db = g_build_filename(dir, "nan.sqlite", NULL);
-    const char *a1[] = {"run", scenario, "--db", db, "--quiet", "--set", "run.mode=train",
-                        "--set", "run.epochs=3", "--set", "optimizer.name=sgd", "--set",
-                        "optimizer.lr=1e6", "--set", "rule.name=bp", NULL};
+    const char *a1[] = {"run",
+                        scenario,
+                        "--db",
+                        db,
+                        "--quiet",
+                        "--set",
+                        "run.mode=train",
+                        "--set",
+                        "run.epochs=3",
+                        "--set",
+                        "optimizer.name=sgd",
+                        "--set",
+                        "optimizer.lr=1e6",
+                        "--set",
+                        "rule.name=bp",
+                        NULL};
     char *err = NULL;
     cr_assert_eq(run_prog(a1, &err), 1, "stderr: %s", err);
     cr_assert(strstr(err, "finite") || strstr(err, "NaN") || strstr(err, "infinite"), "%s", err);
@@ -384,8 +490,18 @@ Test(e2e, numerical_guards_stop_the_run_and_keep_the_last_good_checkpoint) {
                  1);
     /* Runaway firing: a low max_rate trips the guard after two batches of the first epoch. */
     g_autofree char *db2 = g_build_filename(dir, "runaway.sqlite", NULL);
-    const char *a2[] = {"run", scenario, "--db", db2, "--quiet", "--set", "run.mode=train",
-                        "--set", "run.max_rate=0.01", "--set", "run.runaway_batches=2", NULL};
+    const char *a2[] = {"run",
+                        scenario,
+                        "--db",
+                        db2,
+                        "--quiet",
+                        "--set",
+                        "run.mode=train",
+                        "--set",
+                        "run.max_rate=0.01",
+                        "--set",
+                        "run.runaway_batches=2",
+                        NULL};
     err = NULL;
     cr_assert_eq(run_prog(a2, &err), 1, "stderr: %s", err);
     cr_assert(strstr(err, "runaway firing: population h1"), "%s", err);
@@ -397,9 +513,10 @@ Test(e2e, numerical_guards_stop_the_run_and_keep_the_last_good_checkpoint) {
 
 Test(e2e, a_full_disk_fails_the_run_cleanly_and_keeps_committed_epochs) {
     g_autofree char *db = g_build_filename(dir, "full.sqlite", NULL);
-    const char *argv[] = {bin(), "run", scenario, "--db", db, "--quiet", "--set",
-                          "run.mode=train", "--set", "run.epochs=20", "--set",
-                          "record.checkpoints_all=true", NULL};
+    const char *argv[] = {bin(),   "run",           scenario, "--db",
+                          db,      "--quiet",       "--set",  "run.mode=train",
+                          "--set", "run.epochs=20", "--set",  "record.checkpoints_all=true",
+                          NULL};
     /* 60 pages of 4 KiB hold the schema and a few epochs of this small net, not 20. */
     char **env = g_environ_setenv(g_get_environ(), "OPZOSIM_FAULT_MAX_PAGES", "60", TRUE);
     int status = 0;
@@ -431,8 +548,7 @@ Test(e2e, a_locked_run_log_is_a_clear_error_after_the_busy_timeout) {
     sqlite3 *holder;
     cr_assert_eq(sqlite3_open(db, &holder), SQLITE_OK);
     cr_assert_eq(sqlite3_exec(holder, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
-    const char *second[] = {"run", scenario, "--db", db, "--quiet", "--busy-timeout", "300",
-                            NULL};
+    const char *second[] = {"run", scenario, "--db", db, "--quiet", "--busy-timeout", "300", NULL};
     char *err = NULL;
     int rc = run_prog(second, &err);
     sqlite3_exec(holder, "ROLLBACK", NULL, NULL, NULL);
@@ -447,8 +563,18 @@ Test(e2e, a_locked_run_log_is_a_clear_error_after_the_busy_timeout) {
 Test(e2e, init_from_a_checkpoint_starts_from_its_weights) {
     g_autofree char *a = g_build_filename(dir, "a.sqlite", NULL);
     g_autofree char *b = g_build_filename(dir, "b.sqlite", NULL);
-    const char *train[] = {"run", scenario, "--db", a, "--quiet", "--set", "run.mode=train",
-                           "--set", "run.epochs=2", "--set", "optimizer.lr=1e-2", NULL};
+    const char *train[] = {"run",
+                           scenario,
+                           "--db",
+                           a,
+                           "--quiet",
+                           "--set",
+                           "run.mode=train",
+                           "--set",
+                           "run.epochs=2",
+                           "--set",
+                           "optimizer.lr=1e-2",
+                           NULL};
     cr_assert_eq(run_prog(train, NULL), 0);
     const char *infer[] = {"run", scenario, "--db", b, "--quiet", "--init-from", a, NULL};
     char *err = NULL;
@@ -458,8 +584,8 @@ Test(e2e, init_from_a_checkpoint_starts_from_its_weights) {
                  q(b, "select accuracy * 1e12 from epochs where phase = 'test'"),
                  "inference from the checkpoint reproduces its test accuracy");
     cr_assert_eq(q(b, "select count(*) from runs where overrides like '%--init-from%'"), 1);
-    const char *bad[] = {"run", scenario, "--db", b, "--quiet", "--init-from", "/nonexistent.sqlite",
-                         NULL};
+    const char *bad[] = {
+        "run", scenario, "--db", b, "--quiet", "--init-from", "/nonexistent.sqlite", NULL};
     err = NULL;
     cr_assert_eq(run_prog(bad, &err), 2);
     cr_assert(strstr(err, "/nonexistent.sqlite"), "%s", err);
@@ -470,9 +596,14 @@ Test(e2e, init_from_a_checkpoint_starts_from_its_weights) {
  * hook, which raises SIGINT), resumes it, and checks that every logged number and the
  * final weights equal those of `full`. */
 static void interrupt_and_resume(const char *full, const char *cut, int batches) {
-    const char *argv[] = {bin(), "run", scenario, "--db", cut, "--quiet", "--set",
-                          "run.mode=train", "--set", "run.epochs=2", "--set",
-                          "record.grad_stats=true", "--set", "record.grad_stats_every=3", NULL};
+    const char *argv[] = {bin(),    "run",
+                          scenario, "--db",
+                          cut,      "--quiet",
+                          "--set",  "run.mode=train",
+                          "--set",  "run.epochs=2",
+                          "--set",  "record.grad_stats=true",
+                          "--set",  "record.grad_stats_every=3",
+                          NULL};
     g_autofree char *n = g_strdup_printf("%d", batches);
     char **env = g_environ_setenv(g_get_environ(), "OPZOSIM_TEST_INTERRUPT_AFTER", n, TRUE);
     int status = 0;
@@ -483,9 +614,14 @@ static void interrupt_and_resume(const char *full, const char *cut, int batches)
               "interrupt after %d batches: status %d", batches, status);
     cr_assert_gt(q(cut, "select count(*) from interrupt_state"), 0, "state committed (%d)",
                  batches);
-    const char *again[] = {"run", scenario, "--db", cut, "--quiet", "--resume", "--set",
-                           "run.mode=train", "--set", "run.epochs=2", "--set",
-                           "record.grad_stats=true", "--set", "record.grad_stats_every=3", NULL};
+    const char *again[] = {"run",     scenario,
+                           "--db",    cut,
+                           "--quiet", "--resume",
+                           "--set",   "run.mode=train",
+                           "--set",   "run.epochs=2",
+                           "--set",   "record.grad_stats=true",
+                           "--set",   "record.grad_stats_every=3",
+                           NULL};
     char *err = NULL;
     cr_assert_eq(run_prog(again, &err), 0, "%s", err);
     cr_assert(strstr(err, "where it was interrupted"), "%s", err);
@@ -504,8 +640,8 @@ static void interrupt_and_resume(const char *full, const char *cut, int batches)
         cr_assert_eq(q(full, sqls[i]), q(cut, sqls[i]), "%s (after %d batches)", sqls[i], batches);
     const char *names[] = {"w:in_h1", "w:h1_h2", "w:h2_out", "fb:h1", "v:in_h1"};
     for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
-        g_autofree char *sql =
-            g_strdup_printf("select data from checkpoints where epoch = 1 and name = '%s'", names[i]);
+        g_autofree char *sql = g_strdup_printf(
+            "select data from checkpoints where epoch = 1 and name = '%s'", names[i]);
         GBytes *x = blob(full, sql), *y = blob(cut, sql);
         cr_assert(g_bytes_equal(x, y), "%s differs (after %d batches)", names[i], batches);
         g_bytes_unref(x);
@@ -517,9 +653,20 @@ Test(e2e, interrupted_anywhere_then_resumed_equals_uninterrupted) {
     /* 4000 training samples in batches of 16: 250 train + 19 test batches per epoch. */
     oz_test_write_dataset(dir, 4000, 300, 6, 6, 10);
     g_autofree char *full = g_build_filename(dir, "u.sqlite", NULL);
-    const char *args[] = {"run", scenario, "--db", full, "--quiet", "--set", "run.mode=train",
-                          "--set", "run.epochs=2", "--set", "record.grad_stats=true", "--set",
-                          "record.grad_stats_every=3", NULL};
+    const char *args[] = {"run",
+                          scenario,
+                          "--db",
+                          full,
+                          "--quiet",
+                          "--set",
+                          "run.mode=train",
+                          "--set",
+                          "run.epochs=2",
+                          "--set",
+                          "record.grad_stats=true",
+                          "--set",
+                          "record.grad_stats_every=3",
+                          NULL};
     cr_assert_eq(run_prog(args, NULL), 0);
     /* Inside the first training phase, inside the first test phase (spikes are being
      * recorded there), exactly at the end of epoch 1, and inside the second training phase. */
@@ -551,8 +698,17 @@ Test(e2e, an_unreadable_data_file_is_a_clear_error) {
     cr_assert_eq(chmod(labels, 0000), 0);
     g_autofree char *db = g_build_filename(pub, "perm.sqlite", NULL);
     const char *as_user[] = {bin(), "run", sc, "--db", db, "--quiet", NULL};
-    const char *as_nobody[] = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                               bin(), "run", sc, "--db", db, "--quiet", NULL};
+    const char *as_nobody[] = {"setpriv",
+                               "--reuid=65534",
+                               "--regid=65534",
+                               "--clear-groups",
+                               bin(),
+                               "run",
+                               sc,
+                               "--db",
+                               db,
+                               "--quiet",
+                               NULL};
     gboolean root = geteuid() == 0;
     g_autofree char *setpriv = g_find_program_in_path("setpriv");
     if (root && !setpriv)
