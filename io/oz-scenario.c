@@ -70,7 +70,7 @@ static const KeySpec schema[] = {
     {K_RUN, "threads", T_INT, RUN(threads), 1, 256, NULL, "2", "compute threads (--threads wins)"},
     {K_RUN, "delivery", T_ENUM, RUN(delivery), 0, 0, "auto|event|dense", "auto",
      "spike delivery: per-spike weight rows, one sgemm, or chosen by firing density"},
-    {K_RUN, "dense_threshold", T_DOUBLE, RUN(dense_threshold), 0, 1, NULL, "0.07",
+    {K_RUN, "dense_threshold", T_DOUBLE, RUN(dense_threshold), 0, 1, NULL, "0.15",
      "auto delivery uses sgemm when the fraction of presynaptic neurons firing is at least this"},
     {K_RUN, "progress_seconds", T_DOUBLE, RUN(progress_seconds), 0.05, 3600, NULL, "1",
      "progress line refresh period on a terminal (10x that otherwise)"},
