@@ -10,10 +10,10 @@
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdlib.h>
-#include <sys/resource.h>
 #include <string.h>
+#include <sys/resource.h>
 
-G_DEFINE_QUARK(oz-runlog-error-quark, oz_runlog_error)
+G_DEFINE_QUARK(oz - runlog - error - quark, oz_runlog_error)
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS runs("
@@ -45,6 +45,7 @@ static const char schema_sql[] =
     "  phase TEXT NOT NULL, projection TEXT NOT NULL, samples INTEGER,"
     "  synops INTEGER, row_fetches INTEGER, dense_macs INTEGER,"
     "  feedback_ops INTEGER NOT NULL DEFAULT 0, update_ops INTEGER NOT NULL DEFAULT 0,"
+    "  spike_dense_macs INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY(run_id, epoch, phase, projection));"
     "CREATE TABLE IF NOT EXISTS spikes("
     "  run_id INTEGER NOT NULL REFERENCES runs(id), epoch INTEGER NOT NULL,"
@@ -104,7 +105,7 @@ static const char *const row_sql[OZ_ROW_COUNT] = {
     [OZ_ROW_PROJECTION] = "INSERT INTO projections VALUES(?,?,?,?,?,?,?,?)",
     [OZ_ROW_EPOCH] = "INSERT OR REPLACE INTO epochs VALUES(?,?,?,?,?,?,?,?,?,?)",
     [OZ_ROW_FIRING_RATE] = "INSERT OR REPLACE INTO firing_rates VALUES(?,?,?,?,?,?,?,?)",
-    [OZ_ROW_SYNOPS] = "INSERT OR REPLACE INTO synops VALUES(?,?,?,?,?,?,?,?,?,?)",
+    [OZ_ROW_SYNOPS] = "INSERT OR REPLACE INTO synops VALUES(?,?,?,?,?,?,?,?,?,?,?)",
     [OZ_ROW_SPIKE] = "INSERT INTO spikes VALUES(?,?,?,?,?,?,?)",
     [OZ_ROW_TRAINING_OPS] = "INSERT OR REPLACE INTO training_ops VALUES(?,?,?,?,?)",
     [OZ_ROW_GRAD_STATS] = "INSERT OR REPLACE INTO grad_stats VALUES(?,?,?,?,?,?,?,?,?)",
@@ -143,7 +144,7 @@ struct OzRunLog {
     GQueue pending;       /* of OzLogBatch*, not yet started */
     OzLogBatch *inflight; /* being written by a worker */
     uv_work_t work;
-    GError *error;        /* first failure; set by the worker, read on the loop */
+    GError *error; /* first failure; set by the worker, read on the loop */
     char *path;
 };
 
@@ -235,8 +236,7 @@ static void set_sqlite_error(GError **error, sqlite3 *db, int rc, const char *pa
                 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 }
 
-OzRunLog *oz_runlog_open(const char *path, uv_loop_t *loop, int busy_timeout_ms,
-                         GError **error) {
+OzRunLog *oz_runlog_open(const char *path, uv_loop_t *loop, int busy_timeout_ms, GError **error) {
     OzRunLog *log = g_new0(OzRunLog, 1);
     log->loop = loop;
     log->path = g_strdup(path);
@@ -273,8 +273,14 @@ OzRunLog *oz_runlog_open(const char *path, uv_loop_t *loop, int busy_timeout_ms,
     probe = NULL;
     if (sqlite3_prepare_v2(log->db, "SELECT peak_rss_kb FROM runs LIMIT 0", -1, &probe, NULL) !=
         SQLITE_OK)
-        sqlite3_exec(log->db, "ALTER TABLE runs ADD COLUMN peak_rss_kb INTEGER", NULL, NULL,
-                     NULL);
+        sqlite3_exec(log->db, "ALTER TABLE runs ADD COLUMN peak_rss_kb INTEGER", NULL, NULL, NULL);
+    sqlite3_finalize(probe);
+    probe = NULL;
+    if (sqlite3_prepare_v2(log->db, "SELECT spike_dense_macs FROM synops LIMIT 0", -1, &probe,
+                           NULL) != SQLITE_OK)
+        sqlite3_exec(log->db,
+                     "ALTER TABLE synops ADD COLUMN spike_dense_macs INTEGER NOT NULL DEFAULT 0",
+                     NULL, NULL, NULL);
     sqlite3_finalize(probe);
     const char *cap = g_getenv("OPZOSIM_FAULT_MAX_PAGES");
     if (cap && *cap) {

@@ -66,7 +66,7 @@ void oz_projection_reset(OzProjection *p) {
 
 void oz_projection_counters_clear(OzProjection *p) {
     p->synops = p->row_fetches = p->dense_macs = p->update_macs = 0;
-    p->packets_event = p->packets_dense = 0;
+    p->packets_event = p->packets_dense = p->spike_dense_macs = 0;
 }
 
 typedef struct {
@@ -163,6 +163,7 @@ void oz_projection_deliver(OzProjection *p, OzFrame *f, float *acc) {
         oz_sgemm(CblasNoTrans, CblasNoTrans, rows, p->n_post, p->n_pre, 1.0f, f->s, p->n_pre, p->w,
                  p->n_post, 1.0f, acc, p->n_post);
         p->packets_dense++;
+        p->spike_dense_macs += (guint64)rows * (guint64)p->n_pre * (guint64)p->n_post;
     } else {
         deliver_events(p, f, acc, rows);
         p->packets_event++;

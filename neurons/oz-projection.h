@@ -12,6 +12,9 @@
  *   row_fetches = transmitted spikes;
  *   dense_macs  = multiply-accumulates of real-valued (non-spike) input, counted when
  *                 they are computed — a static input current once per sample.
+ * One counter describes our implementation instead: spike_dense_macs = the multiply-adds
+ * of spike packets that went through sgemm (B × n_pre × n_post each), for the
+ * performance floor (bench/run.sh).
  */
 #pragma once
 
@@ -34,7 +37,7 @@ typedef enum {
 typedef struct {
     int delay_ticks;
     OzInit init;
-    float init_scale;      /* std for OZ_INIT_NORMAL; multiplier for OZ_INIT_UNIFORM */
+    float init_scale; /* std for OZ_INIT_NORMAL; multiplier for OZ_INIT_UNIFORM */
     OzDelivery delivery;
     float dense_threshold; /* auto: dense path when density ≥ this */
 } OzProjectionParams;
@@ -53,6 +56,7 @@ struct OzProjection {
     guint64 synops, row_fetches, dense_macs;
     guint64 update_macs; /* learning: MACs spent accumulating this projection's gradient */
     guint64 packets_event, packets_dense; /* which path each packet took */
+    guint64 spike_dense_macs;             /* MACs of the packets that took sgemm */
 };
 
 OzProjection *oz_projection_new(const char *name, OzPopulation *pre, OzPopulation *post,

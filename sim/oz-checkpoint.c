@@ -91,8 +91,9 @@ static void foreach_position(OzRun *run, TensorFunc fn, gpointer user) {
     }
     for (guint i = 0; i < run->net->projs->len; i++) {
         OzProjection *p = g_ptr_array_index(run->net->projs, i);
-        guint64 *fields[] = {&p->synops, &p->row_fetches, &p->dense_macs, &p->update_macs,
-                             &p->packets_event, &p->packets_dense};
+        guint64 *fields[] = {&p->synops,          &p->row_fetches,   &p->dense_macs,
+                             &p->update_macs,     &p->packets_event, &p->packets_dense,
+                             &p->spike_dense_macs};
         for (gsize k = 0; k < G_N_ELEMENTS(fields); k++) {
             g_snprintf(name, sizeof name, "cnt:%s.%zu", p->name, k);
             fn(name, fields[k], sizeof(guint64), 4, user);
@@ -294,15 +295,15 @@ gboolean oz_checkpoint_load_interrupt(sqlite3 *db, gint64 run_id, OzRun *run, gb
         return TRUE;
     if (phase_index >= run->phases->len) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                    "interruption state of run %" G_GINT64_FORMAT " names phase %u of %u",
-                    run_id, phase_index, run->phases->len);
+                    "interruption state of run %" G_GINT64_FORMAT " names phase %u of %u", run_id,
+                    phase_index, run->phases->len);
         return FALSE;
     }
     gsize n = 0;
     oz_run_order_for_phase(run, phase_index, &n);
     LoadCtx c = {NULL, OZ_LOAD_ALL, error, TRUE, run_id, -1};
-    if (sqlite3_prepare_v2(db, "SELECT data FROM interrupt_state WHERE run_id = ? AND name = ?",
-                           -1, &c.st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, "SELECT data FROM interrupt_state WHERE run_id = ? AND name = ?", -1,
+                           &c.st, NULL) != SQLITE_OK) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
                     "cannot read the interruption state: %s", sqlite3_errmsg(db));
         return FALSE;

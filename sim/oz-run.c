@@ -88,8 +88,8 @@ static gboolean build_network(OzRun *run, GError **error) {
             .loss_lambda = rc->loss_lambda,
             .surrogate_a = rc->surrogate_a,
             .noise = (OzNoiseDist)oz_noise_dist_from_string(rc->noise),
-            .position = strcmp(rc->noise_position, "before") == 0 ? OZ_NOISE_BEFORE
-                                                                   : OZ_NOISE_AFTER,
+            .position =
+                strcmp(rc->noise_position, "before") == 0 ? OZ_NOISE_BEFORE : OZ_NOISE_AFTER,
             .antithetic = rc->antithetic,
             .momentum = rc->momentum,
             .inverse_alpha = rc->inverse_alpha,
@@ -139,12 +139,14 @@ static gboolean build_network(OzRun *run, GError **error) {
         if (drain < 0) {
             gint64 path = 0;
             for (guint i = 0; i < run->net->pops->len; i++)
-                path = MAX(path, oz_network_delay_to(run->net, g_ptr_array_index(run->net->pops, i)));
+                path =
+                    MAX(path, oz_network_delay_to(run->net, g_ptr_array_index(run->net->pops, i)));
             drain = MAX(need, path);
         } else if (drain < need) {
             oz_scenario_set_error(sc, error, OZ_SCENARIO_ERROR_VALUE, "run", "drain_ticks",
                                   "%" G_GINT64_FORMAT " is too few: the readout's path delay "
-                                  "is %" G_GINT64_FORMAT " and the slowest error needs %" G_GINT64_FORMAT
+                                  "is %" G_GINT64_FORMAT
+                                  " and the slowest error needs %" G_GINT64_FORMAT
                                   " more ticks (delay + jitter), so at least %" G_GINT64_FORMAT
                                   " (or -1 for automatic)",
                                   drain, need - lat, lat, need);
@@ -152,15 +154,15 @@ static gboolean build_network(OzRun *run, GError **error) {
         }
     } else if (drain >= 0 && drain < oz_network_delay_to(run->net, run->readout)) {
         oz_scenario_set_error(sc, error, OZ_SCENARIO_ERROR_VALUE, "run", "drain_ticks",
-                              "%" G_GINT64_FORMAT " is too few: the readout's path delay is %" G_GINT64_FORMAT
+                              "%" G_GINT64_FORMAT
+                              " is too few: the readout's path delay is %" G_GINT64_FORMAT
                               " ticks (or use -1 for automatic)",
                               drain, oz_network_delay_to(run->net, run->readout));
         return FALSE;
     }
     if (!oz_network_prepare(run->net, drain, &local)) {
-        g_autofree char *section =
-            g_strdup_printf("projection %s", run->net->cycle_projection ? run->net->cycle_projection
-                                                                        : "?");
+        g_autofree char *section = g_strdup_printf(
+            "projection %s", run->net->cycle_projection ? run->net->cycle_projection : "?");
         oz_scenario_set_error(sc, error, OZ_SCENARIO_ERROR_VALUE, section, "delay", "%s",
                               local->message);
         return FALSE;
@@ -177,8 +179,7 @@ static gboolean build_network(OzRun *run, GError **error) {
     return TRUE;
 }
 
-static gboolean check_sizes(OzRun *run, const OzImageSet *set, const char *file,
-                            GError **error) {
+static gboolean check_sizes(OzRun *run, const OzImageSet *set, const char *file, GError **error) {
     if (run->input->n != set->features) {
         g_autofree char *section = g_strdup_printf("population %s", run->input->name);
         oz_scenario_set_error(run->sc, error, OZ_SCENARIO_ERROR_VALUE, section, "size",
@@ -279,13 +280,13 @@ OzLogBatch *oz_run_structure_rows(OzRun *run) {
                               ? (p->p.encoding == OZ_ENCODING_BERNOULLI ? "bernoulli" : "current")
                               : NULL;
         if (enc)
-            oz_log_batch_add(b, OZ_ROW_POPULATION, "ssiisddd", p->name, p->ops->name,
-                             (gint64)p->n, (gint64)p->topo, enc, (double)p->p.lambda,
-                             (double)p->p.v_th, (double)p->p.dropout);
+            oz_log_batch_add(b, OZ_ROW_POPULATION, "ssiisddd", p->name, p->ops->name, (gint64)p->n,
+                             (gint64)p->topo, enc, (double)p->p.lambda, (double)p->p.v_th,
+                             (double)p->p.dropout);
         else
-            oz_log_batch_add(b, OZ_ROW_POPULATION, "ssiinddd", p->name, p->ops->name,
-                             (gint64)p->n, (gint64)p->topo, (double)p->p.lambda,
-                             (double)p->p.v_th, (double)p->p.dropout);
+            oz_log_batch_add(b, OZ_ROW_POPULATION, "ssiinddd", p->name, p->ops->name, (gint64)p->n,
+                             (gint64)p->topo, (double)p->p.lambda, (double)p->p.v_th,
+                             (double)p->p.dropout);
     }
     for (guint i = 0; i < run->net->projs->len; i++) {
         OzProjection *p = g_ptr_array_index(run->net->projs, i);
@@ -329,9 +330,10 @@ static void phase_schedules(OzRun *run, const OzPhase *ph) {
         double frac = E > 1 ? (double)e / (double)(E - 1) : 0.0;
         if (strcmp(sc->rule.alpha_schedule, "linear_e_over_E") == 0)
             frac = (double)e / (double)E;
-        double alpha = strcmp(sc->rule.alpha_schedule, "fixed") == 0
-                           ? sc->rule.alpha_start
-                           : sc->rule.alpha_start + (sc->rule.alpha_end - sc->rule.alpha_start) * frac;
+        double alpha =
+            strcmp(sc->rule.alpha_schedule, "fixed") == 0
+                ? sc->rule.alpha_start
+                : sc->rule.alpha_start + (sc->rule.alpha_end - sc->rule.alpha_start) * frac;
         double lr = sc->optimizer.lr;
         if (strcmp(sc->optimizer.schedule, "cosine") == 0)
             lr *= 0.5 * (1.0 + cos(G_PI * (double)e / (double)E));
@@ -429,9 +431,8 @@ static void observe(OzPopulation *pop, gint64 tick, gpointer user_data) {
         const int *idx = all + (gsize)b * pop->n;
         for (int k = 0; k < f->counts[b]; k++)
             /* Borrowed strings: a row per spike, so no copy of the names. */
-            oz_log_batch_add(run->spikes, OZ_ROW_SPIKE, "iSiSii", (gint64)ph->epoch,
-                             phase_name(ph), (gint64)(run->record_base + b), pop->name, tick,
-                             (gint64)idx[k]);
+            oz_log_batch_add(run->spikes, OZ_ROW_SPIKE, "iSiSii", (gint64)ph->epoch, phase_name(ph),
+                             (gint64)(run->record_base + b), pop->name, tick, (gint64)idx[k]);
     }
 }
 
@@ -499,9 +500,10 @@ static OzLogBatch *phase_rows(OzRun *run, const OzPhase *ph) {
     if (run->sc->record.synops) {
         for (guint i = 0; i < run->net->projs->len; i++) {
             OzProjection *p = g_ptr_array_index(run->net->projs, i);
-            oz_log_batch_add(b, OZ_ROW_SYNOPS, "issiiiiii", (gint64)ph->epoch, phase, p->name,
+            oz_log_batch_add(b, OZ_ROW_SYNOPS, "issiiiiiii", (gint64)ph->epoch, phase, p->name,
                              samples, (gint64)p->synops, (gint64)p->row_fetches,
-                             (gint64)p->dense_macs, (gint64)0, (gint64)p->update_macs);
+                             (gint64)p->dense_macs, (gint64)0, (gint64)p->update_macs,
+                             (gint64)p->spike_dense_macs);
         }
     }
     return b;
@@ -571,8 +573,7 @@ gboolean oz_run_step(OzRun *run, OzLogBatch **rows) {
     gboolean training = ph->kind == OZ_PHASE_TRAIN;
     oz_network_reset(run->net, active, training);
     run->record_base = run->cursor;
-    if (run->learner && training &&
-        strcmp(run->sc->rule.alpha_schedule, "linear_iteration") == 0) {
+    if (run->learner && training && strcmp(run->sc->rule.alpha_schedule, "linear_iteration") == 0) {
         const OzScenario *sc = run->sc;
         gint64 per_epoch = (set->n + run->net->batch - 1) / run->net->batch;
         gint64 total = per_epoch * sc->run.epochs;
@@ -589,8 +590,7 @@ gboolean oz_run_step(OzRun *run, OzLogBatch **rows) {
             run->labels[b] = set->labels[run->order[run->cursor + b]];
         oz_learner_begin(run->learner, run->labels, training);
     }
-    run->recording = !training && is_last_test(run) &&
-                     run->cursor < run->sc->record.spike_samples;
+    run->recording = !training && is_last_test(run) && run->cursor < run->sc->record.spike_samples;
     guint64 spikes_before[run->net->pops->len];
     for (guint i = 0; i < run->net->pops->len; i++)
         spikes_before[i] = ((OzPopulation *)g_ptr_array_index(run->net->pops, i))->spikes;

@@ -114,8 +114,8 @@ Test(neurons, event_delivery_equals_dense_matrix_product) {
     OzRng rng;
     oz_rng_init(&rng, 3, "test");
     oz_projection_init_weights(proj, &rng);
-    float *ev = g_new0(float, B * NPOST), *de = g_new0(float, B * NPOST);
-    double *ref = g_new0(double, B * NPOST);
+    float *ev = g_new0(float, B *NPOST), *de = g_new0(float, B *NPOST);
+    double *ref = g_new0(double, B *NPOST);
     const double rates[] = {0.0, 0.01, 0.1, 0.5, 1.0};
     for (gsize r = 0; r < G_N_ELEMENTS(rates); r++) {
         OzFrame *f = oz_population_frame(pre, 0);
@@ -136,6 +136,9 @@ Test(neurons, event_delivery_equals_dense_matrix_product) {
         proj->p.delivery = OZ_DELIVERY_DENSE;
         oz_projection_deliver(proj, f, de);
         cr_assert_eq(proj->synops, 2 * synops_event, "both paths count the same SynOps");
+        /* Only the sgemm path counts its multiply-adds, and only for a non-empty packet. */
+        cr_assert_eq(proj->spike_dense_macs, f->nspikes ? (guint64)B * NPRE * NPOST : 0, "rate %g",
+                     rates[r]);
         cr_assert_eq(synops_event, f->nspikes * NPOST);
         for (int k = 0; k < B * NPOST; k++) {
             cr_assert_float_eq(ev[k], ref[k], 1e-4, "event [%d] rate %g", k, rates[r]);
@@ -234,8 +237,8 @@ Test(neurons, surrogate_matches_the_closed_form) {
         double e = exp(-x);
         double want = (1.0 / a) * e / ((1.0 + e) * (1.0 + e));
         cr_assert_float_eq(oz_surrogate(us[i], vth, a), want, 1e-6, "u = %g", us[i]);
-        cr_assert_float_eq(oz_surrogate(us[i], vth, a), oz_surrogate(2 * vth - us[i], vth, a),
-                           1e-6, "symmetric about V_th");
+        cr_assert_float_eq(oz_surrogate(us[i], vth, a), oz_surrogate(2 * vth - us[i], vth, a), 1e-6,
+                           "symmetric about V_th");
     }
 }
 

@@ -35,8 +35,8 @@ Test(runlog, synchronous_batches_and_finish) {
     cr_assert_not_null(log, "%s", err ? err->message : "");
     cr_assert_eq(oz_runlog_begin_run(log, &INFO, &err), 1);
     OzLogBatch *b = oz_log_batch_new();
-    oz_log_batch_add(b, OZ_ROW_EPOCH, "isiindnnd", (gint64)0, "test", (gint64)10, (gint64)6,
-                     0.5, 1.25);
+    oz_log_batch_add(b, OZ_ROW_EPOCH, "isiindnnd", (gint64)0, "test", (gint64)10, (gint64)6, 0.5,
+                     1.25);
     cr_assert_eq(oz_log_batch_rows(b), 1);
     oz_runlog_submit(log, b);
     cr_assert_null(oz_runlog_error(log));
@@ -44,8 +44,7 @@ Test(runlog, synchronous_batches_and_finish) {
     cr_assert_float_eq(query_double(db, "select accuracy from epochs where run_id = 1"), 0.5,
                        1e-12);
     cr_assert(oz_runlog_finish_run(log, "finished", NULL, &err));
-    cr_assert_float_eq(query_double(db, "select status = 'finished' from runs where id = 1"), 1,
-                       0);
+    cr_assert_float_eq(query_double(db, "select status = 'finished' from runs where id = 1"), 1, 0);
     oz_runlog_close(log);
 }
 
@@ -85,8 +84,8 @@ Test(runlog, energy_view_multiplies_counts_by_model_energies) {
     OzRunLog *log = oz_runlog_open(path, NULL, 5000, &err);
     oz_runlog_begin_run(log, &INFO, &err);
     OzLogBatch *b = oz_log_batch_new();
-    oz_log_batch_add(b, OZ_ROW_SYNOPS, "issiiiiii", (gint64)0, "test", "p", (gint64)4,
-                     (gint64)1000, (gint64)5, (gint64)10, (gint64)0, (gint64)0);
+    oz_log_batch_add(b, OZ_ROW_SYNOPS, "issiiiiiii", (gint64)0, "test", "p", (gint64)4,
+                     (gint64)1000, (gint64)5, (gint64)10, (gint64)0, (gint64)0, (gint64)0);
     oz_log_batch_add(b, OZ_ROW_FIRING_RATE, "issiidi", (gint64)0, "test", "h", (gint64)5,
                      (gint64)50, 0.1, (gint64)100);
     oz_runlog_submit(log, b);
@@ -112,4 +111,32 @@ Test(runlog, unwritable_path_is_a_clear_error) {
     cr_assert_null(log);
     cr_assert(strstr(err->message, "/nonexistent/dir/x.sqlite"), "%s", err->message);
     g_error_free(err);
+}
+
+/* A log written before a column existed gets it when opened, and takes new rows. */
+Test(runlog, an_older_log_gains_the_new_columns) {
+    g_autofree char *path = g_build_filename(dir, "old.sqlite", NULL);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db,
+                              "CREATE TABLE synops(run_id INTEGER NOT NULL, epoch INTEGER NOT "
+                              "NULL, phase TEXT NOT NULL, projection TEXT NOT NULL, samples "
+                              "INTEGER, synops INTEGER, row_fetches INTEGER, dense_macs INTEGER, "
+                              "feedback_ops INTEGER NOT NULL DEFAULT 0, update_ops INTEGER NOT "
+                              "NULL DEFAULT 0, PRIMARY KEY(run_id, epoch, phase, projection));",
+                              NULL, NULL, NULL),
+                 SQLITE_OK);
+    sqlite3_close(db);
+    GError *err = NULL;
+    OzRunLog *log = oz_runlog_open(path, NULL, 5000, &err);
+    cr_assert_not_null(log, "%s", err ? err->message : "");
+    cr_assert(oz_runlog_begin_run(log, &INFO, &err), "%s", err ? err->message : "");
+    OzLogBatch *b = oz_log_batch_new();
+    oz_log_batch_add(b, OZ_ROW_SYNOPS, "issiiiiiii", (gint64)0, "test", "p", (gint64)4,
+                     (gint64)1000, (gint64)5, (gint64)10, (gint64)0, (gint64)0, (gint64)77);
+    oz_runlog_submit(log, b);
+    oz_runlog_close(log);
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    cr_assert_float_eq(query_double(db, "SELECT spike_dense_macs FROM synops"), 77.0, 1e-9);
+    sqlite3_close(db);
 }
