@@ -55,6 +55,7 @@ int main(int argc, char **argv) {
             for (int path = 0; path < 2; path++) {
                 proj->p.delivery = path == 0 ? OZ_DELIVERY_EVENT : OZ_DELIVERY_DENSE;
                 memset(acc, 0, sizeof(float) * B * N);
+                f->indexed = FALSE; /* building the spike lists is part of the event path */
                 gint64 t0 = g_get_monotonic_time();
                 oz_projection_deliver(proj, f, acc);
                 double ms = (double)(g_get_monotonic_time() - t0) / 1000.0;
