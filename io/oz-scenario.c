@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-G_DEFINE_QUARK(oz-scenario-error-quark, oz_scenario_error)
+G_DEFINE_QUARK(oz - scenario - error - quark, oz_scenario_error)
 
 typedef enum {
     K_RUN,
@@ -28,11 +28,9 @@ typedef enum {
     K_COUNT
 } Kind;
 
-static const char *const kind_names[K_COUNT] = {"run",        "data",       "record",
-                                                 "rule",       "optimizer",  "population",
-                                                 "projection", "feedback"};
-static const gboolean kind_named[K_COUNT] = {FALSE, FALSE, FALSE, FALSE,
-                                             FALSE, TRUE,  TRUE,  TRUE};
+static const char *const kind_names[K_COUNT] = {
+    "run", "data", "record", "rule", "optimizer", "population", "projection", "feedback"};
+static const gboolean kind_named[K_COUNT] = {FALSE, FALSE, FALSE, FALSE, FALSE, TRUE, TRUE, TRUE};
 _Static_assert(G_N_ELEMENTS(kind_names) == K_COUNT, "one name per section kind");
 
 typedef enum { T_INT, T_INT64, T_DOUBLE, T_BOOL, T_STRING, T_ENUM, T_LIST } Type;
@@ -58,7 +56,8 @@ typedef struct {
 #define FB(f) offsetof(OzFeedbackConfig, f)
 
 static const KeySpec schema[] = {
-    {K_RUN, "name", T_STRING, RUN(name), 0, 0, NULL, "", "run name (default: the file's base name)"},
+    {K_RUN, "name", T_STRING, RUN(name), 0, 0, NULL, "",
+     "run name (default: the file's base name)"},
     {K_RUN, "seed", T_INT64, RUN(seed), 0, 9.2e18, NULL, "2022", "seed of every random stream"},
     {K_RUN, "mode", T_ENUM, RUN(mode), 0, 0, "infer|train", "infer",
      "infer: evaluate the test set; train: learn (needs a learning rule)"},
@@ -72,6 +71,9 @@ static const KeySpec schema[] = {
      "spike delivery: per-spike weight rows, one sgemm, or chosen by firing density"},
     {K_RUN, "dense_threshold", T_DOUBLE, RUN(dense_threshold), 0, 1, NULL, "0.15",
      "auto delivery uses sgemm when the fraction of presynaptic neurons firing is at least this"},
+    {K_RUN, "grad_chunk_ticks", T_INT, RUN(grad_chunk_ticks), 1, 64, NULL, "6",
+     "weight-gradient terms of this many ticks go into one sgemm (1: one per tick; the same "
+     "sum, rounded differently)"},
     {K_RUN, "progress_seconds", T_DOUBLE, RUN(progress_seconds), 0.05, 3600, NULL, "1",
      "progress line refresh period on a terminal (10x that otherwise)"},
 
@@ -83,14 +85,22 @@ static const KeySpec schema[] = {
     {K_DATA, "dataset", T_ENUM, DATA(dataset), 0, 0, "mnist|fashion-mnist|idx", "mnist",
      "which files: MNIST, Fashion-MNIST (Debian's dataset-fashion-mnist) or explicit IDX paths"},
     {K_DATA, "dir", T_STRING, DATA(dir), 0, 0, NULL, "",
-     "folder of the IDX files (mnist: data/mnist, fashion-mnist: /usr/share/datasets/fashion-mnist)"},
-    {K_DATA, "train_images", T_STRING, DATA(train_images), 0, 0, NULL, "", "IDX path (dataset = idx)"},
-    {K_DATA, "train_labels", T_STRING, DATA(train_labels), 0, 0, NULL, "", "IDX path (dataset = idx)"},
-    {K_DATA, "test_images", T_STRING, DATA(test_images), 0, 0, NULL, "", "IDX path (dataset = idx)"},
-    {K_DATA, "test_labels", T_STRING, DATA(test_labels), 0, 0, NULL, "", "IDX path (dataset = idx)"},
-    {K_DATA, "train_limit", T_INT, DATA(train_limit), 0, 1e9, NULL, "0", "use the first N training samples (0: all)"},
-    {K_DATA, "test_limit", T_INT, DATA(test_limit), 0, 1e9, NULL, "0", "use the first N test samples (0: all)"},
-    {K_DATA, "classes", T_INT, DATA(classes), 2, 256, NULL, "10", "number of classes; labels must be below it"},
+     "folder of the IDX files (mnist: data/mnist, fashion-mnist: "
+     "/usr/share/datasets/fashion-mnist)"},
+    {K_DATA, "train_images", T_STRING, DATA(train_images), 0, 0, NULL, "",
+     "IDX path (dataset = idx)"},
+    {K_DATA, "train_labels", T_STRING, DATA(train_labels), 0, 0, NULL, "",
+     "IDX path (dataset = idx)"},
+    {K_DATA, "test_images", T_STRING, DATA(test_images), 0, 0, NULL, "",
+     "IDX path (dataset = idx)"},
+    {K_DATA, "test_labels", T_STRING, DATA(test_labels), 0, 0, NULL, "",
+     "IDX path (dataset = idx)"},
+    {K_DATA, "train_limit", T_INT, DATA(train_limit), 0, 1e9, NULL, "0",
+     "use the first N training samples (0: all)"},
+    {K_DATA, "test_limit", T_INT, DATA(test_limit), 0, 1e9, NULL, "0",
+     "use the first N test samples (0: all)"},
+    {K_DATA, "classes", T_INT, DATA(classes), 2, 256, NULL, "10",
+     "number of classes; labels must be below it"},
     {K_DATA, "normalize", T_BOOL, DATA(normalize), 0, 0, NULL, "true",
      "current encoding: x = (pixel/255 - mean)/std"},
     {K_DATA, "mean", T_DOUBLE, DATA(mean), -1e6, 1e6, NULL, "0.1307", "normalisation mean"},
@@ -100,7 +110,8 @@ static const KeySpec schema[] = {
      "record every spike of the first N test samples (last evaluation)"},
     {K_RECORD, "spike_populations", T_LIST, REC(spike_populations), 0, 0, NULL, "",
      "comma-separated populations whose spikes are recorded (empty: all that spike)"},
-    {K_RECORD, "firing_rates", T_BOOL, REC(firing_rates), 0, 0, NULL, "true", "log firing_rates rows"},
+    {K_RECORD, "firing_rates", T_BOOL, REC(firing_rates), 0, 0, NULL, "true",
+     "log firing_rates rows"},
     {K_RECORD, "synops", T_BOOL, REC(synops), 0, 0, NULL, "true", "log synops rows"},
     {K_RECORD, "grad_stats", T_BOOL, REC(grad_stats), 0, 0, NULL, "false",
      "per hidden projection and epoch: cosine to BP on the same forward pass, gradient variance"},
@@ -123,7 +134,8 @@ static const KeySpec schema[] = {
      "inject αz after the neuron (on its output) or before (into its input current)"},
     {K_RULE, "antithetic", T_BOOL, RULE(antithetic), 0, 0, NULL, "true",
      "−z on the tick after each fresh draw"},
-    {K_RULE, "alpha_start", T_DOUBLE, RULE(alpha_start), 0, 100, NULL, "0.2", "α in the first epoch"},
+    {K_RULE, "alpha_start", T_DOUBLE, RULE(alpha_start), 0, 100, NULL, "0.2",
+     "α in the first epoch"},
     {K_RULE, "alpha_end", T_DOUBLE, RULE(alpha_end), 0, 100, NULL, "0.01", "α in the last epoch"},
     {K_RULE, "alpha_schedule", T_ENUM, RULE(alpha_schedule), 0, 0,
      "linear|linear_e_over_E|linear_iteration|fixed", "linear",
@@ -252,8 +264,8 @@ static void key_error(const Ctx *c, GError **error, OzScenarioError code, const 
         from_cli = g_hash_table_contains(c->overridden, k);
     }
     if (key)
-        g_set_error(error, OZ_SCENARIO_ERROR, code, "%s: [%s] %s: %s%s", c->path, section, key,
-                    msg, from_cli ? " (set with --set)" : "");
+        g_set_error(error, OZ_SCENARIO_ERROR, code, "%s: [%s] %s: %s%s", c->path, section, key, msg,
+                    from_cli ? " (set with --set)" : "");
     else
         g_set_error(error, OZ_SCENARIO_ERROR, code, "%s: [%s]: %s", c->path, section, msg);
 }
@@ -277,8 +289,8 @@ static gboolean is_name_ok(const char *s) {
     return TRUE;
 }
 
-static gboolean parse_value(const Ctx *c, const KeySpec *ks, const char *section,
-                            const char *raw, gpointer base, GError **error) {
+static gboolean parse_value(const Ctx *c, const KeySpec *ks, const char *section, const char *raw,
+                            gpointer base, GError **error) {
     gpointer field = (char *)base + ks->offset;
     g_autofree char *v = g_strstrip(g_strdup(raw));
     switch (ks->type) {
@@ -392,8 +404,7 @@ static gboolean fill_section(const Ctx *c, GKeyFile *kf, Kind kind, const char *
             for (gsize i = 0; i < nknown; i++)
                 g_string_append_printf(all, "%s%s", i ? ", " : "", known[i]);
             key_error(c, error, OZ_SCENARIO_ERROR_UNKNOWN, section, *k,
-                      "unknown key%s; keys of a %s section: %s", sug, kind_names[kind],
-                      all->str);
+                      "unknown key%s; keys of a %s section: %s", sug, kind_names[kind], all->str);
             g_string_free(all, TRUE);
             return FALSE;
         }
@@ -494,8 +505,8 @@ static gboolean apply_overrides(Ctx *c, GKeyFile *kf, const char *const *overrid
         *dot = '\0';
         const char *section = g_strstrip(lhs);
         const char *key = g_strstrip(dot + 1);
-        gboolean named = g_str_has_prefix(section, "population ") ||
-                         g_str_has_prefix(section, "projection ");
+        gboolean named =
+            g_str_has_prefix(section, "population ") || g_str_has_prefix(section, "projection ");
         if (named && !g_key_file_has_group(kf, section)) {
             g_set_error(error, OZ_SCENARIO_ERROR, OZ_SCENARIO_ERROR_REFERENCE,
                         "--set '%s': %s has no section [%s]", *o, c->path, section);
@@ -666,8 +677,8 @@ static gboolean validate(const Ctx *c, OzScenario *sc, GError **error) {
     return resolve_data(c, sc, error);
 }
 
-OzScenario *oz_scenario_load_data(const char *text, const char *path,
-                                  const char *const *overrides, GError **error) {
+OzScenario *oz_scenario_load_data(const char *text, const char *path, const char *const *overrides,
+                                  GError **error) {
     g_autoptr(GKeyFile) kf = g_key_file_new();
     g_autoptr(GError) local = NULL;
     if (!g_key_file_load_from_data(kf, text, (gsize)-1, G_KEY_FILE_KEEP_COMMENTS, &local)) {
@@ -702,14 +713,20 @@ OzScenario *oz_scenario_load_data(const char *text, const char *path,
             }
         }
         if (kind == K_COUNT) {
-            const char *cands[] = {"run",       "data",           "record",
-                                   "rule",      "optimizer",      "population NAME",
-                                   "projection NAME", "feedback NAME"};
+            const char *cands[] = {"run",
+                                   "data",
+                                   "record",
+                                   "rule",
+                                   "optimizer",
+                                   "population NAME",
+                                   "projection NAME",
+                                   "feedback NAME"};
             g_autofree char *sug = suggest(*g, cands, G_N_ELEMENTS(cands));
-            g_set_error(error, OZ_SCENARIO_ERROR, OZ_SCENARIO_ERROR_UNKNOWN,
-                        "%s: [%s]: unknown section%s; sections are [run], [data], [record], "
-                        "[rule], [optimizer], [population NAME], [projection NAME] and [feedback NAME]",
-                        path, *g, sug);
+            g_set_error(
+                error, OZ_SCENARIO_ERROR, OZ_SCENARIO_ERROR_UNKNOWN,
+                "%s: [%s]: unknown section%s; sections are [run], [data], [record], "
+                "[rule], [optimizer], [population NAME], [projection NAME] and [feedback NAME]",
+                path, *g, sug);
             return NULL;
         }
         if (name && !is_name_ok(name)) {

@@ -39,6 +39,7 @@ typedef struct {
     int threads;
     char *delivery;  /* "auto", "event", "dense" */
     double dense_threshold;
+    int grad_chunk_ticks;
     double progress_seconds;
     double max_rate;      /* runaway guard: fraction of neuron-ticks spiking */
     int runaway_batches;  /* … for this many batches in a row stops the run; 0: off */

@@ -31,6 +31,7 @@ static void on_loss(OzEngine *engine, const OzEvent *ev, gpointer user_data);
 static void on_error(OzEngine *engine, const OzEvent *ev, gpointer user_data);
 static void on_step(OzEngine *engine, const OzEvent *ev, gpointer user_data);
 static void sample_noise(OzPopulation *pop, gint64 tick, gpointer user_data);
+static OzHidden *hidden_of(OzLearner *l, OzPopulation *pop);
 
 static void hidden_free(OzHidden *h) {
     oz_pathway_clear(&h->path);
@@ -143,6 +144,11 @@ void oz_learner_free(OzLearner *l) {
     }
     for (guint i = 0; l->static_gu && i < l->net->projs->len; i++)
         g_free(l->static_gu[i]);
+    for (guint i = 0; l->stage && i < l->net->projs->len; i++) {
+        g_free(l->stage[i].pre);
+        g_free(l->stage[i].gu);
+    }
+    g_free(l->stage);
     g_free(l->static_gu);
     g_free(l->static_dirty);
     g_ptr_array_free(l->hidden, TRUE);
@@ -231,6 +237,18 @@ void oz_learner_prepare(OzLearner *l) {
         if (p->pre->x && p->pre->p.encoding == OZ_ENCODING_CURRENT && !p->pre->input_trace &&
             p->post != l->readout)
             l->static_gu[i] = g_new0(float, (gsize)l->net->batch * p->n_post);
+    }
+    l->stage = g_new0(GradStage, np);
+    if (l->p.grad_chunk_ticks > 1) {
+        for (guint i = 0; i < np; i++) {
+            OzProjection *p = g_ptr_array_index(l->net->projs, i);
+            if (l->static_gu[i] || p->post == l->readout || !hidden_of(l, p->post))
+                continue;
+            GradStage *g = &l->stage[i];
+            g->cap = l->p.grad_chunk_ticks * l->net->batch;
+            g->pre = g_new(float, (gsize)g->cap * p->n_pre);
+            g->gu = g_new(float, (gsize)g->cap * p->n_post);
+        }
     }
     l->loss_from = l->readout->sum_from;
     l->loss_to = l->loss_from + l->net->input_ticks;
@@ -419,6 +437,47 @@ static void make_signal(OzLearner *l, OzHidden *h, gint64 te) {
     }
 }
 
+/* Adds a projection's gathered terms into its gradient: one sgemm, K = gathered rows. */
+static void flush_stage(OzProjection *p, GradStage *g) {
+    if (g->rows == 0)
+        return;
+    accumulate(p->grad, g->pre, g->gu, g->rows, p->n_pre, p->n_post);
+    g->rows = 0;
+}
+
+typedef struct {
+    float *dst;
+    const float *src;
+} CopyJob;
+
+static void copy_part(void *ctx, int part, gsize begin, gsize end) {
+    (void)part;
+    const CopyJob *j = ctx;
+    memcpy(j->dst + begin, j->src + begin, (end - begin) * sizeof(float));
+}
+
+static void par_copy(float *dst, const float *src, gsize n) {
+    CopyJob j = {dst, src};
+    oz_par_for(n, 16, copy_part, &j);
+}
+
+/* ∇W += âᵀ g_u for one tick: into the projection's stage when it has one (flushed when
+ * full and before the step), else at once. */
+static void stage_or_accumulate(OzLearner *l, OzProjection *p, const float *pre, const float *g_u,
+                                int rows) {
+    p->update_macs += (guint64)rows * p->n_pre * p->n_post;
+    GradStage *g = &l->stage[p->id];
+    if (!g->cap) {
+        accumulate(p->grad, pre, g_u, rows, p->n_pre, p->n_post);
+        return;
+    }
+    if (g->rows + rows > g->cap)
+        flush_stage(p, g);
+    par_copy(g->pre + (gsize)g->rows * p->n_pre, pre, (gsize)rows * p->n_pre);
+    par_copy(g->gu + (gsize)g->rows * p->n_post, g_u, (gsize)rows * p->n_post);
+    g->rows += rows;
+}
+
 typedef struct {
     float *g_u;
     const float *g_s, *u, *mask;
@@ -479,8 +538,7 @@ static void apply_signal(OzLearner *l, OzHidden *h, gint64 te, gint64 ft) {
                 sum[i] += h->g_u[i];
             l->static_dirty[p->id] = TRUE;
         } else {
-            accumulate(p->grad, pre, h->g_u, rows, p->n_pre, n);
-            p->update_macs += (guint64)rows * p->n_pre * n;
+            stage_or_accumulate(l, p, pre, h->g_u, rows);
         }
     }
     if (pop->p.bias)
@@ -666,6 +724,8 @@ static void on_step(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
     OzLearner *l = user_data;
     (void)engine;
     flush_static(l);
+    for (guint i = 0; i < l->net->projs->len; i++)
+        flush_stage(g_ptr_array_index(l->net->projs, i), &l->stage[i]);
     if (ev->arg + 1 == l->loss_to && !l->frozen)
         for (guint k = 0; k < l->hidden->len; k++)
             oz_pathway_end_window(&((OzHidden *)g_ptr_array_index(l->hidden, k))->path);

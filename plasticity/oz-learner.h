@@ -42,14 +42,14 @@ const OzRuleOps *const *oz_rule_all(void);
 
 typedef struct {
     const char *rule;
-    double loss_lambda;   /* λ_L of the CE/MSE mix */
-    double surrogate_a;   /* a₁ of ψ */
+    double loss_lambda; /* λ_L of the CE/MSE mix */
+    double surrogate_a; /* a₁ of ψ */
     OzNoiseDist noise;
     OzNoiseMode position; /* OZ_NOISE_AFTER or OZ_NOISE_BEFORE */
     gboolean antithetic;
-    double momentum;      /* λ_M */
+    double momentum; /* λ_M */
     gboolean inverse_alpha;
-    gboolean dfa_fan_n;   /* DFA init N(0, 2/n) instead of N(0, 2/m) */
+    gboolean dfa_fan_n; /* DFA init N(0, 2/n) instead of N(0, 2/m) */
     gboolean step_every_tick;
     gboolean sphere_unit;    /* sphere noise on radius 1, not √n */
     gboolean trace_noisy;    /* traces follow ŝ, not the clean spikes */
@@ -59,6 +59,7 @@ typedef struct {
     gboolean m_per_window;   /* M updated once per window with Σ_t */
     gboolean local_learning; /* LL: a readout per hidden layer adds its error (SPEC §3.6) */
     double ll_scale;         /* LL loss scale, 0.01 */
+    int grad_chunk_ticks;    /* ticks of ∇W terms gathered into one sgemm (0 or 1: each tick) */
     OzOptimParams optim;
 } OzLearnParams;
 
@@ -76,13 +77,13 @@ typedef struct OzHidden {
     gint64 lag; /* path delay from this population to the readout: the error emitted at
                  * te was caused by this population's activity at te − lag */
     OzEligibility eligibility;
-    gint64 *arrived; /* (ring) emission tick that arrived in each slot, −1 for none */
-    gint64 next_te;  /* stored: the next emission tick to apply */
-    gint64 applied;  /* signals applied in this window */
-    float *bp_chain, *bp_gu; /* (B, n) diagnostics: the shadow BP signal */
+    gint64 *arrived;             /* (ring) emission tick that arrived in each slot, −1 for none */
+    gint64 next_te;              /* stored: the next emission tick to apply */
+    gint64 applied;              /* signals applied in this window */
+    float *bp_chain, *bp_gu;     /* (B, n) diagnostics: the shadow BP signal */
     guint64 macs_at_phase_start; /* path.macs when the current phase began */
-    float *ll_w, *ll_grad; /* (n, m) local-learning readout R, when enabled */
-    float *ll_r, *ll_e;    /* (B, m) its output and (scaled) error */
+    float *ll_w, *ll_grad;       /* (n, m) local-learning readout R, when enabled */
+    float *ll_r, *ll_e;          /* (B, m) its output and (scaled) error */
 } OzHidden;
 
 /* Gradient diagnostics of one projection into a hidden population (SPEC §6): the
@@ -97,37 +98,48 @@ typedef struct {
     double cos_sum, norm_sum, bp_norm_sum;
 } OzGradStats;
 
+typedef struct {
+    float *pre; /* (chunk × B, n_pre) â rows */
+    float *gu;  /* (chunk × B, n_post) g_u rows */
+    int rows;   /* rows gathered */
+    int cap;    /* chunk × B */
+} GradStage;
+
 typedef struct OzLearner {
-    OzNetwork *net;     /* (transfer none) */
+    OzNetwork *net; /* (transfer none) */
     const OzRuleOps *rule;
     OzLearnParams p;
     OzPopulation *readout;
     int m;
-    GPtrArray *hidden;  /* of OzHidden*, in topological order */
+    GPtrArray *hidden; /* of OzHidden*, in topological order */
     OzOptimizer *opt;
-    OzRng *rng_noise;   /* (transfer none) */
+    OzRng *rng_noise; /* (transfer none) */
 
-    guint8 *labels;     /* (B) of the current window */
-    int ring;           /* depth of the error rings */
-    float *e_ring;      /* (ring, B, m) */
-    float *o_ring;      /* (ring, B, m) */
-    double *l_ring;     /* (ring, B) per-sample loss */
+    guint8 *labels; /* (B) of the current window */
+    int ring;       /* depth of the error rings */
+    float *e_ring;  /* (ring, B, m) */
+    float *o_ring;  /* (ring, B, m) */
+    double *l_ring; /* (ring, B) per-sample loss */
 
     gboolean training;
-    float alpha;        /* current perturbation scale */
-    double lr;          /* current learning rate */
-    double loss_sum;    /* Σ_t L[t] of the current window */
+    float alpha;               /* current perturbation scale */
+    double lr;                 /* current learning rate */
+    double loss_sum;           /* Σ_t L[t] of the current window */
     gint64 loss_from, loss_to; /* ticks whose output enters the loss (T of them) */
     OzRng rng_jitter;
     void (*on_arrival)(OzHidden *h, gint64 emitted, gint64 arrived, gpointer user_data);
-    gpointer on_arrival_data;  /* test hook */
-    gboolean diag;     /* gather gradient diagnostics for this window */
-    gboolean frozen;   /* no optimizer step and no M update (variance protocol) */
-    GArray *stats;     /* of OzGradStats, when diagnostics are enabled */
+    gpointer on_arrival_data; /* test hook */
+    gboolean diag;            /* gather gradient diagnostics for this window */
+    gboolean frozen;          /* no optimizer step and no M update (variance protocol) */
+    GArray *stats;            /* of OzGradStats, when diagnostics are enabled */
     /* Projections from a static-current input: the input is the same at every tick, so
      * Σ_t xᵀ g_u[t] = xᵀ Σ_t g_u[t] — one sgemm per window instead of one per tick. */
     float **static_gu;      /* per projection id: (B, n_post) Σ_t g_u, or NULL */
     gboolean *static_dirty; /* per projection id */
+    /* Hidden projections' gradient terms âᵀ g_u, gathered for grad_chunk_ticks ticks and
+     * added by one sgemm with K = ticks × B: the same sum, a larger product (C is read
+     * and written once per chunk instead of once per tick). */
+    GradStage *stage; /* per projection id; NULL arrays when not staged */
     guint loss_handler, step_handler;
     guint *error_handler; /* per hidden */
     guint32 stage_loss, stage_step;

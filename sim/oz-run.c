@@ -103,6 +103,7 @@ static gboolean build_network(OzRun *run, GError **error) {
             .m_per_window = strcmp(rc->m_cadence, "window") == 0,
             .local_learning = rc->local_learning,
             .ll_scale = rc->ll_scale,
+            .grad_chunk_ticks = sc->run.grad_chunk_ticks,
             .optim = {.kind = strcmp(oc->name, "sgd") == 0 ? OZ_OPTIM_SGD : OZ_OPTIM_ADAMW,
                       .lr = oc->lr,
                       .weight_decay = oc->weight_decay,

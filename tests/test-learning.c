@@ -27,6 +27,7 @@ typedef struct {
     int pdelay[3]; /* projection delays in→h1, h1→h2, h2→out */
     OzEligibility eligibility;
     float lr;
+    int chunk; /* grad_chunk_ticks */
 } Opts;
 
 static const Opts DEFAULTS = {0};
@@ -37,10 +38,10 @@ static void tiny_build_opts(Tiny *k, const char *rule, OzNoiseMode position, flo
     oz_rng_init(&k->init, 11, "init");
     oz_rng_init(&k->noise, 11, "noise");
     k->net = oz_network_new(B, T);
-    OzPopulationParams in = {.model = "input", .size = NI, .encoding = OZ_ENCODING_CURRENT,
-                             .lambda = 0.5f};
-    OzPopulationParams lif = {.model = "lif", .lambda = 0.5f, .v_th = 1.0f, .bias = TRUE,
-                              .dropout = o->dropout};
+    OzPopulationParams in = {
+        .model = "input", .size = NI, .encoding = OZ_ENCODING_CURRENT, .lambda = 0.5f};
+    OzPopulationParams lif = {
+        .model = "lif", .lambda = 0.5f, .v_th = 1.0f, .bias = TRUE, .dropout = o->dropout};
     OzPopulationParams ro = {.model = "readout", .size = M, .bias = TRUE};
     k->in = oz_network_add_population(k->net, "in", &in, NULL);
     lif.size = N1;
@@ -70,6 +71,7 @@ static void tiny_build_opts(Tiny *k, const char *rule, OzNoiseMode position, flo
         .m_per_window = o->m_per_window,
         .local_learning = o->ll,
         .ll_scale = 0.5,
+        .grad_chunk_ticks = o->chunk,
         .optim = {.kind = OZ_OPTIM_ADAMW, .lr = 0.0, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8},
     };
     GError *err = NULL;
@@ -126,7 +128,8 @@ static void ref_error(const double *r, const guint8 *y, double scale, double *e)
             zs += exp(r[b * M + c] - mx);
         for (int c = 0; c < M; c++) {
             double p = exp(r[b * M + c] - mx) / zs, yc = c == y[b];
-            e[b * M + c] = scale * (0.7 * (p - yc) + 0.3 * (2.0 / M) * (r[b * M + c] - yc)) / (T * B);
+            e[b * M + c] =
+                scale * (0.7 * (p - yc) + 0.3 * (2.0 / M) * (r[b * M + c] - yc)) / (T * B);
         }
     }
 }
@@ -158,7 +161,8 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
                 u1[b * N1 + j] = u;
                 sh1[b * N1 + j] = op->noise_unmasked ? mk * (s + a * z1[b * N1 + j])
                                                      : s * mk + a * z1[b * N1 + j];
-                tr1[b * N1 + j] = 0.5 * tr1[b * N1 + j] + (op->trace_noisy ? sh1[b * N1 + j] : s * mk);
+                tr1[b * N1 + j] =
+                    0.5 * tr1[b * N1 + j] + (op->trace_noisy ? sh1[b * N1 + j] : s * mk);
             }
             for (int j = 0; j < N2; j++) {
                 double I = k->h2->bias[j];
@@ -172,7 +176,8 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
                 u2[b * N2 + j] = u;
                 sh2[b * N2 + j] = op->noise_unmasked ? mk * (s + a * z2[b * N2 + j])
                                                      : s * mk + a * z2[b * N2 + j];
-                tr2[b * N2 + j] = 0.5 * tr2[b * N2 + j] + (op->trace_noisy ? sh2[b * N2 + j] : s * mk);
+                tr2[b * N2 + j] =
+                    0.5 * tr2[b * N2 + j] + (op->trace_noisy ? sh2[b * N2 + j] : s * mk);
             }
             double mx = -1e300, zsum = 0;
             for (int c = 0; c < M; c++) {
@@ -312,8 +317,8 @@ static void expect_close(const char *what, const float *got, const double *want,
     for (int i = 0; i < n; i++)
         scale = fmax(scale, fabs(want[i]));
     for (int i = 0; i < n; i++)
-        cr_assert(fabs(got[i] - want[i]) <= 1e-4 * scale + 1e-7,
-                  "%s[%d]: got %.9g, reference %.9g", what, i, got[i], want[i]);
+        cr_assert(fabs(got[i] - want[i]) <= 1e-4 * scale + 1e-7, "%s[%d]: got %.9g, reference %.9g",
+                  what, i, got[i], want[i]);
 }
 
 static void check_rule_opts(const char *rule, OzNoiseMode position, const Opts *op) {
@@ -376,6 +381,17 @@ Test(learning, alternative_readings_match_reference) {
     check_rule_opts("opzo", OZ_NOISE_AFTER, &ll);
     check_rule_opts("dfa", OZ_NOISE_AFTER, &ll);
     check_rule_opts("bp", OZ_NOISE_AFTER, &ll);
+}
+
+/* Gradient terms gathered over ticks and added by one product (a chunk that ends inside
+ * the window, and one larger than the window) give the reference gradients. */
+Test(learning, gathered_gradient_chunks_match_reference) {
+    const char *rules[] = {"bp", "dfa", "dkp", "zo", "opzo"};
+    for (gsize r = 0; r < G_N_ELEMENTS(rules); r++) {
+        const Opts chunks[] = {{.chunk = 3, .dropout = 0.25f}, {.chunk = 64}};
+        for (gsize c = 0; c < G_N_ELEMENTS(chunks); c++)
+            check_rule_opts(rules[r], OZ_NOISE_AFTER, &chunks[c]);
+    }
 }
 
 Test(learning, sphere_noise_has_the_configured_radius) {
@@ -443,7 +459,8 @@ Test(learning, opzo_momentum_converges_to_the_average_jacobian) {
     const int Bm = 64, Ni = 20, Nh = 30, Mo = 5, Tm = 10;
     OzNetwork *net = oz_network_new(Bm, Tm);
     OzPopulationParams in = {.model = "input", .size = Ni};
-    OzPopulationParams lif = {.model = "lif", .size = Nh, .lambda = 0.5f, .v_th = 1.0f, .bias = TRUE};
+    OzPopulationParams lif = {
+        .model = "lif", .size = Nh, .lambda = 0.5f, .v_th = 1.0f, .bias = TRUE};
     OzPopulationParams ro = {.model = "readout", .size = Mo, .bias = TRUE};
     OzPopulation *pin = oz_network_add_population(net, "in", &in, NULL);
     oz_network_add_population(net, "h", &lif, NULL);
@@ -455,9 +472,14 @@ Test(learning, opzo_momentum_converges_to_the_average_jacobian) {
     oz_rng_init(&init, 5, "init");
     oz_rng_init(&noise, 5, "noise");
     oz_rng_init(&data, 5, "data");
-    OzLearnParams lp = {.rule = "opzo", .loss_lambda = 0.05, .surrogate_a = 0.25,
-                        .noise = OZ_NOISE_GAUSSIAN, .position = OZ_NOISE_AFTER,
-                        .antithetic = TRUE, .momentum = 0.998, .inverse_alpha = TRUE,
+    OzLearnParams lp = {.rule = "opzo",
+                        .loss_lambda = 0.05,
+                        .surrogate_a = 0.25,
+                        .noise = OZ_NOISE_GAUSSIAN,
+                        .position = OZ_NOISE_AFTER,
+                        .antithetic = TRUE,
+                        .momentum = 0.998,
+                        .inverse_alpha = TRUE,
                         .optim = {.kind = OZ_OPTIM_ADAMW, .beta1 = 0.9, .beta2 = 0.999}};
     OzLearner *l = oz_learner_new(net, &lp, &init, &noise, NULL);
     cr_assert_eq(oz_learner_finalize(l, 5, NULL), 0);
@@ -490,8 +512,12 @@ Test(learning, opzo_momentum_converges_to_the_average_jacobian) {
 }
 
 Test(learning, adamw_step_matches_hand_computation) {
-    OzOptimParams p = {.kind = OZ_OPTIM_ADAMW, .lr = 0, .weight_decay = 0.01, .beta1 = 0.9,
-                       .beta2 = 0.999, .eps = 1e-8};
+    OzOptimParams p = {.kind = OZ_OPTIM_ADAMW,
+                       .lr = 0,
+                       .weight_decay = 0.01,
+                       .beta1 = 0.9,
+                       .beta2 = 0.999,
+                       .eps = 1e-8};
     OzOptimizer *o = oz_optim_new(&p);
     float w[2] = {1.0f, -2.0f}, g[2] = {0.5f, 0.1f};
     oz_optim_add(o, "w", w, g, 2);
@@ -531,16 +557,16 @@ Test(learning, sgd_momentum_step_matches_hand_computation) {
 static char *run_dir;
 
 static void weights_after(const char *rule, int batches, GByteArray *out) {
-    g_autofree char *text = g_strdup_printf(
-        "[run]\nmode = train\nticks = 4\nbatch_size = 8\nseed = 3\n"
-        "[data]\ndir = %s\n[rule]\nname = %s\n[optimizer]\nlr = 1e-2\n"
-        "[population in]\nmodel = input\nsize = 16\n"
-        "[population h1]\nmodel = lif\nsize = 12\ndropout = 0.2\n"
-        "[population h2]\nmodel = lif\nsize = 12\ndropout = 0.2\n"
-        "[population out]\nmodel = readout\nsize = 4\n"
-        "[projection a]\nfrom = in\nto = h1\n[projection b]\nfrom = h1\nto = h2\n"
-        "[projection c]\nfrom = h2\nto = out\n",
-        run_dir, rule);
+    g_autofree char *text =
+        g_strdup_printf("[run]\nmode = train\nticks = 4\nbatch_size = 8\nseed = 3\n"
+                        "[data]\ndir = %s\n[rule]\nname = %s\n[optimizer]\nlr = 1e-2\n"
+                        "[population in]\nmodel = input\nsize = 16\n"
+                        "[population h1]\nmodel = lif\nsize = 12\ndropout = 0.2\n"
+                        "[population h2]\nmodel = lif\nsize = 12\ndropout = 0.2\n"
+                        "[population out]\nmodel = readout\nsize = 4\n"
+                        "[projection a]\nfrom = in\nto = h1\n[projection b]\nfrom = h1\nto = h2\n"
+                        "[projection c]\nfrom = h2\nto = out\n",
+                        run_dir, rule);
     GError *err = NULL;
     OzScenario *sc = oz_scenario_load_data(text, "det.ini", NULL, &err);
     cr_assert_not_null(sc, "%s", err ? err->message : "");
@@ -571,8 +597,7 @@ Test(learning, same_seed_gives_bit_identical_weights) {
         weights_after(rules[r], 1, c);
         cr_assert_eq(a->len, b->len);
         cr_assert(memcmp(a->data, b->data, a->len) == 0, "%s: reruns differ", rules[r]);
-        cr_assert(memcmp(a->data, c->data, a->len) != 0, "%s: training changed nothing",
-                  rules[r]);
+        cr_assert(memcmp(a->data, c->data, a->len) != 0, "%s: training changed nothing", rules[r]);
         g_byte_array_free(a, TRUE);
         g_byte_array_free(b, TRUE);
         g_byte_array_free(c, TRUE);
@@ -582,11 +607,11 @@ Test(learning, same_seed_gives_bit_identical_weights) {
 
 Test(learning, unknown_rule_is_a_scenario_error) {
     GError *err = NULL;
-    OzScenario *sc = oz_scenario_load_data("[run]\nmode = train\n[rule]\nname = hebb\n",
-                                           "r.ini", NULL, &err);
+    OzScenario *sc =
+        oz_scenario_load_data("[run]\nmode = train\n[rule]\nname = hebb\n", "r.ini", NULL, &err);
     cr_assert_null(sc);
-    cr_assert(strstr(err->message, "r.ini: [rule] name:") && strstr(err->message, "'hebb'"),
-              "%s", err->message);
+    cr_assert(strstr(err->message, "r.ini: [rule] name:") && strstr(err->message, "'hebb'"), "%s",
+              err->message);
     g_error_free(err);
     cr_assert_null(oz_rule_lookup("hebb"));
     for (const OzRuleOps *const *r = oz_rule_all(); *r; r++) {
@@ -608,7 +633,8 @@ static GByteArray *weights_with(const char *rule, const Opts *o, int batches) {
     }
     OzProjection *ps[3] = {k.w1, k.w2, k.w3};
     for (int i = 0; i < 3; i++)
-        g_byte_array_append(out, (const guint8 *)ps[i]->w, sizeof(float) * ps[i]->n_pre * ps[i]->n_post);
+        g_byte_array_append(out, (const guint8 *)ps[i]->w,
+                            sizeof(float) * ps[i]->n_pre * ps[i]->n_post);
     g_byte_array_append(out, (const guint8 *)k.h1->bias, sizeof(float) * N1);
     g_byte_array_append(out, (const guint8 *)k.h2->bias, sizeof(float) * N2);
     tiny_free(&k);
@@ -633,6 +659,22 @@ Test(delays, stored_eligibility_with_any_delays_and_jitter_equals_no_delay) {
             g_byte_array_free(got, TRUE);
         }
         g_byte_array_free(ref, TRUE);
+        /* With gradient terms gathered in chunks of 3 ticks: the chunks hold the same
+         * emission ticks whatever the delays, so the sums are again identical. */
+        Opts cbase = base;
+        cbase.chunk = 3;
+        ref = weights_with(rules[r], &cbase, 3);
+        const Opts late[] = {
+            {.dropout = 0.2f, .lr = 0.05f, .delay1 = 3, .delay2 = 1, .chunk = 3},
+            {.dropout = 0.2f, .lr = 0.05f, .delay1 = 2, .jitter1 = 3, .jitter2 = 4, .chunk = 3},
+        };
+        for (gsize v = 0; v < G_N_ELEMENTS(late); v++) {
+            GByteArray *got = weights_with(rules[r], &late[v], 3);
+            cr_assert(memcmp(got->data, ref->data, ref->len) == 0,
+                      "%s, chunked variant %zu: weights differ from delay 0", rules[r], v);
+            g_byte_array_free(got, TRUE);
+        }
+        g_byte_array_free(ref, TRUE);
     }
     /* BP: one delay for every population, no jitter. */
     Opts base = {.lr = 0.05f}, late = {.lr = 0.05f, .delay1 = 2, .delay2 = 2};
@@ -649,7 +691,10 @@ Test(delays, current_eligibility_without_delay_equals_stored) {
     cr_assert(memcmp(a->data, b->data, a->len) == 0);
     g_byte_array_free(b, TRUE);
     /* With a delay, current eligibility uses other factors: the weights must differ. */
-    Opts late = {.dropout = 0.2f, .lr = 0.05f, .delay1 = 2, .delay2 = 1,
+    Opts late = {.dropout = 0.2f,
+                 .lr = 0.05f,
+                 .delay1 = 2,
+                 .delay2 = 1,
                  .eligibility = OZ_ELIGIBILITY_CURRENT};
     b = weights_with("opzo", &late, 3);
     cr_assert(memcmp(a->data, b->data, a->len) != 0);
@@ -700,8 +745,8 @@ Test(delays, errors_arrive_at_the_right_population_and_tick) {
     GArray *a = arrivals(&j, 1), *b = arrivals(&j, 1), *c = arrivals(&j, 2);
     gboolean out_of_order = FALSE;
     for (guint i = 0; i < a->len; i += 3) {
-        gint64 pop = g_array_index(a, gint64, i), lag = g_array_index(a, gint64, i + 2) -
-                                                       g_array_index(a, gint64, i + 1);
+        gint64 pop = g_array_index(a, gint64, i),
+               lag = g_array_index(a, gint64, i + 2) - g_array_index(a, gint64, i + 1);
         cr_assert(pop == 1 ? lag >= 1 && lag <= 4 : lag >= 0 && lag <= 2, "lag %ld", (long)lag);
         if (i >= 6 && g_array_index(a, gint64, i - 6) == pop &&
             g_array_index(a, gint64, i - 5) > g_array_index(a, gint64, i + 1))
@@ -720,15 +765,15 @@ Test(delays, errors_arrive_at_the_right_population_and_tick) {
 Test(delays, a_delay_longer_than_the_drain_is_a_scenario_error) {
     g_autofree char *dir = oz_test_tmpdir();
     oz_test_write_dataset(dir, 8, 8, 4, 4, 4);
-    g_autofree char *text = g_strdup_printf(
-        "[run]\nmode = train\nticks = 4\nbatch_size = 4\ndrain_ticks = 2\n"
-        "[data]\ndir = %s\nclasses = 4\n[rule]\nname = dfa\n"
-        "[population in]\nmodel = input\nsize = 16\n"
-        "[population h1]\nmodel = lif\nsize = 6\n"
-        "[population out]\nmodel = readout\nsize = 4\n"
-        "[projection a]\nfrom = in\nto = h1\n[projection c]\nfrom = h1\nto = out\n"
-        "[feedback h1]\ndelay = 2\njitter = 1\n",
-        dir);
+    g_autofree char *text =
+        g_strdup_printf("[run]\nmode = train\nticks = 4\nbatch_size = 4\ndrain_ticks = 2\n"
+                        "[data]\ndir = %s\nclasses = 4\n[rule]\nname = dfa\n"
+                        "[population in]\nmodel = input\nsize = 16\n"
+                        "[population h1]\nmodel = lif\nsize = 6\n"
+                        "[population out]\nmodel = readout\nsize = 4\n"
+                        "[projection a]\nfrom = in\nto = h1\n[projection c]\nfrom = h1\nto = out\n"
+                        "[feedback h1]\ndelay = 2\njitter = 1\n",
+                        dir);
     GError *err = NULL;
     OzScenario *sc = oz_scenario_load_data(text, "late.ini", NULL, &err);
     cr_assert_not_null(sc, "%s", err ? err->message : "");
@@ -762,7 +807,7 @@ Test(diagnostics, bp_rule_has_cosine_one_and_variance_matches_a_direct_computati
     OzRng data;
     oz_rng_init(&data, 4, "data");
     const int W = 6;
-    double *g = g_new0(double, (gsize)W * N1 * N2);
+    double *g = g_new0(double, (gsize)W *N1 *N2);
     float w_before[N1 * N2];
     memcpy(w_before, k.w2->w, sizeof w_before);
     for (int i = 0; i < W; i++) {
