@@ -9,6 +9,7 @@
 #   d. run-log overhead: spikes of 64 test samples + all counters vs recording off
 #   e. peak RSS at T = 6 vs T = 30
 #   f. event-driven vs dense spike delivery by firing rate
+#   g. thread scaling: the OPZO training phase on 20k samples at 1 and 2 threads
 set -euo pipefail
 cd "$(dirname "$0")/.."
 reps=${1:-3}
@@ -118,6 +119,21 @@ echo
 echo "## f. Spike delivery, 800 -> 800, batch 128, $threads threads (median of 21)"
 ./build/bench/oz-bench-delivery 21 "$threads" 2>"$tmp/delivery.json"
 
+echo
+echo "## g. Thread scaling (OPZO training phase, 20k samples, median of $reps)"
+: >"$tmp/s1.txt"; : >"$tmp/s2.txt"
+for i in $(seq 1 "$reps"); do
+  for t in 1 2; do
+    db="$tmp/scale-$t-$i.sqlite"
+    $bin run scenarios/paper/mnist-fc-opzo.ini --set run.epochs=1 --set data.train_limit=20000 \
+      --set data.test_limit=1 --set record.spike_samples=0 --db "$db" --threads $t --quiet
+    sqlite3 "$db" "select seconds from epochs where phase = 'train'" >>"$tmp/s$t.txt"
+  done
+done
+sc1=$(median <"$tmp/s1.txt"); sc2=$(median <"$tmp/s2.txt")
+speedup=$(awk -v a="$sc1" -v b="$sc2" 'BEGIN {printf "%.2f", a / b}')
+printf '| threads | seconds |\n|---|---|\n| 1 | %.2f |\n| 2 | %.2f |\n| speed-up | %s× |\n' "$sc1" "$sc2" "$speedup"
+
 cat >bench/results.json <<JSON
 {
   "machine": {"cpus": $(nproc), "threads": $threads, "reps": $reps, "date": "$(date -u +%FT%TZ)",
@@ -128,7 +144,8 @@ cat >bench/results.json <<JSON
   "engine_events_per_s": $ev,
   "runlog_overhead_percent": $overhead,
   "peak_rss_mb": {"T6": $m6, "T30": $m30, "growth_percent": $growth},
-  "delivery_800x800_b128": $(cat "$tmp/delivery.json")
+  "delivery_800x800_b128": $(cat "$tmp/delivery.json"),
+  "thread_scaling_opzo_20k": {"one_thread_s": $sc1, "two_threads_s": $sc2, "speedup": $speedup}
 }
 JSON
 echo

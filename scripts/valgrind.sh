@@ -12,7 +12,7 @@ if [ ! -f build-valgrind/build.ninja ]; then
 fi
 ninja -C build-valgrind >/dev/null
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(engine neurons idx scenario runlog loss learning e2e)
+[ ${#tests[@]} -gt 0 ] || tests=(engine neurons idx scenario runlog loss par learning e2e)
 status=0
 for t in "${tests[@]}"; do
   log=build-valgrind/valgrind-$t.log
