@@ -383,7 +383,7 @@ static void bp_chain(OzLearner *l, OzHidden *h, const float *e, int rows, float 
             OzHidden *hp = hidden_of(l, p->post);
             if (!hp)
                 continue;
-            down = hp->g_u;
+            down = hp->g_u_last ? hp->g_u_last : hp->g_u;
         }
         oz_sgemm(CblasNoTrans, CblasTrans, rows, n, p->n_post, 1.0f, down, p->n_post, p->w,
                  p->n_post, 1.0f, chain, n);
@@ -461,20 +461,32 @@ static void par_copy(float *dst, const float *src, gsize n) {
     oz_par_for(n, 16, copy_part, &j);
 }
 
+/* The stage's free g_u rows for one more tick of a staged projection (flushing a full
+ * stage first), or NULL when the projection is not staged. */
+static float *stage_slot(OzLearner *l, OzProjection *p, int rows) {
+    GradStage *g = &l->stage[p->id];
+    if (!g->cap)
+        return NULL;
+    if (g->rows + rows > g->cap)
+        flush_stage(p, g);
+    return g->gu + (gsize)g->rows * p->n_post;
+}
+
 /* ∇W += âᵀ g_u for one tick: into the projection's stage when it has one (flushed when
- * full and before the step), else at once. */
+ * full and before the step), else at once.  g_u may already sit in the stage's slot
+ * (apply_signal computes it there), and is then not copied. */
 static void stage_or_accumulate(OzLearner *l, OzProjection *p, const float *pre, const float *g_u,
                                 int rows) {
     p->update_macs += (guint64)rows * p->n_pre * p->n_post;
-    GradStage *g = &l->stage[p->id];
-    if (!g->cap) {
+    float *slot = stage_slot(l, p, rows);
+    if (!slot) {
         accumulate(p->grad, pre, g_u, rows, p->n_pre, p->n_post);
         return;
     }
-    if (g->rows + rows > g->cap)
-        flush_stage(p, g);
+    GradStage *g = &l->stage[p->id];
     par_copy(g->pre + (gsize)g->rows * p->n_pre, pre, (gsize)rows * p->n_pre);
-    par_copy(g->gu + (gsize)g->rows * p->n_post, g_u, (gsize)rows * p->n_post);
+    if (slot != g_u)
+        par_copy(slot, g_u, (gsize)rows * p->n_post);
     g->rows += rows;
 }
 
@@ -512,8 +524,18 @@ static void apply_signal(OzLearner *l, OzHidden *h, gint64 te, gint64 ft) {
     const OzFrame *f = oz_population_frame(pop, ft);
     g_assert(f->tick == ft); /* the ring keeps the factors of every pending tick */
     const float *g_s = h->gs_ring + slot_of(l, te) * (gsize)l->net->batch * n;
-    /* g_u, and its sum into the static-input gradient sums, in one pass over the team. */
-    GuJob j = {.g_u = h->g_u,
+    /* g_u, and its sum into the static-input gradient sums, in one pass over the team;
+     * written straight into the stage of the first staged incoming projection. */
+    float *g_u = h->g_u;
+    for (guint k = 0; k < pop->in->len; k++) {
+        OzProjection *p = g_ptr_array_index(pop->in, k);
+        float *slot = pre_factor(p, ft) ? stage_slot(l, p, rows) : NULL;
+        if (slot) {
+            g_u = slot;
+            break;
+        }
+    }
+    GuJob j = {.g_u = g_u,
                .g_s = g_s,
                .u = f->u,
                .mask = pop->mask,
@@ -535,14 +557,15 @@ static void apply_signal(OzLearner *l, OzHidden *h, gint64 te, gint64 ft) {
             l->static_dirty[p->id] = TRUE;
         } else if (sum) {
             for (gsize i = 0, sz = (gsize)rows * n; i < sz; i++)
-                sum[i] += h->g_u[i];
+                sum[i] += g_u[i];
             l->static_dirty[p->id] = TRUE;
         } else {
-            stage_or_accumulate(l, p, pre, h->g_u, rows);
+            stage_or_accumulate(l, p, pre, g_u, rows);
         }
     }
     if (pop->p.bias)
-        accumulate_bias(pop->bias_grad, h->g_u, rows, n);
+        accumulate_bias(pop->bias_grad, g_u, rows, n);
+    h->g_u_last = g_u; /* BP's chain reads it for the same emission tick */
     h->applied++;
 }
 

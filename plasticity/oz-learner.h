@@ -72,6 +72,7 @@ typedef struct OzHidden {
     OzPopulation *pop;
     OzPathway path;
     float *g_u;     /* (B, n) */
+    const float *g_u_last; /* where the latest g_u was written: g_u or a gradient stage slot */
     float *gs_ring; /* (ring, B, n) top-down signals by emission tick */
     int delay_ticks, jitter_ticks;
     gint64 lag; /* path delay from this population to the readout: the error emitted at
