@@ -29,6 +29,8 @@ typedef enum {
     OZ_ROW_FIRING_RATE,
     OZ_ROW_SYNOPS,
     OZ_ROW_SPIKE,
+    OZ_ROW_SPIKE_LIST, /* epoch, phase, sample, population, tick, JSON array of neurons:
+                        * one spikes row per neuron, expanded inside SQLite */
     OZ_ROW_GRAD_STATS,
     OZ_ROW_TRAINING_OPS,
     OZ_ROW_CHECKPOINT,       /* epoch, name, blob */
@@ -70,8 +72,7 @@ typedef struct {
  * busy_timeout_ms, then reported (OZ_RUNLOG_ERROR_BUSY).
  * Fault injection for tests: the environment variable OPZOSIM_FAULT_MAX_PAGES=N caps the
  * database at N pages (SQLite's max_page_count), so writes fail as on a full disk. */
-OzRunLog *oz_runlog_open(const char *path, uv_loop_t *loop, int busy_timeout_ms,
-                         GError **error);
+OzRunLog *oz_runlog_open(const char *path, uv_loop_t *loop, int busy_timeout_ms, GError **error);
 /* Waits for pending batches (runs the loop if there is one), then closes.  NULL-safe. */
 void oz_runlog_close(OzRunLog *log);
 

@@ -428,13 +428,22 @@ static void observe(OzPopulation *pop, gint64 tick, gpointer user_data) {
     const int *all = oz_frame_index(f, pop->active_samples, pop->n);
     const OzPhase *ph = oz_run_current_phase(run);
     int limit = run->sc->record.spike_samples - run->record_base;
+    GString *list = g_string_sized_new(1024);
     for (int b = 0; b < MIN(limit, pop->active_samples); b++) {
         const int *idx = all + (gsize)b * pop->n;
+        if (f->counts[b] == 0)
+            continue;
+        /* One row per (sample, tick): the neuron ids as a JSON array, expanded into one
+         * spikes row each by the writer's statement.  Names are borrowed. */
+        g_string_assign(list, "[");
         for (int k = 0; k < f->counts[b]; k++)
-            /* Borrowed strings: a row per spike, so no copy of the names. */
-            oz_log_batch_add(run->spikes, OZ_ROW_SPIKE, "iSiSii", (gint64)ph->epoch, phase_name(ph),
-                             (gint64)(run->record_base + b), pop->name, tick, (gint64)idx[k]);
+            g_string_append_printf(list, k ? ",%d" : "%d", idx[k]);
+        g_string_append_c(list, ']');
+        oz_log_batch_add(run->spikes, OZ_ROW_SPIKE_LIST, "iSiSis", (gint64)ph->epoch,
+                         phase_name(ph), (gint64)(run->record_base + b), pop->name, tick,
+                         list->str);
     }
+    g_string_free(list, TRUE);
 }
 
 static OzLogBatch *phase_rows(OzRun *run, const OzPhase *ph) {

@@ -123,7 +123,12 @@ Test(runlog, an_older_log_gains_the_new_columns) {
                               "NULL, phase TEXT NOT NULL, projection TEXT NOT NULL, samples "
                               "INTEGER, synops INTEGER, row_fetches INTEGER, dense_macs INTEGER, "
                               "feedback_ops INTEGER NOT NULL DEFAULT 0, update_ops INTEGER NOT "
-                              "NULL DEFAULT 0, PRIMARY KEY(run_id, epoch, phase, projection));",
+                              "NULL DEFAULT 0, PRIMARY KEY(run_id, epoch, phase, projection));"
+                              "CREATE TABLE runs(id INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                              "scenario_path TEXT, scenario TEXT, overrides TEXT, seed INTEGER, "
+                              "threads INTEGER, version TEXT, mode TEXT, status TEXT NOT NULL, "
+                              "message TEXT, started_at TEXT NOT NULL, finished_at TEXT, "
+                              "seconds REAL);",
                               NULL, NULL, NULL),
                  SQLITE_OK);
     sqlite3_close(db);
@@ -135,8 +140,43 @@ Test(runlog, an_older_log_gains_the_new_columns) {
     oz_log_batch_add(b, OZ_ROW_SYNOPS, "issiiiiiii", (gint64)0, "test", "p", (gint64)4,
                      (gint64)1000, (gint64)5, (gint64)10, (gint64)0, (gint64)0, (gint64)77);
     oz_runlog_submit(log, b);
+    cr_assert(oz_runlog_finish_run(log, "finished", NULL, &err), "%s", err ? err->message : "");
     oz_runlog_close(log);
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
     cr_assert_float_eq(query_double(db, "SELECT spike_dense_macs FROM synops"), 77.0, 1e-9);
+    /* The writer's time was recorded: positive, and far below a second for two rows. */
+    double ls = query_double(db, "SELECT log_seconds FROM runs");
+    cr_assert(ls > 0.0 && ls < 1.0, "%g", ls);
+    cr_assert_gt(query_double(db, "SELECT peak_rss_kb FROM runs"), 0.0);
+    cr_assert(query_double(db, "SELECT count(*) FROM runs WHERE sweep IS NULL") == 1.0);
+    sqlite3_close(db);
+}
+
+/* A spike list row becomes one spikes row per neuron, in order, with its keys. */
+Test(runlog, a_spike_list_expands_to_one_row_per_neuron) {
+    g_autofree char *path = g_build_filename(dir, "list.sqlite", NULL);
+    GError *err = NULL;
+    OzRunLog *log = oz_runlog_open(path, NULL, 5000, &err);
+    cr_assert_not_null(log, "%s", err ? err->message : "");
+    cr_assert(oz_runlog_begin_run(log, &INFO, &err));
+    OzLogBatch *b = oz_log_batch_new();
+    oz_log_batch_add(b, OZ_ROW_SPIKE_LIST, "isisis", (gint64)2, "test", (gint64)7, "h1", (gint64)4,
+                     "[3,5,799]");
+    oz_log_batch_add(b, OZ_ROW_SPIKE_LIST, "isisis", (gint64)2, "test", (gint64)8, "h2", (gint64)0,
+                     "[]");
+    oz_runlog_submit(log, b);
+    oz_runlog_close(log);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    cr_assert_float_eq(query_double(db, "SELECT count(*) FROM spikes"), 3.0, 1e-9);
+    cr_assert_float_eq(query_double(db, "SELECT count(*) FROM spikes WHERE run_id = 1 AND "
+                                        "epoch = 2 AND phase = 'test' AND sample = 7 AND "
+                                        "population = 'h1' AND tick = 4"),
+                       3.0, 1e-9);
+    cr_assert_float_eq(query_double(db, "SELECT group_concat(neuron, ' ') = '3 5 799' FROM "
+                                        "(SELECT neuron FROM spikes ORDER BY rowid)"),
+                       1.0, 1e-9);
+    cr_assert_float_eq(query_double(db, "SELECT sum(typeof(neuron) = 'integer') FROM spikes"), 3.0,
+                       1e-9);
     sqlite3_close(db);
 }
