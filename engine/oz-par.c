@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <uv.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -164,6 +165,34 @@ void oz_par_for(gsize n, gsize grain, OzParFn fn, void *ctx) {
         if (++spins % YIELD_EVERY == 0)
             sched_yield();
     }
+}
+
+typedef struct {
+    float *dst;
+    const float *src;
+} VecJob;
+
+static void copy_part(void *ctx, int part, gsize begin, gsize end) {
+    (void)part;
+    const VecJob *j = ctx;
+    memcpy(j->dst + begin, j->src + begin, (end - begin) * sizeof(float));
+}
+
+static void add_part(void *ctx, int part, gsize begin, gsize end) {
+    (void)part;
+    const VecJob *j = ctx;
+    for (gsize i = begin; i < end; i++)
+        j->dst[i] += j->src[i];
+}
+
+void oz_par_copy(float *dst, const float *src, gsize n) {
+    VecJob j = {dst, src};
+    oz_par_for(n, 16, copy_part, &j);
+}
+
+void oz_par_add(float *dst, const float *src, gsize n) {
+    VecJob j = {dst, src};
+    oz_par_for(n, 16, add_part, &j);
 }
 
 /* Products below this many multiply-adds run in one call: splitting costs more than it

@@ -39,6 +39,10 @@ int oz_par_threads(void);
 typedef void (*OzParFn)(void *ctx, int part, gsize begin, gsize end);
 void oz_par_for(gsize n, gsize grain, OzParFn fn, void *ctx);
 
+/* dst[i] = src[i] and dst[i] += src[i] for i < n, split across the team. */
+void oz_par_copy(float *dst, const float *src, gsize n);
+void oz_par_add(float *dst, const float *src, gsize n);
+
 /* cblas_sgemm, row-major, split across the team when the product is large enough. */
 void oz_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, float alpha,
               const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);

@@ -100,18 +100,6 @@ static void deliver_events(OzProjection *p, OzFrame *f, float *acc, int rows) {
     oz_par_for((gsize)rows, 1, event_rows, &j);
 }
 
-typedef struct {
-    float *acc;
-    const float *x;
-} AddJob;
-
-static void add_part(void *ctx, int part, gsize begin, gsize end) {
-    (void)part;
-    const AddJob *j = ctx;
-    for (gsize i = begin; i < end; i++)
-        j->acc[i] += j->x[i];
-}
-
 void oz_projection_deliver(OzProjection *p, OzFrame *f, float *acc) {
     const int rows = p->pre->active_samples;
     switch (f->kind) {
@@ -124,8 +112,7 @@ void oz_projection_deliver(OzProjection *p, OzFrame *f, float *acc) {
             p->cache_valid = TRUE;
             p->dense_macs += (guint64)rows * (guint64)p->n_pre * (guint64)p->n_post;
         }
-        AddJob j = {acc, p->cache};
-        oz_par_for((gsize)rows * p->n_post, 16, add_part, &j);
+        oz_par_add(acc, p->cache, (gsize)rows * p->n_post);
         return;
     case OZ_FRAME_DENSE:
         /* Spikes carried inside a dense (noisy) frame still count as synaptic events;

@@ -445,22 +445,6 @@ static void flush_stage(OzProjection *p, GradStage *g) {
     g->rows = 0;
 }
 
-typedef struct {
-    float *dst;
-    const float *src;
-} CopyJob;
-
-static void copy_part(void *ctx, int part, gsize begin, gsize end) {
-    (void)part;
-    const CopyJob *j = ctx;
-    memcpy(j->dst + begin, j->src + begin, (end - begin) * sizeof(float));
-}
-
-static void par_copy(float *dst, const float *src, gsize n) {
-    CopyJob j = {dst, src};
-    oz_par_for(n, 16, copy_part, &j);
-}
-
 /* The stage's free g_u rows for one more tick of a staged projection (flushing a full
  * stage first), or NULL when the projection is not staged. */
 static float *stage_slot(OzLearner *l, OzProjection *p, int rows) {
@@ -484,9 +468,9 @@ static void stage_or_accumulate(OzLearner *l, OzProjection *p, const float *pre,
         return;
     }
     GradStage *g = &l->stage[p->id];
-    par_copy(g->pre + (gsize)g->rows * p->n_pre, pre, (gsize)rows * p->n_pre);
+    oz_par_copy(g->pre + (gsize)g->rows * p->n_pre, pre, (gsize)rows * p->n_pre);
     if (slot != g_u)
-        par_copy(slot, g_u, (gsize)rows * p->n_post);
+        oz_par_copy(slot, g_u, (gsize)rows * p->n_post);
     g->rows += rows;
 }
 

@@ -200,40 +200,28 @@ Test(e2e, training_logs_loss_accuracy_lr_and_alpha_per_epoch) {
 Test(e2e, same_seed_gives_identical_logs) {
     const char *threads[] = {"1", "3"};
     for (gsize t = 0; t < G_N_ELEMENTS(threads); t++) {
-        g_autofree char *n1 = g_strdup_printf("1-%s.sqlite", threads[t]);
-        g_autofree char *n2 = g_strdup_printf("2-%s.sqlite", threads[t]);
-        g_autofree char *db1 = g_build_filename(dir, n1, NULL);
-        g_autofree char *db2 = g_build_filename(dir, n2, NULL);
-        const char *a1[] = {"run",
-                            scenario,
-                            "--db",
-                            db1,
-                            "--quiet",
-                            "--threads",
-                            threads[t],
-                            "--set",
-                            "run.mode=train",
-                            "--set",
-                            "rule.name=opzo",
-                            "--set",
-                            "population h1.dropout=0.2",
-                            NULL};
-        const char *a2[] = {"run",
-                            scenario,
-                            "--db",
-                            db2,
-                            "--quiet",
-                            "--threads",
-                            threads[t],
-                            "--set",
-                            "run.mode=train",
-                            "--set",
-                            "rule.name=opzo",
-                            "--set",
-                            "population h1.dropout=0.2",
-                            NULL};
-        cr_assert_eq(run_prog(a1, NULL), 0);
-        cr_assert_eq(run_prog(a2, NULL), 0);
+        char *dbs[2];
+        for (int k = 0; k < 2; k++) {
+            g_autofree char *name = g_strdup_printf("%d-%s.sqlite", k + 1, threads[t]);
+            dbs[k] = g_build_filename(dir, name, NULL);
+            const char *argv[] = {"run",
+                                  scenario,
+                                  "--db",
+                                  dbs[k],
+                                  "--quiet",
+                                  "--threads",
+                                  threads[t],
+                                  "--set",
+                                  "run.mode=train",
+                                  "--set",
+                                  "rule.name=opzo",
+                                  "--set",
+                                  "population h1.dropout=0.2",
+                                  NULL};
+            cr_assert_eq(run_prog(argv, NULL), 0);
+        }
+        g_autofree char *db1 = dbs[0];
+        g_autofree char *db2 = dbs[1];
         const char *sqls[] = {
             "select sum(spikes) from firing_rates", "select sum(synops) from synops",
             "select sum(tick * 1000 + neuron) from spikes", "select accuracy * 1e9 from epochs",
