@@ -212,14 +212,14 @@ gint64 oz_learner_finalize(OzLearner *l, guint64 seed, GError **error) {
             p->pre->min_depth = MAX(p->pre->min_depth, (int)(h->lag + lat) + p->p.delay_ticks + 1);
         }
     }
-    int B = l->net->batch;
     l->ring = (int)max_lat + 1;
-    l->e_ring = g_new0(float, (gsize)l->ring *B * l->m);
-    l->o_ring = g_new0(float, (gsize)l->ring *B * l->m);
-    l->l_ring = g_new0(double, (gsize)l->ring *B);
+    const gsize slots = (gsize)l->ring * (gsize)l->net->batch; /* ring slots × samples */
+    l->e_ring = g_new0(float, slots * l->m);
+    l->o_ring = g_new0(float, slots * l->m);
+    l->l_ring = g_new0(double, slots);
     for (guint k = 0; k < l->hidden->len; k++) {
         OzHidden *h = g_ptr_array_index(l->hidden, k);
-        h->gs_ring = g_new0(float, (gsize)l->ring *B * h->pop->n);
+        h->gs_ring = g_new0(float, slots * h->pop->n);
         h->arrived = g_new(gint64, l->ring);
     }
     oz_rng_init(&l->rng_jitter, seed, "jitter");
@@ -478,8 +478,6 @@ typedef struct {
     float *g_u;
     const float *g_s, *u, *mask;
     float vth, a;
-    float *sums[4];
-    guint nsums;
 } GuJob;
 
 static void gu_part(void *ctx, int part, gsize begin, gsize end) {
@@ -487,16 +485,6 @@ static void gu_part(void *ctx, int part, gsize begin, gsize end) {
     const GuJob *j = ctx;
     for (gsize i = begin; i < end; i++)
         j->g_u[i] = j->g_s[i] * oz_surrogate(j->u[i], j->vth, j->a) * j->mask[i];
-    for (guint k = 0; k < j->nsums; k++)
-        for (gsize i = begin; i < end; i++)
-            j->sums[k][i] += j->g_u[i];
-}
-
-static gboolean sum_listed(const GuJob *j, const float *sum) {
-    for (guint k = 0; k < j->nsums; k++)
-        if (j->sums[k] == sum)
-            return TRUE;
-    return FALSE;
 }
 
 /* The three-factor update for the signal emitted at te, with the eligibility factors of
@@ -508,8 +496,7 @@ static void apply_signal(OzLearner *l, OzHidden *h, gint64 te, gint64 ft) {
     const OzFrame *f = oz_population_frame(pop, ft);
     g_assert(f->tick == ft); /* the ring keeps the factors of every pending tick */
     const float *g_s = h->gs_ring + slot_of(l, te) * (gsize)l->net->batch * n;
-    /* g_u, and its sum into the static-input gradient sums, in one pass over the team;
-     * written straight into the stage of the first staged incoming projection. */
+    /* g_u, written straight into the stage of the first staged incoming projection. */
     float *g_u = h->g_u;
     for (guint k = 0; k < pop->in->len; k++) {
         OzProjection *p = g_ptr_array_index(pop->in, k);
@@ -519,17 +506,7 @@ static void apply_signal(OzLearner *l, OzHidden *h, gint64 te, gint64 ft) {
             break;
         }
     }
-    GuJob j = {.g_u = g_u,
-               .g_s = g_s,
-               .u = f->u,
-               .mask = pop->mask,
-               .vth = pop->p.v_th,
-               .a = (float)l->p.surrogate_a};
-    for (guint k = 0; k < pop->in->len; k++) {
-        OzProjection *p = g_ptr_array_index(pop->in, k);
-        if (l->static_gu[p->id] && pre_factor(p, ft) && j.nsums < G_N_ELEMENTS(j.sums))
-            j.sums[j.nsums++] = l->static_gu[p->id];
-    }
+    GuJob j = {g_u, g_s, f->u, pop->mask, pop->p.v_th, (float)l->p.surrogate_a};
     oz_par_for((gsize)rows * n, 16, gu_part, &j);
     for (guint k = 0; k < pop->in->len; k++) {
         OzProjection *p = g_ptr_array_index(pop->in, k);
@@ -537,11 +514,8 @@ static void apply_signal(OzLearner *l, OzHidden *h, gint64 te, gint64 ft) {
         if (!pre)
             continue;
         float *sum = l->static_gu[p->id];
-        if (sum && sum_listed(&j, sum)) {
-            l->static_dirty[p->id] = TRUE;
-        } else if (sum) {
-            for (gsize i = 0, sz = (gsize)rows * n; i < sz; i++)
-                sum[i] += g_u[i];
+        if (sum) {
+            oz_par_add(sum, g_u, (gsize)rows * n);
             l->static_dirty[p->id] = TRUE;
         } else {
             stage_or_accumulate(l, p, pre, g_u, rows);
