@@ -108,9 +108,9 @@ static const char *const row_sql[OZ_ROW_COUNT] = {
     [OZ_ROW_SYNOPS] = "INSERT OR REPLACE INTO synops VALUES(?,?,?,?,?,?,?,?,?,?,?)",
     [OZ_ROW_SPIKE] = "INSERT INTO spikes VALUES(?,?,?,?,?,?,?)",
     /* A statement per (sample, population, tick) instead of per spike: json_each expands
-     * the list in SQLite's own loop (about 3x fewer writer cycles per spike). */
-    [OZ_ROW_SPIKE_LIST] = "INSERT INTO spikes SELECT ?1, ?2, ?3, ?4, ?5, ?6, value "
-                          "FROM json_each(?7)",
+     * the list in SQLite's own loop (the writer's time for 64 samples: 0.69 → 0.38 s). */
+    [OZ_ROW_SPIKE_LIST] = ("INSERT INTO spikes SELECT ?1, ?2, ?3, ?4, ?5, ?6, value "
+                           "FROM json_each(?7)"),
     [OZ_ROW_TRAINING_OPS] = "INSERT OR REPLACE INTO training_ops VALUES(?,?,?,?,?)",
     [OZ_ROW_GRAD_STATS] = "INSERT OR REPLACE INTO grad_stats VALUES(?,?,?,?,?,?,?,?,?)",
     [OZ_ROW_CHECKPOINT] = "INSERT OR REPLACE INTO checkpoints VALUES(?,?,?,?)",
