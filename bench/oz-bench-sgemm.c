@@ -66,6 +66,9 @@ int main(int argc, char **argv) {
     /* The team first: once OpenBLAS has threaded a call, its worker spins for about
      * 0.1 s and would take the core from our helper (measured: 90 instead of 160). */
     oz_par_set_threads(threads);
+    /* OpenBLAS's own worker thread spins for about 0.1 s after the library starts (it
+     * never gets work here); let it fall asleep before timing anything. */
+    g_usleep(300000);
     double ours = rate(TRUE, reps);
     oz_par_set_threads(1);
     openblas_set_num_threads(threads);
