@@ -67,10 +67,18 @@ static const KeySpec schema[] = {
     {K_RUN, "drain_ticks", T_INT, RUN(drain_ticks), -1, 100000, NULL, "-1",
      "extra ticks after the input for delayed packets; -1: the longest delay path"},
     {K_RUN, "threads", T_INT, RUN(threads), 1, 256, NULL, "2", "compute threads (--threads wins)"},
-    {K_RUN, "delivery", T_ENUM, RUN(delivery), 0, 0, "auto|event|dense", "auto",
-     "spike delivery: per-spike weight rows, one sgemm, or chosen by firing density"},
+    {K_RUN, "delivery", T_ENUM, RUN(delivery), 0, 0, "auto|event|dense|delta", "auto",
+     "spike delivery: per-spike weight rows, one sgemm, the change from the sample's previous "
+     "packet, or chosen per packet by density"},
     {K_RUN, "dense_threshold", T_DOUBLE, RUN(dense_threshold), 0, 1, NULL, "0.15",
-     "auto delivery uses sgemm when the fraction of presynaptic neurons firing is at least this"},
+     "auto delivery uses sgemm when the fraction of presynaptic neurons firing (or changing, "
+     "if fewer) is at least this"},
+    {K_RUN, "delta", T_BOOL, RUN(delta), 0, 0, NULL, "true",
+     "auto delivery may send a spike packet as its change from the previous one, I = I' + "
+     "(s - s')W, when fewer neurons changed than fired (the same sum, rounded differently)"},
+    {K_RUN, "delta_refresh", T_INT, RUN(delta_refresh), 0, 1000000, NULL, "32",
+     "a full packet after at most this many delta packets in a row, bounding rounding "
+     "drift (0: never)"},
     {K_RUN, "grad_chunk_ticks", T_INT, RUN(grad_chunk_ticks), 1, 64, NULL, "6",
      "weight-gradient terms of this many ticks go into one sgemm (1: one per tick; the same "
      "sum, rounded differently)"},

@@ -37,8 +37,10 @@ typedef struct {
     int drain_ticks; /* −1: the longest delay path */
     char *mode;      /* "infer" or "train" */
     int threads;
-    char *delivery;  /* "auto", "event", "dense" */
+    char *delivery;  /* "auto", "event", "dense", "delta" */
     double dense_threshold;
+    gboolean delta;    /* auto delivery may use the change from the previous packet */
+    int delta_refresh; /* a full packet after at most this many delta packets; 0: never */
     int grad_chunk_ticks;
     double progress_seconds;
     double max_rate;      /* runaway guard: fraction of neuron-ticks spiking */

@@ -15,6 +15,8 @@ static OzDelivery delivery_of(const char *s) {
         return OZ_DELIVERY_EVENT;
     if (g_strcmp0(s, "dense") == 0)
         return OZ_DELIVERY_DENSE;
+    if (g_strcmp0(s, "delta") == 0)
+        return OZ_DELIVERY_DELTA;
     return OZ_DELIVERY_AUTO;
 }
 
@@ -70,6 +72,8 @@ static gboolean build_network(OzRun *run, GError **error) {
             .init_scale = (float)pc->init_scale,
             .delivery = delivery_of(sc->run.delivery),
             .dense_threshold = (float)sc->run.dense_threshold,
+            .delta = sc->run.delta,
+            .delta_refresh = sc->run.delta_refresh,
         };
         g_autoptr(GError) local = NULL;
         if (!oz_network_add_projection(run->net, pc->name, pc->from, pc->to, &pp, &local)) {

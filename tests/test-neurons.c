@@ -154,6 +154,178 @@ Test(neurons, event_delivery_equals_dense_matrix_product) {
     oz_population_free(post);
 }
 
+/* Next packet of a sample: each neuron keeps its state, except that it flips with
+ * probability `flip` (a hidden layer under a static input changes little per tick). */
+static void evolve_spikes(OzFrame *f, int batch, int n, double flip, float value, OzRng *rng) {
+    f->kind = OZ_FRAME_SPIKES;
+    f->value = value;
+    f->indexed = FALSE;
+    f->nspikes = 0;
+    for (int b = 0; b < batch; b++) {
+        int cnt = 0;
+        for (int i = 0; i < n; i++) {
+            float *si = &f->s[(gsize)b * n + i];
+            if (oz_rng_uniform(rng) < flip)
+                *si = *si != 0.0f ? 0.0f : value;
+            cnt += *si != 0.0f;
+        }
+        f->counts[b] = cnt;
+        f->nspikes += (guint64)cnt;
+    }
+}
+
+/* The packets of one sample through a delta-delivering projection, each compared with a
+ * direct s·W in double.  The weights are multiples of 1/256 and the spike value 1.25, so
+ * every partial sum is exact in float: the delta path must give the very same bits. */
+Test(neurons, delta_delivery_equals_the_direct_product_packet_after_packet) {
+    /* 93 = 5·16 + 13 presynaptic (vector and scalar change scans); 149 = 128 + 16 + 5
+     * postsynaptic (the register block, a 16-column block and a scalar tail). */
+    const int B = 5, NPRE = 93, NPOST = 149, PACKETS = 14, REFRESH = 4;
+    OzPopulationParams pre_p = LIF, post_p = LIF;
+    pre_p.size = NPRE;
+    post_p.size = NPOST;
+    OzPopulation *pre = oz_population_new("pre", &pre_p, B, NULL);
+    OzPopulation *post = oz_population_new("post", &post_p, B, NULL);
+    OzProjectionParams pp = {.init = OZ_INIT_ZERO, .delivery = OZ_DELIVERY_DELTA,
+                             .delta_refresh = REFRESH};
+    OzProjection *proj = oz_projection_new("p", pre, post, &pp);
+    cr_assert_not_null(proj->cur, "delta state is allocated for a spiking source");
+    OzRng rng;
+    oz_rng_init(&rng, 11, "test");
+    for (int k = 0; k < NPRE * NPOST; k++)
+        proj->w[k] = (float)((int)(oz_rng_uniform(&rng) * 513.0) - 256) / 256.0f;
+    float *acc = g_new0(float, B *NPOST);
+    OzFrame *f = oz_population_frame(pre, 0);
+    memset(f->s, 0, sizeof(float) * B * NPRE);
+    oz_projection_reset(proj);
+    guint64 expect_delta = 0;
+    int run = 0;
+    gboolean have_prev = FALSE;
+    for (int t = 0; t < PACKETS; t++) {
+        /* Packet 0 fires 30%; then few changes, a storm of changes at 6, a silent packet
+         * at 9 (the next one restarts from a full packet). */
+        double flip = t == 0 ? 0.3 : t == 6 ? 0.9 : 0.05;
+        if (t == 9)
+            memset(f->s, 0, sizeof(float) * B * NPRE);
+        evolve_spikes(f, B, NPRE, t == 9 ? 0.0 : flip, 1.25f, &rng);
+        memset(acc, 0, sizeof(float) * B * NPOST);
+        oz_projection_deliver(proj, f, acc);
+        if (f->nspikes == 0) {
+            have_prev = FALSE;
+        } else {
+            if (have_prev && run < REFRESH) {
+                expect_delta++;
+                run++;
+            } else {
+                run = 0;
+            }
+            have_prev = TRUE;
+        }
+        cr_assert_eq(proj->packets_delta, expect_delta, "packet %d", t);
+        for (int b = 0; b < B; b++)
+            for (int j = 0; j < NPOST; j++) {
+                double ref = 0;
+                for (int i = 0; i < NPRE; i++)
+                    ref += (double)f->s[b * NPRE + i] * (double)proj->w[i * NPOST + j];
+                cr_assert_eq(acc[b * NPOST + j], (float)ref, "packet %d sample %d column %d: %.9g "
+                             "vs %.9g", t, b, j, acc[b * NPOST + j], ref);
+            }
+    }
+    cr_assert_gt(expect_delta, 5);
+    /* SynOps count the network's spikes, not the rows our path fetched. */
+    cr_assert_eq(proj->row_fetches * NPOST, proj->synops);
+    cr_assert_lt(proj->delta_rows, proj->row_fetches);
+    g_free(acc);
+    oz_projection_free(proj);
+    oz_population_free(pre);
+    oz_population_free(post);
+}
+
+/* Auto delivery with delta allowed takes the cheapest of three per packet, and gets the
+ * same currents as the event path to rounding; a dense (noisy) frame in between and a
+ * new sample restart from a full packet. */
+Test(neurons, auto_delivery_picks_delta_event_or_dense_by_the_shorter_list) {
+    const int B = 6, NPRE = 200, NPOST = 50;
+    OzPopulationParams pre_p = LIF, post_p = LIF;
+    pre_p.size = NPRE;
+    post_p.size = NPOST;
+    OzPopulation *pre = oz_population_new("pre", &pre_p, B, NULL);
+    OzPopulation *post = oz_population_new("post", &post_p, B, NULL);
+    OzProjectionParams pp = {.init = OZ_INIT_NORMAL, .init_scale = 1.0f,
+                             .delivery = OZ_DELIVERY_AUTO, .dense_threshold = 0.15f,
+                             .delta = TRUE, .delta_refresh = 0};
+    OzProjection *proj = oz_projection_new("p", pre, post, &pp);
+    OzProjectionParams plain_p = pp;
+    plain_p.delivery = OZ_DELIVERY_EVENT;
+    plain_p.delta = FALSE;
+    OzProjection *plain = oz_projection_new("q", pre, post, &plain_p);
+    cr_assert_null(plain->cur, "no delta state where delta delivery is off");
+    OzRng rng;
+    oz_rng_init(&rng, 12, "test");
+    oz_projection_init_weights(proj, &rng);
+    memcpy(plain->w, proj->w, sizeof(float) * NPRE * NPOST);
+    float *acc = g_new0(float, B *NPOST), *ref = g_new0(float, B *NPOST);
+    OzFrame *f = oz_population_frame(pre, 0);
+    memset(f->s, 0, sizeof(float) * B * NPRE);
+    oz_projection_reset(proj);
+    /* (flip, path expected): 40% firing → dense; 2% changes of 40% → delta; a storm of
+     * changes while 10% fire → event; and so on. */
+    struct {
+        double flip;
+        const char *path;
+    } steps[] = {{0.4, "dense"}, {0.02, "delta"}, {0.02, "delta"}, {0.6, "dense"},
+                 {-1, "event"},  {0.01, "delta"}, {-2, "dense"},   {0.01, "event"}};
+    for (gsize t = 0; t < G_N_ELEMENTS(steps); t++) {
+        guint64 ev = proj->packets_event, de = proj->packets_dense, dl = proj->packets_delta;
+        if (steps[t].flip == -1) {
+            /* 10% firing, all different from before: fewer spikes than changes. */
+            for (int k = 0; k < B * NPRE; k++)
+                f->s[k] = 0.0f;
+            evolve_spikes(f, B, NPRE, 0.1, 1.0f, &rng);
+        } else if (steps[t].flip == -2) {
+            /* A noisy dense frame (as under OPZO's probe) goes by sgemm and breaks the
+             * chain of changes. */
+            f->kind = OZ_FRAME_DENSE;
+            f->nspikes = 0;
+            for (int k = 0; k < B * NPRE; k++)
+                f->s[k] = (float)oz_rng_gauss(&rng);
+        } else {
+            evolve_spikes(f, B, NPRE, steps[t].flip, 1.0f, &rng);
+        }
+        memset(acc, 0, sizeof(float) * B * NPOST);
+        memset(ref, 0, sizeof(float) * B * NPOST);
+        oz_projection_deliver(proj, f, acc);
+        if (f->kind == OZ_FRAME_DENSE) {
+            oz_projection_deliver(plain, f, ref);
+            /* Back to a spike frame for the next step, changing from silence. */
+            memset(f->s, 0, sizeof(float) * B * NPRE);
+            evolve_spikes(f, B, NPRE, 0.05, 1.0f, &rng);
+        } else {
+            oz_projection_deliver(plain, f, ref);
+        }
+        const char *path = proj->packets_delta > dl   ? "delta"
+                           : proj->packets_event > ev ? "event"
+                           : proj->packets_dense > de ? "dense"
+                                                      : "none";
+        cr_assert_str_eq(path, steps[t].path, "step %zu", t);
+        for (int k = 0; k < B * NPOST; k++)
+            cr_assert(fabsf(acc[k] - ref[k]) <= 1e-5f * (1.0f + fabsf(ref[k])),
+                      "step %zu [%d]: %g vs %g", t, k, acc[k], ref[k]);
+    }
+    /* A new sample: its first packet is full even if it repeats the last one. */
+    oz_projection_reset(proj);
+    guint64 dl = proj->packets_delta;
+    memset(acc, 0, sizeof(float) * B * NPOST);
+    oz_projection_deliver(proj, f, acc);
+    cr_assert_eq(proj->packets_delta, dl);
+    g_free(acc);
+    g_free(ref);
+    oz_projection_free(proj);
+    oz_projection_free(plain);
+    oz_population_free(pre);
+    oz_population_free(post);
+}
+
 typedef struct {
     float u[32];
 } UTrace;
