@@ -62,7 +62,7 @@ for rule in opzo dfa bp zo; do
   ratio=$(awk '{print $7}' "$tmp/$rule.txt" | median)
   ratiop=$(awk '{print $8}' "$tmp/$rule.txt" | median)
   floor=$(awk -v f="$gf" -v r="$rt" 'BEGIN {printf "%.2f", f / r}')
-  runs=$(awk '{printf "%s%.2f", NR > 1 ? " " : "", $7}' "$tmp/$rule.txt")
+  runs=$(awk '{printf "%s%.2f", (NR > 1 ? " " : ""), $7}' "$tmp/$rule.txt")
   printf '| %s | %.1f | %.0f | %.0f | %.0f | %.0f | %s | %.2f (runs: %s) | %.0f | %.2f |\n' "$rule" "$s" "$sps" "$rss" "$gf" "$rt" "$floor" "$ratio" "$runs" "$sgf" "$ratiop"
   json_train="$json_train${json_train:+, }\"$rule\": {\"seconds\": $s, \"samples_per_s\": $sps, \"peak_rss_mb\": $rss, \"dense_gflop\": $gf, \"sgemm_gflops\": $rt, \"floor_s\": $floor, \"ratio\": $ratio, \"ratio_runs\": [$(echo $runs | tr ' ' ',')], \"spike_sgemm_gflop\": $sgf, \"ratio_plus\": $ratiop}"
 done
