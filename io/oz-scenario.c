@@ -82,6 +82,14 @@ static const KeySpec schema[] = {
     {K_RUN, "grad_chunk_ticks", T_INT, RUN(grad_chunk_ticks), 1, 64, NULL, "6",
      "weight-gradient terms of this many ticks go into one sgemm (1: one per tick; the same "
      "sum, rounded differently)"},
+    {K_RUN, "sparse_grad", T_BOOL, RUN(sparse_grad), 0, 0, NULL, "true",
+     "a gathered chunk from a LIF layer whose trace follows its clean spikes may be added as "
+     "sum_t (o(t) - o(t-1))^T H(t), one row of H per neuron that started or stopped firing "
+     "(the same sum as sum_t a(t)^T g(t), rounded differently)"},
+    {K_RUN, "sparse_grad_threshold", T_DOUBLE, RUN(sparse_grad_threshold), 0, 1, NULL, "0.2",
+     "... when cheaper: the fraction of changed presynaptic entries at which it costs as "
+     "much as the sgemm (a chunk that does not start at the layer's first tick adds a "
+     "carry-in product, 1/ticks of the sgemm)"},
     {K_RUN, "progress_seconds", T_DOUBLE, RUN(progress_seconds), 0.05, 3600, NULL, "1",
      "progress line refresh period on a terminal (10x that otherwise)"},
 

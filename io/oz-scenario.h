@@ -42,6 +42,8 @@ typedef struct {
     gboolean delta;    /* auto delivery may use the change from the previous packet */
     int delta_refresh; /* a full packet after at most this many delta packets; 0: never */
     int grad_chunk_ticks;
+    gboolean sparse_grad;         /* chunks from spiking layers by their spike changes */
+    double sparse_grad_threshold; /* … the changed fraction where it costs as much as sgemm */
     double progress_seconds;
     double max_rate;      /* runaway guard: fraction of neuron-ticks spiking */
     int runaway_batches;  /* … for this many batches in a row stops the run; 0: off */

@@ -7,6 +7,9 @@
 #include "engine/oz-par.h"
 #include <math.h>
 #include <string.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 static const OzRuleOps rule_bp = {OZ_RULE_API_VERSION, "bp", "transpose", FALSE};
 static const OzRuleOps rule_dfa = {OZ_RULE_API_VERSION, "dfa", "random", FALSE};
@@ -145,8 +148,20 @@ void oz_learner_free(OzLearner *l) {
     for (guint i = 0; l->static_gu && i < l->net->projs->len; i++)
         g_free(l->static_gu[i]);
     for (guint i = 0; l->stage && i < l->net->projs->len; i++) {
-        g_free(l->stage[i].pre);
-        g_free(l->stage[i].gu);
+        GradStage *g = &l->stage[i];
+        g_free(g->pre);
+        g_free(g->gu);
+        g_free(g->didx);
+        g_free(g->dval);
+        g_free(g->dcount);
+        g_free(g->o_prev);
+        g_free(g->carry);
+        g_free(g->te);
+        g_free(g->h);
+        g_free(g->g0);
+        g_free(g->tstart);
+        g_free(g->trow);
+        g_free(g->tval);
     }
     g_free(l->stage);
     g_free(l->static_gu);
@@ -248,6 +263,24 @@ void oz_learner_prepare(OzLearner *l) {
             g->cap = l->p.grad_chunk_ticks * l->net->batch;
             g->pre = g_new(float, (gsize)g->cap * p->n_pre);
             g->gu = g_new(float, (gsize)g->cap * p->n_post);
+            /* The sparse path needs â(t) = λâ(t−1) + o(t) with o the clean, masked
+             * spikes: a LIF source whose trace does not follow the probe. */
+            g->sparse_ok = l->p.sparse_grad && strcmp(p->pre->ops->name, "lif") == 0 &&
+                           !p->pre->trace_noisy;
+            if (g->sparse_ok) {
+                gsize cells = (gsize)g->cap * p->n_pre, bn = (gsize)l->net->batch * p->n_pre;
+                g->didx = g_new(int, cells);
+                g->dval = g_new(float, cells);
+                g->dcount = g_new(int, g->cap);
+                g->o_prev = g_new(float, bn);
+                g->carry = g_new(float, bn);
+                g->te = g_new(gint64, l->p.grad_chunk_ticks);
+                g->h = g_new(float, (gsize)g->cap * p->n_post);
+                g->g0 = g_new(float, (gsize)l->net->batch * p->n_post);
+                g->tstart = g_new(int, p->n_pre + 1);
+                g->trow = g_new(int, cells);
+                g->tval = g_new(float, cells);
+            }
         }
     }
     l->loss_from = l->readout->sum_from;
@@ -437,12 +470,288 @@ static void make_signal(OzLearner *l, OzHidden *h, gint64 te) {
     }
 }
 
-/* Adds a projection's gathered terms into its gradient: one sgemm, K = gathered rows. */
-static void flush_stage(OzProjection *p, GradStage *g) {
+/* H and G̃(t₀) of a chunk, per (sample, column): backwards over the entries,
+ * G̃(k) = g(k) + λ·G̃(k+1) and H(k) = G̃(k) + H(k+1).  H is stored by panels of
+ * SPARSE_PANEL columns, each (K rows × its width) contiguous, so that the rows one
+ * neuron's changes read are a forward sweep through one compact block. */
+#define SPARSE_PANEL 128
+
+typedef struct {
+    const GradStage *g;
+    int rows, n, panels;
+    float lam;
+} HJob;
+
+static void h_part(void *ctx, int part, gsize begin, gsize end) {
+    (void)part;
+    const HJob *j = ctx;
+    const GradStage *g = j->g;
+    const gsize K = (gsize)g->rows;
+    float gt[SPARSE_PANEL], hs[SPARSE_PANEL];
+    /* Units: (sample b, panel q). */
+    for (gsize unit = begin; unit < end; unit++) {
+        const int b = (int)(unit / (gsize)j->panels), q = (int)(unit % (gsize)j->panels);
+        const int c0 = q * SPARSE_PANEL, w = MIN(SPARSE_PANEL, j->n - c0);
+        float *panel = g->h + K * (gsize)c0; /* panels before q hold K × 128 each */
+        for (int x = 0; x < w; x++)
+            gt[x] = hs[x] = 0.0f;
+        for (int k = g->entries - 1; k >= 0; k--) {
+            const gsize r = (gsize)k * (gsize)j->rows + (gsize)b;
+            const float *gu = g->gu + r * (gsize)j->n + c0;
+            float *h = panel + r * (gsize)w;
+            for (int x = 0; x < w; x++) {
+                gt[x] = gu[x] + j->lam * gt[x];
+                hs[x] += gt[x];
+                h[x] = hs[x];
+            }
+        }
+        memcpy(g->g0 + (gsize)b * j->n + c0, gt, sizeof(float) * (gsize)w);
+    }
+}
+
+/* First entry of row r's change list that is ≥ i (the lists ascend). */
+static int lower_bound(const int *a, int n, int i) {
+    int lo = 0, hi = n;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (a[mid] < i)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+typedef struct {
+    OzProjection *p;
+    GradStage *g;
+    gboolean fill; /* pass 1 counts each neuron's changes; pass 2 lists them and adds */
+} SparseJob;
+
+typedef float OzVec16 __attribute__((vector_size(64)));
+
+static inline OzVec16 vload16(const float *x) {
+    OzVec16 v;
+    memcpy(&v, x, sizeof v);
+    return v;
+}
+
+static inline void vstore16(float *x, OzVec16 v) {
+    memcpy(x, &v, sizeof v);
+}
+
+#define SPARSE_VECS 8 /* 128 columns a block, accumulators in registers */
+
+/* Presynaptic neurons [begin, end): ∇W[i] += Σ over i's changes (row r, value d) of
+ * d·H[r].  Each neuron's changes are taken in row order, so the sum is the same at any
+ * thread count; a block of H (K × 128 floats) stays in L2 across the part's neurons. */
+static void sparse_part(void *ctx, int part, gsize begin, gsize end) {
+    (void)part;
+    const SparseJob *j = ctx;
+    const GradStage *g = j->g;
+    const int n_pre = j->p->n_pre, n = j->p->n_post, K = g->rows;
+    const int i0 = (int)begin, i1 = (int)end;
+    if (!j->fill) {
+        for (int i = i0; i < i1; i++)
+            g->tstart[i + 1] = 0;
+        for (int r = 0; r < K; r++) {
+            const int *di = g->didx + (gsize)r * n_pre;
+            for (int k = lower_bound(di, g->dcount[r], i0); k < g->dcount[r] && di[k] < i1; k++)
+                g->tstart[di[k] + 1]++;
+        }
+        return;
+    }
+    /* tstart holds each neuron's start; fill from it, counting up in tstart[i + 1]'s
+     * place is not possible (it is the next start), so use a cursor per neuron. */
+    int *cursor = g_newa(int, i1 - i0);
+    for (int i = i0; i < i1; i++)
+        cursor[i - i0] = g->tstart[i];
+    for (int r = 0; r < K; r++) {
+        const int *di = g->didx + (gsize)r * n_pre;
+        const float *dv = g->dval + (gsize)r * n_pre;
+        for (int k = lower_bound(di, g->dcount[r], i0); k < g->dcount[r] && di[k] < i1; k++) {
+            int pos = cursor[di[k] - i0]++;
+            g->trow[pos] = r;
+            g->tval[pos] = dv[k];
+        }
+    }
+    float *grad = j->p->grad;
+    const gsize Kz = (gsize)K;
+    for (int c0 = 0; c0 < n; c0 += SPARSE_PANEL) {
+        const int w = MIN(SPARSE_PANEL, n - c0);
+        const float *panel = g->h + Kz * (gsize)c0;
+        if (w == 16 * SPARSE_VECS) {
+            for (int i = i0; i < i1; i++) {
+                float *gw = grad + (gsize)i * n + c0;
+                OzVec16 acc[SPARSE_VECS];
+                for (int v = 0; v < SPARSE_VECS; v++)
+                    acc[v] = vload16(gw + 16 * v);
+                for (int e = g->tstart[i]; e < g->tstart[i + 1]; e++) {
+                    const float d = g->tval[e];
+                    const float *row = panel + (gsize)g->trow[e] * (16 * SPARSE_VECS);
+                    for (int v = 0; v < SPARSE_VECS; v++)
+                        acc[v] = acc[v] + d * vload16(row + 16 * v);
+                }
+                for (int v = 0; v < SPARSE_VECS; v++)
+                    vstore16(gw + 16 * v, acc[v]);
+            }
+            continue;
+        }
+        /* The last, narrower panel: 16 columns at a time, then one by one. */
+        int x0 = 0;
+        for (; x0 + 16 <= w; x0 += 16) {
+            for (int i = i0; i < i1; i++) {
+                float *gw = grad + (gsize)i * n + c0 + x0;
+                OzVec16 acc = vload16(gw);
+                for (int e = g->tstart[i]; e < g->tstart[i + 1]; e++)
+                    acc = acc + g->tval[e] * vload16(panel + (gsize)g->trow[e] * w + x0);
+                vstore16(gw, acc);
+            }
+        }
+        for (int i = i0; i < i1 && x0 < w; i++) {
+            float *gw = grad + (gsize)i * n + c0;
+            for (int e = g->tstart[i]; e < g->tstart[i + 1]; e++) {
+                const float d = g->tval[e];
+                const float *row = panel + (gsize)g->trow[e] * w;
+                for (int x = x0; x < w; x++)
+                    gw[x] += d * row[x];
+            }
+        }
+    }
+}
+
+/* The sparse path of a flush, when it applies and is the cheaper one (see GradStage).
+ * Returns FALSE to leave the chunk to the sgemm. */
+static gboolean flush_sparse(const OzLearner *l, OzProjection *p, GradStage *g) {
+    if (!g->sparse_ok || !g->consecutive || g->entries == 0)
+        return FALSE;
+    const int rows = g->entry_rows;
+    const double density = (double)g->nnz / ((double)g->rows * (double)p->n_pre);
+    /* Before the chunk the trace was not zero: a carry-in product with K = rows. */
+    const gboolean carry = g->te[0] > p->pre->start_tick;
+    /* Cost against the chunk's sgemm (1): the changes cost density / threshold (the
+     * threshold is the density at which the two are even), the carry-in 1/entries. */
+    const double cost = density / fmax(l->p.sparse_grad_threshold, 1e-9) +
+                        (carry ? 1.0 / (double)g->entries : 0.0);
+    if (cost >= 1.0)
+        return FALSE;
+    const int panels = (p->n_post + SPARSE_PANEL - 1) / SPARSE_PANEL;
+    HJob hj = {g, rows, p->n_post, panels, p->pre->p.lambda};
+    oz_par_for((gsize)rows * (gsize)panels, 1, h_part, &hj);
+    if (carry)
+        accumulate(p->grad, g->carry, g->g0, rows, p->n_pre, p->n_post);
+    SparseJob sj = {p, g, FALSE};
+    oz_par_for((gsize)p->n_pre, 1, sparse_part, &sj);
+    g->tstart[0] = 0;
+    for (int i = 0; i < p->n_pre; i++)
+        g->tstart[i + 1] += g->tstart[i];
+    sj.fill = TRUE;
+    oz_par_for((gsize)p->n_pre, 1, sparse_part, &sj);
+    return TRUE;
+}
+
+/* Adds a projection's gathered terms into its gradient: the sparse path where it applies,
+ * else one sgemm, K = gathered rows. */
+static void flush_stage(const OzLearner *l, OzProjection *p, GradStage *g) {
     if (g->rows == 0)
         return;
-    accumulate(p->grad, g->pre, g->gu, g->rows, p->n_pre, p->n_post);
+    if (flush_sparse(l, p, g)) {
+        g->flushes_sparse++;
+    } else {
+        accumulate(p->grad, g->pre, g->gu, g->rows, p->n_pre, p->n_post);
+        g->flushes_dense++;
+    }
     g->rows = 0;
+}
+
+typedef struct {
+    GradStage *g;
+    const float *u, *mask, *pre;
+    int n;
+    float vth;
+    gboolean first, carry;
+    gsize row0; /* the stage row of sample 0 of this entry */
+    guint64 part_nnz[OZ_PAR_MAX_THREADS];
+} ChangeJob;
+
+/* Change lists of one entry's samples [begin, end): o = mask where u ≥ v_th (the clean
+ * spike a LIF neuron sends, lif_row), Δo = o − o_prev. */
+static void change_part(void *ctx, int part, gsize begin, gsize end) {
+    ChangeJob *j = ctx;
+    GradStage *g = j->g;
+    const int n = j->n;
+    const float vth = j->vth;
+    guint64 nnz = 0;
+    for (gsize b = begin; b < end; b++) {
+        const float *u = j->u + b * n, *mask = j->mask + b * n;
+        float *op = g->o_prev + b * n;
+        int *di = g->didx + (j->row0 + b) * n;
+        float *dv = g->dval + (j->row0 + b) * n;
+        if (j->first)
+            memset(op, 0, sizeof(float) * (gsize)n);
+        if (j->carry)
+            for (int i = 0; i < n; i++)
+                g->carry[b * n + i] = j->pre[b * n + i] - (u[i] >= vth ? mask[i] : 0.0f);
+        int cnt = 0, i = 0;
+#ifdef __AVX512F__
+        /* Sixteen at a time, compressed in a register and stored in full at cnt (≤ i):
+         * the same lists as the scalar loop. */
+        const __m512i step = _mm512_set1_epi32(16);
+        const __m512 th = _mm512_set1_ps(vth);
+        __m512i ids = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        for (; i + 16 <= n; i += 16) {
+            __mmask16 fire = _mm512_cmp_ps_mask(_mm512_loadu_ps(u + i), th, _CMP_GE_OQ);
+            __m512 o = _mm512_maskz_mov_ps(fire, _mm512_loadu_ps(mask + i));
+            __m512 d = _mm512_sub_ps(o, _mm512_loadu_ps(op + i));
+            __mmask16 m = _mm512_cmp_ps_mask(d, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+            _mm512_storeu_si512(di + cnt, _mm512_maskz_compress_epi32(m, ids));
+            _mm512_storeu_ps(dv + cnt, _mm512_maskz_compress_ps(m, d));
+            _mm512_storeu_ps(op + i, o);
+            cnt += __builtin_popcount((unsigned)m);
+            ids = _mm512_add_epi32(ids, step);
+        }
+#endif
+        for (; i < n; i++) {
+            const float o = u[i] >= vth ? mask[i] : 0.0f;
+            const float d = o - op[i];
+            di[cnt] = i;
+            dv[cnt] = d;
+            cnt += d != 0.0f;
+            op[i] = o;
+        }
+        g->dcount[j->row0 + b] = cnt;
+        nnz += (guint64)cnt;
+    }
+    j->part_nnz[part] = nnz;
+}
+
+/* Bookkeeping of the sparse path for one more entry (presynaptic tick te, about to be
+ * gathered at the stage's current rows). */
+static void stage_changes(OzProjection *p, GradStage *g, const float *pre, gint64 te, int rows) {
+    const gboolean first = g->rows == 0;
+    if (first) {
+        g->entries = 0;
+        g->entry_rows = rows;
+        g->nnz = 0;
+        g->consecutive = TRUE;
+    } else if (!g->consecutive || rows != g->entry_rows || te != g->te[g->entries - 1] + 1) {
+        g->consecutive = FALSE;
+        return;
+    }
+    const OzFrame *f = oz_population_frame(p->pre, te);
+    ChangeJob j = {.g = g,
+                   .u = f->u,
+                   .mask = p->pre->mask,
+                   .pre = pre,
+                   .n = p->n_pre,
+                   .vth = p->pre->p.v_th,
+                   .first = first,
+                   .carry = first && te > p->pre->start_tick,
+                   .row0 = (gsize)g->rows};
+    oz_par_for((gsize)rows, 1, change_part, &j);
+    for (int k = 0; k < oz_par_threads(); k++)
+        g->nnz += j.part_nnz[k];
+    g->te[g->entries++] = te;
 }
 
 /* The stage's free g_u rows for one more tick of a staged projection (flushing a full
@@ -452,15 +761,15 @@ static float *stage_slot(OzLearner *l, OzProjection *p, int rows) {
     if (!g->cap)
         return NULL;
     if (g->rows + rows > g->cap)
-        flush_stage(p, g);
+        flush_stage(l, p, g);
     return g->gu + (gsize)g->rows * p->n_post;
 }
 
 /* ∇W += âᵀ g_u for one tick: into the projection's stage when it has one (flushed when
  * full and before the step), else at once.  g_u may already sit in the stage's slot
  * (apply_signal computes it there), and is then not copied. */
-static void stage_or_accumulate(OzLearner *l, OzProjection *p, const float *pre, const float *g_u,
-                                int rows) {
+static void stage_or_accumulate(OzLearner *l, OzProjection *p, const float *pre, gint64 te,
+                                const float *g_u, int rows) {
     p->update_macs += (guint64)rows * p->n_pre * p->n_post;
     float *slot = stage_slot(l, p, rows);
     if (!slot) {
@@ -468,6 +777,8 @@ static void stage_or_accumulate(OzLearner *l, OzProjection *p, const float *pre,
         return;
     }
     GradStage *g = &l->stage[p->id];
+    if (g->sparse_ok)
+        stage_changes(p, g, pre, te, rows);
     oz_par_copy(g->pre + (gsize)g->rows * p->n_pre, pre, (gsize)rows * p->n_pre);
     if (slot != g_u)
         oz_par_copy(slot, g_u, (gsize)rows * p->n_post);
@@ -518,7 +829,7 @@ static void apply_signal(OzLearner *l, OzHidden *h, gint64 te, gint64 ft) {
             oz_par_add(sum, g_u, (gsize)rows * n);
             l->static_dirty[p->id] = TRUE;
         } else {
-            stage_or_accumulate(l, p, pre, g_u, rows);
+            stage_or_accumulate(l, p, pre, ft - p->p.delay_ticks, g_u, rows);
         }
     }
     if (pop->p.bias)
@@ -706,7 +1017,7 @@ static void on_step(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
     (void)engine;
     flush_static(l);
     for (guint i = 0; i < l->net->projs->len; i++)
-        flush_stage(g_ptr_array_index(l->net->projs, i), &l->stage[i]);
+        flush_stage(l, g_ptr_array_index(l->net->projs, i), &l->stage[i]);
     if (ev->arg + 1 == l->loss_to && !l->frozen)
         for (guint k = 0; k < l->hidden->len; k++)
             oz_pathway_end_window(&((OzHidden *)g_ptr_array_index(l->hidden, k))->path);

@@ -60,6 +60,8 @@ typedef struct {
     gboolean local_learning; /* LL: a readout per hidden layer adds its error (SPEC §3.6) */
     double ll_scale;         /* LL loss scale, 0.01 */
     int grad_chunk_ticks;    /* ticks of ∇W terms gathered into one sgemm (0 or 1: each tick) */
+    gboolean sparse_grad;    /* a chunk may be added from the changes of the spikes behind â */
+    double sparse_grad_threshold; /* … the changed fraction at which it costs as much as sgemm */
     OzOptimParams optim;
 } OzLearnParams;
 
@@ -104,6 +106,29 @@ typedef struct {
     float *gu;  /* (chunk × B, n_post) g_u rows */
     int rows;   /* rows gathered */
     int cap;    /* chunk × B */
+
+    /* The sparse path (oz-learner.c, flush_sparse), for a projection from a LIF
+     * population whose trace follows its clean spikes o: â(t) = λâ(t−1) + o(t).  Then
+     * Σ_t â(t)ᵀ g(t) = Σ_t Δo(t)ᵀ H(t) (+ a carry-in term when the chunk does not start
+     * at the population's first tick), with Δo(t) = o(t) − o(t−1) inside the chunk and
+     * H(t) = Σ_{t'≥t} Σ_{t''≥t'} λ^{t''−t'} g(t'') — and Δo is sparse (a hidden layer
+     * under a static input changes few neurons from tick to tick). */
+    gboolean sparse_ok;  /* this projection's pre-trace follows clean spikes */
+    int *didx;           /* (cap, n_pre) per row: neurons whose o changed (ascending) */
+    float *dval;         /* (cap, n_pre) by how much */
+    int *dcount;         /* (cap) list lengths */
+    float *o_prev;       /* (B, n_pre) o of the previous entry */
+    float *carry;        /* (B, n_pre) λ·â(t₀−1) = â(t₀) − o(t₀) of the first entry */
+    gint64 *te;          /* (chunk) the presynaptic tick of each entry */
+    int entries, entry_rows;
+    gboolean consecutive; /* entries are consecutive ticks with the same rows */
+    guint64 nnz;          /* changes gathered */
+    float *h;             /* (cap, n_post) H rows; then G̃(0) in its first B rows' slot */
+    float *g0;            /* (B, n_post) G̃(t₀) = Σ_t λ^{t−t₀} g(t), for the carry-in */
+    int *tstart;          /* (n_pre + 1) per neuron: start of its entries in trow/tval */
+    int *trow;            /* (cap · n_pre) the rows of each neuron's changes */
+    float *tval;          /* (cap · n_pre) their values */
+    guint64 flushes_sparse, flushes_dense; /* which path each flush took (tests) */
 } GradStage;
 
 typedef struct OzLearner {

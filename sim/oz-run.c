@@ -108,6 +108,8 @@ static gboolean build_network(OzRun *run, GError **error) {
             .local_learning = rc->local_learning,
             .ll_scale = rc->ll_scale,
             .grad_chunk_ticks = sc->run.grad_chunk_ticks,
+            .sparse_grad = sc->run.sparse_grad,
+            .sparse_grad_threshold = sc->run.sparse_grad_threshold,
             .optim = {.kind = strcmp(oc->name, "sgd") == 0 ? OZ_OPTIM_SGD : OZ_OPTIM_ADAMW,
                       .lr = oc->lr,
                       .weight_decay = oc->weight_decay,

@@ -27,7 +27,8 @@ typedef struct {
     int pdelay[3]; /* projection delays in→h1, h1→h2, h2→out */
     OzEligibility eligibility;
     float lr;
-    int chunk; /* grad_chunk_ticks */
+    int chunk;       /* grad_chunk_ticks */
+    gboolean sparse; /* sparse_grad, with a threshold that takes it whenever it applies */
 } Opts;
 
 static const Opts DEFAULTS = {0};
@@ -72,6 +73,8 @@ static void tiny_build_opts(Tiny *k, const char *rule, OzNoiseMode position, flo
         .local_learning = o->ll,
         .ll_scale = 0.5,
         .grad_chunk_ticks = o->chunk,
+        .sparse_grad = o->sparse,
+        .sparse_grad_threshold = 1e9,
         .optim = {.kind = OZ_OPTIM_ADAMW, .lr = 0.0, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8},
     };
     GError *err = NULL;
@@ -394,6 +397,120 @@ Test(learning, gathered_gradient_chunks_match_reference) {
     }
 }
 
+/* The sparse path of a gathered chunk, Σ_t Δo(t)ᵀ H(t) (+ the carry-in product when the
+ * chunk starts after the layer's first tick), gives the reference gradients of every
+ * rule: a chunk of the whole window, chunks of 2 ticks with dropout (the second one with a
+ * carry-in), and with the trace following the probe (where it must not apply). */
+Test(learning, sparse_gradient_chunks_match_reference) {
+    const char *rules[] = {"bp", "dfa", "dkp", "zo", "opzo"};
+    for (gsize r = 0; r < G_N_ELEMENTS(rules); r++) {
+        const Opts chunks[] = {{.chunk = 64, .sparse = TRUE},
+                               {.chunk = 2, .dropout = 0.25f, .sparse = TRUE}};
+        for (gsize c = 0; c < G_N_ELEMENTS(chunks); c++) {
+            check_rule_opts(rules[r], OZ_NOISE_AFTER, &chunks[c]);
+            /* And it was the sparse path that made the h1→h2 gradient. */
+            Tiny k;
+            tiny_build_opts(&k, rules[r], OZ_NOISE_AFTER, 0.3f, &chunks[c]);
+            const guint8 y[B] = {1, 0};
+            oz_network_reset(k.net, B, TRUE);
+            oz_learner_begin(k.l, y, TRUE);
+            oz_network_run_window(k.net);
+            const GradStage *g = &k.l->stage[k.w2->id];
+            cr_assert(g->sparse_ok, "%s", rules[r]);
+            cr_assert_eq(g->flushes_sparse, (guint64)(chunks[c].chunk == 2 ? 2 : 1), "%s chunk %d",
+                         rules[r], chunks[c].chunk);
+            cr_assert_eq(g->flushes_dense, 0);
+            tiny_free(&k);
+        }
+    }
+    const Opts noisy = {.chunk = 64, .sparse = TRUE, .dropout = 0.25f, .trace_noisy = TRUE};
+    check_rule_opts("opzo", OZ_NOISE_AFTER, &noisy);
+    Tiny k;
+    tiny_build_opts(&k, "opzo", OZ_NOISE_AFTER, 0.3f, &noisy);
+    cr_assert_not(k.l->stage[k.w2->id].sparse_ok, "a noisy trace is not a filtered spike train");
+    tiny_free(&k);
+}
+
+/* At a realistic size — change lists 16 at a time plus a tail (150 presynaptic neurons),
+ * H panels of 128 and 16 columns and a scalar tail (149 postsynaptic) — the sparse path
+ * gives the sgemm's gradient to rounding, with and without a carry-in. */
+static void mid_gradients(const char *rule, gboolean sparse, int chunk, float *grad2, GradStage *st) {
+    enum { MB = 3, MI = 20, M1 = 150, M2 = 149, MM = 10, MT = 8 };
+    OzRng init, noise;
+    oz_rng_init(&init, 5, "init");
+    oz_rng_init(&noise, 5, "noise");
+    OzNetwork *net = oz_network_new(MB, MT);
+    OzPopulationParams in = {.model = "input", .size = MI, .encoding = OZ_ENCODING_CURRENT};
+    OzPopulationParams lif = {.model = "lif", .lambda = 0.5f, .v_th = 1.0f, .dropout = 0.2f};
+    OzPopulationParams ro = {.model = "readout", .size = MM, .bias = TRUE};
+    oz_network_add_population(net, "in", &in, NULL);
+    lif.size = M1;
+    OzPopulation *h1 = oz_network_add_population(net, "h1", &lif, NULL);
+    lif.size = M2;
+    OzPopulation *h2 = oz_network_add_population(net, "h2", &lif, NULL);
+    oz_network_add_population(net, "out", &ro, NULL);
+    OzProjectionParams pp = {.init = OZ_INIT_UNIFORM, .init_scale = 3.0f};
+    oz_network_add_projection(net, "w1", "in", "h1", &pp, NULL);
+    OzProjection *w2 = oz_network_add_projection(net, "w2", "h1", "h2", &pp, NULL);
+    oz_network_add_projection(net, "w3", "h2", "out", &pp, NULL);
+    OzLearnParams lp = {
+        .rule = rule, .loss_lambda = 0.3, .surrogate_a = 0.25, .noise = OZ_NOISE_GAUSSIAN,
+        .position = OZ_NOISE_AFTER, .antithetic = TRUE, .momentum = 0.9,
+        .grad_chunk_ticks = chunk, .sparse_grad = sparse, .sparse_grad_threshold = 1e9,
+        .optim = {.kind = OZ_OPTIM_ADAMW, .lr = 0.0, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8},
+    };
+    GError *err = NULL;
+    OzLearner *l = oz_learner_new(net, &lp, &init, &noise, &err);
+    cr_assert_not_null(l, "%s", err ? err->message : "");
+    gint64 lat = oz_learner_finalize(l, 5, &err);
+    cr_assert_geq(lat, 0);
+    cr_assert(oz_network_prepare(net, oz_network_delay_to(net, oz_network_population(net, "out")) +
+                                          lat, NULL));
+    oz_network_init_parameters(net, &init);
+    oz_learner_prepare(l);
+    l->alpha = 0.3f;
+    l->lr = 0.0f;
+    OzPopulation *inp = oz_network_population(net, "in");
+    for (int i = 0; i < MB * MI; i++)
+        inp->x[i] = (float)oz_rng_uniform(&init) * 2.0f;
+    h1->rng = h2->rng = &noise;
+    const guint8 y[MB] = {1, 4, 7};
+    oz_network_reset(net, MB, TRUE);
+    oz_learner_begin(l, y, TRUE);
+    oz_network_run_window(net);
+    memcpy(grad2, w2->grad, sizeof(float) * M1 * M2);
+    *st = l->stage[w2->id];
+    oz_learner_free(l);
+    oz_network_free(net);
+}
+
+Test(learning, sparse_gradient_at_size_matches_the_sgemm) {
+    enum { M1 = 150, M2 = 149 };
+    const char *rules[] = {"dfa", "opzo", "bp"};
+    float *dense = g_new(float, M1 * M2), *sparse = g_new(float, M1 * M2);
+    for (gsize r = 0; r < G_N_ELEMENTS(rules); r++) {
+        const int chunks[] = {8, 4, 3};
+        for (gsize c = 0; c < G_N_ELEMENTS(chunks); c++) {
+            GradStage sd, ss;
+            mid_gradients(rules[r], FALSE, chunks[c], dense, &sd);
+            mid_gradients(rules[r], TRUE, chunks[c], sparse, &ss);
+            cr_assert_eq(sd.flushes_sparse, 0);
+            cr_assert_gt(ss.flushes_sparse, 0, "%s chunk %d", rules[r], chunks[c]);
+            double scale = 1e-12, nz = 0;
+            for (int i = 0; i < M1 * M2; i++) {
+                scale = fmax(scale, fabs(dense[i]));
+                nz += dense[i] != 0.0f;
+            }
+            cr_assert_gt(nz, M1 * M2 / 4, "%s: the net must produce a dense gradient", rules[r]);
+            for (int i = 0; i < M1 * M2; i++)
+                cr_assert(fabs(sparse[i] - dense[i]) <= 2e-6 * scale, "%s chunk %d [%d]: %g vs %g",
+                          rules[r], chunks[c], i, sparse[i], dense[i]);
+        }
+    }
+    g_free(dense);
+    g_free(sparse);
+}
+
 Test(learning, sphere_noise_has_the_configured_radius) {
     OzRng r;
     oz_rng_init(&r, 2, "noise");
@@ -672,6 +789,18 @@ Test(delays, stored_eligibility_with_any_delays_and_jitter_equals_no_delay) {
             GByteArray *got = weights_with(rules[r], &late[v], 3);
             cr_assert(memcmp(got->data, ref->data, ref->len) == 0,
                       "%s, chunked variant %zu: weights differ from delay 0", rules[r], v);
+            g_byte_array_free(got, TRUE);
+        }
+        g_byte_array_free(ref, TRUE);
+        /* The same with the sparse path: the chunks hold the same consecutive ticks. */
+        cbase.sparse = TRUE;
+        ref = weights_with(rules[r], &cbase, 3);
+        for (gsize v = 0; v < G_N_ELEMENTS(late); v++) {
+            Opts o = late[v];
+            o.sparse = TRUE;
+            GByteArray *got = weights_with(rules[r], &o, 3);
+            cr_assert(memcmp(got->data, ref->data, ref->len) == 0,
+                      "%s, sparse chunked variant %zu: weights differ from delay 0", rules[r], v);
             g_byte_array_free(got, TRUE);
         }
         g_byte_array_free(ref, TRUE);
