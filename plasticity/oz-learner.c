@@ -274,7 +274,8 @@ void oz_learner_prepare(OzLearner *l) {
                 g->dcount = g_new(int, g->cap);
                 g->o_prev = g_new(float, bn);
                 g->carry = g_new(float, bn);
-                g->te = g_new(gint64, l->p.grad_chunk_ticks);
+                /* A short last batch fits more entries (ticks) into the same rows. */
+                g->te = g_new(gint64, g->cap);
                 g->h = g_new(float, (gsize)g->cap * p->n_post);
                 g->g0 = g_new(float, (gsize)l->net->batch * p->n_post);
                 g->tstart = g_new(int, p->n_pre + 1);
@@ -581,7 +582,43 @@ static void sparse_part(void *ctx, int part, gsize begin, gsize end) {
         const int w = MIN(SPARSE_PANEL, n - c0);
         const float *panel = g->h + Kz * (gsize)c0;
         if (w == 16 * SPARSE_VECS) {
-            for (int i = i0; i < i1; i++) {
+            int i = i0;
+            /* Two neurons at a time: two independent streams of row loads in flight (the
+             * loop waits on L2, not on arithmetic); each neuron's sum keeps its order. */
+            for (; i + 1 < i1; i += 2) {
+                float *gw0 = grad + (gsize)i * n + c0, *gw1 = gw0 + n;
+                OzVec16 a0[SPARSE_VECS], a1[SPARSE_VECS];
+                for (int v = 0; v < SPARSE_VECS; v++) {
+                    a0[v] = vload16(gw0 + 16 * v);
+                    a1[v] = vload16(gw1 + 16 * v);
+                }
+                const int s0 = g->tstart[i], s1 = g->tstart[i + 1], s2 = g->tstart[i + 2];
+                const int both = MIN(s1 - s0, s2 - s1);
+                for (int k = 0; k < both; k++) {
+                    const float d0 = g->tval[s0 + k], d1 = g->tval[s1 + k];
+                    const float *r0 = panel + (gsize)g->trow[s0 + k] * (16 * SPARSE_VECS);
+                    const float *r1 = panel + (gsize)g->trow[s1 + k] * (16 * SPARSE_VECS);
+                    for (int v = 0; v < SPARSE_VECS; v++) {
+                        a0[v] = a0[v] + d0 * vload16(r0 + 16 * v);
+                        a1[v] = a1[v] + d1 * vload16(r1 + 16 * v);
+                    }
+                }
+                for (int e = s0 + both; e < s1; e++) {
+                    const float *r0 = panel + (gsize)g->trow[e] * (16 * SPARSE_VECS);
+                    for (int v = 0; v < SPARSE_VECS; v++)
+                        a0[v] = a0[v] + g->tval[e] * vload16(r0 + 16 * v);
+                }
+                for (int e = s1 + both; e < s2; e++) {
+                    const float *r1 = panel + (gsize)g->trow[e] * (16 * SPARSE_VECS);
+                    for (int v = 0; v < SPARSE_VECS; v++)
+                        a1[v] = a1[v] + g->tval[e] * vload16(r1 + 16 * v);
+                }
+                for (int v = 0; v < SPARSE_VECS; v++) {
+                    vstore16(gw0 + 16 * v, a0[v]);
+                    vstore16(gw1 + 16 * v, a1[v]);
+                }
+            }
+            for (; i < i1; i++) {
                 float *gw = grad + (gsize)i * n + c0;
                 OzVec16 acc[SPARSE_VECS];
                 for (int v = 0; v < SPARSE_VECS; v++)

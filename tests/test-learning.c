@@ -431,6 +431,33 @@ Test(learning, sparse_gradient_chunks_match_reference) {
     tiny_free(&k);
 }
 
+/* A short last batch gathers more ticks into the same rows of a chunk (here 4 ticks of
+ * one sample in a chunk of 2 ticks × 2 rows); the sparse path must hold them all and give
+ * the sgemm's gradient. */
+Test(learning, sparse_chunks_of_a_short_batch_hold_more_ticks) {
+    const char *rules[] = {"dfa", "opzo"};
+    for (gsize r = 0; r < G_N_ELEMENTS(rules); r++) {
+        float grads[2][N1 * N2];
+        for (int sparse = 0; sparse < 2; sparse++) {
+            const Opts o = {.chunk = 2, .dropout = 0.25f, .sparse = sparse};
+            Tiny k;
+            tiny_build_opts(&k, rules[r], OZ_NOISE_AFTER, 0.3f, &o);
+            const guint8 y[B] = {1, 0};
+            oz_network_reset(k.net, 1, TRUE);
+            oz_learner_begin(k.l, y, TRUE);
+            oz_network_run_window(k.net);
+            memcpy(grads[sparse], k.w2->grad, sizeof grads[sparse]);
+            if (sparse)
+                cr_assert_eq(k.l->stage[k.w2->id].flushes_sparse, 1, "%s: one chunk of 4 ticks",
+                             rules[r]);
+            tiny_free(&k);
+        }
+        for (int i = 0; i < N1 * N2; i++)
+            cr_assert(fabsf(grads[1][i] - grads[0][i]) <= 1e-5f * (1.0f + fabsf(grads[0][i])),
+                      "%s [%d]: %g vs %g", rules[r], i, grads[1][i], grads[0][i]);
+    }
+}
+
 /* At a realistic size — change lists 16 at a time plus a tail (150 presynaptic neurons),
  * H panels of 128 and 16 columns and a scalar tail (149 postsynaptic) — the sparse path
  * gives the sgemm's gradient to rounding, with and without a carry-in. */
