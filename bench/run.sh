@@ -121,7 +121,9 @@ for mode in on off; do
 done
 won=$(awk '{print $1}' "$tmp/w-on.txt" | median); woff=$(awk '{print $1}' "$tmp/w-off.txt" | median)
 wpct=$(awk '{print $2}' "$tmp/w-on.txt" | median)
-printf '| recording | seconds (wall, median) | writer busy (s) |\n|---|---|---|\n| off | %.2f | %.3f |\n| on (64 samples of spikes, all counters) | %.2f | %.3f |\n| overhead, wall clock | %s%% | |\n| writer busy time with recording on, share of the run | %.1f%% | |\n' "$off" "$woff" "$on" "$won" "$overhead" "$wpct"
+# What recording adds to the writer (both modes write epochs, checkpoints and the run).
+wdiff=$(awk -v a="$won" -v b="$woff" -v s="$on" 'BEGIN {printf "%.1f", 100 * (a - b) / s}')
+printf '| recording | seconds (wall, median) | writer busy (s) |\n|---|---|---|\n| off | %.2f | %.3f |\n| on (64 samples of spikes, all counters) | %.2f | %.3f |\n| overhead, wall clock | %s%% | |\n| writer busy time with recording on, share of the run | %.1f%% | |\n| writer busy time added by recording, share of the run | %s%% | |\n' "$off" "$woff" "$on" "$won" "$overhead" "$wpct" "$wdiff"
 
 echo
 echo "## e. Peak RSS, T = 6 vs T = 30 (OPZO, 5k training samples; no spike recording, whose"
@@ -169,6 +171,7 @@ cat >bench/results.json <<JSON
   "engine_events_per_s": $ev,
   "runlog_overhead_percent": $overhead,
   "runlog_writer_busy_percent": $wpct,
+  "runlog_writer_added_percent": $wdiff,
   "peak_rss_mb": {"T6": $m6, "T30": $m30, "growth_percent": $growth},
   "delivery_800x800_b128": $(cat "$tmp/delivery.json"),
   "thread_scaling_opzo_20k": {"one_thread_s": $sc1, "two_threads_s": $sc2, "speedup": $speedup}
