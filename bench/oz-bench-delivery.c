@@ -20,6 +20,21 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* f->s holds a packet of B samples × N neurons: make it a spike frame (counts, no lists
+ * yet — building them is part of delivery). */
+static void load_packet(OzFrame *f, int B, int N) {
+    f->kind = OZ_FRAME_SPIKES;
+    f->nspikes = 0;
+    for (int b = 0; b < B; b++) {
+        int cnt = 0;
+        for (int i = 0; i < N; i++)
+            cnt += f->s[b * N + i] != 0.0f;
+        f->counts[b] = cnt;
+        f->nspikes += (guint64)cnt;
+    }
+    f->indexed = FALSE;
+}
+
 int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 21;
     int threads = argc > 2 ? atoi(argv[2]) : 2;
@@ -81,29 +96,12 @@ int main(int argc, char **argv) {
             /* Delta: deliver the previous packet (untimed), then this one as a change. */
             oz_projection_reset(dproj);
             memcpy(f->s, s_prev, sizeof(float) * B * N);
-            f->kind = OZ_FRAME_SPIKES;
-            f->nspikes = 0;
-            for (int b = 0; b < B; b++) {
-                int cnt = 0;
-                for (int i = 0; i < N; i++)
-                    cnt += f->s[b * N + i] != 0.0f;
-                f->counts[b] = cnt;
-                f->nspikes += (guint64)cnt;
-            }
-            f->indexed = FALSE;
+            load_packet(f, B, N);
             memset(acc, 0, sizeof(float) * B * N);
             if (f->nspikes)
                 oz_projection_deliver(dproj, f, acc);
             memcpy(f->s, s_cur, sizeof(float) * B * N);
-            f->nspikes = 0;
-            for (int b = 0; b < B; b++) {
-                int cnt = 0;
-                for (int i = 0; i < N; i++)
-                    cnt += f->s[b * N + i] != 0.0f;
-                f->counts[b] = cnt;
-                f->nspikes += (guint64)cnt;
-            }
-            f->indexed = FALSE;
+            load_packet(f, B, N);
             memset(acc, 0, sizeof(float) * B * N);
             gint64 t0 = g_get_monotonic_time();
             oz_projection_deliver(dproj, f, acc);

@@ -10,6 +10,7 @@
 #include "oz-projection.h"
 
 #include "engine/oz-par.h"
+#include "engine/oz-vec.h"
 #include <math.h>
 #include <string.h>
 #ifdef __AVX512F__
@@ -108,18 +109,6 @@ typedef struct {
  * loop, so a block of W (n_pre × 128 floats, 400 KB at n_pre = 800) stays in L2 across
  * the samples of a part.  Every accumulator element still adds val·w over its spikes in
  * ascending presynaptic order, the same operations as a plain per-spike loop. */
-typedef float OzVec16 __attribute__((vector_size(64)));
-
-static inline OzVec16 vload(const float *x) {
-    OzVec16 v;
-    memcpy(&v, x, sizeof v);
-    return v;
-}
-
-static inline void vstore(float *x, OzVec16 v) {
-    memcpy(x, &v, sizeof v);
-}
-
 #define EVENT_VECS 8 /* 128 columns a block */
 
 static void event_rows(void *ctx, int part, gsize begin, gsize end) {
@@ -135,24 +124,24 @@ static void event_rows(void *ctx, int part, gsize begin, gsize end) {
             const int *idx = j->idx + b * n_pre;
             OzVec16 r[EVENT_VECS];
             for (int v = 0; v < EVENT_VECS; v++)
-                r[v] = vload(a + 16 * v);
+                r[v] = oz_vload16(a + 16 * v);
             for (int k = 0; k < j->counts[b]; k++) {
                 const float *row = w + (gsize)idx[k] * n + c0;
                 for (int v = 0; v < EVENT_VECS; v++)
-                    r[v] = r[v] + val * vload(row + 16 * v);
+                    r[v] = r[v] + val * oz_vload16(row + 16 * v);
             }
             for (int v = 0; v < EVENT_VECS; v++)
-                vstore(a + 16 * v, r[v]);
+                oz_vstore16(a + 16 * v, r[v]);
         }
     }
     for (; c0 + 16 <= n; c0 += 16) {
         for (gsize b = begin; b < end; b++) {
             float *a = j->acc + b * n + c0;
             const int *idx = j->idx + b * n_pre;
-            OzVec16 r = vload(a);
+            OzVec16 r = oz_vload16(a);
             for (int k = 0; k < j->counts[b]; k++)
-                r = r + val * vload(w + (gsize)idx[k] * n + c0);
-            vstore(a, r);
+                r = r + val * oz_vload16(w + (gsize)idx[k] * n + c0);
+            oz_vstore16(a, r);
         }
     }
     for (gsize b = begin; b < end && c0 < n; b++) {
@@ -196,16 +185,16 @@ static void sum_rows(void *ctx, int part, gsize begin, gsize end) {
             const float *vals = j->vals ? j->vals + b * n_pre : NULL;
             OzVec16 r[EVENT_VECS];
             for (int v = 0; v < EVENT_VECS; v++)
-                r[v] = j->from_cur ? vload(cur + 16 * v) : zero;
+                r[v] = j->from_cur ? oz_vload16(cur + 16 * v) : zero;
             for (int k = 0; k < j->counts[b]; k++) {
                 const float d = vals ? vals[k] : j->val;
                 const float *row = w + (gsize)idx[k] * n + c0;
                 for (int v = 0; v < EVENT_VECS; v++)
-                    r[v] = r[v] + d * vload(row + 16 * v);
+                    r[v] = r[v] + d * oz_vload16(row + 16 * v);
             }
             for (int v = 0; v < EVENT_VECS; v++) {
-                vstore(cur + 16 * v, r[v]);
-                vstore(a + 16 * v, vload(a + 16 * v) + r[v]);
+                oz_vstore16(cur + 16 * v, r[v]);
+                oz_vstore16(a + 16 * v, oz_vload16(a + 16 * v) + r[v]);
             }
         }
     }
@@ -214,11 +203,11 @@ static void sum_rows(void *ctx, int part, gsize begin, gsize end) {
             float *cur = j->cur + b * n + c0, *a = j->acc + b * n + c0;
             const int *idx = j->idx + b * n_pre;
             const float *vals = j->vals ? j->vals + b * n_pre : NULL;
-            OzVec16 r = j->from_cur ? vload(cur) : zero;
+            OzVec16 r = j->from_cur ? oz_vload16(cur) : zero;
             for (int k = 0; k < j->counts[b]; k++)
-                r = r + (vals ? vals[k] : j->val) * vload(w + (gsize)idx[k] * n + c0);
-            vstore(cur, r);
-            vstore(a, vload(a) + r);
+                r = r + (vals ? vals[k] : j->val) * oz_vload16(w + (gsize)idx[k] * n + c0);
+            oz_vstore16(cur, r);
+            oz_vstore16(a, oz_vload16(a) + r);
         }
     }
     for (gsize b = begin; b < end && c0 < n; b++) {

@@ -5,6 +5,7 @@
 #include "plasticity/oz-loss.h"
 
 #include "engine/oz-par.h"
+#include "engine/oz-vec.h"
 #include <math.h>
 #include <string.h>
 #ifdef __AVX512F__
@@ -529,18 +530,6 @@ typedef struct {
     gboolean fill; /* pass 1 counts each neuron's changes; pass 2 lists them and adds */
 } SparseJob;
 
-typedef float OzVec16 __attribute__((vector_size(64)));
-
-static inline OzVec16 vload16(const float *x) {
-    OzVec16 v;
-    memcpy(&v, x, sizeof v);
-    return v;
-}
-
-static inline void vstore16(float *x, OzVec16 v) {
-    memcpy(x, &v, sizeof v);
-}
-
 #define SPARSE_VECS 8 /* 128 columns a block, accumulators in registers */
 
 /* Presynaptic neurons [begin, end): ∇W[i] += Σ over i's changes (row r, value d) of
@@ -589,8 +578,8 @@ static void sparse_part(void *ctx, int part, gsize begin, gsize end) {
                 float *gw0 = grad + (gsize)i * n + c0, *gw1 = gw0 + n;
                 OzVec16 a0[SPARSE_VECS], a1[SPARSE_VECS];
                 for (int v = 0; v < SPARSE_VECS; v++) {
-                    a0[v] = vload16(gw0 + 16 * v);
-                    a1[v] = vload16(gw1 + 16 * v);
+                    a0[v] = oz_vload16(gw0 + 16 * v);
+                    a1[v] = oz_vload16(gw1 + 16 * v);
                 }
                 const int s0 = g->tstart[i], s1 = g->tstart[i + 1], s2 = g->tstart[i + 2];
                 const int both = MIN(s1 - s0, s2 - s1);
@@ -599,38 +588,38 @@ static void sparse_part(void *ctx, int part, gsize begin, gsize end) {
                     const float *r0 = panel + (gsize)g->trow[s0 + k] * (16 * SPARSE_VECS);
                     const float *r1 = panel + (gsize)g->trow[s1 + k] * (16 * SPARSE_VECS);
                     for (int v = 0; v < SPARSE_VECS; v++) {
-                        a0[v] = a0[v] + d0 * vload16(r0 + 16 * v);
-                        a1[v] = a1[v] + d1 * vload16(r1 + 16 * v);
+                        a0[v] = a0[v] + d0 * oz_vload16(r0 + 16 * v);
+                        a1[v] = a1[v] + d1 * oz_vload16(r1 + 16 * v);
                     }
                 }
                 for (int e = s0 + both; e < s1; e++) {
                     const float *r0 = panel + (gsize)g->trow[e] * (16 * SPARSE_VECS);
                     for (int v = 0; v < SPARSE_VECS; v++)
-                        a0[v] = a0[v] + g->tval[e] * vload16(r0 + 16 * v);
+                        a0[v] = a0[v] + g->tval[e] * oz_vload16(r0 + 16 * v);
                 }
                 for (int e = s1 + both; e < s2; e++) {
                     const float *r1 = panel + (gsize)g->trow[e] * (16 * SPARSE_VECS);
                     for (int v = 0; v < SPARSE_VECS; v++)
-                        a1[v] = a1[v] + g->tval[e] * vload16(r1 + 16 * v);
+                        a1[v] = a1[v] + g->tval[e] * oz_vload16(r1 + 16 * v);
                 }
                 for (int v = 0; v < SPARSE_VECS; v++) {
-                    vstore16(gw0 + 16 * v, a0[v]);
-                    vstore16(gw1 + 16 * v, a1[v]);
+                    oz_vstore16(gw0 + 16 * v, a0[v]);
+                    oz_vstore16(gw1 + 16 * v, a1[v]);
                 }
             }
             for (; i < i1; i++) {
                 float *gw = grad + (gsize)i * n + c0;
                 OzVec16 acc[SPARSE_VECS];
                 for (int v = 0; v < SPARSE_VECS; v++)
-                    acc[v] = vload16(gw + 16 * v);
+                    acc[v] = oz_vload16(gw + 16 * v);
                 for (int e = g->tstart[i]; e < g->tstart[i + 1]; e++) {
                     const float d = g->tval[e];
                     const float *row = panel + (gsize)g->trow[e] * (16 * SPARSE_VECS);
                     for (int v = 0; v < SPARSE_VECS; v++)
-                        acc[v] = acc[v] + d * vload16(row + 16 * v);
+                        acc[v] = acc[v] + d * oz_vload16(row + 16 * v);
                 }
                 for (int v = 0; v < SPARSE_VECS; v++)
-                    vstore16(gw + 16 * v, acc[v]);
+                    oz_vstore16(gw + 16 * v, acc[v]);
             }
             continue;
         }
@@ -639,10 +628,10 @@ static void sparse_part(void *ctx, int part, gsize begin, gsize end) {
         for (; x0 + 16 <= w; x0 += 16) {
             for (int i = i0; i < i1; i++) {
                 float *gw = grad + (gsize)i * n + c0 + x0;
-                OzVec16 acc = vload16(gw);
+                OzVec16 acc = oz_vload16(gw);
                 for (int e = g->tstart[i]; e < g->tstart[i + 1]; e++)
-                    acc = acc + g->tval[e] * vload16(panel + (gsize)g->trow[e] * w + x0);
-                vstore16(gw, acc);
+                    acc = acc + g->tval[e] * oz_vload16(panel + (gsize)g->trow[e] * w + x0);
+                oz_vstore16(gw, acc);
             }
         }
         for (int i = i0; i < i1 && x0 < w; i++) {
