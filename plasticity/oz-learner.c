@@ -161,6 +161,7 @@ void oz_learner_free(OzLearner *l) {
         g_free(g->h);
         g_free(g->g0);
         g_free(g->tstart);
+        g_free(g->tpos);
         g_free(g->trow);
         g_free(g->tval);
     }
@@ -280,6 +281,7 @@ void oz_learner_prepare(OzLearner *l) {
                 g->h = g_new(float, (gsize)g->cap * p->n_post);
                 g->g0 = g_new(float, (gsize)l->net->batch * p->n_post);
                 g->tstart = g_new(int, p->n_pre + 1);
+                g->tpos = g_new(int, p->n_pre);
                 g->trow = g_new(int, cells);
                 g->tval = g_new(float, cells);
             }
@@ -551,16 +553,15 @@ static void sparse_part(void *ctx, int part, gsize begin, gsize end) {
         }
         return;
     }
-    /* tstart holds each neuron's start; fill from it, counting up in tstart[i + 1]'s
-     * place is not possible (it is the next start), so use a cursor per neuron. */
-    int *cursor = g_newa(int, i1 - i0);
+    /* tstart holds each neuron's start; fill through a cursor per neuron. */
+    int *cursor = g->tpos;
     for (int i = i0; i < i1; i++)
-        cursor[i - i0] = g->tstart[i];
+        cursor[i] = g->tstart[i];
     for (int r = 0; r < K; r++) {
         const int *di = g->didx + (gsize)r * n_pre;
         const float *dv = g->dval + (gsize)r * n_pre;
         for (int k = lower_bound(di, g->dcount[r], i0); k < g->dcount[r] && di[k] < i1; k++) {
-            int pos = cursor[di[k] - i0]++;
+            int pos = cursor[di[k]]++;
             g->trow[pos] = r;
             g->tval[pos] = dv[k];
         }

@@ -126,6 +126,7 @@ typedef struct {
     float *h;             /* (cap, n_post) H rows; then G̃(0) in its first B rows' slot */
     float *g0;            /* (B, n_post) G̃(t₀) = Σ_t λ^{t−t₀} g(t), for the carry-in */
     int *tstart;          /* (n_pre + 1) per neuron: start of its entries in trow/tval */
+    int *tpos;            /* (n_pre) fill cursors */
     int *trow;            /* (cap · n_pre) the rows of each neuron's changes */
     float *tval;          /* (cap · n_pre) their values */
     guint64 flushes_sparse, flushes_dense; /* which path each flush took (tests) */
