@@ -13,9 +13,6 @@
 #include "engine/oz-vec.h"
 #include <math.h>
 #include <string.h>
-#ifdef __AVX512F__
-#include <immintrin.h>
-#endif
 
 OzProjection *oz_projection_new(const char *name, OzPopulation *pre, OzPopulation *post,
                                 const OzProjectionParams *params) {
@@ -244,31 +241,7 @@ static void change_rows(void *ctx, int part, gsize begin, gsize end) {
         const float *s = j->s + b * n;
         float *sp = p->s_prev + b * n, *dv = p->dval + b * n;
         int *di = p->didx + b * n;
-        int cnt = 0, i = 0;
-#ifdef __AVX512F__
-        /* Sixteen at a time: compress in a register, then a full store at cnt (≤ i, so
-         * inside the row; what lies past the new cnt is overwritten or never read).
-         * The same lists as the scalar loop. */
-        const __m512i step = _mm512_set1_epi32(16);
-        __m512i ids = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-        for (; i + 16 <= n; i += 16) {
-            __m512 vs = _mm512_loadu_ps(s + i);
-            __m512 d = _mm512_sub_ps(vs, _mm512_loadu_ps(sp + i));
-            __mmask16 m = _mm512_cmp_ps_mask(d, _mm512_setzero_ps(), _CMP_NEQ_UQ);
-            _mm512_storeu_si512(di + cnt, _mm512_maskz_compress_epi32(m, ids));
-            _mm512_storeu_ps(dv + cnt, _mm512_maskz_compress_ps(m, d));
-            _mm512_storeu_ps(sp + i, vs);
-            cnt += __builtin_popcount((unsigned)m);
-            ids = _mm512_add_epi32(ids, step);
-        }
-#endif
-        for (; i < n; i++) {
-            const float d = s[i] - sp[i];
-            di[cnt] = i;
-            dv[cnt] = d;
-            cnt += d != 0.0f;
-            sp[i] = s[i];
-        }
+        const int cnt = oz_list_changes(s, sp, n, di, dv);
         p->dcount[b] = cnt;
         total += (guint64)cnt;
     }

@@ -8,9 +8,6 @@
 #include "engine/oz-vec.h"
 #include <math.h>
 #include <string.h>
-#ifdef __AVX512F__
-#include <immintrin.h>
-#endif
 
 static const OzRuleOps rule_bp = {OZ_RULE_API_VERSION, "bp", "transpose", FALSE};
 static const OzRuleOps rule_dfa = {OZ_RULE_API_VERSION, "dfa", "random", FALSE};
@@ -156,6 +153,7 @@ void oz_learner_free(OzLearner *l) {
         g_free(g->dval);
         g_free(g->dcount);
         g_free(g->o_prev);
+        g_free(g->o_cur);
         g_free(g->carry);
         g_free(g->te);
         g_free(g->h);
@@ -275,6 +273,7 @@ void oz_learner_prepare(OzLearner *l) {
                 g->dval = g_new(float, cells);
                 g->dcount = g_new(int, g->cap);
                 g->o_prev = g_new(float, bn);
+                g->o_cur = g_new(float, bn);
                 g->carry = g_new(float, bn);
                 /* A short last batch fits more entries (ticks) into the same rows. */
                 g->te = g_new(gint64, g->cap);
@@ -716,36 +715,13 @@ static void change_part(void *ctx, int part, gsize begin, gsize end) {
         float *dv = g->dval + (j->row0 + b) * n;
         if (j->first)
             memset(op, 0, sizeof(float) * (gsize)n);
+        float *o = g->o_cur + b * n;
+        for (int i = 0; i < n; i++)
+            o[i] = u[i] >= vth ? mask[i] : 0.0f;
         if (j->carry)
             for (int i = 0; i < n; i++)
-                g->carry[b * n + i] = j->pre[b * n + i] - (u[i] >= vth ? mask[i] : 0.0f);
-        int cnt = 0, i = 0;
-#ifdef __AVX512F__
-        /* Sixteen at a time, compressed in a register and stored in full at cnt (≤ i):
-         * the same lists as the scalar loop. */
-        const __m512i step = _mm512_set1_epi32(16);
-        const __m512 th = _mm512_set1_ps(vth);
-        __m512i ids = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-        for (; i + 16 <= n; i += 16) {
-            __mmask16 fire = _mm512_cmp_ps_mask(_mm512_loadu_ps(u + i), th, _CMP_GE_OQ);
-            __m512 o = _mm512_maskz_mov_ps(fire, _mm512_loadu_ps(mask + i));
-            __m512 d = _mm512_sub_ps(o, _mm512_loadu_ps(op + i));
-            __mmask16 m = _mm512_cmp_ps_mask(d, _mm512_setzero_ps(), _CMP_NEQ_UQ);
-            _mm512_storeu_si512(di + cnt, _mm512_maskz_compress_epi32(m, ids));
-            _mm512_storeu_ps(dv + cnt, _mm512_maskz_compress_ps(m, d));
-            _mm512_storeu_ps(op + i, o);
-            cnt += __builtin_popcount((unsigned)m);
-            ids = _mm512_add_epi32(ids, step);
-        }
-#endif
-        for (; i < n; i++) {
-            const float o = u[i] >= vth ? mask[i] : 0.0f;
-            const float d = o - op[i];
-            di[cnt] = i;
-            dv[cnt] = d;
-            cnt += d != 0.0f;
-            op[i] = o;
-        }
+                g->carry[b * n + i] = j->pre[b * n + i] - o[i];
+        const int cnt = oz_list_changes(o, op, n, di, dv);
         g->dcount[j->row0 + b] = cnt;
         nnz += (guint64)cnt;
     }

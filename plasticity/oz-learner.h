@@ -118,6 +118,7 @@ typedef struct {
     float *dval;         /* (cap, n_pre) by how much */
     int *dcount;         /* (cap) list lengths */
     float *o_prev;       /* (B, n_pre) o of the previous entry */
+    float *o_cur;        /* (B, n_pre) o of this entry */
     float *carry;        /* (B, n_pre) λ·â(t₀−1) = â(t₀) − o(t₀) of the first entry */
     gint64 *te;          /* (chunk) the presynaptic tick of each entry */
     int entries, entry_rows;
