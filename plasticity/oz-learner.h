@@ -124,7 +124,7 @@ typedef struct {
     int entries, entry_rows;
     gboolean consecutive; /* entries are consecutive ticks with the same rows */
     guint64 nnz;          /* changes gathered */
-    float *h;             /* (cap, n_post) H rows; then G̃(0) in its first B rows' slot */
+    float *h;             /* (cap × n_post) H, by panels of 128 columns, each K rows contiguous */
     float *g0;            /* (B, n_post) G̃(t₀) = Σ_t λ^{t−t₀} g(t), for the carry-in */
     int *tstart;          /* (n_pre + 1) per neuron: start of its entries in trow/tval */
     int *tpos;            /* (n_pre) fill cursors */
