@@ -17,3 +17,30 @@ void oz_test_write_dataset(const char *dir, int n_train, int n_test, int rows, i
                            int classes);
 /* Writes text to dir/name and returns the path; (transfer full). */
 char *oz_test_write_file(const char *dir, const char *name, const char *text);
+
+/* ---- Running the program and reading its run log (the e2e suites) ---- */
+
+/* The program under test: $OZ_BIN, which meson sets (asserts that it is set). */
+const char *oz_test_bin(void);
+/* Runs the program with a NULL-terminated argument vector (without the program's name)
+ * and waits.  Returns the exit code, or 128 + the signal.  If err_out is given it
+ * receives standard error (transfer full); otherwise standard error is dropped. */
+int oz_test_runv(const char *const *args, char **err_out);
+/* The same with the arguments as a NULL-terminated list: oz_test_run(&err, "run", path,
+ * "--quiet", NULL). */
+int oz_test_run(char **err_out, const char *first, ...) G_GNUC_NULL_TERMINATED;
+/* An argument vector under construction: a GPtrArray of (transfer none) strings that
+ * oz_test_args_end terminates.  oz_test_args_add appends a NULL-terminated list. */
+GPtrArray *oz_test_args_new(const char *first, ...) G_GNUC_NULL_TERMINATED;
+void oz_test_args_add(GPtrArray *args, const char *first, ...) G_GNUC_NULL_TERMINATED;
+const char *const *oz_test_args_end(GPtrArray *args);
+
+/* The first column of the first row of sql over the database at path, opened read-only:
+ * as an integer, as text (NULL for SQL NULL; transfer full), or as a blob (transfer
+ * full).  Each asserts that the statement prepares and yields a row. */
+gint64 oz_test_q(const char *db_path, const char *sql);
+char *oz_test_qs(const char *db_path, const char *sql);
+GBytes *oz_test_blob(const char *db_path, const char *sql);
+/* Like oz_test_q, but −1 instead of failing: for polling a database another process
+ * writes. */
+gint64 oz_test_q_try(const char *db_path, const char *sql);

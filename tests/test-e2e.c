@@ -12,11 +12,6 @@
 static char *dir;
 static char *scenario;
 
-static const char *bin(void) {
-    const char *b = g_getenv("OZ_BIN");
-    cr_assert_not_null(b, "meson sets OZ_BIN");
-    return b;
-}
 
 static char *scenario_text(int features, const char *extra) {
     return g_strdup_printf("[run]\nticks = 4\nbatch_size = 16\nthreads = 1\n"
@@ -48,92 +43,32 @@ static void teardown(void) {
  * (scripts/valgrind.sh) a test may take minutes. */
 TestSuite(e2e, .init = setup, .fini = teardown);
 
-static int run_prog(const char *const *args, char **err_out) {
-    GPtrArray *argv = g_ptr_array_new();
-    g_ptr_array_add(argv, (gpointer)bin());
-    for (const char *const *a = args; *a; a++)
-        g_ptr_array_add(argv, (gpointer)*a);
-    g_ptr_array_add(argv, NULL);
-    int status = 0;
-    char *out = NULL, *err = NULL;
-    GError *e = NULL;
-    cr_assert(g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
-                           &err, &status, &e),
-              "%s", e ? e->message : "");
-    g_ptr_array_free(argv, TRUE);
-    g_free(out);
-    if (err_out)
-        *err_out = err;
-    else
-        g_free(err);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
 
-static gint64 q(const char *db_path, const char *sql) {
-    sqlite3 *db;
-    cr_assert_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *st;
-    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s: %s", sql,
-                 sqlite3_errmsg(db));
-    cr_assert_eq(sqlite3_step(st), SQLITE_ROW, "%s", sql);
-    gint64 v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
 
-/* The text of the first column of the first row (NULL for SQL NULL); g_free it. */
-static char *qs(const char *db_path, const char *sql) {
-    sqlite3 *db;
-    cr_assert_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *st;
-    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s: %s", sql,
-                 sqlite3_errmsg(db));
-    cr_assert_eq(sqlite3_step(st), SQLITE_ROW, "%s", sql);
-    const unsigned char *t = sqlite3_column_text(st, 0);
-    char *v = t ? g_strdup((const char *)t) : NULL;
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
 
-/* Like q(), but −1 instead of failing: for polling a database another process writes. */
-static gint64 q_try(const char *db_path, const char *sql) {
-    sqlite3 *db = NULL;
-    gint64 v = -1;
-    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-        sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
-            sqlite3_step(st) == SQLITE_ROW)
-            v = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-    }
-    sqlite3_close(db);
-    return v;
-}
 
 Test(e2e, inference_run_logs_rates_synops_spikes_and_energy) {
     g_autofree char *db = g_build_filename(dir, "r.sqlite", NULL);
     const char *args[] = {"run", scenario, "--db", db, "--quiet", NULL};
     char *err = NULL;
-    int rc = run_prog(args, &err);
+    int rc = oz_test_runv(args, &err);
     cr_assert_eq(rc, 0, "stderr: %s", err);
     g_free(err);
-    cr_assert_eq(q(db, "select count(*) from runs where status = 'finished'"), 1);
-    cr_assert_eq(q(db, "select count(*) from firing_rates"), 4, "a row per population");
-    cr_assert_eq(q(db, "select count(*) from firing_rates where rate is not null"), 2);
-    cr_assert_eq(q(db, "select samples from epochs where phase = 'test'"), 50);
-    cr_assert_eq(q(db, "select count(*) from synops"), 3);
-    cr_assert_eq(q(db, "select dense_macs from synops where projection = 'in_h1'"), 50 * 36 * 40);
+    cr_assert_eq(oz_test_q(db, "select count(*) from runs where status = 'finished'"), 1);
+    cr_assert_eq(oz_test_q(db, "select count(*) from firing_rates"), 4, "a row per population");
+    cr_assert_eq(oz_test_q(db, "select count(*) from firing_rates where rate is not null"), 2);
+    cr_assert_eq(oz_test_q(db, "select samples from epochs where phase = 'test'"), 50);
+    cr_assert_eq(oz_test_q(db, "select count(*) from synops"), 3);
+    cr_assert_eq(oz_test_q(db, "select dense_macs from synops where projection = 'in_h1'"), 50 * 36 * 40);
     /* SynOps = spikes × fan-out, exactly. */
-    cr_assert_eq(q(db, "select s.synops - f.spikes * 30 from synops s join firing_rates f "
+    cr_assert_eq(oz_test_q(db, "select s.synops - f.spikes * 30 from synops s join firing_rates f "
                        "on f.population = 'h1' where s.projection = 'h1_h2'"),
                  0);
-    cr_assert_gt(q(db, "select count(*) from spikes"), 0);
-    cr_assert_eq(q(db, "select max(sample) from spikes"), 2, "only the first 3 samples");
-    cr_assert_eq(q(db, "select count(*) from energy where phase = 'test'"), 8);
-    cr_assert_eq(q(db, "select count(*) from populations"), 4);
-    cr_assert_eq(q(db, "select count(*) from projections"), 3);
+    cr_assert_gt(oz_test_q(db, "select count(*) from spikes"), 0);
+    cr_assert_eq(oz_test_q(db, "select max(sample) from spikes"), 2, "only the first 3 samples");
+    cr_assert_eq(oz_test_q(db, "select count(*) from energy where phase = 'test'"), 8);
+    cr_assert_eq(oz_test_q(db, "select count(*) from populations"), 4);
+    cr_assert_eq(oz_test_q(db, "select count(*) from projections"), 3);
 }
 
 Test(e2e, training_logs_loss_accuracy_lr_and_alpha_per_epoch) {
@@ -142,21 +77,21 @@ Test(e2e, training_logs_loss_accuracy_lr_and_alpha_per_epoch) {
                           "--quiet",      "--set",  "run.mode=train", "--set",
                           "run.epochs=3", "--set",  "rule.name=opzo", NULL};
     char *err = NULL;
-    int rc = run_prog(args, &err);
+    int rc = oz_test_runv(args, &err);
     cr_assert_eq(rc, 0, "stderr: %s", err);
     g_free(err);
-    cr_assert_eq(q(db, "select count(*) from epochs where phase = 'train'"), 3);
-    cr_assert_eq(q(db, "select count(*) from epochs where phase = 'test'"), 3);
-    cr_assert_eq(q(db, "select count(*) from epochs where phase = 'train' and loss > 0 and "
+    cr_assert_eq(oz_test_q(db, "select count(*) from epochs where phase = 'train'"), 3);
+    cr_assert_eq(oz_test_q(db, "select count(*) from epochs where phase = 'test'"), 3);
+    cr_assert_eq(oz_test_q(db, "select count(*) from epochs where phase = 'train' and loss > 0 and "
                        "accuracy between 0 and 1 and seconds > 0 and lr > 0"),
                  3);
     /* α linear 0.2 → 0.01 over 3 epochs: 0.2, 0.105, 0.01; cosine lr: 1, 0.75, 0.25 × lr0. */
     cr_assert_eq(
-        q(db, "select round(alpha * 1000) from epochs where phase = 'train' and epoch = 1"), 105);
-    cr_assert_eq(q(db, "select round(lr / 2e-4 * 100) from epochs where phase = 'train' and "
+        oz_test_q(db, "select round(alpha * 1000) from epochs where phase = 'train' and epoch = 1"), 105);
+    cr_assert_eq(oz_test_q(db, "select round(lr / 2e-4 * 100) from epochs where phase = 'train' and "
                        "epoch = 2"),
                  25);
-    cr_assert_eq(q(db, "select count(*) from epochs where phase = 'test' and loss > 0"), 3);
+    cr_assert_eq(oz_test_q(db, "select count(*) from epochs where phase = 'test' and loss > 0"), 3);
     /* The alternative α readings: e/E per epoch, and fixed. */
     g_autofree char *db2 = g_build_filename(dir, "train2.sqlite", NULL);
     const char *a2[] = {"run",
@@ -171,9 +106,9 @@ Test(e2e, training_logs_loss_accuracy_lr_and_alpha_per_epoch) {
                         "--set",
                         "rule.alpha_schedule=linear_e_over_E",
                         NULL};
-    cr_assert_eq(run_prog(a2, NULL), 0);
+    cr_assert_eq(oz_test_runv(a2, NULL), 0);
     cr_assert_eq(
-        q(db2, "select round(alpha * 1e5) from epochs where phase = 'train' and epoch = 1"), 13667);
+        oz_test_q(db2, "select round(alpha * 1e5) from epochs where phase = 'train' and epoch = 1"), 13667);
     g_autofree char *db3 = g_build_filename(dir, "train3.sqlite", NULL);
     const char *a3[] = {"run",
                         scenario,
@@ -189,8 +124,8 @@ Test(e2e, training_logs_loss_accuracy_lr_and_alpha_per_epoch) {
                         "--set",
                         "optimizer.schedule=constant",
                         NULL};
-    cr_assert_eq(run_prog(a3, NULL), 0);
-    cr_assert_eq(q(db3, "select count(*) from epochs where phase = 'train' and "
+    cr_assert_eq(oz_test_runv(a3, NULL), 0);
+    cr_assert_eq(oz_test_q(db3, "select count(*) from epochs where phase = 'train' and "
                         "abs(alpha - 0.2) < 1e-6 and abs(lr - 2e-4) < 1e-12"),
                  2);
 }
@@ -218,7 +153,7 @@ Test(e2e, same_seed_gives_identical_logs) {
                                   "--set",
                                   "population h1.dropout=0.2",
                                   NULL};
-            cr_assert_eq(run_prog(argv, NULL), 0);
+            cr_assert_eq(oz_test_runv(argv, NULL), 0);
         }
         g_autofree char *db1 = dbs[0];
         g_autofree char *db2 = dbs[1];
@@ -227,9 +162,9 @@ Test(e2e, same_seed_gives_identical_logs) {
             "select sum(tick * 1000 + neuron) from spikes", "select accuracy * 1e9 from epochs",
             "select loss * 1e12 from epochs where phase = 'train'"};
         for (gsize i = 0; i < G_N_ELEMENTS(sqls); i++)
-            cr_assert_eq(q(db1, sqls[i]), q(db2, sqls[i]), "%s threads: %s", threads[t], sqls[i]);
-        g_autofree char *c1 = qs(db1, "select group_concat(hex(data)) from checkpoints");
-        g_autofree char *c2 = qs(db2, "select group_concat(hex(data)) from checkpoints");
+            cr_assert_eq(oz_test_q(db1, sqls[i]), oz_test_q(db2, sqls[i]), "%s threads: %s", threads[t], sqls[i]);
+        g_autofree char *c1 = oz_test_qs(db1, "select group_concat(hex(data)) from checkpoints");
+        g_autofree char *c2 = oz_test_qs(db2, "select group_concat(hex(data)) from checkpoints");
         cr_assert(c1 && *c1 && g_strcmp0(c1, c2) == 0, "%s threads: checkpoints differ",
                   threads[t]);
     }
@@ -269,7 +204,7 @@ Test(e2e, malformed_scenarios_exit_2_naming_file_section_key) {
         const char *args[] = {
             "run", path, "--db", db, "--quiet", cases[i].set ? "--set" : NULL, cases[i].set, NULL};
         char *err = NULL;
-        int rc = run_prog(args, &err);
+        int rc = oz_test_runv(args, &err);
         cr_assert_eq(rc, 2, "%s: exit %d, stderr: %s", cases[i].what, rc, err);
         cr_assert(strstr(err, "bad.ini"), "%s: names the file: %s", cases[i].what, err);
         for (int k = 0; k < 3 && cases[i].must[k]; k++)
@@ -279,19 +214,19 @@ Test(e2e, malformed_scenarios_exit_2_naming_file_section_key) {
                      cases[i].what, err);
         g_free(err);
         if (g_file_test(db, G_FILE_TEST_EXISTS))
-            cr_assert_eq(q(db, "select count(*) from runs where status = 'running'"), 0);
+            cr_assert_eq(oz_test_q(db, "select count(*) from runs where status = 'running'"), 0);
     }
 }
 
 Test(e2e, bad_command_lines_exit_2) {
     const char *a1[] = {"run", NULL};
-    cr_assert_eq(run_prog(a1, NULL), 2);
+    cr_assert_eq(oz_test_runv(a1, NULL), 2);
     const char *a2[] = {"frobnicate", NULL};
-    cr_assert_eq(run_prog(a2, NULL), 2);
+    cr_assert_eq(oz_test_runv(a2, NULL), 2);
     const char *a3[] = {"run", "/nonexistent.ini", NULL};
-    cr_assert_eq(run_prog(a3, NULL), 2);
+    cr_assert_eq(oz_test_runv(a3, NULL), 2);
     const char *a4[] = {"--version", NULL};
-    cr_assert_eq(run_prog(a4, NULL), 0);
+    cr_assert_eq(oz_test_runv(a4, NULL), 0);
 }
 
 /* Starts a long inference run, sends sig once its run row exists, and checks the exit
@@ -300,7 +235,7 @@ static void signal_midrun(int sig, int want_exit, const char *db_name) {
     /* Enough samples that the run is still going when the signal comes. */
     oz_test_write_dataset(dir, 10, 60000, 6, 6, 10);
     g_autofree char *db = g_build_filename(dir, db_name, NULL);
-    const char *argv[] = {bin(),    "run",
+    const char *argv[] = {oz_test_bin(),    "run",
                           scenario, "--db",
                           db,       "--quiet",
                           "--set",  "run.batch_size=8",
@@ -313,7 +248,7 @@ static void signal_midrun(int sig, int want_exit, const char *db_name) {
     /* Up to a minute: under valgrind the program needs many seconds to start. */
     for (int i = 0; i < 3000; i++) {
         g_usleep(20000);
-        if (g_file_test(db, G_FILE_TEST_EXISTS) && q_try(db, "select count(*) from runs") == 1)
+        if (g_file_test(db, G_FILE_TEST_EXISTS) && oz_test_q_try(db, "select count(*) from runs") == 1)
             break;
     }
     g_usleep(100000);
@@ -326,8 +261,8 @@ static void signal_midrun(int sig, int want_exit, const char *db_name) {
     g_autofree char *sql = g_strdup_printf("select count(*) from runs where status = "
                                            "'interrupted' and message like '%%%s%%'",
                                            sig == SIGINT ? "SIGINT" : "SIGTERM");
-    cr_assert_eq(q(db, sql), 1);
-    cr_assert_eq(q(db, "select count(*) from populations"), 4, "committed rows survive");
+    cr_assert_eq(oz_test_q(db, sql), 1);
+    cr_assert_eq(oz_test_q(db, "select count(*) from populations"), 4, "committed rows survive");
 }
 
 Test(e2e, sigint_stops_after_a_batch_and_marks_the_run_interrupted) {
@@ -338,17 +273,6 @@ Test(e2e, sigterm_exits_143_with_the_run_interrupted) {
     signal_midrun(SIGTERM, 143, "term.sqlite");
 }
 
-static GBytes *blob(const char *db_path, const char *sql) {
-    sqlite3 *db;
-    cr_assert_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *st;
-    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
-    cr_assert_eq(sqlite3_step(st), SQLITE_ROW, "%s", sql);
-    GBytes *b = g_bytes_new(sqlite3_column_blob(st, 0), (gsize)sqlite3_column_bytes(st, 0));
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return b;
-}
 
 Test(e2e, resumed_run_equals_an_uninterrupted_one_and_eval_reproduces_it) {
     oz_test_write_dataset(dir, 20000, 500, 6, 6, 10);
@@ -365,11 +289,11 @@ Test(e2e, resumed_run_equals_an_uninterrupted_one_and_eval_reproduces_it) {
     for (int i = 0; sets[i]; i++)
         g_ptr_array_add(a, (gpointer)sets[i]);
     g_ptr_array_add(a, NULL);
-    cr_assert_eq(run_prog((const char *const *)a->pdata, NULL), 0);
+    cr_assert_eq(oz_test_runv((const char *const *)a->pdata, NULL), 0);
     /* The same run, interrupted once its first epoch is checkpointed, then resumed. */
     a->pdata[4] = cut;
     GPtrArray *argv = g_ptr_array_new();
-    g_ptr_array_add(argv, (gpointer)bin());
+    g_ptr_array_add(argv, (gpointer)oz_test_bin());
     for (guint i = 0; i + 1 < a->len; i++)
         g_ptr_array_add(argv, a->pdata[i]);
     g_ptr_array_add(argv, NULL);
@@ -379,7 +303,7 @@ Test(e2e, resumed_run_equals_an_uninterrupted_one_and_eval_reproduces_it) {
     for (int i = 0; i < 12000; i++) { /* up to a minute (valgrind) */
         g_usleep(5000);
         if (g_file_test(cut, G_FILE_TEST_EXISTS) &&
-            q_try(cut, "select count(*) from checkpoints where epoch = 0") > 0)
+            oz_test_q_try(cut, "select count(*) from checkpoints where epoch = 0") > 0)
             break;
     }
     kill(pid, SIGINT);
@@ -388,17 +312,17 @@ Test(e2e, resumed_run_equals_an_uninterrupted_one_and_eval_reproduces_it) {
     g_spawn_close_pid(pid);
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     cr_assert_eq(code, 130, "the signal must land mid-run (exit %d)", code);
-    cr_assert_eq(q(cut, "select count(*) from runs where status = 'interrupted'"), 1);
-    cr_assert_lt(q(cut, "select count(*) from epochs where phase = 'test'"), 3);
+    cr_assert_eq(oz_test_q(cut, "select count(*) from runs where status = 'interrupted'"), 1);
+    cr_assert_lt(oz_test_q(cut, "select count(*) from epochs where phase = 'test'"), 3);
     g_ptr_array_insert(a, 3, (gpointer) "--resume");
-    cr_assert_eq(run_prog((const char *const *)a->pdata, NULL), 0);
-    cr_assert_eq(q(cut, "select count(*) from runs"), 1, "resumed into the same run");
-    cr_assert_eq(q(cut, "select count(*) from runs where status = 'finished'"), 1);
+    cr_assert_eq(oz_test_runv((const char *const *)a->pdata, NULL), 0);
+    cr_assert_eq(oz_test_q(cut, "select count(*) from runs"), 1, "resumed into the same run");
+    cr_assert_eq(oz_test_q(cut, "select count(*) from runs where status = 'finished'"), 1);
     const char *names[] = {"w:in_h1", "w:h1_h2", "w:h2_out", "b:h1", "fb:h2", "m:h1_h2"};
     for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
         g_autofree char *sql = g_strdup_printf(
             "select data from checkpoints where epoch = 2 and name = '%s'", names[i]);
-        GBytes *x = blob(full, sql), *y = blob(cut, sql);
+        GBytes *x = oz_test_blob(full, sql), *y = oz_test_blob(cut, sql);
         cr_assert(g_bytes_equal(x, y), "%s differs after resume", names[i]);
         g_bytes_unref(x);
         g_bytes_unref(y);
@@ -406,11 +330,11 @@ Test(e2e, resumed_run_equals_an_uninterrupted_one_and_eval_reproduces_it) {
     for (int e = 0; e < 3; e++) {
         g_autofree char *sql = g_strdup_printf(
             "select accuracy * 1e12 from epochs where epoch = %d and phase = 'test'", e);
-        cr_assert_eq(q(full, sql), q(cut, sql), "epoch %d test accuracy", e);
+        cr_assert_eq(oz_test_q(full, sql), oz_test_q(cut, sql), "epoch %d test accuracy", e);
     }
     const char *ev[] = {"eval", "--db", full, NULL};
     char *err = NULL;
-    cr_assert_eq(run_prog(ev, &err), 0, "eval reproduces the stored accuracy: %s", err);
+    cr_assert_eq(oz_test_runv(ev, &err), 0, "eval reproduces the stored accuracy: %s", err);
     g_free(err);
     g_ptr_array_free(a, TRUE);
     g_ptr_array_free(argv, TRUE);
@@ -431,24 +355,24 @@ Test(e2e, sweep_runs_the_cross_product_into_one_database) {
                           "feedback h1.delay=0,3",
                           NULL};
     char *err = NULL;
-    int rc = run_prog(args, &err);
+    int rc = oz_test_runv(args, &err);
     cr_assert_eq(rc, 0, "stderr: %s", err);
     g_free(err);
-    cr_assert_eq(q(db, "select count(*) from runs where status = 'finished'"), 4);
-    cr_assert_eq(q(db, "select count(distinct sweep) from runs"), 4, "each run tagged");
-    cr_assert_eq(q(db, "select count(*) from runs where sweep like '%rule.name=dfa feedback "
+    cr_assert_eq(oz_test_q(db, "select count(*) from runs where status = 'finished'"), 4);
+    cr_assert_eq(oz_test_q(db, "select count(distinct sweep) from runs"), 4, "each run tagged");
+    cr_assert_eq(oz_test_q(db, "select count(*) from runs where sweep like '%rule.name=dfa feedback "
                        "h1.delay=3'"),
                  1);
     /* Stored eligibility: the delayed run learns exactly what the undelayed one does. */
-    cr_assert_eq(q(db, "select count(distinct e.accuracy) from epochs e join runs r on r.id = "
+    cr_assert_eq(oz_test_q(db, "select count(distinct e.accuracy) from epochs e join runs r on r.id = "
                        "e.run_id where e.phase = 'test' and r.sweep like '%rule.name=opzo%'"),
                  1);
     const char *bad[] = {"sweep", scenario, "--db", db, "--vary", "rule.name=opzo,hebb", NULL};
     err = NULL;
-    cr_assert_eq(run_prog(bad, &err), 2, "an invalid combination stops the sweep before it runs");
+    cr_assert_eq(oz_test_runv(bad, &err), 2, "an invalid combination stops the sweep before it runs");
     cr_assert(strstr(err, "hebb"), "%s", err);
     g_free(err);
-    cr_assert_eq(q(db, "select count(*) from runs"), 4);
+    cr_assert_eq(oz_test_q(db, "select count(*) from runs"), 4);
 }
 
 Test(e2e, numerical_guards_stop_the_run_and_keep_the_last_good_checkpoint) {
@@ -471,10 +395,10 @@ Test(e2e, numerical_guards_stop_the_run_and_keep_the_last_good_checkpoint) {
                         "rule.name=bp",
                         NULL};
     char *err = NULL;
-    cr_assert_eq(run_prog(a1, &err), 1, "stderr: %s", err);
+    cr_assert_eq(oz_test_runv(a1, &err), 1, "stderr: %s", err);
     cr_assert(strstr(err, "finite") || strstr(err, "NaN") || strstr(err, "infinite"), "%s", err);
     g_free(err);
-    cr_assert_eq(q(db, "select count(*) from runs where status = 'failed' and message is not null"),
+    cr_assert_eq(oz_test_q(db, "select count(*) from runs where status = 'failed' and message is not null"),
                  1);
     /* Runaway firing: a low max_rate trips the guard after two batches of the first epoch. */
     g_autofree char *db2 = g_build_filename(dir, "runaway.sqlite", NULL);
@@ -491,17 +415,17 @@ Test(e2e, numerical_guards_stop_the_run_and_keep_the_last_good_checkpoint) {
                         "run.runaway_batches=2",
                         NULL};
     err = NULL;
-    cr_assert_eq(run_prog(a2, &err), 1, "stderr: %s", err);
+    cr_assert_eq(oz_test_runv(a2, &err), 1, "stderr: %s", err);
     cr_assert(strstr(err, "runaway firing: population h1"), "%s", err);
     g_free(err);
-    cr_assert_eq(q(db2, "select count(*) from runs where status = 'failed'"), 1);
-    cr_assert_eq(q(db2, "select count(*) from checkpoints"), 0, "no checkpoint of a faulty epoch");
-    cr_assert_eq(q(db2, "select count(*) from epochs"), 0);
+    cr_assert_eq(oz_test_q(db2, "select count(*) from runs where status = 'failed'"), 1);
+    cr_assert_eq(oz_test_q(db2, "select count(*) from checkpoints"), 0, "no checkpoint of a faulty epoch");
+    cr_assert_eq(oz_test_q(db2, "select count(*) from epochs"), 0);
 }
 
 Test(e2e, a_full_disk_fails_the_run_cleanly_and_keeps_committed_epochs) {
     g_autofree char *db = g_build_filename(dir, "full.sqlite", NULL);
-    const char *argv[] = {bin(),   "run",           scenario, "--db",
+    const char *argv[] = {oz_test_bin(),   "run",           scenario, "--db",
                           db,      "--quiet",       "--set",  "run.mode=train",
                           "--set", "run.epochs=20", "--set",  "record.checkpoints_all=true",
                           NULL};
@@ -515,37 +439,37 @@ Test(e2e, a_full_disk_fails_the_run_cleanly_and_keeps_committed_epochs) {
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "stderr: %s", err);
     cr_assert(strstr(err, "full") && strstr(err, "full.sqlite"), "%s", err);
     g_free(err);
-    cr_assert_eq(q(db, "select count(*) from runs where status = 'failed' and message like "
+    cr_assert_eq(oz_test_q(db, "select count(*) from runs where status = 'failed' and message like "
                        "'%full%'"),
                  1);
-    gint64 epochs = q(db, "select count(*) from epochs where phase = 'test'");
+    gint64 epochs = oz_test_q(db, "select count(*) from epochs where phase = 'test'");
     cr_assert(epochs >= 1 && epochs < 20, "some epochs were committed before the fault (%ld)",
               (long)epochs);
     /* Every committed test epoch has its whole checkpoint: nothing half-written. */
-    cr_assert_eq(q(db, "select count(distinct epoch) from checkpoints"), epochs);
-    cr_assert_eq(q(db, "select count(*) from checkpoints group by epoch order by 1 limit 1"),
-                 q(db, "select count(*) from checkpoints group by epoch order by 1 desc limit 1"));
-    cr_assert_eq(q(db, "select count(*) from pragma_integrity_check where integrity_check = 'ok'"),
+    cr_assert_eq(oz_test_q(db, "select count(distinct epoch) from checkpoints"), epochs);
+    cr_assert_eq(oz_test_q(db, "select count(*) from checkpoints group by epoch order by 1 limit 1"),
+                 oz_test_q(db, "select count(*) from checkpoints group by epoch order by 1 desc limit 1"));
+    cr_assert_eq(oz_test_q(db, "select count(*) from pragma_integrity_check where integrity_check = 'ok'"),
                  1);
 }
 
 Test(e2e, a_locked_run_log_is_a_clear_error_after_the_busy_timeout) {
     g_autofree char *db = g_build_filename(dir, "locked.sqlite", NULL);
     const char *first[] = {"run", scenario, "--db", db, "--quiet", NULL};
-    cr_assert_eq(run_prog(first, NULL), 0);
+    cr_assert_eq(oz_test_runv(first, NULL), 0);
     sqlite3 *holder;
     cr_assert_eq(sqlite3_open(db, &holder), SQLITE_OK);
     cr_assert_eq(sqlite3_exec(holder, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
     const char *second[] = {"run", scenario, "--db", db, "--quiet", "--busy-timeout", "300", NULL};
     char *err = NULL;
-    int rc = run_prog(second, &err);
+    int rc = oz_test_runv(second, &err);
     sqlite3_exec(holder, "ROLLBACK", NULL, NULL, NULL);
     sqlite3_close(holder);
     cr_assert_eq(rc, 1, "stderr: %s", err);
     cr_assert(strstr(err, "locked.sqlite") && strstr(err, "locked"), "%s", err);
     g_free(err);
-    cr_assert_eq(q(db, "select count(*) from runs where status = 'running'"), 0);
-    cr_assert_eq(q(db, "select count(*) from runs"), 1, "the first run is intact");
+    cr_assert_eq(oz_test_q(db, "select count(*) from runs where status = 'running'"), 0);
+    cr_assert_eq(oz_test_q(db, "select count(*) from runs"), 1, "the first run is intact");
 }
 
 Test(e2e, init_from_a_checkpoint_starts_from_its_weights) {
@@ -563,19 +487,19 @@ Test(e2e, init_from_a_checkpoint_starts_from_its_weights) {
                            "--set",
                            "optimizer.lr=1e-2",
                            NULL};
-    cr_assert_eq(run_prog(train, NULL), 0);
+    cr_assert_eq(oz_test_runv(train, NULL), 0);
     const char *infer[] = {"run", scenario, "--db", b, "--quiet", "--init-from", a, NULL};
     char *err = NULL;
-    cr_assert_eq(run_prog(infer, &err), 0, "%s", err);
+    cr_assert_eq(oz_test_runv(infer, &err), 0, "%s", err);
     g_free(err);
-    cr_assert_eq(q(a, "select accuracy * 1e12 from epochs where phase = 'test' and epoch = 1"),
-                 q(b, "select accuracy * 1e12 from epochs where phase = 'test'"),
+    cr_assert_eq(oz_test_q(a, "select accuracy * 1e12 from epochs where phase = 'test' and epoch = 1"),
+                 oz_test_q(b, "select accuracy * 1e12 from epochs where phase = 'test'"),
                  "inference from the checkpoint reproduces its test accuracy");
-    cr_assert_eq(q(b, "select count(*) from runs where overrides like '%--init-from%'"), 1);
+    cr_assert_eq(oz_test_q(b, "select count(*) from runs where overrides like '%--init-from%'"), 1);
     const char *bad[] = {
         "run", scenario, "--db", b, "--quiet", "--init-from", "/nonexistent.sqlite", NULL};
     err = NULL;
-    cr_assert_eq(run_prog(bad, &err), 2);
+    cr_assert_eq(oz_test_runv(bad, &err), 2);
     cr_assert(strstr(err, "/nonexistent.sqlite"), "%s", err);
     g_free(err);
 }
@@ -584,7 +508,7 @@ Test(e2e, init_from_a_checkpoint_starts_from_its_weights) {
  * hook, which raises SIGINT), resumes it, and checks that every logged number and the
  * final weights equal those of `full`. */
 static void interrupt_and_resume(const char *full, const char *cut, int batches) {
-    const char *argv[] = {bin(),    "run",
+    const char *argv[] = {oz_test_bin(),    "run",
                           scenario, "--db",
                           cut,      "--quiet",
                           "--set",  "run.mode=train",
@@ -600,7 +524,7 @@ static void interrupt_and_resume(const char *full, const char *cut, int batches)
     g_strfreev(env);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 130,
               "interrupt after %d batches: status %d", batches, status);
-    cr_assert_gt(q(cut, "select count(*) from interrupt_state"), 0, "state committed (%d)",
+    cr_assert_gt(oz_test_q(cut, "select count(*) from interrupt_state"), 0, "state committed (%d)",
                  batches);
     const char *again[] = {"run",     scenario,
                            "--db",    cut,
@@ -611,10 +535,10 @@ static void interrupt_and_resume(const char *full, const char *cut, int batches)
                            "--set",   "record.grad_stats_every=3",
                            NULL};
     char *err = NULL;
-    cr_assert_eq(run_prog(again, &err), 0, "%s", err);
+    cr_assert_eq(oz_test_runv(again, &err), 0, "%s", err);
     cr_assert(strstr(err, "where it was interrupted"), "%s", err);
     g_free(err);
-    cr_assert_eq(q(cut, "select count(*) from interrupt_state"), 0, "cleared by the next epoch");
+    cr_assert_eq(oz_test_q(cut, "select count(*) from interrupt_state"), 0, "cleared by the next epoch");
     const char *sqls[] = {
         "select sum(accuracy * 1e12) from epochs",
         "select sum(loss * 1e12) from epochs",
@@ -625,12 +549,12 @@ static void interrupt_and_resume(const char *full, const char *cut, int batches)
         "select count(*) from spikes",
     };
     for (gsize i = 0; i < G_N_ELEMENTS(sqls); i++)
-        cr_assert_eq(q(full, sqls[i]), q(cut, sqls[i]), "%s (after %d batches)", sqls[i], batches);
+        cr_assert_eq(oz_test_q(full, sqls[i]), oz_test_q(cut, sqls[i]), "%s (after %d batches)", sqls[i], batches);
     const char *names[] = {"w:in_h1", "w:h1_h2", "w:h2_out", "fb:h1", "v:in_h1"};
     for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
         g_autofree char *sql = g_strdup_printf(
             "select data from checkpoints where epoch = 1 and name = '%s'", names[i]);
-        GBytes *x = blob(full, sql), *y = blob(cut, sql);
+        GBytes *x = oz_test_blob(full, sql), *y = oz_test_blob(cut, sql);
         cr_assert(g_bytes_equal(x, y), "%s differs (after %d batches)", names[i], batches);
         g_bytes_unref(x);
         g_bytes_unref(y);
@@ -655,7 +579,7 @@ Test(e2e, interrupted_anywhere_then_resumed_equals_uninterrupted) {
                           "--set",
                           "record.grad_stats_every=3",
                           NULL};
-    cr_assert_eq(run_prog(args, NULL), 0);
+    cr_assert_eq(oz_test_runv(args, NULL), 0);
     /* Inside the first training phase, inside the first test phase (spikes are being
      * recorded there), exactly at the end of epoch 1, and inside the second training phase. */
     const int at[] = {37, 255, 269, 400};
@@ -685,12 +609,12 @@ Test(e2e, an_unreadable_data_file_is_a_clear_error) {
     cr_assert_eq(chmod(sc, 0644), 0);
     cr_assert_eq(chmod(labels, 0000), 0);
     g_autofree char *db = g_build_filename(pub, "perm.sqlite", NULL);
-    const char *as_user[] = {bin(), "run", sc, "--db", db, "--quiet", NULL};
+    const char *as_user[] = {oz_test_bin(), "run", sc, "--db", db, "--quiet", NULL};
     const char *as_nobody[] = {"setpriv",
                                "--reuid=65534",
                                "--regid=65534",
                                "--clear-groups",
-                               bin(),
+                               oz_test_bin(),
                                "run",
                                sc,
                                "--db",
