@@ -2,7 +2,7 @@
  *
  * A pathway turns the output error e[t] (rows, m) into the top-down signal g_s for a
  * hidden population of n neurons (the gradient with respect to its output, before ψ
- * gating; SPEC §3.3, §3.7):
+ * gating; docs/ALGORITHM.md §5.3, §7):
  *   transpose  (BP)   g_s = the layer-by-layer chain, computed by the learning core
  *   random     (DFA)  g_s = e Bᵀ, B (n, m) fixed, N(0, 2/fan)
  *   learned    (DKP)  g_s = e Bᵀ, B starts at 0, ∇B = Σ_t â[t]ᵀ e[t] (trained by the optimizer)

@@ -1,8 +1,8 @@
-/* oz-noise.h — the probe z injected by OPZO and ZO (SPEC §3.1).
+/* oz-noise.h — the probe z injected by OPZO and ZO (docs/ALGORITHM.md §6).
  *
  * One z per sample, per neuron, per tick: Gaussian N(0,1), Rademacher ±1, or uniform on
  * the sphere of radius √n per sample (so every component has unit variance, the reading
- * of SPEC §3.1).  Antithetic pairs (−z on the tick after a fresh draw) are the caller's.
+ * of docs/ALGORITHM.md §6.1).  Antithetic pairs (−z after each fresh draw) are the caller's.
  */
 #pragma once
 

@@ -1,4 +1,4 @@
-/* oz-idx.h — IDX files (the MNIST family), plain or gzip-compressed (SPEC §5.4).
+/* oz-idx.h — IDX files (the MNIST family), plain or gzip-compressed (docs/ALGORITHM.md §15.1).
  *
  * An IDX file is a 4-byte magic (0, 0, type, ndims), ndims big-endian uint32 sizes, and
  * the body.  Only type 0x08 (uint8) is accepted, which is what MNIST and Fashion-MNIST
