@@ -29,6 +29,7 @@ typedef struct {
     float lr;
     int chunk;       /* grad_chunk_ticks */
     gboolean sparse; /* sparse_grad, with a threshold that takes it whenever it applies */
+    int warmup;      /* windows trained (lr 0.05) before the checked one */
 } Opts;
 
 static const Opts DEFAULTS = {0};
@@ -137,14 +138,24 @@ static void ref_error(const double *r, const guint8 *y, double scale, double *e)
     }
 }
 
+/* The feedback matrices of both hidden layers as the checked window began: DKP's B (fixed
+ * during a window, learned by the optimizer) and OPZO's M (carried over from the window
+ * before). */
+typedef struct {
+    double f1[N1 * M], f2[N2 * M];
+} Start;
+
 static void reference(Tiny *k, const char *rule, OzNoiseMode position, double alpha,
-                      const guint8 *y, Grads *g, const Opts *op) {
+                      const guint8 *y, Grads *g, const Opts *op, const Start *st) {
     memset(g, 0, sizeof *g);
     const float *mk1 = k->h1->mask, *mk2 = k->h2->mask;
     double xt[B * NI] = {0}, W1acc[N1 * M] = {0}, W2acc[N2 * M] = {0};
     double v1[B * N1] = {0}, v2[B * N2] = {0}, tr1[B * N1] = {0}, tr2[B * N2] = {0};
-    double M1[N1 * M] = {0}, M2[N2 * M] = {0};
+    double M1[N1 * M], M2[N2 * M];
+    memcpy(M1, st->f1, sizeof M1);
+    memcpy(M2, st->f2, sizeof M2);
     const gboolean opzo = strcmp(rule, "opzo") == 0, zo = strcmp(rule, "zo") == 0;
+    const gboolean dkp = strcmp(rule, "dkp") == 0;
     const gboolean noisy = opzo || zo;
     const float *W1 = k->w1->w, *W2 = k->w2->w, *W3 = k->w3->w;
     OzHidden *H1 = g_ptr_array_index(k->l->hidden, 0), *H2 = g_ptr_array_index(k->l->hidden, 1);
@@ -260,6 +271,8 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
                         fb = H2->path.mat[i * M + c];
                     else if (opzo)
                         fb = M2[i * M + c];
+                    else if (dkp)
+                        fb = st->f2[i * M + c];
                     s += fb * e[b * M + c];
                 }
                 if (zo)
@@ -277,6 +290,7 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
                     for (int c = 0; c < M; c++) {
                         double fb = !strcmp(rule, "dfa") ? H1->path.mat[i * M + c]
                                     : opzo               ? M1[i * M + c]
+                                    : dkp                ? st->f1[i * M + c]
                                                          : 0;
                         s += fb * e[b * M + c];
                     }
@@ -310,9 +324,9 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
         }
     }
     for (int i = 0; i < N1 * M; i++)
-        g->M1[i] = op->m_per_window ? 0.1 * W1acc[i] : M1[i];
+        g->M1[i] = op->m_per_window ? 0.9 * st->f1[i] + 0.1 * W1acc[i] : M1[i];
     for (int i = 0; i < N2 * M; i++)
-        g->M2[i] = op->m_per_window ? 0.1 * W2acc[i] : M2[i];
+        g->M2[i] = op->m_per_window ? 0.9 * st->f2[i] + 0.1 * W2acc[i] : M2[i];
 }
 
 static void expect_close(const char *what, const float *got, const double *want, int n) {
@@ -324,21 +338,50 @@ static void expect_close(const char *what, const float *got, const double *want,
                   what, i, got[i], want[i]);
 }
 
+/* DKP's B starts at zero and only the optimizer's steps make it nonzero, and a per-window
+ * M changes only at a window's end: checked in the first window, their hidden layers
+ * would get no signal and every hidden gradient would be 0 against 0.  They are checked
+ * after a few trained windows. */
+static int warmup_of(const char *rule, const Opts *op) {
+    if (op->warmup)
+        return op->warmup;
+    return !strcmp(rule, "dkp") || op->m_per_window ? 3 : 0;
+}
+
 static void check_rule_opts(const char *rule, OzNoiseMode position, const Opts *op) {
     Tiny k;
     const float alpha = 0.3f;
     tiny_build_opts(&k, rule, position, alpha, op);
     const guint8 y[B] = {1, 0};
+    OzHidden *H1 = g_ptr_array_index(k.l->hidden, 0), *H2 = g_ptr_array_index(k.l->hidden, 1);
+    k.l->lr = 0.05;
+    for (int w = 0; w < warmup_of(rule, op); w++) {
+        oz_network_reset(k.net, B, TRUE);
+        oz_learner_begin(k.l, y, TRUE);
+        oz_network_run_window(k.net);
+    }
+    k.l->lr = op->lr;
+    Start st = {{0}, {0}};
+    for (int i = 0; H1->path.mat && i < N1 * M; i++)
+        st.f1[i] = H1->path.mat[i];
+    for (int i = 0; H2->path.mat && i < N2 * M; i++)
+        st.f2[i] = H2->path.mat[i];
+    /* Staged flushes before the checked window, to tell which path its chunks took. */
+    const GradStage *stage = &k.l->stage[k.w2->id];
+    const guint64 sparse0 = stage->flushes_sparse, dense0 = stage->flushes_dense;
     oz_network_reset(k.net, B, TRUE);
     oz_learner_begin(k.l, y, TRUE);
     oz_network_run_window(k.net);
     Grads g;
-    reference(&k, rule, position, alpha, y, &g, op);
-    double nz = 0;
+    reference(&k, rule, position, alpha, y, &g, op, &st);
+    double nz = 0, fb = 0;
     for (int i = 0; i < N1 * N2; i++)
         nz += fabs(g.g2[i]);
-    if (strcmp(rule, "dkp") != 0 && !op->m_per_window)
-        cr_assert_gt(nz, 0.0, "%s: the tiny net must produce a hidden gradient", rule);
+    for (int i = 0; i < N1 * M; i++)
+        fb += fabs(st.f1[i]);
+    cr_assert_gt(nz, 0.0, "%s: the tiny net must produce a hidden gradient", rule);
+    if (!strcmp(rule, "dkp"))
+        cr_assert_gt(fb, 0.0, "dkp: B has been learned before the checked window");
     expect_close("W3", k.w3->grad, g.g3, N2 * M);
     expect_close("b3", k.out->bias_grad, g.b3, M);
     expect_close("W2", k.w2->grad, g.g2, N1 * N2);
@@ -346,19 +389,30 @@ static void check_rule_opts(const char *rule, OzNoiseMode position, const Opts *
     expect_close("W1", k.w1->grad, g.g1, NI * N1);
     expect_close("b1", k.h1->bias_grad, g.b1, N1);
     if (!strcmp(rule, "dkp")) {
-        OzHidden *H1 = g_ptr_array_index(k.l->hidden, 0), *H2 = g_ptr_array_index(k.l->hidden, 1);
         expect_close("dB1", H1->path.grad, g.dkp1, N1 * M);
         expect_close("dB2", H2->path.grad, g.dkp2, N2 * M);
     }
     if (op->ll) {
-        OzHidden *H1 = g_ptr_array_index(k.l->hidden, 0), *H2 = g_ptr_array_index(k.l->hidden, 1);
         expect_close("dR1", H1->ll_grad, g.R1, N1 * M);
         expect_close("dR2", H2->ll_grad, g.R2, N2 * M);
     }
     if (!strcmp(rule, "opzo")) {
-        OzHidden *H1 = g_ptr_array_index(k.l->hidden, 0), *H2 = g_ptr_array_index(k.l->hidden, 1);
         expect_close("M1", H1->path.mat, g.M1, N1 * M);
         expect_close("M2", H2->path.mat, g.M2, N2 * M);
+    }
+    /* The path the h1→h2 chunks of the checked window took: the sparse one whenever it
+     * was asked for and applies (a gradient that matched with it switched off would prove
+     * nothing), else the sgemm. */
+    if (op->chunk > 1) {
+        const guint64 ds = stage->flushes_sparse - sparse0, dd = stage->flushes_dense - dense0;
+        if (op->sparse && !op->trace_noisy) {
+            cr_assert(stage->sparse_ok, "%s: the sparse path applies", rule);
+            cr_assert_gt(ds, 0, "%s: chunks took the sparse path", rule);
+            cr_assert_eq(dd, 0, "%s: no chunk fell back to the sgemm", rule);
+        } else {
+            cr_assert_eq(ds, 0, "%s: no sparse chunk without sparse_grad", rule);
+            cr_assert_gt(dd, 0, "%s: chunks took the sgemm", rule);
+        }
     }
     tiny_free(&k);
 }
