@@ -1060,25 +1060,48 @@ Test(diagnostics, bp_rule_has_cosine_one_and_variance_matches_a_direct_computati
 
 /* With axonal delays on a feed-forward chain every layer is the undelayed one shifted in
  * time, and each error is credited to the activity that caused it (lag ticks earlier), so
- * learning is exactly the undelayed learning. */
+ * learning is exactly the undelayed learning: 3 trained windows, bit for bit. */
+static void check_projection_delays(const char *rule) {
+    Opts base = {.dropout = 0.2f, .lr = 0.05f};
+    GByteArray *ref = weights_with(rule, &base, 3), *first = weights_with(rule, &base, 1);
+    cr_assert(memcmp(ref->data, first->data, ref->len) != 0, "%s: training changed nothing",
+              rule);
+    g_byte_array_free(first, TRUE);
+    const Opts variants[] = {
+        {.dropout = 0.2f, .lr = 0.05f, .pdelay = {0, 1, 1}},
+        {.dropout = 0.2f, .lr = 0.05f, .pdelay = {2, 0, 3}},
+        {.dropout = 0.2f, .lr = 0.05f, .pdelay = {1, 2, 0}, .delay1 = 2, .delay2 = 2},
+    };
+    for (gsize v = 0; v < G_N_ELEMENTS(variants); v++) {
+        if (!strcmp(rule, "bp") && variants[v].delay1 != variants[v].delay2)
+            continue;
+        GByteArray *got = weights_with(rule, &variants[v], 3);
+        cr_assert(memcmp(got->data, ref->data, ref->len) == 0,
+                  "%s, variant %zu: weights differ from the undelayed network", rule, v);
+        g_byte_array_free(got, TRUE);
+    }
+    g_byte_array_free(ref, TRUE);
+}
+
 Test(delays, projection_delays_shift_time_and_learn_the_same) {
     const char *rules[] = {"dfa", "bp", "dkp"};
-    for (gsize r = 0; r < G_N_ELEMENTS(rules); r++) {
-        Opts base = {.dropout = 0.2f, .lr = 0.05f};
-        GByteArray *ref = weights_with(rules[r], &base, 3);
-        const Opts variants[] = {
-            {.dropout = 0.2f, .lr = 0.05f, .pdelay = {0, 1, 1}},
-            {.dropout = 0.2f, .lr = 0.05f, .pdelay = {2, 0, 3}},
-            {.dropout = 0.2f, .lr = 0.05f, .pdelay = {1, 2, 0}, .delay1 = 2, .delay2 = 2},
-        };
-        for (gsize v = 0; v < G_N_ELEMENTS(variants); v++) {
-            if (!strcmp(rules[r], "bp") && variants[v].delay1 != variants[v].delay2)
-                continue;
-            GByteArray *got = weights_with(rules[r], &variants[v], 3);
-            cr_assert(memcmp(got->data, ref->data, ref->len) == 0,
-                      "%s, variant %zu: weights differ from the undelayed network", rules[r], v);
-            g_byte_array_free(got, TRUE);
-        }
-        g_byte_array_free(ref, TRUE);
-    }
+    for (gsize r = 0; r < G_N_ELEMENTS(rules); r++)
+        check_projection_delays(rules[r]);
+}
+
+/* The same for the rules that probe.  It does not hold yet, for two reasons in
+ * sample_noise (plasticity/oz-learner.c), each shown by fixing it alone:
+ *  - the probe is cut off only from the loss's last tick on (loss_to), so a population
+ *    upstream of a delayed projection draws fresh probes on its ticks
+ *    [start_tick + T, loss_to), after its T input ticks; the stream is shifted for every
+ *    later window (variants 0 and 1 match for one window and differ from the second on);
+ *  - every hidden population draws from the one noise stream in tick order, so when their
+ *    start ticks differ by more than a tick the draws interleave differently (variant 2,
+ *    h1 from tick 1 and h2 from tick 3, differs in its first window).
+ * With a cut-off at start_tick + T and one stream per population every variant matches
+ * for both rules.  Disabled until the probes follow the shifted time. */
+Test(delays, projection_delays_learn_the_same_with_the_probe, .disabled = true) {
+    const char *rules[] = {"opzo", "zo"};
+    for (gsize r = 0; r < G_N_ELEMENTS(rules); r++)
+        check_projection_delays(rules[r]);
 }
