@@ -501,9 +501,10 @@ Test(learning, sparse_chunks_of_a_short_batch_hold_more_ticks) {
             oz_learner_begin(k.l, y, TRUE);
             oz_network_run_window(k.net);
             memcpy(grads[sparse], k.w2->grad, sizeof grads[sparse]);
-            if (sparse)
-                cr_assert_eq(k.l->stage[k.w2->id].flushes_sparse, 1, "%s: one chunk of 4 ticks",
-                             rules[r]);
+            /* One chunk of 4 ticks, by the sparse path, or (the comparison) by sgemm. */
+            const GradStage *st = &k.l->stage[k.w2->id];
+            cr_assert_eq(st->flushes_sparse, sparse ? 1 : 0, "%s", rules[r]);
+            cr_assert_eq(st->flushes_dense, sparse ? 0 : 1, "%s", rules[r]);
             tiny_free(&k);
         }
         for (int i = 0; i < N1 * N2; i++)
@@ -575,8 +576,11 @@ Test(learning, sparse_gradient_at_size_matches_the_sgemm) {
             GradStage sd, ss;
             mid_gradients(rules[r], FALSE, chunks[c], dense, &sd);
             mid_gradients(rules[r], TRUE, chunks[c], sparse, &ss);
+            /* The comparison took the sgemm only, the sparse run the sparse path only. */
             cr_assert_eq(sd.flushes_sparse, 0);
+            cr_assert_gt(sd.flushes_dense, 0, "%s chunk %d", rules[r], chunks[c]);
             cr_assert_gt(ss.flushes_sparse, 0, "%s chunk %d", rules[r], chunks[c]);
+            cr_assert_eq(ss.flushes_dense, 0, "%s chunk %d", rules[r], chunks[c]);
             double scale = 1e-12, nz = 0;
             for (int i = 0; i < M1 * M2; i++) {
                 scale = fmax(scale, fabs(dense[i]));
@@ -818,8 +822,10 @@ Test(learning, unknown_rule_is_a_scenario_error) {
     }
 }
 
-/* Weights and biases after `batches` windows with the given feedback options. */
-static GByteArray *weights_with(const char *rule, const Opts *o, int batches) {
+/* Weights and biases after `batches` windows with the given feedback options; the h1→h2
+ * chunks that took the sparse path and the sgemm, into `flushes` when not NULL. */
+static GByteArray *weights_flushes(const char *rule, const Opts *o, int batches,
+                                   guint64 flushes[2]) {
     Tiny k;
     tiny_build_opts(&k, rule, OZ_NOISE_AFTER, 0.3f, o);
     GByteArray *out = g_byte_array_new();
@@ -835,8 +841,16 @@ static GByteArray *weights_with(const char *rule, const Opts *o, int batches) {
                             sizeof(float) * ps[i]->n_pre * ps[i]->n_post);
     g_byte_array_append(out, (const guint8 *)k.h1->bias, sizeof(float) * N1);
     g_byte_array_append(out, (const guint8 *)k.h2->bias, sizeof(float) * N2);
+    if (flushes) {
+        flushes[0] = k.l->stage[k.w2->id].flushes_sparse;
+        flushes[1] = k.l->stage[k.w2->id].flushes_dense;
+    }
     tiny_free(&k);
     return out;
+}
+
+static GByteArray *weights_with(const char *rule, const Opts *o, int batches) {
+    return weights_flushes(rule, o, batches, NULL);
 }
 
 Test(delays, stored_eligibility_with_any_delays_and_jitter_equals_no_delay) {
@@ -858,30 +872,42 @@ Test(delays, stored_eligibility_with_any_delays_and_jitter_equals_no_delay) {
         }
         g_byte_array_free(ref, TRUE);
         /* With gradient terms gathered in chunks of 3 ticks: the chunks hold the same
-         * emission ticks whatever the delays, so the sums are again identical. */
+         * emission ticks whatever the delays, so the sums are again identical.  Every
+         * h1→h2 chunk of these runs goes by sgemm, and … */
         Opts cbase = base;
         cbase.chunk = 3;
-        ref = weights_with(rules[r], &cbase, 3);
+        guint64 fl[2];
+        ref = weights_flushes(rules[r], &cbase, 3, fl);
+        cr_assert(fl[0] == 0 && fl[1] > 0, "%s: %lu sparse, %lu sgemm chunks", rules[r],
+                  (unsigned long)fl[0], (unsigned long)fl[1]);
         const Opts late[] = {
             {.dropout = 0.2f, .lr = 0.05f, .delay1 = 3, .delay2 = 1, .chunk = 3},
             {.dropout = 0.2f, .lr = 0.05f, .delay1 = 2, .jitter1 = 3, .jitter2 = 4, .chunk = 3},
         };
         for (gsize v = 0; v < G_N_ELEMENTS(late); v++) {
-            GByteArray *got = weights_with(rules[r], &late[v], 3);
+            GByteArray *got = weights_flushes(rules[r], &late[v], 3, fl);
             cr_assert(memcmp(got->data, ref->data, ref->len) == 0,
                       "%s, chunked variant %zu: weights differ from delay 0", rules[r], v);
+            cr_assert(fl[0] == 0 && fl[1] > 0, "%s, chunked variant %zu", rules[r], v);
             g_byte_array_free(got, TRUE);
         }
         g_byte_array_free(ref, TRUE);
-        /* The same with the sparse path: the chunks hold the same consecutive ticks. */
+        /* … the same with the sparse path: the chunks hold the same consecutive ticks,
+         * delayed or not.  Of a window's two chunks the first (ticks 0–2) must take it; the
+         * second, one tick with a carry-in product, costs more than its sgemm and takes
+         * that. */
         cbase.sparse = TRUE;
-        ref = weights_with(rules[r], &cbase, 3);
+        ref = weights_flushes(rules[r], &cbase, 3, fl);
+        cr_assert(fl[0] == 3 && fl[1] == 3, "%s: %lu sparse, %lu sgemm chunks", rules[r],
+                  (unsigned long)fl[0], (unsigned long)fl[1]);
         for (gsize v = 0; v < G_N_ELEMENTS(late); v++) {
             Opts o = late[v];
             o.sparse = TRUE;
-            GByteArray *got = weights_with(rules[r], &o, 3);
+            GByteArray *got = weights_flushes(rules[r], &o, 3, fl);
             cr_assert(memcmp(got->data, ref->data, ref->len) == 0,
                       "%s, sparse chunked variant %zu: weights differ from delay 0", rules[r], v);
+            cr_assert(fl[0] == 3 && fl[1] == 3, "%s, sparse chunked variant %zu: %lu sparse, %lu "
+                      "sgemm chunks", rules[r], v, (unsigned long)fl[0], (unsigned long)fl[1]);
             g_byte_array_free(got, TRUE);
         }
         g_byte_array_free(ref, TRUE);
