@@ -1,6 +1,7 @@
 /* Learning: every rule's accumulated gradient on a tiny network against an independent
  * double-precision reference of SPEC §2–§3; OPZO's M against the true Jacobian; AdamW
  * and SGD steps by hand; bit-identical reruns. */
+#include "engine/oz-par.h"
 #include "io/oz-scenario.h"
 #include "oz-test-util.h"
 #include "plasticity/oz-learner.h"
@@ -164,12 +165,12 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
         double u1[B * N1], u2[B * N2], sh1[B * N1], sh2[B * N2], o[B * M], e[B * M], l[B];
         for (int b = 0; b < B; b++) {
             for (int j = 0; j < N1; j++) {
-                double I = k->h1->bias[j];
+                double cur = k->h1->bias[j];
                 for (int i = 0; i < NI; i++)
-                    I += (double)k->in->x[b * NI + i] * W1[i * N1 + j];
+                    cur += (double)k->in->x[b * NI + i] * W1[i * N1 + j];
                 if (noisy && position == OZ_NOISE_BEFORE)
-                    I += alpha * z1[b * N1 + j];
-                double u = 0.5 * v1[b * N1 + j] + I, s = u >= 1.0 ? 1.0 : 0.0;
+                    cur += alpha * z1[b * N1 + j];
+                double u = 0.5 * v1[b * N1 + j] + cur, s = u >= 1.0 ? 1.0 : 0.0;
                 double mk = mk1[b * N1 + j], a = noisy && position == OZ_NOISE_AFTER ? alpha : 0;
                 v1[b * N1 + j] = u - s;
                 u1[b * N1 + j] = u;
@@ -179,12 +180,12 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
                     0.5 * tr1[b * N1 + j] + (op->trace_noisy ? sh1[b * N1 + j] : s * mk);
             }
             for (int j = 0; j < N2; j++) {
-                double I = k->h2->bias[j];
+                double cur = k->h2->bias[j];
                 for (int i = 0; i < N1; i++)
-                    I += sh1[b * N1 + i] * W2[i * N2 + j];
+                    cur += sh1[b * N1 + i] * W2[i * N2 + j];
                 if (noisy && position == OZ_NOISE_BEFORE)
-                    I += alpha * z2[b * N2 + j];
-                double u = 0.5 * v2[b * N2 + j] + I, s = u >= 1.0 ? 1.0 : 0.0;
+                    cur += alpha * z2[b * N2 + j];
+                double u = 0.5 * v2[b * N2 + j] + cur, s = u >= 1.0 ? 1.0 : 0.0;
                 double mk = mk2[b * N2 + j], a = noisy && position == OZ_NOISE_AFTER ? alpha : 0;
                 v2[b * N2 + j] = u - s;
                 u2[b * N2 + j] = u;
@@ -516,7 +517,8 @@ Test(learning, sparse_chunks_of_a_short_batch_hold_more_ticks) {
 /* At a realistic size — change lists 16 at a time plus a tail (150 presynaptic neurons),
  * H panels of 128 and 16 columns and a scalar tail (149 postsynaptic) — the sparse path
  * gives the sgemm's gradient to rounding, with and without a carry-in. */
-static void mid_gradients(const char *rule, gboolean sparse, int chunk, float *grad2, GradStage *st) {
+static void mid_gradients(const char *rule, gboolean sparse, int chunk, float *grad2,
+                          GradStage *st) {
     enum { MB = 3, MI = 20, M1 = 150, M2 = 149, MM = 10, MT = 8 };
     OzRng init, noise;
     oz_rng_init(&init, 5, "init");
@@ -594,6 +596,32 @@ Test(learning, sparse_gradient_at_size_matches_the_sgemm) {
     }
     g_free(dense);
     g_free(sparse);
+}
+
+/* The sparse path splits H by (sample, panel) and the sums by presynaptic neuron, each
+ * neuron's changes in row order: the same bits at 1, 2 and 3 threads (products this small
+ * are not split). */
+Test(learning, sparse_gradient_is_the_same_at_any_thread_count) {
+    enum { M1 = 150, M2 = 149 };
+    const char *rules[] = {"dfa", "opzo"};
+    float *one = g_new(float, M1 * M2), *other = g_new(float, M1 * M2);
+    for (gsize r = 0; r < G_N_ELEMENTS(rules); r++) {
+        const int chunks[] = {8, 3};
+        for (gsize c = 0; c < G_N_ELEMENTS(chunks); c++)
+            for (int threads = 1; threads <= 3; threads++) {
+                oz_par_set_threads(threads);
+                GradStage st;
+                mid_gradients(rules[r], TRUE, chunks[c], threads == 1 ? one : other, &st);
+                cr_assert(st.flushes_sparse > 0 && st.flushes_dense == 0, "%s chunk %d threads %d",
+                          rules[r], chunks[c], threads);
+                if (threads > 1)
+                    cr_assert(memcmp(one, other, sizeof(float) * M1 * M2) == 0,
+                              "%s chunk %d: %d threads differ", rules[r], chunks[c], threads);
+            }
+    }
+    oz_par_set_threads(1);
+    g_free(one);
+    g_free(other);
 }
 
 Test(learning, sphere_noise_has_the_configured_radius) {
