@@ -1143,18 +1143,13 @@ Test(delays, projection_delays_shift_time_and_learn_the_same) {
         check_projection_delays(rules[r]);
 }
 
-/* The same for the rules that probe.  It does not hold yet, for two reasons in
- * sample_noise (plasticity/oz-learner.c), each shown by fixing it alone:
- *  - the probe is cut off only from the loss's last tick on (loss_to), so a population
- *    upstream of a delayed projection draws fresh probes on its ticks
- *    [start_tick + T, loss_to), after its T input ticks; the stream is shifted for every
- *    later window (variants 0 and 1 match for one window and differ from the second on);
- *  - every hidden population draws from the one noise stream in tick order, so when their
- *    start ticks differ by more than a tick the draws interleave differently (variant 2,
- *    h1 from tick 1 and h2 from tick 3, differs in its first window).
- * With a cut-off at start_tick + T and one stream per population every variant matches
- * for both rules.  Disabled until the probes follow the shifted time. */
-Test(delays, projection_delays_learn_the_same_with_the_probe, .disabled = true) {
+/* The same for the rules that probe: a population's probe follows its input tick
+ * (tick − start_tick), its keys are drawn in the undelayed order (input tick, then
+ * population), and nothing is drawn after its T input ticks (sample_noise in
+ * plasticity/oz-learner.c).  Before that fix, variants 0 and 1 differed from the second
+ * window on (probes drawn on ticks [start_tick + T, loss_to)) and variant 2 in its first
+ * (h1 from tick 1 and h2 from tick 3 interleaved their draws). */
+Test(delays, projection_delays_learn_the_same_with_the_probe) {
     const char *rules[] = {"opzo", "zo"};
     for (gsize r = 0; r < G_N_ELEMENTS(rules); r++)
         check_projection_delays(rules[r]);
