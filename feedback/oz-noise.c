@@ -55,8 +55,13 @@ static void sample_rows(void *ctx, int part, gsize begin, gsize end) {
         sample_row(ctx, (int)b);
 }
 
+void oz_noise_sample_key(OzNoiseDist dist, uint64_t key, float *z, int rows, int n,
+                         gboolean sphere_unit) {
+    NoiseJob j = {dist, key, z, n, sphere_unit};
+    oz_par_for((gsize)rows, 1, sample_rows, &j);
+}
+
 void oz_noise_sample(OzNoiseDist dist, OzRng *rng, float *z, int rows, int n,
                      gboolean sphere_unit) {
-    NoiseJob j = {dist, oz_rng_next(rng), z, n, sphere_unit};
-    oz_par_for((gsize)rows, 1, sample_rows, &j);
+    oz_noise_sample_key(dist, oz_rng_next(rng), z, rows, n, sphere_unit);
 }

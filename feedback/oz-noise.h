@@ -21,5 +21,9 @@ typedef enum {
  * compute team (engine/oz-par.h) and z is the same at any thread count. */
 void oz_noise_sample(OzNoiseDist dist, OzRng *rng, float *z, int rows, int n,
                      gboolean sphere_unit);
+/* The same with the key given (a 64-bit draw the caller made earlier): a caller that
+ * draws the keys of several populations ahead of time fixes their order. */
+void oz_noise_sample_key(OzNoiseDist dist, uint64_t key, float *z, int rows, int n,
+                         gboolean sphere_unit);
 /* Parses "gaussian", "rademacher", "sphere"; −1 otherwise. */
 int oz_noise_dist_from_string(const char *s);

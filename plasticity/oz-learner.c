@@ -172,6 +172,7 @@ void oz_learner_free(OzLearner *l) {
     g_free(l->o_ring);
     g_free(l->l_ring);
     g_free(l->labels);
+    g_free(l->noise_keys);
     g_free(l->error_handler);
     g_free(l);
 }
@@ -228,6 +229,7 @@ gint64 oz_learner_finalize(OzLearner *l, guint64 seed, GError **error) {
         }
     }
     l->ring = (int)max_lat + 1;
+    l->noise_keys = g_new0(guint64, (gsize)l->net->input_ticks * l->hidden->len);
     const gsize slots = (gsize)l->ring * (gsize)l->net->batch; /* ring slots × samples */
     l->e_ring = g_new0(float, slots * l->m);
     l->o_ring = g_new0(float, slots * l->m);
@@ -320,6 +322,7 @@ void oz_learner_begin(OzLearner *l, const guint8 *labels, gboolean training) {
     memcpy(l->labels, labels, (gsize)rows);
     l->training = training;
     l->loss_sum = 0.0;
+    l->noise_keys_drawn = FALSE;
     for (guint k = 0; k < l->hidden->len; k++) {
         OzHidden *h = g_ptr_array_index(l->hidden, k);
         h->pop->noise_alpha = l->rule->noise ? l->alpha : 0.0f;
@@ -336,7 +339,26 @@ void oz_learner_begin(OzLearner *l, const guint8 *labels, gboolean training) {
     oz_engine_schedule(l->net->engine, l->loss_from, l->stage_loss, l->loss_handler, 0);
 }
 
-/* z for tick t: fresh on even ticks, −z of the previous tick on odd ones (antithetic). */
+/* A fresh probe at input tick k: on every tick, or on even ones with antithetic pairs. */
+static gboolean fresh_probe(const OzLearner *l, gint64 k) {
+    return !l->p.antithetic || (k & 1) == 0;
+}
+
+/* Draws the window's probe keys in the order a network without axonal delays draws them
+ * tick by tick — input tick k, then each hidden population in topological order — so the
+ * stream advances by the same draws whatever the delays. */
+static void draw_noise_keys(OzLearner *l) {
+    const gsize nh = l->hidden->len;
+    for (int k = 0; k < l->net->input_ticks; k++)
+        if (fresh_probe(l, k))
+            for (gsize h = 0; h < nh; h++)
+                l->noise_keys[(gsize)k * nh + h] = oz_rng_next(l->rng_noise);
+    l->noise_keys_drawn = TRUE;
+}
+
+/* z for the population's k-th input tick (k = tick − start_tick): fresh on even k, −z of
+ * the previous tick on odd ones (antithetic).  The probe follows the input tick, not the
+ * engine's tick, so a chain with axonal delays is probed as the undelayed chain is. */
 static void sample_noise(OzPopulation *pop, gint64 tick, gpointer user_data) {
     OzLearner *l = user_data;
     if (!pop->training || pop->noise_alpha == 0.0f)
@@ -344,19 +366,27 @@ static void sample_noise(OzPopulation *pop, gint64 tick, gpointer user_data) {
     OzFrame *f = oz_population_frame(pop, tick);
     int rows = pop->active_samples;
     gsize sz = (gsize)rows * pop->n;
-    if (tick >= l->loss_to) {
-        /* Drain ticks only deliver late errors: no probe, and no draw, so the noise
-         * stream is the same whatever the delays. */
+    const gint64 k = tick - pop->start_tick;
+    if (k >= l->net->input_ticks) {
+        /* After its T input ticks a population only carries late activity and delivers
+         * late errors: no probe, and no draw. */
         memset(f->z, 0, sz * sizeof(float));
         return;
     }
-    if (l->p.antithetic && ((tick - pop->start_tick) & 1)) {
+    if (!fresh_probe(l, k)) {
         const float *prev = oz_population_frame(pop, tick - 1)->z;
         for (gsize i = 0; i < sz; i++)
             f->z[i] = -prev[i];
-    } else {
-        oz_noise_sample(l->p.noise, l->rng_noise, f->z, rows, pop->n, l->p.sphere_unit);
+        return;
     }
+    if (!l->noise_keys_drawn)
+        draw_noise_keys(l);
+    guint h = 0;
+    while (h < l->hidden->len && ((OzHidden *)g_ptr_array_index(l->hidden, h))->pop != pop)
+        h++;
+    g_assert(h < l->hidden->len);
+    oz_noise_sample_key(l->p.noise, l->noise_keys[(gsize)k * l->hidden->len + h], f->z, rows,
+                        pop->n, l->p.sphere_unit);
 }
 
 /* grad (n_pre, n_post) += preᵀ (n_pre, rows) · g (rows, n_post) */

@@ -142,6 +142,12 @@ typedef struct OzLearner {
     GPtrArray *hidden; /* of OzHidden*, in topological order */
     OzOptimizer *opt;
     OzRng *rng_noise; /* (transfer none) */
+    /* The probe keys of a window, (T, hidden): drawn from rng_noise at the window's first
+     * probe, in the order an undelayed network draws them (input tick, then population in
+     * topological order), so that a population whose input starts later, behind axonal
+     * delays, still gets the probes of the same input tick. */
+    guint64 *noise_keys;
+    gboolean noise_keys_drawn;
 
     guint8 *labels; /* (B) of the current window */
     int ring;       /* depth of the error rings */

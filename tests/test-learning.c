@@ -1,6 +1,7 @@
 /* Learning: every rule's accumulated gradient on a tiny network against an independent
  * double-precision reference of SPEC §2–§3; OPZO's M against the true Jacobian; AdamW
  * and SGD steps by hand; bit-identical reruns. */
+#include "engine/oz-par.h"
 #include "io/oz-scenario.h"
 #include "oz-test-util.h"
 #include "plasticity/oz-learner.h"
@@ -29,6 +30,7 @@ typedef struct {
     float lr;
     int chunk;       /* grad_chunk_ticks */
     gboolean sparse; /* sparse_grad, with a threshold that takes it whenever it applies */
+    int warmup;      /* windows trained (lr 0.05) before the checked one */
 } Opts;
 
 static const Opts DEFAULTS = {0};
@@ -137,14 +139,24 @@ static void ref_error(const double *r, const guint8 *y, double scale, double *e)
     }
 }
 
+/* The feedback matrices of both hidden layers as the checked window began: DKP's B (fixed
+ * during a window, learned by the optimizer) and OPZO's M (carried over from the window
+ * before). */
+typedef struct {
+    double f1[N1 * M], f2[N2 * M];
+} Start;
+
 static void reference(Tiny *k, const char *rule, OzNoiseMode position, double alpha,
-                      const guint8 *y, Grads *g, const Opts *op) {
+                      const guint8 *y, Grads *g, const Opts *op, const Start *st) {
     memset(g, 0, sizeof *g);
     const float *mk1 = k->h1->mask, *mk2 = k->h2->mask;
     double xt[B * NI] = {0}, W1acc[N1 * M] = {0}, W2acc[N2 * M] = {0};
     double v1[B * N1] = {0}, v2[B * N2] = {0}, tr1[B * N1] = {0}, tr2[B * N2] = {0};
-    double M1[N1 * M] = {0}, M2[N2 * M] = {0};
+    double M1[N1 * M], M2[N2 * M];
+    memcpy(M1, st->f1, sizeof M1);
+    memcpy(M2, st->f2, sizeof M2);
     const gboolean opzo = strcmp(rule, "opzo") == 0, zo = strcmp(rule, "zo") == 0;
+    const gboolean dkp = strcmp(rule, "dkp") == 0;
     const gboolean noisy = opzo || zo;
     const float *W1 = k->w1->w, *W2 = k->w2->w, *W3 = k->w3->w;
     OzHidden *H1 = g_ptr_array_index(k->l->hidden, 0), *H2 = g_ptr_array_index(k->l->hidden, 1);
@@ -153,12 +165,12 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
         double u1[B * N1], u2[B * N2], sh1[B * N1], sh2[B * N2], o[B * M], e[B * M], l[B];
         for (int b = 0; b < B; b++) {
             for (int j = 0; j < N1; j++) {
-                double I = k->h1->bias[j];
+                double cur = k->h1->bias[j];
                 for (int i = 0; i < NI; i++)
-                    I += (double)k->in->x[b * NI + i] * W1[i * N1 + j];
+                    cur += (double)k->in->x[b * NI + i] * W1[i * N1 + j];
                 if (noisy && position == OZ_NOISE_BEFORE)
-                    I += alpha * z1[b * N1 + j];
-                double u = 0.5 * v1[b * N1 + j] + I, s = u >= 1.0 ? 1.0 : 0.0;
+                    cur += alpha * z1[b * N1 + j];
+                double u = 0.5 * v1[b * N1 + j] + cur, s = u >= 1.0 ? 1.0 : 0.0;
                 double mk = mk1[b * N1 + j], a = noisy && position == OZ_NOISE_AFTER ? alpha : 0;
                 v1[b * N1 + j] = u - s;
                 u1[b * N1 + j] = u;
@@ -168,12 +180,12 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
                     0.5 * tr1[b * N1 + j] + (op->trace_noisy ? sh1[b * N1 + j] : s * mk);
             }
             for (int j = 0; j < N2; j++) {
-                double I = k->h2->bias[j];
+                double cur = k->h2->bias[j];
                 for (int i = 0; i < N1; i++)
-                    I += sh1[b * N1 + i] * W2[i * N2 + j];
+                    cur += sh1[b * N1 + i] * W2[i * N2 + j];
                 if (noisy && position == OZ_NOISE_BEFORE)
-                    I += alpha * z2[b * N2 + j];
-                double u = 0.5 * v2[b * N2 + j] + I, s = u >= 1.0 ? 1.0 : 0.0;
+                    cur += alpha * z2[b * N2 + j];
+                double u = 0.5 * v2[b * N2 + j] + cur, s = u >= 1.0 ? 1.0 : 0.0;
                 double mk = mk2[b * N2 + j], a = noisy && position == OZ_NOISE_AFTER ? alpha : 0;
                 v2[b * N2 + j] = u - s;
                 u2[b * N2 + j] = u;
@@ -260,6 +272,8 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
                         fb = H2->path.mat[i * M + c];
                     else if (opzo)
                         fb = M2[i * M + c];
+                    else if (dkp)
+                        fb = st->f2[i * M + c];
                     s += fb * e[b * M + c];
                 }
                 if (zo)
@@ -277,6 +291,7 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
                     for (int c = 0; c < M; c++) {
                         double fb = !strcmp(rule, "dfa") ? H1->path.mat[i * M + c]
                                     : opzo               ? M1[i * M + c]
+                                    : dkp                ? st->f1[i * M + c]
                                                          : 0;
                         s += fb * e[b * M + c];
                     }
@@ -310,9 +325,9 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
         }
     }
     for (int i = 0; i < N1 * M; i++)
-        g->M1[i] = op->m_per_window ? 0.1 * W1acc[i] : M1[i];
+        g->M1[i] = op->m_per_window ? 0.9 * st->f1[i] + 0.1 * W1acc[i] : M1[i];
     for (int i = 0; i < N2 * M; i++)
-        g->M2[i] = op->m_per_window ? 0.1 * W2acc[i] : M2[i];
+        g->M2[i] = op->m_per_window ? 0.9 * st->f2[i] + 0.1 * W2acc[i] : M2[i];
 }
 
 static void expect_close(const char *what, const float *got, const double *want, int n) {
@@ -324,21 +339,50 @@ static void expect_close(const char *what, const float *got, const double *want,
                   what, i, got[i], want[i]);
 }
 
+/* DKP's B starts at zero and only the optimizer's steps make it nonzero, and a per-window
+ * M changes only at a window's end: checked in the first window, their hidden layers
+ * would get no signal and every hidden gradient would be 0 against 0.  They are checked
+ * after a few trained windows. */
+static int warmup_of(const char *rule, const Opts *op) {
+    if (op->warmup)
+        return op->warmup;
+    return !strcmp(rule, "dkp") || op->m_per_window ? 3 : 0;
+}
+
 static void check_rule_opts(const char *rule, OzNoiseMode position, const Opts *op) {
     Tiny k;
     const float alpha = 0.3f;
     tiny_build_opts(&k, rule, position, alpha, op);
     const guint8 y[B] = {1, 0};
+    OzHidden *H1 = g_ptr_array_index(k.l->hidden, 0), *H2 = g_ptr_array_index(k.l->hidden, 1);
+    k.l->lr = 0.05;
+    for (int w = 0; w < warmup_of(rule, op); w++) {
+        oz_network_reset(k.net, B, TRUE);
+        oz_learner_begin(k.l, y, TRUE);
+        oz_network_run_window(k.net);
+    }
+    k.l->lr = op->lr;
+    Start st = {{0}, {0}};
+    for (int i = 0; H1->path.mat && i < N1 * M; i++)
+        st.f1[i] = H1->path.mat[i];
+    for (int i = 0; H2->path.mat && i < N2 * M; i++)
+        st.f2[i] = H2->path.mat[i];
+    /* Staged flushes before the checked window, to tell which path its chunks took. */
+    const GradStage *stage = &k.l->stage[k.w2->id];
+    const guint64 sparse0 = stage->flushes_sparse, dense0 = stage->flushes_dense;
     oz_network_reset(k.net, B, TRUE);
     oz_learner_begin(k.l, y, TRUE);
     oz_network_run_window(k.net);
     Grads g;
-    reference(&k, rule, position, alpha, y, &g, op);
-    double nz = 0;
+    reference(&k, rule, position, alpha, y, &g, op, &st);
+    double nz = 0, fb = 0;
     for (int i = 0; i < N1 * N2; i++)
         nz += fabs(g.g2[i]);
-    if (strcmp(rule, "dkp") != 0 && !op->m_per_window)
-        cr_assert_gt(nz, 0.0, "%s: the tiny net must produce a hidden gradient", rule);
+    for (int i = 0; i < N1 * M; i++)
+        fb += fabs(st.f1[i]);
+    cr_assert_gt(nz, 0.0, "%s: the tiny net must produce a hidden gradient", rule);
+    if (!strcmp(rule, "dkp"))
+        cr_assert_gt(fb, 0.0, "dkp: B has been learned before the checked window");
     expect_close("W3", k.w3->grad, g.g3, N2 * M);
     expect_close("b3", k.out->bias_grad, g.b3, M);
     expect_close("W2", k.w2->grad, g.g2, N1 * N2);
@@ -346,19 +390,30 @@ static void check_rule_opts(const char *rule, OzNoiseMode position, const Opts *
     expect_close("W1", k.w1->grad, g.g1, NI * N1);
     expect_close("b1", k.h1->bias_grad, g.b1, N1);
     if (!strcmp(rule, "dkp")) {
-        OzHidden *H1 = g_ptr_array_index(k.l->hidden, 0), *H2 = g_ptr_array_index(k.l->hidden, 1);
         expect_close("dB1", H1->path.grad, g.dkp1, N1 * M);
         expect_close("dB2", H2->path.grad, g.dkp2, N2 * M);
     }
     if (op->ll) {
-        OzHidden *H1 = g_ptr_array_index(k.l->hidden, 0), *H2 = g_ptr_array_index(k.l->hidden, 1);
         expect_close("dR1", H1->ll_grad, g.R1, N1 * M);
         expect_close("dR2", H2->ll_grad, g.R2, N2 * M);
     }
     if (!strcmp(rule, "opzo")) {
-        OzHidden *H1 = g_ptr_array_index(k.l->hidden, 0), *H2 = g_ptr_array_index(k.l->hidden, 1);
         expect_close("M1", H1->path.mat, g.M1, N1 * M);
         expect_close("M2", H2->path.mat, g.M2, N2 * M);
+    }
+    /* The path the h1→h2 chunks of the checked window took: the sparse one whenever it
+     * was asked for and applies (a gradient that matched with it switched off would prove
+     * nothing), else the sgemm. */
+    if (op->chunk > 1) {
+        const guint64 ds = stage->flushes_sparse - sparse0, dd = stage->flushes_dense - dense0;
+        if (op->sparse && !op->trace_noisy) {
+            cr_assert(stage->sparse_ok, "%s: the sparse path applies", rule);
+            cr_assert_gt(ds, 0, "%s: chunks took the sparse path", rule);
+            cr_assert_eq(dd, 0, "%s: no chunk fell back to the sgemm", rule);
+        } else {
+            cr_assert_eq(ds, 0, "%s: no sparse chunk without sparse_grad", rule);
+            cr_assert_gt(dd, 0, "%s: chunks took the sgemm", rule);
+        }
     }
     tiny_free(&k);
 }
@@ -447,9 +502,10 @@ Test(learning, sparse_chunks_of_a_short_batch_hold_more_ticks) {
             oz_learner_begin(k.l, y, TRUE);
             oz_network_run_window(k.net);
             memcpy(grads[sparse], k.w2->grad, sizeof grads[sparse]);
-            if (sparse)
-                cr_assert_eq(k.l->stage[k.w2->id].flushes_sparse, 1, "%s: one chunk of 4 ticks",
-                             rules[r]);
+            /* One chunk of 4 ticks, by the sparse path, or (the comparison) by sgemm. */
+            const GradStage *st = &k.l->stage[k.w2->id];
+            cr_assert_eq(st->flushes_sparse, sparse ? 1 : 0, "%s", rules[r]);
+            cr_assert_eq(st->flushes_dense, sparse ? 0 : 1, "%s", rules[r]);
             tiny_free(&k);
         }
         for (int i = 0; i < N1 * N2; i++)
@@ -461,7 +517,8 @@ Test(learning, sparse_chunks_of_a_short_batch_hold_more_ticks) {
 /* At a realistic size — change lists 16 at a time plus a tail (150 presynaptic neurons),
  * H panels of 128 and 16 columns and a scalar tail (149 postsynaptic) — the sparse path
  * gives the sgemm's gradient to rounding, with and without a carry-in. */
-static void mid_gradients(const char *rule, gboolean sparse, int chunk, float *grad2, GradStage *st) {
+static void mid_gradients(const char *rule, gboolean sparse, int chunk, float *grad2,
+                          GradStage *st) {
     enum { MB = 3, MI = 20, M1 = 150, M2 = 149, MM = 10, MT = 8 };
     OzRng init, noise;
     oz_rng_init(&init, 5, "init");
@@ -521,8 +578,11 @@ Test(learning, sparse_gradient_at_size_matches_the_sgemm) {
             GradStage sd, ss;
             mid_gradients(rules[r], FALSE, chunks[c], dense, &sd);
             mid_gradients(rules[r], TRUE, chunks[c], sparse, &ss);
+            /* The comparison took the sgemm only, the sparse run the sparse path only. */
             cr_assert_eq(sd.flushes_sparse, 0);
+            cr_assert_gt(sd.flushes_dense, 0, "%s chunk %d", rules[r], chunks[c]);
             cr_assert_gt(ss.flushes_sparse, 0, "%s chunk %d", rules[r], chunks[c]);
+            cr_assert_eq(ss.flushes_dense, 0, "%s chunk %d", rules[r], chunks[c]);
             double scale = 1e-12, nz = 0;
             for (int i = 0; i < M1 * M2; i++) {
                 scale = fmax(scale, fabs(dense[i]));
@@ -536,6 +596,32 @@ Test(learning, sparse_gradient_at_size_matches_the_sgemm) {
     }
     g_free(dense);
     g_free(sparse);
+}
+
+/* The sparse path splits H by (sample, panel) and the sums by presynaptic neuron, each
+ * neuron's changes in row order: the same bits at 1, 2 and 3 threads (products this small
+ * are not split). */
+Test(learning, sparse_gradient_is_the_same_at_any_thread_count) {
+    enum { M1 = 150, M2 = 149 };
+    const char *rules[] = {"dfa", "opzo"};
+    float *one = g_new(float, M1 * M2), *other = g_new(float, M1 * M2);
+    for (gsize r = 0; r < G_N_ELEMENTS(rules); r++) {
+        const int chunks[] = {8, 3};
+        for (gsize c = 0; c < G_N_ELEMENTS(chunks); c++)
+            for (int threads = 1; threads <= 3; threads++) {
+                oz_par_set_threads(threads);
+                GradStage st;
+                mid_gradients(rules[r], TRUE, chunks[c], threads == 1 ? one : other, &st);
+                cr_assert(st.flushes_sparse > 0 && st.flushes_dense == 0, "%s chunk %d threads %d",
+                          rules[r], chunks[c], threads);
+                if (threads > 1)
+                    cr_assert(memcmp(one, other, sizeof(float) * M1 * M2) == 0,
+                              "%s chunk %d: %d threads differ", rules[r], chunks[c], threads);
+            }
+    }
+    oz_par_set_threads(1);
+    g_free(one);
+    g_free(other);
 }
 
 Test(learning, sphere_noise_has_the_configured_radius) {
@@ -764,8 +850,10 @@ Test(learning, unknown_rule_is_a_scenario_error) {
     }
 }
 
-/* Weights and biases after `batches` windows with the given feedback options. */
-static GByteArray *weights_with(const char *rule, const Opts *o, int batches) {
+/* Weights and biases after `batches` windows with the given feedback options; the h1→h2
+ * chunks that took the sparse path and the sgemm, into `flushes` when not NULL. */
+static GByteArray *weights_flushes(const char *rule, const Opts *o, int batches,
+                                   guint64 flushes[2]) {
     Tiny k;
     tiny_build_opts(&k, rule, OZ_NOISE_AFTER, 0.3f, o);
     GByteArray *out = g_byte_array_new();
@@ -781,8 +869,16 @@ static GByteArray *weights_with(const char *rule, const Opts *o, int batches) {
                             sizeof(float) * ps[i]->n_pre * ps[i]->n_post);
     g_byte_array_append(out, (const guint8 *)k.h1->bias, sizeof(float) * N1);
     g_byte_array_append(out, (const guint8 *)k.h2->bias, sizeof(float) * N2);
+    if (flushes) {
+        flushes[0] = k.l->stage[k.w2->id].flushes_sparse;
+        flushes[1] = k.l->stage[k.w2->id].flushes_dense;
+    }
     tiny_free(&k);
     return out;
+}
+
+static GByteArray *weights_with(const char *rule, const Opts *o, int batches) {
+    return weights_flushes(rule, o, batches, NULL);
 }
 
 Test(delays, stored_eligibility_with_any_delays_and_jitter_equals_no_delay) {
@@ -804,30 +900,42 @@ Test(delays, stored_eligibility_with_any_delays_and_jitter_equals_no_delay) {
         }
         g_byte_array_free(ref, TRUE);
         /* With gradient terms gathered in chunks of 3 ticks: the chunks hold the same
-         * emission ticks whatever the delays, so the sums are again identical. */
+         * emission ticks whatever the delays, so the sums are again identical.  Every
+         * h1→h2 chunk of these runs goes by sgemm, and … */
         Opts cbase = base;
         cbase.chunk = 3;
-        ref = weights_with(rules[r], &cbase, 3);
+        guint64 fl[2];
+        ref = weights_flushes(rules[r], &cbase, 3, fl);
+        cr_assert(fl[0] == 0 && fl[1] > 0, "%s: %lu sparse, %lu sgemm chunks", rules[r],
+                  (unsigned long)fl[0], (unsigned long)fl[1]);
         const Opts late[] = {
             {.dropout = 0.2f, .lr = 0.05f, .delay1 = 3, .delay2 = 1, .chunk = 3},
             {.dropout = 0.2f, .lr = 0.05f, .delay1 = 2, .jitter1 = 3, .jitter2 = 4, .chunk = 3},
         };
         for (gsize v = 0; v < G_N_ELEMENTS(late); v++) {
-            GByteArray *got = weights_with(rules[r], &late[v], 3);
+            GByteArray *got = weights_flushes(rules[r], &late[v], 3, fl);
             cr_assert(memcmp(got->data, ref->data, ref->len) == 0,
                       "%s, chunked variant %zu: weights differ from delay 0", rules[r], v);
+            cr_assert(fl[0] == 0 && fl[1] > 0, "%s, chunked variant %zu", rules[r], v);
             g_byte_array_free(got, TRUE);
         }
         g_byte_array_free(ref, TRUE);
-        /* The same with the sparse path: the chunks hold the same consecutive ticks. */
+        /* … the same with the sparse path: the chunks hold the same consecutive ticks,
+         * delayed or not.  Of a window's two chunks the first (ticks 0–2) must take it; the
+         * second, one tick with a carry-in product, costs more than its sgemm and takes
+         * that. */
         cbase.sparse = TRUE;
-        ref = weights_with(rules[r], &cbase, 3);
+        ref = weights_flushes(rules[r], &cbase, 3, fl);
+        cr_assert(fl[0] == 3 && fl[1] == 3, "%s: %lu sparse, %lu sgemm chunks", rules[r],
+                  (unsigned long)fl[0], (unsigned long)fl[1]);
         for (gsize v = 0; v < G_N_ELEMENTS(late); v++) {
             Opts o = late[v];
             o.sparse = TRUE;
-            GByteArray *got = weights_with(rules[r], &o, 3);
+            GByteArray *got = weights_flushes(rules[r], &o, 3, fl);
             cr_assert(memcmp(got->data, ref->data, ref->len) == 0,
                       "%s, sparse chunked variant %zu: weights differ from delay 0", rules[r], v);
+            cr_assert(fl[0] == 3 && fl[1] == 3, "%s, sparse chunked variant %zu: %lu sparse, %lu "
+                      "sgemm chunks", rules[r], v, (unsigned long)fl[0], (unsigned long)fl[1]);
             g_byte_array_free(got, TRUE);
         }
         g_byte_array_free(ref, TRUE);
@@ -1006,25 +1114,43 @@ Test(diagnostics, bp_rule_has_cosine_one_and_variance_matches_a_direct_computati
 
 /* With axonal delays on a feed-forward chain every layer is the undelayed one shifted in
  * time, and each error is credited to the activity that caused it (lag ticks earlier), so
- * learning is exactly the undelayed learning. */
+ * learning is exactly the undelayed learning: 3 trained windows, bit for bit. */
+static void check_projection_delays(const char *rule) {
+    Opts base = {.dropout = 0.2f, .lr = 0.05f};
+    GByteArray *ref = weights_with(rule, &base, 3), *first = weights_with(rule, &base, 1);
+    cr_assert(memcmp(ref->data, first->data, ref->len) != 0, "%s: training changed nothing",
+              rule);
+    g_byte_array_free(first, TRUE);
+    const Opts variants[] = {
+        {.dropout = 0.2f, .lr = 0.05f, .pdelay = {0, 1, 1}},
+        {.dropout = 0.2f, .lr = 0.05f, .pdelay = {2, 0, 3}},
+        {.dropout = 0.2f, .lr = 0.05f, .pdelay = {1, 2, 0}, .delay1 = 2, .delay2 = 2},
+    };
+    for (gsize v = 0; v < G_N_ELEMENTS(variants); v++) {
+        if (!strcmp(rule, "bp") && variants[v].delay1 != variants[v].delay2)
+            continue;
+        GByteArray *got = weights_with(rule, &variants[v], 3);
+        cr_assert(memcmp(got->data, ref->data, ref->len) == 0,
+                  "%s, variant %zu: weights differ from the undelayed network", rule, v);
+        g_byte_array_free(got, TRUE);
+    }
+    g_byte_array_free(ref, TRUE);
+}
+
 Test(delays, projection_delays_shift_time_and_learn_the_same) {
     const char *rules[] = {"dfa", "bp", "dkp"};
-    for (gsize r = 0; r < G_N_ELEMENTS(rules); r++) {
-        Opts base = {.dropout = 0.2f, .lr = 0.05f};
-        GByteArray *ref = weights_with(rules[r], &base, 3);
-        const Opts variants[] = {
-            {.dropout = 0.2f, .lr = 0.05f, .pdelay = {0, 1, 1}},
-            {.dropout = 0.2f, .lr = 0.05f, .pdelay = {2, 0, 3}},
-            {.dropout = 0.2f, .lr = 0.05f, .pdelay = {1, 2, 0}, .delay1 = 2, .delay2 = 2},
-        };
-        for (gsize v = 0; v < G_N_ELEMENTS(variants); v++) {
-            if (!strcmp(rules[r], "bp") && variants[v].delay1 != variants[v].delay2)
-                continue;
-            GByteArray *got = weights_with(rules[r], &variants[v], 3);
-            cr_assert(memcmp(got->data, ref->data, ref->len) == 0,
-                      "%s, variant %zu: weights differ from the undelayed network", rules[r], v);
-            g_byte_array_free(got, TRUE);
-        }
-        g_byte_array_free(ref, TRUE);
-    }
+    for (gsize r = 0; r < G_N_ELEMENTS(rules); r++)
+        check_projection_delays(rules[r]);
+}
+
+/* The same for the rules that probe: a population's probe follows its input tick
+ * (tick − start_tick), its keys are drawn in the undelayed order (input tick, then
+ * population), and nothing is drawn after its T input ticks (sample_noise in
+ * plasticity/oz-learner.c).  Before that fix, variants 0 and 1 differed from the second
+ * window on (probes drawn on ticks [start_tick + T, loss_to)) and variant 2 in its first
+ * (h1 from tick 1 and h2 from tick 3 interleaved their draws). */
+Test(delays, projection_delays_learn_the_same_with_the_probe) {
+    const char *rules[] = {"opzo", "zo"};
+    for (gsize r = 0; r < G_N_ELEMENTS(rules); r++)
+        check_projection_delays(rules[r]);
 }

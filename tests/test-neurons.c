@@ -130,11 +130,15 @@ Test(neurons, event_delivery_equals_dense_matrix_product) {
                     acc += (double)f->s[b * NPRE + i] * (double)proj->w[i * NPOST + j];
                 ref[b * NPOST + j] = acc;
             }
+        /* Each packet took the path it was sent by (an empty one takes none). */
+        const guint64 one = f->nspikes ? 1 : 0;
         proj->p.delivery = OZ_DELIVERY_EVENT;
         oz_projection_deliver(proj, f, ev);
         guint64 synops_event = proj->synops;
+        cr_assert(proj->packets_event == one && proj->packets_dense == 0, "rate %g", rates[r]);
         proj->p.delivery = OZ_DELIVERY_DENSE;
         oz_projection_deliver(proj, f, de);
+        cr_assert(proj->packets_event == one && proj->packets_dense == one, "rate %g", rates[r]);
         cr_assert_eq(proj->synops, 2 * synops_event, "both paths count the same SynOps");
         /* Only the sgemm path counts its multiply-adds, and only for a non-empty packet. */
         cr_assert_eq(proj->spike_dense_macs, f->nspikes ? (guint64)B * NPRE * NPOST : 0, "rate %g",
@@ -232,6 +236,7 @@ Test(neurons, delta_delivery_equals_the_direct_product_packet_after_packet) {
             }
     }
     cr_assert_gt(expect_delta, 5);
+    cr_assert_gt(proj->delta_rows, 0, "the delta packets added changed rows");
     /* SynOps count the network's spikes, not the rows our path fetched. */
     cr_assert_eq(proj->row_fetches * NPOST, proj->synops);
     cr_assert_lt(proj->delta_rows, proj->row_fetches);
@@ -312,6 +317,9 @@ Test(neurons, auto_delivery_picks_delta_event_or_dense_by_the_shorter_list) {
             cr_assert(fabsf(acc[k] - ref[k]) <= 1e-5f * (1.0f + fabsf(ref[k])),
                       "step %zu [%d]: %g vs %g", t, k, acc[k], ref[k]);
     }
+    /* The reference projection never took the delta path. */
+    cr_assert_eq(plain->packets_delta, 0);
+    cr_assert_gt(plain->packets_event, 0);
     /* A new sample: its first packet is full even if it repeats the last one. */
     oz_projection_reset(proj);
     guint64 dl = proj->packets_delta;

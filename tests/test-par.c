@@ -274,6 +274,8 @@ Test(par, event_delivery_is_the_same_at_any_thread_count) {
         float *dst = threads == 1 ? ref : acc;
         memset(dst, 0, sizeof(float) * B * NPOST);
         oz_projection_deliver(proj, f, dst);
+        cr_assert_eq(proj->packets_event, (guint64)threads, "the event path, at %d threads",
+                     threads);
         if (threads > 1)
             cr_assert(memcmp(ref, acc, sizeof(float) * B * NPOST) == 0, "%d threads differ",
                       threads);
@@ -345,6 +347,9 @@ static GByteArray *delta_run(int threads) {
         g_byte_array_append(out, (const guint8 *)acc, sizeof(float) * B * NPOST);
     }
     cr_assert_eq(proj->packets_delta, 4, "packets 1-3 and 5 are changes (refresh after 3)");
+    cr_assert_gt(proj->delta_rows, 0);
+    cr_assert_eq(proj->packets_event, 2, "packets 0 and 4 in full, by the event path");
+    cr_assert_eq(proj->packets_dense, 0);
     g_free(acc);
     oz_projection_free(proj);
     oz_population_free(pre);
