@@ -64,6 +64,10 @@ static GBytes *read_all(const char *path, GError **error) {
 
 static gboolean parse(GBytes *bytes, const char *path, OzIdx *out, GError **error);
 
+/* The largest body a header may promise.  read_stream stops at 4 GiB anyway; this bounds
+ * the product of the sizes, which is checked before the body is looked at. */
+#define IDX_MAX_BYTES ((guint64)1 << 34)
+
 static guint32 be32(const guint8 *p) {
     return ((guint32)p[0] << 24) | ((guint32)p[1] << 16) | ((guint32)p[2] << 8) | p[3];
 }
@@ -110,17 +114,48 @@ static gboolean parse(GBytes *bytes, const char *path, OzIdx *out, GError **erro
                     head);
         return FALSE;
     }
-    guint64 count = 1;
     for (int i = 0; i < nd; i++) {
         out->dims[i] = be32(p + 4 + 4 * i);
-        count *= out->dims[i];
-        if (out->dims[i] == 0 || count > ((guint64)1 << 34)) {
+        if (out->dims[i] == 0) {
             g_set_error(error, OZ_IDX_ERROR, OZ_IDX_ERROR_SIZE,
-                        "%s: dimension %d is %u at offset %d: sizes must be positive and "
-                        "total at most 2^34",
-                        path, i, out->dims[i], 4 + 4 * i);
+                        "%s: dimension %d is 0 at offset %d: sizes must be positive", path, i,
+                        4 + 4 * i);
             return FALSE;
         }
+    }
+    /* Every size is positive now (no division by zero below).  The product is checked
+     * before each multiplication: a running product up to the limit times a 32-bit size
+     * could pass 2^64 and wrap to a small number that an empty body would match. */
+    guint64 count = 1;
+    int over = -1; /* the dimension whose factor takes the product past the limit */
+    for (int i = 0; i < nd && over < 0; i++) {
+        if (out->dims[i] > IDX_MAX_BYTES / count)
+            over = i;
+        else
+            count *= out->dims[i];
+    }
+    if (over >= 0) {
+        /* Every size and their product as far as it fits in 64 bits, so the message shows
+         * which number of the header is out of proportion. */
+        GString *dims = g_string_new(NULL);
+        guint64 product = 1;
+        gboolean fits = TRUE;
+        for (int i = 0; i < nd; i++) {
+            g_string_append_printf(dims, "%s%u", i ? " × " : "", out->dims[i]);
+            fits = fits && out->dims[i] <= G_MAXUINT64 / product;
+            if (fits)
+                product *= out->dims[i];
+        }
+        g_autofree char *total =
+            fits ? g_strdup_printf("%" G_GUINT64_FORMAT, product) : g_strdup("2^64 or more");
+        g_set_error(error, OZ_IDX_ERROR, OZ_IDX_ERROR_SIZE,
+                    "%s: the header's sizes (offsets 4 to %zu) give dimensions %s = %s bytes, "
+                    "more than the limit of %" G_GUINT64_FORMAT " (2^34); the product passes it "
+                    "at dimension %d (%u, offset %d)",
+                    path, head - 1, dims->str, total, IDX_MAX_BYTES, over, out->dims[over],
+                    4 + 4 * over);
+        g_string_free(dims, TRUE);
+        return FALSE;
     }
     if (len - head < count) {
         g_set_error(error, OZ_IDX_ERROR, OZ_IDX_ERROR_TRUNCATED,

@@ -2,8 +2,10 @@
  *
  * An IDX file is a 4-byte magic (0, 0, type, ndims), ndims big-endian uint32 sizes, and
  * the body.  Only type 0x08 (uint8) is accepted, which is what MNIST and Fashion-MNIST
- * use.  The whole file is validated: magic, dimension count, that the body is exactly
- * the product of the sizes (a short body names the offset where it ends).  gzip input is
+ * use.  The whole file is validated: magic, dimension count, sizes positive with a
+ * product of at most 2^34 bytes (formed without overflow; past it, the message shows every
+ * size and the product), that the body is exactly the product of the sizes (a short body
+ * names the offset where it ends).  gzip input is
  * recognised by its own magic, not by the file name, and decompressed with GLib's zlib
  * converter.
  */

@@ -57,7 +57,10 @@ typedef struct {
 
 static const KeySpec schema[] = {
     {K_RUN, "name", T_STRING, RUN(name), 0, 0, NULL, "",
-     "run name (default: the file's base name)"},
+     "run name, also the default run log runs/NAME.sqlite: 1 to 100 ASCII letters, digits, "
+     "'-', '_' or '.', starting with a letter or digit (default: the file's base name without "
+     "its extension, any other character replaced by '_', 'run' put in front if it then starts "
+     "with neither a letter nor a digit, cut to 100 bytes)"},
     {K_RUN, "seed", T_INT64, RUN(seed), 0, 9.2e18, NULL, "2022", "seed of every random stream"},
     {K_RUN, "mode", T_ENUM, RUN(mode), 0, 0, "infer|train", "infer",
      "infer: evaluate the test set; train: learn (needs a learning rule)"},
@@ -305,6 +308,89 @@ static gboolean is_name_ok(const char *s) {
     return TRUE;
 }
 
+static gboolean is_run_name_char(char ch) {
+    return g_ascii_isalnum(ch) || ch == '-' || ch == '_' || ch == '.';
+}
+
+gboolean oz_scenario_name_is_plain(const char *name, char **why) {
+    g_return_val_if_fail(name != NULL, FALSE);
+    char *reason = NULL;
+    gsize len = strlen(name);
+    /* The first offending byte first: a '/' says more about a name than its length. */
+    for (gsize i = 0; i < len && !reason; i++) {
+        guchar ch = (guchar)name[i];
+        if (is_run_name_char((char)ch))
+            continue;
+        if (ch == '/')
+            reason = g_strdup_printf("'/' at byte %zu", i);
+        else if (ch == ' ')
+            reason = g_strdup_printf("a space at byte %zu", i);
+        else if (ch >= 0x80)
+            reason = g_strdup_printf("a non-ASCII byte 0x%02x at byte %zu", ch, i);
+        else if (g_ascii_iscntrl((char)ch))
+            reason = g_strdup_printf("the control character 0x%02x at byte %zu", ch, i);
+        else
+            reason = g_strdup_printf("'%c' at byte %zu", ch, i);
+    }
+    if (!reason && len == 0)
+        reason = g_strdup("it is empty");
+    else if (!reason && !g_ascii_isalnum(name[0]))
+        reason = g_strdup_printf("it starts with '%c'", name[0]);
+    else if (!reason && len > OZ_RUN_NAME_MAX)
+        reason = g_strdup_printf("it is %zu bytes long", len);
+    if (why)
+        *why = reason;
+    else
+        g_free(reason);
+    return reason == NULL;
+}
+
+char *oz_scenario_name_from_path(const char *path) {
+    g_autofree char *base = g_path_get_basename(path);
+    char *dot = strrchr(base, '.');
+    if (dot && dot != base)
+        *dot = '\0';
+    GString *s = g_string_new(NULL);
+    /* One '_' per character: "naïve" reads as "na_ve", not "na__ve".  A base name that is
+     * not UTF-8 (file names are bytes) gets one per byte. */
+    gboolean utf8 = g_utf8_validate(base, -1, NULL);
+    for (const char *p = base; *p; p = utf8 ? g_utf8_next_char(p) : p + 1)
+        g_string_append_c(s, is_run_name_char(*p) ? *p : '_');
+    if (!g_ascii_isalnum(s->str[0]))
+        g_string_prepend(s, "run");
+    g_string_truncate(s, MIN(s->len, (gsize)OZ_RUN_NAME_MAX));
+    g_assert(oz_scenario_name_is_plain(s->str, NULL));
+    return g_string_free(s, FALSE);
+}
+
+/* Where in a raw key-file value an escape GLib cannot read starts (it knows \s \n \t \r
+ * and \\), or −1. */
+static gssize bad_escape(const char *v) {
+    for (const char *p = v; *p; p++) {
+        if (*p != '\\')
+            continue;
+        if (!p[1] || !strchr("sntr\\", p[1]))
+            return p - v;
+        p++;
+    }
+    return -1;
+}
+
+/* A value as it can be shown in a message: control characters, backslashes (unless raw:
+ * a key file's own escapes, shown as written) and, unless the value is valid UTF-8, high
+ * bytes as C escapes.  (transfer full) */
+static char *printable(const char *v, gboolean raw) {
+    char keep[130];
+    gsize n = 0;
+    if (raw)
+        keep[n++] = '\\';
+    if (g_utf8_validate(v, -1, NULL))
+        for (int b = 0x80; b <= 0xff; b++)
+            keep[n++] = (char)b;
+    keep[n] = '\0';
+    return g_strescape(v, keep);
+}
+
 static gboolean parse_value(const Ctx *c, const KeySpec *ks, const char *section, const char *raw,
                             gpointer base, GError **error) {
     gpointer field = (char *)base + ks->offset;
@@ -429,7 +515,30 @@ static gboolean fill_section(const Ctx *c, GKeyFile *kf, Kind kind, const char *
         const KeySpec *ks = &schema[i];
         if (ks->kind != kind)
             continue;
-        g_autofree char *raw = g_key_file_get_string(kf, section, ks->key, NULL);
+        g_autoptr(GError) kerr = NULL;
+        g_autofree char *raw = g_key_file_get_string(kf, section, ks->key, &kerr);
+        if (kerr && !g_error_matches(kerr, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND) &&
+            !g_error_matches(kerr, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND)) {
+            /* A bad escape: GLib hands back the value with it left in (2.74) or nothing.
+             * Not UTF-8: nothing.  Either way it is not what the file meant, and the
+             * default must not stand in for it, nor a "\0" pass into a name or a path. */
+            g_autofree char *value = g_key_file_get_value(kf, section, ks->key, NULL);
+            gssize at = value ? bad_escape(value) : -1;
+            g_autofree char *shown = printable(value ? value : "", TRUE);
+            if (at >= 0)
+                key_error(c, error, OZ_SCENARIO_ERROR_VALUE, section, ks->key,
+                          "'%s' has an escape sequence a key file does not know at byte "
+                          "%" G_GSSIZE_FORMAT
+                          "; a backslash starts only \\s, \\n, \\t, \\r or \\\\",
+                          shown, at);
+            else if (g_error_matches(kerr, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_UNKNOWN_ENCODING))
+                key_error(c, error, OZ_SCENARIO_ERROR_VALUE, section, ks->key,
+                          "'%s' is not UTF-8 text", shown);
+            else
+                key_error(c, error, OZ_SCENARIO_ERROR_VALUE, section, ks->key,
+                          "'%s' cannot be read (%s)", shown, kerr->message);
+            return FALSE;
+        }
         if (!raw) {
             if (!ks->def) {
                 key_error(c, error, OZ_SCENARIO_ERROR_MISSING, section, ks->key,
@@ -616,7 +725,28 @@ static gboolean resolve_data(const Ctx *c, OzScenario *sc, GError **error) {
     return TRUE;
 }
 
+/* The run name is checked before anything else that can fail, and defaulted from the file
+ * name when empty. */
+static gboolean validate_run_name(const Ctx *c, OzScenario *sc, GError **error) {
+    if (!*sc->run.name) {
+        g_free(sc->run.name);
+        sc->run.name = oz_scenario_name_from_path(c->path);
+        return TRUE;
+    }
+    g_autofree char *why = NULL;
+    if (oz_scenario_name_is_plain(sc->run.name, &why))
+        return TRUE;
+    g_autofree char *shown = printable(sc->run.name, FALSE);
+    key_error(c, error, OZ_SCENARIO_ERROR_VALUE, "run", "name",
+              "'%s' is not a plain name (%s): it names the run log runs/NAME.sqlite, so it must "
+              "be 1 to %d ASCII letters, digits, '-', '_' or '.', starting with a letter or digit",
+              shown, why, OZ_RUN_NAME_MAX);
+    return FALSE;
+}
+
 static gboolean validate(const Ctx *c, OzScenario *sc, GError **error) {
+    if (!validate_run_name(c, sc, error))
+        return FALSE;
     if (sc->pops->len == 0) {
         g_set_error(error, OZ_SCENARIO_ERROR, OZ_SCENARIO_ERROR_MISSING,
                     "%s: no [population NAME] section: a network needs at least an input and "
@@ -681,14 +811,6 @@ static gboolean validate(const Ctx *c, OzScenario *sc, GError **error) {
                       "no population named '%s' (defined: %s)", *s, names);
             return FALSE;
         }
-    }
-    if (!*sc->run.name) {
-        g_free(sc->run.name);
-        g_autofree char *base = g_path_get_basename(c->path);
-        char *dot = strrchr(base, '.');
-        if (dot && dot != base)
-            *dot = '\0';
-        sc->run.name = g_strdup(base);
     }
     return resolve_data(c, sc, error);
 }
@@ -811,10 +933,19 @@ OzScenario *oz_scenario_load_data(const char *text, const char *path, const char
 
 OzScenario *oz_scenario_load(const char *path, const char *const *overrides, GError **error) {
     g_autofree char *text = NULL;
+    gsize len = 0;
     g_autoptr(GError) local = NULL;
-    if (!g_file_get_contents(path, &text, NULL, &local)) {
+    if (!g_file_get_contents(path, &text, &len, &local)) {
         g_set_error(error, OZ_SCENARIO_ERROR, OZ_SCENARIO_ERROR_FAILED,
                     "%s: cannot read the scenario: %s", path, local->message);
+        return NULL;
+    }
+    /* The key-file parser reads up to the first NUL byte; whatever follows would be
+     * silently dropped (a name cut short, a section lost). */
+    const char *nul = memchr(text, '\0', len);
+    if (nul) {
+        g_set_error(error, OZ_SCENARIO_ERROR, OZ_SCENARIO_ERROR_PARSE,
+                    "%s: a NUL byte at offset %td: a scenario is a text file", path, nul - text);
         return NULL;
     }
     return oz_scenario_load_data(text, path, overrides, error);

@@ -29,7 +29,7 @@ typedef enum {
 } OzScenarioError;
 
 typedef struct {
-    char *name;
+    char *name; /* a plain name (oz_scenario_name_is_plain), never empty */
     gint64 seed;
     int epochs;
     int batch_size;
@@ -149,6 +149,23 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(OzScenario, oz_scenario_free)
 void oz_scenario_set_error(const OzScenario *sc, GError **error, OzScenarioError code,
                            const char *section, const char *key, const char *fmt, ...)
     G_GNUC_PRINTF(6, 7);
+
+/* A run name is part of a file name — the run log defaults to runs/NAME.sqlite — and a
+ * scenario may come from someone else, so [run] name (from the file, --set or a sweep's
+ * --vary) must be a plain name: 1 to OZ_RUN_NAME_MAX bytes of ASCII letters, digits, '-',
+ * '_' and '.', starting with a letter or digit.  No '/' means it cannot leave runs/, and
+ * the first character rules out "..", hidden files and names read as options. */
+#define OZ_RUN_NAME_MAX 100
+/* Whether name is plain.  If not and why is not NULL, *why says which rule the name breaks
+ * (transfer full). */
+gboolean oz_scenario_name_is_plain(const char *name, char **why);
+/* The run name of a scenario file whose [run] name is empty: the base name of path without
+ * its extension, every character other than an ASCII letter, digit, '-', '_' or '.'
+ * replaced by '_' (one per character of valid UTF-8, else one per byte), "run" put in
+ * front if it then starts with neither a letter nor a digit, cut to OZ_RUN_NAME_MAX bytes.
+ * Always plain: "my scenario (v2).ini" gives "my_scenario__v2_", ".x.ini" gives "run.x".
+ * (transfer full) */
+char *oz_scenario_name_from_path(const char *path);
 
 /* Writes a description of every section and key (for --help-scenario). */
 char *oz_scenario_describe(void);

@@ -592,10 +592,9 @@ static int cmd_sweep(int argc, char **argv) {
     g_autofree char *base = g_path_get_basename(argv[1]);
     g_autofree char *sweep_id = g_strdup_printf("%s@%s", base, stamp);
     if (!db_path) {
-        char *dot = strrchr(base, '.');
-        if (dot)
-            *dot = '\0';
-        db_path = g_strdup_printf("runs/%s-sweep.sqlite", base);
+        /* The file's name is input too: sanitised like a defaulted run name. */
+        g_autofree char *stem = oz_scenario_name_from_path(argv[1]);
+        db_path = g_strdup_printf("runs/%s-sweep.sqlite", stem);
     }
     /* Validate every combination before running any. */
     GPtrArray *combos = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);

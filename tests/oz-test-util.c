@@ -214,3 +214,24 @@ gint64 oz_test_q_try(const char *db_path, const char *sql) {
     sqlite3_close(db);
     return v;
 }
+
+int oz_test_runv_in(const char *cwd, const char *const *args, char **err_out) {
+    GPtrArray *argv = g_ptr_array_new();
+    g_ptr_array_add(argv, (gpointer)oz_test_bin());
+    for (const char *const *a = args; *a; a++)
+        g_ptr_array_add(argv, (gpointer)*a);
+    g_ptr_array_add(argv, NULL);
+    int status = 0;
+    char *out = NULL, *err = NULL;
+    GError *e = NULL;
+    cr_assert(g_spawn_sync(cwd, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
+                           &err, &status, &e),
+              "%s", e ? e->message : "");
+    g_ptr_array_free(argv, TRUE);
+    g_free(out);
+    if (err_out)
+        *err_out = err;
+    else
+        g_free(err);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}

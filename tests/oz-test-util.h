@@ -29,6 +29,9 @@ int oz_test_runv(const char *const *args, char **err_out);
 /* The same with the arguments as a NULL-terminated list: oz_test_run(&err, "run", path,
  * "--quiet", NULL). */
 int oz_test_run(char **err_out, const char *first, ...) G_GNUC_NULL_TERMINATED;
+/* oz_test_runv with the program's working directory set to cwd (NULL: the test's own), for
+ * what it writes to paths relative to it (runs/NAME.sqlite). */
+int oz_test_runv_in(const char *cwd, const char *const *args, char **err_out);
 /* An argument vector under construction: a GPtrArray of (transfer none) strings that
  * oz_test_args_end terminates.  oz_test_args_add appends a NULL-terminated list. */
 GPtrArray *oz_test_args_new(const char *first, ...) G_GNUC_NULL_TERMINATED;

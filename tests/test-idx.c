@@ -135,3 +135,45 @@ Test(idx, image_set_checks_counts_and_labels) {
               err->message);
     g_clear_error(&err);
 }
+
+/* A header with the given sizes and no body. */
+static GError *header_error(const char *name, const guint32 *dims, int nd) {
+    guint8 b[4 + 16] = {0x00, 0x00, 0x08, (guint8)nd};
+    for (int i = 0; i < nd; i++)
+        for (int k = 0; k < 4; k++)
+            b[4 + 4 * i + k] = (guint8)(dims[i] >> (24 - 8 * k));
+    return load_error(name, b, 4 + 4 * (gsize)nd);
+}
+
+Test(idx, sizes_past_the_limit_name_the_dimensions_and_their_product) {
+    /* 60000 × 28 × 28 is 47 MB; the fourth size takes it to 3.3 TB, past 2^34. */
+    const guint32 dims[] = {60000, 28, 28, 70000};
+    GError *err = header_error("big.idx", dims, 4);
+    cr_assert_eq(err->code, OZ_IDX_ERROR_SIZE);
+    cr_assert(strstr(err->message, "60000 × 28 × 28 × 70000 = 3292800000000 bytes"), "%s",
+              err->message);
+    cr_assert(strstr(err->message, "limit of 17179869184"), "%s", err->message);
+    cr_assert(strstr(err->message, "offsets 4 to 19"), "the header's place: %s", err->message);
+    cr_assert(strstr(err->message, "dimension 3 (70000, offset 16)"), "%s", err->message);
+    g_error_free(err);
+}
+
+Test(idx, a_product_of_sizes_that_wraps_64_bits_is_rejected) {
+    /* 2^17 · 2^17 = 2^34 is at the limit; · 2^30 is 2^64, which a 64-bit product wraps to
+     * 0 — which an empty body would then match. */
+    const guint32 dims[] = {1u << 17, 1u << 17, 1u << 30};
+    GError *err = header_error("wrap.idx", dims, 3);
+    cr_assert_eq(err->code, OZ_IDX_ERROR_SIZE, "%s", err->message);
+    cr_assert(strstr(err->message, "131072 × 131072 × 1073741824 = 2^64 or more bytes"), "%s",
+              err->message);
+    cr_assert(strstr(err->message, "dimension 2 (1073741824, offset 12)"), "%s", err->message);
+    g_error_free(err);
+}
+
+Test(idx, a_zero_size_is_named_with_its_offset) {
+    const guint32 dims[] = {3, 0, 2};
+    GError *err = header_error("zero.idx", dims, 3);
+    cr_assert_eq(err->code, OZ_IDX_ERROR_SIZE);
+    cr_assert(strstr(err->message, "dimension 1 is 0 at offset 8"), "%s", err->message);
+    g_error_free(err);
+}

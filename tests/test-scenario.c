@@ -187,3 +187,160 @@ Test(scenario, describe_lists_every_section) {
     g_autofree char *d = oz_scenario_describe();
     cr_assert(strstr(d, "[run]") && strstr(d, "[population NAME]") && strstr(d, "v_th"));
 }
+
+/* base_text with "name = value" in its [run] section. */
+static char *with_name(const char *value) {
+    return g_strdup_printf("[run]\nname = %s\n%s", value, base_text + strlen("[run]\n"));
+}
+
+/* A run name is part of the run log's path, so every way of giving one — the file, --set —
+ * rejects anything that could reach outside runs/ or is not a plain name, and says why. */
+Test(scenario, run_names_that_are_not_plain_are_rejected) {
+    g_autofree char *long_name = g_strnfill(OZ_RUN_NAME_MAX + 1, 'a');
+    const struct {
+        const char *name, *why;
+    } bad[] = {
+        {"..", "it starts with '.'"},
+        {"a/b", "'/' at byte 1"},
+        {"../../x", "'/' at byte 2"},
+        {"/abs", "'/' at byte 0"},
+        {"-x", "it starts with '-'"},
+        {".x", "it starts with '.'"},
+        {"_x", "it starts with '_'"},
+        {"a b", "a space at byte 1"},
+        {"na\xc3\xafve", "a non-ASCII byte 0xc3 at byte 2"},
+        {"a\\nb", "the control character 0x0a at byte 1"}, /* a valid escape: a newline */
+        {"a:b", "':' at byte 1"},
+        {long_name, "it is 101 bytes long"},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autofree char *t = with_name(bad[i].name);
+        GError *err = expect_error(t, NULL, "run", "name");
+        cr_assert_eq(err->code, OZ_SCENARIO_ERROR_VALUE, "%s", err->message);
+        cr_assert(strstr(err->message, bad[i].why), "'%s': says '%s': %s", bad[i].name, bad[i].why,
+                  err->message);
+        cr_assert(strstr(err->message, "runs/NAME.sqlite") &&
+                      strstr(err->message, "1 to 100 ASCII letters, digits, '-', '_' or '.', "
+                                           "starting with a letter or digit"),
+                  "says what is allowed: %s", err->message);
+        g_error_free(err);
+        /* The same through --set, which the message then names. */
+        g_autofree char *set = g_strdup_printf("run.name=%s", bad[i].name);
+        const char *sets[] = {set, NULL};
+        err = expect_error(base_text, sets, "run", "name");
+        cr_assert(strstr(err->message, bad[i].why) && strstr(err->message, "--set"), "%s",
+                  err->message);
+        g_error_free(err);
+    }
+}
+
+Test(scenario, an_escaped_nul_in_a_value_is_an_error_not_a_cut_name) {
+    /* GKeyFile knows \s \n \t \r \\ only; "\0" is an invalid escape, which GLib reports
+     * beside the value it hands back. */
+    const char *values[] = {"a\\0b", "ok\\0", "a\\", "x\\;y"};
+    for (gsize i = 0; i < G_N_ELEMENTS(values); i++) {
+        g_autofree char *t = with_name(values[i]);
+        GError *err = expect_error(t, NULL, "run", "name");
+        cr_assert_eq(err->code, OZ_SCENARIO_ERROR_VALUE);
+        cr_assert(strstr(err->message, "escape sequence"), "%s", err->message);
+        g_error_free(err);
+        g_autofree char *set = g_strdup_printf("run.name=%s", values[i]);
+        const char *sets[] = {set, NULL};
+        err = expect_error(base_text, sets, "run", "name");
+        cr_assert(strstr(err->message, "escape sequence") && strstr(err->message, "--set"), "%s",
+                  err->message);
+        g_error_free(err);
+    }
+    /* The byte where the bad escape starts is named. */
+    g_autofree char *t = with_name("ab\\0");
+    GError *err = expect_error(t, NULL, "run", "name");
+    cr_assert(strstr(err->message, "at byte 2"), "%s", err->message);
+    g_error_free(err);
+    /* Not only names: any key, e.g. a data path. */
+    const char *dirs[] = {"data.dir=/tmp\\0/x", NULL};
+    err = expect_error(base_text, dirs, "data", "dir");
+    cr_assert(strstr(err->message, "escape sequence"), "%s", err->message);
+    g_error_free(err);
+}
+
+Test(scenario, a_value_that_is_not_utf8_is_an_error_not_the_default) {
+    /* GLib returns nothing for it; the default must not stand in. */
+    g_autofree char *t = with_name("na\xefve");
+    GError *err = expect_error(t, NULL, "run", "name");
+    cr_assert(strstr(err->message, "not UTF-8"), "%s", err->message);
+    g_error_free(err);
+}
+
+Test(scenario, a_nul_byte_in_the_file_is_an_error) {
+    /* The key-file parser would stop at it and drop the rest of the file. */
+    const char text[] = "[run]\nname = ok\0rest\n[run]\nseed = 1\n";
+    g_autofree char *path = g_build_filename(dir, "nul.ini", NULL);
+    cr_assert(g_file_set_contents(path, text, sizeof text - 1, NULL));
+    GError *err = NULL;
+    cr_assert_null(oz_scenario_load(path, NULL, &err));
+    cr_assert_eq(err->code, OZ_SCENARIO_ERROR_PARSE);
+    cr_assert(strstr(err->message, "nul.ini") && strstr(err->message, "NUL byte at offset 15"),
+              "%s", err->message);
+    g_error_free(err);
+}
+
+Test(scenario, plain_run_names_are_accepted) {
+    g_autofree char *longest = g_strnfill(OZ_RUN_NAME_MAX, 'b');
+    const char *good[] = {"run-1_a.b", "A", "9lives", "a..b", longest};
+    for (gsize i = 0; i < G_N_ELEMENTS(good); i++) {
+        g_autofree char *t = with_name(good[i]);
+        GError *err = NULL;
+        OzScenario *sc = oz_scenario_load_data(t, "my.ini", NULL, &err);
+        cr_assert_not_null(sc, "'%s': %s", good[i], err ? err->message : "");
+        cr_assert_str_eq(sc->run.name, good[i]);
+        oz_scenario_free(sc);
+        g_autofree char *set = g_strdup_printf("run.name=%s", good[i]);
+        const char *sets[] = {set, NULL};
+        sc = oz_scenario_load_data(base_text, "my.ini", sets, &err);
+        cr_assert_not_null(sc, "--set '%s': %s", good[i], err ? err->message : "");
+        cr_assert_str_eq(sc->run.name, good[i]);
+        oz_scenario_free(sc);
+    }
+}
+
+Test(scenario, a_defaulted_run_name_is_the_file_name_made_plain) {
+    GError *err = NULL;
+    OzScenario *sc = oz_scenario_load_data(base_text, "some dir/my scenario (v2).ini", NULL, &err);
+    cr_assert_not_null(sc, "%s", err ? err->message : "");
+    cr_assert_str_eq(sc->run.name, "my_scenario__v2_");
+    oz_scenario_free(sc);
+    const struct {
+        const char *path, *name;
+    } cases[] = {
+        {"s.ini", "s"},
+        {"/a/b/paper.v2.ini", "paper.v2"},
+        {"na\xc3\xafve.ini", "na_ve"}, /* one '_' per character */
+        {"na\xefve.ini", "na_ve"},     /* not UTF-8: one per byte */
+        {"\xff\xfe.ini", "run__"},
+        {".hidden.ini", "run.hidden"},
+        {"-rf.ini", "run-rf"},
+        {"_x.ini", "run_x"},
+        {"..", "run."},
+        {"", "run."},
+        {"dir/", "dir"},
+        {"a b\tc\n.ini", "a_b_c_"},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *name = oz_scenario_name_from_path(cases[i].path);
+        cr_assert_str_eq(name, cases[i].name, "from '%s'", cases[i].path);
+        cr_assert(oz_scenario_name_is_plain(name, NULL), "%s", name);
+    }
+    /* Cut to the longest plain name, after "run" is put in front. */
+    g_autofree char *long_base = g_strnfill(300, 'x');
+    long_base[0] = '.';
+    g_autofree char *name = oz_scenario_name_from_path(long_base);
+    cr_assert_eq(strlen(name), OZ_RUN_NAME_MAX);
+    cr_assert(g_str_has_prefix(name, "run.xx"), "%s", name);
+}
+
+Test(scenario, keys_describe_what_a_run_name_may_be) {
+    g_autofree char *d = oz_scenario_describe();
+    cr_assert(strstr(d, "1 to 100 ASCII letters") && strstr(d, "replaced by '_'") &&
+                  strstr(d, "'run' put in front"),
+              "%s", d);
+}
