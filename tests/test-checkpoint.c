@@ -492,4 +492,20 @@ Test(checkpoint, a_format_2_log_works_for_eval_init_from_and_resume) {
                                "where run_id = 2"));
     cr_assert_eq(oz_test_q(f2, "select count(*) from runs where id = 2 and status = 'finished'"),
                  1);
+    /* And both equal run 1, which the old build trained without interruption: a tensor
+     * for tensor, a stream for its four words.  (This also says that training has not
+     * changed since that build; if it changes on purpose, remake the fixture, see
+     * tests/data/README.md.) */
+    gint64 tensors = oz_test_q(f2, "select count(*) from checkpoints where run_id = 1 and "
+                                   "epoch = 1 and name not glob 'rng:*'");
+    cr_assert_eq(oz_test_q(f2, "select count(*) from checkpoints a join checkpoints b using "
+                               "(name) where a.run_id = 1 and a.epoch = 1 and b.run_id = 2 and "
+                               "b.epoch = 1 and a.data = b.data and name != 'format'"),
+                 tensors - 1);
+    cr_assert_eq(oz_test_q(f2, "select count(*) from checkpoints a where a.run_id = 1 and "
+                               "a.epoch = 1 and a.name glob 'rng:*' and hex(a.data) = (select "
+                               "group_concat(h, '') from (select hex(data) as h from checkpoints "
+                               "b where b.run_id = 2 and b.epoch = 1 and b.name glob a.name || "
+                               "'.s[0-3]' order by b.name))"),
+                 7, "the seven streams");
 }
