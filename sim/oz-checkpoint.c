@@ -54,14 +54,14 @@ _Static_assert(sizeof(OzRng) == 4 * sizeof(uint64_t),
                "OzRng gained a field: give it a named word in emit_rng");
 
 /* The dtype of a C variable, so a tensor's dtype cannot disagree with its storage. */
-#define DT_OF(x)                                                                               \
-    _Generic((x),                                                                              \
-        float: DT_F32,                                                                         \
-        double: DT_F64,                                                                        \
-        int: DT_I32,                                                                           \
-        guint: DT_U32,                                                                         \
-        gint64: DT_I64,                                                                        \
-        guint64: DT_U64)
+#define DT_OF(x)                                                                                   \
+    _Generic((x), float                                                                            \
+             : DT_F32, double                                                                      \
+             : DT_F64, int                                                                         \
+             : DT_I32, guint                                                                       \
+             : DT_U32, gint64                                                                      \
+             : DT_I64, guint64                                                                     \
+             : DT_U64)
 
 /* Which loads want a tensor (see wanted()). */
 enum {
@@ -119,7 +119,7 @@ static void emit(const Walk *w, int kind, gboolean optional, DType dtype, void *
 }
 
 /* A scalar variable under its own name. */
-#define SCALAR(w, kind, optional, ptr, ...)                                                    \
+#define SCALAR(w, kind, optional, ptr, ...)                                                        \
     emit(w, kind, optional, DT_OF(*(ptr)), (void *)(ptr), 0, 0, 0, __VA_ARGS__)
 
 static void emit_rng(const Walk *w, int kind, const char *stream, OzRng *rng) {
@@ -301,8 +301,8 @@ static void save_one(const Tensor *t, gpointer user) {
         oz_log_batch_add(c->batch, OZ_ROW_CHECKPOINT, "isSsb", (gint64)c->epoch, t->name,
                          dtypes[t->dtype].name, shape, buf, bytes);
     else
-        oz_log_batch_add(c->batch, OZ_ROW_INTERRUPT, "sSsb", t->name, dtypes[t->dtype].name,
-                         shape, buf, bytes);
+        oz_log_batch_add(c->batch, OZ_ROW_INTERRUPT, "sSsb", t->name, dtypes[t->dtype].name, shape,
+                         buf, bytes);
     g_free(buf);
 }
 
@@ -426,22 +426,21 @@ static void load_one(const Tensor *t, gpointer user) {
  *
  * Format 2 (opzosim before checkpoints had dtypes) stored each tensor as the bytes of the
  * variables it came from, in the writing host's order.  Every machine that wrote it was
- * little-endian (x86-64 and arm64 builds; no big-endian build ever ran), so its bytes are
- * read with get_le like format 3's.  Only its epoch checkpoints are read: they hold the
- * tensors of foreach_tensor under the same names, except that a random stream is one
- * 32-byte row `rng:NAME` (a whole OzRng: s[0..3], eight bytes each) instead of four words.
- * Its rows have no dtype or shape, so only their lengths can be checked.  Its
- * interruption states, with counters named by position and structs stored whole, are
- * refused (oz_checkpoint_load_interrupt).  Since an epoch checkpoint of format 2 holds
- * the same state as one of format 3, eval, --init-from and --resume continue from it
- * exactly as from a new one. */
+ * little-endian (x86-64), so its bytes are read with get_le like format 3's.  Only its
+ * epoch checkpoints are read: they hold the tensors of foreach_tensor under the same
+ * names, except that a random stream is one 32-byte row `rng:NAME` (a whole OzRng:
+ * s[0..3], eight bytes each) instead of four words.  Its rows have no dtype or shape, so
+ * only their lengths can be checked.  Its interruption states, with counters named by
+ * position and structs stored whole, are refused (oz_checkpoint_load_interrupt).  Since
+ * an epoch checkpoint of format 2 holds the same state as one of format 3, eval,
+ * --init-from and --resume continue from it exactly as from a new one. */
 static gboolean load_legacy_v2(LoadCtx *c, const Tensor *t) {
     guint size = dtypes[t->dtype].size;
     gsize count = tensor_count(t), need = count * size, offset = 0;
     g_autofree char *name = g_strdup(t->name);
     char *dot = strrchr(name, '.');
-    if (g_str_has_prefix(name, "rng:") && dot && dot[1] == 's' && dot[2] >= '0' &&
-        dot[2] <= '3' && !dot[3]) {
+    if (g_str_has_prefix(name, "rng:") && dot && dot[1] == 's' && dot[2] >= '0' && dot[2] <= '3' &&
+        !dot[3]) {
         offset = 8 * (gsize)(dot[2] - '0');
         need = sizeof(OzRng);
         *dot = 0;
@@ -621,8 +620,13 @@ gboolean oz_checkpoint_load_interrupt(sqlite3 *db, gint64 run_id, OzRun *run, gb
     }
     guint phase_index = 0;
     if (c.ok)
-        load_one(&(Tensor){"pos:phase_index", &phase_index, DT_OF(phase_index), 0, {0, 0},
-                           KIND_POSITION, FALSE},
+        load_one(&(Tensor){"pos:phase_index",
+                           &phase_index,
+                           DT_OF(phase_index),
+                           0,
+                           {0, 0},
+                           KIND_POSITION,
+                           FALSE},
                  &c);
     if (c.ok && phase_index >= run->phases->len) {
         g_set_error(error, OZ_CHECKPOINT_ERROR, OZ_CHECKPOINT_ERROR_CORRUPT,

@@ -3,8 +3,8 @@
  * default; a wrong shape, dtype or a missing tensor is an error naming it; and a log of
  * format 2 made by an older build (tests/data/checkpoint-format2.sql, see the README
  * there) loads for eval, --init-from and --resume, its interruption state refused. */
-#include "sim/oz-checkpoint.h"
 #include "oz-test-util.h"
+#include "sim/oz-checkpoint.h"
 
 #include <criterion/criterion.h>
 #include <sqlite3.h>
@@ -111,8 +111,8 @@ static sqlite3 *open_ro(const char *path) {
     return db;
 }
 
-static gboolean load_epoch(const char *path, gint64 run_id, int epoch, OzRun *run,
-                           OzLoadWhat what, GError **error) {
+static gboolean load_epoch(const char *path, gint64 run_id, int epoch, OzRun *run, OzLoadWhat what,
+                           GError **error) {
     sqlite3 *db = open_ro(path);
     gboolean ok = oz_checkpoint_load(db, run_id, epoch, run, what, error);
     sqlite3_close(db);
@@ -166,13 +166,26 @@ Test(checkpoint, every_tensor_round_trips_bit_for_bit) {
     g_autofree char *tc = table_text(pc, "interrupt_state", where);
     cr_assert_str_eq(tia, tc, "the interruption state saved again after loading is the same");
     /* Every kind of tensor is there, scalars under their own names, none by position. */
-    const char *names[] = {"format",         "w:in_h1",           "b:h1",
-                           "fb:h1",          "ll:h2",             "m:in_h1",
-                           "v:h1.bias",      "optim:steps",       "rng:input.s0",
-                           "rng:jitter.s3",  "rng:input_test.s2", "pos:order",
-                           "pos:loss_sum",   "runaway:h1",        "cnt:h1.spikes",
-                           "cnt:h1_h2.synops", "cnt:in_h1.delta_rows", "macs0:h2",
-                           "gs:in_h1.mean",  "gs:h1_h2.cos_sum"};
+    const char *names[] = {"format",
+                           "w:in_h1",
+                           "b:h1",
+                           "fb:h1",
+                           "ll:h2",
+                           "m:in_h1",
+                           "v:h1.bias",
+                           "optim:steps",
+                           "rng:input.s0",
+                           "rng:jitter.s3",
+                           "rng:input_test.s2",
+                           "pos:order",
+                           "pos:loss_sum",
+                           "runaway:h1",
+                           "cnt:h1.spikes",
+                           "cnt:h1_h2.synops",
+                           "cnt:in_h1.delta_rows",
+                           "macs0:h2",
+                           "gs:in_h1.mean",
+                           "gs:h1_h2.cos_sum"};
     for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
         g_autofree char *sql = g_strdup_printf(
             "select count(*) from interrupt_state where name = '%s' and dtype is not null and "
@@ -455,8 +468,7 @@ Test(checkpoint, a_format_2_log_works_for_eval_init_from_and_resume) {
     {
         Run r = format2_run(f3);
         GError *gerr = NULL;
-        cr_assert(load_epoch(f2, 2, 0, r.run, OZ_LOAD_ALL, &gerr), "%s",
-                  gerr ? gerr->message : "");
+        cr_assert(load_epoch(f2, 2, 0, r.run, OZ_LOAD_ALL, &gerr), "%s", gerr ? gerr->message : "");
         OzRunLog *log = oz_runlog_open(f3, NULL, 5000, &gerr);
         cr_assert_not_null(log);
         cr_assert(oz_runlog_resume_run(log, 2, &gerr));
