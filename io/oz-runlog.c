@@ -60,12 +60,17 @@ static const char schema_sql[] =
     "  population TEXT NOT NULL, projection TEXT NOT NULL, batches INTEGER,"
     "  cos_bp REAL, grad_norm REAL, bp_grad_norm REAL, variance REAL,"
     "  PRIMARY KEY(run_id, epoch, projection));"
+    /* Checkpoint tensors (sim/oz-checkpoint.c, docs/CHECKPOINTS.md): data holds the values
+     * as little-endian bytes of dtype ('float32', …), shape is '36,40' ('' for a scalar).
+     * dtype and shape come last, as in an older log that gained them (NULL in its rows:
+     * format 2). */
     "CREATE TABLE IF NOT EXISTS interrupt_state("
     "  run_id INTEGER NOT NULL REFERENCES runs(id), name TEXT NOT NULL, data BLOB NOT NULL,"
-    "  PRIMARY KEY(run_id, name));"
+    "  dtype TEXT, shape TEXT, PRIMARY KEY(run_id, name));"
     "CREATE TABLE IF NOT EXISTS checkpoints("
     "  run_id INTEGER NOT NULL REFERENCES runs(id), epoch INTEGER NOT NULL,"
-    "  name TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY(run_id, epoch, name));"
+    "  name TEXT NOT NULL, data BLOB NOT NULL, dtype TEXT, shape TEXT,"
+    "  PRIMARY KEY(run_id, epoch, name));"
     "CREATE INDEX IF NOT EXISTS spikes_by_sample ON spikes(run_id, sample, population, tick);"
     "CREATE INDEX IF NOT EXISTS epochs_by_phase ON epochs(phase, run_id);"
     "CREATE TABLE IF NOT EXISTS energy_models("
@@ -113,9 +118,11 @@ static const char *const row_sql[OZ_ROW_COUNT] = {
                            "FROM json_each(?7)"),
     [OZ_ROW_TRAINING_OPS] = "INSERT OR REPLACE INTO training_ops VALUES(?,?,?,?,?)",
     [OZ_ROW_GRAD_STATS] = "INSERT OR REPLACE INTO grad_stats VALUES(?,?,?,?,?,?,?,?,?)",
-    [OZ_ROW_CHECKPOINT] = "INSERT OR REPLACE INTO checkpoints VALUES(?,?,?,?)",
+    [OZ_ROW_CHECKPOINT] = ("INSERT OR REPLACE INTO checkpoints(run_id, epoch, name, dtype, shape,"
+                           " data) VALUES(?,?,?,?,?,?)"),
     [OZ_ROW_CHECKPOINT_PRUNE] = "DELETE FROM checkpoints WHERE run_id = ? AND epoch < ?",
-    [OZ_ROW_INTERRUPT] = "INSERT OR REPLACE INTO interrupt_state VALUES(?,?,?)",
+    [OZ_ROW_INTERRUPT] = ("INSERT OR REPLACE INTO interrupt_state(run_id, name, dtype, shape,"
+                          " data) VALUES(?,?,?,?,?)"),
     [OZ_ROW_INTERRUPT_CLEAR] = "DELETE FROM interrupt_state WHERE run_id = ?",
 };
 _Static_assert(G_N_ELEMENTS(row_sql) == OZ_ROW_COUNT, "one statement per row kind");
@@ -268,6 +275,20 @@ OzRunLog *oz_runlog_open(const char *path, uv_loop_t *loop, int busy_timeout_ms,
         sqlite3_free(msg);
         oz_runlog_close(log);
         return NULL;
+    }
+    /* Checkpoint tables of a log made before checkpoint format 3 gain dtype and shape
+     * (NULL in their rows, which the loader reads as format 2). */
+    static const char *const typed_tables[] = {"checkpoints", "interrupt_state"};
+    for (gsize k = 0; k < G_N_ELEMENTS(typed_tables); k++) {
+        g_autofree char *has = g_strdup_printf("SELECT dtype FROM %s LIMIT 0", typed_tables[k]);
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(log->db, has, -1, &st, NULL) != SQLITE_OK) {
+            g_autofree char *add = g_strdup_printf(
+                "ALTER TABLE %s ADD COLUMN dtype TEXT; ALTER TABLE %s ADD COLUMN shape TEXT",
+                typed_tables[k], typed_tables[k]);
+            sqlite3_exec(log->db, add, NULL, NULL, NULL);
+        }
+        sqlite3_finalize(st);
     }
     /* Logs made before runs had a sweep column get it now. */
     sqlite3_stmt *probe = NULL;

@@ -33,9 +33,9 @@ typedef enum {
                         * one spikes row per neuron, expanded inside SQLite */
     OZ_ROW_GRAD_STATS,
     OZ_ROW_TRAINING_OPS,
-    OZ_ROW_CHECKPOINT,       /* epoch, name, blob */
+    OZ_ROW_CHECKPOINT,       /* epoch, name, dtype, shape, blob (sim/oz-checkpoint.c) */
     OZ_ROW_CHECKPOINT_PRUNE, /* epoch: deletes this run's checkpoints of earlier epochs */
-    OZ_ROW_INTERRUPT,        /* name, blob: the state at an interruption */
+    OZ_ROW_INTERRUPT,        /* name, dtype, shape, blob: the state at an interruption */
     OZ_ROW_INTERRUPT_CLEAR,  /* (no columns): forget this run's interruption state */
     OZ_ROW_COUNT
 } OzRowKind;

@@ -1,149 +1,328 @@
-/* oz-checkpoint.c — see oz-checkpoint.h.  Tensors are enumerated in one place
- * (foreach_tensor) so saving and loading cannot disagree about names. */
+/* oz-checkpoint.c — see oz-checkpoint.h; docs/CHECKPOINTS.md is the reader's reference.
+ *
+ * Tensors are enumerated in one place (foreach_tensor, foreach_position) so saving and
+ * loading cannot disagree about names, dtypes or shapes.
+ *
+ * Representation (format 3).  A tensor is one row: (run_id, epoch, name, dtype, shape,
+ * data) in `checkpoints`, (run_id, name, dtype, shape, data) in `interrupt_state`.  dtype
+ * and shape are columns rather than a header inside the blob because then SQL can list
+ * them (`SELECT name, dtype, shape FROM checkpoints`), the blob is the bare array that
+ * numpy.frombuffer reads without an offset, and an older log needs nothing but two ADD
+ * COLUMNs (io/oz-runlog.c) — its format-2 rows keep NULL there.  Every value is written
+ * and read byte by byte in little-endian order (put_le, get_le): never a memcpy of a
+ * struct or an array, so the bytes do not depend on the host.
+ *
+ * Names.  Every scalar has its own name (cnt:PROJ.synops, pos:cursor), never a position
+ * in a struct or a list; a random stream is its four xoshiro256** words as uint64 scalars
+ * rng:NAME.s0 … rng:NAME.s3 (a field added to OzRng fails the _Static_assert below until
+ * it is given a name here).
+ *
+ * Compatibility.  A tensor is required unless marked optional.  A loader that misses an
+ * optional tensor sets it to its default, zero; so a new counter whose zero is right for
+ * an older checkpoint is added as optional without a new format.  A tensor whose name,
+ * dtype, shape or meaning changes, or a new required one, bumps OZ_CHECKPOINT_FORMAT.
+ * Optional today: cnt:PROJ.packets_delta and cnt:PROJ.delta_rows (implementation
+ * counters of delta delivery, not kept by format 2), and macc:POP (a momentum pathway's
+ * per-window sum, allocated on first use and zero at every batch boundary).
+ *
+ * Format 2 is read in one delimited section (load_legacy_v2): epoch checkpoints only.
+ */
 #include "oz-checkpoint.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* kind: 0 weights and biases, 1 the test input stream, 2 feedback and LL matrices,
- * 3 optimizer and random state, 4 the position inside a phase (interruptions only). */
-typedef void (*TensorFunc)(const char *name, void *data, gsize bytes, int kind, gpointer user);
+// clang-format off
+G_DEFINE_QUARK(oz-checkpoint-error-quark, oz_checkpoint_error)
+// clang-format on
 
-/* The layout of the tensors below; bump it whenever a tensor's name, size or meaning
- * changes, so an old checkpoint is refused with a clear message, not misread. */
-#define OZ_CHECKPOINT_FORMAT 2
-static const guint32 checkpoint_format = OZ_CHECKPOINT_FORMAT;
+typedef enum { DT_F32, DT_F64, DT_I32, DT_U32, DT_I64, DT_U64, DT_COUNT } DType;
 
-static void foreach_tensor(OzRun *run, TensorFunc fn, gpointer user) {
+/* The names are numpy's: numpy.dtype(name).newbyteorder('<') reads a blob. */
+static const struct {
+    const char *name;
+    guint size;
+} dtypes[] = {
+    [DT_F32] = {"float32", 4}, [DT_F64] = {"float64", 8}, [DT_I32] = {"int32", 4},
+    [DT_U32] = {"uint32", 4},  [DT_I64] = {"int64", 8},   [DT_U64] = {"uint64", 8},
+};
+_Static_assert(G_N_ELEMENTS(dtypes) == DT_COUNT, "one name per dtype");
+_Static_assert(sizeof(float) == 4 && sizeof(double) == 8 && sizeof(int) == 4,
+               "the dtypes assume 4-byte float and int, 8-byte double");
+_Static_assert(sizeof(OzRng) == 4 * sizeof(uint64_t),
+               "OzRng gained a field: give it a named word in emit_rng");
+
+/* The dtype of a C variable, so a tensor's dtype cannot disagree with its storage. */
+#define DT_OF(x)                                                                                   \
+    _Generic((x), float                                                                            \
+             : DT_F32, double                                                                      \
+             : DT_F64, int                                                                         \
+             : DT_I32, guint                                                                       \
+             : DT_U32, gint64                                                                      \
+             : DT_I64, guint64                                                                     \
+             : DT_U64)
+
+/* Which loads want a tensor (see wanted()). */
+enum {
+    KIND_MODEL,      /* weights and biases */
+    KIND_TEST_INPUT, /* the input stream as the last test phase began */
+    KIND_FEEDBACK,   /* feedback and LL matrices */
+    KIND_TRAIN,      /* optimizer and random state */
+    KIND_POSITION    /* the position inside a phase (interruptions only) */
+};
+
+typedef struct {
+    const char *name;
+    void *data; /* count × dtype size bytes, host order */
+    DType dtype;
+    int ndim; /* 0: a scalar */
+    gsize shape[2];
+    int kind;
+    gboolean optional; /* may be missing: then zero */
+} Tensor;
+
+typedef void (*TensorFunc)(const Tensor *t, gpointer user);
+
+typedef struct {
+    TensorFunc fn;
+    gpointer user;
+} Walk;
+
+static gsize tensor_count(const Tensor *t) {
+    gsize n = 1;
+    for (int i = 0; i < t->ndim; i++)
+        n *= t->shape[i];
+    return n;
+}
+
+/* '36,40', '' for a scalar: the `shape` column. */
+static void shape_text(const Tensor *t, char *buf, gsize size) {
+    buf[0] = 0;
+    for (int i = 0; i < t->ndim; i++) {
+        gsize len = strlen(buf);
+        g_snprintf(buf + len, size - len, "%s%zu", i ? "," : "", t->shape[i]);
+    }
+}
+
+static void emit(const Walk *w, int kind, gboolean optional, DType dtype, void *data, int ndim,
+                 gsize d0, gsize d1, const char *fmt, ...) G_GNUC_PRINTF(9, 10);
+static void emit(const Walk *w, int kind, gboolean optional, DType dtype, void *data, int ndim,
+                 gsize d0, gsize d1, const char *fmt, ...) {
     char name[256];
-    /* First, so a loader checks it before anything else (see load_one). */
-    fn("format", (void *)&checkpoint_format, sizeof checkpoint_format, 0, user);
+    va_list ap;
+    va_start(ap, fmt);
+    g_vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    Tensor t = {name, data, dtype, ndim, {d0, d1}, kind, optional};
+    w->fn(&t, w->user);
+}
+
+/* A scalar variable under its own name. */
+#define SCALAR(w, kind, optional, ptr, ...)                                                        \
+    emit(w, kind, optional, DT_OF(*(ptr)), (void *)(ptr), 0, 0, 0, __VA_ARGS__)
+
+static void emit_rng(const Walk *w, int kind, const char *stream, OzRng *rng) {
+    for (int k = 0; k < 4; k++)
+        SCALAR(w, kind, FALSE, &rng->s[k], "rng:%s.s%d", stream, k);
+}
+
+static guint32 checkpoint_format = OZ_CHECKPOINT_FORMAT;
+
+static void foreach_tensor(OzRun *run, const Walk *w) {
+    /* First, so a reader meets it before anything else (the loader reads it apart). */
+    SCALAR(w, KIND_MODEL, FALSE, &checkpoint_format, "format");
     for (guint i = 0; i < run->net->projs->len; i++) {
         OzProjection *p = g_ptr_array_index(run->net->projs, i);
-        g_snprintf(name, sizeof name, "w:%s", p->name);
-        fn(name, p->w, sizeof(float) * (gsize)p->n_pre * p->n_post, 0, user);
+        emit(w, KIND_MODEL, FALSE, DT_F32, p->w, 2, (gsize)p->n_pre, (gsize)p->n_post, "w:%s",
+             p->name);
     }
     for (guint i = 0; i < run->net->pops->len; i++) {
         OzPopulation *pop = g_ptr_array_index(run->net->pops, i);
-        if (!pop->bias)
-            continue;
-        g_snprintf(name, sizeof name, "b:%s", pop->name);
-        fn(name, pop->bias, sizeof(float) * (gsize)pop->n, 0, user);
+        if (pop->bias)
+            emit(w, KIND_MODEL, FALSE, DT_F32, pop->bias, 1, (gsize)pop->n, 0, "b:%s", pop->name);
     }
-    fn("rng:input_test", &run->rng_input_test, sizeof(OzRng), 1, user);
+    emit_rng(w, KIND_TEST_INPUT, "input_test", &run->rng_input_test);
     if (!run->learner)
         return;
     OzLearner *l = run->learner;
     for (guint k = 0; k < l->hidden->len; k++) {
         OzHidden *h = g_ptr_array_index(l->hidden, k);
-        if (!h->path.mat)
-            continue;
-        g_snprintf(name, sizeof name, "fb:%s", h->pop->name);
-        fn(name, h->path.mat, sizeof(float) * (gsize)h->path.n * h->path.m, 2, user);
+        if (h->path.mat)
+            emit(w, KIND_FEEDBACK, FALSE, DT_F32, h->path.mat, 2, (gsize)h->path.n,
+                 (gsize)h->path.m, "fb:%s", h->pop->name);
     }
     for (guint k = 0; k < l->hidden->len; k++) {
         OzHidden *h = g_ptr_array_index(l->hidden, k);
-        if (!h->ll_w)
-            continue;
-        g_snprintf(name, sizeof name, "ll:%s", h->pop->name);
-        fn(name, h->ll_w, sizeof(float) * (gsize)h->pop->n * l->m, 2, user);
+        if (h->ll_w)
+            emit(w, KIND_FEEDBACK, FALSE, DT_F32, h->ll_w, 2, (gsize)h->pop->n, (gsize)l->m,
+                 "ll:%s", h->pop->name);
     }
     for (guint i = 0; i < l->opt->params->len; i++) {
         OzParam *p = &g_array_index(l->opt->params, OzParam, i);
-        g_snprintf(name, sizeof name, "m:%s", p->name);
-        fn(name, p->m, sizeof(float) * p->n, 3, user);
-        g_snprintf(name, sizeof name, "v:%s", p->name);
-        fn(name, p->v, sizeof(float) * p->n, 3, user);
+        /* A projection's moments have its weights' shape; a bias's are a vector. */
+        gsize d0 = p->n, d1 = 0;
+        for (guint j = 0; j < run->net->projs->len; j++) {
+            OzProjection *proj = g_ptr_array_index(run->net->projs, j);
+            if (proj->w == p->w && (gsize)proj->n_pre * proj->n_post == p->n) {
+                d0 = (gsize)proj->n_pre;
+                d1 = (gsize)proj->n_post;
+            }
+        }
+        emit(w, KIND_TRAIN, FALSE, DT_F32, p->m, d1 ? 2 : 1, d0, d1, "m:%s", p->name);
+        emit(w, KIND_TRAIN, FALSE, DT_F32, p->v, d1 ? 2 : 1, d0, d1, "v:%s", p->name);
     }
-    fn("optim:steps", &l->opt->steps, sizeof l->opt->steps, 3, user);
-    fn("rng:init", &run->rng_init, sizeof(OzRng), 3, user);
-    fn("rng:input", &run->rng_input, sizeof(OzRng), 3, user);
-    fn("rng:dropout", &run->rng_dropout, sizeof(OzRng), 3, user);
-    fn("rng:shuffle", &run->rng_shuffle, sizeof(OzRng), 3, user);
-    fn("rng:noise", &run->rng_noise, sizeof(OzRng), 3, user);
-    fn("rng:jitter", &l->rng_jitter, sizeof(OzRng), 3, user);
+    SCALAR(w, KIND_TRAIN, FALSE, &l->opt->steps, "optim:steps");
+    emit_rng(w, KIND_TRAIN, "init", &run->rng_init);
+    emit_rng(w, KIND_TRAIN, "input", &run->rng_input);
+    emit_rng(w, KIND_TRAIN, "dropout", &run->rng_dropout);
+    emit_rng(w, KIND_TRAIN, "shuffle", &run->rng_shuffle);
+    emit_rng(w, KIND_TRAIN, "noise", &run->rng_noise);
+    emit_rng(w, KIND_TRAIN, "jitter", &l->rng_jitter);
 }
 
 /* The position inside a phase and everything the phase has gathered so far. */
-static void foreach_position(OzRun *run, TensorFunc fn, gpointer user) {
-    char name[256];
-    fn("pos:phase_index", &run->phase_index, sizeof run->phase_index, 4, user);
-    fn("pos:cursor", &run->cursor, sizeof run->cursor, 4, user);
+static void foreach_position(OzRun *run, const Walk *w) {
+    const int K = KIND_POSITION;
+    SCALAR(w, K, FALSE, &run->phase_index, "pos:phase_index");
+    SCALAR(w, K, FALSE, &run->cursor, "pos:cursor");
     const OzPhase *ph = oz_run_current_phase(run);
     const OzImageSet *set = ph && ph->kind == OZ_PHASE_TRAIN ? &run->train : &run->test;
     /* Between phases (cursor −1) the next phase has no order yet: it will shuffle from
-     * the restored stream, as it would have. */
+     * the restored stream, as it would have.  (When loading, pos:cursor above has just
+     * been read, so this test sees the stored cursor.) */
     if (run->cursor >= 0)
-        fn("pos:order", run->order, sizeof(int) * (gsize)set->n, 4, user);
-    fn("pos:correct", &run->correct, sizeof run->correct, 4, user);
-    fn("pos:seen", &run->seen, sizeof run->seen, 4, user);
-    fn("pos:loss_sum", &run->loss_sum, sizeof run->loss_sum, 4, user);
-    fn("pos:batches", &run->batches, sizeof run->batches, 4, user);
-    fn("pos:samples_done", &run->samples_done, sizeof run->samples_done, 4, user);
-    fn("pos:elapsed", &run->phase_elapsed, sizeof run->phase_elapsed, 4, user);
-    fn("pos:runaway", run->runaway, sizeof(int) * run->net->pops->len, 4, user);
+        emit(w, K, FALSE, DT_I32, run->order, 1, (gsize)set->n, 0, "pos:order");
+    SCALAR(w, K, FALSE, &run->correct, "pos:correct");
+    SCALAR(w, K, FALSE, &run->seen, "pos:seen");
+    SCALAR(w, K, FALSE, &run->loss_sum, "pos:loss_sum");
+    SCALAR(w, K, FALSE, &run->batches, "pos:batches");
+    SCALAR(w, K, FALSE, &run->samples_done, "pos:samples_done");
+    SCALAR(w, K, FALSE, &run->phase_elapsed, "pos:elapsed");
     for (guint i = 0; i < run->net->pops->len; i++) {
         OzPopulation *pop = g_ptr_array_index(run->net->pops, i);
-        g_snprintf(name, sizeof name, "cnt:%s.spikes", pop->name);
-        fn(name, &pop->spikes, sizeof pop->spikes, 4, user);
-        g_snprintf(name, sizeof name, "cnt:%s.updates", pop->name);
-        fn(name, &pop->neuron_updates, sizeof pop->neuron_updates, 4, user);
+        SCALAR(w, K, FALSE, &run->runaway[i], "runaway:%s", pop->name);
+        SCALAR(w, K, FALSE, &pop->spikes, "cnt:%s.spikes", pop->name);
+        SCALAR(w, K, FALSE, &pop->neuron_updates, "cnt:%s.neuron_updates", pop->name);
     }
     for (guint i = 0; i < run->net->projs->len; i++) {
         OzProjection *p = g_ptr_array_index(run->net->projs, i);
-        guint64 *fields[] = {&p->synops,          &p->row_fetches,   &p->dense_macs,
-                             &p->update_macs,     &p->packets_event, &p->packets_dense,
-                             &p->spike_dense_macs};
-        for (gsize k = 0; k < G_N_ELEMENTS(fields); k++) {
-            g_snprintf(name, sizeof name, "cnt:%s.%zu", p->name, k);
-            fn(name, fields[k], sizeof(guint64), 4, user);
-        }
+        SCALAR(w, K, FALSE, &p->synops, "cnt:%s.synops", p->name);
+        SCALAR(w, K, FALSE, &p->row_fetches, "cnt:%s.row_fetches", p->name);
+        SCALAR(w, K, FALSE, &p->dense_macs, "cnt:%s.dense_macs", p->name);
+        SCALAR(w, K, FALSE, &p->update_macs, "cnt:%s.update_macs", p->name);
+        SCALAR(w, K, FALSE, &p->packets_event, "cnt:%s.packets_event", p->name);
+        SCALAR(w, K, FALSE, &p->packets_dense, "cnt:%s.packets_dense", p->name);
+        SCALAR(w, K, FALSE, &p->spike_dense_macs, "cnt:%s.spike_dense_macs", p->name);
+        /* Optional: format 2 did not keep them, and they are never logged. */
+        SCALAR(w, K, TRUE, &p->packets_delta, "cnt:%s.packets_delta", p->name);
+        SCALAR(w, K, TRUE, &p->delta_rows, "cnt:%s.delta_rows", p->name);
     }
     if (!run->learner)
         return;
     OzLearner *l = run->learner;
     for (guint k = 0; k < l->hidden->len; k++) {
         OzHidden *h = g_ptr_array_index(l->hidden, k);
-        g_snprintf(name, sizeof name, "macs:%s", h->pop->name);
-        fn(name, &h->path.macs, sizeof h->path.macs, 4, user);
-        g_snprintf(name, sizeof name, "macs0:%s", h->pop->name);
-        fn(name, &h->macs_at_phase_start, sizeof h->macs_at_phase_start, 4, user);
-        if (h->path.window_acc) {
-            g_snprintf(name, sizeof name, "macc:%s", h->pop->name);
-            fn(name, h->path.window_acc, sizeof(float) * (gsize)h->path.n * h->path.m, 4, user);
-        }
+        SCALAR(w, K, FALSE, &h->path.macs, "macs:%s", h->pop->name);
+        SCALAR(w, K, FALSE, &h->macs_at_phase_start, "macs0:%s", h->pop->name);
+        /* Allocated on first use (a fresh run has none, so a loader skips it) and zero at
+         * every batch boundary: optional. */
+        if (h->path.window_acc)
+            emit(w, K, TRUE, DT_F32, h->path.window_acc, 2, (gsize)h->path.n, (gsize)h->path.m,
+                 "macc:%s", h->pop->name);
     }
     for (guint i = 0; l->stats && i < l->stats->len; i++) {
         OzGradStats *st = &g_array_index(l->stats, OzGradStats, i);
-        gsize sz = (gsize)st->proj->n_pre * st->proj->n_post;
-        g_snprintf(name, sizeof name, "gs:%s.mean", st->proj->name);
-        fn(name, st->mean, sizeof(double) * sz, 4, user);
-        g_snprintf(name, sizeof name, "gs:%s.m2", st->proj->name);
-        fn(name, st->m2, sizeof(double) * sz, 4, user);
-        g_snprintf(name, sizeof name, "gs:%s.count", st->proj->name);
-        fn(name, &st->count, sizeof st->count, 4, user);
-        g_snprintf(name, sizeof name, "gs:%s.sums", st->proj->name);
-        fn(name, &st->cos_sum, 3 * sizeof(double), 4, user);
+        const char *pn = st->proj->name;
+        emit(w, K, FALSE, DT_F64, st->mean, 2, (gsize)st->proj->n_pre, (gsize)st->proj->n_post,
+             "gs:%s.mean", pn);
+        emit(w, K, FALSE, DT_F64, st->m2, 2, (gsize)st->proj->n_pre, (gsize)st->proj->n_post,
+             "gs:%s.m2", pn);
+        SCALAR(w, K, FALSE, &st->count, "gs:%s.count", pn);
+        SCALAR(w, K, FALSE, &st->cos_sum, "gs:%s.cos_sum", pn);
+        SCALAR(w, K, FALSE, &st->norm_sum, "gs:%s.norm_sum", pn);
+        SCALAR(w, K, FALSE, &st->bp_norm_sum, "gs:%s.bp_norm_sum", pn);
     }
 }
 
+/* ---- Little-endian bytes ---- */
+
+/* count values of `size` bytes (4 or 8) from host variables to little-endian bytes.  Each
+ * value is taken as an integer of its width and cut into bytes by shifts, which gives the
+ * same bytes on any host. */
+static void put_le(guint8 *out, const void *in, gsize count, guint size) {
+    const guint8 *src = in;
+    for (gsize i = 0; i < count; i++) {
+        guint64 u;
+        if (size == 4) {
+            guint32 x;
+            memcpy(&x, src + 4 * i, 4);
+            u = x;
+        } else {
+            memcpy(&u, src + 8 * i, 8);
+        }
+        for (guint k = 0; k < size; k++)
+            out[i * size + k] = (guint8)(u >> (8 * k));
+    }
+}
+
+/* The inverse of put_le. */
+static void get_le(void *out, const guint8 *in, gsize count, guint size) {
+    guint8 *dst = out;
+    for (gsize i = 0; i < count; i++) {
+        guint64 u = 0;
+        for (guint k = 0; k < size; k++)
+            u |= (guint64)in[i * size + k] << (8 * k);
+        if (size == 4) {
+            guint32 x = (guint32)u;
+            memcpy(dst + 4 * i, &x, 4);
+        } else {
+            memcpy(dst + 8 * i, &u, 8);
+        }
+    }
+}
+
+/* ---- Saving ---- */
+
 typedef struct {
     OzLogBatch *batch;
-    int epoch;
+    int epoch; /* −1: interrupt_state */
 } SaveCtx;
 
-static void save_one(const char *name, void *data, gsize bytes, int kind, gpointer user) {
+static void save_one(const Tensor *t, gpointer user) {
     SaveCtx *c = user;
-    (void)kind;
-    oz_log_batch_add(c->batch, OZ_ROW_CHECKPOINT, "isb", (gint64)c->epoch, name, data, bytes);
+    guint size = dtypes[t->dtype].size;
+    gsize bytes = tensor_count(t) * size;
+    guint8 *buf = g_malloc(MAX(bytes, 1));
+    put_le(buf, t->data, tensor_count(t), size);
+    char shape[64];
+    shape_text(t, shape, sizeof shape);
+    if (c->epoch >= 0)
+        oz_log_batch_add(c->batch, OZ_ROW_CHECKPOINT, "isSsb", (gint64)c->epoch, t->name,
+                         dtypes[t->dtype].name, shape, buf, bytes);
+    else
+        oz_log_batch_add(c->batch, OZ_ROW_INTERRUPT, "sSsb", t->name, dtypes[t->dtype].name, shape,
+                         buf, bytes);
+    g_free(buf);
 }
 
 void oz_checkpoint_add_rows(OzRun *run, int epoch, gboolean keep_all, OzLogBatch *batch) {
+    g_return_if_fail(epoch >= 0);
     SaveCtx c = {batch, epoch};
-    foreach_tensor(run, save_one, &c);
+    foreach_tensor(run, &(Walk){save_one, &c});
     oz_log_batch_add(batch, OZ_ROW_INTERRUPT_CLEAR, "");
     if (!keep_all)
         oz_log_batch_add(batch, OZ_ROW_CHECKPOINT_PRUNE, "i", (gint64)epoch);
+}
+
+void oz_checkpoint_add_interrupt_rows(OzRun *run, OzLogBatch *batch) {
+    run->phase_elapsed = (double)g_get_monotonic_time() / 1e6 - run->phase_started;
+    oz_log_batch_add(batch, OZ_ROW_INTERRUPT_CLEAR, "");
+    SaveCtx c = {batch, -1};
+    foreach_tensor(run, &(Walk){save_one, &c});
+    foreach_position(run, &(Walk){save_one, &c});
+    if (run->spikes)
+        oz_log_batch_take(batch, run->spikes);
 }
 
 int oz_checkpoint_latest_epoch(sqlite3 *db, gint64 run_id) {
@@ -159,87 +338,209 @@ int oz_checkpoint_latest_epoch(sqlite3 *db, gint64 run_id) {
     return epoch;
 }
 
-static void save_interrupt(const char *name, void *data, gsize bytes, int kind, gpointer user) {
-    (void)kind;
-    oz_log_batch_add(user, OZ_ROW_INTERRUPT, "sb", name, data, bytes);
-}
-
-void oz_checkpoint_add_interrupt_rows(OzRun *run, OzLogBatch *batch) {
-    run->phase_elapsed = (double)g_get_monotonic_time() / 1e6 - run->phase_started;
-    oz_log_batch_add(batch, OZ_ROW_INTERRUPT_CLEAR, "");
-    foreach_tensor(run, save_interrupt, batch);
-    foreach_position(run, save_interrupt, batch);
-    if (run->spikes)
-        oz_log_batch_take(batch, run->spikes);
-}
+/* ---- Loading ---- */
 
 typedef struct {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st; /* dtype, shape, data of ?3 = name (and ?2 = epoch) */
     OzLoadWhat what;
     GError **error;
     gboolean ok;
-    gint64 run_id;
-    int epoch;
+    guint32 format;
+    char *where; /* "checkpoint of run 3, epoch 1", for messages */
 } LoadCtx;
 
-static void load_one(const char *name, void *data, gsize bytes, int kind, gpointer user) {
-    LoadCtx *c = user;
-    gboolean wanted = c->what == OZ_LOAD_ALL || kind == 0 ||
-                      (c->what == OZ_LOAD_WEIGHTS && kind == 1) ||
-                      (c->what == OZ_LOAD_MODEL && kind == 2);
-    if (!c->ok || !wanted)
-        return;
+static gboolean wanted(OzLoadWhat what, int kind) {
+    return what == OZ_LOAD_ALL || kind == KIND_MODEL ||
+           (what == OZ_LOAD_WEIGHTS && kind == KIND_TEST_INPUT) ||
+           (what == OZ_LOAD_MODEL && kind == KIND_FEEDBACK);
+}
+
+/* The row of `name`, or FALSE.  Its columns stay valid until the next find_row. */
+static gboolean find_row(LoadCtx *c, const char *name) {
     sqlite3_reset(c->st);
-    sqlite3_bind_text(c->st, c->epoch < 0 ? 2 : 3, name, -1, SQLITE_STATIC);
-    if (strcmp(name, "format") == 0) {
-        guint32 got = 0;
-        if (sqlite3_step(c->st) == SQLITE_ROW && sqlite3_column_bytes(c->st, 0) == sizeof got)
-            memcpy(&got, sqlite3_column_blob(c->st, 0), sizeof got);
-        if (got != checkpoint_format) {
-            g_set_error(c->error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                        "checkpoint of run %" G_GINT64_FORMAT " has format %u, this build reads "
-                        "format %u; use the opzosim that wrote it",
-                        c->run_id, got, checkpoint_format);
-            c->ok = FALSE;
+    sqlite3_bind_text(c->st, 3, name, -1, SQLITE_TRANSIENT);
+    return sqlite3_step(c->st) == SQLITE_ROW;
+}
+
+/* 'float32[36,40]' for messages; 'uint64[]' for a scalar. */
+static char *describe(const char *dtype, const char *shape) {
+    return g_strdup_printf("%s[%s]", dtype ? dtype : "?", shape ? shape : "?");
+}
+
+static gboolean load_legacy_v2(LoadCtx *c, const Tensor *t);
+
+static void load_one(const Tensor *t, gpointer user) {
+    LoadCtx *c = user;
+    if (!c->ok || !wanted(c->what, t->kind) || strcmp(t->name, "format") == 0)
+        return;
+    if (c->format == 2) {
+        c->ok = load_legacy_v2(c, t);
+        return;
+    }
+    guint size = dtypes[t->dtype].size;
+    gsize count = tensor_count(t);
+    char shape[64];
+    shape_text(t, shape, sizeof shape);
+    g_autofree char *want = describe(dtypes[t->dtype].name, shape);
+    if (!find_row(c, t->name)) {
+        if (t->optional) {
+            memset(t->data, 0, count * size);
+            return;
         }
-        return;
-    }
-    if (sqlite3_step(c->st) != SQLITE_ROW) {
-        g_set_error(c->error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
-                    "checkpoint of run %" G_GINT64_FORMAT " (epoch %d; -1 = interruption) has "
-                    "no tensor '%s'",
-                    c->run_id, c->epoch, name);
+        g_set_error(c->error, OZ_CHECKPOINT_ERROR, OZ_CHECKPOINT_ERROR_MISSING,
+                    "%s has no tensor '%s' (the network needs %s)", c->where, t->name, want);
         c->ok = FALSE;
         return;
     }
-    gsize got = (gsize)sqlite3_column_bytes(c->st, 0);
-    if (got != bytes) {
-        g_set_error(c->error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                    "checkpoint tensor '%s' has %zu bytes, the network needs %zu (another "
+    const char *dtype = (const char *)sqlite3_column_text(c->st, 0);
+    const char *got_shape = (const char *)sqlite3_column_text(c->st, 1);
+    if (!dtype || !got_shape) {
+        g_set_error(c->error, OZ_CHECKPOINT_ERROR, OZ_CHECKPOINT_ERROR_CORRUPT,
+                    "%s: tensor '%s' has no dtype or shape in a checkpoint of format %u", c->where,
+                    t->name, c->format);
+        c->ok = FALSE;
+        return;
+    }
+    if (strcmp(dtype, dtypes[t->dtype].name) != 0 || strcmp(got_shape, shape) != 0) {
+        g_autofree char *got = describe(dtype, got_shape);
+        g_set_error(c->error, OZ_CHECKPOINT_ERROR, OZ_CHECKPOINT_ERROR_MISMATCH,
+                    "%s: tensor '%s' is %s, the network needs %s (written for another "
                     "scenario?)",
-                    name, got, bytes);
+                    c->where, t->name, got, want);
         c->ok = FALSE;
         return;
     }
-    memcpy(data, sqlite3_column_blob(c->st, 0), bytes);
+    gsize bytes = (gsize)sqlite3_column_bytes(c->st, 2);
+    if (bytes != count * size) {
+        g_set_error(c->error, OZ_CHECKPOINT_ERROR, OZ_CHECKPOINT_ERROR_CORRUPT,
+                    "%s: tensor '%s' (%s) has %zu bytes instead of %zu", c->where, t->name, want,
+                    bytes, count * size);
+        c->ok = FALSE;
+        return;
+    }
+    if (bytes)
+        get_le(t->data, sqlite3_column_blob(c->st, 2), count, size);
+}
+
+/* ---- Format 2 (legacy; read-only) ----
+ *
+ * Format 2 (opzosim before checkpoints had dtypes) stored each tensor as the bytes of the
+ * variables it came from, in the writing host's order.  Every machine that wrote it was
+ * little-endian (x86-64), so its bytes are read with get_le like format 3's.  Only its
+ * epoch checkpoints are read: they hold the tensors of foreach_tensor under the same
+ * names, except that a random stream is one 32-byte row `rng:NAME` (a whole OzRng:
+ * s[0..3], eight bytes each) instead of four words.  Its rows have no dtype or shape, so
+ * only their lengths can be checked.  Its interruption states, with counters named by
+ * position and structs stored whole, are refused (oz_checkpoint_load_interrupt).  Since
+ * an epoch checkpoint of format 2 holds the same state as one of format 3, eval,
+ * --init-from and --resume continue from it exactly as from a new one. */
+static gboolean load_legacy_v2(LoadCtx *c, const Tensor *t) {
+    guint size = dtypes[t->dtype].size;
+    gsize count = tensor_count(t), need = count * size, offset = 0;
+    g_autofree char *name = g_strdup(t->name);
+    char *dot = strrchr(name, '.');
+    if (g_str_has_prefix(name, "rng:") && dot && dot[1] == 's' && dot[2] >= '0' && dot[2] <= '3' &&
+        !dot[3]) {
+        offset = 8 * (gsize)(dot[2] - '0');
+        need = sizeof(OzRng);
+        *dot = 0;
+    }
+    char shape[64];
+    shape_text(t, shape, sizeof shape);
+    g_autofree char *want = describe(dtypes[t->dtype].name, shape);
+    if (!find_row(c, name)) {
+        if (t->optional) {
+            memset(t->data, 0, count * size);
+            return TRUE;
+        }
+        g_set_error(c->error, OZ_CHECKPOINT_ERROR, OZ_CHECKPOINT_ERROR_MISSING,
+                    "%s (format 2) has no tensor '%s' (the network needs %s)", c->where, name,
+                    want);
+        return FALSE;
+    }
+    gsize bytes = (gsize)sqlite3_column_bytes(c->st, 2);
+    if (bytes != need) {
+        g_set_error(c->error, OZ_CHECKPOINT_ERROR, OZ_CHECKPOINT_ERROR_MISMATCH,
+                    "%s (format 2): tensor '%s' has %zu bytes, the network needs %s = %zu bytes "
+                    "(written for another scenario?)",
+                    c->where, name, bytes, want, need);
+        return FALSE;
+    }
+    get_le(t->data, (const guint8 *)sqlite3_column_blob(c->st, 2) + offset, count, size);
+    return TRUE;
+}
+
+/* ---- End of format 2 ---- */
+
+/* Reads the `format` tensor into c->format: 3, or 2 (a row without dtype, whose four
+ * bytes are little-endian like all of format 2). */
+static gboolean read_format(LoadCtx *c) {
+    if (!find_row(c, "format")) {
+        g_set_error(c->error, OZ_CHECKPOINT_ERROR, OZ_CHECKPOINT_ERROR_MISSING,
+                    "%s has no tensor 'format' (is there a checkpoint?)", c->where);
+        return FALSE;
+    }
+    const char *dtype = (const char *)sqlite3_column_text(c->st, 0);
+    const char *shape = (const char *)sqlite3_column_text(c->st, 1);
+    if (sqlite3_column_bytes(c->st, 2) != 4 ||
+        (dtype && (strcmp(dtype, "uint32") != 0 || !shape || *shape))) {
+        g_autofree char *got = describe(dtype, shape);
+        g_set_error(c->error, OZ_CHECKPOINT_ERROR, OZ_CHECKPOINT_ERROR_CORRUPT,
+                    "%s: tensor 'format' is %s of %d bytes, not a uint32 scalar", c->where, got,
+                    sqlite3_column_bytes(c->st, 2));
+        return FALSE;
+    }
+    get_le(&c->format, sqlite3_column_blob(c->st, 2), 1, 4);
+    if (c->format != OZ_CHECKPOINT_FORMAT && c->format != 2) {
+        g_set_error(c->error, OZ_CHECKPOINT_ERROR, OZ_CHECKPOINT_ERROR_MISMATCH,
+                    "%s has format %u; this build reads formats 2 and %d: use the opzosim that "
+                    "wrote it",
+                    c->where, c->format, OZ_CHECKPOINT_FORMAT);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* SELECT dtype, shape, data of one tensor from `table`: ?1 run, ?2 epoch (checkpoints
+ * only), ?3 name.  A log that no build of format 3 has opened for writing (eval and
+ * --init-from open read-only) lacks the dtype and shape columns; all its rows are of
+ * format 2, and NULL stands in for them. */
+static sqlite3_stmt *prepare_select(sqlite3 *db, const char *table, GError **error) {
+    g_autofree char *probe = g_strdup_printf("SELECT dtype, shape FROM %s LIMIT 0", table);
+    sqlite3_stmt *st = NULL;
+    gboolean typed = sqlite3_prepare_v2(db, probe, -1, &st, NULL) == SQLITE_OK;
+    sqlite3_finalize(st);
+    st = NULL;
+    gboolean by_epoch = strcmp(table, "checkpoints") == 0;
+    g_autofree char *sql = g_strdup_printf(
+        "SELECT %s, data FROM %s WHERE run_id = ?1 AND %s name = ?3",
+        typed ? "dtype, shape" : "NULL, NULL", table, by_epoch ? "epoch = ?2 AND" : "");
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        g_set_error(error, OZ_CHECKPOINT_ERROR, OZ_CHECKPOINT_ERROR_MISSING,
+                    "cannot read the %s table of %s: %s", table,
+                    sqlite3_db_filename(db, "main") ? sqlite3_db_filename(db, "main") : "?",
+                    sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    return st;
 }
 
 gboolean oz_checkpoint_load(sqlite3 *db, gint64 run_id, int epoch, OzRun *run, OzLoadWhat what,
                             GError **error) {
     g_return_val_if_fail(epoch >= 0, FALSE);
-    LoadCtx c = {NULL, what, error, TRUE, run_id, epoch};
-    if (sqlite3_prepare_v2(db,
-                           "SELECT data FROM checkpoints WHERE run_id = ? AND epoch = ? AND "
-                           "name = ?",
-                           -1, &c.st, NULL) != SQLITE_OK) {
-        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "cannot read checkpoints: %s",
-                    sqlite3_errmsg(db));
+    LoadCtx c = {NULL, what, error, TRUE, 0, NULL};
+    c.st = prepare_select(db, "checkpoints", error);
+    if (!c.st)
         return FALSE;
-    }
+    c.where = g_strdup_printf("checkpoint of run %" G_GINT64_FORMAT ", epoch %d", run_id, epoch);
     sqlite3_bind_int64(c.st, 1, run_id);
     sqlite3_bind_int(c.st, 2, epoch);
-    foreach_tensor(run, load_one, &c);
+    c.ok = read_format(&c);
+    if (c.ok)
+        foreach_tensor(run, &(Walk){load_one, &c});
     sqlite3_finalize(c.st);
+    g_free(c.where);
     for (guint i = 0; i < run->net->projs->len; i++)
         oz_projection_reset(g_ptr_array_index(run->net->projs, i));
     return c.ok;
@@ -249,8 +550,9 @@ gboolean oz_checkpoint_init_from(const char *spec, OzRun *run, GError **error) {
     g_auto(GStrv) parts = g_strsplit(spec, ":", 3);
     sqlite3 *db = NULL;
     if (sqlite3_open_v2(parts[0], &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "--init-from %s: cannot open: %s",
-                    spec, db ? sqlite3_errmsg(db) : "out of memory");
+        g_set_error(error, OZ_CHECKPOINT_ERROR, OZ_CHECKPOINT_ERROR_MISSING,
+                    "--init-from %s: cannot open: %s", spec,
+                    db ? sqlite3_errmsg(db) : "out of memory");
         sqlite3_close(db);
         return FALSE;
     }
@@ -266,54 +568,80 @@ gboolean oz_checkpoint_init_from(const char *spec, OzRun *run, GError **error) {
     int epoch = parts[1] && parts[2] ? atoi(parts[2]) : oz_checkpoint_latest_epoch(db, run_id);
     gboolean ok = FALSE;
     if (run_id < 0 || epoch < 0)
-        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+        g_set_error(error, OZ_CHECKPOINT_ERROR, OZ_CHECKPOINT_ERROR_MISSING,
                     "--init-from %s: no checkpoint there (only training runs write them)", spec);
-    else
-        ok = oz_checkpoint_load(db, run_id, epoch, run, OZ_LOAD_MODEL, error);
+    else if (!(ok = oz_checkpoint_load(db, run_id, epoch, run, OZ_LOAD_MODEL, error)))
+        g_prefix_error(error, "--init-from %s: ", spec);
     sqlite3_close(db);
     return ok;
+}
+
+/* A format-2 interruption state: refused, with the way to resume from the last epoch
+ * checkpoint instead (which this build reads).  The spike rows of the interrupted epoch
+ * were committed with the state; they must go too, or the redone epoch would add them
+ * twice. */
+static void refuse_legacy_interrupt(sqlite3 *db, gint64 run_id, GError **error) {
+    int epoch = oz_checkpoint_latest_epoch(db, run_id);
+    const char *path = sqlite3_db_filename(db, "main");
+    g_autofree char *from = epoch >= 0 ? g_strdup_printf("its epoch-%d checkpoint", epoch)
+                                       : g_strdup("the beginning (it has no epoch checkpoint)");
+    g_set_error(error, OZ_CHECKPOINT_ERROR, OZ_CHECKPOINT_ERROR_MISMATCH,
+                "the interruption state of run %" G_GINT64_FORMAT " has checkpoint format 2 "
+                "(written by an older opzosim), which this build does not continue mid-phase. "
+                "Finish the run with the opzosim that wrote it, or resume it from %s: "
+                "sqlite3 '%s' \"DELETE FROM interrupt_state WHERE run_id = %" G_GINT64_FORMAT
+                "; DELETE FROM spikes WHERE run_id = %" G_GINT64_FORMAT " AND epoch > %d\" "
+                "and run --resume again",
+                run_id, from, path && *path ? path : "RUNLOG", run_id, run_id, epoch);
 }
 
 gboolean oz_checkpoint_load_interrupt(sqlite3 *db, gint64 run_id, OzRun *run, gboolean *found,
                                       GError **error) {
     *found = FALSE;
     sqlite3_stmt *st = NULL;
-    guint phase_index = 0;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT data FROM interrupt_state WHERE run_id = ? AND name = "
-                           "'pos:phase_index'",
-                           -1, &st, NULL) == SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM interrupt_state WHERE run_id = ? LIMIT 1", -1, &st,
+                           NULL) == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, run_id);
-        if (sqlite3_step(st) == SQLITE_ROW &&
-            sqlite3_column_bytes(st, 0) == (int)sizeof phase_index) {
-            memcpy(&phase_index, sqlite3_column_blob(st, 0), sizeof phase_index);
-            *found = TRUE;
-        }
+        *found = sqlite3_step(st) == SQLITE_ROW;
     }
     sqlite3_finalize(st);
     if (!*found)
         return TRUE;
-    if (phase_index >= run->phases->len) {
-        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                    "interruption state of run %" G_GINT64_FORMAT " names phase %u of %u", run_id,
-                    phase_index, run->phases->len);
+    LoadCtx c = {NULL, OZ_LOAD_ALL, error, TRUE, 0, NULL};
+    c.st = prepare_select(db, "interrupt_state", error);
+    if (!c.st)
         return FALSE;
-    }
-    gsize n = 0;
-    oz_run_order_for_phase(run, phase_index, &n);
-    LoadCtx c = {NULL, OZ_LOAD_ALL, error, TRUE, run_id, -1};
-    if (sqlite3_prepare_v2(db, "SELECT data FROM interrupt_state WHERE run_id = ? AND name = ?", -1,
-                           &c.st, NULL) != SQLITE_OK) {
-        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
-                    "cannot read the interruption state: %s", sqlite3_errmsg(db));
-        return FALSE;
-    }
+    c.where = g_strdup_printf("interruption state of run %" G_GINT64_FORMAT, run_id);
     sqlite3_bind_int64(c.st, 1, run_id);
-    foreach_tensor(run, load_one, &c);
-    /* The position: load_one takes kind 4 under OZ_LOAD_ALL. */
-    run->phase_index = phase_index;
-    foreach_position(run, load_one, &c);
+    c.ok = read_format(&c);
+    if (c.ok && c.format != OZ_CHECKPOINT_FORMAT) {
+        refuse_legacy_interrupt(db, run_id, error);
+        c.ok = FALSE;
+    }
+    guint phase_index = 0;
+    if (c.ok)
+        load_one(&(Tensor){"pos:phase_index",
+                           &phase_index,
+                           DT_OF(phase_index),
+                           0,
+                           {0, 0},
+                           KIND_POSITION,
+                           FALSE},
+                 &c);
+    if (c.ok && phase_index >= run->phases->len) {
+        g_set_error(error, OZ_CHECKPOINT_ERROR, OZ_CHECKPOINT_ERROR_CORRUPT,
+                    "%s names phase %u of %u", c.where, phase_index, run->phases->len);
+        c.ok = FALSE;
+    }
+    if (c.ok) {
+        gsize n = 0;
+        oz_run_order_for_phase(run, phase_index, &n);
+        foreach_tensor(run, &(Walk){load_one, &c});
+        run->phase_index = phase_index;
+        foreach_position(run, &(Walk){load_one, &c});
+    }
     sqlite3_finalize(c.st);
+    g_free(c.where);
     if (!c.ok)
         return FALSE;
     for (guint i = 0; i < run->net->projs->len; i++)
