@@ -5,6 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* TEMP (see oz-checkpoint.h). */
+// clang-format off
+G_DEFINE_QUARK(oz-checkpoint-error-quark, oz_checkpoint_error)
+// clang-format on
+
 /* kind: 0 weights and biases, 1 the test input stream, 2 feedback and LL matrices,
  * 3 optimizer and random state, 4 the position inside a phase (interruptions only). */
 typedef void (*TensorFunc)(const char *name, void *data, gsize bytes, int kind, gpointer user);

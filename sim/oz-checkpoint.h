@@ -13,6 +13,16 @@
 
 #include <sqlite3.h>
 
+/* TEMP: the checkpoint helper defines this domain; only the names are needed here. */
+#define OZ_CHECKPOINT_ERROR (oz_checkpoint_error_quark())
+GQuark oz_checkpoint_error_quark(void);
+typedef enum {
+    OZ_CHECKPOINT_ERROR_FAILED,
+    OZ_CHECKPOINT_ERROR_MISMATCH,
+    OZ_CHECKPOINT_ERROR_CORRUPT,
+    OZ_CHECKPOINT_ERROR_MISSING
+} OzCheckpointError;
+
 /* Rows that store the run's state as of the end of `epoch` (and forget any interruption
  * state, which is now older). */
 void oz_checkpoint_add_rows(OzRun *run, int epoch, gboolean keep_all, OzLogBatch *batch);
