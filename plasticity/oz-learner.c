@@ -9,6 +9,12 @@
 #include <math.h>
 #include <string.h>
 
+/* clang-format would split the quark's name at its hyphens (it reads them as minus
+ * signs), and the name is the domain's string. */
+// clang-format off
+G_DEFINE_QUARK(oz-learner-error-quark, oz_learner_error)
+// clang-format on
+
 static const OzRuleOps rule_bp = {OZ_RULE_API_VERSION, "bp", "transpose", FALSE};
 static const OzRuleOps rule_dfa = {OZ_RULE_API_VERSION, "dfa", "random", FALSE};
 static const OzRuleOps rule_dkp = {OZ_RULE_API_VERSION, "dkp", "learned", FALSE};
@@ -52,7 +58,7 @@ OzLearner *oz_learner_new(OzNetwork *net, const OzLearnParams *params, OzRng *rn
                           OzRng *rng_noise, GError **error) {
     const OzRuleOps *rule = oz_rule_lookup(params->rule);
     if (!rule) {
-        g_set_error(error, OZ_NEURONS_ERROR, OZ_NEURONS_ERROR_NOT_FOUND,
+        g_set_error(error, OZ_LEARNER_ERROR, OZ_LEARNER_ERROR_UNKNOWN_RULE,
                     "unknown learning rule '%s' (rules: bp, dfa, dkp, zo, opzo)", params->rule);
         return NULL;
     }
@@ -71,7 +77,7 @@ OzLearner *oz_learner_new(OzNetwork *net, const OzLearnParams *params, OzRng *rn
             l->readout = pop;
     }
     if (!l->readout) {
-        g_set_error(error, OZ_NEURONS_ERROR, OZ_NEURONS_ERROR_INVALID,
+        g_set_error(error, OZ_LEARNER_ERROR, OZ_LEARNER_ERROR_NO_READOUT,
                     "learning needs a readout population");
         oz_learner_free(l);
         return NULL;
@@ -203,7 +209,7 @@ gint64 oz_learner_finalize(OzLearner *l, guint64 seed, GError **error) {
         OzHidden *h = g_ptr_array_index(l->hidden, k);
         OzHidden *h0 = g_ptr_array_index(l->hidden, 0);
         if (bp && (h->jitter_ticks > 0 || h->delay_ticks != h0->delay_ticks)) {
-            g_set_error(error, OZ_NEURONS_ERROR, OZ_NEURONS_ERROR_INVALID,
+            g_set_error(error, OZ_LEARNER_ERROR, OZ_LEARNER_ERROR_DELAY,
                         "feedback into %s: BP forms its signal layer by layer, so every hidden "
                         "population needs the same delay and no jitter",
                         h->pop->name);
@@ -212,7 +218,7 @@ gint64 oz_learner_finalize(OzLearner *l, guint64 seed, GError **error) {
         gint64 lat = h->delay_ticks + h->jitter_ticks;
         h->lag = MAX(0, oz_network_delay_between(l->net, h->pop, l->readout));
         if (lat > 0 && l->p.step_every_tick) {
-            g_set_error(error, OZ_NEURONS_ERROR, OZ_NEURONS_ERROR_INVALID,
+            g_set_error(error, OZ_LEARNER_ERROR, OZ_LEARNER_ERROR_DELAY,
                         "feedback into %s has a delay, but the optimizer steps every tick; "
                         "use [rule] step = batch with delayed errors",
                         h->pop->name);

@@ -6,6 +6,12 @@
 #include <math.h>
 #include <string.h>
 
+/* clang-format would split the quark's name at its hyphens (it reads them as minus
+ * signs), and the name is the domain's string. */
+// clang-format off
+G_DEFINE_QUARK(oz-run-error-quark, oz_run_error)
+// clang-format on
+
 static OzEncoding encoding_of(const char *s) {
     return g_strcmp0(s, "bernoulli") == 0 ? OZ_ENCODING_BERNOULLI : OZ_ENCODING_CURRENT;
 }
@@ -531,7 +537,7 @@ static OzLogBatch *phase_rows(OzRun *run, const OzPhase *ph) {
 static void check_guards(OzRun *run, const OzPhase *ph, guint64 *spikes_before, int active) {
     const OzScenario *sc = run->sc;
     if (run->learner && !isfinite(run->learner->loss_sum)) {
-        g_set_error(&run->fault, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+        g_set_error(&run->fault, OZ_RUN_ERROR, OZ_RUN_ERROR_NUMERIC,
                     "the loss became %s in epoch %d (batch starting at sample %d); the last "
                     "good checkpoint is epoch %d",
                     isnan(run->learner->loss_sum) ? "NaN" : "infinite", ph->epoch, run->cursor,
@@ -547,7 +553,7 @@ static void check_guards(OzRun *run, const OzPhase *ph, guint64 *spikes_before, 
             for (gsize j = 0, sz = (gsize)p->n_pre * p->n_post; j < sz; j++)
                 bad |= (bits[j] & 0x7f800000u) == 0x7f800000u;
             if (bad) {
-                g_set_error(&run->fault, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                g_set_error(&run->fault, OZ_RUN_ERROR, OZ_RUN_ERROR_NUMERIC,
                             "weights of projection %s are no longer finite in epoch %d; the "
                             "last good checkpoint is epoch %d",
                             p->name, ph->epoch, ph->epoch - 1);
@@ -565,7 +571,7 @@ static void check_guards(OzRun *run, const OzPhase *ph, guint64 *spikes_before, 
         double rate = (double)(pop->spikes - spikes_before[i]) / cells;
         run->runaway[i] = rate >= sc->run.max_rate ? run->runaway[i] + 1 : 0;
         if (run->runaway[i] >= sc->run.runaway_batches) {
-            g_set_error(&run->fault, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+            g_set_error(&run->fault, OZ_RUN_ERROR, OZ_RUN_ERROR_NUMERIC,
                         "runaway firing: population %s spiked on %.1f%% of its neuron-ticks for "
                         "%d batches in a row ([run] max_rate = %g, runaway_batches = %d); the "
                         "last good checkpoint is epoch %d",
