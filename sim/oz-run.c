@@ -531,6 +531,20 @@ static OzLogBatch *phase_rows(OzRun *run, const OzPhase *ph) {
     return b;
 }
 
+/* NaN and ±Inf are the floats whose exponent bits are all ones.  The bits are copied
+ * out (memcpy, which compiles to a plain load): reading a float through a guint32
+ * pointer would break C's aliasing rule.  One pass without an early exit, so the loop
+ * vectorises. */
+static gboolean all_finite(const float *x, gsize n) {
+    guint32 bad = 0;
+    for (gsize j = 0; j < n; j++) {
+        guint32 bits;
+        memcpy(&bits, &x[j], sizeof bits);
+        bad |= (bits & 0x7f800000u) == 0x7f800000u;
+    }
+    return !bad;
+}
+
 /* NaN or Inf in the loss or any parameter, or a population firing on (nearly) every
  * neuron-tick for runaway_batches batches in a row, stops the run (SPEC-independent
  * guards; issue 6). */
@@ -547,12 +561,7 @@ static void check_guards(OzRun *run, const OzPhase *ph, guint64 *spikes_before, 
     if (run->learner && ph->kind == OZ_PHASE_TRAIN) {
         for (guint i = 0; i < run->net->projs->len; i++) {
             OzProjection *p = g_ptr_array_index(run->net->projs, i);
-            /* NaN and ±Inf are the floats whose exponent bits are all ones. */
-            guint32 bad = 0;
-            const guint32 *bits = (const guint32 *)p->w;
-            for (gsize j = 0, sz = (gsize)p->n_pre * p->n_post; j < sz; j++)
-                bad |= (bits[j] & 0x7f800000u) == 0x7f800000u;
-            if (bad) {
+            if (!all_finite(p->w, (gsize)p->n_pre * p->n_post)) {
                 g_set_error(&run->fault, OZ_RUN_ERROR, OZ_RUN_ERROR_NUMERIC,
                             "weights of projection %s are no longer finite in epoch %d; the "
                             "last good checkpoint is epoch %d",
