@@ -5,6 +5,12 @@
 #include <math.h>
 #include <string.h>
 
+/* clang-format would split the quark's name at its hyphens (it reads them as minus
+ * signs), and the name is the domain's string. */
+// clang-format off
+G_DEFINE_QUARK(oz-feedback-error-quark, oz_feedback_error)
+// clang-format on
+
 static void signal_matrix(OzPathway *p, const OzFeedbackCtx *c, float *g_s) {
     /* g_s (rows, n) = e (rows, m) · matᵀ, mat (n, m). */
     oz_sgemm(CblasNoTrans, CblasTrans, c->rows, p->n, p->m, 1.0f, c->e, p->m, p->mat, p->m, 0.0f,

@@ -16,6 +16,14 @@
 
 #include <glib.h>
 
+/* No pathway function fails today (a pathway's name comes from the rule table, and a
+ * wrong one is a programming error); the domain is here so that the first one that does
+ * reports under its own module, not under another's. */
+#define OZ_FEEDBACK_ERROR (oz_feedback_error_quark())
+GQuark oz_feedback_error_quark(void);
+
+typedef enum { OZ_FEEDBACK_ERROR_FAILED } OzFeedbackError;
+
 typedef struct OzFeedbackOps OzFeedbackOps;
 
 typedef struct {

@@ -13,7 +13,11 @@
 #include <string.h>
 #include <sys/resource.h>
 
-G_DEFINE_QUARK(oz - runlog - error - quark, oz_runlog_error)
+/* clang-format would split the quark's name at its hyphens (it reads them as
+ * minus signs), and the name is the domain's string. */
+// clang-format off
+G_DEFINE_QUARK(oz-runlog-error-quark, oz_runlog_error)
+// clang-format on
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS runs("

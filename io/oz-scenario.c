@@ -14,7 +14,11 @@
 #include <stdio.h>
 #include <string.h>
 
-G_DEFINE_QUARK(oz - scenario - error - quark, oz_scenario_error)
+/* clang-format would split the quark's name at its hyphens (it reads them as
+ * minus signs), and the name is the domain's string. */
+// clang-format off
+G_DEFINE_QUARK(oz-scenario-error-quark, oz_scenario_error)
+// clang-format on
 
 typedef enum {
     K_RUN,

@@ -21,7 +21,11 @@
 #include <math.h>
 #include <string.h>
 
-G_DEFINE_QUARK(oz - neurons - error - quark, oz_neurons_error)
+/* clang-format would split the quark's name at its hyphens (it reads them as
+ * minus signs), and the name is the domain's string. */
+// clang-format off
+G_DEFINE_QUARK(oz-neurons-error-quark, oz_neurons_error)
+// clang-format on
 
 static void step_input(OzPopulation *pop, gint64 tick);
 static void step_lif(OzPopulation *pop, gint64 tick);

@@ -93,147 +93,138 @@ void oz_projection_counters_clear(OzProjection *p) {
     p->packets_delta = p->delta_rows = 0;
 }
 
-typedef struct {
-    const OzProjection *p;
-    const int *idx, *counts;
-    float *acc;
-    float val;
-} EventJob;
-
-/* Event-driven delivery keeps each sample's accumulators for a block of columns in
- * registers while its spikes add their weight rows: one load of W per 16 multiply-adds
- * instead of a load and a store of the accumulator as well.  The blocks are the outer
- * loop, so a block of W (n_pre × 128 floats, 400 KB at n_pre = 800) stays in L2 across
- * the samples of a part.  Every accumulator element still adds val·w over its spikes in
- * ascending presynaptic order, the same operations as a plain per-spike loop. */
+/* The sums of event and delta delivery: for each sample b in [begin, end),
+ *   r = base[b] (or 0 when base is NULL) + Σ_k d_k · W[idx_k]
+ * over the sample's list (d_k = vals[k], or val when vals is NULL), stored into set[b]
+ * and, when add is given, also added into add[b].  Event delivery starts from the
+ * target's accumulator and stores into it; delta delivery starts from the previous
+ * packet's current (or 0 for a full packet), stores the new current and adds it to the
+ * accumulator.
+ *
+ * Each sample's sums for a block of columns stay in registers while its list adds its
+ * weight rows: one load of W per 16 multiply-adds instead of a load and a store of the
+ * accumulator as well.  The blocks are the outer loop, so a block of W (n_pre × 128
+ * floats, 400 KB at n_pre = 800) stays in L2 across the samples of a part.  Every
+ * element still adds d·w over its list in list order, the same operations as a plain
+ * per-entry loop.
+ *
+ * Always inlined into its callers, which pass NULL as a constant where they have no
+ * vals, base or add, so none pays for another's branches. */
 #define EVENT_VECS 8 /* 128 columns a block */
 
-static void event_rows(void *ctx, int part, gsize begin, gsize end) {
-    (void)part;
-    const EventJob *j = ctx;
-    const int n = j->p->n_post, n_pre = j->p->n_pre;
-    const float val = j->val;
-    const float *w = j->p->w;
-    int c0 = 0;
-    for (; c0 + 16 * EVENT_VECS <= n; c0 += 16 * EVENT_VECS) {
-        for (gsize b = begin; b < end; b++) {
-            float *a = j->acc + b * n + c0;
-            const int *idx = j->idx + b * n_pre;
-            OzVec16 r[EVENT_VECS];
-            for (int v = 0; v < EVENT_VECS; v++)
-                r[v] = oz_vload16(a + 16 * v);
-            for (int k = 0; k < j->counts[b]; k++) {
-                const float *row = w + (gsize)idx[k] * n + c0;
-                for (int v = 0; v < EVENT_VECS; v++)
-                    r[v] = r[v] + val * oz_vload16(row + 16 * v);
-            }
-            for (int v = 0; v < EVENT_VECS; v++)
-                oz_vstore16(a + 16 * v, r[v]);
-        }
-    }
-    for (; c0 + 16 <= n; c0 += 16) {
-        for (gsize b = begin; b < end; b++) {
-            float *a = j->acc + b * n + c0;
-            const int *idx = j->idx + b * n_pre;
-            OzVec16 r = oz_vload16(a);
-            for (int k = 0; k < j->counts[b]; k++)
-                r = r + val * oz_vload16(w + (gsize)idx[k] * n + c0);
-            oz_vstore16(a, r);
-        }
-    }
-    for (gsize b = begin; b < end && c0 < n; b++) {
-        float *a = j->acc + b * n;
-        const int *idx = j->idx + b * n_pre;
-        for (int k = 0; k < j->counts[b]; k++)
-            for (int c = c0; c < n; c++)
-                a[c] += val * w[(gsize)idx[k] * n + c];
-    }
-}
-
-static void deliver_events(OzProjection *p, OzFrame *f, float *acc, int rows) {
-    EventJob j = {p, oz_frame_index(f, rows, p->n_pre), f->counts, acc, f->value};
-    oz_par_for((gsize)rows, 1, event_rows, &j);
-}
-
-/* The sums of delta mode: for each sample, sum = base + Σ_k v_k · W[idx_k] (base: the
- * previous packet's current, or zero for a full packet; v_k: the change of neuron idx_k,
- * or the spike value), stored as the new current and added to the target's input.  The
- * same register blocking as event_rows. */
-typedef struct {
-    const OzProjection *p;
-    const int *idx, *counts; /* (B, n_pre) lists and (B) their lengths */
-    const float *vals;       /* (B, n_pre) a value per entry, or NULL: every entry is val */
-    float val;
-    gboolean from_cur; /* base = cur (delta), else 0 (full packet) */
-    float *cur, *acc;
-} SumJob;
-
-static void sum_rows(void *ctx, int part, gsize begin, gsize end) {
-    (void)part;
-    const SumJob *j = ctx;
-    const int n = j->p->n_post, n_pre = j->p->n_pre;
-    const float *w = j->p->w;
+static inline __attribute__((always_inline)) void add_rows(const OzProjection *p, const int *idx,
+                                                           const int *counts, const float *vals,
+                                                           float val, const float *base, float *set,
+                                                           float *add, gsize begin, gsize end) {
+    const int n = p->n_post, n_pre = p->n_pre;
+    const float *w = p->w;
     const OzVec16 zero = {0};
     int c0 = 0;
     for (; c0 + 16 * EVENT_VECS <= n; c0 += 16 * EVENT_VECS) {
         for (gsize b = begin; b < end; b++) {
-            float *cur = j->cur + b * n + c0, *a = j->acc + b * n + c0;
-            const int *idx = j->idx + b * n_pre;
-            const float *vals = j->vals ? j->vals + b * n_pre : NULL;
+            const gsize at = b * n + c0;
+            const int *ib = idx + b * n_pre;
+            const float *vb = vals ? vals + b * n_pre : NULL;
             OzVec16 r[EVENT_VECS];
             for (int v = 0; v < EVENT_VECS; v++)
-                r[v] = j->from_cur ? oz_vload16(cur + 16 * v) : zero;
-            for (int k = 0; k < j->counts[b]; k++) {
-                const float d = vals ? vals[k] : j->val;
-                const float *row = w + (gsize)idx[k] * n + c0;
+                r[v] = base ? oz_vload16(base + at + 16 * v) : zero;
+            for (int k = 0; k < counts[b]; k++) {
+                const float d = vb ? vb[k] : val;
+                const float *row = w + (gsize)ib[k] * n + c0;
                 for (int v = 0; v < EVENT_VECS; v++)
                     r[v] = r[v] + d * oz_vload16(row + 16 * v);
             }
             for (int v = 0; v < EVENT_VECS; v++) {
-                oz_vstore16(cur + 16 * v, r[v]);
-                oz_vstore16(a + 16 * v, oz_vload16(a + 16 * v) + r[v]);
+                oz_vstore16(set + at + 16 * v, r[v]);
+                if (add)
+                    oz_vstore16(add + at + 16 * v, oz_vload16(add + at + 16 * v) + r[v]);
             }
         }
     }
     for (; c0 + 16 <= n; c0 += 16) {
         for (gsize b = begin; b < end; b++) {
-            float *cur = j->cur + b * n + c0, *a = j->acc + b * n + c0;
-            const int *idx = j->idx + b * n_pre;
-            const float *vals = j->vals ? j->vals + b * n_pre : NULL;
-            OzVec16 r = j->from_cur ? oz_vload16(cur) : zero;
-            for (int k = 0; k < j->counts[b]; k++)
-                r = r + (vals ? vals[k] : j->val) * oz_vload16(w + (gsize)idx[k] * n + c0);
-            oz_vstore16(cur, r);
-            oz_vstore16(a, oz_vload16(a) + r);
+            const gsize at = b * n + c0;
+            const int *ib = idx + b * n_pre;
+            const float *vb = vals ? vals + b * n_pre : NULL;
+            OzVec16 r = base ? oz_vload16(base + at) : zero;
+            for (int k = 0; k < counts[b]; k++)
+                r = r + (vb ? vb[k] : val) * oz_vload16(w + (gsize)ib[k] * n + c0);
+            oz_vstore16(set + at, r);
+            if (add)
+                oz_vstore16(add + at, oz_vload16(add + at) + r);
         }
     }
+    /* The last columns (fewer than 16), accumulated in place in set. */
     for (gsize b = begin; b < end && c0 < n; b++) {
-        float *cur = j->cur + b * n, *a = j->acc + b * n;
-        const int *idx = j->idx + b * n_pre;
-        const float *vals = j->vals ? j->vals + b * n_pre : NULL;
-        if (!j->from_cur)
+        float *s = set + b * n;
+        const int *ib = idx + b * n_pre;
+        const float *vb = vals ? vals + b * n_pre : NULL;
+        if (!base)
             for (int c = c0; c < n; c++)
-                cur[c] = 0.0f;
-        for (int k = 0; k < j->counts[b]; k++) {
-            const float d = vals ? vals[k] : j->val;
+                s[c] = 0.0f;
+        else if (base + b * n != s)
             for (int c = c0; c < n; c++)
-                cur[c] += d * w[(gsize)idx[k] * n + c];
+                s[c] = base[b * n + c];
+        for (int k = 0; k < counts[b]; k++) {
+            const float d = vb ? vb[k] : val;
+            for (int c = c0; c < n; c++)
+                s[c] += d * w[(gsize)ib[k] * n + c];
         }
-        for (int c = c0; c < n; c++)
-            a[c] += cur[c];
+        if (add)
+            for (int c = c0; c < n; c++)
+                add[b * n + c] += s[c];
     }
 }
 
 typedef struct {
+    const OzProjection *p;
+    const int *idx, *counts; /* (B, n_pre) lists and (B) their lengths */
+    const float *vals;       /* (B, n_pre) a value per entry (delta lists) */
+    float val;               /* the value of every spike (spike lists) */
+    float *cur, *acc;        /* (B, n_post) the current (delta state) and the target */
+} RowsJob;
+
+/* Event delivery: acc += val · W[spikes]. */
+static void event_rows(void *ctx, int part, gsize begin, gsize end) {
+    (void)part;
+    const RowsJob *j = ctx;
+    add_rows(j->p, j->idx, j->counts, NULL, j->val, j->acc, j->acc, NULL, begin, end);
+}
+
+/* A full packet under delta state: cur = val · W[spikes], acc += cur. */
+static void full_rows(void *ctx, int part, gsize begin, gsize end) {
+    (void)part;
+    const RowsJob *j = ctx;
+    add_rows(j->p, j->idx, j->counts, NULL, j->val, NULL, j->cur, j->acc, begin, end);
+}
+
+/* A delta packet: cur += Σ_k Δs_k · W[changed_k], acc += cur. */
+static void delta_rows(void *ctx, int part, gsize begin, gsize end) {
+    (void)part;
+    const RowsJob *j = ctx;
+    add_rows(j->p, j->idx, j->counts, j->vals, 0.0f, j->cur, j->cur, j->acc, begin, end);
+}
+
+static void deliver_events(OzProjection *p, OzFrame *f, float *acc, int rows) {
+    RowsJob j = {.p = p,
+                 .idx = oz_frame_index(f, rows, p->n_pre),
+                 .counts = f->counts,
+                 .val = f->value,
+                 .acc = acc};
+    oz_par_for((gsize)rows, 1, event_rows, &j);
+}
+
+/* Builds a delta packet's change lists (not the learner's sparse chunks). */
+typedef struct {
     OzProjection *p;
     const float *s;
     guint64 part_changes[OZ_PAR_MAX_THREADS];
-} ChangeJob;
+} DeltaChangeJob;
 
 /* The change lists of samples [begin, end): neurons whose transmitted value differs from
  * the previous packet's, with the difference; s_prev becomes this packet. */
 static void change_rows(void *ctx, int part, gsize begin, gsize end) {
-    ChangeJob *j = ctx;
+    DeltaChangeJob *j = ctx;
     OzProjection *p = j->p;
     const int n = p->n_pre;
     guint64 total = 0;
@@ -256,7 +247,7 @@ static void deliver_with_delta(OzProjection *p, OzFrame *f, float *acc, int rows
         p->have_prev && (p->p.delta_refresh <= 0 || p->delta_run < p->p.delta_refresh);
     guint64 changes = 0;
     if (can_delta) {
-        ChangeJob cj = {.p = p, .s = f->s};
+        DeltaChangeJob cj = {.p = p, .s = f->s};
         oz_par_for((gsize)rows, 1, change_rows, &cj);
         for (int k = 0; k < oz_par_threads(); k++)
             changes += cj.part_changes[k];
@@ -283,16 +274,25 @@ static void deliver_with_delta(OzProjection *p, OzFrame *f, float *acc, int rows
         p->delta_run = 0;
         break;
     case FULL_EVENT: {
-        SumJob j = {p, oz_frame_index(f, rows, p->n_pre), f->counts, NULL, f->value, FALSE,
-                    p->cur, acc};
-        oz_par_for((gsize)rows, 1, sum_rows, &j);
+        RowsJob j = {.p = p,
+                     .idx = oz_frame_index(f, rows, p->n_pre),
+                     .counts = f->counts,
+                     .val = f->value,
+                     .cur = p->cur,
+                     .acc = acc};
+        oz_par_for((gsize)rows, 1, full_rows, &j);
         p->packets_event++;
         p->delta_run = 0;
         break;
     }
     case DELTA: {
-        SumJob j = {p, p->didx, p->dcount, p->dval, 0.0f, TRUE, p->cur, acc};
-        oz_par_for((gsize)rows, 1, sum_rows, &j);
+        RowsJob j = {.p = p,
+                     .idx = p->didx,
+                     .counts = p->dcount,
+                     .vals = p->dval,
+                     .cur = p->cur,
+                     .acc = acc};
+        oz_par_for((gsize)rows, 1, delta_rows, &j);
         p->packets_delta++;
         p->delta_rows += changes;
         p->delta_run++;

@@ -9,6 +9,12 @@
 #include <math.h>
 #include <string.h>
 
+/* clang-format would split the quark's name at its hyphens (it reads them as minus
+ * signs), and the name is the domain's string. */
+// clang-format off
+G_DEFINE_QUARK(oz-learner-error-quark, oz_learner_error)
+// clang-format on
+
 static const OzRuleOps rule_bp = {OZ_RULE_API_VERSION, "bp", "transpose", FALSE};
 static const OzRuleOps rule_dfa = {OZ_RULE_API_VERSION, "dfa", "random", FALSE};
 static const OzRuleOps rule_dkp = {OZ_RULE_API_VERSION, "dkp", "learned", FALSE};
@@ -48,78 +54,47 @@ static void hidden_free(OzHidden *h) {
     g_free(h);
 }
 
-OzLearner *oz_learner_new(OzNetwork *net, const OzLearnParams *params, OzRng *rng_init,
-                          OzRng *rng_noise, GError **error) {
-    const OzRuleOps *rule = oz_rule_lookup(params->rule);
-    if (!rule) {
-        g_set_error(error, OZ_NEURONS_ERROR, OZ_NEURONS_ERROR_NOT_FOUND,
-                    "unknown learning rule '%s' (rules: bp, dfa, dkp, zo, opzo)", params->rule);
-        return NULL;
+/* The learning state of hidden population pop: its feedback pathway (drawn from
+ * rng_init), its g_u buffer, the LL readout (drawn next), and the noise hook of rules that
+ * probe. */
+static OzHidden *hidden_new(OzLearner *l, OzPopulation *pop, const OzFeedbackOps *fb,
+                            OzRng *rng_init) {
+    const OzLearnParams *params = &l->p;
+    const int B = l->net->batch;
+    OzHidden *h = g_new0(OzHidden, 1);
+    h->pop = pop;
+    oz_pathway_init(&h->path, fb, pop->n, l->m, rng_init, params->dfa_fan_n);
+    h->path.momentum = params->momentum;
+    h->path.inverse_alpha = params->inverse_alpha;
+    h->path.batch_sum = params->m_batch_sum;
+    h->path.per_window = params->m_per_window;
+    pop->trace_noisy = params->trace_noisy;
+    pop->noise_unmasked = params->noise_unmasked;
+    h->g_u = g_new0(float, (gsize)B * pop->n);
+    if (params->local_learning) {
+        gsize sz = (gsize)pop->n * l->m;
+        h->ll_w = g_new0(float, sz);
+        h->ll_grad = g_new0(float, sz);
+        h->ll_r = g_new0(float, (gsize)B * l->m);
+        h->ll_e = g_new0(float, (gsize)B * l->m);
+        double bound = 1.0 / sqrt((double)pop->n);
+        for (gsize i = 0; i < sz; i++)
+            h->ll_w[i] = (float)((2.0 * oz_rng_uniform(rng_init) - 1.0) * bound);
     }
-    g_return_val_if_fail(!net->prepared, NULL);
-    OzLearner *l = g_new0(OzLearner, 1);
-    l->net = net;
-    l->rule = rule;
-    l->p = *params;
-    l->rng_noise = rng_noise;
-    l->hidden = g_ptr_array_new_with_free_func((GDestroyNotify)hidden_free);
-    const OzFeedbackOps *fb = oz_feedback_lookup(rule->feedback);
-    g_assert(fb);
-    for (guint i = 0; i < net->pops->len; i++) {
-        OzPopulation *pop = g_ptr_array_index(net->pops, i);
-        if (g_strcmp0(pop->ops->name, "readout") == 0)
-            l->readout = pop;
+    if (l->rule->noise) {
+        pop->noise_mode = params->position;
+        pop->pre_step = sample_noise;
+        pop->pre_step_data = l;
     }
-    if (!l->readout) {
-        g_set_error(error, OZ_NEURONS_ERROR, OZ_NEURONS_ERROR_INVALID,
-                    "learning needs a readout population");
-        oz_learner_free(l);
-        return NULL;
-    }
-    l->m = l->readout->n;
-    int B = net->batch;
-    for (guint i = 0; i < net->pops->len; i++) {
-        OzPopulation *pop = g_ptr_array_index(net->pops, i);
-        if (g_strcmp0(pop->ops->name, "lif") != 0)
-            continue;
-        OzHidden *h = g_new0(OzHidden, 1);
-        h->pop = pop;
-        oz_pathway_init(&h->path, fb, pop->n, l->m, rng_init, params->dfa_fan_n);
-        h->path.momentum = params->momentum;
-        h->path.inverse_alpha = params->inverse_alpha;
-        h->path.batch_sum = params->m_batch_sum;
-        h->path.per_window = params->m_per_window;
-        pop->trace_noisy = params->trace_noisy;
-        pop->noise_unmasked = params->noise_unmasked;
-        h->g_u = g_new0(float, (gsize)B * pop->n);
-        if (params->local_learning) {
-            gsize sz = (gsize)pop->n * l->m;
-            h->ll_w = g_new0(float, sz);
-            h->ll_grad = g_new0(float, sz);
-            h->ll_r = g_new0(float, (gsize)B * l->m);
-            h->ll_e = g_new0(float, (gsize)B * l->m);
-            double bound = 1.0 / sqrt((double)pop->n);
-            for (gsize i = 0; i < sz; i++)
-                h->ll_w[i] = (float)((2.0 * oz_rng_uniform(rng_init) - 1.0) * bound);
-        }
-        if (rule->noise) {
-            pop->noise_mode = params->position;
-            pop->pre_step = sample_noise;
-            pop->pre_step_data = l;
-        }
-        g_ptr_array_add(l->hidden, h);
-    }
-    if (params->input_trace)
-        for (guint i = 0; i < net->pops->len; i++) {
-            OzPopulation *pop = g_ptr_array_index(net->pops, i);
-            if (g_strcmp0(pop->ops->name, "input") == 0)
-                oz_population_enable_input_trace(pop);
-        }
-    l->labels = g_new0(guint8, B);
-    guint P = net->pops->len;
-    /* Loss, then one error stage per population (at most P), then the step. */
+    return h;
+}
+
+/* The loss and step handlers and one error handler per hidden population.  Stages: the
+ * loss, then one error stage per population (at most P), then the step. */
+static void add_handlers(OzLearner *l) {
+    OzNetwork *net = l->net;
     l->stage_loss = oz_network_first_free_stage(net);
-    l->stage_step = l->stage_loss + P + 2;
+    l->stage_step = l->stage_loss + net->pops->len + 2;
     l->loss_handler = oz_engine_add_handler(net->engine, "loss", on_loss, l);
     l->step_handler = oz_engine_add_handler(net->engine, "optimizer-step", on_step, l);
     l->error_handler = g_new0(guint, l->hidden->len);
@@ -128,6 +103,56 @@ OzLearner *oz_learner_new(OzNetwork *net, const OzLearnParams *params, OzRng *rn
         g_autofree char *name = g_strdup_printf("error:%s", h->pop->name);
         l->error_handler[k] = oz_engine_add_handler(net->engine, name, on_error, l);
     }
+}
+
+static OzPopulation *find_model(OzNetwork *net, const char *model) {
+    OzPopulation *found = NULL;
+    for (guint i = 0; i < net->pops->len; i++) {
+        OzPopulation *pop = g_ptr_array_index(net->pops, i);
+        if (g_strcmp0(pop->ops->name, model) == 0)
+            found = pop;
+    }
+    return found;
+}
+
+OzLearner *oz_learner_new(OzNetwork *net, const OzLearnParams *params, OzRng *rng_init,
+                          OzRng *rng_noise, GError **error) {
+    const OzRuleOps *rule = oz_rule_lookup(params->rule);
+    if (!rule) {
+        g_set_error(error, OZ_LEARNER_ERROR, OZ_LEARNER_ERROR_UNKNOWN_RULE,
+                    "unknown learning rule '%s' (rules: bp, dfa, dkp, zo, opzo)", params->rule);
+        return NULL;
+    }
+    g_return_val_if_fail(!net->prepared, NULL);
+    OzPopulation *readout = find_model(net, "readout");
+    if (!readout) {
+        g_set_error(error, OZ_LEARNER_ERROR, OZ_LEARNER_ERROR_NO_READOUT,
+                    "learning needs a readout population");
+        return NULL;
+    }
+    OzLearner *l = g_new0(OzLearner, 1);
+    l->net = net;
+    l->rule = rule;
+    l->p = *params;
+    l->rng_noise = rng_noise;
+    l->readout = readout;
+    l->m = readout->n;
+    l->hidden = g_ptr_array_new_with_free_func((GDestroyNotify)hidden_free);
+    const OzFeedbackOps *fb = oz_feedback_lookup(rule->feedback);
+    g_assert(fb);
+    for (guint i = 0; i < net->pops->len; i++) {
+        OzPopulation *pop = g_ptr_array_index(net->pops, i);
+        if (g_strcmp0(pop->ops->name, "lif") == 0)
+            g_ptr_array_add(l->hidden, hidden_new(l, pop, fb, rng_init));
+    }
+    if (params->input_trace)
+        for (guint i = 0; i < net->pops->len; i++) {
+            OzPopulation *pop = g_ptr_array_index(net->pops, i);
+            if (g_strcmp0(pop->ops->name, "input") == 0)
+                oz_population_enable_input_trace(pop);
+        }
+    l->labels = g_new0(guint8, net->batch);
+    add_handlers(l);
     return l;
 }
 
@@ -204,7 +229,7 @@ gint64 oz_learner_finalize(OzLearner *l, guint64 seed, GError **error) {
         OzHidden *h = g_ptr_array_index(l->hidden, k);
         OzHidden *h0 = g_ptr_array_index(l->hidden, 0);
         if (bp && (h->jitter_ticks > 0 || h->delay_ticks != h0->delay_ticks)) {
-            g_set_error(error, OZ_NEURONS_ERROR, OZ_NEURONS_ERROR_INVALID,
+            g_set_error(error, OZ_LEARNER_ERROR, OZ_LEARNER_ERROR_DELAY,
                         "feedback into %s: BP forms its signal layer by layer, so every hidden "
                         "population needs the same delay and no jitter",
                         h->pop->name);
@@ -213,7 +238,7 @@ gint64 oz_learner_finalize(OzLearner *l, guint64 seed, GError **error) {
         gint64 lat = h->delay_ticks + h->jitter_ticks;
         h->lag = MAX(0, oz_network_delay_between(l->net, h->pop, l->readout));
         if (lat > 0 && l->p.step_every_tick) {
-            g_set_error(error, OZ_NEURONS_ERROR, OZ_NEURONS_ERROR_INVALID,
+            g_set_error(error, OZ_LEARNER_ERROR, OZ_LEARNER_ERROR_DELAY,
                         "feedback into %s has a delay, but the optimizer steps every tick; "
                         "use [rule] step = batch with delayed errors",
                         h->pop->name);
@@ -720,6 +745,8 @@ static void flush_stage(const OzLearner *l, OzProjection *p, GradStage *g) {
     g->rows = 0;
 }
 
+/* Stages one tick of a sparse chunk: the spike changes Δo of each sample of a
+ * projection's presynaptic LIF layer (not delta delivery's lists; see oz-projection.c). */
 typedef struct {
     GradStage *g;
     const float *u, *mask, *pre;
@@ -728,12 +755,12 @@ typedef struct {
     gboolean first, carry;
     gsize row0; /* the stage row of sample 0 of this entry */
     guint64 part_nnz[OZ_PAR_MAX_THREADS];
-} ChangeJob;
+} ChunkChangeJob;
 
 /* Change lists of one entry's samples [begin, end): o = mask where u ≥ v_th (the clean
  * spike a LIF neuron sends, lif_row), Δo = o − o_prev. */
 static void change_part(void *ctx, int part, gsize begin, gsize end) {
-    ChangeJob *j = ctx;
+    ChunkChangeJob *j = ctx;
     GradStage *g = j->g;
     const int n = j->n;
     const float vth = j->vth;
@@ -772,7 +799,7 @@ static void stage_changes(OzProjection *p, GradStage *g, const float *pre, gint6
         return;
     }
     const OzFrame *f = oz_population_frame(p->pre, te);
-    ChangeJob j = {.g = g,
+    ChunkChangeJob j = {.g = g,
                    .u = f->u,
                    .mask = p->pre->mask,
                    .pre = pre,

@@ -28,6 +28,16 @@
 #include "neurons/oz-network.h"
 #include "plasticity/oz-optim.h"
 
+#define OZ_LEARNER_ERROR (oz_learner_error_quark())
+GQuark oz_learner_error_quark(void);
+
+typedef enum {
+    OZ_LEARNER_ERROR_FAILED,
+    OZ_LEARNER_ERROR_UNKNOWN_RULE, /* [rule] name is not in the registry */
+    OZ_LEARNER_ERROR_NO_READOUT,   /* the network has no readout population to learn from */
+    OZ_LEARNER_ERROR_DELAY         /* a feedback delay or jitter the rule or step cannot take */
+} OzLearnerError;
+
 typedef struct {
     int api_version;
     const char *name;

@@ -5,8 +5,12 @@
  * the run after the current batch, and the run log's writer commits on the thread pool
  * meanwhile.  This is the only place that prints.
  *
- * Exit codes: 0 done; 1 runtime failure (run log, I/O); 2 bad command line, scenario or
- * data; 130 / 143 interrupted by SIGINT / SIGTERM.
+ * Exit codes: 0 done; 2 bad input — the command line, the scenario, its data files, an
+ * --init-from checkpoint that does not fit or is not there, --resume with a changed
+ * scenario or without an unfinished run; 1 a runtime failure — a numeric fault (NaN/Inf,
+ * runaway firing), the run log failing (full, locked too long), a checkpoint of the
+ * run's own log that cannot be read back; 130 / 143 interrupted by SIGINT / SIGTERM.
+ * exit_code_for() decides from an error's domain and code.
  */
 #include "io/oz-runlog.h"
 #include "io/oz-scenario.h"
@@ -163,44 +167,82 @@ static int fail(const char *fmt, ...) {
     return EXIT_FAIL;
 }
 
-/* Finds the newest unfinished run with this scenario's name, restores its last
- * checkpoint into run and continues the run row.  Returns an exit code. */
-static int resume_run(OzRunLog *log, OzScenario *sc, OzRun *run, GError **error) {
-    sqlite3 *db = oz_runlog_db(log);
+/* The exit code of an error, decided by its domain and code alone (the file comment
+ * lists them): 2 when what the user gave is at fault, so running again after fixing it
+ * makes sense; 1 when the run failed while running. */
+static int exit_code_for(const GError *error) {
+    g_return_val_if_fail(error != NULL, EXIT_FAIL);
+    /* Setting up a run: the scenario, its data files, and the network and learner wired
+     * from it. */
+    if (error->domain == OZ_SCENARIO_ERROR || error->domain == OZ_IDX_ERROR ||
+        error->domain == OZ_NEURONS_ERROR || error->domain == OZ_FEEDBACK_ERROR ||
+        error->domain == OZ_LEARNER_ERROR)
+        return EXIT_USAGE;
+    if (error->domain == OZ_RUN_ERROR) {
+        switch ((OzRunError)error->code) {
+        case OZ_RUN_ERROR_RESUME_NOT_FOUND:
+        case OZ_RUN_ERROR_RESUME_CHANGED:
+        case OZ_RUN_ERROR_RESUME_NOT_TRAINING:
+            return EXIT_USAGE;
+        case OZ_RUN_ERROR_NUMERIC:
+        case OZ_RUN_ERROR_FAILED:
+            return EXIT_FAIL;
+        }
+        return EXIT_FAIL;
+    }
+    if (error->domain == OZ_CHECKPOINT_ERROR) {
+        /* A checkpoint that does not fit this scenario, or is not there (--init-from,
+         * --resume, eval), is the user's choice; one that cannot be read back from the
+         * run's own log is a failure. */
+        switch ((OzCheckpointError)error->code) {
+        case OZ_CHECKPOINT_ERROR_MISMATCH:
+        case OZ_CHECKPOINT_ERROR_MISSING:
+            return EXIT_USAGE;
+        case OZ_CHECKPOINT_ERROR_CORRUPT:
+        case OZ_CHECKPOINT_ERROR_FAILED:
+            return EXIT_FAIL;
+        }
+        return EXIT_FAIL;
+    }
+    /* GLib's file errors name a file the user gave that is absent, unreadable or not what
+     * it should be; only the unspecific FAILED is a failure. */
+    if (error->domain == G_FILE_ERROR)
+        return error->code == G_FILE_ERROR_FAILED ? EXIT_FAIL : EXIT_USAGE;
+    /* The run log (a write that failed, a lock held too long) and anything else. */
+    return EXIT_FAIL;
+}
+
+/* Prints error and returns its exit code. */
+static int report(const GError *error) {
+    fprintf(stderr, "opzosim: error: %s\n", error->message);
+    return exit_code_for(error);
+}
+
+/* The newest unfinished run named name: its id (−1 if there is none) and its scenario
+ * text (transfer full). */
+static gint64 find_unfinished_run(sqlite3 *db, const char *name, char **text) {
     sqlite3_stmt *st = NULL;
     gint64 id = -1;
-    g_autofree char *text = NULL;
     if (sqlite3_prepare_v2(db,
                            "SELECT id, scenario FROM runs WHERE name = ? AND status != "
                            "'finished' ORDER BY id DESC LIMIT 1",
                            -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, sc->run.name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_ROW) {
             id = sqlite3_column_int64(st, 0);
-            text = g_strdup((const char *)sqlite3_column_text(st, 1));
+            *text = g_strdup((const char *)sqlite3_column_text(st, 1));
         }
     }
     sqlite3_finalize(st);
-    if (id < 0) {
-        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
-                    "--resume: no unfinished run named '%s' in the run log", sc->run.name);
-        return EXIT_USAGE;
-    }
-    if (g_strcmp0(text, sc->text) != 0) {
-        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                    "--resume: %s (with its --set overrides) differs from the scenario run %" G_GINT64_FORMAT
-                    " was started with; resume with the same file and overrides",
-                    sc->path, id);
-        return EXIT_USAGE;
-    }
-    if (!run->learner) {
-        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                    "--resume: only training runs (run.mode = train) can be resumed");
-        return EXIT_USAGE;
-    }
+    return id;
+}
+
+/* Restores run id's state: where it was interrupted inside a phase if it was, else its
+ * newest epoch checkpoint (none: from the start), and positions the plan after it. */
+static gboolean restore_state(sqlite3 *db, gint64 id, OzRun *run, GError **error) {
     gboolean mid = FALSE;
     if (!oz_checkpoint_load_interrupt(db, id, run, &mid, error))
-        return EXIT_FAIL;
+        return FALSE;
     if (mid) {
         const OzPhase *ph = oz_run_current_phase(run);
         fprintf(stderr,
@@ -208,17 +250,93 @@ static int resume_run(OzRunLog *log, OzScenario *sc, OzRun *run, GError **error)
                 "of epoch %d, sample %d\n",
                 id, ph && ph->kind == OZ_PHASE_TRAIN ? "train" : "test", ph ? ph->epoch + 1 : 0,
                 MAX(run->cursor, 0));
-    } else {
-        int epoch = oz_checkpoint_latest_epoch(db, id);
-        if (epoch >= 0 && !oz_checkpoint_load(db, id, epoch, run, OZ_LOAD_ALL, error))
-            return EXIT_FAIL;
-        oz_run_skip_to_epoch(run, epoch + 1);
-        fprintf(stderr, "opzosim: resuming run %" G_GINT64_FORMAT " at epoch %d of %d\n", id,
-                epoch + 2, sc->run.epochs);
+        return TRUE;
     }
-    if (!oz_runlog_resume_run(log, id, error))
-        return EXIT_FAIL;
-    return EXIT_OK;
+    int epoch = oz_checkpoint_latest_epoch(db, id);
+    if (epoch >= 0 && !oz_checkpoint_load(db, id, epoch, run, OZ_LOAD_ALL, error))
+        return FALSE;
+    oz_run_skip_to_epoch(run, epoch + 1);
+    fprintf(stderr, "opzosim: resuming run %" G_GINT64_FORMAT " at epoch %d of %d\n", id, epoch + 2,
+            run->sc->run.epochs);
+    return TRUE;
+}
+
+/* Finds the newest unfinished run with this scenario's name, restores its last
+ * checkpoint into run and continues the run row. */
+static gboolean resume_run(OzRunLog *log, OzScenario *sc, OzRun *run, GError **error) {
+    sqlite3 *db = oz_runlog_db(log);
+    g_autofree char *text = NULL;
+    gint64 id = find_unfinished_run(db, sc->run.name, &text);
+    if (id < 0) {
+        g_set_error(error, OZ_RUN_ERROR, OZ_RUN_ERROR_RESUME_NOT_FOUND,
+                    "--resume: no unfinished run named '%s' in the run log", sc->run.name);
+        return FALSE;
+    }
+    if (g_strcmp0(text, sc->text) != 0) {
+        g_set_error(error, OZ_RUN_ERROR, OZ_RUN_ERROR_RESUME_CHANGED,
+                    "--resume: %s (with its --set overrides) differs from the scenario run "
+                    "%" G_GINT64_FORMAT " was started with; resume with the same file and "
+                    "overrides",
+                    sc->path, id);
+        return FALSE;
+    }
+    if (!run->learner) {
+        g_set_error(error, OZ_RUN_ERROR, OZ_RUN_ERROR_RESUME_NOT_TRAINING,
+                    "--resume: only training runs (run.mode = train) can be resumed");
+        return FALSE;
+    }
+    return restore_state(db, id, run, error) && oz_runlog_resume_run(log, id, error);
+}
+
+/* eval: the run (default: the newest with a checkpoint) and how it was started — its
+ * scenario text and path (transfer full) and thread count.  Prints and returns FALSE
+ * when there is none. */
+static gboolean find_checkpointed_run(sqlite3 *db, const char *db_path, gint64 *run_id, char **text,
+                                      char **path, int *threads) {
+    sqlite3_stmt *st = NULL;
+    if (*run_id < 0 &&
+        sqlite3_prepare_v2(db, "SELECT MAX(run_id) FROM checkpoints", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        *run_id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (*run_id < 0) {
+        fprintf(stderr, "opzosim: error: %s holds no checkpoint (only training runs write them)\n",
+                db_path);
+        return FALSE;
+    }
+    if (sqlite3_prepare_v2(db, "SELECT scenario, scenario_path, threads FROM runs WHERE id = ?", -1,
+                           &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, *run_id);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            *text = g_strdup((const char *)sqlite3_column_text(st, 0));
+            *path = g_strdup((const char *)sqlite3_column_text(st, 1));
+            *threads = sqlite3_column_int(st, 2);
+        }
+    }
+    sqlite3_finalize(st);
+    if (!*text) {
+        fprintf(stderr, "opzosim: error: %s has no run %" G_GINT64_FORMAT "\n", db_path, *run_id);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* eval: the test accuracy the run logged for epoch, or −1. */
+static double stored_test_accuracy(sqlite3 *db, gint64 run_id, int epoch) {
+    sqlite3_stmt *st = NULL;
+    double stored = -1;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT accuracy FROM epochs WHERE run_id = ? AND epoch = ? AND "
+                           "phase = 'test'",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, run_id);
+        sqlite3_bind_int(st, 2, epoch);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            stored = sqlite3_column_double(st, 0);
+    }
+    sqlite3_finalize(st);
+    return stored;
 }
 
 static int cmd_eval(int argc, char **argv) {
@@ -250,62 +368,28 @@ static int cmd_eval(int argc, char **argv) {
         return EXIT_USAGE;
     }
     sqlite3_busy_timeout(db, 5000);
-    sqlite3_stmt *st = NULL;
-    if (run_id < 0 &&
-        sqlite3_prepare_v2(db, "SELECT MAX(run_id) FROM checkpoints", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-        run_id = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    st = NULL;
-    if (run_id < 0) {
-        fprintf(stderr, "opzosim: error: %s holds no checkpoint (only training runs write them)\n",
-                db_path);
+    g_autofree char *text = NULL, *path = NULL;
+    int run_threads = 1;
+    if (!find_checkpointed_run(db, db_path, &run_id, &text, &path, &run_threads)) {
         sqlite3_close(db);
         return EXIT_USAGE;
     }
     if (epoch < 0)
         epoch = oz_checkpoint_latest_epoch(db, run_id);
-    g_autofree char *text = NULL, *path = NULL;
-    int run_threads = 1;
-    if (sqlite3_prepare_v2(db, "SELECT scenario, scenario_path, threads FROM runs WHERE id = ?",
-                           -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(st, 1, run_id);
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            text = g_strdup((const char *)sqlite3_column_text(st, 0));
-            path = g_strdup((const char *)sqlite3_column_text(st, 1));
-            run_threads = sqlite3_column_int(st, 2);
-        }
-    }
-    sqlite3_finalize(st);
-    if (!text) {
-        fprintf(stderr, "opzosim: error: %s has no run %" G_GINT64_FORMAT "\n", db_path, run_id);
-        sqlite3_close(db);
-        return EXIT_USAGE;
-    }
     oz_par_set_threads(CLAMP(threads > 0 ? threads : run_threads, 1, OZ_PAR_MAX_THREADS));
     const char *infer[] = {"run.mode=infer", "record.spike_samples=0", NULL};
     g_autoptr(OzScenario) sc = oz_scenario_load_data(text, path, infer, &error);
     g_autoptr(OzRun) run = sc ? oz_run_new(sc, &error) : NULL;
     if (!run || !oz_checkpoint_load(db, run_id, epoch, run, OZ_LOAD_WEIGHTS, &error)) {
-        fprintf(stderr, "opzosim: error: %s\n", error->message);
         sqlite3_close(db);
-        return EXIT_USAGE;
+        return report(error);
     }
+    /* The input stream as the test phase began, so Bernoulli inputs draw the same. */
     run->rng_input = run->rng_input_test;
     OzLogBatch *rows = NULL;
     while (oz_run_step(run, &rows))
         oz_log_batch_free(g_steal_pointer(&rows));
-    double stored = -1;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT accuracy FROM epochs WHERE run_id = ? AND epoch = ? AND "
-                           "phase = 'test'",
-                           -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(st, 1, run_id);
-        sqlite3_bind_int(st, 2, epoch);
-        if (sqlite3_step(st) == SQLITE_ROW)
-            stored = sqlite3_column_double(st, 0);
-    }
-    sqlite3_finalize(st);
+    double stored = stored_test_accuracy(db, run_id, epoch);
     sqlite3_close(db);
     gboolean same = stored == run->last_accuracy;
     printf("run %" G_GINT64_FORMAT " epoch %d: test accuracy %.4f%% over %" G_GINT64_FORMAT
@@ -315,20 +399,253 @@ static int cmd_eval(int argc, char **argv) {
     return same ? EXIT_OK : EXIT_FAIL;
 }
 
-static int execute(const char *scenario_path, char **sets, const char *db_arg, int threads,
-                   gboolean quiet, gboolean resume, const char *sweep, const char *prefix);
+/* ---- One run: load, open the log, run the loop, record how it ended ---- */
 
-/* How long to wait for a run log that another process has locked. */
-static int busy_timeout_ms = 5000;
-/* The sweep's progress, shown on every run's progress line. */
-static guint sweep_index = 0, sweep_count = 0;
-/* --init-from: start from the weights and feedback matrices of a stored checkpoint. */
-static char *init_from = NULL;
+/* What one run is asked to do: `run`'s command line, or one combination of a sweep. */
+typedef struct {
+    const char *scenario_path;
+    char **sets;         /* --set overrides, NULL-terminated, or NULL */
+    const char *db_path; /* NULL: runs/NAME.sqlite */
+    int threads;         /* 0: [run] threads */
+    gboolean quiet;
+    gboolean resume;
+    const char *init_from; /* start from a checkpoint's model: PATH[:RUN[:EPOCH]], or NULL */
+    int busy_timeout_ms;   /* how long to wait for a run log another process has locked */
+    const char *sweep;     /* the run row's sweep tag, or NULL */
+    const char *prefix;    /* starts the progress line (sweeps), or NULL */
+    guint sweep_index, sweep_count; /* this run's place in a sweep (count 0: no sweep) */
+} RunRequest;
+
+/* The scenario with its overrides, the compute team, and the wired network with its
+ * data (and --init-from's model unless resuming).  Nothing is written yet, so a bad
+ * input leaves no run row.  (transfer full) */
+static gboolean load_run(const RunRequest *req, OzScenario **sc_out, OzRun **run_out,
+                         int *threads_out, GError **error) {
+    g_autoptr(OzScenario) sc =
+        oz_scenario_load(req->scenario_path, (const char *const *)req->sets, error);
+    if (!sc)
+        return FALSE;
+    int threads = req->threads ? req->threads : sc->run.threads;
+    oz_par_set_threads(threads);
+    g_autoptr(OzRun) run = oz_run_new(sc, error);
+    if (!run)
+        return FALSE;
+    if (req->init_from && !req->resume && !oz_checkpoint_init_from(req->init_from, run, error))
+        return FALSE;
+    *threads_out = threads;
+    *run_out = g_steal_pointer(&run);
+    *sc_out = g_steal_pointer(&sc);
+    return TRUE;
+}
+
+static void app_init(App *app, uv_loop_t *loop, OzRun *run, const RunRequest *req) {
+    *app = (App){.loop = loop,
+                 .run = run,
+                 .quiet = req->quiet,
+                 .prefix = req->prefix,
+                 .sweep_index = req->sweep_index,
+                 .sweep_count = req->sweep_count,
+                 .tty = isatty(STDERR_FILENO),
+                 .plain_every = 10.0 * run->sc->run.progress_seconds};
+    /* Fault injection for tests: OPZOSIM_TEST_INTERRUPT_AFTER=N interrupts after N
+     * batches, so a test can stop a run at an exact point. */
+    const char *ia = g_getenv("OPZOSIM_TEST_INTERRUPT_AFTER");
+    app->interrupt_after = ia ? g_ascii_strtoll(ia, NULL, 10) : 0;
+}
+
+static void start_signals(App *app) {
+    uv_signal_init(app->loop, &app->sigint);
+    uv_signal_init(app->loop, &app->sigterm);
+    app->sigint.data = app->sigterm.data = app;
+    uv_signal_start(&app->sigint, on_signal, SIGINT);
+    uv_signal_start(&app->sigterm, on_signal, SIGTERM);
+}
+
+/* The run row's overrides: the --set list and --init-from, which changes where the run
+ * starts as much as a key does.  (transfer full) */
+static char *overrides_text(const RunRequest *req) {
+    g_autofree char *joined = req->sets ? g_strjoinv("\n", req->sets) : NULL;
+    if (!req->init_from || req->resume)
+        return g_steal_pointer(&joined);
+    return g_strdup_printf("%s%s--init-from %s", joined ? joined : "", joined ? "\n" : "",
+                           req->init_from);
+}
+
+/* A new run row with the network's structure, or (--resume) the unfinished run's row
+ * with its state restored. */
+static gboolean open_run_row(App *app, const RunRequest *req, int threads, GError **error) {
+    const OzScenario *sc = app->run->sc;
+    if (req->resume)
+        return resume_run(app->log, app->run->sc, app->run, error);
+    g_autofree char *overrides = overrides_text(req);
+    OzRunInfo info = {sc->run.name, sc->path, sc->text,     overrides,
+                      sc->run.seed, threads,  sc->run.mode, req->sweep};
+    if (oz_runlog_begin_run(app->log, &info, error) < 0)
+        return FALSE;
+    oz_runlog_submit(app->log, oz_run_structure_rows(app->run));
+    return TRUE;
+}
+
+/* Before the loop ran: closes the signal handles, the log and the loop. */
+static void close_early(App *app) {
+    uv_close((uv_handle_t *)&app->sigint, NULL);
+    uv_close((uv_handle_t *)&app->sigterm, NULL);
+    uv_run(app->loop, UV_RUN_DEFAULT);
+    oz_runlog_close(app->log);
+    uv_loop_close(app->loop);
+}
+
+static void print_banner(const App *app, const char *db_path, int threads) {
+    const OzRun *run = app->run;
+    const OzScenario *sc = run->sc;
+    fprintf(stderr,
+            "opzosim %s: %s (run %" G_GINT64_FORMAT " in %s), %u populations, %u "
+            "projections, T=%d+%" G_GINT64_FORMAT " drain, batch %d, %d thread%s\n",
+            OZ_VERSION, sc->run.name, oz_runlog_run_id(app->log), db_path, run->net->pops->len,
+            run->net->projs->len, sc->run.ticks, run->net->drain_ticks, sc->run.batch_size, threads,
+            threads == 1 ? "" : "s");
+}
+
+/* The plan, one mini-batch per idle turn, until it is done, a signal or fault stops it,
+ * or the log fails.  Returns when every handle is closed. */
+static void run_loop(App *app) {
+    app->started = app->last_time = app->last_plain = now_s();
+    uv_idle_init(app->loop, &app->idle);
+    uv_timer_init(app->loop, &app->timer);
+    app->idle.data = app->timer.data = app;
+    uv_idle_start(&app->idle, on_idle);
+    guint64 period = (guint64)(app->run->sc->run.progress_seconds * 1000.0);
+    uv_timer_start(&app->timer, on_timer, period, period);
+    uv_run(app->loop, UV_RUN_DEFAULT);
+}
+
+/* A training run stopped by a signal inside its plan commits where it is, so --resume
+ * continues at this batch. */
+static void save_interruption(App *app) {
+    OzRun *run = app->run;
+    if (!app->stop_signal || !run->learner || run->fault || oz_runlog_error(app->log) ||
+        !oz_run_current_phase(run))
+        return;
+    OzLogBatch *state = oz_log_batch_new();
+    oz_checkpoint_add_interrupt_rows(run, state);
+    oz_runlog_submit(app->log, state);
+    uv_run(app->loop, UV_RUN_DEFAULT);
+}
+
+/* How the run ended: the run row's status and message (transfer full), and the exit
+ * code.  A fault is printed now; a log error after the log is closed (execute). */
+static int run_outcome(const App *app, const char **status, char **message) {
+    const GError *werr = oz_runlog_error(app->log);
+    *status = "finished";
+    *message = NULL;
+    if (app->run->fault) {
+        *status = "failed";
+        *message = g_strdup(app->run->fault->message);
+        return report(app->run->fault);
+    }
+    if (werr) {
+        *status = "failed";
+        *message = g_strdup(werr->message);
+        return exit_code_for(werr);
+    }
+    if (app->stop_signal) {
+        *status = "interrupted";
+        *message =
+            g_strdup_printf("stopped by %s", app->stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+        return 128 + app->stop_signal;
+    }
+    return EXIT_OK;
+}
+
+/* Writes the run row's status.  A failure may be passing (another process holding the
+ * lock past the busy timeout), so it is tried three times; if all fail the row stays
+ * 'running' and that is said. */
+static gboolean mark_run_row(App *app, const char *status, const char *message,
+                             const char *db_path) {
+    g_autoptr(GError) ferr = NULL;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        g_clear_error(&ferr);
+        if (oz_runlog_finish_run(app->log, status, message, &ferr))
+            return TRUE;
+    }
+    fprintf(stderr, "opzosim: error: %s; run %" G_GINT64_FORMAT " stays marked 'running' in %s\n",
+            ferr->message, oz_runlog_run_id(app->log), db_path);
+    return FALSE;
+}
+
+static void print_summary(const App *app, const char *status, int code, const char *db_path) {
+    fprintf(stderr, "run %s: %s in %.1f s\n", status, app->run->sc->run.name,
+            now_s() - app->started);
+    if (code != EXIT_OK && !app->stop_signal)
+        return;
+    printf("run log: %s\n", db_path);
+    printf("  sqlite3 %s \"select population, rate from firing_rates where run_id = "
+           "(select max(id) from runs)\"\n",
+           db_path);
+    printf("  sqlite3 %s \"select model, joules_per_sample from energy where run_id = "
+           "(select max(id) from runs) and phase = 'test'\"\n",
+           db_path);
+}
+
+/* Runs one scenario (with overrides) to its end: the run loop, progress and signals.
+ * Returns an exit code. */
+static int execute(const RunRequest *req) {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(OzScenario) sc = NULL;
+    g_autoptr(OzRun) run = NULL;
+    int threads = 0;
+    if (!load_run(req, &sc, &run, &threads, &error))
+        return report(error);
+    g_autofree char *db_path =
+        req->db_path ? g_strdup(req->db_path) : g_strdup_printf("runs/%s.sqlite", sc->run.name);
+    g_autofree char *dir = g_path_get_dirname(db_path);
+    if (g_mkdir_with_parents(dir, 0755) != 0)
+        return fail("cannot create the folder %s for the run log: %s", dir, g_strerror(errno));
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    App app;
+    app_init(&app, &loop, run, req);
+    app.log = oz_runlog_open(db_path, &loop, req->busy_timeout_ms, &error);
+    if (!app.log) {
+        uv_loop_close(&loop);
+        return report(error);
+    }
+    /* Signals are caught before the run row exists, so an early ^C still ends with the
+     * row marked interrupted rather than a process killed mid-write. */
+    start_signals(&app);
+    if (!open_run_row(&app, req, threads, &error)) {
+        close_early(&app);
+        return report(error);
+    }
+    if (!req->quiet)
+        print_banner(&app, db_path, threads);
+    run_loop(&app);
+    save_interruption(&app);
+    /* Every handle is closed and every queued write has run: the log is quiescent. */
+    g_assert(!oz_runlog_busy(app.log));
+    progress(&app, TRUE);
+
+    const char *status = NULL;
+    g_autofree char *message = NULL;
+    int code = run_outcome(&app, &status, &message);
+    gboolean log_failed = oz_runlog_error(app.log) != NULL;
+    if (!mark_run_row(&app, status, message, db_path))
+        code = EXIT_FAIL;
+    oz_runlog_close(app.log);
+    int rc = uv_loop_close(&loop);
+    g_warn_if_fail(rc == 0);
+    if (log_failed && !run->fault)
+        fprintf(stderr, "opzosim: error: %s\n", message);
+    if (!req->quiet)
+        print_summary(&app, status, code, db_path);
+    return code;
+}
 
 static int cmd_run(int argc, char **argv) {
     g_auto(GStrv) sets = NULL;
-    g_autofree char *db_path = NULL;
-    int threads = 0;
+    g_autofree char *db_path = NULL, *init_from = NULL;
+    int threads = 0, busy_timeout_ms = 5000;
     gboolean quiet = FALSE, resume = FALSE;
     GOptionEntry entries[] = {
         {"resume", 'r', 0, G_OPTION_ARG_NONE, &resume,
@@ -367,165 +684,127 @@ static int cmd_run(int argc, char **argv) {
         fprintf(stderr, "opzosim run: --threads %d: expected 1..256\n", threads);
         return EXIT_USAGE;
     }
-    return execute(argv[1], sets, db_path, threads, quiet, resume, NULL, NULL);
+    RunRequest req = {.scenario_path = argv[1],
+                      .sets = sets,
+                      .db_path = db_path,
+                      .threads = threads,
+                      .quiet = quiet,
+                      .resume = resume,
+                      .init_from = init_from,
+                      .busy_timeout_ms = busy_timeout_ms};
+    return execute(&req);
 }
 
-/* Runs one scenario (with overrides) to its end; the run loop, progress and signals.
- * sweep tags the run row; prefix starts the progress line.  Returns an exit code. */
-static int execute(const char *scenario_path, char **sets, const char *db_arg, int threads,
-                   gboolean quiet, gboolean resume, const char *sweep, const char *prefix) {
-    g_autoptr(GError) error = NULL;
-    g_autoptr(OzScenario) sc = oz_scenario_load(scenario_path, (const char *const *)sets, &error);
-    if (!sc) {
-        fprintf(stderr, "opzosim: error: %s\n", error->message);
-        return EXIT_USAGE;
-    }
-    g_autofree char *db_path = g_strdup(db_arg);
-    if (threads == 0)
-        threads = sc->run.threads;
-    oz_par_set_threads(threads);
+/* ---- sweep ---- */
 
-    g_autoptr(OzRun) run = oz_run_new(sc, &error);
-    if (!run) {
-        fprintf(stderr, "opzosim: error: %s\n", error->message);
-        return EXIT_USAGE;
-    }
-    if (init_from && !resume && !oz_checkpoint_init_from(init_from, run, &error)) {
-        fprintf(stderr, "opzosim: error: %s\n", error->message);
-        return EXIT_USAGE;
-    }
-    if (!db_path)
-        db_path = g_strdup_printf("runs/%s.sqlite", sc->run.name);
-    g_autofree char *dir = g_path_get_dirname(db_path);
-    if (g_mkdir_with_parents(dir, 0755) != 0)
-        return fail("cannot create the folder %s for the run log: %s", dir, g_strerror(errno));
+/* The --vary lists and the combinations they make. */
+typedef struct {
+    guint nv;
+    char **keys;       /* (nv) KEY or KEY1+KEY2, pointing into the --vary strings */
+    GPtrArray *values; /* (nv) GStrv: each key's values */
+    guint *counts;     /* (nv) */
+    guint total;       /* combinations: the product of counts */
+    GPtrArray *combos; /* (total) GStrv: every run's overrides */
+    GPtrArray *labels; /* (total) "KEY=V KEY=V" */
+} Sweep;
 
-    App app = {0};
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    app.loop = &loop;
-    app.run = run;
-    app.quiet = quiet;
-    app.prefix = prefix;
-    app.sweep_index = sweep_index;
-    app.sweep_count = sweep_count;
-    /* Fault injection for tests: OPZOSIM_TEST_INTERRUPT_AFTER=N interrupts after N
-     * batches, so a test can stop a run at an exact point. */
-    const char *ia = g_getenv("OPZOSIM_TEST_INTERRUPT_AFTER");
-    app.interrupt_after = ia ? g_ascii_strtoll(ia, NULL, 10) : 0;
-    app.tty = isatty(STDERR_FILENO);
-    app.plain_every = 10.0 * sc->run.progress_seconds;
-    app.log = oz_runlog_open(db_path, &loop, busy_timeout_ms, &error);
-    if (!app.log) {
-        uv_loop_close(&loop);
-        return fail("%s", error->message);
-    }
-    g_autofree char *joined = sets ? g_strjoinv("\n", sets) : NULL;
-    g_autofree char *overrides = init_from && !resume
-                                     ? g_strdup_printf("%s%s--init-from %s", joined ? joined : "",
-                                                       joined ? "\n" : "", init_from)
-                                     : g_strdup(joined);
-    OzRunInfo info = {sc->run.name, sc->path, sc->text,     overrides,
-                      sc->run.seed, threads,  sc->run.mode, sweep};
-    /* Signals are caught before the run row exists, so an early ^C still ends with the
-     * row marked interrupted rather than a process killed mid-write. */
-    uv_signal_init(&loop, &app.sigint);
-    uv_signal_init(&loop, &app.sigterm);
-    app.sigint.data = app.sigterm.data = &app;
-    uv_signal_start(&app.sigint, on_signal, SIGINT);
-    uv_signal_start(&app.sigterm, on_signal, SIGTERM);
-    int early = EXIT_OK;
-    if (resume) {
-        early = resume_run(app.log, sc, run, &error);
-        if (early != EXIT_OK)
-            fprintf(stderr, "opzosim: error: %s\n", error->message);
-    } else if (oz_runlog_begin_run(app.log, &info, &error) < 0) {
-        early = fail("%s", error->message);
-    } else {
-        oz_runlog_submit(app.log, oz_run_structure_rows(run));
-    }
-    if (early != EXIT_OK) {
-        uv_close((uv_handle_t *)&app.sigint, NULL);
-        uv_close((uv_handle_t *)&app.sigterm, NULL);
-        uv_run(&loop, UV_RUN_DEFAULT);
-        oz_runlog_close(app.log);
-        uv_loop_close(&loop);
-        return early;
-    }
-    if (!quiet)
-        fprintf(stderr,
-                "opzosim %s: %s (run %" G_GINT64_FORMAT " in %s), %u populations, %u "
-                "projections, T=%d+%" G_GINT64_FORMAT " drain, batch %d, %d thread%s\n",
-                OZ_VERSION, sc->run.name, oz_runlog_run_id(app.log), db_path,
-                run->net->pops->len, run->net->projs->len, sc->run.ticks,
-                run->net->drain_ticks, sc->run.batch_size, threads, threads == 1 ? "" : "s");
+static void sweep_clear(Sweep *sw) {
+    g_free(sw->keys);
+    g_free(sw->counts);
+    if (sw->values)
+        g_ptr_array_free(sw->values, TRUE);
+    if (sw->combos)
+        g_ptr_array_free(sw->combos, TRUE);
+    if (sw->labels)
+        g_ptr_array_free(sw->labels, TRUE);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Sweep, sweep_clear)
 
-    app.started = app.last_time = app.last_plain = now_s();
-    uv_idle_init(&loop, &app.idle);
-    uv_timer_init(&loop, &app.timer);
-    app.idle.data = app.timer.data = &app;
-    uv_idle_start(&app.idle, on_idle);
-    guint64 period = (guint64)(sc->run.progress_seconds * 1000.0);
-    uv_timer_start(&app.timer, on_timer, period, period);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    if (app.stop_signal && run->learner && !run->fault && !oz_runlog_error(app.log) &&
-        oz_run_current_phase(run)) {
-        /* Interrupted inside the plan: commit where we are, so --resume continues here. */
-        OzLogBatch *state = oz_log_batch_new();
-        oz_checkpoint_add_interrupt_rows(run, state);
-        oz_runlog_submit(app.log, state);
-        uv_run(&loop, UV_RUN_DEFAULT);
-    }
-    /* Every handle is closed and every queued write has run: the log is quiescent. */
-    g_assert(!oz_runlog_busy(app.log));
-    progress(&app, TRUE);
-
-    int code = EXIT_OK;
-    const char *status = "finished";
-    g_autofree char *message = NULL;
-    const GError *werr = oz_runlog_error(app.log);
-    if (run->fault) {
-        status = "failed";
-        message = g_strdup(run->fault->message);
-        code = EXIT_FAIL;
-        fprintf(stderr, "opzosim: error: %s\n", message);
-    } else if (werr) {
-        status = "failed";
-        message = g_strdup(werr->message);
-        code = EXIT_FAIL;
-    } else if (app.stop_signal) {
-        status = "interrupted";
-        message = g_strdup_printf("stopped by %s", app.stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
-        code = 128 + app.stop_signal;
-    }
-    g_autoptr(GError) ferr = NULL;
-    gboolean marked = FALSE;
-    for (int attempt = 0; attempt < 3 && !marked; attempt++) {
-        g_clear_error(&ferr);
-        marked = oz_runlog_finish_run(app.log, status, message, &ferr);
-    }
-    if (!marked) {
-        fprintf(stderr,
-                "opzosim: error: %s; run %" G_GINT64_FORMAT " stays marked 'running' in %s\n",
-                ferr->message, oz_runlog_run_id(app.log), db_path);
-        code = EXIT_FAIL;
-    }
-    oz_runlog_close(app.log);
-    int rc = uv_loop_close(&loop);
-    g_warn_if_fail(rc == 0);
-    if (werr)
-        fprintf(stderr, "opzosim: error: %s\n", message);
-    if (!quiet) {
-        fprintf(stderr, "run %s: %s in %.1f s\n", status, sc->run.name, now_s() - app.started);
-        if (code == EXIT_OK || app.stop_signal) {
-            printf("run log: %s\n", db_path);
-            printf("  sqlite3 %s \"select population, rate from firing_rates where run_id = "
-                   "(select max(id) from runs)\"\n",
-                   db_path);
-            printf("  sqlite3 %s \"select model, joules_per_sample from energy where run_id = "
-                   "(select max(id) from runs) and phase = 'test'\"\n",
-                   db_path);
+/* Splits every --vary into its key and values (the strings are cut in place). */
+static gboolean sweep_parse(Sweep *sw, char **varies) {
+    sw->nv = g_strv_length(varies);
+    sw->keys = g_new0(char *, sw->nv);
+    sw->counts = g_new0(guint, sw->nv);
+    sw->values = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
+    sw->total = 1;
+    for (guint i = 0; i < sw->nv; i++) {
+        char *eq = strchr(varies[i], '=');
+        if (!eq || eq == varies[i] || !eq[1]) {
+            fprintf(stderr, "opzosim sweep: --vary '%s': expected SECTION.KEY=V1,V2,...\n",
+                    varies[i]);
+            return FALSE;
         }
+        *eq = '\0';
+        sw->keys[i] = varies[i];
+        g_ptr_array_add(sw->values, g_strsplit(eq + 1, ",", -1));
+        sw->counts[i] = g_strv_length(g_ptr_array_index(sw->values, i));
+        sw->total *= sw->counts[i];
+    }
+    return TRUE;
+}
+
+/* Combination c: the overrides (sets, then one per key of every --vary; transfer full)
+ * and its label. */
+static char **sweep_combination(const Sweep *sw, char **sets, guint c, char **label) {
+    GPtrArray *s = g_ptr_array_new();
+    for (char **p = sets; p && *p; p++)
+        g_ptr_array_add(s, g_strdup(*p));
+    GString *lb = g_string_new(NULL);
+    guint rest = c;
+    for (guint i = 0; i < sw->nv; i++) {
+        const char *v = ((char **)g_ptr_array_index(sw->values, i))[rest % sw->counts[i]];
+        rest /= sw->counts[i];
+        /* KEY1+KEY2=... gives every key of the group the same value. */
+        g_auto(GStrv) group = g_strsplit(sw->keys[i], "+", -1);
+        for (char **k = group; *k; k++)
+            g_ptr_array_add(s, g_strdup_printf("%s=%s", g_strstrip(*k), v));
+        g_string_append_printf(lb, "%s%s=%s", i ? " " : "", sw->keys[i], v);
+    }
+    g_ptr_array_add(s, NULL);
+    *label = g_string_free(lb, FALSE);
+    return (char **)g_ptr_array_free(s, FALSE);
+}
+
+/* Builds every combination and validates its scenario before any runs. */
+static gboolean sweep_prepare(Sweep *sw, const char *scenario_path, char **sets) {
+    sw->combos = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
+    sw->labels = g_ptr_array_new_with_free_func(g_free);
+    for (guint c = 0; c < sw->total; c++) {
+        char *label = NULL;
+        char **arr = sweep_combination(sw, sets, c, &label);
+        g_ptr_array_add(sw->combos, arr);
+        g_ptr_array_add(sw->labels, label);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(OzScenario) sc =
+            oz_scenario_load(scenario_path, (const char *const *)arr, &error);
+        if (!sc) {
+            fprintf(stderr, "opzosim: error: sweep combination %s: %s\n", label, error->message);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+/* Runs the combinations in order, each as base with its overrides and tags.  A bad input
+ * or an interruption ends the sweep; a failed run does not.  Returns the last exit code
+ * that was not 0. */
+static int sweep_run(const Sweep *sw, const RunRequest *base, const char *sweep_id) {
+    int code = EXIT_OK;
+    for (guint c = 0; c < sw->total && (code == EXIT_OK || code == EXIT_FAIL); c++) {
+        const char *label = g_ptr_array_index(sw->labels, c);
+        g_autofree char *tag = g_strdup_printf("%s %u/%u: %s", sweep_id, c + 1, sw->total, label);
+        g_autofree char *prefix = g_strdup_printf("[%u/%u %s] ", c + 1, sw->total, label);
+        if (!base->quiet)
+            fprintf(stderr, "opzosim sweep: run %u of %u: %s\n", c + 1, sw->total, label);
+        RunRequest req = *base;
+        req.sets = g_ptr_array_index(sw->combos, c);
+        req.sweep = tag;
+        req.prefix = prefix;
+        req.sweep_index = c;
+        req.sweep_count = sw->total;
+        int rc = execute(&req);
+        if (rc != EXIT_OK)
+            code = rc;
     }
     return code;
 }
@@ -534,7 +813,7 @@ static int execute(const char *scenario_path, char **sets, const char *db_arg, i
  * database, tagged so that one SQL query compares them. */
 static int cmd_sweep(int argc, char **argv) {
     g_auto(GStrv) sets = NULL, varies = NULL;
-    g_autofree char *db_path = NULL;
+    g_autofree char *db_path = NULL, *init_from = NULL;
     int threads = 0;
     gboolean quiet = FALSE;
     GOptionEntry entries[] = {
@@ -566,27 +845,9 @@ static int cmd_sweep(int argc, char **argv) {
                       : "expected a scenario and at least one --vary (see opzosim sweep --help)");
         return EXIT_USAGE;
     }
-    /* Split every --vary into its key and values. */
-    guint nv = g_strv_length(varies);
-    g_autofree char **keys = g_new0(char *, nv);
-    g_autofree GStrv *values = g_new0(GStrv, nv);
-    g_autofree guint *counts = g_new0(guint, nv);
-    guint total = 1;
-    for (guint i = 0; i < nv; i++) {
-        char *eq = strchr(varies[i], '=');
-        if (!eq || eq == varies[i] || !eq[1]) {
-            fprintf(stderr, "opzosim sweep: --vary '%s': expected SECTION.KEY=V1,V2,...\n",
-                    varies[i]);
-            for (guint k = 0; k < i; k++)
-                g_strfreev(values[k]);
-            return EXIT_USAGE;
-        }
-        *eq = '\0';
-        keys[i] = varies[i];
-        values[i] = g_strsplit(eq + 1, ",", -1);
-        counts[i] = g_strv_length(values[i]);
-        total *= counts[i];
-    }
+    g_auto(Sweep) sw = {0};
+    if (!sweep_parse(&sw, varies) || !sweep_prepare(&sw, argv[1], sets))
+        return EXIT_USAGE;
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
     g_autofree char *stamp = g_date_time_format(now, "%Y%m%dT%H%M%SZ");
     g_autofree char *base = g_path_get_basename(argv[1]);
@@ -596,66 +857,19 @@ static int cmd_sweep(int argc, char **argv) {
         g_autofree char *stem = oz_scenario_name_from_path(argv[1]);
         db_path = g_strdup_printf("runs/%s-sweep.sqlite", stem);
     }
-    /* Validate every combination before running any. */
-    GPtrArray *combos = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
-    GPtrArray *labels = g_ptr_array_new_with_free_func(g_free);
-    for (guint c = 0; c < total; c++) {
-        GPtrArray *s = g_ptr_array_new();
-        for (char **p = sets; p && *p; p++)
-            g_ptr_array_add(s, g_strdup(*p));
-        GString *label = g_string_new(NULL);
-        guint rest = c;
-        for (guint i = 0; i < nv; i++) {
-            const char *v = values[i][rest % counts[i]];
-            rest /= counts[i];
-            /* KEY1+KEY2=... gives every key of the group the same value. */
-            g_auto(GStrv) group = g_strsplit(keys[i], "+", -1);
-            for (char **k = group; *k; k++)
-                g_ptr_array_add(s, g_strdup_printf("%s=%s", g_strstrip(*k), v));
-            g_string_append_printf(label, "%s%s=%s", i ? " " : "", keys[i], v);
-        }
-        g_ptr_array_add(s, NULL);
-        char **arr = (char **)g_ptr_array_free(s, FALSE);
-        g_autoptr(OzScenario) sc = oz_scenario_load(argv[1], (const char *const *)arr, &error);
-        if (!sc) {
-            fprintf(stderr, "opzosim: error: sweep combination %s: %s\n", label->str,
-                    error->message);
-            g_strfreev(arr);
-            g_string_free(label, TRUE);
-            g_ptr_array_free(combos, TRUE);
-            g_ptr_array_free(labels, TRUE);
-            for (guint i = 0; i < nv; i++)
-                g_strfreev(values[i]);
-            return EXIT_USAGE;
-        }
-        g_ptr_array_add(combos, arr);
-        g_ptr_array_add(labels, g_string_free(label, FALSE));
-    }
-    int code = EXIT_OK;
-    for (guint c = 0; c < total && (code == EXIT_OK || code == EXIT_FAIL); c++) {
-        g_autofree char *tag = g_strdup_printf("%s %u/%u: %s", sweep_id, c + 1, total,
-                                               (char *)g_ptr_array_index(labels, c));
-        g_autofree char *prefix =
-            g_strdup_printf("[%u/%u %s] ", c + 1, total, (char *)g_ptr_array_index(labels, c));
-        if (!quiet)
-            fprintf(stderr, "opzosim sweep: run %u of %u: %s\n", c + 1, total,
-                    (char *)g_ptr_array_index(labels, c));
-        sweep_index = c;
-        sweep_count = total;
-        int rc = execute(argv[1], g_ptr_array_index(combos, c), db_path, threads, quiet, FALSE,
-                         tag, prefix);
-        if (rc != EXIT_OK)
-            code = rc;
-    }
+    RunRequest each = {.scenario_path = argv[1],
+                       .db_path = db_path,
+                       .threads = threads,
+                       .quiet = quiet,
+                       .init_from = init_from,
+                       .busy_timeout_ms = 5000};
+    int code = sweep_run(&sw, &each, sweep_id);
     if (!quiet)
-        printf("sweep %s: %u runs in %s\n  sqlite3 %s \"select r.sweep, e.accuracy from runs r join "
-               "epochs e on e.run_id = r.id where e.phase = 'test' and r.sweep like '%s%%' "
-               "order by r.id, e.epoch\"\n",
-               sweep_id, total, db_path, db_path, sweep_id);
-    g_ptr_array_free(combos, TRUE);
-    g_ptr_array_free(labels, TRUE);
-    for (guint i = 0; i < nv; i++)
-        g_strfreev(values[i]);
+        printf(
+            "sweep %s: %u runs in %s\n  sqlite3 %s \"select r.sweep, e.accuracy from runs r join "
+            "epochs e on e.run_id = r.id where e.phase = 'test' and r.sweep like '%s%%' "
+            "order by r.id, e.epoch\"\n",
+            sweep_id, sw.total, db_path, db_path, sweep_id);
     return code;
 }
 

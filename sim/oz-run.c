@@ -6,6 +6,12 @@
 #include <math.h>
 #include <string.h>
 
+/* clang-format would split the quark's name at its hyphens (it reads them as minus
+ * signs), and the name is the domain's string. */
+// clang-format off
+G_DEFINE_QUARK(oz-run-error-quark, oz_run_error)
+// clang-format on
+
 static OzEncoding encoding_of(const char *s) {
     return g_strcmp0(s, "bernoulli") == 0 ? OZ_ENCODING_BERNOULLI : OZ_ENCODING_CURRENT;
 }
@@ -36,9 +42,8 @@ static gboolean emits_spikes(const OzRun *run, const OzPopulation *pop) {
            (pop == run->input && pop->p.encoding == OZ_ENCODING_BERNOULLI);
 }
 
-static gboolean build_network(OzRun *run, GError **error) {
+static gboolean add_populations(OzRun *run, GError **error) {
     OzScenario *sc = run->sc;
-    run->net = oz_network_new(sc->run.batch_size, sc->run.ticks);
     for (guint i = 0; i < sc->pops->len; i++) {
         OzPopulationConfig *pc = g_ptr_array_index(sc->pops, i);
         OzPopulationParams pp = {
@@ -64,6 +69,11 @@ static gboolean build_network(OzRun *run, GError **error) {
         if (strcmp(pc->model, "readout") == 0)
             run->readout = pop;
     }
+    return TRUE;
+}
+
+static gboolean add_projections(OzRun *run, GError **error) {
+    OzScenario *sc = run->sc;
     for (guint i = 0; i < sc->projs->len; i++) {
         OzProjectionConfig *pc = g_ptr_array_index(sc->projs, i);
         OzProjectionParams pp = {
@@ -83,90 +93,128 @@ static gboolean build_network(OzRun *run, GError **error) {
             return FALSE;
         }
     }
+    return TRUE;
+}
+
+/* The learner's parameters from [rule], [optimizer] and [run]. */
+static OzLearnParams learn_params(const OzScenario *sc) {
+    const OzRuleConfig *rc = &sc->rule;
+    const OzOptimizerConfig *oc = &sc->optimizer;
+    return (OzLearnParams){
+        .rule = rc->name,
+        .loss_lambda = rc->loss_lambda,
+        .surrogate_a = rc->surrogate_a,
+        .noise = (OzNoiseDist)oz_noise_dist_from_string(rc->noise),
+        .position = strcmp(rc->noise_position, "before") == 0 ? OZ_NOISE_BEFORE : OZ_NOISE_AFTER,
+        .antithetic = rc->antithetic,
+        .momentum = rc->momentum,
+        .inverse_alpha = rc->inverse_alpha,
+        .dfa_fan_n = strcmp(rc->dfa_fan, "n") == 0,
+        .step_every_tick = strcmp(rc->step, "tick") == 0,
+        .sphere_unit = strcmp(rc->sphere_radius, "1") == 0,
+        .trace_noisy = strcmp(rc->trace_under_noise, "noisy") == 0,
+        .noise_unmasked = strcmp(rc->noise_dropout_order, "mask_after_noise") == 0,
+        .input_trace = strcmp(rc->first_layer_factor, "trace") == 0,
+        .m_batch_sum = strcmp(rc->m_batch, "sum") == 0,
+        .m_per_window = strcmp(rc->m_cadence, "window") == 0,
+        .local_learning = rc->local_learning,
+        .ll_scale = rc->ll_scale,
+        .grad_chunk_ticks = sc->run.grad_chunk_ticks,
+        .sparse_grad = sc->run.sparse_grad,
+        .sparse_grad_threshold = sc->run.sparse_grad_threshold,
+        .optim = {.kind = strcmp(oc->name, "sgd") == 0 ? OZ_OPTIM_SGD : OZ_OPTIM_ADAMW,
+                  .lr = oc->lr,
+                  .weight_decay = oc->weight_decay,
+                  .beta1 = oc->beta1,
+                  .beta2 = oc->beta2,
+                  .eps = oc->eps,
+                  .momentum = oc->momentum},
+    };
+}
+
+/* The learner with its feedback pathways ([feedback POP] delays and jitter).  *lat
+ * receives the longest error latency (delay + jitter). */
+static gboolean add_learner(OzRun *run, gint64 *lat, GError **error) {
+    OzScenario *sc = run->sc;
+    OzLearnParams lp = learn_params(sc);
     g_autoptr(GError) local = NULL;
-    if (strcmp(sc->run.mode, "train") == 0) {
-        const OzRuleConfig *rc = &sc->rule;
-        const OzOptimizerConfig *oc = &sc->optimizer;
-        OzLearnParams lp = {
-            .rule = rc->name,
-            .loss_lambda = rc->loss_lambda,
-            .surrogate_a = rc->surrogate_a,
-            .noise = (OzNoiseDist)oz_noise_dist_from_string(rc->noise),
-            .position =
-                strcmp(rc->noise_position, "before") == 0 ? OZ_NOISE_BEFORE : OZ_NOISE_AFTER,
-            .antithetic = rc->antithetic,
-            .momentum = rc->momentum,
-            .inverse_alpha = rc->inverse_alpha,
-            .dfa_fan_n = strcmp(rc->dfa_fan, "n") == 0,
-            .step_every_tick = strcmp(rc->step, "tick") == 0,
-            .sphere_unit = strcmp(rc->sphere_radius, "1") == 0,
-            .trace_noisy = strcmp(rc->trace_under_noise, "noisy") == 0,
-            .noise_unmasked = strcmp(rc->noise_dropout_order, "mask_after_noise") == 0,
-            .input_trace = strcmp(rc->first_layer_factor, "trace") == 0,
-            .m_batch_sum = strcmp(rc->m_batch, "sum") == 0,
-            .m_per_window = strcmp(rc->m_cadence, "window") == 0,
-            .local_learning = rc->local_learning,
-            .ll_scale = rc->ll_scale,
-            .grad_chunk_ticks = sc->run.grad_chunk_ticks,
-            .sparse_grad = sc->run.sparse_grad,
-            .sparse_grad_threshold = sc->run.sparse_grad_threshold,
-            .optim = {.kind = strcmp(oc->name, "sgd") == 0 ? OZ_OPTIM_SGD : OZ_OPTIM_ADAMW,
-                      .lr = oc->lr,
-                      .weight_decay = oc->weight_decay,
-                      .beta1 = oc->beta1,
-                      .beta2 = oc->beta2,
-                      .eps = oc->eps,
-                      .momentum = oc->momentum},
-        };
-        run->learner = oz_learner_new(run->net, &lp, &run->rng_init, &run->rng_noise, &local);
-        if (!run->learner) {
-            oz_scenario_set_error(sc, error, OZ_SCENARIO_ERROR_VALUE, "rule", "name", "%s",
-                                  local->message);
-            return FALSE;
-        }
-    }
-    gint64 drain = sc->run.drain_ticks;
-    if (run->learner) {
-        for (guint i = 0; i < sc->feedbacks->len; i++) {
-            OzFeedbackConfig *fb = g_ptr_array_index(sc->feedbacks, i);
-            oz_learner_set_feedback(run->learner, fb->name, fb->delay, fb->jitter,
-                                    strcmp(fb->eligibility, "current") == 0
-                                        ? OZ_ELIGIBILITY_CURRENT
-                                        : OZ_ELIGIBILITY_STORED);
-        }
-        gint64 lat = oz_learner_finalize(run->learner, (guint64)sc->run.seed, &local);
-        if (lat < 0) {
-            oz_scenario_set_error(sc, error, OZ_SCENARIO_ERROR_VALUE, "rule", "name", "%s",
-                                  local->message);
-            return FALSE;
-        }
-        /* The loss sees T ticks from the readout's path delay on; the last error then
-         * needs lat more ticks to land. */
-        gint64 need = oz_network_delay_to(run->net, run->readout) + lat;
-        if (drain < 0) {
-            gint64 path = 0;
-            for (guint i = 0; i < run->net->pops->len; i++)
-                path =
-                    MAX(path, oz_network_delay_to(run->net, g_ptr_array_index(run->net->pops, i)));
-            drain = MAX(need, path);
-        } else if (drain < need) {
-            oz_scenario_set_error(sc, error, OZ_SCENARIO_ERROR_VALUE, "run", "drain_ticks",
-                                  "%" G_GINT64_FORMAT " is too few: the readout's path delay "
-                                  "is %" G_GINT64_FORMAT
-                                  " and the slowest error needs %" G_GINT64_FORMAT
-                                  " more ticks (delay + jitter), so at least %" G_GINT64_FORMAT
-                                  " (or -1 for automatic)",
-                                  drain, need - lat, lat, need);
-            return FALSE;
-        }
-    } else if (drain >= 0 && drain < oz_network_delay_to(run->net, run->readout)) {
-        oz_scenario_set_error(sc, error, OZ_SCENARIO_ERROR_VALUE, "run", "drain_ticks",
-                              "%" G_GINT64_FORMAT
-                              " is too few: the readout's path delay is %" G_GINT64_FORMAT
-                              " ticks (or use -1 for automatic)",
-                              drain, oz_network_delay_to(run->net, run->readout));
+    run->learner = oz_learner_new(run->net, &lp, &run->rng_init, &run->rng_noise, &local);
+    if (!run->learner) {
+        oz_scenario_set_error(sc, error, OZ_SCENARIO_ERROR_VALUE, "rule", "name", "%s",
+                              local->message);
         return FALSE;
     }
+    for (guint i = 0; i < sc->feedbacks->len; i++) {
+        OzFeedbackConfig *fb = g_ptr_array_index(sc->feedbacks, i);
+        oz_learner_set_feedback(run->learner, fb->name, fb->delay, fb->jitter,
+                                strcmp(fb->eligibility, "current") == 0 ? OZ_ELIGIBILITY_CURRENT
+                                                                        : OZ_ELIGIBILITY_STORED);
+    }
+    *lat = oz_learner_finalize(run->learner, (guint64)sc->run.seed, &local);
+    if (*lat < 0) {
+        oz_scenario_set_error(sc, error, OZ_SCENARIO_ERROR_VALUE, "rule", "name", "%s",
+                              local->message);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* The drain after the T input ticks, for oz_network_prepare: [run] drain_ticks (−1:
+ * automatic), which when learning must also let the last error land, lat ticks after
+ * the loss.  Fails when an explicit value is too short. */
+static gboolean drain_ticks(OzRun *run, gint64 lat, gint64 *out, GError **error) {
+    const OzScenario *sc = run->sc;
+    gint64 drain = sc->run.drain_ticks;
+    *out = drain;
+    gint64 readout_delay = oz_network_delay_to(run->net, run->readout);
+    if (!run->learner) {
+        if (drain >= 0 && drain < readout_delay) {
+            oz_scenario_set_error(sc, error, OZ_SCENARIO_ERROR_VALUE, "run", "drain_ticks",
+                                  "%" G_GINT64_FORMAT
+                                  " is too few: the readout's path delay is %" G_GINT64_FORMAT
+                                  " ticks (or use -1 for automatic)",
+                                  drain, readout_delay);
+            return FALSE;
+        }
+        return TRUE;
+    }
+    /* The loss sees T ticks from the readout's path delay on; the last error then needs
+     * lat more ticks to land. */
+    gint64 need = readout_delay + lat;
+    if (drain < 0) {
+        gint64 path = 0;
+        for (guint i = 0; i < run->net->pops->len; i++)
+            path = MAX(path, oz_network_delay_to(run->net, g_ptr_array_index(run->net->pops, i)));
+        *out = MAX(need, path);
+        return TRUE;
+    }
+    if (drain < need) {
+        oz_scenario_set_error(
+            sc, error, OZ_SCENARIO_ERROR_VALUE, "run", "drain_ticks",
+            "%" G_GINT64_FORMAT " is too few: the readout's path delay "
+            "is %" G_GINT64_FORMAT " and the slowest error needs %" G_GINT64_FORMAT
+            " more ticks (delay + jitter), so at least %" G_GINT64_FORMAT " (or -1 for automatic)",
+            drain, need - lat, lat, need);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* Wires the scenario's populations, projections and (training) learner, then fixes the
+ * schedule and draws the initial parameters.  Errors name the scenario's section and
+ * key. */
+static gboolean build_network(OzRun *run, GError **error) {
+    OzScenario *sc = run->sc;
+    run->net = oz_network_new(sc->run.batch_size, sc->run.ticks);
+    if (!add_populations(run, error) || !add_projections(run, error))
+        return FALSE;
+    gint64 lat = 0;
+    if (strcmp(sc->run.mode, "train") == 0 && !add_learner(run, &lat, error))
+        return FALSE;
+    gint64 drain = 0;
+    if (!drain_ticks(run, lat, &drain, error))
+        return FALSE;
+    g_autoptr(GError) local = NULL;
     if (!oz_network_prepare(run->net, drain, &local)) {
         g_autofree char *section = g_strdup_printf(
             "projection %s", run->net->cycle_projection ? run->net->cycle_projection : "?");
@@ -174,6 +222,8 @@ static gboolean build_network(OzRun *run, GError **error) {
                               local->message);
         return FALSE;
     }
+    /* After the learner drew its feedback matrices: the draws from rng_init come in this
+     * order. */
     oz_network_init_parameters(run->net, &run->rng_init);
     if (run->learner) {
         oz_learner_prepare(run->learner);
@@ -525,13 +575,27 @@ static OzLogBatch *phase_rows(OzRun *run, const OzPhase *ph) {
     return b;
 }
 
+/* NaN and ±Inf are the floats whose exponent bits are all ones.  The bits are copied
+ * out (memcpy, which compiles to a plain load): reading a float through a guint32
+ * pointer would break C's aliasing rule.  One pass without an early exit, so the loop
+ * vectorises. */
+static gboolean all_finite(const float *x, gsize n) {
+    guint32 bad = 0;
+    for (gsize j = 0; j < n; j++) {
+        guint32 bits;
+        memcpy(&bits, &x[j], sizeof bits);
+        bad |= (bits & 0x7f800000u) == 0x7f800000u;
+    }
+    return !bad;
+}
+
 /* NaN or Inf in the loss or any parameter, or a population firing on (nearly) every
  * neuron-tick for runaway_batches batches in a row, stops the run (SPEC-independent
  * guards; issue 6). */
 static void check_guards(OzRun *run, const OzPhase *ph, guint64 *spikes_before, int active) {
     const OzScenario *sc = run->sc;
     if (run->learner && !isfinite(run->learner->loss_sum)) {
-        g_set_error(&run->fault, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+        g_set_error(&run->fault, OZ_RUN_ERROR, OZ_RUN_ERROR_NUMERIC,
                     "the loss became %s in epoch %d (batch starting at sample %d); the last "
                     "good checkpoint is epoch %d",
                     isnan(run->learner->loss_sum) ? "NaN" : "infinite", ph->epoch, run->cursor,
@@ -541,13 +605,8 @@ static void check_guards(OzRun *run, const OzPhase *ph, guint64 *spikes_before, 
     if (run->learner && ph->kind == OZ_PHASE_TRAIN) {
         for (guint i = 0; i < run->net->projs->len; i++) {
             OzProjection *p = g_ptr_array_index(run->net->projs, i);
-            /* NaN and ±Inf are the floats whose exponent bits are all ones. */
-            guint32 bad = 0;
-            const guint32 *bits = (const guint32 *)p->w;
-            for (gsize j = 0, sz = (gsize)p->n_pre * p->n_post; j < sz; j++)
-                bad |= (bits[j] & 0x7f800000u) == 0x7f800000u;
-            if (bad) {
-                g_set_error(&run->fault, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+            if (!all_finite(p->w, (gsize)p->n_pre * p->n_post)) {
+                g_set_error(&run->fault, OZ_RUN_ERROR, OZ_RUN_ERROR_NUMERIC,
                             "weights of projection %s are no longer finite in epoch %d; the "
                             "last good checkpoint is epoch %d",
                             p->name, ph->epoch, ph->epoch - 1);
@@ -565,7 +624,7 @@ static void check_guards(OzRun *run, const OzPhase *ph, guint64 *spikes_before, 
         double rate = (double)(pop->spikes - spikes_before[i]) / cells;
         run->runaway[i] = rate >= sc->run.max_rate ? run->runaway[i] + 1 : 0;
         if (run->runaway[i] >= sc->run.runaway_batches) {
-            g_set_error(&run->fault, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+            g_set_error(&run->fault, OZ_RUN_ERROR, OZ_RUN_ERROR_NUMERIC,
                         "runaway firing: population %s spiked on %.1f%% of its neuron-ticks for "
                         "%d batches in a row ([run] max_rate = %g, runaway_batches = %d); the "
                         "last good checkpoint is epoch %d",

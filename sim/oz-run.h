@@ -13,6 +13,19 @@
 #include "neurons/oz-network.h"
 #include "plasticity/oz-learner.h"
 
+/* Errors of a run once it is under way (setting one up reports scenario and data
+ * errors in their own domains). */
+#define OZ_RUN_ERROR (oz_run_error_quark())
+GQuark oz_run_error_quark(void);
+
+typedef enum {
+    OZ_RUN_ERROR_FAILED,
+    OZ_RUN_ERROR_NUMERIC,            /* NaN/Inf loss or weights, runaway firing */
+    OZ_RUN_ERROR_RESUME_NOT_FOUND,   /* --resume: no unfinished run of that name */
+    OZ_RUN_ERROR_RESUME_CHANGED,     /* --resume: the scenario differs from the run's */
+    OZ_RUN_ERROR_RESUME_NOT_TRAINING /* --resume of a run that does not train */
+} OzRunError;
+
 typedef enum { OZ_PHASE_TRAIN, OZ_PHASE_TEST } OzPhaseKind;
 
 typedef struct {
