@@ -377,7 +377,9 @@ static int cmd_eval(int argc, char **argv) {
     if (epoch < 0)
         epoch = oz_checkpoint_latest_epoch(db, run_id);
     oz_par_set_threads(CLAMP(threads > 0 ? threads : run_threads, 1, OZ_PAR_MAX_THREADS));
-    const char *infer[] = {"run.mode=infer", "record.spike_samples=0", NULL};
+    /* The stored scenario's [run] name is not needed (eval writes no run log), and a log
+     * made before run names had to be plain may hold one that is not: set a plain one. */
+    const char *infer[] = {"run.mode=infer", "record.spike_samples=0", "run.name=eval", NULL};
     g_autoptr(OzScenario) sc = oz_scenario_load_data(text, path, infer, &error);
     g_autoptr(OzRun) run = sc ? oz_run_new(sc, &error) : NULL;
     if (!run || !oz_checkpoint_load(db, run_id, epoch, run, OZ_LOAD_WEIGHTS, &error)) {

@@ -6,6 +6,7 @@
 
 #include <criterion/criterion.h>
 #include <glib/gstdio.h>
+#include <sqlite3.h>
 #include <string.h>
 
 static char *top;  /* the temporary tree: data/, scenarios/, work/ */
@@ -147,4 +148,30 @@ Test(e2e_names, a_file_name_that_is_not_plain_defaults_to_a_plain_run_log_name) 
     g_autofree char *sdb = g_build_filename(work, "runs", "my_scenario__v2_-sweep.sqlite", NULL);
     cr_assert(g_file_test(sdb, G_FILE_TEST_IS_REGULAR), "%s", sdb);
     cr_assert_eq(oz_test_q(sdb, "select count(*) from runs where name = 'my_scenario__v2_'"), 2);
+}
+
+/* A run log made before run names had to be plain may store a scenario whose [run] name is
+ * not; eval writes no run log, so it still evaluates that run's checkpoint. */
+Test(e2e_names, eval_of_a_stored_scenario_whose_name_is_not_plain_still_works) {
+    g_autofree char *s = write_scenario("s.ini", "mode = train\nepochs = 1\n");
+    g_autofree char *db = g_build_filename(top, "old.sqlite", NULL);
+    const char *train[] = {"run", s, "--quiet", "--db", db, NULL};
+    char *err = NULL;
+    int rc = oz_test_runv_in(work, train, &err);
+    cr_assert_eq(rc, 0, "stderr: %s", err);
+    g_free(err);
+    sqlite3 *h = NULL;
+    cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(h,
+                              "update runs set scenario = replace(scenario, '[run]',"
+                              " '[run]' || char(10) || 'name = my old run')",
+                              NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(h));
+    sqlite3_close(h);
+    g_autofree char *text = oz_test_qs(db, "select scenario from runs");
+    cr_assert(strstr(text, "name = my old run"), "the stored name is not plain: %s", text);
+    const char *ev[] = {"eval", "--db", db, NULL};
+    rc = oz_test_runv_in(work, ev, &err);
+    cr_assert_eq(rc, 0, "eval exits 0: %s", err);
+    g_free(err);
 }
