@@ -6,7 +6,7 @@
  * a delayed reader finds the trace that went with its packet without a copy.
  *
  * The input model's trace is its raw value: the first layer's weight gradient uses
- * x[t] itself, not a trace of it (SPEC §2.2, OTTT convention).
+ * x[t] itself, not a trace of it (docs/ALGORITHM.md §5.4, OTTT convention).
  */
 #include "oz-population.h"
 
@@ -233,7 +233,7 @@ void oz_population_reset(OzPopulation *pop) {
         float p = pop->p.dropout;
         if (pop->training && p > 0.0f) {
             /* One Bernoulli(1−p) draw per neuron per sample, scaled by 1/(1−p) and kept
-             * for every tick of the sample (SPEC §1.5). */
+             * for every tick of the sample (docs/ALGORITHM.md §2.3). */
             MaskJob j = {pop->mask, oz_rng_next(pop->rng), pop->n, p, 1.0f / (1.0f - p)};
             oz_par_for((gsize)pop->batch, 1, mask_rows, &j);
         } else {
@@ -377,7 +377,7 @@ static int lif_row(const OzPopulation *pop, float *restrict acc, float *restrict
         float sent = out;
         if (a_after != 0.0f)
             sent = pop->noise_unmasked ? mask[i] * (fire + a_after * z[i]) : out + a_after * z[i];
-        /* By default the trace follows the clean (masked) spikes, not the probe (SPEC §3.1). */
+        /* The trace follows the clean (masked) spikes by default (docs/ALGORITHM.md §6.4). */
         tr[i] = lam * pv[i] + (pop->trace_noisy ? sent : out);
         s[i] = sent;
         acc[i] = 0.0f;

@@ -1,13 +1,13 @@
 /* oz-population.h — neuron populations: state, per-tick step, outgoing frames.
  *
  * A population holds the state of n neurons for each of B samples, structure-of-arrays
- * and batch-major: v[b*n + i].  Three neuron models exist (registry in oz-neuron.c):
+ * and batch-major: v[b*n + i].  Three neuron models exist (registry in oz-population.c):
  *   input    — an encoder: a static image as a real-valued current every tick
- *              ("direct encoding", SPEC §2.8) or Bernoulli rate spikes;
- *   lif      — SPEC §1.1: charge u = λv + I + b, fire s = H(u − V_th) (a tie fires),
- *              soft reset v = u − V_th·s; dropout mask on the transmitted spike (§1.5);
- *              presynaptic trace â[t] = λâ[t−1] + s[t] (§1.2);
- *   readout  — non-spiking, o[t] = I[t] + b, and the class score Σ_t o[t] (§1.4).
+ *              ("direct encoding", docs/ALGORITHM.md §2.1) or Bernoulli rate spikes;
+ *   lif      — docs/ALGORITHM.md §2.2: charge u = λv + I + b, fire s = H(u − V_th) (a tie fires),
+ *              soft reset v = u − V_th·s; dropout mask on the transmitted spike (§2.3);
+ *              presynaptic trace â[t] = λâ[t−1] + s[t] (§2.4);
+ *   readout  — non-spiking, o[t] = I[t] + b, and the class score Σ_t o[t] (§2.6).
  *
  * What a population emits at tick t lives in a frame: a ring of `depth` frames
  * (1 + the largest delay of its outgoing projections) keeps the spikes (as a dense
@@ -119,7 +119,7 @@ typedef struct OzPopulation {
     void (*pre_step)(struct OzPopulation *pop, gint64 tick, gpointer user_data);
     gpointer pre_step_data;
     int min_depth; /* frames a learning rule needs (1 + its longest error delay) */
-    /* Alternatives to SPEC's defensible readings, set by the learning rule:
+    /* Alternatives to the default readings (docs/ALGORITHM.md §13), set by the learning rule:
      *   trace_noisy      the trace follows ŝ = s + αz instead of the clean spikes;
      *   noise_unmasked   dropout applies after the noise: ŝ = mask ⊙ (spike + αz);
      *   input_trace      an input's factor is its λ-trace Σ λ^(t−τ) x[τ], not x[t]. */
@@ -139,7 +139,7 @@ typedef struct OzPopulation {
     guint64 neuron_updates; /* neuron state updates (B·n per tick for lif/readout) */
 } OzPopulation;
 
-/* The neuron-model plugin (STYLE 13).  One instance per model, looked up by name. */
+/* The neuron-model plugin (docs/CONTRIBUTING.md §3).  One instance per model, looked up by name. */
 struct OzNeuronOps {
     int api_version; /* OZ_NEURON_API_VERSION */
     const char *name;
@@ -194,7 +194,7 @@ static inline float oz_exp_neg(float x) {
     return p * scale;
 }
 
-/* Surrogate derivative ψ(u) = (1/a)·σ'((u − V_th)/a) (SPEC §1.3).  σ'(x) = e/(1 + e)²
+/* Surrogate derivative ψ(u) = (1/a)·σ'((u − V_th)/a) (docs/ALGORITHM.md §2.5).  σ'(x) = e/(1 + e)²
  * with e = e^−|x|, which cannot overflow on either side.  Inline: it runs per neuron per
  * tick in the learning loops. */
 static inline float oz_surrogate(float u, float v_th, float a) {

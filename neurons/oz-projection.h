@@ -42,7 +42,7 @@ typedef enum {
 } OzDelivery;
 
 typedef enum {
-    OZ_INIT_UNIFORM = 0, /* U(−1/√fan_in, 1/√fan_in): the FC default (SPEC §2.6) */
+    OZ_INIT_UNIFORM = 0, /* U(−1/√fan_in, 1/√fan_in): the FC default (docs/ALGORITHM.md §3.1) */
     OZ_INIT_NORMAL,      /* N(0, scale²) */
     OZ_INIT_ZERO,
     OZ_INIT_COUNT

@@ -899,7 +899,7 @@ static void apply_signal(OzLearner *l, OzHidden *h, gint64 te, gint64 ft) {
 }
 
 /* Diagnostics: spatial BP's gradient on this very forward pass, into the stats'
- * bp_grad, at the emission tick (SPEC §6.2). */
+ * bp_grad, at the emission tick (docs/ALGORITHM.md §12.1). */
 static void shadow_bp(OzLearner *l, gint64 t, const float *e, int rows) {
     for (guint k = l->hidden->len; k-- > 0;) {
         OzHidden *h = g_ptr_array_index(l->hidden, k);

@@ -1,4 +1,4 @@
-/* oz-learner.h — the OTTT online learning core with rule plugins (SPEC §2–§3).
+/* oz-learner.h — the OTTT online learning core with rule plugins (docs/ALGORITHM.md §4–§9).
  *
  * Per tick t, after the forward pass (stages 0 … 2P−1), the learner's events run:
  *   loss   (stage 2P): L[t] and e[t] = ∂L/∂o[t] (oz-loss); the readout's exact local
@@ -67,7 +67,7 @@ typedef struct {
     gboolean input_trace;    /* first layer uses the λ-trace of x, not x */
     gboolean m_batch_sum;    /* M gathers Σ_b, not the batch mean */
     gboolean m_per_window;   /* M updated once per window with Σ_t */
-    gboolean local_learning; /* LL: a readout per hidden layer adds its error (SPEC §3.6) */
+    gboolean local_learning; /* LL: per-layer readouts add their error (docs/ALGORITHM.md §8) */
     double ll_scale;         /* LL loss scale, 0.01 */
     int grad_chunk_ticks;    /* ticks of ∇W terms gathered into one sgemm (0 or 1: each tick) */
     gboolean sparse_grad;    /* a chunk may be added from the changes of the spikes behind â */
@@ -99,7 +99,7 @@ typedef struct OzHidden {
     float *ll_r, *ll_e;          /* (B, m) its output and (scaled) error */
 } OzHidden;
 
-/* Gradient diagnostics of one projection into a hidden population (SPEC §6): the
+/* Gradient diagnostics of one projection into a hidden population (docs/ALGORITHM.md §12): the
  * cosine between the rule's batch gradient and spatial BP's on the same forward pass,
  * and a streaming (Welford) variance of the batch gradient across batches. */
 typedef struct {

@@ -1,4 +1,4 @@
-/* oz-loss.h — the OTTT instantaneous loss and its error signal (SPEC §2.1).
+/* oz-loss.h — the OTTT instantaneous loss and its error signal (docs/ALGORITHM.md §4).
  *
  *   L[t] = ((1 − λ_L)·CE(o[t], y) + λ_L·MSE(o[t], onehot(y))) / T
  * with CE the batch mean of softmax cross-entropy and MSE the mean over all B×C

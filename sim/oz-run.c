@@ -379,7 +379,7 @@ static gboolean is_last_test(OzRun *run) {
     return TRUE;
 }
 
-/* α and the learning rate of a training phase (SPEC §3.4, §2.7). */
+/* α and the learning rate of a training phase (docs/ALGORITHM.md §10.4, §10.3). */
 static void phase_schedules(OzRun *run, const OzPhase *ph) {
     if (run->learner && ph->kind == OZ_PHASE_TRAIN) {
         const OzScenario *sc = run->sc;
@@ -590,8 +590,8 @@ static gboolean all_finite(const float *x, gsize n) {
 }
 
 /* NaN or Inf in the loss or any parameter, or a population firing on (nearly) every
- * neuron-tick for runaway_batches batches in a row, stops the run (SPEC-independent
- * guards; issue 6). */
+ * neuron-tick for runaway_batches batches in a row, stops the run (the
+ * simulator's own guards, not part of the algorithm; docs/RELIABILITY.md; issue 6). */
 static void check_guards(OzRun *run, const OzPhase *ph, guint64 *spikes_before, int active) {
     const OzScenario *sc = run->sc;
     if (run->learner && !isfinite(run->learner->loss_sum)) {

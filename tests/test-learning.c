@@ -1,5 +1,5 @@
 /* Learning: every rule's accumulated gradient on a tiny network against an independent
- * double-precision reference of SPEC §2–§3; OPZO's M against the true Jacobian; AdamW
+ * double-precision reference of docs/ALGORITHM.md §4–§8; OPZO's M against the true Jacobian; AdamW
  * and SGD steps by hand; bit-identical reruns. */
 #include "engine/oz-par.h"
 #include "io/oz-scenario.h"
@@ -114,7 +114,7 @@ static double psi(double u) {
     return 4.0 * e / ((1 + e) * (1 + e));
 }
 
-/* The reference: SPEC §3.5 written out in double, one loop per formula. */
+/* The reference: docs/ALGORITHM.md §5.1 written out in double, one loop per formula. */
 typedef struct {
     double g1[NI * N1], g2[N1 * N2], g3[N2 * M];
     double b1[N1], b2[N2], b3[M];
@@ -123,7 +123,7 @@ typedef struct {
     double R1[N1 * M], R2[N2 * M];
 } Grads;
 
-/* e of the loss of r (rows B, classes M) for labels y, scaled; the loss as in SPEC §2.1. */
+/* e of the loss of r (rows B, classes M) for labels y, scaled (docs/ALGORITHM.md §4). */
 static void ref_error(const double *r, const guint8 *y, double scale, double *e) {
     for (int b = 0; b < B; b++) {
         double mx = -1e300, zs = 0;
