@@ -93,7 +93,7 @@ static void foreach_position(OzRun *run, TensorFunc fn, gpointer user) {
         OzProjection *p = g_ptr_array_index(run->net->projs, i);
         guint64 *fields[] = {&p->synops,          &p->row_fetches,   &p->dense_macs,
                              &p->update_macs,     &p->packets_event, &p->packets_dense,
-                             &p->spike_dense_macs};
+                             &p->spike_dense_macs, &p->packets_delta, &p->delta_rows};
         for (gsize k = 0; k < G_N_ELEMENTS(fields); k++) {
             g_snprintf(name, sizeof name, "cnt:%s.%zu", p->name, k);
             fn(name, fields[k], sizeof(guint64), 4, user);
@@ -112,6 +112,13 @@ static void foreach_position(OzRun *run, TensorFunc fn, gpointer user) {
             g_snprintf(name, sizeof name, "macc:%s", h->pop->name);
             fn(name, h->path.window_acc, sizeof(float) * (gsize)h->path.n * h->path.m, 4, user);
         }
+    }
+    for (guint i = 0; l->stage && i < run->net->projs->len; i++) {
+        OzProjection *p = g_ptr_array_index(run->net->projs, i);
+        g_snprintf(name, sizeof name, "cnt:%s.flushes_sparse", p->name);
+        fn(name, &l->stage[p->id].flushes_sparse, sizeof(guint64), 4, user);
+        g_snprintf(name, sizeof name, "cnt:%s.flushes_dense", p->name);
+        fn(name, &l->stage[p->id].flushes_dense, sizeof(guint64), 4, user);
     }
     for (guint i = 0; l->stats && i < l->stats->len; i++) {
         OzGradStats *st = &g_array_index(l->stats, OzGradStats, i);
