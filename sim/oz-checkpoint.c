@@ -91,8 +91,8 @@ static void foreach_position(OzRun *run, TensorFunc fn, gpointer user) {
     }
     for (guint i = 0; i < run->net->projs->len; i++) {
         OzProjection *p = g_ptr_array_index(run->net->projs, i);
-        guint64 *fields[] = {&p->synops,          &p->row_fetches,   &p->dense_macs,
-                             &p->update_macs,     &p->packets_event, &p->packets_dense,
+        guint64 *fields[] = {&p->synops,           &p->row_fetches,   &p->dense_macs,
+                             &p->update_macs,      &p->packets_event, &p->packets_dense,
                              &p->spike_dense_macs, &p->packets_delta, &p->delta_rows};
         for (gsize k = 0; k < G_N_ELEMENTS(fields); k++) {
             g_snprintf(name, sizeof name, "cnt:%s.%zu", p->name, k);

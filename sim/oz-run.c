@@ -519,15 +519,14 @@ static OzLogBatch *phase_rows(OzRun *run, const OzPhase *ph) {
     if (run->sc->record.synops) {
         for (guint i = 0; i < run->net->projs->len; i++) {
             OzProjection *p = g_ptr_array_index(run->net->projs, i);
-            const GradStage *g = run->learner && run->learner->stage ? &run->learner->stage[p->id]
-                                                                     : NULL;
-            oz_log_batch_add(b, OZ_ROW_SYNOPS, "issiiiiiiiiiiiii", (gint64)ph->epoch, phase,
-                             p->name, samples, (gint64)p->synops, (gint64)p->row_fetches,
-                             (gint64)p->dense_macs, (gint64)0, (gint64)p->update_macs,
-                             (gint64)p->spike_dense_macs, (gint64)p->packets_event,
-                             (gint64)p->packets_dense, (gint64)p->packets_delta,
-                             (gint64)p->delta_rows, (gint64)(g ? g->flushes_sparse : 0),
-                             (gint64)(g ? g->flushes_dense : 0));
+            const GradStage *g =
+                run->learner && run->learner->stage ? &run->learner->stage[p->id] : NULL;
+            oz_log_batch_add(
+                b, OZ_ROW_SYNOPS, "issiiiiiiiiiiiii", (gint64)ph->epoch, phase, p->name, samples,
+                (gint64)p->synops, (gint64)p->row_fetches, (gint64)p->dense_macs, (gint64)0,
+                (gint64)p->update_macs, (gint64)p->spike_dense_macs, (gint64)p->packets_event,
+                (gint64)p->packets_dense, (gint64)p->packets_delta, (gint64)p->delta_rows,
+                (gint64)(g ? g->flushes_sparse : 0), (gint64)(g ? g->flushes_dense : 0));
         }
     }
     return b;

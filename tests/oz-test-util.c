@@ -170,8 +170,8 @@ GPid oz_test_spawnv(const char *const *args) {
     GPtrArray *argv = program_argv(args);
     GPid pid = 0;
     GError *e = NULL;
-    cr_assert(g_spawn_async(NULL, (char **)argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL,
-                            NULL, &pid, &e),
+    cr_assert(g_spawn_async(NULL, (char **)argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                            &pid, &e),
               "%s", e ? e->message : "");
     g_ptr_array_free(argv, TRUE);
     return pid;
@@ -287,7 +287,7 @@ gint64 oz_test_q_try(const char *db_path, const char *sql) {
 /* ---- Comparing two run logs ---- */
 
 const char *const oz_test_uncompared_columns[] = {
-    "id", "run_id", /* the same run may have another id in the other log */
+    "id",         "run_id", /* the same run may have another id in the other log */
     "started_at", "finished_at", "seconds", "peak_rss_kb", "log_seconds", /* wall clock */
     NULL};
 
@@ -394,8 +394,8 @@ static gint64 compare_table(sqlite3 *a, const char *path_a, gint64 ra, sqlite3 *
     GPtrArray *cols_b = compared_columns(b, path_b, table);
     g_autofree char *list = join_columns(cols);
     g_autofree char *list_b = join_columns(cols_b);
-    cr_assert_str_eq(list, list_b, "%s: the columns of %s differ between %s and %s", table,
-                     table, path_a, path_b);
+    cr_assert_str_eq(list, list_b, "%s: the columns of %s differ between %s and %s", table, table,
+                     path_a, path_b);
     g_ptr_array_free(cols_b, TRUE);
     const char *key = strcmp(table, "runs") == 0 ? "id" : "run_id";
     g_autofree char *sql =
@@ -409,9 +409,9 @@ static gint64 compare_table(sqlite3 *a, const char *path_a, gint64 ra, sqlite3 *
     for (;; rows++) {
         int sx = sqlite3_step(x), sy = sqlite3_step(y);
         if (sx != SQLITE_ROW || sy != SQLITE_ROW) {
-            g_autofree char *extra =
-                sx == SQLITE_ROW ? describe_row(x, cols)
-                                 : sy == SQLITE_ROW ? describe_row(y, cols) : NULL;
+            g_autofree char *extra = sx == SQLITE_ROW   ? describe_row(x, cols)
+                                     : sy == SQLITE_ROW ? describe_row(y, cols)
+                                                        : NULL;
             cr_assert(sx == SQLITE_DONE && sy == SQLITE_DONE,
                       "%s: %s has more rows than %s after %lld equal ones; the next: %s", table,
                       sx == SQLITE_ROW ? path_a : path_b, sx == SQLITE_ROW ? path_b : path_a,
@@ -425,10 +425,10 @@ static gint64 compare_table(sqlite3 *a, const char *path_a, gint64 ra, sqlite3 *
             g_autofree char *rx = describe_row(x, cols);
             g_autofree char *ry = describe_row(y, cols);
             cr_assert_fail("%s: row %lld differs in column %s%s%s%s\n  %s (run %lld): %s\n"
-                    "  %s (run %lld): %s",
-                    table, (long long)rows, (char *)cols->pdata[c], why ? " (" : "",
-                    why ? why : "", why ? ")" : "", path_a, (long long)ra, rx, path_b,
-                    (long long)rb, ry);
+                           "  %s (run %lld): %s",
+                           table, (long long)rows, (char *)cols->pdata[c], why ? " (" : "",
+                           why ? why : "", why ? ")" : "", path_a, (long long)ra, rx, path_b,
+                           (long long)rb, ry);
         }
     }
     sqlite3_finalize(x);
@@ -450,9 +450,9 @@ static void assert_tables_equal(const char *db_a, gint64 run_a, const char *db_b
 }
 
 void oz_test_assert_logs_equal(const char *db_a, gint64 run_a, const char *db_b, gint64 run_b) {
-    const char *const tables[] = {"runs",         "populations", "projections", "epochs",
-                                  "firing_rates", "synops",      "training_ops", "grad_stats",
-                                  "spikes",       "checkpoints", NULL};
+    const char *const tables[] = {"runs",   "populations",  "projections", "epochs", "firing_rates",
+                                  "synops", "training_ops", "grad_stats",  "spikes", "checkpoints",
+                                  NULL};
     assert_tables_equal(db_a, run_a, db_b, run_b, tables);
 }
 

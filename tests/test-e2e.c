@@ -12,7 +12,6 @@
 static char *dir;
 static char *scenario;
 
-
 static char *scenario_text(int features, const char *extra) {
     return g_strdup_printf("[run]\nticks = 4\nbatch_size = 16\nthreads = 1\n"
                            "[data]\ndir = %s\n"
@@ -250,15 +249,15 @@ Test(e2e, sigterm_exits_143_with_the_run_interrupted) {
  * compares all of them): weights, biases, feedback matrices, LL readouts, both AdamW
  * moments, the step count and every random stream. */
 static void assert_checkpoint_is_complete(const char *db) {
-    const char *const kinds[] = {"w:%",  "b:%",         "fb:%",        "ll:%",
-                                 "m:%",  "v:%",         "optim:steps", "rng:init",
-                                 "rng:input", "rng:input_test", "rng:dropout", "rng:shuffle",
-                                 "rng:noise", "rng:jitter", NULL};
+    const char *const kinds[] = {
+        "w:%",         "b:%",         "fb:%",      "ll:%",       "m:%",
+        "v:%",         "optim:steps", "rng:init",  "rng:input",  "rng:input_test",
+        "rng:dropout", "rng:shuffle", "rng:noise", "rng:jitter", NULL};
     for (const char *const *k = kinds; *k; k++) {
-        g_autofree char *sql = g_strdup_printf(
-            "select count(*) from checkpoints where name like '%s' and epoch = "
-            "(select max(epoch) from checkpoints)",
-            *k);
+        g_autofree char *sql =
+            g_strdup_printf("select count(*) from checkpoints where name like '%s' and epoch = "
+                            "(select max(epoch) from checkpoints)",
+                            *k);
         cr_assert_gt(oz_test_q(db, sql), 0, "%s: no checkpoint tensor %s", db, *k);
     }
 }
@@ -267,9 +266,11 @@ Test(e2e, resumed_run_equals_an_uninterrupted_one_and_eval_reproduces_it) {
     oz_test_write_dataset(dir, 20000, 500, 6, 6, 10);
     g_autofree char *full = g_build_filename(dir, "full.sqlite", NULL);
     g_autofree char *cut = g_build_filename(dir, "cut.sqlite", NULL);
-    const char *const sets[] = {"--set", "run.epochs=3", "--set", "rule.name=opzo", "--set",
-                                "population h1.dropout=0.2", "--set",
-                                "record.grad_stats_every=25", NULL};
+    const char *const sets[] = {"--set", "run.epochs=3",
+                                "--set", "rule.name=opzo",
+                                "--set", "population h1.dropout=0.2",
+                                "--set", "record.grad_stats_every=25",
+                                NULL};
     GPtrArray *a = run_args(full);
     oz_test_args_addv(a, train_all);
     oz_test_args_addv(a, sets);
@@ -318,8 +319,9 @@ Test(e2e, sweep_runs_the_cross_product_into_one_database) {
     g_free(err);
     cr_assert_eq(oz_test_q(db, "select count(*) from runs where status = 'finished'"), 4);
     cr_assert_eq(oz_test_q(db, "select count(distinct sweep) from runs"), 4, "each run tagged");
-    cr_assert_eq(oz_test_q(db, "select count(*) from runs where sweep like '%rule.name=dfa feedback "
-                               "h1.delay=3'"),
+    cr_assert_eq(oz_test_q(db,
+                           "select count(*) from runs where sweep like '%rule.name=dfa feedback "
+                           "h1.delay=3'"),
                  1);
     /* Stored eligibility: the delayed run learns exactly what the undelayed one does —
      * every tensor of the checkpoint (weights, moments, feedback matrices, random streams)
@@ -333,9 +335,9 @@ Test(e2e, sweep_runs_the_cross_product_into_one_database) {
         oz_test_assert_checkpoints_equal(db, run0, db, run3);
     }
     err = NULL;
-    cr_assert_eq(oz_test_run(&err, "sweep", scenario, "--db", db, "--vary", "rule.name=opzo,hebb",
-                             NULL),
-                 2, "an invalid combination stops the sweep before it runs");
+    cr_assert_eq(
+        oz_test_run(&err, "sweep", scenario, "--db", db, "--vary", "rule.name=opzo,hebb", NULL), 2,
+        "an invalid combination stops the sweep before it runs");
     cr_assert(strstr(err, "hebb"), "%s", err);
     g_free(err);
     cr_assert_eq(oz_test_q(db, "select count(*) from runs"), 4);
@@ -358,7 +360,7 @@ Test(e2e, numerical_guards_stop_the_run_and_keep_the_last_good_checkpoint) {
     /* Runaway firing: with max_rate 0.01 every training batch counts, and the 3 batches of
      * an epoch (40 samples of 16) stay below runaway_batches = 4, so epoch 0 ends well; the
      * count goes on in the next training phase and trips in epoch 1's first batch. */
-    const char *const runaway[] = {"--set", "run.mode=train", "--set", "run.max_rate=0.01",
+    const char *const runaway[] = {"--set", "run.mode=train",        "--set", "run.max_rate=0.01",
                                    "--set", "run.runaway_batches=4", NULL};
     g_autofree char *db2 = g_build_filename(dir, "runaway.sqlite", NULL);
     GPtrArray *a = run_args(db2);
@@ -428,8 +430,8 @@ Test(e2e, a_locked_run_log_is_a_clear_error_after_the_busy_timeout) {
     cr_assert_eq(sqlite3_open(db, &holder), SQLITE_OK);
     cr_assert_eq(sqlite3_exec(holder, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
     char *err = NULL;
-    int rc = oz_test_run(&err, "run", scenario, "--db", db, "--quiet", "--busy-timeout", "300",
-                         NULL);
+    int rc =
+        oz_test_run(&err, "run", scenario, "--db", db, "--quiet", "--busy-timeout", "300", NULL);
     sqlite3_exec(holder, "ROLLBACK", NULL, NULL, NULL);
     sqlite3_close(holder);
     cr_assert_eq(rc, 1, "stderr: %s", err);
@@ -442,9 +444,8 @@ Test(e2e, a_locked_run_log_is_a_clear_error_after_the_busy_timeout) {
 Test(e2e, init_from_a_checkpoint_starts_from_its_weights) {
     g_autofree char *a = g_build_filename(dir, "a.sqlite", NULL);
     g_autofree char *b = g_build_filename(dir, "b.sqlite", NULL);
-    cr_assert_eq(oz_test_run(NULL, "run", scenario, "--db", a, "--quiet", "--set",
-                             "run.mode=train", "--set", "run.epochs=2", "--set",
-                             "optimizer.lr=1e-2", NULL),
+    cr_assert_eq(oz_test_run(NULL, "run", scenario, "--db", a, "--quiet", "--set", "run.mode=train",
+                             "--set", "run.epochs=2", "--set", "optimizer.lr=1e-2", NULL),
                  0);
     char *err = NULL;
     cr_assert_eq(oz_test_run(&err, "run", scenario, "--db", b, "--quiet", "--init-from", a, NULL),
@@ -467,8 +468,8 @@ Test(e2e, init_from_a_checkpoint_starts_from_its_weights) {
  * each count in cuts, the same run interrupted after that many mini-batches (through the
  * program's test hook, which raises SIGINT) and resumed; every logged row and checkpoint
  * must equal those of full. */
-static void assert_resumes_anywhere(const char *tag, const char *full,
-                                    const char *const *sets, const int *cuts, gsize ncuts) {
+static void assert_resumes_anywhere(const char *tag, const char *full, const char *const *sets,
+                                    const int *cuts, gsize ncuts) {
     GPtrArray *a = run_args(full);
     oz_test_args_addv(a, train_all);
     oz_test_args_add(a, "--set", "run.epochs=2", NULL);
@@ -545,13 +546,11 @@ Test(e2e, an_opzo_run_with_feedback_delay_and_jitter_resumes_anywhere) {
     oz_test_write_dataset(dir, 4000, 300, 6, 6, 10);
     g_autofree char *full = g_build_filename(dir, "jitter.sqlite", NULL);
     const int at[] = {37, 400};
-    const char *const sets[] = {"--set", "rule.name=opzo",
-                                "--set", "feedback h1.delay=2",
-                                "--set", "feedback h1.jitter=2",
-                                "--set", "feedback h2.delay=1",
-                                "--set", "feedback h2.jitter=3",
-                                "--set", "feedback h2.eligibility=current",
-                                NULL};
+    const char *const sets[] = {
+        "--set", "rule.name=opzo",       "--set", "feedback h1.delay=2",
+        "--set", "feedback h1.jitter=2", "--set", "feedback h2.delay=1",
+        "--set", "feedback h2.jitter=3", "--set", "feedback h2.eligibility=current",
+        NULL};
     assert_resumes_anywhere("jitter", full, sets, at, G_N_ELEMENTS(at));
 }
 
