@@ -49,11 +49,13 @@ static GPtrArray *run_args(const char *db) {
 
 /* Training with every optional table and tensor on: gradient statistics (every third
  * batch), local-learning readouts (ll: tensors), spike rows (the scenario records the
- * first 3 test samples), so a comparison of two logs covers all of them. */
+ * first 3 test samples) and a checkpoint of every epoch, so a comparison of two logs
+ * covers all of them. */
 static const char *const train_all[] = {"--set", "run.mode=train",
                                         "--set", "record.grad_stats=true",
                                         "--set", "record.grad_stats_every=3",
                                         "--set", "rule.local_learning=true",
+                                        "--set", "record.checkpoints_all=true",
                                         NULL};
 
 /* Polls (every 5 ms, up to a minute: valgrind is slow to start) until sql over db yields
