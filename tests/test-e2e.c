@@ -539,6 +539,15 @@ Test(e2e, a_dfa_run_with_delta_packets_and_sparse_chunks_resumes_anywhere) {
     cr_assert_eq(oz_test_q(full, "select sum(grad_flushes_sparse + grad_flushes_dense) from "
                                  "synops where phase = 'test'"),
                  0);
+    /* The counts are per phase: both training phases have the same batches and windows,
+     * so the same number of flushes (a count carried over would double in epoch 1). */
+    cr_assert_eq(oz_test_q(full, "select count(distinct grad_flushes_sparse + grad_flushes_dense) "
+                                 "from synops where phase = 'train' and projection = 'h1_h2'"),
+                 1);
+    cr_assert_eq(oz_test_q(full, "select count(distinct packets_event + packets_dense + "
+                                 "packets_delta) from synops where phase = 'train' and "
+                                 "projection = 'h1_h2'"),
+                 1);
 }
 
 /* OPZO with feedback delays and jitter: errors arrive late and out of order (drawn from
@@ -573,9 +582,11 @@ Test(e2e, an_older_run_log_gains_the_path_counter_columns) {
                               NULL, NULL, NULL),
                  SQLITE_OK);
     sqlite3_close(h);
-    cr_assert_eq(oz_test_run(NULL, "run", scenario, "--db", db, "--quiet", "--set",
-                             "run.mode=train", "--set", "rule.name=dfa", NULL),
-                 0);
+    char *err = NULL;
+    int rc = oz_test_run(&err, "run", scenario, "--db", db, "--quiet", "--set", "run.mode=train",
+                         "--set", "rule.name=dfa", NULL);
+    cr_assert_eq(rc, 0, "%s", err);
+    g_free(err);
     cr_assert_eq(oz_test_q(db, "select packets_event + packets_dense + packets_delta + delta_rows "
                                "+ grad_flushes_sparse + grad_flushes_dense from synops where "
                                "run_id = 99"),
