@@ -63,21 +63,13 @@ int main(int argc, char **argv) {
            "| delta/dense |\n|---|---|---|---|---|---|\n");
     GString *json = g_string_new("[");
     for (gsize r = 0; r < G_N_ELEMENTS(rates); r++) {
+        /* A packet at this rate, drawn as tests/oz-test-util.c's oz_test_spike_frame draws
+         * it (the bench is built without Criterion, so it does not link the test helpers). */
         OzFrame *f = oz_population_frame(pre, 0);
-        f->kind = OZ_FRAME_SPIKES;
         f->value = 1.0f;
-        f->nspikes = 0;
-        for (int b = 0; b < B; b++) {
-            int cnt = 0;
-            for (int i = 0; i < N; i++) {
-                gboolean fire = oz_rng_uniform(&rng) < rates[r];
-                f->s[b * N + i] = fire ? 1.0f : 0.0f;
-                if (fire)
-                    f->idx[b * N + cnt++] = i;
-            }
-            f->counts[b] = cnt;
-            f->nspikes += (guint64)cnt;
-        }
+        for (int k = 0; k < B * N; k++)
+            f->s[k] = oz_rng_uniform(&rng) < rates[r] ? 1.0f : 0.0f;
+        load_packet(f, B, N);
         /* The previous packet of the delta column: 5% of the neurons flipped. */
         memcpy(s_cur, f->s, sizeof(float) * B * N);
         for (int k = 0; k < B * N; k++)

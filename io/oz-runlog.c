@@ -19,6 +19,15 @@
 G_DEFINE_QUARK(oz-runlog-error-quark, oz_runlog_error)
 // clang-format on
 
+/* The schema.  Counters of synops, per epoch, phase and projection: synops (transmitted
+ * spikes × n_post), row_fetches (transmitted spikes), dense_macs (real-valued input as
+ * computed), update_ops (gradient accumulation MACs), spike_dense_macs (MACs of the spike
+ * packets that went through sgemm); then which path the work took, exact counts for tests
+ * and profiles: packets_event, packets_dense and packets_delta (packets delivered by spike
+ * rows, by sgemm — a noisy dense frame included — or as the change from the sample's
+ * previous packet), delta_rows (the weight rows those changes added), and
+ * grad_flushes_sparse and grad_flushes_dense (gathered gradient chunks of the projection
+ * added from the presynaptic spike changes or by sgemm; zero outside training). */
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS runs("
     "  id INTEGER PRIMARY KEY, name TEXT NOT NULL, scenario_path TEXT, scenario TEXT,"
@@ -50,6 +59,10 @@ static const char schema_sql[] =
     "  synops INTEGER, row_fetches INTEGER, dense_macs INTEGER,"
     "  feedback_ops INTEGER NOT NULL DEFAULT 0, update_ops INTEGER NOT NULL DEFAULT 0,"
     "  spike_dense_macs INTEGER NOT NULL DEFAULT 0,"
+    "  packets_event INTEGER NOT NULL DEFAULT 0, packets_dense INTEGER NOT NULL DEFAULT 0,"
+    "  packets_delta INTEGER NOT NULL DEFAULT 0, delta_rows INTEGER NOT NULL DEFAULT 0,"
+    "  grad_flushes_sparse INTEGER NOT NULL DEFAULT 0,"
+    "  grad_flushes_dense INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY(run_id, epoch, phase, projection));"
     "CREATE TABLE IF NOT EXISTS spikes("
     "  run_id INTEGER NOT NULL REFERENCES runs(id), epoch INTEGER NOT NULL,"
@@ -114,7 +127,12 @@ static const char *const row_sql[OZ_ROW_COUNT] = {
     [OZ_ROW_PROJECTION] = "INSERT INTO projections VALUES(?,?,?,?,?,?,?,?)",
     [OZ_ROW_EPOCH] = "INSERT OR REPLACE INTO epochs VALUES(?,?,?,?,?,?,?,?,?,?)",
     [OZ_ROW_FIRING_RATE] = "INSERT OR REPLACE INTO firing_rates VALUES(?,?,?,?,?,?,?,?)",
-    [OZ_ROW_SYNOPS] = "INSERT OR REPLACE INTO synops VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+    /* Columns by name: a log made by an older build gained the later ones at its end. */
+    [OZ_ROW_SYNOPS] = ("INSERT OR REPLACE INTO synops(run_id, epoch, phase, projection, samples,"
+                       " synops, row_fetches, dense_macs, feedback_ops, update_ops,"
+                       " spike_dense_macs, packets_event, packets_dense, packets_delta,"
+                       " delta_rows, grad_flushes_sparse, grad_flushes_dense)"
+                       " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
     [OZ_ROW_SPIKE] = "INSERT INTO spikes VALUES(?,?,?,?,?,?,?)",
     /* A statement per (sample, population, tick) instead of per spike: json_each expands
      * the list in SQLite's own loop (the writer's time for 64 samples: 0.69 → 0.38 s). */
@@ -317,6 +335,20 @@ OzRunLog *oz_runlog_open(const char *path, uv_loop_t *loop, int busy_timeout_ms,
                      "ALTER TABLE synops ADD COLUMN spike_dense_macs INTEGER NOT NULL DEFAULT 0",
                      NULL, NULL, NULL);
     sqlite3_finalize(probe);
+    /* And the delivery and gradient-path counters (0 in the rows written before). */
+    static const char *const path_counters[] = {"packets_event",       "packets_dense",
+                                                "packets_delta",       "delta_rows",
+                                                "grad_flushes_sparse", "grad_flushes_dense"};
+    for (gsize k = 0; k < G_N_ELEMENTS(path_counters); k++) {
+        g_autofree char *sel = g_strdup_printf("SELECT %s FROM synops LIMIT 0", path_counters[k]);
+        probe = NULL;
+        if (sqlite3_prepare_v2(log->db, sel, -1, &probe, NULL) != SQLITE_OK) {
+            g_autofree char *alter = g_strdup_printf(
+                "ALTER TABLE synops ADD COLUMN %s INTEGER NOT NULL DEFAULT 0", path_counters[k]);
+            sqlite3_exec(log->db, alter, NULL, NULL, NULL);
+        }
+        sqlite3_finalize(probe);
+    }
     const char *cap = g_getenv("OPZOSIM_FAULT_MAX_PAGES");
     if (cap && *cap) {
         g_autofree char *sql = g_strdup_printf("PRAGMA max_page_count = %d", atoi(cap));

@@ -214,7 +214,7 @@ static void foreach_position(OzRun *run, const Walk *w) {
         SCALAR(w, K, FALSE, &p->packets_event, "cnt:%s.packets_event", p->name);
         SCALAR(w, K, FALSE, &p->packets_dense, "cnt:%s.packets_dense", p->name);
         SCALAR(w, K, FALSE, &p->spike_dense_macs, "cnt:%s.spike_dense_macs", p->name);
-        /* Optional: format 2 did not keep them, and they are never logged. */
+        /* Optional: format 2 did not keep them (a missing one starts at 0). */
         SCALAR(w, K, TRUE, &p->packets_delta, "cnt:%s.packets_delta", p->name);
         SCALAR(w, K, TRUE, &p->delta_rows, "cnt:%s.delta_rows", p->name);
     }
@@ -230,6 +230,13 @@ static void foreach_position(OzRun *run, const Walk *w) {
         if (h->path.window_acc)
             emit(w, K, TRUE, DT_F32, h->path.window_acc, 2, (gsize)h->path.n, (gsize)h->path.m,
                  "macc:%s", h->pop->name);
+    }
+    /* Optional: format 2 did not keep the gradient chunks' paths (a missing one starts
+     * at 0). */
+    for (guint i = 0; l->stage && i < run->net->projs->len; i++) {
+        OzProjection *p = g_ptr_array_index(run->net->projs, i);
+        SCALAR(w, K, TRUE, &l->stage[p->id].flushes_sparse, "cnt:%s.flushes_sparse", p->name);
+        SCALAR(w, K, TRUE, &l->stage[p->id].flushes_dense, "cnt:%s.flushes_dense", p->name);
     }
     for (guint i = 0; l->stats && i < l->stats->len; i++) {
         OzGradStats *st = &g_array_index(l->stats, OzGradStats, i);

@@ -415,6 +415,9 @@ static void begin_phase(OzRun *run, const OzPhase *ph) {
     if (run->learner && ph->kind == OZ_PHASE_TRAIN)
         oz_learner_stats_reset(run->learner);
     oz_network_counters_clear(run->net);
+    /* The learner's flush counters are per phase in the log, like the network's. */
+    for (guint i = 0; run->learner && run->learner->stage && i < run->net->projs->len; i++)
+        run->learner->stage[i].flushes_sparse = run->learner->stage[i].flushes_dense = 0;
     run->phase_started = (double)g_get_monotonic_time() / 1e6;
     oz_log_batch_free(run->spikes);
     run->spikes = oz_log_batch_new();
@@ -566,10 +569,14 @@ static OzLogBatch *phase_rows(OzRun *run, const OzPhase *ph) {
     if (run->sc->record.synops) {
         for (guint i = 0; i < run->net->projs->len; i++) {
             OzProjection *p = g_ptr_array_index(run->net->projs, i);
-            oz_log_batch_add(b, OZ_ROW_SYNOPS, "issiiiiiii", (gint64)ph->epoch, phase, p->name,
-                             samples, (gint64)p->synops, (gint64)p->row_fetches,
-                             (gint64)p->dense_macs, (gint64)0, (gint64)p->update_macs,
-                             (gint64)p->spike_dense_macs);
+            const GradStage *g =
+                run->learner && run->learner->stage ? &run->learner->stage[p->id] : NULL;
+            oz_log_batch_add(
+                b, OZ_ROW_SYNOPS, "issiiiiiiiiiiiii", (gint64)ph->epoch, phase, p->name, samples,
+                (gint64)p->synops, (gint64)p->row_fetches, (gint64)p->dense_macs, (gint64)0,
+                (gint64)p->update_macs, (gint64)p->spike_dense_macs, (gint64)p->packets_event,
+                (gint64)p->packets_dense, (gint64)p->packets_delta, (gint64)p->delta_rows,
+                (gint64)(g ? g->flushes_sparse : 0), (gint64)(g ? g->flushes_dense : 0));
         }
     }
     return b;

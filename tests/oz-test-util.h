@@ -1,6 +1,10 @@
 /* oz-test-util.h — helpers shared by the tests: temporary folders and small IDX data
- * sets made on the fly (so the suite needs no download). */
+ * sets made on the fly (so the suite needs no download), random spike frames, running
+ * the program and comparing run logs. */
 #pragma once
+
+#include "engine/oz-rng.h"
+#include "neurons/oz-population.h"
 
 #include <glib.h>
 
@@ -18,6 +22,15 @@ void oz_test_write_dataset(const char *dir, int n_train, int n_test, int rows, i
 /* Writes text to dir/name and returns the path; (transfer full). */
 char *oz_test_write_file(const char *dir, const char *name, const char *text);
 
+/* Makes f a spike frame of batch × n neurons carrying `value`: with flip FALSE each
+ * neuron fires with probability p (a fresh packet at that density); with flip TRUE each
+ * keeps its state in f->s and flips with probability p (the next packet of a hidden layer
+ * under a static input, which changes little per tick).  One uniform draw per neuron, in
+ * sample-major order.  Sets counts and nspikes; the index lists are left to be built on
+ * demand (indexed = FALSE). */
+void oz_test_spike_frame(OzFrame *f, int batch, int n, double p, float value, gboolean flip,
+                         OzRng *rng);
+
 /* ---- Running the program and reading its run log (the e2e suites) ---- */
 
 /* The program under test: $OZ_BIN, which meson sets (asserts that it is set). */
@@ -32,10 +45,19 @@ int oz_test_run(char **err_out, const char *first, ...) G_GNUC_NULL_TERMINATED;
 /* oz_test_runv with the program's working directory set to cwd (NULL: the test's own), for
  * what it writes to paths relative to it (runs/NAME.sqlite). */
 int oz_test_runv_in(const char *cwd, const char *const *args, char **err_out);
+/* oz_test_runv with extra environment variables: env is a NULL-terminated list of
+ * "NAME=VALUE" strings (or NULL). */
+int oz_test_runv_env(const char *const *args, const char *const *env, char **err_out);
+/* Starts the program without waiting (standard output and error are inherited); reap it
+ * with oz_test_wait, which returns the exit code, or 128 + the signal. */
+GPid oz_test_spawnv(const char *const *args);
+int oz_test_wait(GPid pid);
 /* An argument vector under construction: a GPtrArray of (transfer none) strings that
  * oz_test_args_end terminates.  oz_test_args_add appends a NULL-terminated list. */
 GPtrArray *oz_test_args_new(const char *first, ...) G_GNUC_NULL_TERMINATED;
 void oz_test_args_add(GPtrArray *args, const char *first, ...) G_GNUC_NULL_TERMINATED;
+/* Appends a NULL-terminated array of strings (a shared list of options). */
+void oz_test_args_addv(GPtrArray *args, const char *const *list);
 const char *const *oz_test_args_end(GPtrArray *args);
 
 /* The first column of the first row of sql over the database at path, opened read-only:
@@ -47,3 +69,19 @@ GBytes *oz_test_blob(const char *db_path, const char *sql);
 /* Like oz_test_q, but −1 instead of failing: for polling a database another process
  * writes. */
 gint64 oz_test_q_try(const char *db_path, const char *sql);
+
+/* Asserts that run run_a of the log db_a and run run_b of db_b logged the same results:
+ * the runs row and every row of populations, projections, epochs, firing_rates, synops,
+ * training_ops, grad_stats, spikes and checkpoints (every checkpoint of every epoch, each
+ * blob byte for byte).  Every column is compared except the run id and the wall-clock
+ * ones (oz_test_uncompared_columns); the columns come from PRAGMA table_info, so one
+ * added to the schema later is compared without a change here.  Reals are compared bit
+ * for bit.  Each table must hold rows for run_a, so the comparison is not vacuous.  A
+ * difference fails the test with the table and the first differing row of each log. */
+void oz_test_assert_logs_equal(const char *db_a, gint64 run_a, const char *db_b, gint64 run_b);
+/* The same for the checkpoints table only (both runs must have one). */
+void oz_test_assert_checkpoints_equal(const char *db_a, gint64 run_a, const char *db_b,
+                                      gint64 run_b);
+/* The columns oz_test_assert_logs_equal leaves out: ids and wall-clock measurements;
+ * NULL-terminated. */
+extern const char *const oz_test_uncompared_columns[];

@@ -1,6 +1,7 @@
 /* Neurons: a hand-worked network tick by tick, event vs dense delivery, delays, cycles,
  * the surrogate, dropout masks and Bernoulli input. */
 #include "neurons/oz-network.h"
+#include "oz-test-util.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -85,21 +86,46 @@ Test(neurons, three_neuron_network_matches_hand_computation) {
     oz_network_free(net);
 }
 
-static void fill_random_spikes(OzFrame *f, int batch, int n, double p, OzRng *rng) {
-    f->kind = OZ_FRAME_SPIKES;
-    f->value = 1.0f;
-    f->nspikes = 0;
-    for (int b = 0; b < batch; b++) {
+/* The random spike frames the delivery tests use (tests/oz-test-util.c): a fresh frame
+ * fires at the asked density, a flipped one changes that fraction of the neurons both
+ * ways, and counts and nspikes match s. */
+Test(neurons, test_spike_frames_have_the_asked_density_and_changes) {
+    const int B = 8, N = 500;
+    OzPopulationParams pp = LIF;
+    pp.size = N;
+    OzPopulation *pop = oz_population_new("p", &pp, B, NULL);
+    OzFrame *f = oz_population_frame(pop, 0);
+    OzRng rng;
+    oz_rng_init(&rng, 7, "test");
+    oz_test_spike_frame(f, B, N, 0.3, 1.5f, FALSE, &rng);
+    float *before = g_memdup2(f->s, sizeof(float) * B * N);
+    oz_test_spike_frame(f, B, N, 0.1, 1.5f, TRUE, &rng);
+    int on = 0, off = 0, fired = 0;
+    for (int b = 0; b < B; b++) {
         int cnt = 0;
-        for (int i = 0; i < n; i++) {
-            gboolean fire = oz_rng_uniform(rng) < p;
-            f->s[(gsize)b * n + i] = fire ? 1.0f : 0.0f;
-            if (fire)
-                f->idx[(gsize)b * n + cnt++] = i;
+        for (int i = 0; i < N; i++) {
+            float x = before[b * N + i], y = f->s[b * N + i];
+            cr_assert(x == 0.0f || x == 1.5f);
+            cr_assert(y == 0.0f || y == 1.5f);
+            on += x == 0.0f && y != 0.0f;
+            off += x != 0.0f && y == 0.0f;
+            fired += x != 0.0f;
+            cnt += y != 0.0f;
         }
-        f->counts[b] = cnt;
-        f->nspikes += (guint64)cnt;
+        cr_assert_eq(f->counts[b], cnt);
     }
+    guint64 total = 0;
+    for (int b = 0; b < B; b++)
+        total += (guint64)f->counts[b];
+    cr_assert_eq(f->nspikes, total);
+    cr_assert_eq(f->kind, OZ_FRAME_SPIKES);
+    cr_assert_not(f->indexed);
+    /* 4000 neurons: 30% ± 3% fire; 10% ± 1.5% of each kind change. */
+    cr_assert(fabs(fired / 4000.0 - 0.3) < 0.03, "%d fired", fired);
+    cr_assert(fabs(on / (4000.0 - fired) - 0.1) < 0.015, "%d turned on", on);
+    cr_assert(fabs(off / (double)fired - 0.1) < 0.03, "%d turned off", off);
+    g_free(before);
+    oz_population_free(pop);
 }
 
 Test(neurons, event_delivery_equals_dense_matrix_product) {
@@ -119,7 +145,7 @@ Test(neurons, event_delivery_equals_dense_matrix_product) {
     const double rates[] = {0.0, 0.01, 0.1, 0.5, 1.0};
     for (gsize r = 0; r < G_N_ELEMENTS(rates); r++) {
         OzFrame *f = oz_population_frame(pre, 0);
-        fill_random_spikes(f, B, NPRE, rates[r], &rng);
+        oz_test_spike_frame(f, B, NPRE, rates[r], 1.0f, FALSE, &rng);
         memset(ev, 0, sizeof(float) * B * NPOST);
         memset(de, 0, sizeof(float) * B * NPOST);
         /* Reference in double: I[b][j] = Σ_i s[b][i] W[i][j]. */
@@ -158,26 +184,6 @@ Test(neurons, event_delivery_equals_dense_matrix_product) {
     oz_population_free(post);
 }
 
-/* Next packet of a sample: each neuron keeps its state, except that it flips with
- * probability `flip` (a hidden layer under a static input changes little per tick). */
-static void evolve_spikes(OzFrame *f, int batch, int n, double flip, float value, OzRng *rng) {
-    f->kind = OZ_FRAME_SPIKES;
-    f->value = value;
-    f->indexed = FALSE;
-    f->nspikes = 0;
-    for (int b = 0; b < batch; b++) {
-        int cnt = 0;
-        for (int i = 0; i < n; i++) {
-            float *si = &f->s[(gsize)b * n + i];
-            if (oz_rng_uniform(rng) < flip)
-                *si = *si != 0.0f ? 0.0f : value;
-            cnt += *si != 0.0f;
-        }
-        f->counts[b] = cnt;
-        f->nspikes += (guint64)cnt;
-    }
-}
-
 /* The packets of one sample through a delta-delivering projection, each compared with a
  * direct s·W in double.  The weights are multiples of 1/256 and the spike value 1.25, so
  * every partial sum is exact in float: the delta path must give the very same bits. */
@@ -211,7 +217,7 @@ Test(neurons, delta_delivery_equals_the_direct_product_packet_after_packet) {
         double flip = t == 0 ? 0.3 : t == 6 ? 0.9 : 0.05;
         if (t == 9)
             memset(f->s, 0, sizeof(float) * B * NPRE);
-        evolve_spikes(f, B, NPRE, t == 9 ? 0.0 : flip, 1.25f, &rng);
+        oz_test_spike_frame(f, B, NPRE, t == 9 ? 0.0 : flip, 1.25f, TRUE, &rng);
         memset(acc, 0, sizeof(float) * B * NPOST);
         oz_projection_deliver(proj, f, acc);
         if (f->nspikes == 0) {
@@ -286,7 +292,7 @@ Test(neurons, auto_delivery_picks_delta_event_or_dense_by_the_shorter_list) {
             /* 10% firing, all different from before: fewer spikes than changes. */
             for (int k = 0; k < B * NPRE; k++)
                 f->s[k] = 0.0f;
-            evolve_spikes(f, B, NPRE, 0.1, 1.0f, &rng);
+            oz_test_spike_frame(f, B, NPRE, 0.1, 1.0f, TRUE, &rng);
         } else if (steps[t].flip == -2) {
             /* A noisy dense frame (as under OPZO's probe) goes by sgemm and breaks the
              * chain of changes. */
@@ -295,7 +301,7 @@ Test(neurons, auto_delivery_picks_delta_event_or_dense_by_the_shorter_list) {
             for (int k = 0; k < B * NPRE; k++)
                 f->s[k] = (float)oz_rng_gauss(&rng);
         } else {
-            evolve_spikes(f, B, NPRE, steps[t].flip, 1.0f, &rng);
+            oz_test_spike_frame(f, B, NPRE, steps[t].flip, 1.0f, TRUE, &rng);
         }
         memset(acc, 0, sizeof(float) * B * NPOST);
         memset(ref, 0, sizeof(float) * B * NPOST);
@@ -304,7 +310,7 @@ Test(neurons, auto_delivery_picks_delta_event_or_dense_by_the_shorter_list) {
             oz_projection_deliver(plain, f, ref);
             /* Back to a spike frame for the next step, changing from silence. */
             memset(f->s, 0, sizeof(float) * B * NPRE);
-            evolve_spikes(f, B, NPRE, 0.05, 1.0f, &rng);
+            oz_test_spike_frame(f, B, NPRE, 0.05, 1.0f, TRUE, &rng);
         } else {
             oz_projection_deliver(plain, f, ref);
         }

@@ -5,6 +5,7 @@
 #include "feedback/oz-noise.h"
 #include "neurons/oz-population.h"
 #include "neurons/oz-projection.h"
+#include "oz-test-util.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -255,18 +256,7 @@ Test(par, event_delivery_is_the_same_at_any_thread_count) {
     oz_rng_init(&rng, 4, "test");
     oz_projection_init_weights(proj, &rng);
     OzFrame *f = oz_population_frame(pre, 0);
-    f->kind = OZ_FRAME_SPIKES;
-    f->value = 1.25f;
-    f->nspikes = 0;
-    for (int b = 0; b < B; b++) {
-        int cnt = 0;
-        for (int i = 0; i < NPRE; i++) {
-            f->s[b * NPRE + i] = oz_rng_uniform(&rng) < 0.1 ? 1.25f : 0.0f;
-            cnt += f->s[b * NPRE + i] != 0.0f;
-        }
-        f->counts[b] = cnt;
-        f->nspikes += (guint64)cnt;
-    }
+    oz_test_spike_frame(f, B, NPRE, 0.1, 1.25f, FALSE, &rng);
     float *ref = g_new0(float, B *NPOST), *acc = g_new0(float, B *NPOST);
     for (int threads = 1; threads <= 3; threads++) {
         oz_par_set_threads(threads);
@@ -328,21 +318,7 @@ static GByteArray *delta_run(int threads) {
     float *acc = g_new0(float, B *NPOST);
     GByteArray *out = g_byte_array_new();
     for (int t = 0; t < PACKETS; t++) {
-        f->kind = OZ_FRAME_SPIKES;
-        f->value = 1.25f;
-        f->indexed = FALSE;
-        f->nspikes = 0;
-        for (int b = 0; b < B; b++) {
-            int cnt = 0;
-            for (int i = 0; i < NPRE; i++) {
-                float *si = &f->s[b * NPRE + i];
-                if (oz_rng_uniform(&rng) < (t == 0 ? 0.1 : 0.03))
-                    *si = *si != 0.0f ? 0.0f : 1.25f;
-                cnt += *si != 0.0f;
-            }
-            f->counts[b] = cnt;
-            f->nspikes += (guint64)cnt;
-        }
+        oz_test_spike_frame(f, B, NPRE, t == 0 ? 0.1 : 0.03, 1.25f, TRUE, &rng);
         oz_projection_deliver(proj, f, acc);
         g_byte_array_append(out, (const guint8 *)acc, sizeof(float) * B * NPOST);
     }
