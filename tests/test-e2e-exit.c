@@ -13,6 +13,7 @@
 #include "sim/oz-run.h"
 
 #include <criterion/criterion.h>
+#include <sqlite3.h>
 #include <string.h>
 
 static char *dir;
@@ -134,4 +135,26 @@ Test(e2e, init_from_a_checkpoint_of_another_shape_exits_2) {
     cr_assert(strstr(err, "in_h1"), "the message names the tensor that does not fit: %s", err);
     g_free(err);
     cr_assert_not(g_file_test(b, G_FILE_TEST_EXISTS), "bad input leaves no run log");
+}
+
+/* A blob of the run's own log that cannot be read back is a runtime failure (exit 1), not
+ * bad input: the user gave nothing wrong. */
+Test(e2e, resume_from_a_corrupt_blob_of_the_runs_own_log_exits_1) {
+    g_autofree char *db = g_build_filename(dir, "corrupt.sqlite", NULL);
+    interrupted_run(db, "train");
+    sqlite3 *h = NULL;
+    cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(h,
+                              "update interrupt_state set data = substr(data, 1, length(data) - 1)"
+                              " where name = 'w:in_h1'",
+                              NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(h));
+    cr_assert_eq(sqlite3_changes(h), 1, "the interruption state holds w:in_h1");
+    sqlite3_close(h);
+    char *err = NULL;
+    int rc = oz_test_run(&err, "run", scenario, "--db", db, "--quiet", "--resume", "--set",
+                         "run.mode=train", NULL);
+    cr_assert_eq(rc, 1, "stderr: %s", err);
+    cr_assert(strstr(err, "w:in_h1"), "names the tensor: %s", err);
+    g_free(err);
 }
