@@ -500,9 +500,18 @@ static int execute(const char *scenario_path, char **sets, const char *db_arg, i
     }
     g_autoptr(GError) ferr = NULL;
     gboolean marked = FALSE;
+    /* Fault injection for tests: OPZOSIM_FAULT_FINISH_FAILS=N makes the first N attempts
+     * to mark the run row fail. */
+    const char *ff = g_getenv("OPZOSIM_FAULT_FINISH_FAILS");
+    const gint64 finish_faults = ff ? g_ascii_strtoll(ff, NULL, 10) : 0;
     for (int attempt = 0; attempt < 3 && !marked; attempt++) {
         g_clear_error(&ferr);
-        marked = oz_runlog_finish_run(app.log, status, message, &ferr);
+        if (attempt < finish_faults)
+            g_set_error(&ferr, G_FILE_ERROR, G_FILE_ERROR_IO,
+                        "cannot mark run %" G_GINT64_FORMAT " %s (OPZOSIM_FAULT_FINISH_FAILS)",
+                        oz_runlog_run_id(app.log), status);
+        else
+            marked = oz_runlog_finish_run(app.log, status, message, &ferr);
     }
     if (!marked) {
         fprintf(stderr,
