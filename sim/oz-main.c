@@ -198,9 +198,11 @@ static int resume_run(OzRunLog *log, OzScenario *sc, OzRun *run, GError **error)
                     "--resume: only training runs (run.mode = train) can be resumed");
         return EXIT_USAGE;
     }
+    /* A state this build cannot read (another format, a missing tensor) is bad input like
+     * a bad scenario: nothing has started, and the run row is left as it was. */
     gboolean mid = FALSE;
     if (!oz_checkpoint_load_interrupt(db, id, run, &mid, error))
-        return EXIT_FAIL;
+        return EXIT_USAGE;
     if (mid) {
         const OzPhase *ph = oz_run_current_phase(run);
         fprintf(stderr,
@@ -211,7 +213,7 @@ static int resume_run(OzRunLog *log, OzScenario *sc, OzRun *run, GError **error)
     } else {
         int epoch = oz_checkpoint_latest_epoch(db, id);
         if (epoch >= 0 && !oz_checkpoint_load(db, id, epoch, run, OZ_LOAD_ALL, error))
-            return EXIT_FAIL;
+            return EXIT_USAGE;
         oz_run_skip_to_epoch(run, epoch + 1);
         fprintf(stderr, "opzosim: resuming run %" G_GINT64_FORMAT " at epoch %d of %d\n", id,
                 epoch + 2, sc->run.epochs);
