@@ -100,7 +100,8 @@ if args:
     if not MUTATIONS:
         sys.exit("mutate.sh: no mutation named like " + " ".join(args))
 
-# The file being mutated and its text, restored on any exit.
+# The file being mutated and its text, restored on any exit.  `current` is set before the
+# mutated text is written and cleared only once the original is back on disk.
 current = None
 
 def restore():
@@ -111,9 +112,10 @@ def restore():
             f.write(text)
         current = None
 
+# A signal only raises: the restore is left to `finally`, after any write in progress has
+# been closed (restoring inside the handler could be overwritten by that write's flush).
 def on_signal(signum, frame):
-    restore()
-    sys.exit(128 + signum)
+    raise SystemExit(128 + signum)
 
 signal.signal(signal.SIGINT, on_signal)
 signal.signal(signal.SIGTERM, on_signal)
@@ -186,6 +188,8 @@ try:
         rows.append((name, f"{binary} {flt or ''}".strip(), verdict))
         print(f"{name}: {verdict}", file=sys.stderr, flush=True)
 finally:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     restore()
     build_ok()
 
