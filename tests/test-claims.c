@@ -119,9 +119,10 @@ Test(claims, a_step_every_tick_with_delayed_errors_is_a_rule_error) {
     g_autofree char *plain = scenario_text("dfa", 2, "[rule]\nstep = tick\n");
     /* The [rule] section appears twice in the text: a key file merges them. */
     expect_built("step every tick without delays", plain, NULL);
-    const char *must[] = {"my.ini: [rule] name:", "feedback into h1 has a delay",
-                          "step = batch", NULL};
-    g_autofree char *late = scenario_text("dfa", 2, "[rule]\nstep = tick\n[feedback h1]\ndelay = 1\n");
+    const char *must[] = {"my.ini: [rule] name:", "feedback into h1 has a delay", "step = batch",
+                          NULL};
+    g_autofree char *late =
+        scenario_text("dfa", 2, "[rule]\nstep = tick\n[feedback h1]\ndelay = 1\n");
     expect_refused("step every tick, delay 1", late, NULL, must);
     g_autofree char *jitter =
         scenario_text("dfa", 2, "[rule]\nstep = tick\n[feedback h1]\njitter = 2\n");
@@ -230,8 +231,8 @@ Test(claims, a_helper_thread_that_fails_to_start_is_a_warning_and_the_team_conti
     /* A product large enough to be split, against a double-precision reference (parts
      * of other shapes round differently, so one thread's bits are not the reference). */
     const int m = 256, k = 64, nn = 96;
-    float *a = g_new(float, (gsize)m * k), *b = g_new(float, (gsize)k * nn);
-    float *c = g_new0(float, (gsize)m * nn);
+    float *a = g_new(float, (gsize)m *k), *b = g_new(float, (gsize)k *nn);
+    float *c = g_new0(float, (gsize)m *nn);
     for (int i = 0; i < m * k; i++)
         a[i] = (float)((i * 7) % 13) / 13.0f - 0.5f;
     for (int i = 0; i < k * nn; i++)

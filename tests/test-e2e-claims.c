@@ -56,8 +56,8 @@ static void run_interrupted(void) {
 /* Asserts that `run [sets] --resume` exits 2 with every string of must on one line of
  * standard error. */
 static void expect_refused(const char *what, const char *const *sets, const char *const *must) {
-    g_autoptr(GPtrArray) args = oz_test_args_new("run", scenario, "--db", db, "--quiet",
-                                                 "--resume", NULL);
+    g_autoptr(GPtrArray) args =
+        oz_test_args_new("run", scenario, "--db", db, "--quiet", "--resume", NULL);
     for (const char *const *s = sets; s && *s; s++)
         oz_test_args_add(args, "--set", *s, NULL);
     char *err = NULL;
@@ -112,9 +112,9 @@ Test(e2e_claims, an_interruption_state_lacking_a_required_tensor_is_refused_nami
     run_interrupted();
     sqlite3 *h = NULL;
     cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(h, "DELETE FROM interrupt_state WHERE name = 'pos:cursor'", NULL,
-                              NULL, NULL),
-                 SQLITE_OK);
+    cr_assert_eq(
+        sqlite3_exec(h, "DELETE FROM interrupt_state WHERE name = 'pos:cursor'", NULL, NULL, NULL),
+        SQLITE_OK);
     cr_assert_eq(sqlite3_changes(h), 1, "the state held pos:cursor");
     sqlite3_close(h);
     const char *must[] = {"no tensor 'pos:cursor'", NULL};

@@ -35,8 +35,8 @@ static void cover(void *ctx, int part, gsize begin, gsize end) {
 
 static void check_product(void) {
     const int m = 192, k = 48, n = 160; /* 1.5M multiply-adds: split */
-    float *a = g_new(float, (gsize)m * k), *b = g_new(float, (gsize)k * n);
-    float *c = g_new0(float, (gsize)m * n);
+    float *a = g_new(float, (gsize)m *k), *b = g_new(float, (gsize)k *n);
+    float *c = g_new0(float, (gsize)m *n);
     for (int i = 0; i < m * k; i++)
         a[i] = (float)((i * 7) % 13) / 13.0f - 0.5f;
     for (int i = 0; i < k * n; i++)
@@ -128,8 +128,7 @@ static void training(void) {
         {"rule.name=dkp", NULL},
         {"rule.name=bp", "feedback h1.delay=1", "feedback h2.delay=1", NULL},
         {"rule.name=opzo", "rule.local_learning=true", "record.grad_stats=true", NULL},
-        {"rule.name=dfa", "run.delta=false", "run.sparse_grad=false", "run.delivery=dense",
-         NULL},
+        {"rule.name=dfa", "run.delta=false", "run.sparse_grad=false", "run.delivery=dense", NULL},
     };
     for (gsize c = 0; c < G_N_ELEMENTS(configs); c++) {
         GByteArray *x = train(dir, configs[c]), *y = train(dir, configs[c]);
