@@ -128,8 +128,13 @@ void oz_par_set_threads(int n) {
         atexit(oz_par_shutdown);
     }
     team.gen0 = atomic_load(&team.gen);
+    /* Fault injection for tests: OPZOSIM_FAULT_THREAD_START=k makes starting helper k
+     * fail, as it would when the system is out of threads. */
+    const char *fault = g_getenv("OPZOSIM_FAULT_THREAD_START");
+    const int failing = fault ? atoi(fault) : 0;
     for (int i = 1; i < n; i++) {
-        if (uv_thread_create(&team.tid[i], helper_main, (void *)(gintptr)i) != 0) {
+        if (i == failing ||
+            uv_thread_create(&team.tid[i], helper_main, (void *)(gintptr)i) != 0) {
             /* Fewer threads is slower, never wrong. */
             g_warning("oz-par: could not start helper thread %d; using %d threads", i, i);
             team.threads = i;

@@ -1,11 +1,21 @@
 /* oz-idx.c — IDX reader.  The file is read whole (MNIST's largest file is 47 MB); the
  * gzip path streams through a GConverterInputStream. */
 #include "oz-idx.h"
+#include "oz-idx-private.h"
 
 #include <gio/gio.h>
 #include <string.h>
 
 G_DEFINE_QUARK(oz-idx-error-quark, oz_idx_error)
+
+/* Only the tests change it (oz-idx-private.h). */
+static guint64 max_bytes = OZ__IDX_MAX_BYTES;
+
+guint64 oz__idx_set_max_bytes_for_tests(guint64 limit) {
+    guint64 old = max_bytes;
+    max_bytes = limit ? limit : OZ__IDX_MAX_BYTES;
+    return old;
+}
 
 /* The whole of a stream, through a gzip decompressor when the first two bytes are the
  * gzip magic.  name is for messages. */
@@ -31,9 +41,13 @@ static GBytes *read_stream(GInputStream *raw, gboolean gz, const char *name, GEr
         }
         if (r == 0)
             break;
-        if (buf->len + (gsize)r > ((gsize)1 << 32)) {
+        /* At the limit, not past it: a GByteArray holds at most 4 GiB − 1 bytes. */
+        if ((guint64)buf->len + (guint64)r >= max_bytes) {
+            const gboolean gib = max_bytes % (1u << 30) == 0;
             g_set_error(error, OZ_IDX_ERROR, OZ_IDX_ERROR_SIZE,
-                        "%s: more than 4 GiB of data; not an IDX file of this project", name);
+                        "%s: %" G_GUINT64_FORMAT " %s or more of data; not an IDX file of this "
+                        "project",
+                        name, gib ? max_bytes >> 30 : max_bytes >> 20, gib ? "GiB" : "MiB");
             return NULL;
         }
         g_byte_array_append(buf, chunk, (guint)r);

@@ -565,9 +565,17 @@ static int run_outcome(const App *app, const char **status, char **message) {
 static gboolean mark_run_row(App *app, const char *status, const char *message,
                              const char *db_path) {
     g_autoptr(GError) ferr = NULL;
+    /* Fault injection for tests: OPZOSIM_FAULT_FINISH_FAILS=N makes the first N attempts
+     * fail. */
+    const char *ff = g_getenv("OPZOSIM_FAULT_FINISH_FAILS");
+    const gint64 finish_faults = ff ? g_ascii_strtoll(ff, NULL, 10) : 0;
     for (int attempt = 0; attempt < 3; attempt++) {
         g_clear_error(&ferr);
-        if (oz_runlog_finish_run(app->log, status, message, &ferr))
+        if (attempt < finish_faults)
+            g_set_error(&ferr, OZ_RUN_ERROR, OZ_RUN_ERROR_FAILED,
+                        "cannot mark run %" G_GINT64_FORMAT " %s (OPZOSIM_FAULT_FINISH_FAILS)",
+                        oz_runlog_run_id(app->log), status);
+        else if (oz_runlog_finish_run(app->log, status, message, &ferr))
             return TRUE;
     }
     fprintf(stderr, "opzosim: error: %s; run %" G_GINT64_FORMAT " stays marked 'running' in %s\n",

@@ -1,0 +1,146 @@
+/* test-e2e-claims.c — statements of docs/RELIABILITY.md about the program that needed a
+ * test of their own: what `run --resume` refuses (no unfinished run, a changed scenario,
+ * an interruption state lacking a tensor this build needs) and the retries that mark the
+ * run row at the end. */
+#include "oz-test-util.h"
+
+#include <criterion/criterion.h>
+#include <sqlite3.h>
+#include <string.h>
+
+static char *dir;
+static char *scenario;
+static char *db;
+
+static char *scenario_text(double lr) {
+    return g_strdup_printf("[run]\nmode = train\nepochs = 2\nticks = 4\nbatch_size = 16\n"
+                           "threads = 1\n"
+                           "[data]\ndir = %s\n"
+                           "[optimizer]\nlr = %g\n"
+                           "[population in]\nmodel = input\nsize = 36\n"
+                           "[population h1]\nmodel = lif\nsize = 20\n"
+                           "[population out]\nmodel = readout\nsize = 10\n"
+                           "[projection in_h1]\nfrom = in\nto = h1\ninit_scale = 6\n"
+                           "[projection h1_out]\nfrom = h1\nto = out\n",
+                           dir, lr);
+}
+
+static void setup(void) {
+    dir = oz_test_tmpdir();
+    /* 40 training samples: three batches of 16 per epoch. */
+    oz_test_write_dataset(dir, 40, 20, 6, 6, 10);
+    g_autofree char *text = scenario_text(1e-3);
+    scenario = oz_test_write_file(dir, "s.ini", text);
+    db = g_build_filename(dir, "s.sqlite", NULL);
+}
+
+static void teardown(void) {
+    oz_test_rmtree(dir);
+    g_free(scenario);
+    g_free(db);
+}
+
+TestSuite(e2e_claims, .init = setup, .fini = teardown);
+
+/* Runs the scenario and has the program raise SIGINT after two batches (its test hook):
+ * the run row is left interrupted with its state in interrupt_state. */
+static void run_interrupted(void) {
+    g_setenv("OPZOSIM_TEST_INTERRUPT_AFTER", "2", TRUE);
+    int rc = oz_test_run(NULL, "run", scenario, "--db", db, "--quiet", NULL);
+    g_unsetenv("OPZOSIM_TEST_INTERRUPT_AFTER");
+    cr_assert_eq(rc, 130, "interrupted (exit %d)", rc);
+    cr_assert_eq(oz_test_q(db, "select count(*) from runs where status = 'interrupted'"), 1);
+    cr_assert_gt(oz_test_q(db, "select count(*) from interrupt_state"), 0);
+}
+
+/* Asserts that `run [sets] --resume` exits 2 with every string of must on one line of
+ * standard error. */
+static void expect_refused(const char *what, const char *const *sets, const char *const *must) {
+    g_autoptr(GPtrArray) args =
+        oz_test_args_new("run", scenario, "--db", db, "--quiet", "--resume", NULL);
+    for (const char *const *s = sets; s && *s; s++)
+        oz_test_args_add(args, "--set", *s, NULL);
+    char *err = NULL;
+    int rc = oz_test_runv(oz_test_args_end(args), &err);
+    cr_assert_eq(rc, 2, "%s: exit %d: %s", what, rc, err);
+    for (const char *const *m = must; *m; m++)
+        cr_assert(strstr(err, *m), "%s: wants '%s' in: %s", what, *m, err);
+    cr_assert_eq(strchr(err, '\n') - err + 1, (long)strlen(err), "%s: one line: %s", what, err);
+    g_free(err);
+}
+
+Test(e2e_claims, resume_without_an_unfinished_run_exits_2_saying_so) {
+    const char *must[] = {"--resume: no unfinished run named 's'", NULL};
+    /* A new run log. */
+    expect_refused("empty run log", NULL, must);
+    cr_assert_eq(oz_test_q(db, "select count(*) from runs"), 0, "nothing was started");
+    /* A run log whose only run of that name has finished. */
+    cr_assert_eq(oz_test_run(NULL, "run", scenario, "--db", db, "--quiet", NULL), 0);
+    expect_refused("finished run", NULL, must);
+    cr_assert_eq(oz_test_q(db, "select count(*) from runs"), 1);
+    cr_assert_eq(oz_test_q(db, "select count(*) from runs where status = 'finished'"), 1);
+    cr_assert_eq(oz_test_q(db, "select count(*) from epochs"), 4, "the finished run is untouched");
+}
+
+Test(e2e_claims, resume_with_a_changed_scenario_exits_2_saying_so) {
+    run_interrupted();
+    const char *must[] = {"--resume:", "s.ini", "differs from the scenario run 1", NULL};
+    /* Another override than the run was started with. */
+    const char *sets[] = {"optimizer.lr=0.002", NULL};
+    expect_refused("changed override", sets, must);
+    /* The file itself edited. */
+    g_autofree char *edited = scenario_text(2e-3);
+    g_free(oz_test_write_file(dir, "s.ini", edited));
+    expect_refused("edited file", NULL, must);
+    cr_assert_eq(oz_test_q(db, "select count(*) from runs where status = 'interrupted'"), 1,
+                 "the interrupted run is untouched");
+    cr_assert_gt(oz_test_q(db, "select count(*) from interrupt_state"), 0);
+    /* The original text resumes: the refusals were about the change. */
+    g_autofree char *original = scenario_text(1e-3);
+    g_free(oz_test_write_file(dir, "s.ini", original));
+    char *err = NULL;
+    cr_assert_eq(oz_test_run(&err, "run", scenario, "--db", db, "--quiet", "--resume", NULL), 0,
+                 "%s", err);
+    g_free(err);
+    cr_assert_eq(oz_test_q(db, "select count(*) from runs where status = 'finished'"), 1);
+}
+
+/* An interruption state written by a build that stored fewer tensors (as one from before
+ * a counter was added) lacks one this build needs: resuming it could not continue as
+ * the uninterrupted run would, so it is refused, naming the tensor. */
+Test(e2e_claims, an_interruption_state_lacking_a_required_tensor_is_refused_naming_it) {
+    run_interrupted();
+    sqlite3 *h = NULL;
+    cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
+    cr_assert_eq(
+        sqlite3_exec(h, "DELETE FROM interrupt_state WHERE name = 'pos:cursor'", NULL, NULL, NULL),
+        SQLITE_OK);
+    cr_assert_eq(sqlite3_changes(h), 1, "the state held pos:cursor");
+    sqlite3_close(h);
+    const char *must[] = {"no tensor 'pos:cursor'", NULL};
+    expect_refused("state without pos:cursor", NULL, must);
+    cr_assert_eq(oz_test_q(db, "select count(*) from runs where status = 'interrupted'"), 1,
+                 "the run row is untouched");
+    cr_assert_eq(oz_test_q(db, "select count(*) from epochs"), 0, "nothing ran");
+}
+
+/* The run row is marked at the end in up to three attempts; OPZOSIM_FAULT_FINISH_FAILS=N
+ * makes the first N fail. */
+Test(e2e_claims, marking_the_run_row_is_tried_three_times_then_the_row_stays_running) {
+    g_setenv("OPZOSIM_FAULT_FINISH_FAILS", "2", TRUE);
+    char *err = NULL;
+    int rc = oz_test_run(&err, "run", scenario, "--db", db, "--quiet", NULL);
+    cr_assert_eq(rc, 0, "two failures, then marked: exit %d: %s", rc, err);
+    g_free(err);
+    cr_assert_eq(oz_test_q(db, "select count(*) from runs where status = 'finished'"), 1);
+
+    g_setenv("OPZOSIM_FAULT_FINISH_FAILS", "3", TRUE);
+    rc = oz_test_run(&err, "run", scenario, "--db", db, "--quiet", NULL);
+    g_unsetenv("OPZOSIM_FAULT_FINISH_FAILS");
+    cr_assert_eq(rc, 1, "three failures: exit %d: %s", rc, err);
+    cr_assert(strstr(err, "run 2 stays marked 'running'") && strstr(err, "s.sqlite"), "%s", err);
+    g_free(err);
+    cr_assert_eq(oz_test_q(db, "select count(*) from runs where id = 2 and status = 'running'"), 1);
+    cr_assert_eq(oz_test_q(db, "select count(*) from epochs where run_id = 2"), 4,
+                 "the run itself completed and logged");
+}
