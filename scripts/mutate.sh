@@ -56,14 +56,17 @@ MUTATIONS = [
     ("resume-changed-scenario", "sim/oz-main.c",
      "if (g_strcmp0(text, sc->text) != 0) {", "if (0) {",
      "test-e2e-claims", "e2e_claims/resume_with_a_changed_scenario_exits_2_saying_so"),
+    # A refused interruption state (MISSING) exits by exit_code_for: moved to the failures.
     ("resume-missing-tensor", "sim/oz-main.c",
-     "if (!oz_checkpoint_load_interrupt(db, id, run, &mid, error))\n        return EXIT_USAGE;",
-     "if (!oz_checkpoint_load_interrupt(db, id, run, &mid, error))\n        return EXIT_FAIL;",
+     "case OZ_CHECKPOINT_ERROR_MISSING:\n            return EXIT_USAGE;\n"
+     "        case OZ_CHECKPOINT_ERROR_CORRUPT:",
+     "return EXIT_USAGE;\n        case OZ_CHECKPOINT_ERROR_MISSING:\n"
+     "        case OZ_CHECKPOINT_ERROR_CORRUPT:",
      "test-e2e-claims",
      "e2e_claims/an_interruption_state_lacking_a_required_tensor_is_refused_naming_it"),
     ("finish-three-attempts", "sim/oz-main.c",
-     "for (int attempt = 0; attempt < 3 && !marked; attempt++) {",
-     "for (int attempt = 0; attempt < 2 && !marked; attempt++) {",
+     "for (int attempt = 0; attempt < 3; attempt++) {",
+     "for (int attempt = 0; attempt < 2; attempt++) {",
      "test-e2e-claims",
      "e2e_claims/marking_the_run_row_is_tried_three_times_then_the_row_stays_running"),
     ("team-pending-ordering", "engine/oz-par.c",
@@ -72,7 +75,7 @@ MUTATIONS = [
      "test-team-stress", None),
     # --- the main statements that were tested before
     ("resume-bit-identity", "sim/oz-checkpoint.c",
-     'fn("rng:shuffle", &run->rng_shuffle, sizeof(OzRng), 3, user);', "",
+     'emit_rng(w, KIND_TRAIN, "shuffle", &run->rng_shuffle);', "",
      "test-e2e", "e2e/interrupted_anywhere_then_resumed_equals_uninterrupted"),
     ("idx-truncated-body", "io/oz-idx.c",
      "if (len - head < count) {", "if (0) {",
@@ -83,8 +86,8 @@ MUTATIONS = [
     # (Turning the failed batch's ROLLBACK into COMMIT is no break on a full disk: SQLite
     # rolls the transaction back itself on SQLITE_FULL, and the test rightly passes.)
     ("full-disk-marks-failed", "sim/oz-main.c",
-     '} else if (werr) {\n        status = "failed";',
-     '} else if (werr) {\n        status = "finished";',
+     'if (werr) {\n        *status = "failed";',
+     'if (werr) {\n        *status = "finished";',
      "test-e2e", "e2e/a_full_disk_fails_the_run_cleanly_and_keeps_committed_epochs"),
     ("runaway-guard", "sim/oz-run.c",
      "if (sc->run.runaway_batches <= 0 || ph->kind != OZ_PHASE_TRAIN)", "if (1)",
@@ -93,6 +96,214 @@ MUTATIONS = [
      "h->arrived[slot_of(l, te)] = te;",
      "apply_signal(l, h, te, te - h->lag);\n    return;",
      "test-learning", "delays/stored_eligibility_with_any_delays_and_jitter_equals_no_delay"),
+    # --- learning: tests/test-learning.c
+    ("dkp-no-feedback-gradient", "feedback/oz-feedback.c",
+     "oz_sgemm(CblasTrans, CblasNoTrans, p->n, p->m, c->rows, 1.0f, c->trace, p->n, c->e, p->m,"
+     " 1.0f,\n             p->grad, p->m);",
+     "(void)c;",
+     "test-learning", "learning/dkp_matches_reference"),
+    ("dkp-signal-zeroed", "plasticity/oz-learner.c",
+     "h->path.ops->signal(&h->path, &ctx, g_s);",
+     "h->path.ops->signal(&h->path, &ctx, g_s);\n"
+     "    if (h->path.ops == oz_feedback_lookup(\"learned\"))\n"
+     "        memset(g_s, 0, sizeof(float) * (gsize)rows * n);",
+     "test-learning", "learning/dkp_matches_reference"),
+    ("per-window-signal-zeroed", "plasticity/oz-learner.c",
+     "h->path.ops->signal(&h->path, &ctx, g_s);",
+     "h->path.ops->signal(&h->path, &ctx, g_s);\n"
+     "    if (h->path.per_window)\n"
+     "        memset(g_s, 0, sizeof(float) * (gsize)rows * n);",
+     "test-learning", "learning/alternative_readings_match_reference"),
+    ("stored-signal-lag-dropped", "plasticity/oz-learner.c",
+     "apply_signal(l, h, h->next_te, h->next_te - h->lag);",
+     "apply_signal(l, h, h->next_te, h->next_te);",
+     "test-learning", "delays/projection_delays_shift_time_and_learn_the_same"),
+    ("probe-not-from-drawn-keys", "plasticity/oz-learner.c",
+     "oz_noise_sample_key(l->p.noise, l->noise_keys[(gsize)k * l->hidden->len + h], f->z, rows,",
+     "oz_noise_sample_key(l->p.noise, oz_rng_next(l->rng_noise), f->z, rows,",
+     "test-learning", "delays/projection_delays_learn_the_same_with_the_probe"),
+    ("sparse-flush-never", "plasticity/oz-learner.c",
+     "if (!g->sparse_ok || !g->consecutive || g->entries == 0)\n        return FALSE;",
+     "if (TRUE || !g->sparse_ok || !g->consecutive || g->entries == 0)\n        return FALSE;",
+     "test-learning", "delays/stored_eligibility_with_any_delays_and_jitter_equals_no_delay"),
+    ("sparse-flush-never-chunks", "plasticity/oz-learner.c",
+     "if (!g->sparse_ok || !g->consecutive || g->entries == 0)\n        return FALSE;",
+     "if (TRUE || !g->sparse_ok || !g->consecutive || g->entries == 0)\n        return FALSE;",
+     "test-learning", "learning/sparse_gradient_chunks_match_reference"),
+    ("sparse-h-recurrence", "plasticity/oz-learner.c",
+     "gt[x] = gu[x] + j->lam * gt[x];", "gt[x] = gu[x] + 1.01f * j->lam * gt[x];",
+     "test-learning", "learning/sparse_gradient_chunks_match_reference"),
+    # Helper threads' neurons take their changes in reverse row order: the sums depend on
+    # the split.
+    ("sparse-fill-order-by-part", "plasticity/oz-learner.c",
+     "for (int r = 0; r < K; r++) {\n        const int *di = g->didx + (gsize)r * n_pre;\n"
+     "        const float *dv",
+     "for (int rr = 0; rr < K; rr++) {\n        const int r = part > 0 ? K - 1 - rr : rr;\n"
+     "        const int *di = g->didx + (gsize)r * n_pre;\n        const float *dv",
+     "test-learning", "learning/sparse_gradient_is_the_same_at_any_thread_count"),
+    # --- delivery: tests/test-neurons.c, test-par.c
+    ("delta-delivery-off", "neurons/oz-projection.c",
+     "p->have_prev && (p->p.delta_refresh <= 0 || p->delta_run < p->p.delta_refresh);",
+     "FALSE && p->have_prev && (p->p.delta_refresh <= 0 || p->delta_run < p->p.delta_refresh);",
+     "test-neurons", "neurons/delta_delivery_equals_the_direct_product_packet_after_packet"),
+    ("delta-delivery-off-par", "neurons/oz-projection.c",
+     "p->have_prev && (p->p.delta_refresh <= 0 || p->delta_run < p->p.delta_refresh);",
+     "FALSE && p->have_prev && (p->p.delta_refresh <= 0 || p->delta_run < p->p.delta_refresh);",
+     "test-par", "par/delta_delivery_is_the_same_at_any_thread_count"),
+    ("event-delivery-dense", "neurons/oz-projection.c",
+     "case OZ_DELIVERY_EVENT:\n        dense = FALSE;", "case OZ_DELIVERY_EVENT:\n        dense = TRUE;",
+     "test-neurons", "neurons/event_delivery_equals_dense_matrix_product"),
+    # --- IDX: tests/test-idx.c
+    ("idx-size-product-wraps", "io/oz-idx.c",
+     "if (out->dims[i] > IDX_MAX_BYTES / count)", "if (count * out->dims[i] > IDX_MAX_BYTES)",
+     "test-idx", "idx/a_product_of_sizes_that_wraps_64_bits_is_rejected"),
+    ("idx-zero-size-offset", "io/oz-idx.c",
+     "path, i,\n                        4 + 4 * i);", "path, i,\n                        4 * i);",
+     "test-idx", "idx/a_zero_size_is_named_with_its_offset"),
+    # --- run names and scenario text: tests/test-scenario.c, test-e2e-names.c
+    ("run-name-unchecked", "io/oz-scenario.c",
+     "if (oz_scenario_name_is_plain(sc->run.name, &why))",
+     "if (TRUE || oz_scenario_name_is_plain(sc->run.name, &why))",
+     "test-scenario", "scenario/run_names_that_are_not_plain_are_rejected"),
+    ("run-name-unchecked-e2e", "io/oz-scenario.c",
+     "if (oz_scenario_name_is_plain(sc->run.name, &why))",
+     "if (TRUE || oz_scenario_name_is_plain(sc->run.name, &why))",
+     "test-e2e-names", "e2e_names/a_run_name_that_leaves_runs_exits_2_and_writes_nothing"),
+    ("run-name-slash", "io/oz-scenario.c",
+     "return g_ascii_isalnum(ch) || ch == '-' || ch == '_' || ch == '.';",
+     "return g_ascii_isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '/';",
+     "test-scenario", "scenario/run_names_that_are_not_plain_are_rejected"),
+    ("keyfile-read-errors-ignored", "io/oz-scenario.c",
+     "if (kerr && !g_error_matches(kerr, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND) &&",
+     "if (FALSE && kerr && !g_error_matches(kerr, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND) &&",
+     "test-scenario", "scenario/an_escaped_nul_in_a_value_is_an_error_not_a_cut_name"),
+    ("scenario-nul-byte", "io/oz-scenario.c",
+     "const char *nul = memchr(text, '\\0', len);", "const char *nul = NULL;",
+     "test-scenario", "scenario/a_nul_byte_in_the_file_is_an_error"),
+    ("run-name-max-boundary", "io/oz-scenario.c",
+     "else if (!reason && len > OZ_RUN_NAME_MAX)", "else if (!reason && len >= OZ_RUN_NAME_MAX)",
+     "test-scenario", "scenario/plain_run_names_are_accepted"),
+    ("default-name-prefix", "io/oz-scenario.c",
+     'g_string_prepend(s, "run");', 'g_string_prepend(s, "r");',
+     "test-scenario", "scenario/a_defaulted_run_name_is_the_file_name_made_plain"),
+    ("eval-plain-name", "sim/oz-main.c",
+     '{"run.mode=infer", "record.spike_samples=0", "run.name=eval", NULL};',
+     '{"run.mode=infer", "record.spike_samples=0", NULL};',
+     "test-e2e-names", "e2e_names/eval_of_a_stored_scenario_whose_name_is_not_plain_still_works"),
+    # --- checkpoints: tests/test-checkpoint.c
+    ("load-skips-grad-stats", "sim/oz-checkpoint.c",
+     'if (!c->ok || !wanted(c->what, t->kind) || strcmp(t->name, "format") == 0)',
+     'if (!c->ok || !wanted(c->what, t->kind) || strcmp(t->name, "format") == 0 ||\n'
+     '        g_str_has_prefix(t->name, "gs:"))',
+     "test-checkpoint", "checkpoint/every_tensor_round_trips_bit_for_bit"),
+    ("bytes-big-endian", "sim/oz-checkpoint.c",
+     "out[i * size + k] = (guint8)(u >> (8 * k));",
+     "out[i * size + k] = (guint8)(u >> (8 * (size - 1 - k)));",
+     "test-checkpoint", "checkpoint/bytes_are_little_endian_whatever_the_host"),
+    ("optional-no-default", "sim/oz-checkpoint.c",
+     "if (t->optional) {\n            memset(t->data, 0, count * size);\n            return;\n",
+     "if (t->optional) {\n            return;\n",
+     "test-checkpoint", "checkpoint/a_missing_optional_tensor_takes_its_default"),
+    ("shape-unchecked", "sim/oz-checkpoint.c",
+     "if (strcmp(dtype, dtypes[t->dtype].name) != 0 || strcmp(got_shape, shape) != 0) {",
+     "if (strcmp(dtype, dtypes[t->dtype].name) != 0) {",
+     "test-checkpoint", "checkpoint/a_wrong_shape_is_an_error_naming_the_tensor_and_both_shapes"),
+    ("dtype-unchecked", "sim/oz-checkpoint.c",
+     "if (strcmp(dtype, dtypes[t->dtype].name) != 0 || strcmp(got_shape, shape) != 0) {",
+     "if (strcmp(got_shape, shape) != 0) {",
+     "test-checkpoint", "checkpoint/a_wrong_dtype_is_an_error_naming_the_tensor_and_both_dtypes"),
+    ("legacy-rng-offset", "sim/oz-checkpoint.c",
+     "offset = 8 * (gsize)(dot[2] - '0');", "offset = 0;",
+     "test-checkpoint", "checkpoint/a_format_2_checkpoint_loads_the_same_weights"),
+    ("legacy-rng-offset-log", "sim/oz-checkpoint.c",
+     "offset = 8 * (gsize)(dot[2] - '0');", "offset = 0;",
+     "test-checkpoint", "checkpoint/a_format_2_log_works_for_eval_init_from_and_resume"),
+    ("legacy-interrupt-accepted", "sim/oz-checkpoint.c",
+     "if (c.ok && c.format != OZ_CHECKPOINT_FORMAT) {", "if (0) {",
+     "test-checkpoint", "checkpoint/a_format_2_interruption_state_is_refused_by_name"),
+    # --- error domains and exit codes: tests/test-e2e-exit.c
+    ("learner-domain-shared", "plasticity/oz-learner.h",
+     "#define OZ_LEARNER_ERROR (oz_learner_error_quark())",
+     "#define OZ_LEARNER_ERROR (oz_neurons_error_quark())",
+     "test-e2e-exit", "e2e/every_module_reports_under_its_own_error_domain"),
+    ("exit-numeric-usage", "sim/oz-main.c",
+     "case OZ_RUN_ERROR_RESUME_NOT_TRAINING:\n            return EXIT_USAGE;\n"
+     "        case OZ_RUN_ERROR_NUMERIC:\n",
+     "case OZ_RUN_ERROR_RESUME_NOT_TRAINING:\n        case OZ_RUN_ERROR_NUMERIC:\n"
+     "            return EXIT_USAGE;\n",
+     "test-e2e-exit", "e2e/a_numeric_fault_exits_1_and_fails_the_run"),
+    # RESUME_CHANGED loses its case and falls to the switch's trailing EXIT_FAIL.
+    ("exit-resume-changed-fail", "sim/oz-main.c",
+     "case OZ_RUN_ERROR_RESUME_CHANGED:\n        case OZ_RUN_ERROR_RESUME_NOT_TRAINING:",
+     "case OZ_RUN_ERROR_RESUME_NOT_TRAINING:",
+     "test-e2e-exit", "e2e/resume_with_a_changed_scenario_exits_2_and_leaves_the_run_alone"),
+    ("exit-corrupt-usage", "sim/oz-main.c",
+     "case OZ_CHECKPOINT_ERROR_MISSING:\n            return EXIT_USAGE;\n"
+     "        case OZ_CHECKPOINT_ERROR_CORRUPT:\n",
+     "case OZ_CHECKPOINT_ERROR_MISSING:\n        case OZ_CHECKPOINT_ERROR_CORRUPT:\n"
+     "            return EXIT_USAGE;\n",
+     "test-e2e-exit", "e2e/resume_from_a_corrupt_blob_of_the_runs_own_log_exits_1"),
+    # A checkpoint of another shape is OZ_CHECKPOINT_ERROR_MISMATCH (not G_FILE_ERROR): its
+    # case is moved to the failures.
+    ("exit-mismatch-fail", "sim/oz-main.c",
+     "case OZ_CHECKPOINT_ERROR_MISMATCH:\n        case OZ_CHECKPOINT_ERROR_MISSING:\n"
+     "            return EXIT_USAGE;\n",
+     "case OZ_CHECKPOINT_ERROR_MISSING:\n            return EXIT_USAGE;\n"
+     "        case OZ_CHECKPOINT_ERROR_MISMATCH:\n",
+     "test-e2e-exit", "e2e/init_from_a_checkpoint_of_another_shape_exits_2"),
+    # --- resuming and the run log: tests/test-e2e.c
+    ("load-skips-jitter-stream", "sim/oz-checkpoint.c",
+     'if (!c->ok || !wanted(c->what, t->kind) || strcmp(t->name, "format") == 0)',
+     'if (!c->ok || !wanted(c->what, t->kind) || strcmp(t->name, "format") == 0 ||\n'
+     '        g_str_has_prefix(t->name, "rng:jitter."))',
+     "test-e2e", "e2e/an_opzo_run_with_feedback_delay_and_jitter_resumes_anywhere"),
+    ("state-drops-packets-delta", "sim/oz-checkpoint.c",
+     'SCALAR(w, K, TRUE, &p->packets_delta, "cnt:%s.packets_delta", p->name);', "",
+     "test-e2e", "e2e/a_dfa_run_with_delta_packets_and_sparse_chunks_resumes_anywhere"),
+    ("state-drops-flush-counts", "sim/oz-checkpoint.c",
+     'SCALAR(w, K, TRUE, &l->stage[p->id].flushes_sparse, "cnt:%s.flushes_sparse", p->name);',
+     "",
+     "test-e2e", "e2e/a_dfa_run_with_delta_packets_and_sparse_chunks_resumes_anywhere"),
+    ("load-skips-dropout-stream", "sim/oz-checkpoint.c",
+     'if (!c->ok || !wanted(c->what, t->kind) || strcmp(t->name, "format") == 0)',
+     'if (!c->ok || !wanted(c->what, t->kind) || strcmp(t->name, "format") == 0 ||\n'
+     '        g_str_has_prefix(t->name, "rng:dropout."))',
+     "test-e2e", "e2e/resumed_run_equals_an_uninterrupted_one_and_eval_reproduces_it"),
+    ("load-skips-ll", "sim/oz-checkpoint.c",
+     'if (!c->ok || !wanted(c->what, t->kind) || strcmp(t->name, "format") == 0)',
+     'if (!c->ok || !wanted(c->what, t->kind) || strcmp(t->name, "format") == 0 ||\n'
+     '        g_str_has_prefix(t->name, "ll:"))',
+     "test-e2e", "e2e/interrupted_anywhere_then_resumed_equals_uninterrupted"),
+    ("state-drops-grad-stats-count", "sim/oz-checkpoint.c",
+     'SCALAR(w, K, FALSE, &st->count, "gs:%s.count", pn);', "",
+     "test-e2e", "e2e/interrupted_anywhere_then_resumed_equals_uninterrupted"),
+    ("eligibility-always-current", "plasticity/oz-learner.c",
+     "if (h->eligibility == OZ_ELIGIBILITY_CURRENT) {", "if (TRUE) {",
+     "test-e2e", "e2e/sweep_runs_the_cross_product_into_one_database"),
+    ("state-drops-spike-rows", "sim/oz-checkpoint.c",
+     "if (run->spikes)\n        oz_log_batch_take(batch, run->spikes);", "",
+     "test-e2e", "e2e/interrupted_anywhere_then_resumed_equals_uninterrupted"),
+    ("older-log-no-path-columns", "io/oz-runlog.c",
+     "sqlite3_exec(log->db, alter, NULL, NULL, NULL);", "(void)alter;",
+     "test-e2e", "e2e/an_older_run_log_gains_the_path_counter_columns"),
+    ("log-packets-delta-zero", "sim/oz-run.c",
+     "(gint64)p->packets_dense, (gint64)p->packets_delta, (gint64)p->delta_rows,",
+     "(gint64)p->packets_dense, (gint64)0, (gint64)p->delta_rows,",
+     "test-e2e", "e2e/a_dfa_run_with_delta_packets_and_sparse_chunks_resumes_anywhere"),
+    ("log-sparse-flushes-zero", "sim/oz-run.c",
+     "(gint64)(g ? g->flushes_sparse : 0)", "(gint64)0",
+     "test-e2e", "e2e/a_dfa_run_with_delta_packets_and_sparse_chunks_resumes_anywhere"),
+    # "On a fault, the epoch checkpoint is overwritten" is no one-line change as such: what
+    # keeps a faulty batch from ending its phase (epoch rows and, after a test phase, the
+    # epoch's checkpoint) is this return after the guards, so it is dropped.  Known to
+    # PASS (a gap in the test, not in the mutation): the test's runaway fault trips in the
+    # first batch of epoch 1's training phase, never in a phase's last batch, so the faulty
+    # batch goes on to no phase end.  With run.runaway_batches=3 (trips in epoch 0's last
+    # training batch) the mutant logs the faulty epoch 0's train row; the code does not.
+    ("fault-batch-continues", "sim/oz-run.c",
+     "check_guards(run, ph, spikes_before, active);\n    if (run->fault)\n        return FALSE;",
+     "check_guards(run, ph, spikes_before, active);",
+     "test-e2e", "e2e/numerical_guards_stop_the_run_and_keep_the_last_good_checkpoint"),
 ]
 
 if args:
@@ -120,7 +331,9 @@ def on_signal(signum, frame):
 signal.signal(signal.SIGINT, on_signal)
 signal.signal(signal.SIGTERM, on_signal)
 
-env = dict(os.environ, OZ_BIN=os.path.join(build, "sim", "opzosim"), OPENBLAS_NUM_THREADS="1")
+# Absolute, as meson's full_path(): test-e2e-names runs the program in another directory.
+env = dict(os.environ, OZ_BIN=os.path.abspath(os.path.join(build, "sim", "opzosim")),
+           OPENBLAS_NUM_THREADS="1")
 
 def build_ok():
     return subprocess.run(["ninja", "-C", build], stdout=subprocess.DEVNULL,
