@@ -295,11 +295,9 @@ MUTATIONS = [
      "test-e2e", "e2e/a_dfa_run_with_delta_packets_and_sparse_chunks_resumes_anywhere"),
     # "On a fault, the epoch checkpoint is overwritten" is no one-line change as such: what
     # keeps a faulty batch from ending its phase (epoch rows and, after a test phase, the
-    # epoch's checkpoint) is this return after the guards, so it is dropped.  Known to
-    # PASS (a gap in the test, not in the mutation): the test's runaway fault trips in the
-    # first batch of epoch 1's training phase, never in a phase's last batch, so the faulty
-    # batch goes on to no phase end.  With run.runaway_batches=3 (trips in epoch 0's last
-    # training batch) the mutant logs the faulty epoch 0's train row; the code does not.
+    # epoch's checkpoint) is this return after the guards, so it is dropped.  The test trips
+    # the guard in the last batch of a training phase too, where the mutant logs the faulty
+    # epoch's train row.
     ("fault-batch-continues", "sim/oz-run.c",
      "check_guards(run, ph, spikes_before, active);\n    if (run->fault)\n        return FALSE;",
      "check_guards(run, ph, spikes_before, active);",

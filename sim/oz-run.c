@@ -596,17 +596,24 @@ static gboolean all_finite(const float *x, gsize n) {
     return !bad;
 }
 
+/* What a fault in epoch leaves behind, for its message: "the last good checkpoint is
+ * epoch N", or that there is none yet.  (transfer full) */
+static char *last_good(int epoch) {
+    return epoch > 0 ? g_strdup_printf("the last good checkpoint is epoch %d", epoch - 1)
+                     : g_strdup("no epoch finished, so there is no checkpoint");
+}
+
 /* NaN or Inf in the loss or any parameter, or a population firing on (nearly) every
  * neuron-tick for runaway_batches batches in a row, stops the run (the
  * simulator's own guards, not part of the algorithm; docs/RELIABILITY.md; issue 6). */
 static void check_guards(OzRun *run, const OzPhase *ph, guint64 *spikes_before, int active) {
     const OzScenario *sc = run->sc;
+    g_autofree char *good = last_good(ph->epoch);
     if (run->learner && !isfinite(run->learner->loss_sum)) {
         g_set_error(&run->fault, OZ_RUN_ERROR, OZ_RUN_ERROR_NUMERIC,
-                    "the loss became %s in epoch %d (batch starting at sample %d); the last "
-                    "good checkpoint is epoch %d",
+                    "the loss became %s in epoch %d (batch starting at sample %d); %s",
                     isnan(run->learner->loss_sum) ? "NaN" : "infinite", ph->epoch, run->cursor,
-                    ph->epoch - 1);
+                    good);
         return;
     }
     if (run->learner && ph->kind == OZ_PHASE_TRAIN) {
@@ -614,9 +621,8 @@ static void check_guards(OzRun *run, const OzPhase *ph, guint64 *spikes_before, 
             OzProjection *p = g_ptr_array_index(run->net->projs, i);
             if (!all_finite(p->w, (gsize)p->n_pre * p->n_post)) {
                 g_set_error(&run->fault, OZ_RUN_ERROR, OZ_RUN_ERROR_NUMERIC,
-                            "weights of projection %s are no longer finite in epoch %d; the "
-                            "last good checkpoint is epoch %d",
-                            p->name, ph->epoch, ph->epoch - 1);
+                            "weights of projection %s are no longer finite in epoch %d; %s",
+                            p->name, ph->epoch, good);
                 return;
             }
         }
@@ -633,10 +639,9 @@ static void check_guards(OzRun *run, const OzPhase *ph, guint64 *spikes_before, 
         if (run->runaway[i] >= sc->run.runaway_batches) {
             g_set_error(&run->fault, OZ_RUN_ERROR, OZ_RUN_ERROR_NUMERIC,
                         "runaway firing: population %s spiked on %.1f%% of its neuron-ticks for "
-                        "%d batches in a row ([run] max_rate = %g, runaway_batches = %d); the "
-                        "last good checkpoint is epoch %d",
+                        "%d batches in a row ([run] max_rate = %g, runaway_batches = %d); %s",
                         pop->name, 100.0 * rate, run->runaway[i], sc->run.max_rate,
-                        sc->run.runaway_batches, ph->epoch - 1);
+                        sc->run.runaway_batches, good);
             return;
         }
     }

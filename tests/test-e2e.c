@@ -394,6 +394,41 @@ Test(e2e, numerical_guards_stop_the_run_and_keep_the_last_good_checkpoint) {
     err = NULL;
     cr_assert_eq(oz_test_run(&err, "eval", "--db", db2, NULL), 0, "%s", err);
     g_free(err);
+    /* A fault in the last batch of a training phase: runaway_batches = 6 trips in epoch 1's
+     * third and last training batch, whose phase would end, log its row and go on to the
+     * test phase and the checkpoint if the faulty batch did not stop the run. */
+    const char *const late[] = {"--set", "run.mode=train",        "--set", "run.max_rate=0.01",
+                                "--set", "run.runaway_batches=6", NULL};
+    g_autofree char *db4 = g_build_filename(dir, "late.sqlite", NULL);
+    a = run_args(db4);
+    oz_test_args_addv(a, late);
+    oz_test_args_add(a, "--set", "run.epochs=3", NULL);
+    err = NULL;
+    cr_assert_eq(oz_test_runv(oz_test_args_end(a), &err), 1, "stderr: %s", err);
+    g_ptr_array_free(a, TRUE);
+    cr_assert(strstr(err, "for 6 batches in a row") &&
+                  strstr(err, "last good checkpoint is epoch 0"),
+              "%s", err);
+    g_free(err);
+    cr_assert_eq(oz_test_q(db4, "select count(*) from epochs where epoch > 0"), 0,
+                 "the faulty epoch's training phase is not logged");
+    cr_assert_eq(oz_test_q(db4, "select count(*) from checkpoints where epoch != 0"), 0,
+                 "no checkpoint of a faulty epoch");
+    cr_assert_gt(oz_test_q(db4, "select count(*) from checkpoints where epoch = 0"), 0,
+                 "epoch 0's checkpoint is kept");
+    /* A fault before any epoch finished says there is no checkpoint (not "epoch -1"). */
+    g_autofree char *db5 = g_build_filename(dir, "early.sqlite", NULL);
+    a = run_args(db5);
+    oz_test_args_add(a, "--set", "run.mode=train", "--set", "run.max_rate=0.01", "--set",
+                     "run.runaway_batches=1", NULL);
+    err = NULL;
+    cr_assert_eq(oz_test_runv(oz_test_args_end(a), &err), 1, "stderr: %s", err);
+    g_ptr_array_free(a, TRUE);
+    cr_assert(strstr(err, "no epoch finished, so there is no checkpoint") &&
+                  !strstr(err, "epoch -1"),
+              "%s", err);
+    g_free(err);
+    cr_assert_eq(oz_test_q(db5, "select count(*) from checkpoints"), 0);
 }
 
 Test(e2e, a_full_disk_fails_the_run_cleanly_and_keeps_committed_epochs) {
