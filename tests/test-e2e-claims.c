@@ -228,3 +228,33 @@ Test(e2e_claims, a_loss_that_becomes_nan_fails_the_run_naming_the_last_good_chec
     cr_assert_eq(oz_test_q(db, "select count(*) from epochs where epoch > 3"), 0,
                  "nothing of the faulty epoch is logged");
 }
+
+/* The tables that have gained columns (runs, synops, checkpoints, interrupt_state) are
+ * written with their columns named, so a column another build adds at their end breaks no
+ * write. */
+Test(e2e_claims, a_column_added_to_a_table_whose_insert_names_its_columns_breaks_no_write) {
+    cr_assert_eq(oz_test_run(NULL, "run", scenario, "--db", db, "--quiet", NULL), 0);
+    sqlite3 *h = NULL;
+    cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
+    const char *tables[] = {"runs", "synops", "checkpoints", "interrupt_state"};
+    for (gsize i = 0; i < G_N_ELEMENTS(tables); i++) {
+        g_autofree char *sql =
+            g_strdup_printf("ALTER TABLE %s ADD COLUMN later INTEGER DEFAULT 7", tables[i]);
+        cr_assert_eq(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(h));
+    }
+    sqlite3_close(h);
+    /* Run 2: interrupted (the runs row and the interruption state are written), then
+     * resumed to its end (synops rows and checkpoints). */
+    run_interrupted();
+    cr_assert_gt(oz_test_q(db, "select count(*) from interrupt_state where later = 7"), 0);
+    char *err = NULL;
+    cr_assert_eq(oz_test_run(&err, "run", scenario, "--db", db, "--quiet", "--resume", NULL), 0,
+                 "%s", err);
+    g_free(err);
+    cr_assert_eq(oz_test_q(db, "select count(*) from runs where id = 2 and status = 'finished' "
+                               "and later = 7"),
+                 1);
+    cr_assert_gt(oz_test_q(db, "select count(*) from synops where run_id = 2 and later = 7"), 0);
+    cr_assert_gt(oz_test_q(db, "select count(*) from checkpoints where run_id = 2 and later = 7"),
+                 0);
+}
