@@ -258,3 +258,21 @@ Test(e2e_claims, a_column_added_to_a_table_whose_insert_names_its_columns_breaks
     cr_assert_gt(oz_test_q(db, "select count(*) from checkpoints where run_id = 2 and later = 7"),
                  0);
 }
+
+/* A run log that cannot be opened ends the program with exit 1 before any run starts: a
+ * folder that cannot be made (a file is in the way) and a path that is a folder. */
+Test(e2e_claims, a_run_log_that_cannot_be_opened_exits_1_naming_it) {
+    g_autofree char *under_file = g_build_filename(scenario, "x.sqlite", NULL);
+    char *err = NULL;
+    int rc = oz_test_run(&err, "run", scenario, "--db", under_file, "--quiet", NULL);
+    cr_assert_eq(rc, 1, "exit %d: %s", rc, err);
+    g_autofree char *folder =
+        g_strdup_printf("opzosim: error: cannot create the folder %s for the run log: ", scenario);
+    cr_assert(g_str_has_prefix(err, folder), "%s", err);
+    g_free(err);
+    rc = oz_test_run(&err, "run", scenario, "--db", dir, "--quiet", NULL);
+    cr_assert_eq(rc, 1, "exit %d: %s", rc, err);
+    g_autofree char *open = g_strdup_printf("opzosim: error: run log %s: cannot open: ", dir);
+    cr_assert(g_str_has_prefix(err, open), "%s", err);
+    g_free(err);
+}
