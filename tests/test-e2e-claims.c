@@ -71,7 +71,8 @@ static void expect_refused(const char *what, const char *const *sets, const char
 }
 
 Test(e2e_claims, resume_without_an_unfinished_run_exits_2_saying_so) {
-    const char *must[] = {"--resume: no unfinished run named 's'", NULL};
+    const char *must[] = {"opzosim: error: --resume: no unfinished run named 's' in the run log\n",
+                          NULL};
     /* A new run log. */
     expect_refused("empty run log", NULL, must);
     cr_assert_eq(oz_test_q(db, "select count(*) from runs"), 0, "nothing was started");
@@ -85,7 +86,9 @@ Test(e2e_claims, resume_without_an_unfinished_run_exits_2_saying_so) {
 
 Test(e2e_claims, resume_with_a_changed_scenario_exits_2_saying_so) {
     run_interrupted();
-    const char *must[] = {"--resume:", "s.ini", "differs from the scenario run 1", NULL};
+    const char *must[] = {"--resume: ", "s.ini (with its --set overrides) differs from the scenario "
+                          "run 1 was started with; ",
+                          NULL};
     /* Another override than the run was started with. */
     const char *sets[] = {"optimizer.lr=0.002", NULL};
     expect_refused("changed override", sets, must);

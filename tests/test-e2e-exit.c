@@ -123,7 +123,8 @@ Test(e2e, resume_of_an_inference_run_exits_2) {
     int rc = oz_test_run(&err, "run", scenario, "--db", db, "--quiet", "--resume", "--set",
                          "run.mode=infer", NULL);
     cr_assert_eq(rc, 2, "stderr: %s", err);
-    cr_assert(strstr(err, "only training runs"), "%s", err);
+    cr_assert(strstr(err, "--resume: only training runs (run.mode = train) can be resumed"), "%s",
+              err);
     g_free(err);
 }
 
