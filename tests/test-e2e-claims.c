@@ -86,7 +86,8 @@ Test(e2e_claims, resume_without_an_unfinished_run_exits_2_saying_so) {
 
 Test(e2e_claims, resume_with_a_changed_scenario_exits_2_saying_so) {
     run_interrupted();
-    const char *must[] = {"--resume: ", "s.ini (with its --set overrides) differs from the scenario "
+    const char *must[] = {"--resume: ",
+                          "s.ini (with its --set overrides) differs from the scenario "
                           "run 1 was started with; ",
                           NULL};
     /* Another override than the run was started with. */
@@ -197,8 +198,8 @@ Test(e2e_claims, a_bad_set_exits_2_saying_what_is_wrong) {
                                  NULL};
     expect_bad_input("syntax", syntax, syntax_must);
     const char *section[] = {"--set", "population zz.size=3", NULL};
-    g_autofree char *section_says =
-        g_strdup_printf("--set 'population zz.size=3': %s has no section [population zz]", scenario);
+    g_autofree char *section_says = g_strdup_printf(
+        "--set 'population zz.size=3': %s has no section [population zz]", scenario);
     const char *section_must[] = {section_says, NULL};
     expect_bad_input("section", section, section_must);
     const char *value[] = {"--set", "run.seed=x", NULL};

@@ -69,8 +69,7 @@ Test(scenario, overrides_apply_and_are_named_in_errors) {
     OzScenario *sc = oz_scenario_load_data(base_text, "my.ini", sets, &err);
     cr_assert_not_null(sc, "%s", err ? err->message : "");
     cr_assert_eq(sc->run.seed, 7);
-    cr_assert_float_eq(((OzPopulationConfig *)g_ptr_array_index(sc->pops, 1))->lambda, 0.25,
-                       1e-12);
+    cr_assert_float_eq(((OzPopulationConfig *)g_ptr_array_index(sc->pops, 1))->lambda, 0.25, 1e-12);
     cr_assert(strstr(sc->text, "seed=7"), "stored text has the override");
     oz_scenario_free(sc);
     const char *bad[] = {"run.seed=x", NULL};
@@ -109,8 +108,8 @@ Test(scenario, unknown_section_suggests_the_right_one) {
 }
 
 Test(scenario, unknown_key_suggests_the_right_one) {
-    g_autofree char *t = g_strconcat(base_text, "[population h2]\nmodel = lif\nsize = 3\nlamda = 0.4\n",
-                                     NULL);
+    g_autofree char *t =
+        g_strconcat(base_text, "[population h2]\nmodel = lif\nsize = 3\nlamda = 0.4\n", NULL);
     GError *err = expect_error(t, NULL, "population h2", "lamda");
     cr_assert_eq(err->code, OZ_SCENARIO_ERROR_UNKNOWN);
     cr_assert(strstr(err->message, "[population h2] lamda: unknown key (did you mean 'lambda'?); "
@@ -198,8 +197,7 @@ Test(scenario, missing_data_file_is_named) {
 Test(scenario, syntax_error_names_the_file) {
     GError *err = NULL;
     cr_assert_null(oz_scenario_load_data("[run\nseed = 1\n", "my.ini", NULL, &err));
-    cr_assert(g_str_has_prefix(err->message, "my.ini: not a valid key file: "), "%s",
-              err->message);
+    cr_assert(g_str_has_prefix(err->message, "my.ini: not a valid key file: "), "%s", err->message);
     cr_assert_eq(err->code, OZ_SCENARIO_ERROR_PARSE);
     g_error_free(err);
 }
@@ -254,8 +252,8 @@ Test(scenario, run_names_that_are_not_plain_are_rejected) {
         cr_assert_eq(err->code, OZ_SCENARIO_ERROR_VALUE, "%s", err->message);
         cr_assert(strstr(err->message, bad[i].why), "'%s': says '%s': %s", bad[i].name, bad[i].why,
                   err->message);
-        g_autofree char *lead = g_strdup_printf("[run] name: '%s' is not a plain name (%s): ",
-                                                bad[i].name, bad[i].why);
+        g_autofree char *lead =
+            g_strdup_printf("[run] name: '%s' is not a plain name (%s): ", bad[i].name, bad[i].why);
         if (g_str_is_ascii(bad[i].name) && !strchr(bad[i].name, '\\'))
             cr_assert(strstr(err->message, lead), "wants '%s' in: %s", lead, err->message);
         cr_assert(strstr(err->message, "runs/NAME.sqlite") &&
@@ -326,8 +324,8 @@ Test(scenario, a_nul_byte_in_the_file_is_an_error) {
     GError *err = NULL;
     cr_assert_null(oz_scenario_load(path, NULL, &err));
     cr_assert_eq(err->code, OZ_SCENARIO_ERROR_PARSE);
-    g_autofree char *want = g_strdup_printf("%s: a NUL byte at offset 15: a scenario is a text file",
-                                            path);
+    g_autofree char *want =
+        g_strdup_printf("%s: a NUL byte at offset 15: a scenario is a text file", path);
     cr_assert_str_eq(err->message, want);
     g_error_free(err);
 }
