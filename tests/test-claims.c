@@ -105,7 +105,9 @@ Test(claims, bp_with_per_population_delays_or_jitter_is_a_rule_error) {
     expect_built("bp, delay 2 everywhere", same, NULL);
     g_autofree char *differ =
         scenario_text("bp", 2, "[feedback h1]\ndelay = 2\n[feedback h2]\ndelay = 1\n");
-    const char *must[] = {"my.ini: [rule] name:", "BP", "same delay and no jitter", NULL};
+    const char *must[] = {"my.ini: [rule] name: feedback into h2: BP forms its signal layer by "
+                          "layer, so every hidden population needs the same delay and no jitter",
+                          NULL};
     expect_refused("bp, delays 2 and 1", differ, NULL, must);
     g_autofree char *jitter = scenario_text("bp", 2, "[feedback h2]\njitter = 1\n");
     expect_refused("bp, jitter 1", jitter, NULL, must);
@@ -119,7 +121,8 @@ Test(claims, a_step_every_tick_with_delayed_errors_is_a_rule_error) {
     g_autofree char *plain = scenario_text("dfa", 2, "[rule]\nstep = tick\n");
     /* The [rule] section appears twice in the text: a key file merges them. */
     expect_built("step every tick without delays", plain, NULL);
-    const char *must[] = {"my.ini: [rule] name:", "feedback into h1 has a delay", "step = batch",
+    const char *must[] = {"my.ini: [rule] name: feedback into h1 has a delay, but the optimizer "
+                          "steps every tick; use [rule] step = batch with delayed errors",
                           NULL};
     g_autofree char *late =
         scenario_text("dfa", 2, "[rule]\nstep = tick\n[feedback h1]\ndelay = 1\n");

@@ -69,23 +69,32 @@ Test(scenario, overrides_apply_and_are_named_in_errors) {
     OzScenario *sc = oz_scenario_load_data(base_text, "my.ini", sets, &err);
     cr_assert_not_null(sc, "%s", err ? err->message : "");
     cr_assert_eq(sc->run.seed, 7);
-    cr_assert_float_eq(((OzPopulationConfig *)g_ptr_array_index(sc->pops, 1))->lambda, 0.25,
-                       1e-12);
+    cr_assert_float_eq(((OzPopulationConfig *)g_ptr_array_index(sc->pops, 1))->lambda, 0.25, 1e-12);
     cr_assert(strstr(sc->text, "seed=7"), "stored text has the override");
     oz_scenario_free(sc);
     const char *bad[] = {"run.seed=x", NULL};
     err = expect_error(base_text, bad, "run", "seed");
-    cr_assert(strstr(err->message, "--set"), "%s", err->message);
+    cr_assert(strstr(err->message, "expected an integer in [0, 9200000000000000000], got 'x'"),
+              "%s", err->message);
+    cr_assert(g_str_has_suffix(err->message, " (set with --set)"), "%s", err->message);
+    g_error_free(err);
+    /* The same bad value from the file itself is not said to come from --set. */
+    g_autofree char *in_file = with("[run]\nseed = x\n");
+    err = expect_error(in_file, NULL, "run", "seed");
+    cr_assert_null(strstr(err->message, "--set"), "%s", err->message);
     g_error_free(err);
     const char *nosec[] = {"population zz.size=3", NULL};
     err = NULL;
     cr_assert_null(oz_scenario_load_data(base_text, "my.ini", nosec, &err));
-    cr_assert(strstr(err->message, "population zz"), "%s", err->message);
+    cr_assert_str_eq(err->message, "--set 'population zz.size=3': my.ini has no section "
+                                   "[population zz]");
     g_error_free(err);
     const char *malformed[] = {"seed=3", NULL};
     err = NULL;
     cr_assert_null(oz_scenario_load_data(base_text, "my.ini", malformed, &err));
-    cr_assert(strstr(err->message, "section.key=value"), "%s", err->message);
+    cr_assert(g_str_has_prefix(err->message, "--set 'seed=3': expected section.key=value, e.g. "),
+              "%s", err->message);
+    cr_assert_eq(err->code, OZ_SCENARIO_ERROR_PARSE);
     g_error_free(err);
 }
 
@@ -93,16 +102,19 @@ Test(scenario, unknown_section_suggests_the_right_one) {
     g_autofree char *t = with("[recrod]\nspike_samples = 1\n");
     GError *err = expect_error(t, NULL, "recrod", NULL);
     cr_assert_eq(err->code, OZ_SCENARIO_ERROR_UNKNOWN);
-    cr_assert(strstr(err->message, "did you mean 'record'"), "%s", err->message);
+    cr_assert(strstr(err->message, "my.ini: [recrod]: unknown section (did you mean 'record'?)"),
+              "%s", err->message);
     g_error_free(err);
 }
 
 Test(scenario, unknown_key_suggests_the_right_one) {
-    g_autofree char *t = g_strconcat(base_text, "[population h2]\nmodel = lif\nsize = 3\nlamda = 0.4\n",
-                                     NULL);
+    g_autofree char *t =
+        g_strconcat(base_text, "[population h2]\nmodel = lif\nsize = 3\nlamda = 0.4\n", NULL);
     GError *err = expect_error(t, NULL, "population h2", "lamda");
     cr_assert_eq(err->code, OZ_SCENARIO_ERROR_UNKNOWN);
-    cr_assert(strstr(err->message, "did you mean 'lambda'"), "%s", err->message);
+    cr_assert(strstr(err->message, "[population h2] lamda: unknown key (did you mean 'lambda'?); "
+                                   "keys of a population section: model, size, "),
+              "%s", err->message);
     g_error_free(err);
 }
 
@@ -110,28 +122,41 @@ Test(scenario, wrong_type_is_named) {
     const char *sets[] = {"population h.size=many", NULL};
     GError *err = expect_error(base_text, sets, "population h", "size");
     cr_assert_eq(err->code, OZ_SCENARIO_ERROR_VALUE);
-    cr_assert(strstr(err->message, "integer") && strstr(err->message, "'many'"), "%s",
-              err->message);
+    cr_assert(strstr(err->message, "[population h] size: expected an integer in [1, 10000000], "
+                                   "got 'many'"),
+              "%s", err->message);
     g_error_free(err);
     const char *b[] = {"record.synops=perhaps", NULL};
     err = expect_error(base_text, b, "record", "synops");
     g_error_free(err);
     const char *e[] = {"population h.model=izhikevich", NULL};
     err = expect_error(base_text, e, "population h", "model");
-    cr_assert(strstr(err->message, "input, lif, readout"), "%s", err->message);
+    cr_assert(strstr(err->message, "[population h] model: expected one of input, lif, readout, "
+                                   "got 'izhikevich'"),
+              "%s", err->message);
     g_error_free(err);
 }
 
 Test(scenario, out_of_range_is_named) {
     const char *sets[] = {"population h.lambda=1.5", NULL};
     GError *err = expect_error(base_text, sets, "population h", "lambda");
-    cr_assert(strstr(err->message, "out of range"), "%s", err->message);
+    cr_assert(strstr(err->message, "1.5 is out of range: expected a number in [0, 1]"), "%s",
+              err->message);
     g_error_free(err);
     const char *d[] = {"projection a.delay=-1", NULL};
     err = expect_error(base_text, d, "projection a", "delay");
+    cr_assert(strstr(err->message, "-1 is out of range: expected an integer in [0, 10000]"), "%s",
+              err->message);
     g_error_free(err);
     const char *t[] = {"run.ticks=0", NULL};
     err = expect_error(base_text, t, "run", "ticks");
+    cr_assert(strstr(err->message, "0 is out of range: expected an integer in [1, 100000]"), "%s",
+              err->message);
+    g_error_free(err);
+    const char *v[] = {"population h.v_th=-1", NULL};
+    err = expect_error(base_text, v, "population h", "v_th");
+    cr_assert(strstr(err->message, "-1 is out of range: expected a number in [1e-06, 1e+06]"), "%s",
+              err->message);
     g_error_free(err);
 }
 
@@ -139,6 +164,8 @@ Test(scenario, missing_required_key_is_named) {
     g_autofree char *t = with("[population h2]\nmodel = lif\n");
     GError *err = expect_error(t, NULL, "population h2", "size");
     cr_assert_eq(err->code, OZ_SCENARIO_ERROR_MISSING);
+    cr_assert_str_eq(err->message,
+                     "my.ini: [population h2] size: required key is missing (number of neurons)");
     g_error_free(err);
 }
 
@@ -146,25 +173,31 @@ Test(scenario, unknown_population_is_named) {
     g_autofree char *t = with("[projection c]\nfrom = h\nto = h9\n");
     GError *err = expect_error(t, NULL, "projection c", "to");
     cr_assert_eq(err->code, OZ_SCENARIO_ERROR_REFERENCE);
-    cr_assert(strstr(err->message, "'h9'") && strstr(err->message, "in, h, out"), "%s",
-              err->message);
+    cr_assert(strstr(err->message, "[projection c] to: no population named 'h9' (defined: in, h, "
+                                   "out)"),
+              "%s", err->message);
     g_error_free(err);
     const char *r[] = {"record.spike_populations=h,hh", NULL};
     err = expect_error(base_text, r, "record", "spike_populations");
+    cr_assert(strstr(err->message, "no population named 'hh' (defined: in, h, out)"), "%s",
+              err->message);
     g_error_free(err);
 }
 
 Test(scenario, missing_data_file_is_named) {
     const char *sets[] = {"data.dir=/nonexistent/mnist", NULL};
     GError *err = expect_error(base_text, sets, "data", "dir");
-    cr_assert(strstr(err->message, "t10k-images-idx3-ubyte"), "%s", err->message);
+    cr_assert(strstr(err->message, "[data] dir: no file t10k-images-idx3-ubyte or "
+                                   "t10k-images-idx3-ubyte.gz in '/nonexistent/mnist' (run "
+                                   "scripts/setup.sh to fetch MNIST)"),
+              "%s", err->message);
     g_error_free(err);
 }
 
 Test(scenario, syntax_error_names_the_file) {
     GError *err = NULL;
     cr_assert_null(oz_scenario_load_data("[run\nseed = 1\n", "my.ini", NULL, &err));
-    cr_assert(strstr(err->message, "my.ini"));
+    cr_assert(g_str_has_prefix(err->message, "my.ini: not a valid key file: "), "%s", err->message);
     cr_assert_eq(err->code, OZ_SCENARIO_ERROR_PARSE);
     g_error_free(err);
 }
@@ -219,6 +252,10 @@ Test(scenario, run_names_that_are_not_plain_are_rejected) {
         cr_assert_eq(err->code, OZ_SCENARIO_ERROR_VALUE, "%s", err->message);
         cr_assert(strstr(err->message, bad[i].why), "'%s': says '%s': %s", bad[i].name, bad[i].why,
                   err->message);
+        g_autofree char *lead =
+            g_strdup_printf("[run] name: '%s' is not a plain name (%s): ", bad[i].name, bad[i].why);
+        if (g_str_is_ascii(bad[i].name) && !strchr(bad[i].name, '\\'))
+            cr_assert(strstr(err->message, lead), "wants '%s' in: %s", lead, err->message);
         cr_assert(strstr(err->message, "runs/NAME.sqlite") &&
                       strstr(err->message, "1 to 100 ASCII letters, digits, '-', '_' or '.', "
                                            "starting with a letter or digit"),
@@ -251,6 +288,13 @@ Test(scenario, an_escaped_nul_in_a_value_is_an_error_not_a_cut_name) {
                   err->message);
         g_error_free(err);
     }
+    /* The value is shown as written, with the byte where the bad escape starts. */
+    g_autofree char *t0 = with_name("a\\0b");
+    GError *e0 = expect_error(t0, NULL, "run", "name");
+    cr_assert(strstr(e0->message, "[run] name: 'a\\0b' has an escape sequence a key file does "
+                                  "not know at byte 1"),
+              "%s", e0->message);
+    g_error_free(e0);
     /* The byte where the bad escape starts is named. */
     g_autofree char *t = with_name("ab\\0");
     GError *err = expect_error(t, NULL, "run", "name");
@@ -267,7 +311,8 @@ Test(scenario, a_value_that_is_not_utf8_is_an_error_not_the_default) {
     /* GLib returns nothing for it; the default must not stand in. */
     g_autofree char *t = with_name("na\xefve");
     GError *err = expect_error(t, NULL, "run", "name");
-    cr_assert(strstr(err->message, "not UTF-8"), "%s", err->message);
+    cr_assert(strstr(err->message, "[run] name: 'na\\357ve' is not UTF-8 text"), "%s",
+              err->message);
     g_error_free(err);
 }
 
@@ -279,8 +324,9 @@ Test(scenario, a_nul_byte_in_the_file_is_an_error) {
     GError *err = NULL;
     cr_assert_null(oz_scenario_load(path, NULL, &err));
     cr_assert_eq(err->code, OZ_SCENARIO_ERROR_PARSE);
-    cr_assert(strstr(err->message, "nul.ini") && strstr(err->message, "NUL byte at offset 15"),
-              "%s", err->message);
+    g_autofree char *want =
+        g_strdup_printf("%s: a NUL byte at offset 15: a scenario is a text file", path);
+    cr_assert_str_eq(err->message, want);
     g_error_free(err);
 }
 
@@ -343,4 +389,56 @@ Test(scenario, keys_describe_what_a_run_name_may_be) {
     cr_assert(strstr(d, "1 to 100 ASCII letters") && strstr(d, "replaced by '_'") &&
                   strstr(d, "'run' put in front"),
               "%s", d);
+}
+
+/* A [feedback NAME] section sends errors to the population NAME, which must be a lif one. */
+Test(scenario, feedback_into_a_population_that_is_not_lif_is_named) {
+    const struct {
+        const char *section, *says;
+    } bad[] = {
+        {"[feedback out]\ndelay = 1\n",
+         "my.ini: [feedback out]: errors go to a lif population named like the section; 'out' is "
+         "not lif (defined: in, h, out)"},
+        {"[feedback in]\n", "my.ini: [feedback in]: errors go to a lif population named like the "
+                            "section; 'in' is not lif (defined: in, h, out)"},
+        {"[feedback h9]\ndelay = 1\n",
+         "my.ini: [feedback h9]: errors go to a lif population named like the section; 'h9' is "
+         "not defined (defined: in, h, out)"},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autofree char *t = with(bad[i].section);
+        GError *err = NULL;
+        cr_assert_null(oz_scenario_load_data(t, "my.ini", NULL, &err), "%s", bad[i].section);
+        cr_assert_eq(err->code, OZ_SCENARIO_ERROR_REFERENCE, "%s", err->message);
+        cr_assert_str_eq(err->message, bad[i].says);
+        g_error_free(err);
+    }
+    /* The lif population takes it. */
+    g_autofree char *good = with("[feedback h]\ndelay = 1\n");
+    GError *err = NULL;
+    OzScenario *sc = oz_scenario_load_data(good, "my.ini", NULL, &err);
+    cr_assert_not_null(sc, "%s", err ? err->message : "");
+    cr_assert_eq(sc->feedbacks->len, 1);
+    oz_scenario_free(sc);
+}
+
+/* Population, projection and feedback names are letters, digits, '_' and '-' only. */
+Test(scenario, section_names_are_letters_digits_underscore_and_dash) {
+    const char *bad[] = {"population h.x", "projection ../a", "feedback h/1", "population a b"};
+    for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autofree char *t = g_strdup_printf("%s[%s]\n", base_text, bad[i]);
+        GError *err = NULL;
+        cr_assert_null(oz_scenario_load_data(t, "my.ini", NULL, &err), "[%s]", bad[i]);
+        cr_assert_eq(err->code, OZ_SCENARIO_ERROR_VALUE, "%s", err->message);
+        const char *name = strchr(bad[i], ' ') + 1;
+        g_autofree char *want = g_strdup_printf(
+            "my.ini: [%s]: the name '%s' must be letters, digits, '_' or '-'", bad[i], name);
+        cr_assert_str_eq(err->message, want);
+        g_error_free(err);
+    }
+    g_autofree char *good = with("[population h_2-b]\nmodel = lif\nsize = 2\n");
+    GError *err = NULL;
+    OzScenario *sc = oz_scenario_load_data(good, "my.ini", NULL, &err);
+    cr_assert_not_null(sc, "%s", err ? err->message : "");
+    oz_scenario_free(sc);
 }
