@@ -290,6 +290,17 @@ gint64 oz_test_q_try(const char *db_path, const char *sql) {
     return v;
 }
 
+int oz_test_exec(const char *db_path, const char *sql) {
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open(db_path, &db), SQLITE_OK, "%s", db_path);
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    cr_assert_eq(rc, SQLITE_OK, "%s: %s: %s", db_path, sql, msg ? msg : "");
+    int changed = sqlite3_changes(db);
+    sqlite3_close(db);
+    return changed;
+}
+
 int oz_test_runv_in(const char *cwd, const char *const *args, char **err_out) {
     return run_program(cwd, args, NULL, err_out);
 }

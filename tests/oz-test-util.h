@@ -69,6 +69,9 @@ GBytes *oz_test_blob(const char *db_path, const char *sql);
 /* Like oz_test_q, but −1 instead of failing: for polling a database another process
  * writes. */
 gint64 oz_test_q_try(const char *db_path, const char *sql);
+/* Runs sql (one or more statements) on the database at path, opened for writing, and
+ * returns how many rows the last statement changed; asserts that it succeeds. */
+int oz_test_exec(const char *db_path, const char *sql);
 
 /* Asserts that run run_a of the log db_a and run run_b of db_b logged the same results:
  * the runs row and every row of populations, projections, epochs, firing_rates, synops,

@@ -115,13 +115,8 @@ Test(e2e_claims, resume_with_a_changed_scenario_exits_2_saying_so) {
  * the uninterrupted run would, so it is refused, naming the tensor. */
 Test(e2e_claims, an_interruption_state_lacking_a_required_tensor_is_refused_naming_it) {
     run_interrupted();
-    sqlite3 *h = NULL;
-    cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
-    cr_assert_eq(
-        sqlite3_exec(h, "DELETE FROM interrupt_state WHERE name = 'pos:cursor'", NULL, NULL, NULL),
-        SQLITE_OK);
-    cr_assert_eq(sqlite3_changes(h), 1, "the state held pos:cursor");
-    sqlite3_close(h);
+    cr_assert_eq(oz_test_exec(db, "DELETE FROM interrupt_state WHERE name = 'pos:cursor'"), 1,
+                 "the state held pos:cursor");
     const char *must[] = {
         "opzosim: error: interruption state of run 1 has no tensor 'pos:cursor' (the network "
         "needs int32[])",

@@ -13,7 +13,6 @@
 #include "sim/oz-run.h"
 
 #include <criterion/criterion.h>
-#include <sqlite3.h>
 #include <string.h>
 
 static char *dir;
@@ -148,15 +147,9 @@ Test(e2e, init_from_a_checkpoint_of_another_shape_exits_2) {
 Test(e2e, resume_from_a_corrupt_blob_of_the_runs_own_log_exits_1) {
     g_autofree char *db = g_build_filename(dir, "corrupt.sqlite", NULL);
     interrupted_run(db, "train");
-    sqlite3 *h = NULL;
-    cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(h,
-                              "update interrupt_state set data = substr(data, 1, length(data) - 1)"
-                              " where name = 'w:in_h1'",
-                              NULL, NULL, NULL),
-                 SQLITE_OK, "%s", sqlite3_errmsg(h));
-    cr_assert_eq(sqlite3_changes(h), 1, "the interruption state holds w:in_h1");
-    sqlite3_close(h);
+    cr_assert_eq(oz_test_exec(db, "update interrupt_state set data = substr(data, 1, "
+                                  "length(data) - 1) where name = 'w:in_h1'"),
+                 1, "the interruption state holds w:in_h1");
     char *err = NULL;
     int rc = oz_test_run(&err, "run", scenario, "--db", db, "--quiet", "--resume", "--set",
                          "run.mode=train", NULL);

@@ -6,7 +6,6 @@
 
 #include <criterion/criterion.h>
 #include <glib/gstdio.h>
-#include <sqlite3.h>
 #include <string.h>
 
 static char *top;  /* the temporary tree: data/, scenarios/, work/ */
@@ -113,36 +112,36 @@ Test(e2e_names, a_bad_name_from_set_or_sweep_vary_exits_2_and_writes_nothing) {
     expect_refused(sweep, "'/' at byte 2");
 }
 
-Test(e2e_names, a_plain_name_writes_runs_name_sqlite_in_the_working_directory) {
-    g_autofree char *s = write_scenario("s.ini", "name = run-1_a.b\n");
-    const char *args[] = {"run", s, "--quiet", NULL};
-    char *err = NULL;
-    int rc = oz_test_runv_in(work, args, &err);
-    cr_assert_eq(rc, 0, "stderr: %s", err);
-    g_free(err);
-    g_autofree char *listing = tree(work);
-    cr_assert_str_eq(listing, "runs\nruns/run-1_a.b.sqlite");
-    g_autofree char *db = g_build_filename(work, "runs", "run-1_a.b.sqlite", NULL);
-    g_autofree char *name = oz_test_qs(db, "select name from runs");
-    cr_assert_str_eq(name, "run-1_a.b");
-}
-
-Test(e2e_names, a_file_name_that_is_not_plain_defaults_to_a_plain_run_log_name) {
-    g_autofree char *s = write_scenario("my scenario (v2).ini", "");
-    const char *args[] = {"run", s, "--quiet", NULL};
+/* Runs the scenario in work/ and asserts that it wrote exactly runs/NAME.sqlite there,
+ * holding a run named name. */
+static void expect_run_log(const char *scenario_path, const char *name) {
+    const char *args[] = {"run", scenario_path, "--quiet", NULL};
     char *err = NULL;
     int rc = oz_test_runv_in(work, args, &err);
     cr_assert_eq(rc, 0, "stderr: %s", err);
     g_free(err);
     /* Listed before the run log is read: a reader may leave -wal and -shm files. */
     g_autofree char *listing = tree(work);
-    cr_assert_str_eq(listing, "runs\nruns/my_scenario__v2_.sqlite");
-    g_autofree char *db = g_build_filename(work, "runs", "my_scenario__v2_.sqlite", NULL);
-    g_autofree char *name = oz_test_qs(db, "select name from runs");
-    cr_assert_str_eq(name, "my_scenario__v2_");
+    g_autofree char *want = g_strdup_printf("runs\nruns/%s.sqlite", name);
+    cr_assert_str_eq(listing, want);
+    g_autofree char *file = g_strdup_printf("%s.sqlite", name);
+    g_autofree char *db = g_build_filename(work, "runs", file, NULL);
+    g_autofree char *stored = oz_test_qs(db, "select name from runs");
+    cr_assert_str_eq(stored, name);
+}
+
+Test(e2e_names, a_plain_name_writes_runs_name_sqlite_in_the_working_directory) {
+    g_autofree char *s = write_scenario("s.ini", "name = run-1_a.b\n");
+    expect_run_log(s, "run-1_a.b");
+}
+
+Test(e2e_names, a_file_name_that_is_not_plain_defaults_to_a_plain_run_log_name) {
+    g_autofree char *s = write_scenario("my scenario (v2).ini", "");
+    expect_run_log(s, "my_scenario__v2_");
     /* A sweep's default run log is named the same way. */
     const char *sweep[] = {"sweep", s, "--quiet", "--vary", "run.seed=1,2", NULL};
-    rc = oz_test_runv_in(work, sweep, &err);
+    char *err = NULL;
+    int rc = oz_test_runv_in(work, sweep, &err);
     cr_assert_eq(rc, 0, "stderr: %s", err);
     g_free(err);
     g_autofree char *sdb = g_build_filename(work, "runs", "my_scenario__v2_-sweep.sqlite", NULL);
@@ -160,14 +159,8 @@ Test(e2e_names, eval_of_a_stored_scenario_whose_name_is_not_plain_still_works) {
     int rc = oz_test_runv_in(work, train, &err);
     cr_assert_eq(rc, 0, "stderr: %s", err);
     g_free(err);
-    sqlite3 *h = NULL;
-    cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(h,
-                              "update runs set scenario = replace(scenario, '[run]',"
-                              " '[run]' || char(10) || 'name = my old run')",
-                              NULL, NULL, NULL),
-                 SQLITE_OK, "%s", sqlite3_errmsg(h));
-    sqlite3_close(h);
+    oz_test_exec(db, "update runs set scenario = replace(scenario, '[run]', '[run]' || "
+                     "char(10) || 'name = my old run')");
     g_autofree char *text = oz_test_qs(db, "select scenario from runs");
     cr_assert(strstr(text, "name = my old run"), "the stored name is not plain: %s", text);
     const char *ev[] = {"eval", "--db", db, NULL};
