@@ -135,6 +135,10 @@ gboolean oz_neuron_configure(const OzNeuronOps *ops, const char *const *keys,
     OzPopulationParams common = *params;
     g_autofree gpointer own = ops->params_size ? g_malloc0(ops->params_size) : NULL;
     oz_param_defaults(ops->params, own);
+    /* Given as keys, the parameters are the model's defaults and the keys; without keys the
+     * typed fields stand as given (populations built by hand, as in the tests). */
+    if (keys)
+        oz_param_defaults(ops->common_params, &common);
     for (int i = 0; keys && keys[i]; i++) {
         gboolean in_common = FALSE;
         const OzParamSpec *s = oz_neuron_param(ops, keys[i], &in_common);

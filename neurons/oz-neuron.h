@@ -140,9 +140,10 @@ gboolean oz_neuron_ops_check(const OzNeuronOps *ops, char **why);
 
 /* The model's key for `key` in either of its tables, or NULL (*common says which). */
 const OzParamSpec *oz_neuron_param(const OzNeuronOps *ops, const char *key, gboolean *common);
-/* Parses key/value pairs into temporaries (common starting from *params, the model's own
- * struct from its defaults), runs the model's configure, and only then commits into
- * *params and *priv (priv may be NULL when params_size is 0; else params_size bytes).
+/* Parses key/value pairs into temporaries, runs the model's configure, and only then commits
+ * into *params and *priv.  With keys (even none: an empty list) every parameter starts at
+ * its model's default; with keys NULL the typed fields of *params stand as given and the
+ * model's own struct takes its defaults.  priv is params_size bytes (NULL when that is 0).
  * On error *bad_key (if not NULL) names the key (NULL for the section).  A key no table of
  * the model has is an error: callers drop other models' keys before. */
 gboolean oz_neuron_configure(const OzNeuronOps *ops, const char *const *keys,

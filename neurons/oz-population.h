@@ -96,8 +96,9 @@ typedef struct {
     float v_th;          /* threshold; lif */
     float dropout;       /* probability p of dropping a neuron for a sample; lif */
     gboolean bias;       /* lif, readout */
-    /* Model keys as text, applied over the fields above and the model's own defaults
-     * (oz_neuron_configure): NULL-terminated, parallel; NULL for none.  (transfer none) */
+    /* Model keys as text (oz_neuron_configure): NULL-terminated, parallel.  When given
+     * (the scenario's path) the fields above are ignored and every parameter is the model's
+     * default or its key; NULL: the fields above stand as given.  (transfer none) */
     const char *const *keys;
     const char *const *values;
 } OzPopulationParams;
