@@ -1,7 +1,8 @@
 /* oz-neuron-registry.c — the registered neuron models, and the core's side of the ops table:
  * checks, lookup, parameter handling.
  *
- * Adding a model is one line in OZ_NEURON_MODELS (docs/EXTENDING.md).  The table is checked
+ * Adding a model is its file plus its name in the list of neurons/meson.build, which
+ * compiles the file and registers it (docs/EXTENDING.md).  The table is checked
  * once at program start (a constructor): a duplicate name, an ops table of another
  * api_version, a missing required slot or a default that does not parse aborts with a
  * message, so a broken model never runs.
@@ -10,8 +11,9 @@
 
 #include <string.h>
 
-/* One X(name) per model: its file defines `const OzNeuronOps oz_neuron_model_NAME`. */
-#define OZ_NEURON_MODELS(X) X(input) X(lif) X(readout)
+/* OZ_NEURON_MODELS(X): one X(name) per model, from the list in neurons/meson.build; the
+ * model's file defines `const OzNeuronOps oz_neuron_model_NAME`. */
+#include "oz-neuron-models.h"
 
 #define DECLARE(m) extern const OzNeuronOps oz_neuron_model_##m;
 OZ_NEURON_MODELS(DECLARE)
