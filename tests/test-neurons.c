@@ -518,3 +518,38 @@ Test(neurons, fast_exp_is_accurate_on_its_whole_range) {
     cr_assert_eq(oz_exp_neg(0.0f), 1.0f);
     cr_assert(oz_exp_neg(-1000.0f) > 0.0f && oz_exp_neg(-1000.0f) < 1e-37f, "clamped, not 0/NaN");
 }
+
+/* An IF neuron (no leak) driven by a constant 0.75 with V_th = 1, soft reset, worked by hand
+ * (every value exact in binary):
+ *   t   u      s  v      â (0.5·â + s)
+ *   0   0.75   0  0.75   0
+ *   1   1.5    1  0.5    1
+ *   2   1.25   1  0.25   1.5
+ *   3   1.0    1  0      1.75      (a tie fires)
+ *   4   0.75   0  0.75   0.875
+ *   5   1.5    1  0.5    1.4375
+ * (A LIF neuron with λ = 0.5 would charge to 0.75 + 0.375 = 1.125 at t = 1: the leak is what
+ * differs.) */
+Test(neurons, if_neuron_integrates_without_leak_tick_by_tick) {
+    const char *keys[] = {"v_th", "bias", NULL}, *values[] = {"1", "false", NULL};
+    OzPopulationParams pp = {.model = "if", .size = 1, .keys = keys, .values = values};
+    g_autoptr(GError) err = NULL;
+    g_autoptr(OzPopulation) pop = oz_population_new("h", &pp, 1, &err);
+    cr_assert_not_null(pop, "%s", err ? err->message : "");
+    oz_population_set_depth(pop, 6);
+    oz_population_reset(pop);
+    const float u[6] = {0.75f, 1.5f, 1.25f, 1.0f, 0.75f, 1.5f};
+    const int s[6] = {0, 1, 1, 1, 0, 1};
+    const float v[6] = {0.75f, 0.5f, 0.25f, 0.0f, 0.75f, 0.5f};
+    const float tr[6] = {0, 1, 1.5f, 1.75f, 0.875f, 1.4375f};
+    for (int t = 0; t < 6; t++) {
+        pop->acc[0] = 0.75f;
+        oz_population_step(pop, t);
+        const OzFrame *f = oz_population_frame(pop, t);
+        cr_assert_eq(f->u[0], u[t], "u at t = %d: %g", t, f->u[0]);
+        cr_assert_eq(f->counts[0], s[t], "spike at t = %d", t);
+        cr_assert_eq(pop->v[0], v[t], "v at t = %d: %g", t, pop->v[0]);
+        cr_assert_eq(f->trace[0], tr[t], "trace at t = %d: %g", t, f->trace[0]);
+    }
+    cr_assert_eq(pop->ops->trace_decay(pop), 0.5f);
+}
