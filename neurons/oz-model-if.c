@@ -22,19 +22,19 @@ static const OzParamSpec if_keys[] = {
 
 /* No leak; the trace decays by one half per tick. */
 static void if_prepare(OzPopulation *pop) {
-    OzThresholdState *st = pop->state;
-    st->leak = 1.0f;
-    st->trace_decay = 0.5f;
+    oz__threshold_prepare(pop, 1.0f, 0.5f);
 }
 
 const OzNeuronOps oz_neuron_model_if = {
     .api_version = OZ_NEURON_API_VERSION,
     .name = "if",
-    .help = "integrate-and-fire (no leak): u = v + I + b, spike when u >= V_th, soft reset",
+    .help = "integrate-and-fire (no leak): u = v + I + b, spike when u >= V_th, soft or hard reset",
     .state_size = sizeof(OzThresholdState),
-    .params_size = 0,
+    .params_size = sizeof(OzThresholdParams),
     .caps = OZ_NEURON_TRACE_OF_SPIKES,
     .common_params = if_keys,
+    .params = oz__threshold_reset_keys,
+    .configure = oz__threshold_configure,
     .alloc = oz__threshold_alloc,
     .prepare = if_prepare,
     .frame_alloc = oz__threshold_frame_alloc,

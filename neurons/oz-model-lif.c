@@ -1,7 +1,7 @@
 /* oz-model-lif.c — the leaky integrate-and-fire model (docs/ALGORITHM.md §2.2–2.5).
  *
- * u = λv + I + b, a spike when u ≥ V_th (a tie fires), soft reset v = u − V_th·s, dropout on
- * the transmitted spike, presynaptic trace â = λâ + mask·s.  The tick itself is the shared
+ * u = λv + I + b, a spike when u ≥ V_th (a tie fires), reset (soft: v = u − V_th·s; hard:
+ * v = v_reset), dropout on the transmitted spike, presynaptic trace â = λâ + mask·s.  The tick itself is the shared
  * threshold engine's (oz-threshold.c); this file says which keys LIF takes and what its leak
  * and trace decay are.
  */
@@ -22,19 +22,19 @@ static const OzParamSpec lif_keys[] = {
 
 /* The membrane and the trace both decay by λ. */
 static void lif_prepare(OzPopulation *pop) {
-    OzThresholdState *st = pop->state;
-    st->leak = pop->p.lambda;
-    st->trace_decay = pop->p.lambda;
+    oz__threshold_prepare(pop, pop->p.lambda, pop->p.lambda);
 }
 
 const OzNeuronOps oz_neuron_model_lif = {
     .api_version = OZ_NEURON_API_VERSION,
     .name = "lif",
-    .help = "leaky integrate-and-fire: u = λv + I + b, spike when u >= V_th, soft reset",
+    .help = "leaky integrate-and-fire: u = λv + I + b, spike when u >= V_th, soft or hard reset",
     .state_size = sizeof(OzThresholdState),
-    .params_size = 0,
+    .params_size = sizeof(OzThresholdParams),
     .caps = OZ_NEURON_TRACE_OF_SPIKES,
     .common_params = lif_keys,
+    .params = oz__threshold_reset_keys,
+    .configure = oz__threshold_configure,
     .alloc = oz__threshold_alloc,
     .prepare = lif_prepare,
     .frame_alloc = oz__threshold_frame_alloc,

@@ -14,7 +14,25 @@
 typedef struct {
     float leak;        /* v ← leak·v each tick before the input: λ for LIF */
     float trace_decay; /* â ← trace_decay·â + o */
+    gboolean hard;     /* after a spike v ← v_reset (hard) instead of v ← u − V_th (soft) */
+    float v_reset;
 } OzThresholdState;
+
+/* The reset keys, pop->params of a threshold model that takes them. */
+typedef enum { OZ_RESET_SOFT = 0, OZ_RESET_HARD } OzResetMode;
+typedef struct {
+    int reset; /* OzResetMode */
+    float v_reset;
+} OzThresholdParams;
+/* `reset = soft|hard` and `v_reset`: a model's params table (params_size =
+ * sizeof(OzThresholdParams)), with oz__threshold_configure as its configure slot. */
+extern const OzParamSpec oz__threshold_reset_keys[];
+/* A hard reset to or above the threshold is rejected (blames v_reset). */
+gboolean oz__threshold_configure(const OzPopulationParams *common, gconstpointer params,
+                                 const char **key, GError **error);
+/* Fills pop->state: the given leak and trace decay, and the reset from pop->params (soft when
+ * the model has no reset keys). */
+void oz__threshold_prepare(OzPopulation *pop, float leak, float trace_decay);
 
 void oz__threshold_alloc(OzPopulation *pop);
 void oz__threshold_frame_alloc(OzPopulation *pop, OzFrame *f);

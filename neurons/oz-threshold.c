@@ -1,7 +1,8 @@
 /* oz-threshold.c — the shared engine of threshold neurons: charge, fire at V_th, reset.
  *
- * Per tick: charge u = leak·v + I + b, fire s = H(u − V_th) (a tie fires), soft reset
- * v = u − V_th·s, dropout mask on the transmitted spike (docs/ALGORITHM.md §2.3), presynaptic
+ * Per tick: charge u = leak·v + I + b, fire s = H(u − V_th) (a tie fires), reset — soft,
+ * v = u − V_th·s, or hard, v = v_reset after a spike (other tools and hardware use it) —,
+ * dropout mask on the transmitted spike (docs/ALGORITHM.md §2.3), presynaptic
  * trace â[t] = trace_decay·â[t−1] + mask·s[t] (§2.4); a rule's probe αz enters before
  * charging or after firing.  The step fuses charge, fire, reset, dropout and trace into one
  * pass over (B, n), since every one of them reads what the previous wrote.  The trace of
@@ -22,7 +23,42 @@
 #include "engine/oz-par.h"
 
 #include <stddef.h>
+
+#include <stddef.h>
 #include <string.h>
+
+#define R(f) offsetof(OzThresholdParams, f)
+const OzParamSpec oz__threshold_reset_keys[] = {
+    {"reset", OZ_PARAM_ENUM, R(reset), 0, 0, "soft|hard", "soft",
+     "after a spike: soft subtracts V_th from u, hard sets the membrane to v_reset"},
+    {"v_reset", OZ_PARAM_FLOAT, R(v_reset), -1e6, 1e6, NULL, "0",
+     "the membrane after a spike under reset = hard (below v_th)"},
+    {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+};
+#undef R
+
+gboolean oz__threshold_configure(const OzPopulationParams *common, gconstpointer params,
+                                 const char **key, GError **error) {
+    const OzThresholdParams *tp = params;
+    if (tp->reset == OZ_RESET_HARD && tp->v_reset >= common->v_th) {
+        *key = "v_reset";
+        g_set_error(error, OZ_NEURONS_ERROR, OZ_NEURONS_ERROR_INVALID,
+                    "%g is not below v_th = %g: a hard reset must leave the neuron below its "
+                    "threshold",
+                    (double)tp->v_reset, (double)common->v_th);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+void oz__threshold_prepare(OzPopulation *pop, float leak, float trace_decay) {
+    OzThresholdState *st = pop->state;
+    const OzThresholdParams *tp = pop->params;
+    st->leak = leak;
+    st->trace_decay = trace_decay;
+    st->hard = tp && tp->reset == OZ_RESET_HARD;
+    st->v_reset = tp ? tp->v_reset : 0.0f;
+}
 
 void oz__threshold_alloc(OzPopulation *pop) {
     gsize bn = (gsize)pop->batch * (gsize)pop->n;
@@ -58,7 +94,8 @@ static void mask_rows(void *ctx, int part, gsize begin, gsize end) {
     }
 }
 
-/* Zero membrane; one dropout mask per sample for the window. */
+/* Zero membrane (a window starts at rest, whatever the reset); one dropout mask per sample
+ * for the window. */
 void oz__threshold_reset(OzPopulation *pop) {
     gsize bn = (gsize)pop->batch * (gsize)pop->n;
     memset(pop->v, 0, bn * sizeof(float));
@@ -77,16 +114,34 @@ void oz__threshold_reset(OzPopulation *pop) {
 /* The update of one sample's row.  The common cases get their own loops with no
  * per-element branches, so the compiler vectorises them; the rest (noise before the
  * neuron, the alternative readings) share a general loop.  Returns the spike count. */
-static int threshold_row(const OzPopulation *pop, const OzThresholdState *st, float *restrict acc, float *restrict v,
-                   float *restrict u, float *restrict s, float *restrict tr,
-                   const float *restrict pv, const float *restrict mask, const float *restrict z,
-                   float a_before, float a_after) {
+static int threshold_row(const OzPopulation *pop, const OzThresholdState *st,
+                         float *restrict acc, float *restrict v, float *restrict u,
+                         float *restrict s, float *restrict tr, const float *restrict pv,
+                         const float *restrict mask, const float *restrict z, float a_before,
+                         float a_after) {
     const int n = pop->n;
     const float leak = st->leak, decay = st->trace_decay, vth = pop->p.v_th;
+    const float vr = st->v_reset;
     const float *restrict bias = pop->bias;
     const float bias_on = pop->p.bias ? 1.0f : 0.0f;
     int cnt = 0;
-    if (a_before == 0.0f && !pop->trace_noisy && !pop->noise_unmasked) {
+    const gboolean plain = a_before == 0.0f && !pop->trace_noisy && !pop->noise_unmasked;
+    if (plain && st->hard) {
+        /* The same as the loop below with a hard reset (a select, still vectorised). */
+        for (int i = 0; i < n; i++) {
+            float ui = leak * v[i] + acc[i] + bias_on * bias[i];
+            float fire = ui >= vth ? 1.0f : 0.0f;
+            v[i] = ui >= vth ? vr : ui;
+            u[i] = ui;
+            float out = fire * mask[i];
+            tr[i] = decay * pv[i] + out;
+            s[i] = out + a_after * z[i];
+            acc[i] = 0.0f;
+            cnt += out != 0.0f;
+        }
+        return cnt;
+    }
+    if (plain) {
         /* No probe, or the probe after the neuron added to the masked spike (the default). */
         for (int i = 0; i < n; i++) {
             float ui = leak * v[i] + acc[i] + bias_on * bias[i];
@@ -104,7 +159,7 @@ static int threshold_row(const OzPopulation *pop, const OzThresholdState *st, fl
     for (int i = 0; i < n; i++) {
         float ui = leak * v[i] + acc[i] + bias_on * bias[i] + a_before * z[i];
         float fire = ui >= vth ? 1.0f : 0.0f;
-        v[i] = ui - vth * fire;
+        v[i] = st->hard ? (ui >= vth ? vr : ui) : ui - vth * fire;
         u[i] = ui;
         float out = fire * mask[i];
         float sent = out;

@@ -175,11 +175,11 @@ Test(models, a_key_of_another_model_is_accepted_and_ignored) {
 }
 
 Test(models, a_key_no_model_knows_is_an_error) {
-    const char *sets[] = {"population h.v_reset=0", NULL};
+    const char *sets[] = {"population h.tau_refractory=2", NULL};
     GError *err = NULL;
     cr_assert_null(oz_scenario_load_data(base_text, "my.ini", sets, &err));
     cr_assert_eq(err->code, OZ_SCENARIO_ERROR_UNKNOWN);
-    cr_assert(strstr(err->message, "[population h] v_reset:"), "%s", err->message);
+    cr_assert(strstr(err->message, "[population h] tau_refractory:"), "%s", err->message);
     /* The list of keys a population section takes includes every model's keys. */
     cr_assert(strstr(err->message, "encoding") && strstr(err->message, "v_th") &&
                   strstr(err->message, "shape"),
@@ -421,4 +421,16 @@ Test(models, a_trace_of_spikes_follows_the_clean_spikes) {
         checked++;
     }
     cr_assert(checked > 0, "lif claims it");
+}
+
+/* A model's configure slot (checks across keys) reaches the scenario's messages. */
+Test(models, a_check_across_keys_names_the_key_in_the_scenario) {
+    const char *sets[] = {"population h.reset=hard", "population h.v_reset=1.5", NULL};
+    GError *err = NULL;
+    cr_assert_null(oz_scenario_load_data(base_text, "my.ini", sets, &err));
+    cr_assert(strstr(err->message, "my.ini: [population h] v_reset:") &&
+                  strstr(err->message, "below v_th"),
+              "%s", err->message);
+    cr_assert_eq(err->code, OZ_SCENARIO_ERROR_VALUE);
+    g_error_free(err);
 }
