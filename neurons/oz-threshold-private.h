@@ -23,15 +23,18 @@ typedef enum { OZ_RESET_SOFT = 0, OZ_RESET_HARD } OzResetMode;
 typedef struct {
     int reset; /* OzResetMode */
     float v_reset;
+    float trace_lambda; /* −1: the model's default (prepare writes the value it resolved) */
 } OzThresholdParams;
-/* `reset = soft|hard` and `v_reset`: a model's params table (params_size =
+/* `reset = soft|hard`, `v_reset` and `trace_lambda`: a model's params table (params_size =
  * sizeof(OzThresholdParams)), with oz__threshold_configure as its configure slot. */
 extern const OzParamSpec oz__threshold_reset_keys[];
-/* A hard reset to or above the threshold is rejected (blames v_reset). */
+/* A hard reset to or above the threshold is rejected (blames v_reset), and so is a
+ * trace_lambda in (−1, 0). */
 gboolean oz__threshold_configure(const OzPopulationParams *common, gconstpointer params,
                                  const char **key, GError **error);
-/* Fills pop->state: the given leak and trace decay, and the reset from pop->params (soft when
- * the model has no reset keys). */
+/* Fills pop->state: the given leak, the trace decay (trace_lambda, or the given default when
+ * it is −1 or the model has no such key) and the reset from pop->params (soft when the
+ * model has no reset keys). */
 void oz__threshold_prepare(OzPopulation *pop, float leak, float trace_decay);
 
 void oz__threshold_alloc(OzPopulation *pop);

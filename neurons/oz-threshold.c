@@ -33,6 +33,9 @@ const OzParamSpec oz__threshold_reset_keys[] = {
      "after a spike: soft subtracts V_th from u, hard sets the membrane to v_reset"},
     {"v_reset", OZ_PARAM_FLOAT, R(v_reset), -1e6, 1e6, NULL, "0",
      "the membrane after a spike under reset = hard (below v_th)"},
+    {"trace_lambda", OZ_PARAM_FLOAT, R(trace_lambda), -1, 1, NULL, "-1",
+     "decay of the presynaptic trace, a = trace_lambda*a + s (-1: the model's own: lambda "
+     "for lif, 0.5 for if)"},
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 #undef R
@@ -48,14 +51,24 @@ gboolean oz__threshold_configure(const OzPopulationParams *common, gconstpointer
                     (double)tp->v_reset, (double)common->v_th);
         return FALSE;
     }
+    if (tp->trace_lambda < 0.0f && tp->trace_lambda != -1.0f) {
+        *key = "trace_lambda";
+        g_set_error(error, OZ_NEURONS_ERROR, OZ_NEURONS_ERROR_INVALID,
+                    "%g: expected a decay in [0, 1], or -1 for the model's own",
+                    (double)tp->trace_lambda);
+        return FALSE;
+    }
     return TRUE;
 }
 
 void oz__threshold_prepare(OzPopulation *pop, float leak, float trace_decay) {
     OzThresholdState *st = pop->state;
-    const OzThresholdParams *tp = pop->params;
+    OzThresholdParams *tp = pop->params;
     st->leak = leak;
-    st->trace_decay = trace_decay;
+    st->trace_decay = tp && tp->trace_lambda >= 0.0f ? tp->trace_lambda : trace_decay;
+    /* The value it runs with, for the run log's parameters table. */
+    if (tp)
+        tp->trace_lambda = st->trace_decay;
     st->hard = tp && tp->reset == OZ_RESET_HARD;
     st->v_reset = tp ? tp->v_reset : 0.0f;
 }

@@ -339,6 +339,10 @@ Test(models, parameters_and_shapes_are_logged) {
     g_autofree char *lam = oz_test_qs(
         db, "SELECT value FROM parameters WHERE owner = 'population h' AND key = 'lambda'");
     cr_assert_str_eq(lam, "0.5");
+    /* A default that means "the model's own" is logged as the value it resolved to. */
+    g_autofree char *tl = oz_test_qs(
+        db, "SELECT value FROM parameters WHERE owner = 'population h' AND key = 'trace_lambda'");
+    cr_assert_str_eq(tl, "0.5");
     g_autofree char *enc = oz_test_qs(
         db, "SELECT value FROM parameters WHERE owner = 'population in' AND key = 'encoding'");
     cr_assert_str_eq(enc, "current");
@@ -386,10 +390,18 @@ Test(models, a_trace_of_spikes_follows_the_clean_spikes) {
             continue;
         enum { N = 50, B = 3, T = 6 };
         /* Its defaults, with dropout where it has one (the mask is part of o). */
-        const char *keys[] = {"dropout", NULL}, *values[] = {"0.3", NULL};
-        gboolean drops = oz_neuron_param(*m, "dropout", NULL) != NULL;
-        OzPopulationParams pp = {.model = (*m)->name, .size = N, .keys = keys + !drops,
-                                 .values = values + !drops};
+        /* And with trace_lambda where it has one, to a decay of its own. */
+        const char *keys[3] = {NULL}, *values[3] = {NULL};
+        int nk = 0;
+        if (oz_neuron_param(*m, "dropout", NULL)) {
+            keys[nk] = "dropout";
+            values[nk++] = "0.3";
+        }
+        if (oz_neuron_param(*m, "trace_lambda", NULL)) {
+            keys[nk] = "trace_lambda";
+            values[nk++] = "0.375";
+        }
+        OzPopulationParams pp = {.model = (*m)->name, .size = N, .keys = keys, .values = values};
         g_autoptr(GError) err = NULL;
         g_autoptr(OzPopulation) pop = oz_population_new("h", &pp, B, &err);
         cr_assert_not_null(pop, "%s", err ? err->message : "");
@@ -402,6 +414,8 @@ Test(models, a_trace_of_spikes_follows_the_clean_spikes) {
         oz_population_reset(pop);
         const float decay = (*m)->trace_decay(pop);
         cr_assert(decay > 0.0f, "%s: a decay that can be told apart", (*m)->name);
+        if (oz_neuron_param(*m, "trace_lambda", NULL))
+            cr_assert_eq(decay, 0.375f, "%s: trace_lambda is its trace decay", (*m)->name);
         float o[N];
         for (int t = 0; t < T; t++) {
             for (int i = 0; i < B * N; i++)

@@ -617,3 +617,51 @@ Test(neurons, hard_reset_at_or_above_the_threshold_is_rejected) {
     g_autoptr(OzPopulation) pop = oz_population_new("h", &pp, 1, NULL);
     cr_assert_not_null(pop);
 }
+
+/* trace_lambda decouples the presynaptic trace from the membrane.  LIF, λ = 0.5, input 0.75,
+ * V_th = 1, soft reset, trace_lambda = 0.25:
+ *   t   u       s  â (0.25·â + s)    (â with λ = 0.5 would be)
+ *   0   0.75    0  0
+ *   1   1.125   1  1
+ *   2   0.8125  0  0.25              0.5
+ *   3   1.15625 1  1.0625            1.25
+ * IF keeps 0.5 by default (if_neuron_integrates_without_leak) and takes its own: with 0.75
+ * its trace is 0, 1, 1.75, 2.3125 on 0.75, 1.5, 1.25, 1.0 (spikes at t = 1, 2, 3). */
+Test(neurons, trace_lambda_sets_the_trace_decay_apart_from_the_leak) {
+    const char *lk[] = {"lambda", "v_th", "bias", "trace_lambda", NULL};
+    const char *lv[] = {"0.5", "1", "false", "0.25", NULL};
+    OzPopulationParams pp = {.model = "lif", .size = 1, .keys = lk, .values = lv};
+    g_autoptr(GError) err = NULL;
+    g_autoptr(OzPopulation) lif = oz_population_new("h", &pp, 1, &err);
+    cr_assert_not_null(lif, "%s", err ? err->message : "");
+    oz_population_set_depth(lif, 4);
+    oz_population_reset(lif);
+    const float lu[4] = {0.75f, 1.125f, 0.8125f, 1.15625f}, ltr[4] = {0, 1, 0.25f, 1.0625f};
+    for (int t = 0; t < 4; t++) {
+        lif->acc[0] = 0.75f;
+        oz_population_step(lif, t);
+        const OzFrame *f = oz_population_frame(lif, t);
+        cr_assert_eq(f->u[0], lu[t], "lif u at t = %d: %g", t, f->u[0]);
+        cr_assert_eq(f->trace[0], ltr[t], "lif trace at t = %d: %g", t, f->trace[0]);
+    }
+    cr_assert_eq(lif->ops->trace_decay(lif), 0.25f, "the learner's sparse chunks see it");
+    const char *ik[] = {"v_th", "bias", "trace_lambda", NULL};
+    const char *iv[] = {"1", "false", "0.75", NULL};
+    pp = (OzPopulationParams){.model = "if", .size = 1, .keys = ik, .values = iv};
+    g_autoptr(OzPopulation) ifp = oz_population_new("g", &pp, 1, &err);
+    cr_assert_not_null(ifp, "%s", err ? err->message : "");
+    oz_population_set_depth(ifp, 4);
+    oz_population_reset(ifp);
+    const float itr[4] = {0, 1, 1.75f, 2.3125f};
+    for (int t = 0; t < 4; t++) {
+        ifp->acc[0] = 0.75f;
+        oz_population_step(ifp, t);
+        cr_assert_eq(oz_population_frame(ifp, t)->trace[0], itr[t], "if trace at t = %d", t);
+    }
+    /* -1 is the model's own; other negative values are not decays. */
+    const char *bad[] = {"0.5", "1", "false", "-0.5", NULL};
+    pp = (OzPopulationParams){.model = "lif", .size = 1, .keys = lk, .values = bad};
+    g_clear_error(&err);
+    cr_assert_null(oz_population_new("h", &pp, 1, &err));
+    cr_assert(strstr(err->message, "trace_lambda"), "%s", err->message);
+}
