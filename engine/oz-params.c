@@ -29,8 +29,8 @@ static gboolean parse_number(const OzParamSpec *s, const char *v, double *out, c
     if (s->type == OZ_PARAM_INT) {
         gint64 i = g_ascii_strtoll(v, &end, 10);
         if (!*v || *end || errno != 0) {
-            *why = g_strdup_printf("expected an integer in [%.0f, %.0f], got '%s'", s->min, s->max,
-                                   v);
+            *why =
+                g_strdup_printf("expected an integer in [%.0f, %.0f], got '%s'", s->min, s->max, v);
             return FALSE;
         }
         if ((double)i < s->min || (double)i > s->max) {
@@ -47,8 +47,8 @@ static gboolean parse_number(const OzParamSpec *s, const char *v, double *out, c
         return FALSE;
     }
     if (d < s->min || d > s->max) {
-        *why = g_strdup_printf("%s is out of range: expected a number in [%g, %g]", v, s->min,
-                               s->max);
+        *why =
+            g_strdup_printf("%s is out of range: expected a number in [%g, %g]", v, s->min, s->max);
         return FALSE;
     }
     *out = d;

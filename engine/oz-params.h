@@ -25,7 +25,7 @@ typedef enum {
 } OzParamType;
 
 typedef struct {
-    const char *key;     /* NULL ends a table */
+    const char *key; /* NULL ends a table */
     OzParamType type;
     gsize offset;        /* of the field in the plugin's parameter struct */
     double min, max;     /* FLOAT, DOUBLE, INT: the closed range */

@@ -33,7 +33,7 @@ _Static_assert(OZ_ENCODING_CURRENT == 0 && OZ_ENCODING_BERNOULLI == 1,
                "encoding choices are in the order of OzEncoding");
 
 static void input_alloc(OzPopulation *pop) {
-    pop->x = g_new0(float, (gsize)pop->batch * (gsize)pop->n);
+    pop->x = g_new0(float, (gsize)pop->batch *(gsize)pop->n);
 }
 
 /* The static-current input emits its x buffer itself; nothing to copy.  Its trace is its

@@ -1,9 +1,9 @@
 /* oz-model-lif.c — the leaky integrate-and-fire model (docs/ALGORITHM.md §2.2–2.5).
  *
  * u = λv + I + b, a spike when u ≥ V_th (a tie fires), reset (soft: v = u − V_th·s; hard:
- * v = v_reset), dropout on the transmitted spike, presynaptic trace â = λâ + mask·s.  The tick itself is the shared
- * threshold engine's (oz-threshold.c); this file says which keys LIF takes and what its leak
- * and trace decay are.
+ * v = v_reset), dropout on the transmitted spike, presynaptic trace â = λâ + mask·s.  The tick
+ * itself is the shared threshold engine's (oz-threshold.c); this file says which keys LIF takes and
+ * what its leak and trace decay are.
  */
 #include "neurons/oz-threshold-private.h"
 

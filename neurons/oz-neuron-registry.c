@@ -28,12 +28,13 @@ static gboolean check_specs(const OzNeuronOps *ops, const OzParamSpec *specs, gs
         const OzParamSpec *s = &specs[i];
         if (!s->def || !s->help || (s->type == OZ_PARAM_ENUM && !s->choices)) {
             *why = g_strdup_printf("model %s: key %s needs a default, a help text and (enum) "
-                                   "choices", ops->name, s->key);
+                                   "choices",
+                                   ops->name, s->key);
             return FALSE;
         }
         if (size && s->offset >= size) {
-            *why = g_strdup_printf("model %s: key %s lies outside its parameter struct",
-                                   ops->name, s->key);
+            *why = g_strdup_printf("model %s: key %s lies outside its parameter struct", ops->name,
+                                   s->key);
             return FALSE;
         }
         /* The default must parse: into scratch space large enough for any field. */
@@ -57,9 +58,9 @@ gboolean oz_neuron_ops_check(const OzNeuronOps *ops, char **why) {
     g_return_val_if_fail(ops && why, FALSE);
     *why = NULL;
     if (ops->api_version != OZ_NEURON_API_VERSION) {
-        *why = g_strdup_printf("model %s: api_version %d, the core speaks %d",
-                               ops->name ? ops->name : "?", ops->api_version,
-                               OZ_NEURON_API_VERSION);
+        *why =
+            g_strdup_printf("model %s: api_version %d, the core speaks %d",
+                            ops->name ? ops->name : "?", ops->api_version, OZ_NEURON_API_VERSION);
         return FALSE;
     }
     if (!ops->name || !*ops->name || !ops->help || !ops->step || !ops->emits) {
@@ -128,8 +129,8 @@ const OzParamSpec *oz_neuron_param(const OzNeuronOps *ops, const char *key, gboo
 }
 
 gboolean oz_neuron_configure(const OzNeuronOps *ops, const char *const *keys,
-                             const char *const *values, OzPopulationParams *params,
-                             gpointer priv, const char **bad_key, GError **error) {
+                             const char *const *values, OzPopulationParams *params, gpointer priv,
+                             const char **bad_key, GError **error) {
     g_return_val_if_fail(ops && params, FALSE);
     g_return_val_if_fail(!ops->params_size || priv, FALSE);
     if (bad_key)

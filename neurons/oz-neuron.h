@@ -74,12 +74,12 @@ typedef struct {
 } OzNeuronTensor;
 
 struct OzNeuronOps {
-    int api_version;    /* (required) OZ_NEURON_API_VERSION */
-    const char *name;   /* (required) unique; the scenario's `model = NAME` */
-    const char *help;   /* (required) one line for `opzosim keys` */
-    gsize state_size;   /* (required, may be 0) bytes of pop->state, zeroed and freed by the core */
-    gsize params_size;  /* (required, may be 0) bytes of pop->params */
-    guint caps;         /* (required) OzNeuronCaps */
+    int api_version;   /* (required) OZ_NEURON_API_VERSION */
+    const char *name;  /* (required) unique; the scenario's `model = NAME` */
+    const char *help;  /* (required) one line for `opzosim keys` */
+    gsize state_size;  /* (required, may be 0) bytes of pop->state, zeroed and freed by the core */
+    gsize params_size; /* (required, may be 0) bytes of pop->params */
+    guint caps;        /* (required) OzNeuronCaps */
     /* (optional) keys whose fields are in OzPopulationParams (offsets into it): parameters
      * the core or the learner also read.  NULL-key-terminated. */
     const OzParamSpec *common_params;
@@ -88,8 +88,8 @@ struct OzNeuronOps {
     /* (optional) checks that involve several keys, after every key parsed, on temporaries:
      * returns FALSE, sets *key to the key to blame (or NULL for the section) and an error
      * whose message says what was expected.  Nothing is committed on failure. */
-    gboolean (*configure)(const OzPopulationParams *common, gconstpointer params,
-                          const char **key, GError **error);
+    gboolean (*configure)(const OzPopulationParams *common, gconstpointer params, const char **key,
+                          GError **error);
     /* (optional) allocates the public (B, n) buffers the model uses (v, x, mask, o, osum,
      * bias, bias_grad) and anything its private state points to.  pop->n, pop->batch,
      * pop->p and pop->params are set. */
@@ -114,8 +114,8 @@ struct OzNeuronOps {
      * (B, n) block, with u the frame's pre-reset membrane and a the rule's surrogate width.
      * The product is formed as g·ψ so that callers multiplying by a mask afterwards get
      * (g·ψ)·mask, the order of docs/ALGORITHM.md §5. */
-    void (*surrogate)(const OzPopulation *pop, const float *u, float a, const float *g,
-                      float *out, gsize begin, gsize end);
+    void (*surrogate)(const OzPopulation *pop, const float *u, float a, const float *g, float *out,
+                      gsize begin, gsize end);
     /* (required with OZ_NEURON_TRACE_OF_SPIKES) the clean spikes o (before any probe, after
      * the dropout mask) of sample row `row` of frame f, into o (n). */
     void (*clean_spikes)(const OzPopulation *pop, const OzFrame *f, gsize row, float *o);
@@ -147,8 +147,8 @@ const OzParamSpec *oz_neuron_param(const OzNeuronOps *ops, const char *key, gboo
  * On error *bad_key (if not NULL) names the key (NULL for the section).  A key no table of
  * the model has is an error: callers drop other models' keys before. */
 gboolean oz_neuron_configure(const OzNeuronOps *ops, const char *const *keys,
-                             const char *const *values, OzPopulationParams *params,
-                             gpointer priv, const char **bad_key, GError **error);
+                             const char *const *values, OzPopulationParams *params, gpointer priv,
+                             const char **bad_key, GError **error);
 
 /* Wrappers that apply the defaults of optional slots. */
 static inline OzEmits oz_neuron_emits(const OzPopulation *pop) {
@@ -170,8 +170,10 @@ static inline float oz_exp_neg(float x) {
     float t = x * 1.44269504f;
     float nf = (t + 12582912.0f) - 12582912.0f; /* round to nearest */
     float r = x - nf * 0.693145751953125f - nf * 1.428606765330187e-06f;
-    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 +
-                                                                            r * (1.0f / 720))))));
+    float p =
+        1.0f +
+        r * (1.0f +
+             r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
     int32_t bits = ((int32_t)nf + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);

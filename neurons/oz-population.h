@@ -3,13 +3,9 @@
  * A population holds the state of n neurons for each of B samples, structure-of-arrays
  * and batch-major: v[b*n + i].  What the neurons do is a model's (neurons/oz-neuron.h: the
  * ops table; one file per model, neurons/oz-model-*.c; the registry in
- * neurons/oz-neuron-registry.c).  The built-in models:
- *   input    — an encoder: a static image as a real-valued current every tick
- *              ("direct encoding", docs/ALGORITHM.md §2.1) or Bernoulli rate spikes;
- *   lif      — docs/ALGORITHM.md §2.2: charge u = λv + I + b, fire s = H(u − V_th) (a tie fires),
- *              soft reset v = u − V_th·s; dropout mask on the transmitted spike (§2.3);
- *              presynaptic trace â[t] = λâ[t−1] + s[t] (§2.4);
- *   readout  — non-spiking, o[t] = I[t] + b, and the class score Σ_t o[t] (§2.6).
+ * neurons/oz-neuron-registry.c, its list in neurons/meson.build).  `opzosim keys` lists the
+ * registered models and their keys; each model's file says what it computes (the paper's
+ * input encoder, LIF neuron and readout: docs/ALGORITHM.md §2).
  *
  * A population has a shape (C,H,W or N; shape[0..rank), product n) for the layers that need
  * one (convolution, event input); everything else sees n neurons.
@@ -93,9 +89,9 @@ typedef struct {
     int shape[OZ_SHAPE_MAX_RANK];
     OzEncoding encoding; /* input */
     float lambda;        /* leak, λ = 1 − 1/τ (lif); an input's λ-trace (first_layer_factor) */
-    float v_th;          /* threshold; lif */
-    float dropout;       /* probability p of dropping a neuron for a sample; lif */
-    gboolean bias;       /* lif, readout */
+    float v_th;          /* threshold (threshold models: lif) */
+    float dropout;       /* probability p of dropping a neuron for a sample (threshold models) */
+    gboolean bias;       /* a learnable bias (lif, readout) */
     /* Model keys as text (oz_neuron_configure): NULL-terminated, parallel.  When given
      * (the scenario's path) the fields above are ignored and every parameter is the model's
      * default or its key; NULL: the fields above stand as given.  (transfer none) */

@@ -127,11 +127,10 @@ void oz__threshold_reset(OzPopulation *pop) {
 /* The update of one sample's row.  The common cases get their own loops with no
  * per-element branches, so the compiler vectorises them; the rest (noise before the
  * neuron, the alternative readings) share a general loop.  Returns the spike count. */
-static int threshold_row(const OzPopulation *pop, const OzThresholdState *st,
-                         float *restrict acc, float *restrict v, float *restrict u,
-                         float *restrict s, float *restrict tr, const float *restrict pv,
-                         const float *restrict mask, const float *restrict z, float a_before,
-                         float a_after) {
+static int threshold_row(const OzPopulation *pop, const OzThresholdState *st, float *restrict acc,
+                         float *restrict v, float *restrict u, float *restrict s,
+                         float *restrict tr, const float *restrict pv, const float *restrict mask,
+                         const float *restrict z, float a_before, float a_after) {
     const int n = pop->n;
     const float leak = st->leak, decay = st->trace_decay, vth = pop->p.v_th;
     const float vr = st->v_reset;
@@ -204,9 +203,9 @@ static void step_rows(void *ctx, int part, gsize begin, gsize end) {
     guint64 total = 0;
     for (gsize b = begin; b < end; b++) {
         gsize off = b * (gsize)pop->n;
-        int cnt = threshold_row(pop, st, pop->acc + off, pop->v + off, f->u + off, f->s + off, f->trace + off,
-                              j->prev + off, pop->mask + off, j->z + off, j->a_before,
-                              j->a_after);
+        int cnt = threshold_row(pop, st, pop->acc + off, pop->v + off, f->u + off, f->s + off,
+                                f->trace + off, j->prev + off, pop->mask + off, j->z + off,
+                                j->a_before, j->a_after);
         f->counts[b] = cnt;
         total += (guint64)cnt;
     }

@@ -136,8 +136,7 @@ ParameterizedTest(int *i, models, every_key_is_listed_and_checked) {
 
             /* And the population itself, from keys given as text. */
             const char *keys[] = {s->key, NULL}, *values[] = {bad, NULL};
-            OzPopulationParams pp = {.model = ops->name, .size = 2, .keys = keys,
-                                     .values = values};
+            OzPopulationParams pp = {.model = ops->name, .size = 2, .keys = keys, .values = values};
             cr_assert_null(oz_population_new("p", &pp, 1, &err));
             cr_assert(strstr(err->message, s->key), "names the key: %s", err->message);
             g_clear_error(&err);
@@ -253,10 +252,8 @@ Test(models, a_shape_that_disagrees_or_is_malformed_is_named) {
         const char *key;
     } bad[] = {
         {"population h.shape=2,2", "size"}, /* product 4, size 3 */
-        {"population h.shape=3,x", "shape"},
-        {"population h.shape=3,0", "shape"},
-        {"population h.shape=1,1,1,1,3", "shape"},
-        {"population h.shape=-3", "shape"},
+        {"population h.shape=3,x", "shape"},       {"population h.shape=3,0", "shape"},
+        {"population h.shape=1,1,1,1,3", "shape"}, {"population h.shape=-3", "shape"},
         {"population h.shape=4000,4000", "shape"}, /* more neurons than a size may have */
     };
     for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
@@ -311,8 +308,8 @@ Test(models, keys_lists_every_model_key_from_the_ops_tables) {
                 g_autofree char *def = g_strdup_printf("[default: %s]", tables[t][k].def);
                 g_autofree char *key = g_strdup_printf("\n    %-16s ", tables[t][k].key);
                 const char *line = strstr(at, key);
-                cr_assert(line && strstr(line, def), "model %s key %s with its default",
-                          (*m)->name, tables[t][k].key);
+                cr_assert(line && strstr(line, def), "model %s key %s with its default", (*m)->name,
+                          tables[t][k].key);
             }
     }
 }
