@@ -344,3 +344,16 @@ Test(scenario, keys_describe_what_a_run_name_may_be) {
                   strstr(d, "'run' put in front"),
               "%s", d);
 }
+
+/* The wiring checks ask the models (emits, caps), and name the projection's key. */
+Test(scenario, projections_from_a_silent_model_or_into_a_source_are_named) {
+    g_autofree char *from_out = with("[projection c]\nfrom = out\nto = h\n");
+    GError *err = expect_error(from_out, NULL, "projection c", "from");
+    cr_assert_eq(err->code, OZ_SCENARIO_ERROR_REFERENCE);
+    cr_assert(strstr(err->message, "'out' (model readout) emits nothing"), "%s", err->message);
+    g_error_free(err);
+    g_autofree char *into_in = with("[projection c]\nfrom = h\nto = in\n");
+    err = expect_error(into_in, NULL, "projection c", "to");
+    cr_assert(strstr(err->message, "is an input and takes no projection"), "%s", err->message);
+    g_error_free(err);
+}
