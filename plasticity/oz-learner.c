@@ -105,11 +105,12 @@ static void add_handlers(OzLearner *l) {
     }
 }
 
-static OzPopulation *find_model(OzNetwork *net, const char *model) {
+/* The last population whose model has the capability. */
+static OzPopulation *find_model(OzNetwork *net, OzNeuronCaps cap) {
     OzPopulation *found = NULL;
     for (guint i = 0; i < net->pops->len; i++) {
         OzPopulation *pop = g_ptr_array_index(net->pops, i);
-        if (g_strcmp0(pop->ops->name, model) == 0)
+        if (oz_neuron_has(pop, cap))
             found = pop;
     }
     return found;
@@ -124,7 +125,7 @@ OzLearner *oz_learner_new(OzNetwork *net, const OzLearnParams *params, OzRng *rn
         return NULL;
     }
     g_return_val_if_fail(!net->prepared, NULL);
-    OzPopulation *readout = find_model(net, "readout");
+    OzPopulation *readout = find_model(net, OZ_NEURON_READOUT);
     if (!readout) {
         g_set_error(error, OZ_LEARNER_ERROR, OZ_LEARNER_ERROR_NO_READOUT,
                     "learning needs a readout population");
@@ -142,13 +143,14 @@ OzLearner *oz_learner_new(OzNetwork *net, const OzLearnParams *params, OzRng *rn
     g_assert(fb);
     for (guint i = 0; i < net->pops->len; i++) {
         OzPopulation *pop = g_ptr_array_index(net->pops, i);
-        if (g_strcmp0(pop->ops->name, "lif") == 0)
+        /* Every population of a learnable model (one with a surrogate ψ) gets a signal. */
+        if (oz_neuron_learnable(pop) && pop != readout)
             g_ptr_array_add(l->hidden, hidden_new(l, pop, fb, rng_init));
     }
     if (params->input_trace)
         for (guint i = 0; i < net->pops->len; i++) {
             OzPopulation *pop = g_ptr_array_index(net->pops, i);
-            if (g_strcmp0(pop->ops->name, "input") == 0)
+            if (oz_neuron_has(pop, OZ_NEURON_SOURCE))
                 oz_population_enable_input_trace(pop);
         }
     l->labels = g_new0(guint8, net->batch);
@@ -292,7 +294,8 @@ void oz_learner_prepare(OzLearner *l) {
             g->gu = g_new(float, (gsize)g->cap * p->n_post);
             /* The sparse path needs â(t) = λâ(t−1) + o(t) with o the clean, masked
              * spikes: a LIF source whose trace does not follow the probe. */
-            g->sparse_ok = l->p.sparse_grad && strcmp(p->pre->ops->name, "lif") == 0 &&
+            g->sparse_ok = l->p.sparse_grad &&
+                           oz_neuron_has(p->pre, OZ_NEURON_TRACE_OF_SPIKES) &&
                            !p->pre->trace_noisy;
             if (g->sparse_ok) {
                 gsize cells = (gsize)g->cap * p->n_pre, bn = (gsize)l->net->batch * p->n_pre;
@@ -717,7 +720,7 @@ static gboolean flush_sparse(const OzLearner *l, OzProjection *p, GradStage *g) 
     if (cost >= 1.0)
         return FALSE;
     const int panels = (p->n_post + SPARSE_PANEL - 1) / SPARSE_PANEL;
-    HJob hj = {g, rows, p->n_post, panels, p->pre->p.lambda};
+    HJob hj = {g, rows, p->n_post, panels, p->pre->ops->trace_decay(p->pre)};
     oz_par_for((gsize)rows * (gsize)panels, 1, h_part, &hj);
     if (carry)
         accumulate(p->grad, g->carry, g->g0, rows, p->n_pre, p->n_post);
@@ -749,32 +752,30 @@ static void flush_stage(const OzLearner *l, OzProjection *p, GradStage *g) {
  * projection's presynaptic LIF layer (not delta delivery's lists; see oz-projection.c). */
 typedef struct {
     GradStage *g;
-    const float *u, *mask, *pre;
+    const OzPopulation *pop;
+    const OzFrame *f;
+    const float *pre;
     int n;
-    float vth;
     gboolean first, carry;
     gsize row0; /* the stage row of sample 0 of this entry */
     guint64 part_nnz[OZ_PAR_MAX_THREADS];
 } ChunkChangeJob;
 
-/* Change lists of one entry's samples [begin, end): o = mask where u ≥ v_th (the clean
- * spike a LIF neuron sends, lif_row), Δo = o − o_prev. */
+/* Change lists of one entry's samples [begin, end): o = the clean spikes the model sent
+ * (its clean_spikes slot), Δo = o − o_prev. */
 static void change_part(void *ctx, int part, gsize begin, gsize end) {
     ChunkChangeJob *j = ctx;
     GradStage *g = j->g;
     const int n = j->n;
-    const float vth = j->vth;
     guint64 nnz = 0;
     for (gsize b = begin; b < end; b++) {
-        const float *u = j->u + b * n, *mask = j->mask + b * n;
         float *op = g->o_prev + b * n;
         int *di = g->didx + (j->row0 + b) * n;
         float *dv = g->dval + (j->row0 + b) * n;
         if (j->first)
             memset(op, 0, sizeof(float) * (gsize)n);
         float *o = g->o_cur + b * n;
-        for (int i = 0; i < n; i++)
-            o[i] = u[i] >= vth ? mask[i] : 0.0f;
+        j->pop->ops->clean_spikes(j->pop, j->f, b, o);
         if (j->carry)
             for (int i = 0; i < n; i++)
                 g->carry[b * n + i] = j->pre[b * n + i] - o[i];
@@ -800,11 +801,10 @@ static void stage_changes(OzProjection *p, GradStage *g, const float *pre, gint6
     }
     const OzFrame *f = oz_population_frame(p->pre, te);
     ChunkChangeJob j = {.g = g,
-                   .u = f->u,
-                   .mask = p->pre->mask,
+                   .pop = p->pre,
+                   .f = f,
                    .pre = pre,
                    .n = p->n_pre,
-                   .vth = p->pre->p.v_th,
                    .first = first,
                    .carry = first && te > p->pre->start_tick,
                    .row0 = (gsize)g->rows};
@@ -848,14 +848,17 @@ static void stage_or_accumulate(OzLearner *l, OzProjection *p, const float *pre,
 typedef struct {
     float *g_u;
     const float *g_s, *u, *mask;
-    float vth, a;
+    const OzPopulation *pop;
+    float a;
 } GuJob;
 
+/* g_u = (g_s ⊙ ψ(u)) ⊙ mask, ψ from the model. */
 static void gu_part(void *ctx, int part, gsize begin, gsize end) {
     (void)part;
     const GuJob *j = ctx;
+    j->pop->ops->surrogate(j->pop, j->u, j->a, j->g_s, j->g_u, begin, end);
     for (gsize i = begin; i < end; i++)
-        j->g_u[i] = j->g_s[i] * oz_surrogate(j->u[i], j->vth, j->a) * j->mask[i];
+        j->g_u[i] *= j->mask[i];
 }
 
 /* The three-factor update for the signal emitted at te, with the eligibility factors of
@@ -877,7 +880,7 @@ static void apply_signal(OzLearner *l, OzHidden *h, gint64 te, gint64 ft) {
             break;
         }
     }
-    GuJob j = {g_u, g_s, f->u, pop->mask, pop->p.v_th, (float)l->p.surrogate_a};
+    GuJob j = {g_u, g_s, f->u, pop->mask, pop, (float)l->p.surrogate_a};
     oz_par_for((gsize)rows * n, 16, gu_part, &j);
     for (guint k = 0; k < pop->in->len; k++) {
         OzProjection *p = g_ptr_array_index(pop->in, k);
@@ -915,9 +918,10 @@ static void shadow_bp(OzLearner *l, gint64 t, const float *e, int rows) {
                          p->n_post, 1.0f, h->bp_chain, n);
         }
         const OzFrame *f = oz_population_frame(pop, t - h->lag);
-        const float vth = pop->p.v_th, a = (float)l->p.surrogate_a;
-        for (gsize i = 0, sz = (gsize)rows * n; i < sz; i++)
-            h->bp_gu[i] = h->bp_chain[i] * oz_surrogate(f->u[i], vth, a) * pop->mask[i];
+        const gsize sz = (gsize)rows * n;
+        pop->ops->surrogate(pop, f->u, (float)l->p.surrogate_a, h->bp_chain, h->bp_gu, 0, sz);
+        for (gsize i = 0; i < sz; i++)
+            h->bp_gu[i] *= pop->mask[i];
     }
     for (guint i = 0; i < l->stats->len; i++) {
         OzGradStats *st = &g_array_index(l->stats, OzGradStats, i);

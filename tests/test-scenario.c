@@ -57,8 +57,8 @@ Test(scenario, valid_file_gets_defaults) {
     cr_assert_eq(sc->run.ticks, 3);
     cr_assert_eq(sc->pops->len, 3);
     OzPopulationConfig *h = g_ptr_array_index(sc->pops, 1);
-    cr_assert_float_eq(h->lambda, 0.5, 1e-12);
-    cr_assert_float_eq(h->v_th, 1.0, 1e-12);
+    cr_assert_str_eq(oz_population_config_get(h, "lambda"), "0.5");
+    cr_assert_str_eq(oz_population_config_get(h, "v_th"), "1");
     cr_assert(g_str_has_suffix(sc->data.test_images, "t10k-images-idx3-ubyte"));
     oz_scenario_free(sc);
 }
@@ -69,8 +69,8 @@ Test(scenario, overrides_apply_and_are_named_in_errors) {
     OzScenario *sc = oz_scenario_load_data(base_text, "my.ini", sets, &err);
     cr_assert_not_null(sc, "%s", err ? err->message : "");
     cr_assert_eq(sc->run.seed, 7);
-    cr_assert_float_eq(((OzPopulationConfig *)g_ptr_array_index(sc->pops, 1))->lambda, 0.25,
-                       1e-12);
+    cr_assert_str_eq(
+        oz_population_config_get(g_ptr_array_index(sc->pops, 1), "lambda"), "0.25");
     cr_assert(strstr(sc->text, "seed=7"), "stored text has the override");
     oz_scenario_free(sc);
     const char *bad[] = {"run.seed=x", NULL};
@@ -343,4 +343,17 @@ Test(scenario, keys_describe_what_a_run_name_may_be) {
     cr_assert(strstr(d, "1 to 100 ASCII letters") && strstr(d, "replaced by '_'") &&
                   strstr(d, "'run' put in front"),
               "%s", d);
+}
+
+/* The wiring checks ask the models (emits, caps), and name the projection's key. */
+Test(scenario, projections_from_a_silent_model_or_into_a_source_are_named) {
+    g_autofree char *from_out = with("[projection c]\nfrom = out\nto = h\n");
+    GError *err = expect_error(from_out, NULL, "projection c", "from");
+    cr_assert_eq(err->code, OZ_SCENARIO_ERROR_REFERENCE);
+    cr_assert(strstr(err->message, "'out' (model readout) emits nothing"), "%s", err->message);
+    g_error_free(err);
+    g_autofree char *into_in = with("[projection c]\nfrom = h\nto = in\n");
+    err = expect_error(into_in, NULL, "projection c", "to");
+    cr_assert(strstr(err->message, "is an input and takes no projection"), "%s", err->message);
+    g_error_free(err);
 }
