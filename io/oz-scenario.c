@@ -8,6 +8,8 @@
  */
 #include "oz-scenario.h"
 
+#include "plasticity/oz-rule.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stddef.h>
@@ -45,10 +47,33 @@ typedef struct {
     Type type;
     gsize offset;
     double min, max;
-    const char *choices; /* T_ENUM: "a|b|c" */
+    const char *choices; /* T_ENUM: "a|b|c", or "@TAG" for a registry's names (below) */
     const char *def;     /* NULL: required */
     const char *help;
 } KeySpec;
+
+/* The learning rules' names, from their registry (plasticity/oz-rule-registry.c). */
+static const char *rule_names(void) {
+    return oz_rule_names("|");
+}
+
+/* Enums whose choices are the names in a plugin registry, so that a registered plugin is
+ * a valid value without an edit here. */
+static const struct {
+    const char *tag;
+    const char *(*names)(void);
+} registries[] = {{"@rules", rule_names}};
+
+/* A key's choices, "a|b|c". */
+static const char *key_choices(const KeySpec *ks) {
+    if (ks->choices && ks->choices[0] == '@') {
+        for (gsize i = 0; i < G_N_ELEMENTS(registries); i++)
+            if (strcmp(ks->choices, registries[i].tag) == 0)
+                return registries[i].names();
+        g_error("schema: key %s names no registry (%s)", ks->key, ks->choices);
+    }
+    return ks->choices;
+}
 
 #define RUN(f) offsetof(OzRunConfig, f)
 #define DATA(f) offsetof(OzDataConfig, f)
@@ -145,8 +170,8 @@ static const KeySpec schema[] = {
     {K_RECORD, "checkpoints_all", T_BOOL, REC(checkpoints_all), 0, 0, NULL, "false",
      "keep a checkpoint of every epoch (about 15 MB each for the paper's net), not only the last"},
 
-    {K_RULE, "name", T_ENUM, RULE(name), 0, 0, "bp|dfa|dkp|zo|opzo", "opzo",
-     "learning rule: bp (spatial BP), dfa, dkp, zo (single-point ZO), opzo"},
+    {K_RULE, "name", T_ENUM, RULE(name), 0, 0, "@rules", "opzo",
+     "learning rule, one of the registered rules (plasticity/oz-rule-NAME.c)"},
     {K_RULE, "loss_lambda", T_DOUBLE, RULE(loss_lambda), 0, 1, NULL, "0.05",
      "λ_L: weight of MSE in the CE/MSE mix (docs/ALGORITHM.md §4.1; 0.001 for event data)"},
     {K_RULE, "surrogate_a", T_DOUBLE, RULE(surrogate_a), 1e-6, 1e3, NULL, "0.25",
@@ -458,7 +483,7 @@ static gboolean parse_value(const Ctx *c, const KeySpec *ks, const char *section
         return FALSE;
     }
     case T_ENUM: {
-        g_auto(GStrv) choices = g_strsplit(ks->choices, "|", -1);
+        g_auto(GStrv) choices = g_strsplit(key_choices(ks), "|", -1);
         if (g_strv_contains((const char *const *)choices, v)) {
             g_free(*(char **)field);
             *(char **)field = g_strdup(v);
@@ -966,8 +991,8 @@ char *oz_scenario_describe(void) {
                                    kind_named[ks->kind] ? " NAME" : "");
         }
         g_string_append_printf(s, "  %-18s %s", ks->key, ks->help);
-        if (ks->choices)
-            g_string_append_printf(s, " {%s}", ks->choices);
+        if (key_choices(ks))
+            g_string_append_printf(s, " {%s}", key_choices(ks));
         if (ks->def)
             g_string_append_printf(s, " [default: %s]\n", *ks->def ? ks->def : "\"\"");
         else
