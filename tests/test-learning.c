@@ -7,7 +7,9 @@
 #include "plasticity/oz-learner.h"
 #include "sim/oz-run.h"
 
+#include <criterion/alloc.h>
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <math.h>
 #include <string.h>
 
@@ -112,6 +114,17 @@ static double psi(double u) {
     double x = (u - 1.0) / 0.25;
     double e = exp(-x);
     return 4.0 * e / ((1 + e) * (1 + e));
+}
+
+/* The rules reference() below knows.  Every registered rule is checked against it (the
+ * `rules` tests iterate the registry), so a new rule fails them until its g_s is written
+ * out here. */
+static gboolean has_reference(const char *rule) {
+    static const char *const known[] = {"bp", "dfa", "dkp", "zo", "opzo"};
+    for (gsize i = 0; i < G_N_ELEMENTS(known); i++)
+        if (!strcmp(rule, known[i]))
+            return TRUE;
+    return FALSE;
 }
 
 /* The reference: docs/ALGORITHM.md §5.1 written out in double, one loop per formula. */
@@ -350,6 +363,8 @@ static int warmup_of(const char *rule, const Opts *op) {
 }
 
 static void check_rule_opts(const char *rule, OzNoiseMode position, const Opts *op) {
+    cr_assert(has_reference(rule), "rule %s has no reference: write its g_s into reference()",
+              rule);
     Tiny k;
     const float alpha = 0.3f;
     tiny_build_opts(&k, rule, position, alpha, op);
@@ -444,11 +459,10 @@ Test(learning, alternative_readings_match_reference) {
 /* Gradient terms gathered over ticks and added by one product (a chunk that ends inside
  * the window, and one larger than the window) give the reference gradients. */
 Test(learning, gathered_gradient_chunks_match_reference) {
-    const char *rules[] = {"bp", "dfa", "dkp", "zo", "opzo"};
-    for (gsize r = 0; r < G_N_ELEMENTS(rules); r++) {
+    for (const OzRuleOps *const *r = oz_rule_all(); *r; r++) {
         const Opts chunks[] = {{.chunk = 3, .dropout = 0.25f}, {.chunk = 64}};
         for (gsize c = 0; c < G_N_ELEMENTS(chunks); c++)
-            check_rule_opts(rules[r], OZ_NOISE_AFTER, &chunks[c]);
+            check_rule_opts((*r)->name, OZ_NOISE_AFTER, &chunks[c]);
     }
 }
 
@@ -457,8 +471,9 @@ Test(learning, gathered_gradient_chunks_match_reference) {
  * rule: a chunk of the whole window, chunks of 2 ticks with dropout (the second one with a
  * carry-in), and with the trace following the probe (where it must not apply). */
 Test(learning, sparse_gradient_chunks_match_reference) {
-    const char *rules[] = {"bp", "dfa", "dkp", "zo", "opzo"};
-    for (gsize r = 0; r < G_N_ELEMENTS(rules); r++) {
+    for (const OzRuleOps *const *rr = oz_rule_all(); *rr; rr++) {
+        const char *const rules[] = {(*rr)->name};
+        const gsize r = 0;
         const Opts chunks[] = {{.chunk = 64, .sparse = TRUE},
                                {.chunk = 2, .dropout = 0.25f, .sparse = TRUE}};
         for (gsize c = 0; c < G_N_ELEMENTS(chunks); c++) {
@@ -646,21 +661,76 @@ Test(learning, sphere_noise_has_the_configured_radius) {
     cr_assert(plus > 40 && plus < 110, "%d", plus);
 }
 
-Test(learning, bp_matches_the_chain_rule_through_psi) {
-    check_rule("bp", OZ_NOISE_AFTER);
+/* Every registered rule, one window of the tiny net against the reference (bp: the chain
+ * rule through ψ).  Parameterised by registry index, so each rule is its own test. */
+static void free_rule_params(struct criterion_test_params *p) {
+    cr_free(p->params);
 }
-Test(learning, dfa_matches_reference) {
-    check_rule("dfa", OZ_NOISE_AFTER);
+
+ParameterizedTestParameters(rules, match_the_reference) {
+    int n = 0;
+    while (oz_rule_all()[n])
+        n++;
+    int *idx = cr_malloc(sizeof(int) * (gsize)n);
+    for (int i = 0; i < n; i++)
+        idx[i] = i;
+    return cr_make_param_array(int, idx, (size_t)n, free_rule_params);
 }
-Test(learning, dkp_matches_reference) {
-    check_rule("dkp", OZ_NOISE_AFTER);
+
+ParameterizedTest(int *i, rules, match_the_reference) {
+    check_rule(oz_rule_all()[*i]->name, OZ_NOISE_AFTER);
 }
-Test(learning, zo_matches_reference) {
-    check_rule("zo", OZ_NOISE_AFTER);
+
+/* The registry's entries are well formed and found by name; the table check rejects a
+ * duplicate name, a rule with both or neither way of forming g_s, an unregistered pathway
+ * and another API version. */
+static const float *no_chain(void *state, const OzLearner *l, const OzProjection *p) {
+    (void)state;
+    (void)l;
+    return p->w;
 }
-Test(learning, opzo_after_neuron_matches_reference) {
-    check_rule("opzo", OZ_NOISE_AFTER);
+
+Test(rules, registry_entries_are_well_formed_and_checked) {
+    int n = 0;
+    g_auto(GStrv) names = g_strsplit(oz_rule_names("|"), "|", -1);
+    for (const OzRuleOps *const *r = oz_rule_all(); *r; r++, n++) {
+        const OzRuleOps *o = *r;
+        cr_assert_str_eq(names[n] ? names[n] : "(none)", o->name, "oz_rule_names, entry %d", n);
+        cr_assert_eq(o->api_version, OZ_RULE_API_VERSION, "%s", o->name);
+        cr_assert(o->name && *o->name && o->summary && *o->summary);
+        cr_assert_eq(oz_rule_lookup(o->name), o, "%s", o->name);
+        cr_assert((o->pathway == NULL) != (o->chain_matrix == NULL), "%s", o->name);
+        cr_assert(!o->pathway || oz_feedback_lookup(o->pathway), "%s", o->name);
+        cr_assert(oz_rule_chains(o) == (o->chain_matrix != NULL));
+    }
+    cr_assert_eq(g_strv_length(names), (guint)n, "oz_rule_names lists the registry");
+    cr_assert_geq(n, 5, "the five rules of the paper are registered");
+    GError *err = NULL;
+    cr_assert(oz_rule_table_check(oz_rule_all(), &err));
+    const OzRuleOps *first = oz_rule_all()[0];
+    const OzRuleOps dup = *first;
+    const OzRuleOps *const twice[] = {first, &dup, NULL};
+    cr_assert_not(oz_rule_table_check(twice, &err));
+    cr_assert(strstr(err->message, "registered twice") && strstr(err->message, first->name), "%s",
+              err->message);
+    g_clear_error(&err);
+#define RULE(v, n, path, chain)                                                                    \
+    {.api_version = (v), .name = (n), .summary = "x", .pathway = (path), .chain_matrix = (chain)}
+    const OzRuleOps both = RULE(OZ_RULE_API_VERSION, "both", "random", no_chain);
+    const OzRuleOps neither = RULE(OZ_RULE_API_VERSION, "neither", NULL, NULL);
+    const OzRuleOps nopath = RULE(OZ_RULE_API_VERSION, "nopath", "nowhere", NULL);
+    const OzRuleOps old = RULE(1, "old", "random", NULL);
+#undef RULE
+    const OzRuleOps *const bad[] = {&both, &neither, &nopath, &old};
+    const char *why[] = {"exactly one", "exactly one", "not registered", "api_version"};
+    for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+        const OzRuleOps *const t[] = {bad[i], NULL};
+        cr_assert_not(oz_rule_table_check(t, &err), "%s", bad[i]->name);
+        cr_assert(strstr(err->message, why[i]), "%s", err->message);
+        g_clear_error(&err);
+    }
 }
+
 Test(learning, opzo_before_neuron_matches_reference) {
     check_rule("opzo", OZ_NOISE_BEFORE);
 }
@@ -842,12 +912,22 @@ Test(learning, unknown_rule_is_a_scenario_error) {
     cr_assert_null(sc);
     cr_assert(strstr(err->message, "r.ini: [rule] name:") && strstr(err->message, "'hebb'"), "%s",
               err->message);
-    g_error_free(err);
+    /* The message lists the registered rules (oz_rule_names is checked against the registry
+     * in rules::registry_entries_are_well_formed_and_checked), and so does the learner's. */
+    cr_assert(strstr(err->message, oz_rule_names(", ")), "%s", err->message);
+    g_clear_error(&err);
     cr_assert_null(oz_rule_lookup("hebb"));
-    for (const OzRuleOps *const *r = oz_rule_all(); *r; r++) {
-        cr_assert_eq((*r)->api_version, OZ_RULE_API_VERSION);
-        cr_assert(!(*r)->pathway || oz_feedback_lookup((*r)->pathway), "%s", (*r)->name);
-    }
+    OzNetwork *net = oz_network_new(1, 2);
+    OzPopulationParams ro = {.model = "readout", .size = 2};
+    oz_network_add_population(net, "out", &ro, NULL);
+    OzLearnParams lp = {.rule = "hebb"};
+    OzRng rng;
+    oz_rng_init(&rng, 1, "init");
+    cr_assert_null(oz_learner_new(net, &lp, &rng, &rng, &err));
+    cr_assert(g_error_matches(err, OZ_LEARNER_ERROR, OZ_LEARNER_ERROR_UNKNOWN_RULE));
+    cr_assert(strstr(err->message, oz_rule_names(", ")), "%s", err->message);
+    g_clear_error(&err);
+    oz_network_free(net);
 }
 
 /* Weights and biases after `batches` windows with the given feedback options; the h1→h2
@@ -881,17 +961,29 @@ static GByteArray *weights_with(const char *rule, const Opts *o, int batches) {
     return weights_flushes(rule, o, batches, NULL);
 }
 
+/* Whether a rule takes these feedback delays: a chain needs one delay for every hidden
+ * population and no jitter (oz_learner_check_uniform_feedback). */
+static gboolean takes_delays(const OzRuleOps *rule, const Opts *o) {
+    return !oz_rule_chains(rule) || (o->delay1 == o->delay2 && !o->jitter1 && !o->jitter2);
+}
+
+/* Every registered rule: stored eligibility with any delays and jitter the rule takes
+ * gives the weights of delay 0, bit for bit (a chain: one delay for all, no jitter). */
 Test(delays, stored_eligibility_with_any_delays_and_jitter_equals_no_delay) {
-    const char *rules[] = {"opzo", "dfa", "dkp", "zo"};
-    for (gsize r = 0; r < G_N_ELEMENTS(rules); r++) {
+    for (const OzRuleOps *const *rr = oz_rule_all(); *rr; rr++) {
+        const char *const rules[] = {(*rr)->name};
+        const gsize r = 0;
         Opts base = {.dropout = 0.2f, .lr = 0.05f};
         GByteArray *ref = weights_with(rules[r], &base, 3);
         const Opts variants[] = {
             {.dropout = 0.2f, .lr = 0.05f, .delay1 = 1, .delay2 = 1},
             {.dropout = 0.2f, .lr = 0.05f, .delay1 = 3, .delay2 = 1},
             {.dropout = 0.2f, .lr = 0.05f, .delay1 = 2, .jitter1 = 3, .delay2 = 0, .jitter2 = 4},
+            {.dropout = 0.2f, .lr = 0.05f, .delay1 = 2, .delay2 = 2},
         };
         for (gsize v = 0; v < G_N_ELEMENTS(variants); v++) {
+            if (!takes_delays(*rr, &variants[v]))
+                continue;
             GByteArray *got = weights_with(rules[r], &variants[v], 3);
             cr_assert_eq(got->len, ref->len);
             cr_assert(memcmp(got->data, ref->data, ref->len) == 0,
@@ -911,8 +1003,11 @@ Test(delays, stored_eligibility_with_any_delays_and_jitter_equals_no_delay) {
         const Opts late[] = {
             {.dropout = 0.2f, .lr = 0.05f, .delay1 = 3, .delay2 = 1, .chunk = 3},
             {.dropout = 0.2f, .lr = 0.05f, .delay1 = 2, .jitter1 = 3, .jitter2 = 4, .chunk = 3},
+            {.dropout = 0.2f, .lr = 0.05f, .delay1 = 3, .delay2 = 3, .chunk = 3},
         };
         for (gsize v = 0; v < G_N_ELEMENTS(late); v++) {
+            if (!takes_delays(*rr, &late[v]))
+                continue;
             GByteArray *got = weights_flushes(rules[r], &late[v], 3, fl);
             cr_assert(memcmp(got->data, ref->data, ref->len) == 0,
                       "%s, chunked variant %zu: weights differ from delay 0", rules[r], v);
@@ -929,6 +1024,8 @@ Test(delays, stored_eligibility_with_any_delays_and_jitter_equals_no_delay) {
         cr_assert(fl[0] == 3 && fl[1] == 3, "%s: %lu sparse, %lu sgemm chunks", rules[r],
                   (unsigned long)fl[0], (unsigned long)fl[1]);
         for (gsize v = 0; v < G_N_ELEMENTS(late); v++) {
+            if (!takes_delays(*rr, &late[v]))
+                continue;
             Opts o = late[v];
             o.sparse = TRUE;
             GByteArray *got = weights_flushes(rules[r], &o, 3, fl);
@@ -940,12 +1037,6 @@ Test(delays, stored_eligibility_with_any_delays_and_jitter_equals_no_delay) {
         }
         g_byte_array_free(ref, TRUE);
     }
-    /* BP: one delay for every population, no jitter. */
-    Opts base = {.lr = 0.05f}, late = {.lr = 0.05f, .delay1 = 2, .delay2 = 2};
-    GByteArray *a = weights_with("bp", &base, 3), *b = weights_with("bp", &late, 3);
-    cr_assert(memcmp(a->data, b->data, a->len) == 0, "bp with delay 2 differs");
-    g_byte_array_free(a, TRUE);
-    g_byte_array_free(b, TRUE);
 }
 
 Test(delays, current_eligibility_without_delay_equals_stored) {
@@ -1127,7 +1218,7 @@ static void check_projection_delays(const char *rule) {
         {.dropout = 0.2f, .lr = 0.05f, .pdelay = {1, 2, 0}, .delay1 = 2, .delay2 = 2},
     };
     for (gsize v = 0; v < G_N_ELEMENTS(variants); v++) {
-        if (!strcmp(rule, "bp") && variants[v].delay1 != variants[v].delay2)
+        if (!takes_delays(oz_rule_lookup(rule), &variants[v]))
             continue;
         GByteArray *got = weights_with(rule, &variants[v], 3);
         cr_assert(memcmp(got->data, ref->data, ref->len) == 0,
@@ -1137,10 +1228,11 @@ static void check_projection_delays(const char *rule) {
     g_byte_array_free(ref, TRUE);
 }
 
+/* Every registered rule that does not probe. */
 Test(delays, projection_delays_shift_time_and_learn_the_same) {
-    const char *rules[] = {"dfa", "bp", "dkp"};
-    for (gsize r = 0; r < G_N_ELEMENTS(rules); r++)
-        check_projection_delays(rules[r]);
+    for (const OzRuleOps *const *r = oz_rule_all(); *r; r++)
+        if (!(*r)->probe)
+            check_projection_delays((*r)->name);
 }
 
 /* The same for the rules that probe: a population's probe follows its input tick
@@ -1150,7 +1242,11 @@ Test(delays, projection_delays_shift_time_and_learn_the_same) {
  * window on (probes drawn on ticks [start_tick + T, loss_to)) and variant 2 in its first
  * (h1 from tick 1 and h2 from tick 3 interleaved their draws). */
 Test(delays, projection_delays_learn_the_same_with_the_probe) {
-    const char *rules[] = {"opzo", "zo"};
-    for (gsize r = 0; r < G_N_ELEMENTS(rules); r++)
-        check_projection_delays(rules[r]);
+    int probing = 0;
+    for (const OzRuleOps *const *r = oz_rule_all(); *r; r++)
+        if ((*r)->probe) {
+            check_projection_delays((*r)->name);
+            probing++;
+        }
+    cr_assert_geq(probing, 2, "zo and opzo probe");
 }
