@@ -120,7 +120,7 @@ static double psi(double u) {
  * `rules` tests iterate the registry), so a new rule fails them until its g_s is written
  * out here. */
 static gboolean has_reference(const char *rule) {
-    static const char *const known[] = {"bp", "dfa", "dkp", "zo", "opzo"};
+    static const char *const known[] = {"bp", "dfa", "dkp", "zo", "opzo", "fa"};
     for (gsize i = 0; i < G_N_ELEMENTS(known); i++)
         if (!strcmp(rule, known[i]))
             return TRUE;
@@ -172,6 +172,14 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
     const gboolean dkp = strcmp(rule, "dkp") == 0;
     const gboolean noisy = opzo || zo;
     const float *W1 = k->w1->w, *W2 = k->w2->w, *W3 = k->w3->w;
+    /* The matrices a chain multiplies by: W itself for bp; fa's fixed B (checked on its own
+     * in rules::fa_draws_b_like_the_weights_from_its_own_stream). */
+    const gboolean chain = !strcmp(rule, "bp") || !strcmp(rule, "fa");
+    const float *C2 = W2, *C3 = W3;
+    if (!strcmp(rule, "fa")) {
+        C2 = k->l->rule->chain_matrix(k->l->rule_state, k->l, k->w2);
+        C3 = k->l->rule->chain_matrix(k->l->rule_state, k->l, k->w3);
+    }
     OzHidden *H1 = g_ptr_array_index(k->l->hidden, 0), *H2 = g_ptr_array_index(k->l->hidden, 1);
     for (int t = 0; t < T; t++) {
         const float *z1 = oz_population_frame(k->h1, t)->z, *z2 = oz_population_frame(k->h2, t)->z;
@@ -279,8 +287,8 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
                 double s = 0;
                 for (int c = 0; c < M; c++) {
                     double fb = 0;
-                    if (!strcmp(rule, "bp"))
-                        fb = W3[i * M + c];
+                    if (chain)
+                        fb = C3[i * M + c];
                     else if (!strcmp(rule, "dfa"))
                         fb = H2->path.mat[i * M + c];
                     else if (opzo)
@@ -297,9 +305,9 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
             }
             for (int i = 0; i < N1; i++) {
                 double s = 0;
-                if (!strcmp(rule, "bp")) {
+                if (chain) {
                     for (int j = 0; j < N2; j++)
-                        s += W2[i * N2 + j] * gu2[b * N2 + j];
+                        s += C2[i * N2 + j] * gu2[b * N2 + j];
                 } else {
                     for (int c = 0; c < M; c++) {
                         double fb = !strcmp(rule, "dfa") ? H1->path.mat[i * M + c]
@@ -729,6 +737,37 @@ Test(rules, registry_entries_are_well_formed_and_checked) {
         cr_assert(strstr(err->message, why[i]), "%s", err->message);
         g_clear_error(&err);
     }
+}
+
+/* fa's B of each projection of the chain has W's shape and is drawn as W's uniform
+ * initialisation is, from the stream (seed, "fa:" + projection): recomputed here from that
+ * stream, bit for bit.  The init stream is untouched (W equals bp's W), and B is not W. */
+Test(rules, fa_draws_b_like_the_weights_from_its_own_stream) {
+    Tiny fa, bp;
+    tiny_build(&fa, "fa", OZ_NOISE_AFTER, 0.3f);
+    tiny_build(&bp, "bp", OZ_NOISE_AFTER, 0.3f);
+    OzProjection *chain[] = {fa.w2, fa.w3}, *same[] = {bp.w2, bp.w3};
+    for (int i = 0; i < 2; i++) {
+        const OzProjection *p = chain[i];
+        const int nw = p->n_pre * p->n_post;
+        const float *b = fa.l->rule->chain_matrix(fa.l->rule_state, fa.l, p);
+        g_autofree char *purpose = g_strdup_printf("fa:%s", p->name);
+        OzRng rng;
+        oz_rng_init(&rng, 11, purpose);
+        const double bound = 2.5 / sqrt((double)p->n_pre); /* tiny_build's init_scale */
+        gboolean differs = FALSE;
+        for (int j = 0; j < nw; j++) {
+            const float want = (float)((2.0 * oz_rng_uniform(&rng) - 1.0) * bound);
+            cr_assert(b[j] == want, "%s B[%d]: %g, drawn %g", p->name, j, b[j], want);
+            cr_assert(fabs(b[j]) <= bound);
+            differs |= b[j] != p->w[j];
+        }
+        cr_assert(differs, "%s: B is not W", p->name);
+        cr_assert(memcmp(p->w, same[i]->w, sizeof(float) * (gsize)nw) == 0,
+                  "%s: the init stream drew the same W as for bp", p->name);
+    }
+    tiny_free(&fa);
+    tiny_free(&bp);
 }
 
 Test(learning, opzo_before_neuron_matches_reference) {
