@@ -120,7 +120,7 @@ static double psi(double u) {
  * `rules` tests iterate the registry), so a new rule fails them until its g_s is written
  * out here. */
 static gboolean has_reference(const char *rule) {
-    static const char *const known[] = {"bp", "dfa", "dkp", "zo", "opzo", "fa"};
+    static const char *const known[] = {"bp", "dfa", "dkp", "zo", "opzo", "fa", "sign"};
     for (gsize i = 0; i < G_N_ELEMENTS(known); i++)
         if (!strcmp(rule, known[i]))
             return TRUE;
@@ -173,12 +173,20 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
     const gboolean noisy = opzo || zo;
     const float *W1 = k->w1->w, *W2 = k->w2->w, *W3 = k->w3->w;
     /* The matrices a chain multiplies by: W itself for bp; fa's fixed B (checked on its own
-     * in rules::fa_draws_b_like_the_weights_from_its_own_stream). */
-    const gboolean chain = !strcmp(rule, "bp") || !strcmp(rule, "fa");
+     * in rules::fa_draws_b_like_the_weights_from_its_own_stream); sign(W) for sign. */
+    const gboolean chain = !strcmp(rule, "bp") || !strcmp(rule, "fa") || !strcmp(rule, "sign");
     const float *C2 = W2, *C3 = W3;
+    float S2[N1 * N2], S3[N2 * M];
     if (!strcmp(rule, "fa")) {
         C2 = k->l->rule->chain_matrix(k->l->rule_state, k->l, k->w2);
         C3 = k->l->rule->chain_matrix(k->l->rule_state, k->l, k->w3);
+    } else if (!strcmp(rule, "sign")) {
+        for (int i = 0; i < N1 * N2; i++)
+            S2[i] = W2[i] > 0 ? 1.0f : W2[i] < 0 ? -1.0f : 0.0f;
+        for (int i = 0; i < N2 * M; i++)
+            S3[i] = W3[i] > 0 ? 1.0f : W3[i] < 0 ? -1.0f : 0.0f;
+        C2 = S2;
+        C3 = S3;
     }
     OzHidden *H1 = g_ptr_array_index(k->l->hidden, 0), *H2 = g_ptr_array_index(k->l->hidden, 1);
     for (int t = 0; t < T; t++) {
@@ -768,6 +776,38 @@ Test(rules, fa_draws_b_like_the_weights_from_its_own_stream) {
     }
     tiny_free(&fa);
     tiny_free(&bp);
+}
+
+/* sign's matrix is sign(W) of the current weights: refreshed when a window begins (after
+ * weights were set from outside, as a checkpoint load does) and after the optimizer's
+ * step (here a large one on tiny weights, which flips signs). */
+static void expect_sign_of(const Tiny *k, const char *when) {
+    const float *w = k->w2->w;
+    const float *s = k->l->rule->chain_matrix(k->l->rule_state, k->l, k->w2);
+    for (int i = 0; i < N1 * N2; i++)
+        cr_assert(s[i] == (w[i] > 0 ? 1.0f : w[i] < 0 ? -1.0f : 0.0f), "%s [%d]: %g for W %g",
+                  when, i, s[i], w[i]);
+}
+
+Test(rules, sign_follows_the_weights) {
+    Tiny k;
+    tiny_build(&k, "sign", OZ_NOISE_AFTER, 0.3f);
+    const guint8 y[B] = {1, 0};
+    float before[N1 * N2];
+    for (int i = 0; i < N1 * N2; i++)
+        k.w2->w[i] = (i % 3 == 0 ? -1e-3f : 1e-3f) * (i % 5 == 4 ? 0.0f : 1.0f);
+    memcpy(before, k.w2->w, sizeof before);
+    oz_network_reset(k.net, B, TRUE);
+    oz_learner_begin(k.l, y, TRUE);
+    expect_sign_of(&k, "at the window's start");
+    k.l->lr = 1.0;
+    oz_network_run_window(k.net);
+    int flips = 0;
+    for (int i = 0; i < N1 * N2; i++)
+        flips += (k.w2->w[i] > 0) != (before[i] > 0);
+    cr_assert_gt(flips, 0, "the step flipped signs");
+    expect_sign_of(&k, "after the step");
+    tiny_free(&k);
 }
 
 Test(learning, opzo_before_neuron_matches_reference) {
