@@ -965,11 +965,13 @@ static void weights_after(const char *rule, int batches, GByteArray *out) {
     oz_scenario_free(sc);
 }
 
+/* Every registered rule: the same seed gives the same weights, through the program's run. */
 Test(learning, same_seed_gives_bit_identical_weights) {
     run_dir = oz_test_tmpdir();
     oz_test_write_dataset(run_dir, 64, 8, 4, 4, 4);
-    const char *rules[] = {"opzo", "bp", "dkp"};
-    for (gsize r = 0; r < G_N_ELEMENTS(rules); r++) {
+    for (const OzRuleOps *const *rr = oz_rule_all(); *rr; rr++) {
+        const char *const rules[] = {(*rr)->name};
+        const gsize r = 0;
         GByteArray *a = g_byte_array_new(), *b = g_byte_array_new(), *c = g_byte_array_new();
         weights_after(rules[r], 5, a);
         weights_after(rules[r], 5, b);
@@ -1229,6 +1231,52 @@ Test(delays, a_delay_longer_than_the_drain_is_a_scenario_error) {
     cr_assert_null(oz_scenario_load_data(bad, "late.ini", sets, &err));
     cr_assert(strstr(err->message, "[feedback out]"), "%s", err->message);
     g_clear_error(&err);
+    oz_test_rmtree(g_steal_pointer(&dir));
+}
+
+/* A chain rule (bp, and any rule with chain_matrix) takes one delay for every hidden
+ * population and no jitter, and says so as a scenario error; a direct rule takes any. */
+Test(delays, a_chain_rule_rejects_unequal_delays_and_jitter) {
+    g_autofree char *dir = oz_test_tmpdir();
+    oz_test_write_dataset(dir, 8, 8, 4, 4, 4);
+    const char *const feedback[] = {"[feedback h1]\ndelay = 1\n[feedback h2]\ndelay = 2\n",
+                                    "[feedback h1]\ndelay = 1\njitter = 1\n"
+                                    "[feedback h2]\ndelay = 1\njitter = 1\n",
+                                    "[feedback h1]\ndelay = 2\n[feedback h2]\ndelay = 2\n"};
+    int chains = 0;
+    for (const OzRuleOps *const *r = oz_rule_all(); *r; r++) {
+        chains += oz_rule_chains(*r);
+        for (gsize f = 0; f < G_N_ELEMENTS(feedback); f++) {
+            g_autofree char *text = g_strdup_printf(
+                "[run]\nmode = train\nticks = 4\nbatch_size = 4\n"
+                "[data]\ndir = %s\nclasses = 4\n[rule]\nname = %s\n"
+                "[population in]\nmodel = input\nsize = 16\n"
+                "[population h1]\nmodel = lif\nsize = 6\n[population h2]\nmodel = lif\nsize = 5\n"
+                "[population out]\nmodel = readout\nsize = 4\n"
+                "[projection a]\nfrom = in\nto = h1\n[projection b]\nfrom = h1\nto = h2\n"
+                "[projection c]\nfrom = h2\nto = out\n%s",
+                dir, (*r)->name, feedback[f]);
+            GError *err = NULL;
+            OzScenario *sc = oz_scenario_load_data(text, "chain.ini", NULL, &err);
+            cr_assert_not_null(sc, "%s", err ? err->message : "");
+            OzRun *run = oz_run_new(sc, &err);
+            const gboolean uniform = f == 2;
+            if (oz_rule_chains(*r) && !uniform) {
+                cr_assert_null(run, "%s, feedback %zu", (*r)->name, f);
+                cr_assert(g_error_matches(err, OZ_SCENARIO_ERROR, OZ_SCENARIO_ERROR_VALUE));
+                cr_assert(strstr(err->message, "chain.ini: [rule] name:") &&
+                              strstr(err->message, "same delay and no jitter"),
+                          "%s", err->message);
+                g_clear_error(&err);
+            } else {
+                cr_assert_not_null(run, "%s, feedback %zu: %s", (*r)->name, f,
+                                   err ? err->message : "");
+                oz_run_free(run);
+            }
+            oz_scenario_free(sc);
+        }
+    }
+    cr_assert_geq(chains, 1, "bp is a chain");
     oz_test_rmtree(g_steal_pointer(&dir));
 }
 
