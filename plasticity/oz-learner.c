@@ -452,6 +452,10 @@ static const float *pre_factor(OzProjection *p, gint64 t) {
 }
 
 static OzHidden *hidden_of(OzLearner *l, OzPopulation *pop) {
+    return oz_learner_hidden(l, pop);
+}
+
+OzHidden *oz_learner_hidden(const OzLearner *l, const OzPopulation *pop) {
     for (guint k = 0; k < l->hidden->len; k++) {
         OzHidden *h = g_ptr_array_index(l->hidden, k);
         if (h->pop == pop)

@@ -202,6 +202,10 @@ gboolean oz_learner_set_feedback(OzLearner *l, const char *name, int delay, int 
  * plus jitter, or −1 with an error. */
 gint64 oz_learner_finalize(OzLearner *l, guint64 seed, GError **error);
 
+/* The learning state of population pop, or NULL when it is not a hidden population (a
+ * chain rule's projections are those leaving one).  (transfer none) */
+OzHidden *oz_learner_hidden(const OzLearner *l, const OzPopulation *pop);
+
 /* For a rule's check_feedback: every hidden population has the same delay and no jitter
  * (what a chain needs); else OZ_LEARNER_ERROR_DELAY naming the population. */
 gboolean oz_learner_check_uniform_feedback(const OzLearner *l, GError **error);

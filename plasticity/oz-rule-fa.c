@@ -20,13 +20,6 @@ typedef struct {
     float **b; /* per projection id: B (n_pre, n_post), or NULL */
 } FaState;
 
-static gboolean leaves_hidden(const OzLearner *l, const OzProjection *p) {
-    for (guint k = 0; k < l->hidden->len; k++)
-        if (((const OzHidden *)g_ptr_array_index(l->hidden, k))->pop == p->pre)
-            return TRUE;
-    return FALSE;
-}
-
 /* B ~ the distribution of p's weight initialisation (oz_projection_init_weights). */
 static void draw_like_weights(const OzProjection *p, OzRng *rng, float *b) {
     const gsize nw = (gsize)p->n_pre * (gsize)p->n_post;
@@ -54,7 +47,7 @@ static gboolean fa_setup(void *state, OzLearner *l, guint64 seed, GError **error
     s->b = g_new0(float *, s->n);
     for (guint i = 0; i < s->n; i++) {
         const OzProjection *p = g_ptr_array_index(l->net->projs, i);
-        if (!leaves_hidden(l, p))
+        if (!oz_learner_hidden(l, p->pre))
             continue;
         g_autofree char *purpose = g_strdup_printf("fa:%s", p->name);
         OzRng rng;

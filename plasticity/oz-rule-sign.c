@@ -16,13 +16,6 @@ typedef struct {
     float **s; /* per projection id: sign(W) (n_pre, n_post), or NULL */
 } SignState;
 
-static gboolean leaves_hidden(const OzLearner *l, const OzProjection *p) {
-    for (guint k = 0; k < l->hidden->len; k++)
-        if (((const OzHidden *)g_ptr_array_index(l->hidden, k))->pop == p->pre)
-            return TRUE;
-    return FALSE;
-}
-
 static gboolean sign_setup(void *state, OzLearner *l, guint64 seed, GError **error) {
     (void)seed;
     (void)error;
@@ -31,7 +24,7 @@ static gboolean sign_setup(void *state, OzLearner *l, guint64 seed, GError **err
     s->s = g_new0(float *, s->n);
     for (guint i = 0; i < s->n; i++) {
         const OzProjection *p = g_ptr_array_index(l->net->projs, i);
-        if (leaves_hidden(l, p))
+        if (oz_learner_hidden(l, p->pre))
             s->s[p->id] = g_new0(float, (gsize)p->n_pre * (gsize)p->n_post);
     }
     return TRUE;
