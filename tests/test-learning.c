@@ -1239,10 +1239,11 @@ Test(delays, a_delay_longer_than_the_drain_is_a_scenario_error) {
 Test(delays, a_chain_rule_rejects_unequal_delays_and_jitter) {
     g_autofree char *dir = oz_test_tmpdir();
     oz_test_write_dataset(dir, 8, 8, 4, 4, 4);
-    const char *const feedback[] = {"[feedback h1]\ndelay = 1\n[feedback h2]\ndelay = 2\n",
-                                    "[feedback h1]\ndelay = 1\njitter = 1\n"
-                                    "[feedback h2]\ndelay = 1\njitter = 1\n",
-                                    "[feedback h1]\ndelay = 2\n[feedback h2]\ndelay = 2\n"};
+    const char *const feedback[] = {
+        "[feedback h1]\ndelay = 1\n[feedback h2]\ndelay = 2\n",
+        "[feedback h1]\ndelay = 1\njitter = 1\n[feedback h2]\ndelay = 1\njitter = 1\n",
+        "[feedback h1]\ndelay = 2\n[feedback h2]\ndelay = 2\n",
+    };
     int chains = 0;
     for (const OzRuleOps *const *r = oz_rule_all(); *r; r++) {
         chains += oz_rule_chains(*r);
