@@ -68,7 +68,8 @@ static void fa_clear(void *state) {
 static const float *fa_chain_matrix(void *state, const OzLearner *l, const OzProjection *p) {
     (void)l;
     const FaState *s = state;
-    g_assert((guint)p->id < s->n && s->b[p->id]); /* setup drew one for every projection of a chain */
+    /* setup drew a B for every projection leaving a hidden population: the chain's. */
+    g_assert((guint)p->id < s->n && s->b[p->id]);
     return s->b[p->id];
 }
 

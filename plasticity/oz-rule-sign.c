@@ -53,7 +53,8 @@ static void refresh(void *state, OzLearner *l) {
 static const float *sign_chain_matrix(void *state, const OzLearner *l, const OzProjection *p) {
     (void)l;
     const SignState *s = state;
-    g_assert((guint)p->id < s->n && s->s[p->id]); /* setup made one for every chain projection */
+    /* setup made one for every projection leaving a hidden population: the chain's. */
+    g_assert((guint)p->id < s->n && s->s[p->id]);
     return s->s[p->id];
 }
 

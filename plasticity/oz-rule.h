@@ -91,8 +91,7 @@ struct OzRuleOps {
     const float *(*chain_matrix)(void *state, const OzLearner *l, const OzProjection *p);
 
     /* (optional) TRUE to probe hidden population pop during training, at *where. */
-    gboolean (*probe)(void *state, const OzLearner *l, const OzPopulation *pop,
-                      OzNoiseMode *where);
+    gboolean (*probe)(void *state, const OzLearner *l, const OzPopulation *pop, OzNoiseMode *where);
     /* (optional) g_u (rows, n) from c->g_s; NULL: g_s ⊙ ψ(u) ⊙ mask. */
     void (*gate)(void *state, const OzRuleGateCtx *c, float *g_u);
     /* (optional) rejects feedback delays, jitter or eligibility the rule cannot take. */
