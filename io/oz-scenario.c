@@ -13,6 +13,7 @@
 #include "oz-scenario.h"
 
 #include "neurons/oz-neuron.h"
+#include "plasticity/oz-rule.h"
 
 #include <errno.h>
 #include <math.h>
@@ -43,8 +44,7 @@ static const char *const kind_names[K_COUNT] = {
 static const gboolean kind_named[K_COUNT] = {FALSE, FALSE, FALSE, FALSE, FALSE, TRUE, TRUE, TRUE};
 _Static_assert(G_N_ELEMENTS(kind_names) == K_COUNT, "one name per section kind");
 
-/* T_MODEL: a registered neuron model's name (oz_neuron_lookup), stored as a string. */
-typedef enum { T_INT, T_INT64, T_DOUBLE, T_BOOL, T_STRING, T_ENUM, T_LIST, T_MODEL } Type;
+typedef enum { T_INT, T_INT64, T_DOUBLE, T_BOOL, T_STRING, T_ENUM, T_LIST } Type;
 
 typedef struct {
     Kind kind;
@@ -52,10 +52,46 @@ typedef struct {
     Type type;
     gsize offset;
     double min, max;
-    const char *choices; /* T_ENUM: "a|b|c" */
+    const char *choices; /* T_ENUM: "a|b|c", or "@TAG" for a registry's names (below) */
     const char *def;     /* NULL: required */
     const char *help;
 } KeySpec;
+
+/* The learning rules' names, from their registry (plasticity/oz-rule-registry.c). */
+static const char *rule_names(void) {
+    return oz_rule_names("|");
+}
+
+/* The neuron models' names, from their registry (neurons/oz-neuron-registry.c), joined
+ * once. */
+static const char *model_names(void) {
+    static gsize joined;
+    if (g_once_init_enter(&joined)) {
+        GString *s = g_string_new(NULL);
+        for (const OzNeuronOps *const *m = oz_neuron_models(); *m; m++)
+            g_string_append_printf(s, "%s%s", s->len ? "|" : "", (*m)->name);
+        g_once_init_leave(&joined, (gsize)g_string_free(s, FALSE));
+    }
+    return (const char *)joined;
+}
+
+/* Enums whose choices are the names in a plugin registry, so that a registered plugin is
+ * a valid value without an edit here. */
+static const struct {
+    const char *tag;
+    const char *(*names)(void);
+} registries[] = {{"@rules", rule_names}, {"@models", model_names}};
+
+/* A key's choices, "a|b|c". */
+static const char *key_choices(const KeySpec *ks) {
+    if (ks->choices && ks->choices[0] == '@') {
+        for (gsize i = 0; i < G_N_ELEMENTS(registries); i++)
+            if (strcmp(ks->choices, registries[i].tag) == 0)
+                return registries[i].names();
+        g_error("schema: key %s names no registry (%s)", ks->key, ks->choices);
+    }
+    return ks->choices;
+}
 
 #define RUN(f) offsetof(OzRunConfig, f)
 #define DATA(f) offsetof(OzDataConfig, f)
@@ -152,8 +188,8 @@ static const KeySpec schema[] = {
     {K_RECORD, "checkpoints_all", T_BOOL, REC(checkpoints_all), 0, 0, NULL, "false",
      "keep a checkpoint of every epoch (about 15 MB each for the paper's net), not only the last"},
 
-    {K_RULE, "name", T_ENUM, RULE(name), 0, 0, "bp|dfa|dkp|zo|opzo", "opzo",
-     "learning rule: bp (spatial BP), dfa, dkp, zo (single-point ZO), opzo"},
+    {K_RULE, "name", T_ENUM, RULE(name), 0, 0, "@rules", "opzo",
+     "learning rule, one of the registered rules (plasticity/oz-rule-NAME.c)"},
     {K_RULE, "loss_lambda", T_DOUBLE, RULE(loss_lambda), 0, 1, NULL, "0.05",
      "λ_L: weight of MSE in the CE/MSE mix (docs/ALGORITHM.md §4.1; 0.001 for event data)"},
     {K_RULE, "surrogate_a", T_DOUBLE, RULE(surrogate_a), 1e-6, 1e3, NULL, "0.25",
@@ -207,7 +243,7 @@ static const KeySpec schema[] = {
     {K_OPTIMIZER, "schedule", T_ENUM, OPT(schedule), 0, 0, "cosine|constant", "cosine",
      "learning rate per epoch: cosine annealing to 0 over the epochs, or constant"},
 
-    {K_POPULATION, "model", T_MODEL, POP(model), 0, 0, NULL, NULL,
+    {K_POPULATION, "model", T_ENUM, POP(model), 0, 0, "@models", NULL,
      "neuron model, one of the registered models (their keys follow)"},
     {K_POPULATION, "size", T_INT, POP(size), 1, 1e7, NULL, NULL,
      "number of neurons (may be left out when shape is given; both must agree)"},
@@ -461,7 +497,7 @@ static gboolean parse_value(const Ctx *c, const KeySpec *ks, const char *section
         return FALSE;
     }
     case T_ENUM: {
-        g_auto(GStrv) choices = g_strsplit(ks->choices, "|", -1);
+        g_auto(GStrv) choices = g_strsplit(key_choices(ks), "|", -1);
         if (g_strv_contains((const char *const *)choices, v)) {
             g_free(*(char **)field);
             *(char **)field = g_strdup(v);
@@ -477,25 +513,6 @@ static gboolean parse_value(const Ctx *c, const KeySpec *ks, const char *section
         g_free(*(char **)field);
         *(char **)field = g_strdup(v);
         return TRUE;
-    case T_MODEL: {
-        if (oz_neuron_lookup(v)) {
-            g_free(*(char **)field);
-            *(char **)field = g_strdup(v);
-            return TRUE;
-        }
-        const OzNeuronOps *const *models = oz_neuron_models();
-        gsize n = 0;
-        while (models[n])
-            n++;
-        const char *names[n + 1];
-        for (gsize i = 0; i < n; i++)
-            names[i] = models[i]->name;
-        g_autofree char *sug = suggest(v, names, n);
-        g_autofree char *list = oz_neuron_names();
-        key_error(c, error, OZ_SCENARIO_ERROR_VALUE, section, ks->key,
-                  "expected one of the registered models %s, got '%s'%s", list, v, sug);
-        return FALSE;
-    }
     case T_LIST: {
         g_auto(GStrv) parts = g_strsplit(v, ",", -1);
         GPtrArray *out = g_ptr_array_new();
@@ -682,7 +699,7 @@ static gboolean fill_shape(const Ctx *c, GKeyFile *kf, const char *section, OzPo
 static gboolean fill_model_keys(const Ctx *c, GKeyFile *kf, const char *section,
                                 OzPopulationConfig *p, GError **error) {
     const OzNeuronOps *ops = oz_neuron_lookup(p->model);
-    g_assert(ops); /* T_MODEL accepted it */
+    g_assert(ops); /* the "@models" enum accepted it */
     OzPopulationParams common = {.model = ops->name, .size = p->size};
     g_autofree gpointer own = ops->params_size ? g_malloc0(ops->params_size) : NULL;
     GPtrArray *keys = g_ptr_array_new(), *values = g_ptr_array_new();
@@ -1199,12 +1216,8 @@ char *oz_scenario_describe(void) {
                                    kind_named[ks->kind] ? " NAME" : "");
         }
         g_string_append_printf(s, "  %-18s %s", ks->key, ks->help);
-        if (ks->type == T_MODEL) {
-            g_autofree char *names = oz_neuron_names();
-            g_string_append_printf(s, " {%s}", names);
-        }
-        if (ks->choices)
-            g_string_append_printf(s, " {%s}", ks->choices);
+        if (key_choices(ks))
+            g_string_append_printf(s, " {%s}", key_choices(ks));
         if (ks->def)
             g_string_append_printf(s, " [default: %s]\n", *ks->def ? ks->def : "\"\"");
         else

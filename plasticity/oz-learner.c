@@ -15,25 +15,6 @@
 G_DEFINE_QUARK(oz-learner-error-quark, oz_learner_error)
 // clang-format on
 
-static const OzRuleOps rule_bp = {OZ_RULE_API_VERSION, "bp", "transpose", FALSE};
-static const OzRuleOps rule_dfa = {OZ_RULE_API_VERSION, "dfa", "random", FALSE};
-static const OzRuleOps rule_dkp = {OZ_RULE_API_VERSION, "dkp", "learned", FALSE};
-static const OzRuleOps rule_zo = {OZ_RULE_API_VERSION, "zo", "broadcast", TRUE};
-static const OzRuleOps rule_opzo = {OZ_RULE_API_VERSION, "opzo", "momentum", TRUE};
-static const OzRuleOps *const rules[] = {&rule_bp, &rule_dfa,  &rule_dkp,
-                                         &rule_zo, &rule_opzo, NULL};
-
-const OzRuleOps *oz_rule_lookup(const char *name) {
-    for (int i = 0; rules[i]; i++)
-        if (g_strcmp0(rules[i]->name, name) == 0)
-            return rules[i];
-    return NULL;
-}
-
-const OzRuleOps *const *oz_rule_all(void) {
-    return rules;
-}
-
 static void on_loss(OzEngine *engine, const OzEvent *ev, gpointer user_data);
 static void on_error(OzEngine *engine, const OzEvent *ev, gpointer user_data);
 static void on_step(OzEngine *engine, const OzEvent *ev, gpointer user_data);
@@ -54,9 +35,9 @@ static void hidden_free(OzHidden *h) {
     g_free(h);
 }
 
-/* The learning state of hidden population pop: its feedback pathway (drawn from
- * rng_init), its g_u buffer, the LL readout (drawn next), and the noise hook of rules that
- * probe. */
+/* The learning state of hidden population pop: its feedback pathway (a direct rule's,
+ * drawn from rng_init; fb is NULL for a chain), its g_u buffer, the LL readout (drawn
+ * next), and the noise hook when the rule probes it. */
 static OzHidden *hidden_new(OzLearner *l, OzPopulation *pop, const OzFeedbackOps *fb,
                             OzRng *rng_init) {
     const OzLearnParams *params = &l->p;
@@ -81,8 +62,10 @@ static OzHidden *hidden_new(OzLearner *l, OzPopulation *pop, const OzFeedbackOps
         for (gsize i = 0; i < sz; i++)
             h->ll_w[i] = (float)((2.0 * oz_rng_uniform(rng_init) - 1.0) * bound);
     }
-    if (l->rule->noise) {
-        pop->noise_mode = params->position;
+    OzNoiseMode where = OZ_NOISE_AFTER;
+    if (l->rule->probe && l->rule->probe(l->rule_state, l, pop, &where)) {
+        h->probed = TRUE;
+        pop->noise_mode = where;
         pop->pre_step = sample_noise;
         pop->pre_step_data = l;
     }
@@ -121,7 +104,7 @@ OzLearner *oz_learner_new(OzNetwork *net, const OzLearnParams *params, OzRng *rn
     const OzRuleOps *rule = oz_rule_lookup(params->rule);
     if (!rule) {
         g_set_error(error, OZ_LEARNER_ERROR, OZ_LEARNER_ERROR_UNKNOWN_RULE,
-                    "unknown learning rule '%s' (rules: bp, dfa, dkp, zo, opzo)", params->rule);
+                    "unknown learning rule '%s' (rules: %s)", params->rule, oz_rule_names(", "));
         return NULL;
     }
     g_return_val_if_fail(!net->prepared, NULL);
@@ -134,13 +117,14 @@ OzLearner *oz_learner_new(OzNetwork *net, const OzLearnParams *params, OzRng *rn
     OzLearner *l = g_new0(OzLearner, 1);
     l->net = net;
     l->rule = rule;
+    l->rule_state = rule->state_size ? g_malloc0(rule->state_size) : NULL;
     l->p = *params;
     l->rng_noise = rng_noise;
     l->readout = readout;
     l->m = readout->n;
     l->hidden = g_ptr_array_new_with_free_func((GDestroyNotify)hidden_free);
-    const OzFeedbackOps *fb = oz_feedback_lookup(rule->feedback);
-    g_assert(fb);
+    const OzFeedbackOps *fb = rule->pathway ? oz_feedback_lookup(rule->pathway) : NULL;
+    g_assert(fb || oz_rule_chains(rule)); /* oz_rule_table_check */
     for (guint i = 0; i < net->pops->len; i++) {
         OzPopulation *pop = g_ptr_array_index(net->pops, i);
         /* Every population of a learnable model (one with a surrogate ψ) gets a signal. */
@@ -201,6 +185,9 @@ void oz_learner_free(OzLearner *l) {
     g_free(l->labels);
     g_free(l->noise_keys);
     g_free(l->error_handler);
+    if (l->rule->clear && l->rule_state)
+        l->rule->clear(l->rule_state);
+    g_free(l->rule_state);
     g_free(l);
 }
 
@@ -224,19 +211,27 @@ gboolean oz_learner_set_feedback(OzLearner *l, const char *name, int delay, int 
     return FALSE;
 }
 
+gboolean oz_learner_check_uniform_feedback(const OzLearner *l, GError **error) {
+    for (guint k = 0; k < l->hidden->len; k++) {
+        const OzHidden *h = g_ptr_array_index(l->hidden, k);
+        const OzHidden *h0 = g_ptr_array_index(l->hidden, 0);
+        if (h->jitter_ticks > 0 || h->delay_ticks != h0->delay_ticks) {
+            g_set_error(error, OZ_LEARNER_ERROR, OZ_LEARNER_ERROR_DELAY,
+                        "feedback into %s: %s forms its signal layer by layer, so every hidden "
+                        "population needs the same delay and no jitter",
+                        h->pop->name, l->rule->name);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
 gint64 oz_learner_finalize(OzLearner *l, guint64 seed, GError **error) {
     gint64 max_lat = 0;
-    gboolean bp = l->rule == oz_rule_lookup("bp");
+    if (l->rule->check_feedback && !l->rule->check_feedback(l->rule_state, l, error))
+        return -1;
     for (guint k = 0; k < l->hidden->len; k++) {
         OzHidden *h = g_ptr_array_index(l->hidden, k);
-        OzHidden *h0 = g_ptr_array_index(l->hidden, 0);
-        if (bp && (h->jitter_ticks > 0 || h->delay_ticks != h0->delay_ticks)) {
-            g_set_error(error, OZ_LEARNER_ERROR, OZ_LEARNER_ERROR_DELAY,
-                        "feedback into %s: BP forms its signal layer by layer, so every hidden "
-                        "population needs the same delay and no jitter",
-                        h->pop->name);
-            return -1;
-        }
         gint64 lat = h->delay_ticks + h->jitter_ticks;
         h->lag = MAX(0, oz_network_delay_between(l->net, h->pop, l->readout));
         if (lat > 0 && l->p.step_every_tick) {
@@ -267,6 +262,8 @@ gint64 oz_learner_finalize(OzLearner *l, guint64 seed, GError **error) {
         h->arrived = g_new(gint64, l->ring);
     }
     oz_rng_init(&l->rng_jitter, seed, "jitter");
+    if (l->rule->setup && !l->rule->setup(l->rule_state, l, seed, error))
+        return -1;
     return max_lat;
 }
 
@@ -318,7 +315,7 @@ void oz_learner_prepare(OzLearner *l) {
     }
     l->loss_from = l->readout->sum_from;
     l->loss_to = l->loss_from + l->net->input_ticks;
-    /* Hidden populations in topological order, so reverse order is BP's order. */
+    /* Hidden populations in topological order, so reverse order is a chain's order. */
     g_ptr_array_sort(l->hidden, by_topo);
     l->opt = oz_optim_new(&l->p.optim);
     for (guint i = 0; i < l->net->projs->len; i++) {
@@ -353,7 +350,7 @@ void oz_learner_begin(OzLearner *l, const guint8 *labels, gboolean training) {
     l->noise_keys_drawn = FALSE;
     for (guint k = 0; k < l->hidden->len; k++) {
         OzHidden *h = g_ptr_array_index(l->hidden, k);
-        h->pop->noise_alpha = l->rule->noise ? l->alpha : 0.0f;
+        h->pop->noise_alpha = h->probed ? l->alpha : 0.0f;
     }
     for (guint k = 0; k < l->hidden->len; k++) {
         OzHidden *h = g_ptr_array_index(l->hidden, k);
@@ -364,6 +361,8 @@ void oz_learner_begin(OzLearner *l, const guint8 *labels, gboolean training) {
     }
     if (training)
         oz_optim_zero_grad(l->opt);
+    if (l->rule->window_begin)
+        l->rule->window_begin(l->rule_state, l);
     oz_engine_schedule(l->net->engine, l->loss_from, l->stage_loss, l->loss_handler, 0);
 }
 
@@ -456,6 +455,10 @@ static const float *pre_factor(OzProjection *p, gint64 t) {
 }
 
 static OzHidden *hidden_of(OzLearner *l, OzPopulation *pop) {
+    return oz_learner_hidden(l, pop);
+}
+
+OzHidden *oz_learner_hidden(const OzLearner *l, const OzPopulation *pop) {
     for (guint k = 0; k < l->hidden->len; k++) {
         OzHidden *h = g_ptr_array_index(l->hidden, k);
         if (h->pop == pop)
@@ -464,8 +467,9 @@ static OzHidden *hidden_of(OzLearner *l, OzPopulation *pop) {
     return NULL;
 }
 
-/* BP: g_s of h = Σ over its outgoing projections of (downstream g_u or e) · Wᵀ. */
-static void bp_chain(OzLearner *l, OzHidden *h, const float *e, int rows, float *chain) {
+/* A chain rule's g_s of h = Σ over its outgoing projections p of (downstream g_u or e) ·
+ * C(p)ᵀ, with C(p) the rule's chain_matrix (bp: W). */
+static void chain_signal(OzLearner *l, OzHidden *h, const float *e, int rows, float *chain) {
     int n = h->pop->n;
     memset(chain, 0, sizeof(float) * (gsize)rows * n);
     for (guint k = 0; k < h->pop->out->len; k++) {
@@ -479,7 +483,8 @@ static void bp_chain(OzLearner *l, OzHidden *h, const float *e, int rows, float 
                 continue;
             down = hp->g_u_last ? hp->g_u_last : hp->g_u;
         }
-        oz_sgemm(CblasNoTrans, CblasTrans, rows, n, p->n_post, 1.0f, down, p->n_post, p->w,
+        const float *c = l->rule->chain_matrix(l->rule_state, l, p);
+        oz_sgemm(CblasNoTrans, CblasTrans, rows, n, p->n_post, 1.0f, down, p->n_post, c,
                  p->n_post, 1.0f, chain, n);
         h->path.macs += (guint64)rows * n * p->n_post;
     }
@@ -490,8 +495,8 @@ static gsize slot_of(const OzLearner *l, gint64 te) {
 }
 
 /* The top-down signal g_s of h for the error emitted at te, written into its ring slot:
- * the pathway's observe and signal (with the probe, trace and output of tick te), plus
- * the local-learning term. */
+ * a chain rule's chain, or a direct rule's pathway observe and signal (with the probe,
+ * trace and output of tick te); plus the local-learning term. */
 static void make_signal(OzLearner *l, OzHidden *h, gint64 te) {
     OzPopulation *pop = h->pop;
     int rows = pop->active_samples, n = pop->n, m = l->m;
@@ -509,14 +514,15 @@ static void make_signal(OzLearner *l, OzHidden *h, gint64 te) {
         .z = f->z,
         .sample_loss = l->l_ring + slot * (gsize)l->net->batch,
         .trace = f->trace,
-        .chain = g_s,
         .alpha = pop->noise_alpha,
     };
-    if (h->path.ops == oz_feedback_lookup("transpose"))
-        bp_chain(l, h, ctx.e, rows, g_s);
-    if (h->path.ops->observe && !(l->frozen && !h->path.ops->trained))
-        h->path.ops->observe(&h->path, &ctx);
-    h->path.ops->signal(&h->path, &ctx, g_s);
+    if (oz_rule_chains(l->rule)) {
+        chain_signal(l, h, ctx.e, rows, g_s);
+    } else {
+        if (h->path.ops->observe && !(l->frozen && !h->path.ops->trained))
+            h->path.ops->observe(&h->path, &ctx);
+        h->path.ops->signal(&h->path, &ctx, g_s);
+    }
     if (h->ll_w) {
         /* r = ŝ R; e_r = ll_scale · ∂L(r)/∂r; g_s += e_r Rᵀ; ∇R += âᵀ e_r. */
         oz_sgemm(CblasNoTrans, CblasNoTrans, rows, m, n, 1.0f, f->s, n, h->ll_w, m, 0.0f, h->ll_r,
@@ -863,7 +869,8 @@ static void gu_part(void *ctx, int part, gsize begin, gsize end) {
 
 /* The three-factor update for the signal emitted at te, with the eligibility factors of
  * tick ft (te itself for stored eligibility, the arrival tick for current):
- * g_u = g_s ⊙ ψ(u[ft]) ⊙ mask; ∇W += â_pre[ft − d]ᵀ g_u; ∇b += Σ g_u. */
+ * g_u = the rule's gate (default g_s ⊙ ψ(u[ft]) ⊙ mask); ∇W += â_pre[ft − d]ᵀ g_u;
+ * ∇b += Σ g_u. */
 static void apply_signal(OzLearner *l, OzHidden *h, gint64 te, gint64 ft) {
     OzPopulation *pop = h->pop;
     int rows = pop->active_samples, n = pop->n;
@@ -880,8 +887,13 @@ static void apply_signal(OzLearner *l, OzHidden *h, gint64 te, gint64 ft) {
             break;
         }
     }
-    GuJob j = {g_u, g_s, f->u, pop->mask, pop, (float)l->p.surrogate_a};
-    oz_par_for((gsize)rows * n, 16, gu_part, &j);
+    if (l->rule->gate) {
+        const OzRuleGateCtx c = {pop, f, g_s, rows, n, (float)l->p.surrogate_a};
+        l->rule->gate(l->rule_state, &c, g_u);
+    } else {
+        GuJob j = {g_u, g_s, f->u, pop->mask, pop, (float)l->p.surrogate_a};
+        oz_par_for((gsize)rows * n, 16, gu_part, &j);
+    }
     for (guint k = 0; k < pop->in->len; k++) {
         OzProjection *p = g_ptr_array_index(pop->in, k);
         const float *pre = pre_factor(p, ft);
@@ -897,7 +909,7 @@ static void apply_signal(OzLearner *l, OzHidden *h, gint64 te, gint64 ft) {
     }
     if (pop->p.bias)
         accumulate_bias(pop->bias_grad, g_u, rows, n);
-    h->g_u_last = g_u; /* BP's chain reads it for the same emission tick */
+    h->g_u_last = g_u; /* a chain reads it for the same emission tick */
     h->applied++;
 }
 
@@ -1015,13 +1027,13 @@ static void on_loss(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
         accumulate_bias(ro->bias_grad, e, rows, m);
     if (l->diag)
         shadow_bp(l, t, e, rows);
-    /* The top-down signals leave now (BP's chain is formed on arrival, when the
+    /* A direct rule's top-down signals leave now (a chain is formed on arrival, when the
      * downstream g_u exists) and arrive after each pathway's delay and jitter, latest
      * population in topological order first. */
-    gboolean bp = l->rule == oz_rule_lookup("bp");
+    const gboolean direct = !oz_rule_chains(l->rule);
     for (guint k = l->hidden->len; k-- > 0;) {
         OzHidden *h = g_ptr_array_index(l->hidden, k);
-        if (!bp)
+        if (direct)
             make_signal(l, h, t);
         gint64 lag = h->delay_ticks;
         if (h->jitter_ticks > 0)
@@ -1046,7 +1058,7 @@ static void on_error(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
     OzHidden *h = g_ptr_array_index(l->hidden, k);
     if (l->on_arrival)
         l->on_arrival(h, te, ta, l->on_arrival_data);
-    if (l->rule == oz_rule_lookup("bp"))
+    if (oz_rule_chains(l->rule))
         make_signal(l, h, te);
     if (h->eligibility == OZ_ELIGIBILITY_CURRENT) {
         apply_signal(l, h, te, ta);
@@ -1093,8 +1105,11 @@ static void on_step(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
     }
     if (l->diag && !l->p.step_every_tick)
         stats_window_end(l);
-    if (!l->frozen)
+    if (!l->frozen) {
         oz_optim_step(l->opt, l->lr);
+        if (l->rule->step_done)
+            l->rule->step_done(l->rule_state, l);
+    }
     if (l->p.step_every_tick) {
         oz_optim_zero_grad(l->opt);
         /* Weights changed inside the window: cached static currents are stale. */
