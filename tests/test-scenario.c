@@ -133,6 +133,12 @@ Test(scenario, out_of_range_is_named) {
     const char *t[] = {"run.ticks=0", NULL};
     err = expect_error(base_text, t, "run", "ticks");
     g_error_free(err);
+    /* A number of the schema itself (lambda above is a model key, checked by the model's
+     * parameter table). */
+    const char *l[] = {"rule.loss_lambda=1.5", NULL};
+    err = expect_error(base_text, l, "rule", "loss_lambda");
+    cr_assert(strstr(err->message, "out of range"), "%s", err->message);
+    g_error_free(err);
 }
 
 Test(scenario, missing_required_key_is_named) {
