@@ -1,4 +1,4 @@
-/* oz-feedback.c — the five pathways.  Every product is one sgemm over the batch. */
+/* oz-feedback.c — the four pathways.  Every product is one sgemm over the batch. */
 #include "oz-feedback.h"
 
 #include "engine/oz-par.h"
@@ -54,13 +54,6 @@ static void signal_broadcast(OzPathway *p, const OzFeedbackCtx *c, float *g_s) {
     p->macs += (guint64)c->rows * p->n;
 }
 
-static void signal_transpose(OzPathway *p, const OzFeedbackCtx *c, float *g_s) {
-    if (g_s != c->chain)
-        memcpy(g_s, c->chain, sizeof(float) * (gsize)c->rows * p->n);
-}
-
-static const OzFeedbackOps transpose_ops = {
-    OZ_FEEDBACK_API_VERSION, "transpose", FALSE, FALSE, FALSE, NULL, signal_transpose};
 static const OzFeedbackOps random_ops = {
     OZ_FEEDBACK_API_VERSION, "random", TRUE, FALSE, FALSE, NULL, signal_matrix};
 static const OzFeedbackOps learned_ops = {OZ_FEEDBACK_API_VERSION, "learned",    TRUE, TRUE, FALSE,
@@ -70,8 +63,8 @@ static const OzFeedbackOps momentum_ops = {OZ_FEEDBACK_API_VERSION, "momentum", 
 static const OzFeedbackOps broadcast_ops = {
     OZ_FEEDBACK_API_VERSION, "broadcast", FALSE, FALSE, TRUE, NULL, signal_broadcast};
 
-static const OzFeedbackOps *const registry[] = {&transpose_ops, &random_ops,    &learned_ops,
-                                                &momentum_ops,  &broadcast_ops, NULL};
+static const OzFeedbackOps *const registry[] = {&random_ops, &learned_ops, &momentum_ops,
+                                                &broadcast_ops, NULL};
 
 const OzFeedbackOps *oz_feedback_lookup(const char *name) {
     for (int i = 0; registry[i]; i++)
@@ -91,7 +84,7 @@ void oz_pathway_init(OzPathway *p, const OzFeedbackOps *ops, int n, int m, OzRng
     p->n = n;
     p->m = m;
     p->momentum = 0.99999;
-    if (!ops->has_matrix)
+    if (!ops || !ops->has_matrix)
         return;
     gsize sz = (gsize)n * (gsize)m;
     p->mat = g_new0(float, sz);

@@ -2,8 +2,8 @@
  *
  * A pathway turns the output error e[t] (rows, m) into the top-down signal g_s for a
  * hidden population of n neurons (the gradient with respect to its output, before ψ
- * gating; docs/ALGORITHM.md §5.3, §7):
- *   transpose  (BP)   g_s = the layer-by-layer chain, computed by the learning core
+ * gating; docs/ALGORITHM.md §5.3, §7) — the direct pathways of the learning rules
+ * (plasticity/oz-rule.h; BP's layer-by-layer chain is not a pathway but a rule's chain):
  *   random     (DFA)  g_s = e Bᵀ, B (n, m) fixed, N(0, 2/fan)
  *   learned    (DKP)  g_s = e Bᵀ, B starts at 0, ∇B = Σ_t â[t]ᵀ e[t] (trained by the optimizer)
  *   momentum   (OPZO) g_s = e Mᵀ after M ← λ_M M + (1−λ_M)/rows · zᵀ õ [/α]  (Eqs. 5–6)
@@ -33,7 +33,6 @@ typedef struct {
     const float *z;             /* (rows, n) this layer's probe, or NULL */
     const double *sample_loss;  /* (rows) ℓ_b[t], already divided by T·B */
     const float *trace;         /* (rows, n) this layer's own trace â (DKP) */
-    const float *chain;         /* (rows, n) BP's back-propagated signal */
     float alpha;
 } OzFeedbackCtx;
 
@@ -71,6 +70,7 @@ const OzFeedbackOps *const *oz_feedback_all(void);
  * fan_n.  (transfer full) of the buffers inside p; free with oz_pathway_clear. */
 void oz_pathway_init(OzPathway *p, const OzFeedbackOps *ops, int n, int m, OzRng *rng,
                      gboolean fan_n);
+/* With ops NULL, p only counts macs (a chain rule's error path) and has no matrix. */
 void oz_pathway_clear(OzPathway *p);
 /* End of a sample window: applies a per-window momentum update (no-op otherwise). */
 void oz_pathway_end_window(OzPathway *p);

@@ -38,7 +38,13 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS populations("
     "  run_id INTEGER NOT NULL REFERENCES runs(id), name TEXT NOT NULL, model TEXT,"
     "  size INTEGER, topo INTEGER, encoding TEXT, lambda REAL, v_th REAL, dropout REAL,"
-    "  PRIMARY KEY(run_id, name));"
+    "  shape TEXT, PRIMARY KEY(run_id, name));"
+    /* Every parameter of a plugin as it ran (a neuron model's keys, defaults included):
+     * owner is the scenario section ("population h1"), value the text that reads back to
+     * the same value. */
+    "CREATE TABLE IF NOT EXISTS parameters("
+    "  run_id INTEGER NOT NULL REFERENCES runs(id), owner TEXT NOT NULL, key TEXT NOT NULL,"
+    "  value TEXT, PRIMARY KEY(run_id, owner, key));"
     "CREATE TABLE IF NOT EXISTS projections("
     "  run_id INTEGER NOT NULL REFERENCES runs(id), name TEXT NOT NULL, pre TEXT, post TEXT,"
     "  n_pre INTEGER, n_post INTEGER, delay_ticks INTEGER, init TEXT,"
@@ -123,7 +129,11 @@ static const char schema_sql[] =
     "  FROM ops LEFT JOIN nu USING (run_id, epoch, phase) CROSS JOIN energy_models m;";
 
 static const char *const row_sql[OZ_ROW_COUNT] = {
-    [OZ_ROW_POPULATION] = "INSERT INTO populations VALUES(?,?,?,?,?,?,?,?,?)",
+    /* Columns by name: a log made before shapes gained the column at its end. */
+    [OZ_ROW_POPULATION] = ("INSERT INTO populations(run_id, name, model, size, topo, encoding,"
+                           " lambda, v_th, dropout, shape) VALUES(?,?,?,?,?,?,?,?,?,?)"),
+    [OZ_ROW_PARAMETER] = "INSERT OR REPLACE INTO parameters(run_id, owner, key, value) "
+                         "VALUES(?,?,?,?)",
     [OZ_ROW_PROJECTION] = "INSERT INTO projections VALUES(?,?,?,?,?,?,?,?)",
     [OZ_ROW_EPOCH] = "INSERT OR REPLACE INTO epochs VALUES(?,?,?,?,?,?,?,?,?,?)",
     [OZ_ROW_FIRING_RATE] = "INSERT OR REPLACE INTO firing_rates VALUES(?,?,?,?,?,?,?,?)",
@@ -312,8 +322,14 @@ OzRunLog *oz_runlog_open(const char *path, uv_loop_t *loop, int busy_timeout_ms,
         }
         sqlite3_finalize(st);
     }
-    /* Logs made before runs had a sweep column get it now. */
+    /* Logs made before population shapes get the column (NULL in their rows). */
     sqlite3_stmt *probe = NULL;
+    if (sqlite3_prepare_v2(log->db, "SELECT shape FROM populations LIMIT 0", -1, &probe, NULL) !=
+        SQLITE_OK)
+        sqlite3_exec(log->db, "ALTER TABLE populations ADD COLUMN shape TEXT", NULL, NULL, NULL);
+    sqlite3_finalize(probe);
+    probe = NULL;
+    /* Logs made before runs had a sweep column get it now. */
     if (sqlite3_prepare_v2(log->db, "SELECT sweep FROM runs LIMIT 0", -1, &probe, NULL) !=
         SQLITE_OK)
         sqlite3_exec(log->db, "ALTER TABLE runs ADD COLUMN sweep TEXT", NULL, NULL, NULL);

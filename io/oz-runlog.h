@@ -9,7 +9,7 @@
  * WAL mode and a busy timeout let a user query a running log.  A failed batch keeps the
  * error (oz_runlog_error) and drops later batches; everything committed before it stays.
  *
- * Tables: runs, populations, projections, epochs, firing_rates, synops, spikes,
+ * Tables: runs, populations, parameters, projections, epochs, firing_rates, synops, spikes,
  * energy_models; views: energy (joules per run, epoch, phase and hardware model).
  */
 #pragma once
@@ -37,6 +37,7 @@ typedef enum {
     OZ_ROW_CHECKPOINT_PRUNE, /* epoch: deletes this run's checkpoints of earlier epochs */
     OZ_ROW_INTERRUPT,        /* name, dtype, shape, blob: the state at an interruption */
     OZ_ROW_INTERRUPT_CLEAR,  /* (no columns): forget this run's interruption state */
+    OZ_ROW_PARAMETER,        /* owner, key, value: one plugin parameter as it ran */
     OZ_ROW_COUNT
 } OzRowKind;
 

@@ -5,8 +5,15 @@
  * sections and keys, then walks the schema to fill every field, so a key absent from
  * the file gets its default and a required key without one is reported.  Nothing is
  * committed to the caller until the whole file has validated.
+ *
+ * A population's model keys are not in the schema: they come from the registered neuron
+ * models' ops tables (neurons/oz-neuron.h), parsed with engine/oz-params.h in the same words
+ * as the schema's keys, so this file knows no model by name.
  */
 #include "oz-scenario.h"
+
+#include "neurons/oz-neuron.h"
+#include "plasticity/oz-rule.h"
 
 #include <errno.h>
 #include <math.h>
@@ -45,10 +52,46 @@ typedef struct {
     Type type;
     gsize offset;
     double min, max;
-    const char *choices; /* T_ENUM: "a|b|c" */
+    const char *choices; /* T_ENUM: "a|b|c", or "@TAG" for a registry's names (below) */
     const char *def;     /* NULL: required */
     const char *help;
 } KeySpec;
+
+/* The learning rules' names, from their registry (plasticity/oz-rule-registry.c). */
+static const char *rule_names(void) {
+    return oz_rule_names("|");
+}
+
+/* The neuron models' names, from their registry (neurons/oz-neuron-registry.c), joined
+ * once. */
+static const char *model_names(void) {
+    static gsize joined;
+    if (g_once_init_enter(&joined)) {
+        GString *s = g_string_new(NULL);
+        for (const OzNeuronOps *const *m = oz_neuron_models(); *m; m++)
+            g_string_append_printf(s, "%s%s", s->len ? "|" : "", (*m)->name);
+        g_once_init_leave(&joined, (gsize)g_string_free(s, FALSE));
+    }
+    return (const char *)joined;
+}
+
+/* Enums whose choices are the names in a plugin registry, so that a registered plugin is
+ * a valid value without an edit here. */
+static const struct {
+    const char *tag;
+    const char *(*names)(void);
+} registries[] = {{"@rules", rule_names}, {"@models", model_names}};
+
+/* A key's choices, "a|b|c". */
+static const char *key_choices(const KeySpec *ks) {
+    if (ks->choices && ks->choices[0] == '@') {
+        for (gsize i = 0; i < G_N_ELEMENTS(registries); i++)
+            if (strcmp(ks->choices, registries[i].tag) == 0)
+                return registries[i].names();
+        g_error("schema: key %s names no registry (%s)", ks->key, ks->choices);
+    }
+    return ks->choices;
+}
 
 #define RUN(f) offsetof(OzRunConfig, f)
 #define DATA(f) offsetof(OzDataConfig, f)
@@ -145,8 +188,8 @@ static const KeySpec schema[] = {
     {K_RECORD, "checkpoints_all", T_BOOL, REC(checkpoints_all), 0, 0, NULL, "false",
      "keep a checkpoint of every epoch (about 15 MB each for the paper's net), not only the last"},
 
-    {K_RULE, "name", T_ENUM, RULE(name), 0, 0, "bp|dfa|dkp|zo|opzo", "opzo",
-     "learning rule: bp (spatial BP), dfa, dkp, zo (single-point ZO), opzo"},
+    {K_RULE, "name", T_ENUM, RULE(name), 0, 0, "@rules", "opzo",
+     "learning rule, one of the registered rules (plasticity/oz-rule-NAME.c)"},
     {K_RULE, "loss_lambda", T_DOUBLE, RULE(loss_lambda), 0, 1, NULL, "0.05",
      "λ_L: weight of MSE in the CE/MSE mix (docs/ALGORITHM.md §4.1; 0.001 for event data)"},
     {K_RULE, "surrogate_a", T_DOUBLE, RULE(surrogate_a), 1e-6, 1e3, NULL, "0.25",
@@ -200,16 +243,12 @@ static const KeySpec schema[] = {
     {K_OPTIMIZER, "schedule", T_ENUM, OPT(schedule), 0, 0, "cosine|constant", "cosine",
      "learning rate per epoch: cosine annealing to 0 over the epochs, or constant"},
 
-    {K_POPULATION, "model", T_ENUM, POP(model), 0, 0, "input|lif|readout", NULL,
-     "input (encoder), lif (spiking), readout (non-spiking, sums o[t])"},
-    {K_POPULATION, "size", T_INT, POP(size), 1, 1e7, NULL, NULL, "number of neurons"},
-    {K_POPULATION, "encoding", T_ENUM, POP(encoding), 0, 0, "current|bernoulli", "current",
-     "input: the image as a constant current, or Bernoulli spikes with p = pixel/255"},
-    {K_POPULATION, "lambda", T_DOUBLE, POP(lambda), 0, 1, NULL, "0.5", "leak λ = 1 - 1/τ"},
-    {K_POPULATION, "v_th", T_DOUBLE, POP(v_th), 1e-6, 1e6, NULL, "1", "firing threshold"},
-    {K_POPULATION, "dropout", T_DOUBLE, POP(dropout), 0, 0.99, NULL, "0",
-     "probability of silencing a neuron for a whole sample (training only)"},
-    {K_POPULATION, "bias", T_BOOL, POP(bias), 0, 0, NULL, "true", "learnable bias b"},
+    {K_POPULATION, "model", T_ENUM, POP(model), 0, 0, "@models", NULL,
+     "neuron model, one of the registered models (their keys follow)"},
+    {K_POPULATION, "size", T_INT, POP(size), 1, 1e7, NULL, NULL,
+     "number of neurons; may be left out when shape is given, and both must agree"},
+    {K_POPULATION, "shape", T_STRING, POP(shape), 0, 0, NULL, "",
+     "C,H,W or N: the population's shape (convolution, event input); size is its product"},
 
     {K_FEEDBACK, "delay", T_INT, FB(delay), 0, 10000, NULL, "0",
      "ticks between an output error and its arrival at this population"},
@@ -458,7 +497,7 @@ static gboolean parse_value(const Ctx *c, const KeySpec *ks, const char *section
         return FALSE;
     }
     case T_ENUM: {
-        g_auto(GStrv) choices = g_strsplit(ks->choices, "|", -1);
+        g_auto(GStrv) choices = g_strsplit(key_choices(ks), "|", -1);
         if (g_strv_contains((const char *const *)choices, v)) {
             g_free(*(char **)field);
             *(char **)field = g_strdup(v);
@@ -491,15 +530,64 @@ static gboolean parse_value(const Ctx *c, const KeySpec *ks, const char *section
     return FALSE;
 }
 
+/* Every key of a registered model's tables, once each, in registry order. */
+static void add_model_keys(GPtrArray *known) {
+    for (const OzNeuronOps *const *m = oz_neuron_models(); *m; m++) {
+        const OzParamSpec *tables[2] = {(*m)->common_params, (*m)->params};
+        for (int t = 0; t < 2; t++)
+            for (int i = 0; tables[t] && tables[t][i].key; i++) {
+                gboolean seen = FALSE;
+                for (guint j = 0; j < known->len && !seen; j++)
+                    seen = strcmp(g_ptr_array_index(known, j), tables[t][i].key) == 0;
+                if (!seen)
+                    g_ptr_array_add(known, (gpointer)tables[t][i].key);
+            }
+    }
+}
+
+/* The raw text of a key, or NULL when absent (*raw_out).  FALSE with an error when the
+ * value is there but cannot be read. */
+static gboolean read_raw(const Ctx *c, GKeyFile *kf, const char *section, const char *key,
+                         char **raw_out, GError **error) {
+    g_autoptr(GError) kerr = NULL;
+    *raw_out = g_key_file_get_string(kf, section, key, &kerr);
+    if (kerr && !g_error_matches(kerr, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND) &&
+        !g_error_matches(kerr, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND)) {
+        /* A bad escape: GLib hands back the value with it left in (2.74) or nothing.
+         * Not UTF-8: nothing.  Either way it is not what the file meant, and the
+         * default must not stand in for it, nor a "\0" pass into a name or a path. */
+        g_clear_pointer(raw_out, g_free);
+        g_autofree char *value = g_key_file_get_value(kf, section, key, NULL);
+        gssize at = value ? bad_escape(value) : -1;
+        g_autofree char *shown = printable(value ? value : "", TRUE);
+        if (at >= 0)
+            key_error(c, error, OZ_SCENARIO_ERROR_VALUE, section, key,
+                      "'%s' has an escape sequence a key file does not know at byte "
+                      "%" G_GSSIZE_FORMAT "; a backslash starts only \\s, \\n, \\t, \\r or \\\\",
+                      shown, at);
+        else if (g_error_matches(kerr, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_UNKNOWN_ENCODING))
+            key_error(c, error, OZ_SCENARIO_ERROR_VALUE, section, key, "'%s' is not UTF-8 text",
+                      shown);
+        else
+            key_error(c, error, OZ_SCENARIO_ERROR_VALUE, section, key, "'%s' cannot be read (%s)",
+                      shown, kerr->message);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 static gboolean fill_section(const Ctx *c, GKeyFile *kf, Kind kind, const char *section,
                              gpointer base, GError **error) {
     /* Unknown keys first, so a misspelt required key reads as a misspelling. */
     g_auto(GStrv) keys = g_key_file_get_keys(kf, section, NULL, NULL);
-    const char *known[G_N_ELEMENTS(schema)];
-    gsize nknown = 0;
+    g_autoptr(GPtrArray) known_keys = g_ptr_array_new();
     for (gsize i = 0; i < G_N_ELEMENTS(schema); i++)
         if (schema[i].kind == kind)
-            known[nknown++] = schema[i].key;
+            g_ptr_array_add(known_keys, (gpointer)schema[i].key);
+    if (kind == K_POPULATION)
+        add_model_keys(known_keys);
+    const char *const *known = (const char *const *)known_keys->pdata;
+    const gsize nknown = known_keys->len;
     for (char **k = keys; k && *k; k++) {
         gboolean ok = FALSE;
         for (gsize i = 0; i < nknown && !ok; i++)
@@ -519,31 +607,14 @@ static gboolean fill_section(const Ctx *c, GKeyFile *kf, Kind kind, const char *
         const KeySpec *ks = &schema[i];
         if (ks->kind != kind)
             continue;
-        g_autoptr(GError) kerr = NULL;
-        g_autofree char *raw = g_key_file_get_string(kf, section, ks->key, &kerr);
-        if (kerr && !g_error_matches(kerr, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND) &&
-            !g_error_matches(kerr, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND)) {
-            /* A bad escape: GLib hands back the value with it left in (2.74) or nothing.
-             * Not UTF-8: nothing.  Either way it is not what the file meant, and the
-             * default must not stand in for it, nor a "\0" pass into a name or a path. */
-            g_autofree char *value = g_key_file_get_value(kf, section, ks->key, NULL);
-            gssize at = value ? bad_escape(value) : -1;
-            g_autofree char *shown = printable(value ? value : "", TRUE);
-            if (at >= 0)
-                key_error(c, error, OZ_SCENARIO_ERROR_VALUE, section, ks->key,
-                          "'%s' has an escape sequence a key file does not know at byte "
-                          "%" G_GSSIZE_FORMAT
-                          "; a backslash starts only \\s, \\n, \\t, \\r or \\\\",
-                          shown, at);
-            else if (g_error_matches(kerr, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_UNKNOWN_ENCODING))
-                key_error(c, error, OZ_SCENARIO_ERROR_VALUE, section, ks->key,
-                          "'%s' is not UTF-8 text", shown);
-            else
-                key_error(c, error, OZ_SCENARIO_ERROR_VALUE, section, ks->key,
-                          "'%s' cannot be read (%s)", shown, kerr->message);
+        g_autofree char *raw = NULL;
+        if (!read_raw(c, kf, section, ks->key, &raw, error))
             return FALSE;
-        }
         if (!raw) {
+            /* A population's size may be left out when its shape is given. */
+            if (kind == K_POPULATION && strcmp(ks->key, "size") == 0 &&
+                g_key_file_has_key(kf, section, "shape", NULL))
+                continue;
             if (!ks->def) {
                 key_error(c, error, OZ_SCENARIO_ERROR_MISSING, section, ks->key,
                           "required key is missing (%s)", ks->help);
@@ -560,8 +631,121 @@ static gboolean fill_section(const Ctx *c, GKeyFile *kf, Kind kind, const char *
 static void pop_config_free(OzPopulationConfig *p) {
     g_free(p->name);
     g_free(p->model);
-    g_free(p->encoding);
+    g_free(p->shape);
+    g_strfreev(p->keys);
+    g_strfreev(p->values);
     g_free(p);
+}
+
+const char *oz_population_config_get(const OzPopulationConfig *pc, const char *key) {
+    for (int i = 0; pc->keys && pc->keys[i]; i++)
+        if (strcmp(pc->keys[i], key) == 0)
+            return pc->values[i];
+    return NULL;
+}
+
+/* The shape key: 1 to OZ_SCENARIO_SHAPE_MAX positive integers separated by commas, whose
+ * product is the size (given or not; when given, they must agree). */
+static gboolean fill_shape(const Ctx *c, GKeyFile *kf, const char *section, OzPopulationConfig *p,
+                           GError **error) {
+    _Static_assert(OZ_SCENARIO_SHAPE_MAX == OZ_SHAPE_MAX_RANK, "one limit on shape ranks");
+    if (!*p->shape) {
+        if (g_key_file_has_key(kf, section, "size", NULL))
+            return TRUE;
+        key_error(c, error, OZ_SCENARIO_ERROR_MISSING, section, "size",
+                  "required key is missing (number of neurons; or give shape = C,H,W)");
+        return FALSE;
+    }
+    g_auto(GStrv) parts = g_strsplit(p->shape, ",", -1);
+    int rank = (int)g_strv_length(parts);
+    gint64 product = 1;
+    gboolean ok = rank >= 1 && rank <= OZ_SCENARIO_SHAPE_MAX;
+    for (int d = 0; ok && d < rank; d++) {
+        char *end = NULL;
+        g_strstrip(parts[d]);
+        errno = 0;
+        gint64 v = g_ascii_strtoll(parts[d], &end, 10);
+        ok = *parts[d] && !*end && errno == 0 && v >= 1 && v <= 10000000;
+        if (ok) {
+            p->dims[d] = (int)v;
+            product *= v;
+            ok = product <= 10000000;
+        }
+    }
+    if (!ok) {
+        key_error(c, error, OZ_SCENARIO_ERROR_VALUE, section, "shape",
+                  "expected 1 to %d positive integers separated by commas (C,H,W or N) whose "
+                  "product is at most 10000000, got '%s'",
+                  OZ_SCENARIO_SHAPE_MAX, p->shape);
+        return FALSE;
+    }
+    p->rank = rank;
+    if (!g_key_file_has_key(kf, section, "size", NULL)) {
+        p->size = (int)product;
+    } else if (p->size != product) {
+        key_error(c, error, OZ_SCENARIO_ERROR_VALUE, section, "size",
+                  "%d does not match shape = %s, whose product is %" G_GINT64_FORMAT
+                  " (give either, or both agreeing)",
+                  p->size, p->shape, product);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* The population's model keys: every key of its model's tables, from the file or its
+ * default, validated by the model's own specs and its configure slot on temporaries, and
+ * kept as text.  Keys of other registered models were let through by fill_section and are
+ * ignored here. */
+static gboolean fill_model_keys(const Ctx *c, GKeyFile *kf, const char *section,
+                                OzPopulationConfig *p, GError **error) {
+    const OzNeuronOps *ops = oz_neuron_lookup(p->model);
+    g_assert(ops); /* the "@models" enum accepted it */
+    OzPopulationParams common = {.model = ops->name, .size = p->size};
+    g_autofree gpointer own = ops->params_size ? g_malloc0(ops->params_size) : NULL;
+    GPtrArray *keys = g_ptr_array_new(), *values = g_ptr_array_new();
+    const OzParamSpec *tables[2] = {ops->common_params, ops->params};
+    gpointer bases[2] = {&common, own};
+    gboolean ok = TRUE;
+    for (int t = 0; t < 2 && ok; t++) {
+        for (int i = 0; ok && tables[t] && tables[t][i].key; i++) {
+            const OzParamSpec *s = &tables[t][i];
+            g_autofree char *raw = NULL;
+            g_autofree char *why = NULL;
+            ok = read_raw(c, kf, section, s->key, &raw, error);
+            if (ok && !oz_param_parse(s, raw ? raw : s->def, bases[t], &why)) {
+                g_autofree char *sug = NULL;
+                if (s->type == OZ_PARAM_ENUM) {
+                    g_auto(GStrv) choices = g_strsplit(s->choices, "|", -1);
+                    g_autofree char *v = g_strstrip(g_strdup(raw ? raw : s->def));
+                    sug = suggest(v, (const char *const *)choices, g_strv_length(choices));
+                }
+                key_error(c, error, OZ_SCENARIO_ERROR_VALUE, section, s->key, "%s%s", why,
+                          sug ? sug : "");
+                ok = FALSE;
+            }
+            if (ok) {
+                g_ptr_array_add(keys, g_strdup(s->key));
+                g_ptr_array_add(values, oz_param_format(s, bases[t]));
+            }
+        }
+    }
+    g_ptr_array_add(keys, NULL);
+    g_ptr_array_add(values, NULL);
+    p->keys = (char **)g_ptr_array_free(keys, FALSE);
+    p->values = (char **)g_ptr_array_free(values, FALSE);
+    if (!ok)
+        return FALSE;
+    /* The model's checks across keys, as the population will run them. */
+    const char *bad = NULL;
+    g_autoptr(GError) local = NULL;
+    OzPopulationParams check = {.model = ops->name, .size = p->size};
+    g_autofree gpointer scratch = ops->params_size ? g_malloc0(ops->params_size) : NULL;
+    if (!oz_neuron_configure(ops, (const char *const *)p->keys, (const char *const *)p->values,
+                             &check, scratch, &bad, &local)) {
+        key_error(c, error, OZ_SCENARIO_ERROR_VALUE, section, bad, "%s", local->message);
+        return FALSE;
+    }
+    return TRUE;
 }
 
 static void fb_config_free(OzFeedbackConfig *p) {
@@ -748,6 +932,45 @@ static gboolean validate_run_name(const Ctx *c, OzScenario *sc, GError **error) 
     return FALSE;
 }
 
+static gboolean has_cap(const OzPopulationConfig *p, OzNeuronCaps cap) {
+    return (oz_neuron_lookup(p->model)->caps & (guint)cap) != 0;
+}
+
+/* Whether a population of this configuration sends anything (asks the model, on a
+ * population that exists only for the question: emits reads the parameters). */
+static gboolean emits_something(const OzPopulationConfig *p) {
+    const OzNeuronOps *ops = oz_neuron_lookup(p->model);
+    OzPopulation probe = {.ops = ops, .n = p->size, .batch = 1};
+    probe.p.model = ops->name;
+    probe.p.size = p->size;
+    g_autofree gpointer own = ops->params_size ? g_malloc0(ops->params_size) : NULL;
+    probe.params = own;
+    if (!oz_neuron_configure(ops, (const char *const *)p->keys, (const char *const *)p->values,
+                             &probe.p, own, NULL, NULL))
+        return TRUE; /* cannot happen: the keys validated; let the network say more */
+    return oz_neuron_emits(&probe) != OZ_EMITS_NOTHING;
+}
+
+/* A hidden population that can receive a learning signal: a model with a surrogate that
+ * is not the readout. */
+static gboolean learnable(const OzPopulationConfig *p) {
+    const OzNeuronOps *ops = oz_neuron_lookup(p->model);
+    return ops->surrogate && !(ops->caps & OZ_NEURON_READOUT);
+}
+
+/* "a|b": the registered models with the capability cap (or, with want_learnable, the
+ * learnable hidden ones).  (transfer full) */
+static char *models_with(OzNeuronCaps cap, gboolean want_learnable) {
+    GString *s = g_string_new(NULL);
+    for (const OzNeuronOps *const *m = oz_neuron_models(); *m; m++) {
+        gboolean ok = want_learnable ? (*m)->surrogate && !((*m)->caps & OZ_NEURON_READOUT)
+                                     : ((*m)->caps & (guint)cap) != 0;
+        if (ok)
+            g_string_append_printf(s, "%s%s", s->len ? "|" : "", (*m)->name);
+    }
+    return g_string_free(s, FALSE);
+}
+
 static gboolean validate(const Ctx *c, OzScenario *sc, GError **error) {
     if (!validate_run_name(c, sc, error))
         return FALSE;
@@ -761,14 +984,16 @@ static gboolean validate(const Ctx *c, OzScenario *sc, GError **error) {
     int n_input = 0, n_readout = 0;
     for (guint i = 0; i < sc->pops->len; i++) {
         OzPopulationConfig *p = g_ptr_array_index(sc->pops, i);
-        n_input += strcmp(p->model, "input") == 0;
-        n_readout += strcmp(p->model, "readout") == 0;
+        n_input += has_cap(p, OZ_NEURON_SOURCE);
+        n_readout += has_cap(p, OZ_NEURON_READOUT);
     }
     if (n_input != 1 || n_readout != 1) {
+        g_autofree char *sources = models_with(OZ_NEURON_SOURCE, FALSE);
+        g_autofree char *readouts = models_with(OZ_NEURON_READOUT, FALSE);
         g_set_error(error, OZ_SCENARIO_ERROR, OZ_SCENARIO_ERROR_VALUE,
-                    "%s: the network needs exactly one population with model = input and one "
-                    "with model = readout (found %d and %d)",
-                    c->path, n_input, n_readout);
+                    "%s: the network needs exactly one population with model = %s and one "
+                    "with model = %s (found %d and %d)",
+                    c->path, sources, readouts, n_input, n_readout);
         return FALSE;
     }
     for (guint i = 0; i < sc->projs->len; i++) {
@@ -784,12 +1009,12 @@ static gboolean validate(const Ctx *c, OzScenario *sc, GError **error) {
                           "no population named '%s' (defined: %s)", ends[k], names);
                 return FALSE;
             }
-            if (k == 0 && strcmp(target->model, "readout") == 0) {
+            if (k == 0 && !emits_something(target)) {
                 key_error(c, error, OZ_SCENARIO_ERROR_REFERENCE, section, keys[k],
-                          "population '%s' is a readout and emits nothing", ends[k]);
+                          "population '%s' (model %s) emits nothing", ends[k], target->model);
                 return FALSE;
             }
-            if (k == 1 && strcmp(target->model, "input") == 0) {
+            if (k == 1 && has_cap(target, OZ_NEURON_SOURCE)) {
                 key_error(c, error, OZ_SCENARIO_ERROR_REFERENCE, section, keys[k],
                           "population '%s' is an input and takes no projection", ends[k]);
                 return FALSE;
@@ -799,12 +1024,16 @@ static gboolean validate(const Ctx *c, OzScenario *sc, GError **error) {
     for (guint i = 0; i < sc->feedbacks->len; i++) {
         OzFeedbackConfig *fb = g_ptr_array_index(sc->feedbacks, i);
         OzPopulationConfig *target = find_pop(sc, fb->name);
-        if (!target || strcmp(target->model, "lif") != 0) {
+        if (!target || !learnable(target)) {
             g_autofree char *names = pop_names(sc);
+            g_autofree char *models = models_with(0, TRUE);
+            g_autofree char *what =
+                target ? g_strdup_printf("of model %s, which does not learn", target->model)
+                       : g_strdup("not defined");
             g_set_error(error, OZ_SCENARIO_ERROR, OZ_SCENARIO_ERROR_REFERENCE,
-                        "%s: [feedback %s]: errors go to a lif population named like the "
-                        "section; '%s' is %s (defined: %s)",
-                        c->path, fb->name, fb->name, target ? "not lif" : "not defined", names);
+                        "%s: [feedback %s]: errors go to a hidden population of a learnable model "
+                        "(%s) named like the section; '%s' is %s (defined: %s)",
+                        c->path, fb->name, models, fb->name, what, names);
             return FALSE;
         }
     }
@@ -921,6 +1150,9 @@ OzScenario *oz_scenario_load_data(const char *text, const char *path, const char
         seen[kind] = TRUE;
         if (!fill_section(&c, kf, kind, *g, base, error))
             return NULL;
+        if (kind == K_POPULATION &&
+            (!fill_shape(&c, kf, *g, base, error) || !fill_model_keys(&c, kf, *g, base, error)))
+            return NULL;
     }
     /* Singleton sections that are absent still get their defaults. */
     Kind singles[] = {K_RUN, K_DATA, K_RECORD, K_RULE, K_OPTIMIZER};
@@ -955,23 +1187,43 @@ OzScenario *oz_scenario_load(const char *path, const char *const *overrides, GEr
     return oz_scenario_load_data(text, path, overrides, error);
 }
 
+/* The keys of every registered model, from their ops tables, under the population
+ * section. */
+static void describe_models(GString *s) {
+    for (const OzNeuronOps *const *m = oz_neuron_models(); *m; m++) {
+        g_string_append_printf(s, "  model = %s: %s\n", (*m)->name, (*m)->help);
+        const OzParamSpec *tables[2] = {(*m)->common_params, (*m)->params};
+        for (int t = 0; t < 2; t++)
+            for (int i = 0; tables[t] && tables[t][i].key; i++) {
+                const OzParamSpec *ps = &tables[t][i];
+                g_autofree char *what = oz_param_describe(ps);
+                g_string_append_printf(s, "    %-16s %s (%s) [default: %s]\n", ps->key, ps->help,
+                                       what, ps->def);
+            }
+    }
+}
+
 char *oz_scenario_describe(void) {
     GString *s = g_string_new(NULL);
     int last = -1;
     for (gsize i = 0; i < G_N_ELEMENTS(schema); i++) {
         const KeySpec *ks = &schema[i];
         if ((int)ks->kind != last) {
+            if (last == K_POPULATION)
+                describe_models(s);
             last = (int)ks->kind;
             g_string_append_printf(s, "\n[%s%s]\n", kind_names[ks->kind],
                                    kind_named[ks->kind] ? " NAME" : "");
         }
         g_string_append_printf(s, "  %-18s %s", ks->key, ks->help);
-        if (ks->choices)
-            g_string_append_printf(s, " {%s}", ks->choices);
+        if (key_choices(ks))
+            g_string_append_printf(s, " {%s}", key_choices(ks));
         if (ks->def)
             g_string_append_printf(s, " [default: %s]\n", *ks->def ? ks->def : "\"\"");
         else
             g_string_append(s, " (required)\n");
     }
+    if (last == K_POPULATION)
+        describe_models(s);
     return g_string_free(s, FALSE);
 }

@@ -2,7 +2,10 @@
  *
  * Sections: [run], [data], [record], and one [population NAME] / [projection NAME] per
  * population / projection.  Every key has a type, a range or a set of choices, and a
- * default (or is required).  Parsing is all-or-nothing: an error leaves no half-filled
+ * default (or is required).  A population's model is one of the registered neuron models
+ * and its model keys come from that model's ops table (neurons/oz-neuron.h); a key of
+ * another registered model is accepted and ignored (so one file can switch models with
+ * --set), a key no model knows is an error.  Parsing is all-or-nothing: an error leaves no half-filled
  * scenario, and its message names the file, the section, the key, the value given and
  * what was expected, with a "did you mean" for misspelt keys and sections.
  *
@@ -59,14 +62,24 @@ typedef struct {
     double mean, std;
 } OzDataConfig;
 
+#define OZ_SCENARIO_SHAPE_MAX 4 /* dimensions of a population shape (C,H,W needs 3) */
+
 typedef struct {
     char *name;
-    char *model;
-    int size;
-    char *encoding;
-    double lambda, v_th, dropout;
-    gboolean bias;
+    char *model; /* a registered neuron model (neurons/oz-neuron.h) */
+    int size;    /* the shape's product when only the shape was given */
+    char *shape; /* as given ("2,34,34"), or "" */
+    int rank;    /* 0 when no shape was given */
+    int dims[OZ_SCENARIO_SHAPE_MAX];
+    /* The model's own keys, every one of its ops tables lists, each with the value given
+     * or its default, as text that reads back to the same value; NULL-terminated, parallel.
+     * Keys of other registered models in the section are accepted and not kept. */
+    char **keys;
+    char **values;
 } OzPopulationConfig;
+
+/* The value of one of the population's model keys, or NULL.  (transfer none) */
+const char *oz_population_config_get(const OzPopulationConfig *pc, const char *key);
 
 typedef struct {
     char *name;

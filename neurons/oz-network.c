@@ -75,16 +75,17 @@ OzProjection *oz_network_add_projection(OzNetwork *net, const char *name, const 
                     "projection %s: no population named '%s'", name, !pre ? from : to);
         return NULL;
     }
-    if (!pre->ops->emits) {
+    if (oz_neuron_emits(pre) == OZ_EMITS_NOTHING) {
         g_set_error(error, OZ_NEURONS_ERROR, OZ_NEURONS_ERROR_INVALID,
                     "projection %s: population '%s' (model %s) emits nothing", name, from,
                     pre->ops->name);
         return NULL;
     }
-    if (g_strcmp0(post->ops->name, "input") == 0) {
+    if (oz_neuron_has(post, OZ_NEURON_SOURCE)) {
         g_set_error(error, OZ_NEURONS_ERROR, OZ_NEURONS_ERROR_INVALID,
-                    "projection %s: population '%s' is an input and takes no projection", name,
-                    to);
+                    "projection %s: population '%s' (model %s) is an input and takes no "
+                    "projection",
+                    name, to, post->ops->name);
         return NULL;
     }
     if (oz_network_projection(net, name)) {
@@ -232,7 +233,7 @@ gboolean oz_network_prepare(OzNetwork *net, gint64 drain_ticks, GError **error) 
     g_autofree gint64 *earliest = g_new(gint64, np);
     for (guint i = 0; i < np; i++) {
         OzPopulation *pop = g_ptr_array_index(net->pops, i);
-        earliest[i] = g_strcmp0(pop->ops->name, "input") == 0 ? 0 : G_MAXINT64;
+        earliest[i] = oz_neuron_has(pop, OZ_NEURON_SOURCE) ? 0 : G_MAXINT64;
     }
     for (guint round = 0; round <= np; round++) {
         gboolean changed = FALSE;
@@ -262,7 +263,7 @@ gboolean oz_network_prepare(OzNetwork *net, gint64 drain_ticks, GError **error) 
                                    1);
         oz_population_set_depth(pop, depth);
         pop->start_tick = earliest[i];
-        if (g_strcmp0(pop->ops->name, "readout") == 0) {
+        if (oz_neuron_has(pop, OZ_NEURON_READOUT)) {
             pop->sum_from = oz_network_delay_to(net, pop);
             pop->sum_to = pop->sum_from + net->input_ticks;
         }

@@ -1,13 +1,14 @@
 /* oz-population.h — neuron populations: state, per-tick step, outgoing frames.
  *
  * A population holds the state of n neurons for each of B samples, structure-of-arrays
- * and batch-major: v[b*n + i].  Three neuron models exist (registry in oz-population.c):
- *   input    — an encoder: a static image as a real-valued current every tick
- *              ("direct encoding", docs/ALGORITHM.md §2.1) or Bernoulli rate spikes;
- *   lif      — docs/ALGORITHM.md §2.2: charge u = λv + I + b, fire s = H(u − V_th) (a tie fires),
- *              soft reset v = u − V_th·s; dropout mask on the transmitted spike (§2.3);
- *              presynaptic trace â[t] = λâ[t−1] + s[t] (§2.4);
- *   readout  — non-spiking, o[t] = I[t] + b, and the class score Σ_t o[t] (§2.6).
+ * and batch-major: v[b*n + i].  What the neurons do is a model's (neurons/oz-neuron.h: the
+ * ops table; one file per model, neurons/oz-model-*.c; the registry in
+ * neurons/oz-neuron-registry.c, its list in neurons/meson.build).  `opzosim keys` lists the
+ * registered models and their keys; each model's file says what it computes (the paper's
+ * input encoder, LIF neuron and readout: docs/ALGORITHM.md §2).
+ *
+ * A population has a shape (C,H,W or N; shape[0..rank), product n) for the layers that need
+ * one (convolution, event input); everything else sees n neurons.
  *
  * What a population emits at tick t lives in a frame: a ring of `depth` frames
  * (1 + the largest delay of its outgoing projections) keeps the spikes (as a dense
@@ -15,7 +16,8 @@
  * delayed projection reads the packet of its emission tick.  The struct is public to
  * the core (network, projections, learning rules); user code goes through functions.
  *
- * Deliberately not here: scheduling (oz-network), weights (oz-projection), learning.
+ * Deliberately not here: scheduling (oz-network), weights (oz-projection), learning, and
+ * anything one model does (its file).
  */
 #pragma once
 
@@ -37,6 +39,9 @@ typedef enum {
 
 typedef struct OzNeuronOps OzNeuronOps;
 typedef struct OzProjection OzProjection;
+
+/* The most dimensions a population shape has (C,H,W needs 3). */
+#define OZ_SHAPE_MAX_RANK 4
 
 typedef enum {
     OZ_ENCODING_CURRENT = 0,
@@ -73,15 +78,25 @@ typedef enum {
     OZ_NOISE_COUNT
 } OzNoiseMode;
 
-/* Parameters fixed for a run (plain value; filled from the scenario). */
+/* Parameters fixed for a run (plain value; filled from the scenario).  The typed fields are
+ * the parameters the core and the learning rules also read; each model says which of them
+ * it takes (its common_params), and fields a model does not take keep what they were given
+ * (zero).  Keys only one model reads live in its own struct (pop->params). */
 typedef struct {
-    const char *model;   /* "input", "lif", "readout" */
-    int size;
-    OzEncoding encoding; /* input only */
-    float lambda;        /* leak, λ = 1 − 1/τ; lif */
-    float v_th;          /* threshold; lif */
-    float dropout;       /* probability p of dropping a neuron for a sample; lif */
-    gboolean bias;       /* lif, readout */
+    const char *model;   /* a registered model's name (oz_neuron_lookup) */
+    int size;            /* n; with a shape, its product */
+    int rank;            /* 0: no shape given (the shape is (size)) */
+    int shape[OZ_SHAPE_MAX_RANK];
+    OzEncoding encoding; /* input */
+    float lambda;        /* leak, λ = 1 − 1/τ (lif); an input's λ-trace (first_layer_factor) */
+    float v_th;          /* threshold (threshold models: lif) */
+    float dropout;       /* probability p of dropping a neuron for a sample (threshold models) */
+    gboolean bias;       /* a learnable bias (lif, readout) */
+    /* Model keys as text (oz_neuron_configure): NULL-terminated, parallel.  When given
+     * (the scenario's path) the fields above are ignored and every parameter is the model's
+     * default or its key; NULL: the fields above stand as given.  (transfer none) */
+    const char *const *keys;
+    const char *const *values;
 } OzPopulationParams;
 
 typedef struct OzPopulation {
@@ -90,7 +105,11 @@ typedef struct OzPopulation {
     int id;        /* index in the network */
     int topo;      /* position in the zero-delay topological order */
     int n, batch;
-    OzPopulationParams p;
+    OzPopulationParams p; /* keys/values cleared: they are not kept */
+    int rank;             /* ≥ 1 */
+    int shape[OZ_SHAPE_MAX_RANK];
+    gpointer params;      /* the model's own parameters (ops->params_size bytes), or NULL */
+    gpointer state;       /* the model's private state (ops->state_size bytes), or NULL */
 
     /* State, (B, n) unless noted. */
     float *acc;     /* input current gathered for the current tick; cleared by step */
@@ -139,24 +158,10 @@ typedef struct OzPopulation {
     guint64 neuron_updates; /* neuron state updates (B·n per tick for lif/readout) */
 } OzPopulation;
 
-/* The neuron-model plugin (docs/CONTRIBUTING.md §3).  One instance per model, looked up by name. */
-struct OzNeuronOps {
-    int api_version; /* OZ_NEURON_API_VERSION */
-    const char *name;
-    gboolean has_state;   /* (required) keeps v/u and a bias */
-    gboolean emits;       /* (required) can feed a projection */
-    /* (required) advance one tick: read pop->acc, write frame tick % depth, clear acc. */
-    void (*step)(OzPopulation *pop, gint64 tick);
-};
-
-#define OZ_NEURON_API_VERSION 1
-
-const OzNeuronOps *oz_neuron_lookup(const char *name);
-/* NULL-terminated array of every registered model, for tests and help. */
-const OzNeuronOps *const *oz_neuron_models(void);
-
 /* Creates a population of params->size neurons for batches of up to `batch` samples,
- * keeping `depth` frames.  Returns NULL and sets an error for an unknown model. */
+ * keeping one frame until oz_population_set_depth.  Returns NULL and sets an error
+ * (OZ_NEURONS_ERROR_INVALID) for an unknown model, a shape whose product is not the size,
+ * or a model key that does not parse (the message names the key). */
 OzPopulation *oz_population_new(const char *name, const OzPopulationParams *params, int batch,
                                 GError **error);
 void oz_population_free(OzPopulation *pop);
@@ -164,7 +169,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(OzPopulation, oz_population_free)
 
 /* Allocates the frame ring; called by the network once delays are known. */
 void oz_population_set_depth(OzPopulation *pop, int depth);
-/* Gives an input population its own trace buffers (input_trace); before prepare. */
+/* Gives a source (input) population its own trace buffers (input_trace); before prepare. */
 void oz_population_enable_input_trace(OzPopulation *pop);
 /* Start of a sample window: zero v, traces, readout sums; draw dropout masks. */
 void oz_population_reset(OzPopulation *pop);
@@ -175,31 +180,11 @@ OzFrame *oz_population_frame(OzPopulation *pop, gint64 tick);
 const int *oz_frame_index(OzFrame *f, int rows, int n);
 void oz_population_counters_clear(OzPopulation *pop);
 
+/* "2,34,34" or "784": the shape as the scenario writes it.  (transfer full) */
+char *oz_population_shape_string(const OzPopulation *pop);
+
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
-/* e^x for x ≤ 0 (clamped at −87), relative error below 2e-7, branch-free so that loops
- * calling it vectorise: x = n·ln2 + r with |r| ≤ ln2/2, e^r by its degree-6 Taylor
- * polynomial, 2^n by building the float's exponent. */
-static inline float oz_exp_neg(float x) {
-    x = x < -87.0f ? -87.0f : x;
-    float t = x * 1.44269504f;
-    float nf = (t + 12582912.0f) - 12582912.0f; /* round to nearest */
-    float r = x - nf * 0.693145751953125f - nf * 1.428606765330187e-06f;
-    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 +
-                                                                            r * (1.0f / 720))))));
-    int32_t bits = ((int32_t)nf + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
-}
-
-/* Surrogate derivative ψ(u) = (1/a)·σ'((u − V_th)/a) (docs/ALGORITHM.md §2.5).  σ'(x) = e/(1 + e)²
- * with e = e^−|x|, which cannot overflow on either side.  Inline: it runs per neuron per
- * tick in the learning loops. */
-static inline float oz_surrogate(float u, float v_th, float a) {
-    float x = (u - v_th) / a;
-    float e = oz_exp_neg(-fabsf(x));
-    float d = 1.0f + e;
-    return e / (d * d * a);
-}
+#include "neurons/oz-neuron.h"

@@ -30,8 +30,7 @@ OzProjection *oz_projection_new(const char *name, OzPopulation *pre, OzPopulatio
     p->grad = g_new0(float, nw);
     p->cache = g_new0(float, (gsize)pre->batch *(gsize)p->n_post);
     /* Delta state only where spike packets can arrive and delta delivery may be used. */
-    gboolean spiking = strcmp(pre->ops->name, "input") != 0 ||
-                       pre->p.encoding == OZ_ENCODING_BERNOULLI;
+    gboolean spiking = oz_neuron_emits(pre) == OZ_EMITS_SPIKES;
     gboolean delta = params->delivery == OZ_DELIVERY_DELTA ||
                      (params->delivery == OZ_DELIVERY_AUTO && params->delta);
     if (spiking && delta) {

@@ -15,25 +15,6 @@
 G_DEFINE_QUARK(oz-learner-error-quark, oz_learner_error)
 // clang-format on
 
-static const OzRuleOps rule_bp = {OZ_RULE_API_VERSION, "bp", "transpose", FALSE};
-static const OzRuleOps rule_dfa = {OZ_RULE_API_VERSION, "dfa", "random", FALSE};
-static const OzRuleOps rule_dkp = {OZ_RULE_API_VERSION, "dkp", "learned", FALSE};
-static const OzRuleOps rule_zo = {OZ_RULE_API_VERSION, "zo", "broadcast", TRUE};
-static const OzRuleOps rule_opzo = {OZ_RULE_API_VERSION, "opzo", "momentum", TRUE};
-static const OzRuleOps *const rules[] = {&rule_bp, &rule_dfa,  &rule_dkp,
-                                         &rule_zo, &rule_opzo, NULL};
-
-const OzRuleOps *oz_rule_lookup(const char *name) {
-    for (int i = 0; rules[i]; i++)
-        if (g_strcmp0(rules[i]->name, name) == 0)
-            return rules[i];
-    return NULL;
-}
-
-const OzRuleOps *const *oz_rule_all(void) {
-    return rules;
-}
-
 static void on_loss(OzEngine *engine, const OzEvent *ev, gpointer user_data);
 static void on_error(OzEngine *engine, const OzEvent *ev, gpointer user_data);
 static void on_step(OzEngine *engine, const OzEvent *ev, gpointer user_data);
@@ -54,9 +35,9 @@ static void hidden_free(OzHidden *h) {
     g_free(h);
 }
 
-/* The learning state of hidden population pop: its feedback pathway (drawn from
- * rng_init), its g_u buffer, the LL readout (drawn next), and the noise hook of rules that
- * probe. */
+/* The learning state of hidden population pop: its feedback pathway (a direct rule's,
+ * drawn from rng_init; fb is NULL for a chain), its g_u buffer, the LL readout (drawn
+ * next), and the noise hook when the rule probes it. */
 static OzHidden *hidden_new(OzLearner *l, OzPopulation *pop, const OzFeedbackOps *fb,
                             OzRng *rng_init) {
     const OzLearnParams *params = &l->p;
@@ -81,8 +62,10 @@ static OzHidden *hidden_new(OzLearner *l, OzPopulation *pop, const OzFeedbackOps
         for (gsize i = 0; i < sz; i++)
             h->ll_w[i] = (float)((2.0 * oz_rng_uniform(rng_init) - 1.0) * bound);
     }
-    if (l->rule->noise) {
-        pop->noise_mode = params->position;
+    OzNoiseMode where = OZ_NOISE_AFTER;
+    if (l->rule->probe && l->rule->probe(l->rule_state, l, pop, &where)) {
+        h->probed = TRUE;
+        pop->noise_mode = where;
         pop->pre_step = sample_noise;
         pop->pre_step_data = l;
     }
@@ -105,11 +88,12 @@ static void add_handlers(OzLearner *l) {
     }
 }
 
-static OzPopulation *find_model(OzNetwork *net, const char *model) {
+/* The last population whose model has the capability. */
+static OzPopulation *find_model(OzNetwork *net, OzNeuronCaps cap) {
     OzPopulation *found = NULL;
     for (guint i = 0; i < net->pops->len; i++) {
         OzPopulation *pop = g_ptr_array_index(net->pops, i);
-        if (g_strcmp0(pop->ops->name, model) == 0)
+        if (oz_neuron_has(pop, cap))
             found = pop;
     }
     return found;
@@ -120,11 +104,11 @@ OzLearner *oz_learner_new(OzNetwork *net, const OzLearnParams *params, OzRng *rn
     const OzRuleOps *rule = oz_rule_lookup(params->rule);
     if (!rule) {
         g_set_error(error, OZ_LEARNER_ERROR, OZ_LEARNER_ERROR_UNKNOWN_RULE,
-                    "unknown learning rule '%s' (rules: bp, dfa, dkp, zo, opzo)", params->rule);
+                    "unknown learning rule '%s' (rules: %s)", params->rule, oz_rule_names(", "));
         return NULL;
     }
     g_return_val_if_fail(!net->prepared, NULL);
-    OzPopulation *readout = find_model(net, "readout");
+    OzPopulation *readout = find_model(net, OZ_NEURON_READOUT);
     if (!readout) {
         g_set_error(error, OZ_LEARNER_ERROR, OZ_LEARNER_ERROR_NO_READOUT,
                     "learning needs a readout population");
@@ -133,22 +117,24 @@ OzLearner *oz_learner_new(OzNetwork *net, const OzLearnParams *params, OzRng *rn
     OzLearner *l = g_new0(OzLearner, 1);
     l->net = net;
     l->rule = rule;
+    l->rule_state = rule->state_size ? g_malloc0(rule->state_size) : NULL;
     l->p = *params;
     l->rng_noise = rng_noise;
     l->readout = readout;
     l->m = readout->n;
     l->hidden = g_ptr_array_new_with_free_func((GDestroyNotify)hidden_free);
-    const OzFeedbackOps *fb = oz_feedback_lookup(rule->feedback);
-    g_assert(fb);
+    const OzFeedbackOps *fb = rule->pathway ? oz_feedback_lookup(rule->pathway) : NULL;
+    g_assert(fb || oz_rule_chains(rule)); /* oz_rule_table_check */
     for (guint i = 0; i < net->pops->len; i++) {
         OzPopulation *pop = g_ptr_array_index(net->pops, i);
-        if (g_strcmp0(pop->ops->name, "lif") == 0)
+        /* Every population of a learnable model (one with a surrogate ψ) gets a signal. */
+        if (oz_neuron_learnable(pop) && pop != readout)
             g_ptr_array_add(l->hidden, hidden_new(l, pop, fb, rng_init));
     }
     if (params->input_trace)
         for (guint i = 0; i < net->pops->len; i++) {
             OzPopulation *pop = g_ptr_array_index(net->pops, i);
-            if (g_strcmp0(pop->ops->name, "input") == 0)
+            if (oz_neuron_has(pop, OZ_NEURON_SOURCE))
                 oz_population_enable_input_trace(pop);
         }
     l->labels = g_new0(guint8, net->batch);
@@ -199,6 +185,9 @@ void oz_learner_free(OzLearner *l) {
     g_free(l->labels);
     g_free(l->noise_keys);
     g_free(l->error_handler);
+    if (l->rule->clear && l->rule_state)
+        l->rule->clear(l->rule_state);
+    g_free(l->rule_state);
     g_free(l);
 }
 
@@ -222,19 +211,27 @@ gboolean oz_learner_set_feedback(OzLearner *l, const char *name, int delay, int 
     return FALSE;
 }
 
+gboolean oz_learner_check_uniform_feedback(const OzLearner *l, GError **error) {
+    for (guint k = 0; k < l->hidden->len; k++) {
+        const OzHidden *h = g_ptr_array_index(l->hidden, k);
+        const OzHidden *h0 = g_ptr_array_index(l->hidden, 0);
+        if (h->jitter_ticks > 0 || h->delay_ticks != h0->delay_ticks) {
+            g_set_error(error, OZ_LEARNER_ERROR, OZ_LEARNER_ERROR_DELAY,
+                        "feedback into %s: %s forms its signal layer by layer, so every hidden "
+                        "population needs the same delay and no jitter",
+                        h->pop->name, l->rule->name);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
 gint64 oz_learner_finalize(OzLearner *l, guint64 seed, GError **error) {
     gint64 max_lat = 0;
-    gboolean bp = l->rule == oz_rule_lookup("bp");
+    if (l->rule->check_feedback && !l->rule->check_feedback(l->rule_state, l, error))
+        return -1;
     for (guint k = 0; k < l->hidden->len; k++) {
         OzHidden *h = g_ptr_array_index(l->hidden, k);
-        OzHidden *h0 = g_ptr_array_index(l->hidden, 0);
-        if (bp && (h->jitter_ticks > 0 || h->delay_ticks != h0->delay_ticks)) {
-            g_set_error(error, OZ_LEARNER_ERROR, OZ_LEARNER_ERROR_DELAY,
-                        "feedback into %s: BP forms its signal layer by layer, so every hidden "
-                        "population needs the same delay and no jitter",
-                        h->pop->name);
-            return -1;
-        }
         gint64 lat = h->delay_ticks + h->jitter_ticks;
         h->lag = MAX(0, oz_network_delay_between(l->net, h->pop, l->readout));
         if (lat > 0 && l->p.step_every_tick) {
@@ -265,6 +262,8 @@ gint64 oz_learner_finalize(OzLearner *l, guint64 seed, GError **error) {
         h->arrived = g_new(gint64, l->ring);
     }
     oz_rng_init(&l->rng_jitter, seed, "jitter");
+    if (l->rule->setup && !l->rule->setup(l->rule_state, l, seed, error))
+        return -1;
     return max_lat;
 }
 
@@ -292,7 +291,8 @@ void oz_learner_prepare(OzLearner *l) {
             g->gu = g_new(float, (gsize)g->cap * p->n_post);
             /* The sparse path needs â(t) = λâ(t−1) + o(t) with o the clean, masked
              * spikes: a LIF source whose trace does not follow the probe. */
-            g->sparse_ok = l->p.sparse_grad && strcmp(p->pre->ops->name, "lif") == 0 &&
+            g->sparse_ok = l->p.sparse_grad &&
+                           oz_neuron_has(p->pre, OZ_NEURON_TRACE_OF_SPIKES) &&
                            !p->pre->trace_noisy;
             if (g->sparse_ok) {
                 gsize cells = (gsize)g->cap * p->n_pre, bn = (gsize)l->net->batch * p->n_pre;
@@ -315,7 +315,7 @@ void oz_learner_prepare(OzLearner *l) {
     }
     l->loss_from = l->readout->sum_from;
     l->loss_to = l->loss_from + l->net->input_ticks;
-    /* Hidden populations in topological order, so reverse order is BP's order. */
+    /* Hidden populations in topological order, so reverse order is a chain's order. */
     g_ptr_array_sort(l->hidden, by_topo);
     l->opt = oz_optim_new(&l->p.optim);
     for (guint i = 0; i < l->net->projs->len; i++) {
@@ -350,7 +350,7 @@ void oz_learner_begin(OzLearner *l, const guint8 *labels, gboolean training) {
     l->noise_keys_drawn = FALSE;
     for (guint k = 0; k < l->hidden->len; k++) {
         OzHidden *h = g_ptr_array_index(l->hidden, k);
-        h->pop->noise_alpha = l->rule->noise ? l->alpha : 0.0f;
+        h->pop->noise_alpha = h->probed ? l->alpha : 0.0f;
     }
     for (guint k = 0; k < l->hidden->len; k++) {
         OzHidden *h = g_ptr_array_index(l->hidden, k);
@@ -361,6 +361,8 @@ void oz_learner_begin(OzLearner *l, const guint8 *labels, gboolean training) {
     }
     if (training)
         oz_optim_zero_grad(l->opt);
+    if (l->rule->window_begin)
+        l->rule->window_begin(l->rule_state, l);
     oz_engine_schedule(l->net->engine, l->loss_from, l->stage_loss, l->loss_handler, 0);
 }
 
@@ -453,6 +455,10 @@ static const float *pre_factor(OzProjection *p, gint64 t) {
 }
 
 static OzHidden *hidden_of(OzLearner *l, OzPopulation *pop) {
+    return oz_learner_hidden(l, pop);
+}
+
+OzHidden *oz_learner_hidden(const OzLearner *l, const OzPopulation *pop) {
     for (guint k = 0; k < l->hidden->len; k++) {
         OzHidden *h = g_ptr_array_index(l->hidden, k);
         if (h->pop == pop)
@@ -461,8 +467,9 @@ static OzHidden *hidden_of(OzLearner *l, OzPopulation *pop) {
     return NULL;
 }
 
-/* BP: g_s of h = Σ over its outgoing projections of (downstream g_u or e) · Wᵀ. */
-static void bp_chain(OzLearner *l, OzHidden *h, const float *e, int rows, float *chain) {
+/* A chain rule's g_s of h = Σ over its outgoing projections p of (downstream g_u or e) ·
+ * C(p)ᵀ, with C(p) the rule's chain_matrix (bp: W). */
+static void chain_signal(OzLearner *l, OzHidden *h, const float *e, int rows, float *chain) {
     int n = h->pop->n;
     memset(chain, 0, sizeof(float) * (gsize)rows * n);
     for (guint k = 0; k < h->pop->out->len; k++) {
@@ -476,7 +483,8 @@ static void bp_chain(OzLearner *l, OzHidden *h, const float *e, int rows, float 
                 continue;
             down = hp->g_u_last ? hp->g_u_last : hp->g_u;
         }
-        oz_sgemm(CblasNoTrans, CblasTrans, rows, n, p->n_post, 1.0f, down, p->n_post, p->w,
+        const float *c = l->rule->chain_matrix(l->rule_state, l, p);
+        oz_sgemm(CblasNoTrans, CblasTrans, rows, n, p->n_post, 1.0f, down, p->n_post, c,
                  p->n_post, 1.0f, chain, n);
         h->path.macs += (guint64)rows * n * p->n_post;
     }
@@ -487,8 +495,8 @@ static gsize slot_of(const OzLearner *l, gint64 te) {
 }
 
 /* The top-down signal g_s of h for the error emitted at te, written into its ring slot:
- * the pathway's observe and signal (with the probe, trace and output of tick te), plus
- * the local-learning term. */
+ * a chain rule's chain, or a direct rule's pathway observe and signal (with the probe,
+ * trace and output of tick te); plus the local-learning term. */
 static void make_signal(OzLearner *l, OzHidden *h, gint64 te) {
     OzPopulation *pop = h->pop;
     int rows = pop->active_samples, n = pop->n, m = l->m;
@@ -506,14 +514,15 @@ static void make_signal(OzLearner *l, OzHidden *h, gint64 te) {
         .z = f->z,
         .sample_loss = l->l_ring + slot * (gsize)l->net->batch,
         .trace = f->trace,
-        .chain = g_s,
         .alpha = pop->noise_alpha,
     };
-    if (h->path.ops == oz_feedback_lookup("transpose"))
-        bp_chain(l, h, ctx.e, rows, g_s);
-    if (h->path.ops->observe && !(l->frozen && !h->path.ops->trained))
-        h->path.ops->observe(&h->path, &ctx);
-    h->path.ops->signal(&h->path, &ctx, g_s);
+    if (oz_rule_chains(l->rule)) {
+        chain_signal(l, h, ctx.e, rows, g_s);
+    } else {
+        if (h->path.ops->observe && !(l->frozen && !h->path.ops->trained))
+            h->path.ops->observe(&h->path, &ctx);
+        h->path.ops->signal(&h->path, &ctx, g_s);
+    }
     if (h->ll_w) {
         /* r = ŝ R; e_r = ll_scale · ∂L(r)/∂r; g_s += e_r Rᵀ; ∇R += âᵀ e_r. */
         oz_sgemm(CblasNoTrans, CblasNoTrans, rows, m, n, 1.0f, f->s, n, h->ll_w, m, 0.0f, h->ll_r,
@@ -717,7 +726,7 @@ static gboolean flush_sparse(const OzLearner *l, OzProjection *p, GradStage *g) 
     if (cost >= 1.0)
         return FALSE;
     const int panels = (p->n_post + SPARSE_PANEL - 1) / SPARSE_PANEL;
-    HJob hj = {g, rows, p->n_post, panels, p->pre->p.lambda};
+    HJob hj = {g, rows, p->n_post, panels, p->pre->ops->trace_decay(p->pre)};
     oz_par_for((gsize)rows * (gsize)panels, 1, h_part, &hj);
     if (carry)
         accumulate(p->grad, g->carry, g->g0, rows, p->n_pre, p->n_post);
@@ -749,32 +758,30 @@ static void flush_stage(const OzLearner *l, OzProjection *p, GradStage *g) {
  * projection's presynaptic LIF layer (not delta delivery's lists; see oz-projection.c). */
 typedef struct {
     GradStage *g;
-    const float *u, *mask, *pre;
+    const OzPopulation *pop;
+    const OzFrame *f;
+    const float *pre;
     int n;
-    float vth;
     gboolean first, carry;
     gsize row0; /* the stage row of sample 0 of this entry */
     guint64 part_nnz[OZ_PAR_MAX_THREADS];
 } ChunkChangeJob;
 
-/* Change lists of one entry's samples [begin, end): o = mask where u ≥ v_th (the clean
- * spike a LIF neuron sends, lif_row), Δo = o − o_prev. */
+/* Change lists of one entry's samples [begin, end): o = the clean spikes the model sent
+ * (its clean_spikes slot), Δo = o − o_prev. */
 static void change_part(void *ctx, int part, gsize begin, gsize end) {
     ChunkChangeJob *j = ctx;
     GradStage *g = j->g;
     const int n = j->n;
-    const float vth = j->vth;
     guint64 nnz = 0;
     for (gsize b = begin; b < end; b++) {
-        const float *u = j->u + b * n, *mask = j->mask + b * n;
         float *op = g->o_prev + b * n;
         int *di = g->didx + (j->row0 + b) * n;
         float *dv = g->dval + (j->row0 + b) * n;
         if (j->first)
             memset(op, 0, sizeof(float) * (gsize)n);
         float *o = g->o_cur + b * n;
-        for (int i = 0; i < n; i++)
-            o[i] = u[i] >= vth ? mask[i] : 0.0f;
+        j->pop->ops->clean_spikes(j->pop, j->f, b, o);
         if (j->carry)
             for (int i = 0; i < n; i++)
                 g->carry[b * n + i] = j->pre[b * n + i] - o[i];
@@ -800,11 +807,10 @@ static void stage_changes(OzProjection *p, GradStage *g, const float *pre, gint6
     }
     const OzFrame *f = oz_population_frame(p->pre, te);
     ChunkChangeJob j = {.g = g,
-                   .u = f->u,
-                   .mask = p->pre->mask,
+                   .pop = p->pre,
+                   .f = f,
                    .pre = pre,
                    .n = p->n_pre,
-                   .vth = p->pre->p.v_th,
                    .first = first,
                    .carry = first && te > p->pre->start_tick,
                    .row0 = (gsize)g->rows};
@@ -848,19 +854,23 @@ static void stage_or_accumulate(OzLearner *l, OzProjection *p, const float *pre,
 typedef struct {
     float *g_u;
     const float *g_s, *u, *mask;
-    float vth, a;
+    const OzPopulation *pop;
+    float a;
 } GuJob;
 
+/* g_u = (g_s ⊙ ψ(u)) ⊙ mask, ψ from the model. */
 static void gu_part(void *ctx, int part, gsize begin, gsize end) {
     (void)part;
     const GuJob *j = ctx;
+    j->pop->ops->surrogate(j->pop, j->u, j->a, j->g_s, j->g_u, begin, end);
     for (gsize i = begin; i < end; i++)
-        j->g_u[i] = j->g_s[i] * oz_surrogate(j->u[i], j->vth, j->a) * j->mask[i];
+        j->g_u[i] *= j->mask[i];
 }
 
 /* The three-factor update for the signal emitted at te, with the eligibility factors of
  * tick ft (te itself for stored eligibility, the arrival tick for current):
- * g_u = g_s ⊙ ψ(u[ft]) ⊙ mask; ∇W += â_pre[ft − d]ᵀ g_u; ∇b += Σ g_u. */
+ * g_u = the rule's gate (default g_s ⊙ ψ(u[ft]) ⊙ mask); ∇W += â_pre[ft − d]ᵀ g_u;
+ * ∇b += Σ g_u. */
 static void apply_signal(OzLearner *l, OzHidden *h, gint64 te, gint64 ft) {
     OzPopulation *pop = h->pop;
     int rows = pop->active_samples, n = pop->n;
@@ -877,8 +887,13 @@ static void apply_signal(OzLearner *l, OzHidden *h, gint64 te, gint64 ft) {
             break;
         }
     }
-    GuJob j = {g_u, g_s, f->u, pop->mask, pop->p.v_th, (float)l->p.surrogate_a};
-    oz_par_for((gsize)rows * n, 16, gu_part, &j);
+    if (l->rule->gate) {
+        const OzRuleGateCtx c = {pop, f, g_s, rows, n, (float)l->p.surrogate_a};
+        l->rule->gate(l->rule_state, &c, g_u);
+    } else {
+        GuJob j = {g_u, g_s, f->u, pop->mask, pop, (float)l->p.surrogate_a};
+        oz_par_for((gsize)rows * n, 16, gu_part, &j);
+    }
     for (guint k = 0; k < pop->in->len; k++) {
         OzProjection *p = g_ptr_array_index(pop->in, k);
         const float *pre = pre_factor(p, ft);
@@ -894,7 +909,7 @@ static void apply_signal(OzLearner *l, OzHidden *h, gint64 te, gint64 ft) {
     }
     if (pop->p.bias)
         accumulate_bias(pop->bias_grad, g_u, rows, n);
-    h->g_u_last = g_u; /* BP's chain reads it for the same emission tick */
+    h->g_u_last = g_u; /* a chain reads it for the same emission tick */
     h->applied++;
 }
 
@@ -915,9 +930,10 @@ static void shadow_bp(OzLearner *l, gint64 t, const float *e, int rows) {
                          p->n_post, 1.0f, h->bp_chain, n);
         }
         const OzFrame *f = oz_population_frame(pop, t - h->lag);
-        const float vth = pop->p.v_th, a = (float)l->p.surrogate_a;
-        for (gsize i = 0, sz = (gsize)rows * n; i < sz; i++)
-            h->bp_gu[i] = h->bp_chain[i] * oz_surrogate(f->u[i], vth, a) * pop->mask[i];
+        const gsize sz = (gsize)rows * n;
+        pop->ops->surrogate(pop, f->u, (float)l->p.surrogate_a, h->bp_chain, h->bp_gu, 0, sz);
+        for (gsize i = 0; i < sz; i++)
+            h->bp_gu[i] *= pop->mask[i];
     }
     for (guint i = 0; i < l->stats->len; i++) {
         OzGradStats *st = &g_array_index(l->stats, OzGradStats, i);
@@ -1011,13 +1027,13 @@ static void on_loss(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
         accumulate_bias(ro->bias_grad, e, rows, m);
     if (l->diag)
         shadow_bp(l, t, e, rows);
-    /* The top-down signals leave now (BP's chain is formed on arrival, when the
+    /* A direct rule's top-down signals leave now (a chain is formed on arrival, when the
      * downstream g_u exists) and arrive after each pathway's delay and jitter, latest
      * population in topological order first. */
-    gboolean bp = l->rule == oz_rule_lookup("bp");
+    const gboolean direct = !oz_rule_chains(l->rule);
     for (guint k = l->hidden->len; k-- > 0;) {
         OzHidden *h = g_ptr_array_index(l->hidden, k);
-        if (!bp)
+        if (direct)
             make_signal(l, h, t);
         gint64 lag = h->delay_ticks;
         if (h->jitter_ticks > 0)
@@ -1042,7 +1058,7 @@ static void on_error(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
     OzHidden *h = g_ptr_array_index(l->hidden, k);
     if (l->on_arrival)
         l->on_arrival(h, te, ta, l->on_arrival_data);
-    if (l->rule == oz_rule_lookup("bp"))
+    if (oz_rule_chains(l->rule))
         make_signal(l, h, te);
     if (h->eligibility == OZ_ELIGIBILITY_CURRENT) {
         apply_signal(l, h, te, ta);
@@ -1089,8 +1105,11 @@ static void on_step(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
     }
     if (l->diag && !l->p.step_every_tick)
         stats_window_end(l);
-    if (!l->frozen)
+    if (!l->frozen) {
         oz_optim_step(l->opt, l->lr);
+        if (l->rule->step_done)
+            l->rule->step_done(l->rule_state, l);
+    }
     if (l->p.step_every_tick) {
         oz_optim_zero_grad(l->opt);
         /* Weights changed inside the window: cached static currents are stale. */

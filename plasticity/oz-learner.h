@@ -4,8 +4,9 @@
  *   loss   (stage 2P): L[t] and e[t] = ∂L/∂o[t] (oz-loss); the readout's exact local
  *          delta rule ∇W += â_preᵀ e, ∇b += Σ_b e; then one error event per hidden
  *          population, at tick t + its feedback delay, carrying t;
- *   error  (stages 2P+1 …, reverse topological order): the pathway gives g_s; then
- *          g_u = g_s ⊙ ψ(u[t]) ⊙ mask and, for every incoming projection,
+ *   error  (stages 2P+1 …, reverse topological order): the rule's pathway or chain
+ *          gives g_s; its gate (default g_u = g_s ⊙ ψ(u[t]) ⊙ mask) gives g_u; and, for
+ *          every incoming projection,
  *          ∇W += â_pre[t − delay]ᵀ g_u (the raw input for an input population),
  *          ∇b += Σ_b g_u — the three-factor rule;
  *   step   (stage 3P+2): one optimizer step at the last tick (OTTT_A), or every tick
@@ -13,7 +14,8 @@
  * The factors of tick t (u, traces, z) are read from the populations' frame rings, so
  * an error that arrives late still meets the eligibility of its emission tick.
  *
- * Rules are plugins (OzRuleOps) naming a feedback pathway and whether they inject noise.
+ * Rules are plugins (plasticity/oz-rule.h): each decides how g_s is formed, how it is
+ * gated, whether it probes, which delays it takes; this core does the rest for all.
  *
  * Local learning (LL, optional for any rule): each hidden population l gets a readout
  * r = ŝ·R (R (n, m), uniform init like a projection, no bias) with the same loss scaled
@@ -27,6 +29,7 @@
 #include "feedback/oz-noise.h"
 #include "neurons/oz-network.h"
 #include "plasticity/oz-optim.h"
+#include "plasticity/oz-rule.h"
 
 #define OZ_LEARNER_ERROR (oz_learner_error_quark())
 GQuark oz_learner_error_quark(void);
@@ -37,18 +40,6 @@ typedef enum {
     OZ_LEARNER_ERROR_NO_READOUT,   /* the network has no readout population to learn from */
     OZ_LEARNER_ERROR_DELAY         /* a feedback delay or jitter the rule or step cannot take */
 } OzLearnerError;
-
-typedef struct {
-    int api_version;
-    const char *name;
-    const char *feedback; /* pathway name (oz-feedback.h) */
-    gboolean noise;       /* inject the probe z during training */
-} OzRuleOps;
-
-#define OZ_RULE_API_VERSION 1
-
-const OzRuleOps *oz_rule_lookup(const char *name);
-const OzRuleOps *const *oz_rule_all(void);
 
 typedef struct {
     const char *rule;
@@ -82,9 +73,11 @@ typedef enum {
 
 typedef struct OzHidden {
     OzPopulation *pop;
-    OzPathway path;
+    OzPathway path; /* a direct rule's pathway; for a chain only its macs count */
+    gboolean probed; /* the rule probes this population during training */
     float *g_u;     /* (B, n) */
-    const float *g_u_last; /* where the latest g_u was written: g_u or a gradient stage slot */
+    const float *g_u_last; /* where the latest g_u was written: g_u or a gradient stage slot
+                            * (a chain reads it for the population below, same emission tick) */
     float *gs_ring; /* (ring, B, n) top-down signals by emission tick */
     int delay_ticks, jitter_ticks;
     gint64 lag; /* path delay from this population to the readout: the error emitted at
@@ -143,9 +136,10 @@ typedef struct {
     guint64 flushes_sparse, flushes_dense; /* which path each flush took (tests) */
 } GradStage;
 
-typedef struct OzLearner {
+struct OzLearner {
     OzNetwork *net; /* (transfer none) */
     const OzRuleOps *rule;
+    void *rule_state; /* rule->state_size bytes, or NULL */
     OzLearnParams p;
     OzPopulation *readout;
     int m;
@@ -187,7 +181,7 @@ typedef struct OzLearner {
     guint loss_handler, step_handler;
     guint *error_handler; /* per hidden */
     guint32 stage_loss, stage_step;
-} OzLearner;
+};
 
 /* Call after every population and projection is added, before oz_network_prepare:
  * sets frame depths and noise hooks and registers the learner's handlers.  Fails with a
@@ -202,10 +196,19 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(OzLearner, oz_learner_free)
  * population has that name. */
 gboolean oz_learner_set_feedback(OzLearner *l, const char *name, int delay, int jitter,
                                  OzEligibility eligibility);
-/* Before oz_network_prepare: sizes rings and frame depths for the delays, checks what
- * a rule cannot do with them (BP needs one delay for all and no jitter; a step every tick
- * needs no delay).  Returns the longest delay plus jitter, or −1 with an error. */
+/* Before oz_network_prepare: checks what the rule cannot do with the delays (its
+ * check_feedback slot) and that a step every tick has no delay, sizes rings and frame
+ * depths for them, and runs the rule's setup with the seed.  Returns the longest delay
+ * plus jitter, or −1 with an error. */
 gint64 oz_learner_finalize(OzLearner *l, guint64 seed, GError **error);
+
+/* The learning state of population pop, or NULL when it is not a hidden population (a
+ * chain rule's projections are those leaving one).  (transfer none) */
+OzHidden *oz_learner_hidden(const OzLearner *l, const OzPopulation *pop);
+
+/* For a rule's check_feedback: every hidden population has the same delay and no jitter
+ * (what a chain needs); else OZ_LEARNER_ERROR_DELAY naming the population. */
+gboolean oz_learner_check_uniform_feedback(const OzLearner *l, GError **error);
 
 /* After oz_network_prepare and parameter init: creates the optimizer over every weight,
  * bias and trained feedback matrix. */

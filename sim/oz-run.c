@@ -12,10 +12,6 @@
 G_DEFINE_QUARK(oz-run-error-quark, oz_run_error)
 // clang-format on
 
-static OzEncoding encoding_of(const char *s) {
-    return g_strcmp0(s, "bernoulli") == 0 ? OZ_ENCODING_BERNOULLI : OZ_ENCODING_CURRENT;
-}
-
 static OzDelivery delivery_of(const char *s) {
     if (g_strcmp0(s, "event") == 0)
         return OZ_DELIVERY_EVENT;
@@ -38,10 +34,13 @@ static void observe(OzPopulation *pop, gint64 tick, gpointer user_data);
 
 /* Populations whose output is spikes (firing rates and spike recording apply). */
 static gboolean emits_spikes(const OzRun *run, const OzPopulation *pop) {
-    return strcmp(pop->ops->name, "lif") == 0 ||
-           (pop == run->input && pop->p.encoding == OZ_ENCODING_BERNOULLI);
+    (void)run;
+    return oz_neuron_emits(pop) == OZ_EMITS_SPIKES;
 }
 
+/* The populations, each with its model's keys as the scenario validated them.  The data
+ * source draws from the input stream, every other population (dropout masks) from the
+ * dropout stream. */
 static gboolean add_populations(OzRun *run, GError **error) {
     OzScenario *sc = run->sc;
     for (guint i = 0; i < sc->pops->len; i++) {
@@ -49,12 +48,11 @@ static gboolean add_populations(OzRun *run, GError **error) {
         OzPopulationParams pp = {
             .model = pc->model,
             .size = pc->size,
-            .encoding = encoding_of(pc->encoding),
-            .lambda = (float)pc->lambda,
-            .v_th = (float)pc->v_th,
-            .dropout = (float)pc->dropout,
-            .bias = pc->bias,
+            .rank = pc->rank,
+            .keys = (const char *const *)pc->keys,
+            .values = (const char *const *)pc->values,
         };
+        memcpy(pp.shape, pc->dims, sizeof pp.shape);
         g_autoptr(GError) local = NULL;
         OzPopulation *pop = oz_network_add_population(run->net, pc->name, &pp, &local);
         if (!pop) {
@@ -63,10 +61,11 @@ static gboolean add_populations(OzRun *run, GError **error) {
                                   local->message);
             return FALSE;
         }
-        pop->rng = strcmp(pc->model, "input") == 0 ? &run->rng_input : &run->rng_dropout;
-        if (strcmp(pc->model, "input") == 0)
+        gboolean source = oz_neuron_has(pop, OZ_NEURON_SOURCE);
+        pop->rng = source ? &run->rng_input : &run->rng_dropout;
+        if (source)
             run->input = pop;
-        if (strcmp(pc->model, "readout") == 0)
+        if (oz_neuron_has(pop, OZ_NEURON_READOUT))
             run->readout = pop;
     }
     return TRUE;
@@ -336,14 +335,24 @@ OzLogBatch *oz_run_structure_rows(OzRun *run) {
         const char *enc = p == run->input
                               ? (p->p.encoding == OZ_ENCODING_BERNOULLI ? "bernoulli" : "current")
                               : NULL;
+        g_autofree char *shape = oz_population_shape_string(p);
         if (enc)
-            oz_log_batch_add(b, OZ_ROW_POPULATION, "ssiisddd", p->name, p->ops->name, (gint64)p->n,
-                             (gint64)p->topo, enc, (double)p->p.lambda, (double)p->p.v_th,
-                             (double)p->p.dropout);
+            oz_log_batch_add(b, OZ_ROW_POPULATION, "ssiisddds", p->name, p->ops->name,
+                             (gint64)p->n, (gint64)p->topo, enc, (double)p->p.lambda,
+                             (double)p->p.v_th, (double)p->p.dropout, shape);
         else
-            oz_log_batch_add(b, OZ_ROW_POPULATION, "ssiinddd", p->name, p->ops->name, (gint64)p->n,
-                             (gint64)p->topo, (double)p->p.lambda, (double)p->p.v_th,
-                             (double)p->p.dropout);
+            oz_log_batch_add(b, OZ_ROW_POPULATION, "ssiinddds", p->name, p->ops->name,
+                             (gint64)p->n, (gint64)p->topo, (double)p->p.lambda,
+                             (double)p->p.v_th, (double)p->p.dropout, shape);
+        /* The model's parameters as the population runs with them, defaults included. */
+        g_autofree char *owner = g_strdup_printf("population %s", p->name);
+        const OzParamSpec *tables[2] = {p->ops->common_params, p->ops->params};
+        gconstpointer bases[2] = {&p->p, p->params};
+        for (int t = 0; t < 2; t++)
+            for (int k = 0; tables[t] && tables[t][k].key; k++) {
+                g_autofree char *value = oz_param_format(&tables[t][k], bases[t]);
+                oz_log_batch_add(b, OZ_ROW_PARAMETER, "sSs", owner, tables[t][k].key, value);
+            }
     }
     for (guint i = 0; i < run->net->projs->len; i++) {
         OzProjection *p = g_ptr_array_index(run->net->projs, i);
@@ -631,7 +640,8 @@ static void check_guards(OzRun *run, const OzPhase *ph, guint64 *spikes_before, 
         return;
     for (guint i = 0; i < run->net->pops->len; i++) {
         OzPopulation *pop = g_ptr_array_index(run->net->pops, i);
-        if (strcmp(pop->ops->name, "lif") != 0)
+        /* Spiking populations the network computes (not the data source). */
+        if (oz_neuron_has(pop, OZ_NEURON_SOURCE) || oz_neuron_emits(pop) != OZ_EMITS_SPIKES)
             continue;
         double cells = (double)active * pop->n * (double)(run->net->window_ticks - pop->start_tick);
         double rate = (double)(pop->spikes - spikes_before[i]) / cells;

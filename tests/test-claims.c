@@ -105,7 +105,8 @@ Test(claims, bp_with_per_population_delays_or_jitter_is_a_rule_error) {
     expect_built("bp, delay 2 everywhere", same, NULL);
     g_autofree char *differ =
         scenario_text("bp", 2, "[feedback h1]\ndelay = 2\n[feedback h2]\ndelay = 1\n");
-    const char *must[] = {"my.ini: [rule] name: feedback into h2: BP forms its signal layer by "
+    /* The chain rules' check names the rule (fa and sign say the same of themselves). */
+    const char *must[] = {"my.ini: [rule] name: feedback into h2: bp forms its signal layer by "
                           "layer, so every hidden population needs the same delay and no jitter",
                           NULL};
     expect_refused("bp, delays 2 and 1", differ, NULL, must);

@@ -7,7 +7,9 @@
 #include "plasticity/oz-learner.h"
 #include "sim/oz-run.h"
 
+#include <criterion/alloc.h>
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <math.h>
 #include <string.h>
 
@@ -114,6 +116,17 @@ static double psi(double u) {
     return 4.0 * e / ((1 + e) * (1 + e));
 }
 
+/* The rules reference() below knows.  Every registered rule is checked against it (the
+ * `rules` tests iterate the registry), so a new rule fails them until its g_s is written
+ * out here. */
+static gboolean has_reference(const char *rule) {
+    static const char *const known[] = {"bp", "dfa", "dkp", "zo", "opzo", "fa", "sign"};
+    for (gsize i = 0; i < G_N_ELEMENTS(known); i++)
+        if (!strcmp(rule, known[i]))
+            return TRUE;
+    return FALSE;
+}
+
 /* The reference: docs/ALGORITHM.md §5.1 written out in double, one loop per formula. */
 typedef struct {
     double g1[NI * N1], g2[N1 * N2], g3[N2 * M];
@@ -159,6 +172,22 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
     const gboolean dkp = strcmp(rule, "dkp") == 0;
     const gboolean noisy = opzo || zo;
     const float *W1 = k->w1->w, *W2 = k->w2->w, *W3 = k->w3->w;
+    /* The matrices a chain multiplies by: W itself for bp; fa's fixed B (checked on its own
+     * in rules::fa_draws_b_like_the_weights_from_its_own_stream); sign(W) for sign. */
+    const gboolean chain = !strcmp(rule, "bp") || !strcmp(rule, "fa") || !strcmp(rule, "sign");
+    const float *C2 = W2, *C3 = W3;
+    float S2[N1 * N2], S3[N2 * M];
+    if (!strcmp(rule, "fa")) {
+        C2 = k->l->rule->chain_matrix(k->l->rule_state, k->l, k->w2);
+        C3 = k->l->rule->chain_matrix(k->l->rule_state, k->l, k->w3);
+    } else if (!strcmp(rule, "sign")) {
+        for (int i = 0; i < N1 * N2; i++)
+            S2[i] = W2[i] > 0 ? 1.0f : W2[i] < 0 ? -1.0f : 0.0f;
+        for (int i = 0; i < N2 * M; i++)
+            S3[i] = W3[i] > 0 ? 1.0f : W3[i] < 0 ? -1.0f : 0.0f;
+        C2 = S2;
+        C3 = S3;
+    }
     OzHidden *H1 = g_ptr_array_index(k->l->hidden, 0), *H2 = g_ptr_array_index(k->l->hidden, 1);
     for (int t = 0; t < T; t++) {
         const float *z1 = oz_population_frame(k->h1, t)->z, *z2 = oz_population_frame(k->h2, t)->z;
@@ -266,8 +295,8 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
                 double s = 0;
                 for (int c = 0; c < M; c++) {
                     double fb = 0;
-                    if (!strcmp(rule, "bp"))
-                        fb = W3[i * M + c];
+                    if (chain)
+                        fb = C3[i * M + c];
                     else if (!strcmp(rule, "dfa"))
                         fb = H2->path.mat[i * M + c];
                     else if (opzo)
@@ -284,9 +313,9 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
             }
             for (int i = 0; i < N1; i++) {
                 double s = 0;
-                if (!strcmp(rule, "bp")) {
+                if (chain) {
                     for (int j = 0; j < N2; j++)
-                        s += W2[i * N2 + j] * gu2[b * N2 + j];
+                        s += C2[i * N2 + j] * gu2[b * N2 + j];
                 } else {
                     for (int c = 0; c < M; c++) {
                         double fb = !strcmp(rule, "dfa") ? H1->path.mat[i * M + c]
@@ -350,6 +379,8 @@ static int warmup_of(const char *rule, const Opts *op) {
 }
 
 static void check_rule_opts(const char *rule, OzNoiseMode position, const Opts *op) {
+    cr_assert(has_reference(rule), "rule %s has no reference: write its g_s into reference()",
+              rule);
     Tiny k;
     const float alpha = 0.3f;
     tiny_build_opts(&k, rule, position, alpha, op);
@@ -444,11 +475,10 @@ Test(learning, alternative_readings_match_reference) {
 /* Gradient terms gathered over ticks and added by one product (a chunk that ends inside
  * the window, and one larger than the window) give the reference gradients. */
 Test(learning, gathered_gradient_chunks_match_reference) {
-    const char *rules[] = {"bp", "dfa", "dkp", "zo", "opzo"};
-    for (gsize r = 0; r < G_N_ELEMENTS(rules); r++) {
+    for (const OzRuleOps *const *r = oz_rule_all(); *r; r++) {
         const Opts chunks[] = {{.chunk = 3, .dropout = 0.25f}, {.chunk = 64}};
         for (gsize c = 0; c < G_N_ELEMENTS(chunks); c++)
-            check_rule_opts(rules[r], OZ_NOISE_AFTER, &chunks[c]);
+            check_rule_opts((*r)->name, OZ_NOISE_AFTER, &chunks[c]);
     }
 }
 
@@ -457,8 +487,9 @@ Test(learning, gathered_gradient_chunks_match_reference) {
  * rule: a chunk of the whole window, chunks of 2 ticks with dropout (the second one with a
  * carry-in), and with the trace following the probe (where it must not apply). */
 Test(learning, sparse_gradient_chunks_match_reference) {
-    const char *rules[] = {"bp", "dfa", "dkp", "zo", "opzo"};
-    for (gsize r = 0; r < G_N_ELEMENTS(rules); r++) {
+    for (const OzRuleOps *const *rr = oz_rule_all(); *rr; rr++) {
+        const char *const rules[] = {(*rr)->name};
+        const gsize r = 0;
         const Opts chunks[] = {{.chunk = 64, .sparse = TRUE},
                                {.chunk = 2, .dropout = 0.25f, .sparse = TRUE}};
         for (gsize c = 0; c < G_N_ELEMENTS(chunks); c++) {
@@ -646,21 +677,139 @@ Test(learning, sphere_noise_has_the_configured_radius) {
     cr_assert(plus > 40 && plus < 110, "%d", plus);
 }
 
-Test(learning, bp_matches_the_chain_rule_through_psi) {
-    check_rule("bp", OZ_NOISE_AFTER);
+/* Every registered rule, one window of the tiny net against the reference (bp: the chain
+ * rule through ψ).  Parameterised by registry index, so each rule is its own test. */
+static void free_rule_params(struct criterion_test_params *p) {
+    cr_free(p->params);
 }
-Test(learning, dfa_matches_reference) {
-    check_rule("dfa", OZ_NOISE_AFTER);
+
+ParameterizedTestParameters(rules, match_the_reference) {
+    int n = 0;
+    while (oz_rule_all()[n])
+        n++;
+    int *idx = cr_malloc(sizeof(int) * (gsize)n);
+    for (int i = 0; i < n; i++)
+        idx[i] = i;
+    return cr_make_param_array(int, idx, (size_t)n, free_rule_params);
 }
-Test(learning, dkp_matches_reference) {
-    check_rule("dkp", OZ_NOISE_AFTER);
+
+ParameterizedTest(int *i, rules, match_the_reference) {
+    check_rule(oz_rule_all()[*i]->name, OZ_NOISE_AFTER);
 }
-Test(learning, zo_matches_reference) {
-    check_rule("zo", OZ_NOISE_AFTER);
+
+/* The registry's entries are well formed and found by name; the table check rejects a
+ * duplicate name, a rule with both or neither way of forming g_s, an unregistered pathway
+ * and another API version. */
+static const float *no_chain(void *state, const OzLearner *l, const OzProjection *p) {
+    (void)state;
+    (void)l;
+    return p->w;
 }
-Test(learning, opzo_after_neuron_matches_reference) {
-    check_rule("opzo", OZ_NOISE_AFTER);
+
+Test(rules, registry_entries_are_well_formed_and_checked) {
+    int n = 0;
+    g_auto(GStrv) names = g_strsplit(oz_rule_names("|"), "|", -1);
+    for (const OzRuleOps *const *r = oz_rule_all(); *r; r++, n++) {
+        const OzRuleOps *o = *r;
+        cr_assert_str_eq(names[n] ? names[n] : "(none)", o->name, "oz_rule_names, entry %d", n);
+        cr_assert_eq(o->api_version, OZ_RULE_API_VERSION, "%s", o->name);
+        cr_assert(o->name && *o->name && o->summary && *o->summary);
+        cr_assert_eq(oz_rule_lookup(o->name), o, "%s", o->name);
+        cr_assert((o->pathway == NULL) != (o->chain_matrix == NULL), "%s", o->name);
+        cr_assert(!o->pathway || oz_feedback_lookup(o->pathway), "%s", o->name);
+        cr_assert(oz_rule_chains(o) == (o->chain_matrix != NULL));
+    }
+    cr_assert_eq(g_strv_length(names), (guint)n, "oz_rule_names lists the registry");
+    cr_assert_geq(n, 5, "the five rules of the paper are registered");
+    GError *err = NULL;
+    cr_assert(oz_rule_table_check(oz_rule_all(), &err));
+    const OzRuleOps *first = oz_rule_all()[0];
+    const OzRuleOps dup = *first;
+    const OzRuleOps *const twice[] = {first, &dup, NULL};
+    cr_assert_not(oz_rule_table_check(twice, &err));
+    cr_assert(strstr(err->message, "registered twice") && strstr(err->message, first->name), "%s",
+              err->message);
+    g_clear_error(&err);
+#define RULE(v, n, path, chain)                                                                    \
+    {.api_version = (v), .name = (n), .summary = "x", .pathway = (path), .chain_matrix = (chain)}
+    const OzRuleOps both = RULE(OZ_RULE_API_VERSION, "both", "random", no_chain);
+    const OzRuleOps neither = RULE(OZ_RULE_API_VERSION, "neither", NULL, NULL);
+    const OzRuleOps nopath = RULE(OZ_RULE_API_VERSION, "nopath", "nowhere", NULL);
+    const OzRuleOps old = RULE(1, "old", "random", NULL);
+#undef RULE
+    const OzRuleOps *const bad[] = {&both, &neither, &nopath, &old};
+    const char *why[] = {"exactly one", "exactly one", "not registered", "api_version"};
+    for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+        const OzRuleOps *const t[] = {bad[i], NULL};
+        cr_assert_not(oz_rule_table_check(t, &err), "%s", bad[i]->name);
+        cr_assert(strstr(err->message, why[i]), "%s", err->message);
+        g_clear_error(&err);
+    }
 }
+
+/* fa's B of each projection of the chain has W's shape and is drawn as W's uniform
+ * initialisation is, from the stream (seed, "fa:" + projection): recomputed here from that
+ * stream, bit for bit.  The init stream is untouched (W equals bp's W), and B is not W. */
+Test(rules, fa_draws_b_like_the_weights_from_its_own_stream) {
+    Tiny fa, bp;
+    tiny_build(&fa, "fa", OZ_NOISE_AFTER, 0.3f);
+    tiny_build(&bp, "bp", OZ_NOISE_AFTER, 0.3f);
+    OzProjection *chain[] = {fa.w2, fa.w3}, *same[] = {bp.w2, bp.w3};
+    for (int i = 0; i < 2; i++) {
+        const OzProjection *p = chain[i];
+        const int nw = p->n_pre * p->n_post;
+        const float *b = fa.l->rule->chain_matrix(fa.l->rule_state, fa.l, p);
+        g_autofree char *purpose = g_strdup_printf("fa:%s", p->name);
+        OzRng rng;
+        oz_rng_init(&rng, 11, purpose);
+        const double bound = 2.5 / sqrt((double)p->n_pre); /* tiny_build's init_scale */
+        gboolean differs = FALSE;
+        for (int j = 0; j < nw; j++) {
+            const float want = (float)((2.0 * oz_rng_uniform(&rng) - 1.0) * bound);
+            cr_assert(b[j] == want, "%s B[%d]: %g, drawn %g", p->name, j, b[j], want);
+            cr_assert(fabs(b[j]) <= bound);
+            differs |= b[j] != p->w[j];
+        }
+        cr_assert(differs, "%s: B is not W", p->name);
+        cr_assert(memcmp(p->w, same[i]->w, sizeof(float) * (gsize)nw) == 0,
+                  "%s: the init stream drew the same W as for bp", p->name);
+    }
+    tiny_free(&fa);
+    tiny_free(&bp);
+}
+
+/* sign's matrix is sign(W) of the current weights: refreshed when a window begins (after
+ * weights were set from outside, as a checkpoint load does) and after the optimizer's
+ * step (here a large one on tiny weights, which flips signs). */
+static void expect_sign_of(const Tiny *k, const char *when) {
+    const float *w = k->w2->w;
+    const float *s = k->l->rule->chain_matrix(k->l->rule_state, k->l, k->w2);
+    for (int i = 0; i < N1 * N2; i++)
+        cr_assert(s[i] == (w[i] > 0 ? 1.0f : w[i] < 0 ? -1.0f : 0.0f), "%s [%d]: %g for W %g",
+                  when, i, s[i], w[i]);
+}
+
+Test(rules, sign_follows_the_weights) {
+    Tiny k;
+    tiny_build(&k, "sign", OZ_NOISE_AFTER, 0.3f);
+    const guint8 y[B] = {1, 0};
+    float before[N1 * N2];
+    for (int i = 0; i < N1 * N2; i++)
+        k.w2->w[i] = (i % 3 == 0 ? -1e-3f : 1e-3f) * (i % 5 == 4 ? 0.0f : 1.0f);
+    memcpy(before, k.w2->w, sizeof before);
+    oz_network_reset(k.net, B, TRUE);
+    oz_learner_begin(k.l, y, TRUE);
+    expect_sign_of(&k, "at the window's start");
+    k.l->lr = 1.0;
+    oz_network_run_window(k.net);
+    int flips = 0;
+    for (int i = 0; i < N1 * N2; i++)
+        flips += (k.w2->w[i] > 0) != (before[i] > 0);
+    cr_assert_gt(flips, 0, "the step flipped signs");
+    expect_sign_of(&k, "after the step");
+    tiny_free(&k);
+}
+
 Test(learning, opzo_before_neuron_matches_reference) {
     check_rule("opzo", OZ_NOISE_BEFORE);
 }
@@ -816,11 +965,13 @@ static void weights_after(const char *rule, int batches, GByteArray *out) {
     oz_scenario_free(sc);
 }
 
+/* Every registered rule: the same seed gives the same weights, through the program's run. */
 Test(learning, same_seed_gives_bit_identical_weights) {
     run_dir = oz_test_tmpdir();
     oz_test_write_dataset(run_dir, 64, 8, 4, 4, 4);
-    const char *rules[] = {"opzo", "bp", "dkp"};
-    for (gsize r = 0; r < G_N_ELEMENTS(rules); r++) {
+    for (const OzRuleOps *const *rr = oz_rule_all(); *rr; rr++) {
+        const char *const rules[] = {(*rr)->name};
+        const gsize r = 0;
         GByteArray *a = g_byte_array_new(), *b = g_byte_array_new(), *c = g_byte_array_new();
         weights_after(rules[r], 5, a);
         weights_after(rules[r], 5, b);
@@ -840,20 +991,24 @@ Test(learning, unknown_rule_is_a_scenario_error) {
     OzScenario *sc =
         oz_scenario_load_data("[run]\nmode = train\n[rule]\nname = hebb\n", "r.ini", NULL, &err);
     cr_assert_null(sc);
-    cr_assert(strstr(err->message, "r.ini: [rule] name: expected one of bp, dfa, dkp, zo, opzo, "
-                                   "got 'hebb'"),
-              "%s", err->message);
+    cr_assert(strstr(err->message, "r.ini: [rule] name:") && strstr(err->message, "'hebb'"), "%s",
+              err->message);
+    /* The message lists the registered rules (oz_rule_names is checked against the registry
+     * in rules::registry_entries_are_well_formed_and_checked), and so does the learner's. */
+    cr_assert(strstr(err->message, oz_rule_names(", ")), "%s", err->message);
+    g_clear_error(&err);
     cr_assert_null(oz_rule_lookup("hebb"));
-    /* The list is the registered rules, every one of them. */
-    int n = 0;
-    for (const OzRuleOps *const *r = oz_rule_all(); *r; r++, n++) {
-        cr_assert_eq((*r)->api_version, OZ_RULE_API_VERSION);
-        cr_assert_not_null(oz_feedback_lookup((*r)->feedback), "%s", (*r)->name);
-        g_autofree char *item = g_strdup_printf(" %s,", (*r)->name);
-        cr_assert(strstr(err->message, item), "lists %s: %s", (*r)->name, err->message);
-    }
-    cr_assert_eq(n, 5, "five rules registered, five listed");
-    g_error_free(err);
+    OzNetwork *net = oz_network_new(1, 2);
+    OzPopulationParams ro = {.model = "readout", .size = 2};
+    oz_network_add_population(net, "out", &ro, NULL);
+    OzLearnParams lp = {.rule = "hebb"};
+    OzRng rng;
+    oz_rng_init(&rng, 1, "init");
+    cr_assert_null(oz_learner_new(net, &lp, &rng, &rng, &err));
+    cr_assert(g_error_matches(err, OZ_LEARNER_ERROR, OZ_LEARNER_ERROR_UNKNOWN_RULE));
+    cr_assert(strstr(err->message, oz_rule_names(", ")), "%s", err->message);
+    g_clear_error(&err);
+    oz_network_free(net);
 }
 
 /* Weights and biases after `batches` windows with the given feedback options; the h1→h2
@@ -887,17 +1042,29 @@ static GByteArray *weights_with(const char *rule, const Opts *o, int batches) {
     return weights_flushes(rule, o, batches, NULL);
 }
 
+/* Whether a rule takes these feedback delays: a chain needs one delay for every hidden
+ * population and no jitter (oz_learner_check_uniform_feedback). */
+static gboolean takes_delays(const OzRuleOps *rule, const Opts *o) {
+    return !oz_rule_chains(rule) || (o->delay1 == o->delay2 && !o->jitter1 && !o->jitter2);
+}
+
+/* Every registered rule: stored eligibility with any delays and jitter the rule takes
+ * gives the weights of delay 0, bit for bit (a chain: one delay for all, no jitter). */
 Test(delays, stored_eligibility_with_any_delays_and_jitter_equals_no_delay) {
-    const char *rules[] = {"opzo", "dfa", "dkp", "zo"};
-    for (gsize r = 0; r < G_N_ELEMENTS(rules); r++) {
+    for (const OzRuleOps *const *rr = oz_rule_all(); *rr; rr++) {
+        const char *const rules[] = {(*rr)->name};
+        const gsize r = 0;
         Opts base = {.dropout = 0.2f, .lr = 0.05f};
         GByteArray *ref = weights_with(rules[r], &base, 3);
         const Opts variants[] = {
             {.dropout = 0.2f, .lr = 0.05f, .delay1 = 1, .delay2 = 1},
             {.dropout = 0.2f, .lr = 0.05f, .delay1 = 3, .delay2 = 1},
             {.dropout = 0.2f, .lr = 0.05f, .delay1 = 2, .jitter1 = 3, .delay2 = 0, .jitter2 = 4},
+            {.dropout = 0.2f, .lr = 0.05f, .delay1 = 2, .delay2 = 2},
         };
         for (gsize v = 0; v < G_N_ELEMENTS(variants); v++) {
+            if (!takes_delays(*rr, &variants[v]))
+                continue;
             GByteArray *got = weights_with(rules[r], &variants[v], 3);
             cr_assert_eq(got->len, ref->len);
             cr_assert(memcmp(got->data, ref->data, ref->len) == 0,
@@ -917,8 +1084,11 @@ Test(delays, stored_eligibility_with_any_delays_and_jitter_equals_no_delay) {
         const Opts late[] = {
             {.dropout = 0.2f, .lr = 0.05f, .delay1 = 3, .delay2 = 1, .chunk = 3},
             {.dropout = 0.2f, .lr = 0.05f, .delay1 = 2, .jitter1 = 3, .jitter2 = 4, .chunk = 3},
+            {.dropout = 0.2f, .lr = 0.05f, .delay1 = 3, .delay2 = 3, .chunk = 3},
         };
         for (gsize v = 0; v < G_N_ELEMENTS(late); v++) {
+            if (!takes_delays(*rr, &late[v]))
+                continue;
             GByteArray *got = weights_flushes(rules[r], &late[v], 3, fl);
             cr_assert(memcmp(got->data, ref->data, ref->len) == 0,
                       "%s, chunked variant %zu: weights differ from delay 0", rules[r], v);
@@ -935,6 +1105,8 @@ Test(delays, stored_eligibility_with_any_delays_and_jitter_equals_no_delay) {
         cr_assert(fl[0] == 3 && fl[1] == 3, "%s: %lu sparse, %lu sgemm chunks", rules[r],
                   (unsigned long)fl[0], (unsigned long)fl[1]);
         for (gsize v = 0; v < G_N_ELEMENTS(late); v++) {
+            if (!takes_delays(*rr, &late[v]))
+                continue;
             Opts o = late[v];
             o.sparse = TRUE;
             GByteArray *got = weights_flushes(rules[r], &o, 3, fl);
@@ -946,12 +1118,6 @@ Test(delays, stored_eligibility_with_any_delays_and_jitter_equals_no_delay) {
         }
         g_byte_array_free(ref, TRUE);
     }
-    /* BP: one delay for every population, no jitter. */
-    Opts base = {.lr = 0.05f}, late = {.lr = 0.05f, .delay1 = 2, .delay2 = 2};
-    GByteArray *a = weights_with("bp", &base, 3), *b = weights_with("bp", &late, 3);
-    cr_assert(memcmp(a->data, b->data, a->len) == 0, "bp with delay 2 differs");
-    g_byte_array_free(a, TRUE);
-    g_byte_array_free(b, TRUE);
 }
 
 Test(delays, current_eligibility_without_delay_equals_stored) {
@@ -1068,6 +1234,53 @@ Test(delays, a_delay_longer_than_the_drain_is_a_scenario_error) {
     oz_test_rmtree(g_steal_pointer(&dir));
 }
 
+/* A chain rule (bp, and any rule with chain_matrix) takes one delay for every hidden
+ * population and no jitter, and says so as a scenario error; a direct rule takes any. */
+Test(delays, a_chain_rule_rejects_unequal_delays_and_jitter) {
+    g_autofree char *dir = oz_test_tmpdir();
+    oz_test_write_dataset(dir, 8, 8, 4, 4, 4);
+    const char *const feedback[] = {
+        "[feedback h1]\ndelay = 1\n[feedback h2]\ndelay = 2\n",
+        "[feedback h1]\ndelay = 1\njitter = 1\n[feedback h2]\ndelay = 1\njitter = 1\n",
+        "[feedback h1]\ndelay = 2\n[feedback h2]\ndelay = 2\n",
+    };
+    int chains = 0;
+    for (const OzRuleOps *const *r = oz_rule_all(); *r; r++) {
+        chains += oz_rule_chains(*r);
+        for (gsize f = 0; f < G_N_ELEMENTS(feedback); f++) {
+            g_autofree char *text = g_strdup_printf(
+                "[run]\nmode = train\nticks = 4\nbatch_size = 4\n"
+                "[data]\ndir = %s\nclasses = 4\n[rule]\nname = %s\n"
+                "[population in]\nmodel = input\nsize = 16\n"
+                "[population h1]\nmodel = lif\nsize = 6\n[population h2]\nmodel = lif\nsize = 5\n"
+                "[population out]\nmodel = readout\nsize = 4\n"
+                "[projection a]\nfrom = in\nto = h1\n[projection b]\nfrom = h1\nto = h2\n"
+                "[projection c]\nfrom = h2\nto = out\n%s",
+                dir, (*r)->name, feedback[f]);
+            GError *err = NULL;
+            OzScenario *sc = oz_scenario_load_data(text, "chain.ini", NULL, &err);
+            cr_assert_not_null(sc, "%s", err ? err->message : "");
+            OzRun *run = oz_run_new(sc, &err);
+            const gboolean uniform = f == 2;
+            if (oz_rule_chains(*r) && !uniform) {
+                cr_assert_null(run, "%s, feedback %zu", (*r)->name, f);
+                cr_assert(g_error_matches(err, OZ_SCENARIO_ERROR, OZ_SCENARIO_ERROR_VALUE));
+                cr_assert(strstr(err->message, "chain.ini: [rule] name:") &&
+                              strstr(err->message, "same delay and no jitter"),
+                          "%s", err->message);
+                g_clear_error(&err);
+            } else {
+                cr_assert_not_null(run, "%s, feedback %zu: %s", (*r)->name, f,
+                                   err ? err->message : "");
+                oz_run_free(run);
+            }
+            oz_scenario_free(sc);
+        }
+    }
+    cr_assert_geq(chains, 1, "bp is a chain");
+    oz_test_rmtree(g_steal_pointer(&dir));
+}
+
 Test(diagnostics, bp_rule_has_cosine_one_and_variance_matches_a_direct_computation) {
     Tiny k;
     Opts o = {.dropout = 0.2f, .lr = 0.05f};
@@ -1133,7 +1346,7 @@ static void check_projection_delays(const char *rule) {
         {.dropout = 0.2f, .lr = 0.05f, .pdelay = {1, 2, 0}, .delay1 = 2, .delay2 = 2},
     };
     for (gsize v = 0; v < G_N_ELEMENTS(variants); v++) {
-        if (!strcmp(rule, "bp") && variants[v].delay1 != variants[v].delay2)
+        if (!takes_delays(oz_rule_lookup(rule), &variants[v]))
             continue;
         GByteArray *got = weights_with(rule, &variants[v], 3);
         cr_assert(memcmp(got->data, ref->data, ref->len) == 0,
@@ -1143,10 +1356,11 @@ static void check_projection_delays(const char *rule) {
     g_byte_array_free(ref, TRUE);
 }
 
+/* Every registered rule that does not probe. */
 Test(delays, projection_delays_shift_time_and_learn_the_same) {
-    const char *rules[] = {"dfa", "bp", "dkp"};
-    for (gsize r = 0; r < G_N_ELEMENTS(rules); r++)
-        check_projection_delays(rules[r]);
+    for (const OzRuleOps *const *r = oz_rule_all(); *r; r++)
+        if (!(*r)->probe)
+            check_projection_delays((*r)->name);
 }
 
 /* The same for the rules that probe: a population's probe follows its input tick
@@ -1156,7 +1370,11 @@ Test(delays, projection_delays_shift_time_and_learn_the_same) {
  * window on (probes drawn on ticks [start_tick + T, loss_to)) and variant 2 in its first
  * (h1 from tick 1 and h2 from tick 3 interleaved their draws). */
 Test(delays, projection_delays_learn_the_same_with_the_probe) {
-    const char *rules[] = {"opzo", "zo"};
-    for (gsize r = 0; r < G_N_ELEMENTS(rules); r++)
-        check_projection_delays(rules[r]);
+    int probing = 0;
+    for (const OzRuleOps *const *r = oz_rule_all(); *r; r++)
+        if ((*r)->probe) {
+            check_projection_delays((*r)->name);
+            probing++;
+        }
+    cr_assert_geq(probing, 2, "zo and opzo probe");
 }

@@ -518,3 +518,150 @@ Test(neurons, fast_exp_is_accurate_on_its_whole_range) {
     cr_assert_eq(oz_exp_neg(0.0f), 1.0f);
     cr_assert(oz_exp_neg(-1000.0f) > 0.0f && oz_exp_neg(-1000.0f) < 1e-37f, "clamped, not 0/NaN");
 }
+
+/* An IF neuron (no leak) driven by a constant 0.75 with V_th = 1, soft reset, worked by hand
+ * (every value exact in binary):
+ *   t   u      s  v      â (0.5·â + s)
+ *   0   0.75   0  0.75   0
+ *   1   1.5    1  0.5    1
+ *   2   1.25   1  0.25   1.5
+ *   3   1.0    1  0      1.75      (a tie fires)
+ *   4   0.75   0  0.75   0.875
+ *   5   1.5    1  0.5    1.4375
+ * (A LIF neuron with λ = 0.5 would charge to 0.75 + 0.375 = 1.125 at t = 1: the leak is what
+ * differs.) */
+Test(neurons, if_neuron_integrates_without_leak_tick_by_tick) {
+    const char *keys[] = {"v_th", "bias", NULL}, *values[] = {"1", "false", NULL};
+    OzPopulationParams pp = {.model = "if", .size = 1, .keys = keys, .values = values};
+    g_autoptr(GError) err = NULL;
+    g_autoptr(OzPopulation) pop = oz_population_new("h", &pp, 1, &err);
+    cr_assert_not_null(pop, "%s", err ? err->message : "");
+    oz_population_set_depth(pop, 6);
+    oz_population_reset(pop);
+    const float u[6] = {0.75f, 1.5f, 1.25f, 1.0f, 0.75f, 1.5f};
+    const int s[6] = {0, 1, 1, 1, 0, 1};
+    const float v[6] = {0.75f, 0.5f, 0.25f, 0.0f, 0.75f, 0.5f};
+    const float tr[6] = {0, 1, 1.5f, 1.75f, 0.875f, 1.4375f};
+    for (int t = 0; t < 6; t++) {
+        pop->acc[0] = 0.75f;
+        oz_population_step(pop, t);
+        const OzFrame *f = oz_population_frame(pop, t);
+        cr_assert_eq(f->u[0], u[t], "u at t = %d: %g", t, f->u[0]);
+        cr_assert_eq(f->counts[0], s[t], "spike at t = %d", t);
+        cr_assert_eq(pop->v[0], v[t], "v at t = %d: %g", t, pop->v[0]);
+        cr_assert_eq(f->trace[0], tr[t], "trace at t = %d: %g", t, f->trace[0]);
+    }
+    cr_assert_eq(pop->ops->trace_decay(pop), 0.5f);
+}
+
+/* Steps a one-neuron population of `model` with a constant input and checks u, the spike
+ * and v after the reset at every tick against the rows given. */
+static void check_ticks(const char *model, const char *const *keys, const char *const *values,
+                        float input, int ticks, const float *u, const int *s, const float *v) {
+    OzPopulationParams pp = {.model = model, .size = 1, .keys = keys, .values = values};
+    g_autoptr(GError) err = NULL;
+    g_autoptr(OzPopulation) pop = oz_population_new("h", &pp, 1, &err);
+    cr_assert_not_null(pop, "%s", err ? err->message : "");
+    oz_population_reset(pop);
+    for (int t = 0; t < ticks; t++) {
+        pop->acc[0] = input;
+        oz_population_step(pop, t);
+        const OzFrame *f = oz_population_frame(pop, t);
+        cr_assert_eq(f->u[0], u[t], "%s: u at t = %d: %g", model, t, f->u[0]);
+        cr_assert_eq(f->counts[0], s[t], "%s: spike at t = %d", model, t);
+        cr_assert_eq(pop->v[0], v[t], "%s: v at t = %d: %g", model, t, pop->v[0]);
+    }
+}
+
+/* Hard reset, worked by hand with the same constant input 0.75 and V_th = 1 (exact in
+ * binary).  LIF, λ = 0.5, v_reset = 0.25:
+ *   t   u        s  v (hard)   v (soft would be)
+ *   0   0.75     0  0.75
+ *   1   1.125    1  0.25       0.125
+ *   2   0.875    0  0.875
+ *   3   1.1875   1  0.25
+ *   4   0.875    0  0.875
+ * IF, v_reset = 0: 0.75 → 1.5 (spike, v = 0) → 0.75 → 1.5 (spike, v = 0): a hard reset
+ * throws away the 0.5 a soft one keeps (compare if_neuron_integrates_without_leak). */
+Test(neurons, hard_reset_sets_the_membrane_to_v_reset_tick_by_tick) {
+    const char *lk[] = {"lambda", "v_th", "bias", "reset", "v_reset", NULL};
+    const char *lv[] = {"0.5", "1", "false", "hard", "0.25", NULL};
+    const float lu[5] = {0.75f, 1.125f, 0.875f, 1.1875f, 0.875f};
+    const int ls[5] = {0, 1, 0, 1, 0};
+    const float lvv[5] = {0.75f, 0.25f, 0.875f, 0.25f, 0.875f};
+    check_ticks("lif", lk, lv, 0.75f, 5, lu, ls, lvv);
+    const char *ik[] = {"v_th", "bias", "reset", NULL};
+    const char *iv[] = {"1", "false", "hard", NULL};
+    const float iu[4] = {0.75f, 1.5f, 0.75f, 1.5f};
+    const int is[4] = {0, 1, 0, 1};
+    const float ivv[4] = {0.75f, 0.0f, 0.75f, 0.0f};
+    check_ticks("if", ik, iv, 0.75f, 4, iu, is, ivv);
+    /* The soft reset, named, is the default's. */
+    const char *sk[] = {"lambda", "v_th", "bias", "reset", NULL};
+    const char *sv[] = {"0.5", "1", "false", "soft", NULL};
+    const float sv_[2] = {0.75f, 0.125f};
+    check_ticks("lif", sk, sv, 0.75f, 2, lu, ls, sv_);
+}
+
+Test(neurons, hard_reset_at_or_above_the_threshold_is_rejected) {
+    const char *k[] = {"v_th", "reset", "v_reset", NULL};
+    const char *v[] = {"1", "hard", "1", NULL};
+    OzPopulationParams pp = {.model = "lif", .size = 1, .keys = k, .values = v};
+    g_autoptr(GError) err = NULL;
+    cr_assert_null(oz_population_new("h", &pp, 1, &err));
+    cr_assert(strstr(err->message, "v_reset") && strstr(err->message, "below"), "%s",
+              err->message);
+    /* Under a soft reset v_reset is not used, so it is not checked. */
+    const char *soft[] = {"1", "soft", "1", NULL};
+    pp.values = soft;
+    g_autoptr(OzPopulation) pop = oz_population_new("h", &pp, 1, NULL);
+    cr_assert_not_null(pop);
+}
+
+/* trace_lambda decouples the presynaptic trace from the membrane.  LIF, λ = 0.5, input 0.75,
+ * V_th = 1, soft reset, trace_lambda = 0.25:
+ *   t   u       s  â (0.25·â + s)    (â with λ = 0.5 would be)
+ *   0   0.75    0  0
+ *   1   1.125   1  1
+ *   2   0.8125  0  0.25              0.5
+ *   3   1.15625 1  1.0625            1.25
+ * IF keeps 0.5 by default (if_neuron_integrates_without_leak) and takes its own: with 0.75
+ * its trace is 0, 1, 1.75, 2.3125 on 0.75, 1.5, 1.25, 1.0 (spikes at t = 1, 2, 3). */
+Test(neurons, trace_lambda_sets_the_trace_decay_apart_from_the_leak) {
+    const char *lk[] = {"lambda", "v_th", "bias", "trace_lambda", NULL};
+    const char *lv[] = {"0.5", "1", "false", "0.25", NULL};
+    OzPopulationParams pp = {.model = "lif", .size = 1, .keys = lk, .values = lv};
+    g_autoptr(GError) err = NULL;
+    g_autoptr(OzPopulation) lif = oz_population_new("h", &pp, 1, &err);
+    cr_assert_not_null(lif, "%s", err ? err->message : "");
+    oz_population_set_depth(lif, 4);
+    oz_population_reset(lif);
+    const float lu[4] = {0.75f, 1.125f, 0.8125f, 1.15625f}, ltr[4] = {0, 1, 0.25f, 1.0625f};
+    for (int t = 0; t < 4; t++) {
+        lif->acc[0] = 0.75f;
+        oz_population_step(lif, t);
+        const OzFrame *f = oz_population_frame(lif, t);
+        cr_assert_eq(f->u[0], lu[t], "lif u at t = %d: %g", t, f->u[0]);
+        cr_assert_eq(f->trace[0], ltr[t], "lif trace at t = %d: %g", t, f->trace[0]);
+    }
+    cr_assert_eq(lif->ops->trace_decay(lif), 0.25f, "the learner's sparse chunks see it");
+    const char *ik[] = {"v_th", "bias", "trace_lambda", NULL};
+    const char *iv[] = {"1", "false", "0.75", NULL};
+    pp = (OzPopulationParams){.model = "if", .size = 1, .keys = ik, .values = iv};
+    g_autoptr(OzPopulation) ifp = oz_population_new("g", &pp, 1, &err);
+    cr_assert_not_null(ifp, "%s", err ? err->message : "");
+    oz_population_set_depth(ifp, 4);
+    oz_population_reset(ifp);
+    const float itr[4] = {0, 1, 1.75f, 2.3125f};
+    for (int t = 0; t < 4; t++) {
+        ifp->acc[0] = 0.75f;
+        oz_population_step(ifp, t);
+        cr_assert_eq(oz_population_frame(ifp, t)->trace[0], itr[t], "if trace at t = %d", t);
+    }
+    /* -1 is the model's own; other negative values are not decays. */
+    const char *bad[] = {"0.5", "1", "false", "-0.5", NULL};
+    pp = (OzPopulationParams){.model = "lif", .size = 1, .keys = lk, .values = bad};
+    g_clear_error(&err);
+    cr_assert_null(oz_population_new("h", &pp, 1, &err));
+    cr_assert(strstr(err->message, "trace_lambda"), "%s", err->message);
+}

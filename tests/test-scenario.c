@@ -57,8 +57,8 @@ Test(scenario, valid_file_gets_defaults) {
     cr_assert_eq(sc->run.ticks, 3);
     cr_assert_eq(sc->pops->len, 3);
     OzPopulationConfig *h = g_ptr_array_index(sc->pops, 1);
-    cr_assert_float_eq(h->lambda, 0.5, 1e-12);
-    cr_assert_float_eq(h->v_th, 1.0, 1e-12);
+    cr_assert_str_eq(oz_population_config_get(h, "lambda"), "0.5");
+    cr_assert_str_eq(oz_population_config_get(h, "v_th"), "1");
     cr_assert(g_str_has_suffix(sc->data.test_images, "t10k-images-idx3-ubyte"));
     oz_scenario_free(sc);
 }
@@ -69,7 +69,8 @@ Test(scenario, overrides_apply_and_are_named_in_errors) {
     OzScenario *sc = oz_scenario_load_data(base_text, "my.ini", sets, &err);
     cr_assert_not_null(sc, "%s", err ? err->message : "");
     cr_assert_eq(sc->run.seed, 7);
-    cr_assert_float_eq(((OzPopulationConfig *)g_ptr_array_index(sc->pops, 1))->lambda, 0.25, 1e-12);
+    cr_assert_str_eq(
+        oz_population_config_get(g_ptr_array_index(sc->pops, 1), "lambda"), "0.25");
     cr_assert(strstr(sc->text, "seed=7"), "stored text has the override");
     oz_scenario_free(sc);
     const char *bad[] = {"run.seed=x", NULL};
@@ -132,7 +133,7 @@ Test(scenario, wrong_type_is_named) {
     const char *e[] = {"population h.model=izhikevich", NULL};
     err = expect_error(base_text, e, "population h", "model");
     cr_assert(strstr(err->message, "[population h] model: expected one of input, lif, readout, "
-                                   "got 'izhikevich'"),
+                                   "if, got 'izhikevich'"),
               "%s", err->message);
     g_error_free(err);
 }
@@ -158,6 +159,12 @@ Test(scenario, out_of_range_is_named) {
     cr_assert(strstr(err->message, "-1 is out of range: expected a number in [1e-06, 1e+06]"), "%s",
               err->message);
     g_error_free(err);
+    /* A number of the schema itself (lambda above is a model key, checked by the model's
+     * parameter table). */
+    const char *l[] = {"rule.loss_lambda=1.5", NULL};
+    err = expect_error(base_text, l, "rule", "loss_lambda");
+    cr_assert(strstr(err->message, "out of range"), "%s", err->message);
+    g_error_free(err);
 }
 
 Test(scenario, missing_required_key_is_named) {
@@ -165,7 +172,8 @@ Test(scenario, missing_required_key_is_named) {
     GError *err = expect_error(t, NULL, "population h2", "size");
     cr_assert_eq(err->code, OZ_SCENARIO_ERROR_MISSING);
     cr_assert_str_eq(err->message,
-                     "my.ini: [population h2] size: required key is missing (number of neurons)");
+                     "my.ini: [population h2] size: required key is missing (number of neurons; may be "
+                     "left out when shape is given, and both must agree)");
     g_error_free(err);
 }
 
@@ -392,18 +400,21 @@ Test(scenario, keys_describe_what_a_run_name_may_be) {
 }
 
 /* A [feedback NAME] section sends errors to the population NAME, which must be a lif one. */
-Test(scenario, feedback_into_a_population_that_is_not_lif_is_named) {
+Test(scenario, feedback_into_a_population_that_does_not_learn_is_named) {
     const struct {
         const char *section, *says;
     } bad[] = {
         {"[feedback out]\ndelay = 1\n",
-         "my.ini: [feedback out]: errors go to a lif population named like the section; 'out' is "
-         "not lif (defined: in, h, out)"},
-        {"[feedback in]\n", "my.ini: [feedback in]: errors go to a lif population named like the "
-                            "section; 'in' is not lif (defined: in, h, out)"},
+         "my.ini: [feedback out]: errors go to a hidden population of a learnable model (lif|if) "
+         "named like the section; 'out' is of model readout, which does not learn (defined: in, "
+         "h, out)"},
+        {"[feedback in]\n",
+         "my.ini: [feedback in]: errors go to a hidden population of a learnable model (lif|if) "
+         "named like the section; 'in' is of model input, which does not learn (defined: in, h, "
+         "out)"},
         {"[feedback h9]\ndelay = 1\n",
-         "my.ini: [feedback h9]: errors go to a lif population named like the section; 'h9' is "
-         "not defined (defined: in, h, out)"},
+         "my.ini: [feedback h9]: errors go to a hidden population of a learnable model (lif|if) "
+         "named like the section; 'h9' is not defined (defined: in, h, out)"},
     };
     for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
         g_autofree char *t = with(bad[i].section);
@@ -441,4 +452,17 @@ Test(scenario, section_names_are_letters_digits_underscore_and_dash) {
     OzScenario *sc = oz_scenario_load_data(good, "my.ini", NULL, &err);
     cr_assert_not_null(sc, "%s", err ? err->message : "");
     oz_scenario_free(sc);
+}
+
+/* The wiring checks ask the models (emits, caps), and name the projection's key. */
+Test(scenario, projections_from_a_silent_model_or_into_a_source_are_named) {
+    g_autofree char *from_out = with("[projection c]\nfrom = out\nto = h\n");
+    GError *err = expect_error(from_out, NULL, "projection c", "from");
+    cr_assert_eq(err->code, OZ_SCENARIO_ERROR_REFERENCE);
+    cr_assert(strstr(err->message, "'out' (model readout) emits nothing"), "%s", err->message);
+    g_error_free(err);
+    g_autofree char *into_in = with("[projection c]\nfrom = h\nto = in\n");
+    err = expect_error(into_in, NULL, "projection c", "to");
+    cr_assert(strstr(err->message, "is an input and takes no projection"), "%s", err->message);
+    g_error_free(err);
 }

@@ -1,0 +1,48 @@
+/* oz-threshold-private.h — the shared engine of threshold neurons (oz-threshold.c), for the
+ * model files built on it.  Not for use outside neurons/.
+ *
+ * A model using it sets state_size = sizeof(OzThresholdState), fills the state in its
+ * prepare slot, and points alloc, frame_alloc, reset, step, emits, surrogate, clean_spikes
+ * and trace_decay at the oz__threshold_ functions.  It reads pop->p.v_th, .dropout and .bias
+ * (the model lists them among its keys) and the derived values below.
+ */
+#pragma once
+
+#include "neurons/oz-neuron.h"
+
+/* Derived values (prepare), pop->state of a threshold model. */
+typedef struct {
+    float leak;        /* v ← leak·v each tick before the input: λ for LIF */
+    float trace_decay; /* â ← trace_decay·â + o */
+    gboolean hard;     /* after a spike v ← v_reset (hard) instead of v ← u − V_th (soft) */
+    float v_reset;
+} OzThresholdState;
+
+/* The reset keys, pop->params of a threshold model that takes them. */
+typedef enum { OZ_RESET_SOFT = 0, OZ_RESET_HARD } OzResetMode;
+typedef struct {
+    int reset; /* OzResetMode */
+    float v_reset;
+    float trace_lambda; /* −1: the model's default (prepare writes the value it resolved) */
+} OzThresholdParams;
+/* `reset = soft|hard`, `v_reset` and `trace_lambda`: a model's params table (params_size =
+ * sizeof(OzThresholdParams)), with oz__threshold_configure as its configure slot. */
+extern const OzParamSpec oz__threshold_reset_keys[];
+/* A hard reset to or above the threshold is rejected (blames v_reset), and so is a
+ * trace_lambda in (−1, 0). */
+gboolean oz__threshold_configure(const OzPopulationParams *common, gconstpointer params,
+                                 const char **key, GError **error);
+/* Fills pop->state: the given leak, the trace decay (trace_lambda, or the given default when
+ * it is −1 or the model has no such key) and the reset from pop->params (soft when the
+ * model has no reset keys). */
+void oz__threshold_prepare(OzPopulation *pop, float leak, float trace_decay);
+
+void oz__threshold_alloc(OzPopulation *pop);
+void oz__threshold_frame_alloc(OzPopulation *pop, OzFrame *f);
+void oz__threshold_reset(OzPopulation *pop);
+void oz__threshold_step(OzPopulation *pop, gint64 tick);
+OzEmits oz__threshold_emits(const OzPopulation *pop);
+void oz__threshold_surrogate(const OzPopulation *pop, const float *u, float a, const float *g,
+                             float *out, gsize begin, gsize end);
+void oz__threshold_clean_spikes(const OzPopulation *pop, const OzFrame *f, gsize row, float *o);
+float oz__threshold_trace_decay(const OzPopulation *pop);

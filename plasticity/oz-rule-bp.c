@@ -1,0 +1,29 @@
+/* oz-rule-bp.c — bp: spatial backpropagation through the layers, online in time
+ * (docs/ALGORITHM.md §7.1): g_s of a hidden population is the chain
+ * g_s(l) = Σ over its outgoing projections of g_u(target) · Wᵀ (the readout's error e for
+ * the last layer), formed when the error arrives, the deeper population first.
+ *
+ * A chain needs each population's g_u of an emission tick before the population below
+ * forms its own, so every hidden population must get its error with the same delay and
+ * no jitter.  No probe, the three-factor gate. */
+#include "plasticity/oz-learner.h"
+
+static const float *bp_chain_matrix(void *state, const OzLearner *l, const OzProjection *p) {
+    (void)state;
+    (void)l;
+    return p->w;
+}
+
+static gboolean bp_check_feedback(void *state, const OzLearner *l, GError **error) {
+    (void)state;
+    return oz_learner_check_uniform_feedback(l, error);
+}
+
+const OzRuleOps oz_rule_bp_ops = {
+    .api_version = OZ_RULE_API_VERSION,
+    .name = "bp",
+    .state_size = 0,
+    .summary = "spatial backpropagation: the chain g_s = g_u(above) · Wᵀ, layer by layer",
+    .chain_matrix = bp_chain_matrix,
+    .check_feedback = bp_check_feedback,
+};

@@ -1,0 +1,23 @@
+/* oz-rule-opzo.c — opzo: online pseudo-zeroth-order learning (docs/ALGORITHM.md §7.5, Eqs.
+ * 5–6): every hidden population is probed with α·z during training; the `momentum`
+ * pathway of feedback/oz-feedback.c keeps M ← λ_M M + (1−λ_M) mean_b z õᵀ and gives
+ * g_s = e Mᵀ.  Any delays and jitter; the three-factor gate. */
+#include "plasticity/oz-learner.h"
+
+/* Every hidden population, where [rule] noise_position says. */
+static gboolean opzo_probe(void *state, const OzLearner *l, const OzPopulation *pop,
+                           OzNoiseMode *where) {
+    (void)state;
+    (void)pop;
+    *where = l->p.position;
+    return TRUE;
+}
+
+const OzRuleOps oz_rule_opzo_ops = {
+    .api_version = OZ_RULE_API_VERSION,
+    .name = "opzo",
+    .state_size = 0,
+    .summary = "online pseudo-zeroth order: probe z, M ← λ M + (1−λ) z õᵀ, g_s = e Mᵀ",
+    .pathway = "momentum",
+    .probe = opzo_probe,
+};
