@@ -12,6 +12,7 @@
  */
 #include "oz-scenario.h"
 
+#include "neurons/oz-kind.h"
 #include "neurons/oz-neuron.h"
 #include "plasticity/oz-rule.h"
 
@@ -75,12 +76,26 @@ static const char *model_names(void) {
     return (const char *)joined;
 }
 
+/* The projection kinds' names, from their registry (neurons/oz-kind-registry.c), joined
+ * once. */
+static const char *projection_kind_names(void) {
+    static gsize joined;
+    if (g_once_init_enter(&joined)) {
+        GString *s = g_string_new(NULL);
+        for (const OzProjectionKindOps *const *k = oz_projection_kinds(); *k; k++)
+            g_string_append_printf(s, "%s%s", s->len ? "|" : "", (*k)->name);
+        g_once_init_leave(&joined, (gsize)g_string_free(s, FALSE));
+    }
+    return (const char *)joined;
+}
+
 /* Enums whose choices are the names in a plugin registry, so that a registered plugin is
  * a valid value without an edit here. */
 static const struct {
     const char *tag;
     const char *(*names)(void);
-} registries[] = {{"@rules", rule_names}, {"@models", model_names}};
+} registries[] = {{"@rules", rule_names}, {"@models", model_names},
+                 {"@kinds", projection_kind_names}};
 
 /* A key's choices, "a|b|c". */
 static const char *key_choices(const KeySpec *ks) {
@@ -263,6 +278,8 @@ static const KeySpec schema[] = {
     {K_PROJECTION, "init", T_ENUM, PRJ(init), 0, 0, "uniform|normal|zero", "uniform",
      "uniform: U(±scale/√fan_in) (framework default); normal: N(0, scale²)"},
     {K_PROJECTION, "init_scale", T_DOUBLE, PRJ(init_scale), 0, 1e6, NULL, "1", "see init"},
+    {K_PROJECTION, "kind", T_ENUM, PRJ(kind), 0, 0, "@kinds", "dense",
+     "projection kind, one of the registered kinds (neurons/oz-kind-NAME.c)"},
 };
 
 #undef RUN
@@ -759,6 +776,7 @@ static void proj_config_free(OzProjectionConfig *p) {
     g_free(p->from);
     g_free(p->to);
     g_free(p->init);
+    g_free(p->kind);
     g_free(p);
 }
 

@@ -87,6 +87,7 @@ typedef struct {
     int delay;
     char *init;
     double init_scale;
+    char *kind; /* a registered projection kind (neurons/oz-kind.h) */
 } OzProjectionConfig;
 
 typedef struct {

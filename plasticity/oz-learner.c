@@ -283,7 +283,10 @@ void oz_learner_prepare(OzLearner *l) {
     if (l->p.grad_chunk_ticks > 1) {
         for (guint i = 0; i < np; i++) {
             OzProjection *p = g_ptr_array_index(l->net->projs, i);
-            if (l->static_gu[i] || p->post == l->readout || !hidden_of(l, p->post))
+            /* Staging and chunks work on W (n_pre, n_post); another kind accumulates
+             * once per tick through its own slot. */
+            if (l->static_gu[i] || p->post == l->readout || !hidden_of(l, p->post) ||
+                !(p->kind->caps & OZ_KIND_DENSE_LAYOUT))
                 continue;
             GradStage *g = &l->stage[i];
             g->cap = l->p.grad_chunk_ticks * l->net->batch;
@@ -320,7 +323,7 @@ void oz_learner_prepare(OzLearner *l) {
     l->opt = oz_optim_new(&l->p.optim);
     for (guint i = 0; i < l->net->projs->len; i++) {
         OzProjection *p = g_ptr_array_index(l->net->projs, i);
-        oz_optim_add(l->opt, p->name, p->w, p->grad, (gsize)p->n_pre * p->n_post);
+        oz_optim_add(l->opt, p->name, p->w, p->grad, p->nw);
     }
     for (guint i = 0; i < l->net->pops->len; i++) {
         OzPopulation *pop = g_ptr_array_index(l->net->pops, i);
@@ -484,9 +487,7 @@ static void chain_signal(OzLearner *l, OzHidden *h, const float *e, int rows, fl
             down = hp->g_u_last ? hp->g_u_last : hp->g_u;
         }
         const float *c = l->rule->chain_matrix(l->rule_state, l, p);
-        oz_sgemm(CblasNoTrans, CblasTrans, rows, n, p->n_post, 1.0f, down, p->n_post, c,
-                 p->n_post, 1.0f, chain, n);
-        h->path.macs += (guint64)rows * n * p->n_post;
+        h->path.macs += p->kind->chain_apply(p, c, down, rows, chain);
     }
 }
 
@@ -839,7 +840,7 @@ static void stage_or_accumulate(OzLearner *l, OzProjection *p, const float *pre,
     p->update_macs += (guint64)rows * p->n_pre * p->n_post;
     float *slot = stage_slot(l, p, rows);
     if (!slot) {
-        accumulate(p->grad, pre, g_u, rows, p->n_pre, p->n_post);
+        p->kind->accumulate(p, pre, g_u, rows);
         return;
     }
     GradStage *g = &l->stage[p->id];
@@ -1019,7 +1020,7 @@ static void on_loss(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
         OzProjection *p = g_ptr_array_index(ro->in, k);
         const float *pre = pre_factor(p, t);
         if (pre) {
-            accumulate(p->grad, pre, e, rows, p->n_pre, m);
+            p->kind->accumulate(p, pre, e, rows);
             p->update_macs += (guint64)rows * p->n_pre * m;
         }
     }
@@ -1081,7 +1082,7 @@ static void flush_static(OzLearner *l) {
         if (!l->static_dirty[i])
             continue;
         int rows = p->pre->active_samples;
-        accumulate(p->grad, p->pre->x, l->static_gu[i], rows, p->n_pre, p->n_post);
+        p->kind->accumulate(p, p->pre->x, l->static_gu[i], rows);
         p->update_macs += (guint64)rows * p->n_pre * p->n_post;
         memset(l->static_gu[i], 0, sizeof(float) * (gsize)rows * p->n_post);
         l->static_dirty[i] = FALSE;

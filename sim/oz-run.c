@@ -83,6 +83,8 @@ static gboolean add_projections(OzRun *run, GError **error) {
             .dense_threshold = (float)sc->run.dense_threshold,
             .delta = sc->run.delta,
             .delta_refresh = sc->run.delta_refresh,
+            .kind = oz_projection_kind_lookup(pc->kind),
+            .seed = sc->run.seed,
         };
         g_autoptr(GError) local = NULL;
         if (!oz_network_add_projection(run->net, pc->name, pc->from, pc->to, &pp, &local)) {
@@ -628,7 +630,7 @@ static void check_guards(OzRun *run, const OzPhase *ph, guint64 *spikes_before, 
     if (run->learner && ph->kind == OZ_PHASE_TRAIN) {
         for (guint i = 0; i < run->net->projs->len; i++) {
             OzProjection *p = g_ptr_array_index(run->net->projs, i);
-            if (!all_finite(p->w, (gsize)p->n_pre * p->n_post)) {
+            if (!all_finite(p->w, p->nw)) {
                 g_set_error(&run->fault, OZ_RUN_ERROR, OZ_RUN_ERROR_NUMERIC,
                             "weights of projection %s are no longer finite in epoch %d; %s",
                             p->name, ph->epoch, good);
