@@ -332,9 +332,10 @@ static void dense_deliver(OzProjection *p, OzFrame *f, float *acc) {
 }
 
 /* grad (n_pre, n_post) += preᵀ (n_pre, rows) · g_u (rows, n_post) */
-static void dense_accumulate(OzProjection *p, const float *pre, const float *g_u, int rows) {
+static void dense_accumulate(OzProjection *p, float *grad, const float *pre, const float *g_u,
+                             int rows) {
     oz_sgemm(CblasTrans, CblasNoTrans, p->n_pre, p->n_post, rows, 1.0f, pre, p->n_pre, g_u,
-             p->n_post, 1.0f, p->grad, p->n_post);
+             p->n_post, 1.0f, grad, p->n_post);
 }
 
 /* out (rows, n_pre) += down (rows, n_post) · Cᵀ */

@@ -38,8 +38,9 @@
  *       delta paths as the kind supports), dense frames, the cached static current — and
  *       counts it: synops = Σ over transmitted spikes of the neuron's out-degree.
  *   accumulate (required)
- *       grad (nw) += the gradient âᵀ g_u restricted to the kind's synapses, for pre
- *       (rows, n_pre) and g_u (rows, n_post).
+ *       grad (nw, w's layout: p->grad, or the diagnostics' shadow BP gradient) += the
+ *       gradient âᵀ g_u restricted to the kind's synapses, for pre (rows, n_pre) and g_u
+ *       (rows, n_post).
  *   chain_apply (required)
  *       out (rows, n_pre) += down (rows, n_post) · Cᵀ, where C has w's layout (C = NULL:
  *       w itself): the downstream signal of a chain rule (plasticity/oz-rule.h).  Returns
@@ -74,7 +75,7 @@ struct OzProjectionKindOps {
     void (*init)(OzProjection *p, OzRng *rng);
     void (*draw_like_weights)(const OzProjection *p, OzRng *rng, float *out);
     void (*deliver)(OzProjection *p, OzFrame *frame, float *acc);
-    void (*accumulate)(OzProjection *p, const float *pre, const float *g_u, int rows);
+    void (*accumulate)(OzProjection *p, float *grad, const float *pre, const float *g_u, int rows);
     guint64 (*chain_apply)(const OzProjection *p, const float *c, const float *down, int rows,
                            float *out);
 };

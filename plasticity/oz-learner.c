@@ -837,10 +837,10 @@ static float *stage_slot(OzLearner *l, OzProjection *p, int rows) {
  * (apply_signal computes it there), and is then not copied. */
 static void stage_or_accumulate(OzLearner *l, OzProjection *p, const float *pre, gint64 te,
                                 const float *g_u, int rows) {
-    p->update_macs += (guint64)rows * p->n_pre * p->n_post;
+    p->update_macs += (guint64)rows * p->nw;
     float *slot = stage_slot(l, p, rows);
     if (!slot) {
-        p->kind->accumulate(p, pre, g_u, rows);
+        p->kind->accumulate(p, p->grad, pre, g_u, rows);
         return;
     }
     GradStage *g = &l->stage[p->id];
@@ -927,8 +927,7 @@ static void shadow_bp(OzLearner *l, gint64 t, const float *e, int rows) {
             OzHidden *hp = p->post == l->readout ? NULL : hidden_of(l, p->post);
             const float *down = p->post == l->readout ? e : hp ? hp->bp_gu : NULL;
             if (down)
-                oz_sgemm(CblasNoTrans, CblasTrans, rows, n, p->n_post, 1.0f, down, p->n_post, p->w,
-                         p->n_post, 1.0f, h->bp_chain, n);
+                p->kind->chain_apply(p, NULL, down, rows, h->bp_chain);
         }
         const OzFrame *f = oz_population_frame(pop, t - h->lag);
         const gsize sz = (gsize)rows * n;
@@ -940,8 +939,7 @@ static void shadow_bp(OzLearner *l, gint64 t, const float *e, int rows) {
         OzGradStats *st = &g_array_index(l->stats, OzGradStats, i);
         const float *pre = pre_factor(st->proj, t - st->hidden->lag);
         if (pre)
-            accumulate(st->bp_grad, pre, st->hidden->bp_gu, rows, st->proj->n_pre,
-                       st->proj->n_post);
+            st->proj->kind->accumulate(st->proj, st->bp_grad, pre, st->hidden->bp_gu, rows);
     }
 }
 
@@ -949,7 +947,7 @@ static void stats_window_end(OzLearner *l) {
     for (guint i = 0; i < l->stats->len; i++) {
         OzGradStats *st = &g_array_index(l->stats, OzGradStats, i);
         OzProjection *p = st->proj;
-        gsize sz = (gsize)p->n_pre * p->n_post;
+        gsize sz = p->nw;
         double dot = 0, ng = 0, nb = 0;
         st->count++;
         for (gsize j = 0; j < sz; j++) {
@@ -978,7 +976,7 @@ void oz_learner_enable_diagnostics(OzLearner *l) {
         h->bp_gu = g_new0(float, (gsize)B * h->pop->n);
         for (guint j = 0; j < h->pop->in->len; j++) {
             OzProjection *p = g_ptr_array_index(h->pop->in, j);
-            gsize sz = (gsize)p->n_pre * p->n_post;
+            gsize sz = p->nw;
             OzGradStats st = {p, h, g_new0(float, sz), g_new0(double, sz), g_new0(double, sz), 0, 0,
                               0, 0};
             g_array_append_val(l->stats, st);
@@ -991,7 +989,7 @@ void oz_learner_stats_reset(OzLearner *l) {
         return;
     for (guint i = 0; i < l->stats->len; i++) {
         OzGradStats *st = &g_array_index(l->stats, OzGradStats, i);
-        gsize sz = (gsize)st->proj->n_pre * st->proj->n_post;
+        gsize sz = st->proj->nw;
         memset(st->mean, 0, sz * sizeof(double));
         memset(st->m2, 0, sz * sizeof(double));
         st->count = 0;
@@ -1020,8 +1018,8 @@ static void on_loss(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
         OzProjection *p = g_ptr_array_index(ro->in, k);
         const float *pre = pre_factor(p, t);
         if (pre) {
-            p->kind->accumulate(p, pre, e, rows);
-            p->update_macs += (guint64)rows * p->n_pre * m;
+            p->kind->accumulate(p, p->grad, pre, e, rows);
+            p->update_macs += (guint64)rows * p->nw;
         }
     }
     if (ro->p.bias)
@@ -1082,8 +1080,8 @@ static void flush_static(OzLearner *l) {
         if (!l->static_dirty[i])
             continue;
         int rows = p->pre->active_samples;
-        p->kind->accumulate(p, p->pre->x, l->static_gu[i], rows);
-        p->update_macs += (guint64)rows * p->n_pre * p->n_post;
+        p->kind->accumulate(p, p->grad, p->pre->x, l->static_gu[i], rows);
+        p->update_macs += (guint64)rows * p->nw;
         memset(l->static_gu[i], 0, sizeof(float) * (gsize)rows * p->n_post);
         l->static_dirty[i] = FALSE;
     }

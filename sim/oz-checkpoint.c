@@ -244,10 +244,10 @@ static void foreach_position(OzRun *run, const Walk *w) {
     for (guint i = 0; l->stats && i < l->stats->len; i++) {
         OzGradStats *st = &g_array_index(l->stats, OzGradStats, i);
         const char *pn = st->proj->name;
-        emit(w, K, FALSE, DT_F64, st->mean, 2, (gsize)st->proj->n_pre, (gsize)st->proj->n_post,
-             "gs:%s.mean", pn);
-        emit(w, K, FALSE, DT_F64, st->m2, 2, (gsize)st->proj->n_pre, (gsize)st->proj->n_post,
-             "gs:%s.m2", pn);
+        gsize dims[2] = {0, 0}; /* the weights' shape, as the kind names it */
+        int rank = oz_projection_shape(st->proj, dims);
+        emit(w, K, FALSE, DT_F64, st->mean, rank, dims[0], dims[1], "gs:%s.mean", pn);
+        emit(w, K, FALSE, DT_F64, st->m2, rank, dims[0], dims[1], "gs:%s.m2", pn);
         SCALAR(w, K, FALSE, &st->count, "gs:%s.count", pn);
         SCALAR(w, K, FALSE, &st->cos_sum, "gs:%s.cos_sum", pn);
         SCALAR(w, K, FALSE, &st->norm_sum, "gs:%s.norm_sum", pn);

@@ -578,7 +578,7 @@ static OzLogBatch *phase_rows(OzRun *run, const OzPhase *ph) {
             OzGradStats *st = &g_array_index(run->learner->stats, OzGradStats, i);
             if (st->count == 0)
                 continue;
-            gsize sz = (gsize)st->proj->n_pre * st->proj->n_post;
+            gsize sz = st->proj->nw;
             double m2 = 0;
             for (gsize j = 0; j < sz; j++)
                 m2 += st->m2[j];
