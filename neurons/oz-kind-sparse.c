@@ -41,7 +41,7 @@ static const OzParamSpec sparse_params[] = {
      "sparse, fixed_indegree: presynaptic partners of each postsynaptic neuron"},
     {"p", OZ_PARAM_DOUBLE, offsetof(SparseParams, p), 0, 1, NULL, "0.1",
      "sparse, pairwise: connection probability of each pair"},
-    {NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
 typedef struct {
