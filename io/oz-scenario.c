@@ -12,6 +12,7 @@
  */
 #include "oz-scenario.h"
 
+#include "neurons/oz-kind.h"
 #include "neurons/oz-neuron.h"
 #include "plasticity/oz-rule.h"
 
@@ -75,12 +76,26 @@ static const char *model_names(void) {
     return (const char *)joined;
 }
 
+/* The projection kinds' names, from their registry (neurons/oz-kind-registry.c), joined
+ * once. */
+static const char *projection_kind_names(void) {
+    static gsize joined;
+    if (g_once_init_enter(&joined)) {
+        GString *s = g_string_new(NULL);
+        for (const OzProjectionKindOps *const *k = oz_projection_kinds(); *k; k++)
+            g_string_append_printf(s, "%s%s", s->len ? "|" : "", (*k)->name);
+        g_once_init_leave(&joined, (gsize)g_string_free(s, FALSE));
+    }
+    return (const char *)joined;
+}
+
 /* Enums whose choices are the names in a plugin registry, so that a registered plugin is
  * a valid value without an edit here. */
 static const struct {
     const char *tag;
     const char *(*names)(void);
-} registries[] = {{"@rules", rule_names}, {"@models", model_names}};
+} registries[] = {{"@rules", rule_names}, {"@models", model_names},
+                 {"@kinds", projection_kind_names}};
 
 /* A key's choices, "a|b|c". */
 static const char *key_choices(const KeySpec *ks) {
@@ -263,6 +278,8 @@ static const KeySpec schema[] = {
     {K_PROJECTION, "init", T_ENUM, PRJ(init), 0, 0, "uniform|normal|zero", "uniform",
      "uniform: U(±scale/√fan_in) (framework default); normal: N(0, scale²)"},
     {K_PROJECTION, "init_scale", T_DOUBLE, PRJ(init_scale), 0, 1e6, NULL, "1", "see init"},
+    {K_PROJECTION, "kind", T_ENUM, PRJ(kind), 0, 0, "@kinds", "dense",
+     "projection kind, one of the registered kinds (neurons/oz-kind-NAME.c)"},
 };
 
 #undef RUN
@@ -545,6 +562,18 @@ static void add_model_keys(GPtrArray *known) {
     }
 }
 
+/* Every key of a registered projection kind's table, once each, in registry order. */
+static void add_kind_keys(GPtrArray *known) {
+    for (const OzProjectionKindOps *const *k = oz_projection_kinds(); *k; k++)
+        for (int i = 0; (*k)->params && (*k)->params[i].key; i++) {
+            gboolean seen = FALSE;
+            for (guint j = 0; j < known->len && !seen; j++)
+                seen = strcmp(g_ptr_array_index(known, j), (*k)->params[i].key) == 0;
+            if (!seen)
+                g_ptr_array_add(known, (gpointer)(*k)->params[i].key);
+        }
+}
+
 /* The raw text of a key, or NULL when absent (*raw_out).  FALSE with an error when the
  * value is there but cannot be read. */
 static gboolean read_raw(const Ctx *c, GKeyFile *kf, const char *section, const char *key,
@@ -586,6 +615,8 @@ static gboolean fill_section(const Ctx *c, GKeyFile *kf, Kind kind, const char *
             g_ptr_array_add(known_keys, (gpointer)schema[i].key);
     if (kind == K_POPULATION)
         add_model_keys(known_keys);
+    if (kind == K_PROJECTION)
+        add_kind_keys(known_keys);
     const char *const *known = (const char *const *)known_keys->pdata;
     const gsize nknown = known_keys->len;
     for (char **k = keys; k && *k; k++) {
@@ -748,6 +779,37 @@ static gboolean fill_model_keys(const Ctx *c, GKeyFile *kf, const char *section,
     return TRUE;
 }
 
+/* The projection's kind keys: every key of its kind's table, from the file or its default,
+ * validated by the kind's specs and kept as text.  Keys of other registered kinds were
+ * let through by fill_section and are ignored here. */
+static gboolean fill_kind_keys(const Ctx *c, GKeyFile *kf, const char *section,
+                               OzProjectionConfig *p, GError **error) {
+    const OzProjectionKindOps *ops = oz_projection_kind_lookup(p->kind);
+    g_assert(ops); /* the "@kinds" enum accepted it */
+    g_autofree gpointer own = ops->params_size ? g_malloc0(ops->params_size) : NULL;
+    GPtrArray *keys = g_ptr_array_new(), *values = g_ptr_array_new();
+    gboolean ok = TRUE;
+    for (int i = 0; ok && ops->params && ops->params[i].key; i++) {
+        const OzParamSpec *s = &ops->params[i];
+        g_autofree char *raw = NULL;
+        g_autofree char *why = NULL;
+        ok = read_raw(c, kf, section, s->key, &raw, error);
+        if (ok && !oz_param_parse(s, raw ? raw : s->def, own, &why)) {
+            key_error(c, error, OZ_SCENARIO_ERROR_VALUE, section, s->key, "%s", why);
+            ok = FALSE;
+        }
+        if (ok) {
+            g_ptr_array_add(keys, g_strdup(s->key));
+            g_ptr_array_add(values, oz_param_format(s, own));
+        }
+    }
+    g_ptr_array_add(keys, NULL);
+    g_ptr_array_add(values, NULL);
+    p->keys = (char **)g_ptr_array_free(keys, FALSE);
+    p->values = (char **)g_ptr_array_free(values, FALSE);
+    return ok;
+}
+
 static void fb_config_free(OzFeedbackConfig *p) {
     g_free(p->name);
     g_free(p->eligibility);
@@ -759,6 +821,9 @@ static void proj_config_free(OzProjectionConfig *p) {
     g_free(p->from);
     g_free(p->to);
     g_free(p->init);
+    g_free(p->kind);
+    g_strfreev(p->keys);
+    g_strfreev(p->values);
     g_free(p);
 }
 
@@ -1153,6 +1218,8 @@ OzScenario *oz_scenario_load_data(const char *text, const char *path, const char
         if (kind == K_POPULATION &&
             (!fill_shape(&c, kf, *g, base, error) || !fill_model_keys(&c, kf, *g, base, error)))
             return NULL;
+        if (kind == K_PROJECTION && !fill_kind_keys(&c, kf, *g, base, error))
+            return NULL;
     }
     /* Singleton sections that are absent still get their defaults. */
     Kind singles[] = {K_RUN, K_DATA, K_RECORD, K_RULE, K_OPTIMIZER};
@@ -1203,6 +1270,20 @@ static void describe_models(GString *s) {
     }
 }
 
+/* The keys of every registered projection kind, from their ops tables, under the
+ * projection section. */
+static void describe_kinds(GString *s) {
+    for (const OzProjectionKindOps *const *k = oz_projection_kinds(); *k; k++) {
+        g_string_append_printf(s, "  kind = %s: %s\n", (*k)->name, (*k)->help);
+        for (int i = 0; (*k)->params && (*k)->params[i].key; i++) {
+            const OzParamSpec *ps = &(*k)->params[i];
+            g_autofree char *what = oz_param_describe(ps);
+            g_string_append_printf(s, "    %-16s %s (%s) [default: %s]\n", ps->key, ps->help,
+                                   what, ps->def);
+        }
+    }
+}
+
 char *oz_scenario_describe(void) {
     GString *s = g_string_new(NULL);
     int last = -1;
@@ -1211,6 +1292,8 @@ char *oz_scenario_describe(void) {
         if ((int)ks->kind != last) {
             if (last == K_POPULATION)
                 describe_models(s);
+            if (last == K_PROJECTION)
+                describe_kinds(s);
             last = (int)ks->kind;
             g_string_append_printf(s, "\n[%s%s]\n", kind_names[ks->kind],
                                    kind_named[ks->kind] ? " NAME" : "");
@@ -1225,5 +1308,7 @@ char *oz_scenario_describe(void) {
     }
     if (last == K_POPULATION)
         describe_models(s);
+    if (last == K_PROJECTION)
+        describe_kinds(s);
     return g_string_free(s, FALSE);
 }

@@ -87,6 +87,12 @@ typedef struct {
     int delay;
     char *init;
     double init_scale;
+    char *kind; /* a registered projection kind (neurons/oz-kind.h) */
+    /* The kind's own keys, each with the value given or its default, as text that reads
+     * back to the same value; NULL-terminated, parallel.  Keys of other registered kinds
+     * in the section are accepted and not kept. */
+    char **keys;
+    char **values;
 } OzProjectionConfig;
 
 typedef struct {

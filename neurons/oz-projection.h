@@ -1,4 +1,8 @@
-/* oz-projection.h — dense weight matrices between populations, with integer delays.
+/* oz-projection.h — projections between populations, with integer delays.
+ *
+ * The storage, delivery, gradient and counts of a projection belong to its kind
+ * (neurons/oz-kind.h); this file is the kind-independent part.  What follows describes
+ * the dense kind (neurons/oz-kind-dense.c), the default.
  *
  * Weights are stored (n_pre, n_post) row-major, so the weights leaving one presynaptic
  * neuron are one contiguous row: event-driven delivery of a spike adds one row to the
@@ -31,6 +35,7 @@
  */
 #pragma once
 
+#include "neurons/oz-kind.h"
 #include "neurons/oz-population.h"
 
 typedef enum {
@@ -56,6 +61,9 @@ typedef struct {
     float dense_threshold; /* auto: dense path when density ≥ this */
     gboolean delta;        /* auto: may send a packet as its change from the previous one */
     int delta_refresh;     /* a full packet after at most this many delta packets (≥ 1) */
+    const OzProjectionKindOps *kind; /* NULL: dense */
+    const void *kind_params;         /* the kind's params_size bytes (copied); NULL: defaults */
+    guint64 seed;                    /* the run's seed, for what a kind draws (connectivity) */
 } OzProjectionParams;
 
 struct OzProjection {
@@ -64,8 +72,12 @@ struct OzProjection {
     OzPopulation *pre, *post; /* (transfer none) */
     int n_pre, n_post;
     OzProjectionParams p;
-    float *w;     /* (n_pre, n_post) */
-    float *grad;  /* (n_pre, n_post) accumulated weight gradient */
+    const OzProjectionKindOps *kind; /* (transfer none) */
+    void *kstate;                    /* the kind's state_size bytes */
+    void *kparams;                   /* the kind's params_size bytes */
+    gsize nw;                        /* length of w and grad */
+    float *w;     /* the kind's weight tensor (dense: (n_pre, n_post)) */
+    float *grad;  /* accumulated weight gradient, w's layout */
     float *cache; /* (B, n_post) the static input current of this sample */
     gboolean cache_valid;
 
@@ -94,6 +106,8 @@ void oz_projection_free(OzProjection *proj);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(OzProjection, oz_projection_free)
 
 void oz_projection_init_weights(OzProjection *proj, OzRng *rng);
+/* The weight tensor's rank (1 or 2) and dims, for checkpoints.  */
+int oz_projection_shape(const OzProjection *proj, gsize dims[2]);
 /* Start of a sample window (or after a weight change): forget the cached current. */
 void oz_projection_reset(OzProjection *proj);
 /* Adds the frame's contribution into acc (B, n_post) and counts it. */

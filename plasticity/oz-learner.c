@@ -283,7 +283,10 @@ void oz_learner_prepare(OzLearner *l) {
     if (l->p.grad_chunk_ticks > 1) {
         for (guint i = 0; i < np; i++) {
             OzProjection *p = g_ptr_array_index(l->net->projs, i);
-            if (l->static_gu[i] || p->post == l->readout || !hidden_of(l, p->post))
+            /* Staging and chunks work on W (n_pre, n_post); another kind accumulates
+             * once per tick through its own slot. */
+            if (l->static_gu[i] || p->post == l->readout || !hidden_of(l, p->post) ||
+                !(p->kind->caps & OZ_KIND_DENSE_LAYOUT))
                 continue;
             GradStage *g = &l->stage[i];
             g->cap = l->p.grad_chunk_ticks * l->net->batch;
@@ -320,7 +323,7 @@ void oz_learner_prepare(OzLearner *l) {
     l->opt = oz_optim_new(&l->p.optim);
     for (guint i = 0; i < l->net->projs->len; i++) {
         OzProjection *p = g_ptr_array_index(l->net->projs, i);
-        oz_optim_add(l->opt, p->name, p->w, p->grad, (gsize)p->n_pre * p->n_post);
+        oz_optim_add(l->opt, p->name, p->w, p->grad, p->nw);
     }
     for (guint i = 0; i < l->net->pops->len; i++) {
         OzPopulation *pop = g_ptr_array_index(l->net->pops, i);
@@ -484,9 +487,7 @@ static void chain_signal(OzLearner *l, OzHidden *h, const float *e, int rows, fl
             down = hp->g_u_last ? hp->g_u_last : hp->g_u;
         }
         const float *c = l->rule->chain_matrix(l->rule_state, l, p);
-        oz_sgemm(CblasNoTrans, CblasTrans, rows, n, p->n_post, 1.0f, down, p->n_post, c,
-                 p->n_post, 1.0f, chain, n);
-        h->path.macs += (guint64)rows * n * p->n_post;
+        h->path.macs += p->kind->chain_apply(p, c, down, rows, chain);
     }
 }
 
@@ -836,10 +837,10 @@ static float *stage_slot(OzLearner *l, OzProjection *p, int rows) {
  * (apply_signal computes it there), and is then not copied. */
 static void stage_or_accumulate(OzLearner *l, OzProjection *p, const float *pre, gint64 te,
                                 const float *g_u, int rows) {
-    p->update_macs += (guint64)rows * p->n_pre * p->n_post;
+    p->update_macs += (guint64)rows * p->nw;
     float *slot = stage_slot(l, p, rows);
     if (!slot) {
-        accumulate(p->grad, pre, g_u, rows, p->n_pre, p->n_post);
+        p->kind->accumulate(p, p->grad, pre, g_u, rows);
         return;
     }
     GradStage *g = &l->stage[p->id];
@@ -926,8 +927,7 @@ static void shadow_bp(OzLearner *l, gint64 t, const float *e, int rows) {
             OzHidden *hp = p->post == l->readout ? NULL : hidden_of(l, p->post);
             const float *down = p->post == l->readout ? e : hp ? hp->bp_gu : NULL;
             if (down)
-                oz_sgemm(CblasNoTrans, CblasTrans, rows, n, p->n_post, 1.0f, down, p->n_post, p->w,
-                         p->n_post, 1.0f, h->bp_chain, n);
+                p->kind->chain_apply(p, NULL, down, rows, h->bp_chain);
         }
         const OzFrame *f = oz_population_frame(pop, t - h->lag);
         const gsize sz = (gsize)rows * n;
@@ -939,8 +939,7 @@ static void shadow_bp(OzLearner *l, gint64 t, const float *e, int rows) {
         OzGradStats *st = &g_array_index(l->stats, OzGradStats, i);
         const float *pre = pre_factor(st->proj, t - st->hidden->lag);
         if (pre)
-            accumulate(st->bp_grad, pre, st->hidden->bp_gu, rows, st->proj->n_pre,
-                       st->proj->n_post);
+            st->proj->kind->accumulate(st->proj, st->bp_grad, pre, st->hidden->bp_gu, rows);
     }
 }
 
@@ -948,7 +947,7 @@ static void stats_window_end(OzLearner *l) {
     for (guint i = 0; i < l->stats->len; i++) {
         OzGradStats *st = &g_array_index(l->stats, OzGradStats, i);
         OzProjection *p = st->proj;
-        gsize sz = (gsize)p->n_pre * p->n_post;
+        gsize sz = p->nw;
         double dot = 0, ng = 0, nb = 0;
         st->count++;
         for (gsize j = 0; j < sz; j++) {
@@ -977,7 +976,7 @@ void oz_learner_enable_diagnostics(OzLearner *l) {
         h->bp_gu = g_new0(float, (gsize)B * h->pop->n);
         for (guint j = 0; j < h->pop->in->len; j++) {
             OzProjection *p = g_ptr_array_index(h->pop->in, j);
-            gsize sz = (gsize)p->n_pre * p->n_post;
+            gsize sz = p->nw;
             OzGradStats st = {p, h, g_new0(float, sz), g_new0(double, sz), g_new0(double, sz), 0, 0,
                               0, 0};
             g_array_append_val(l->stats, st);
@@ -990,7 +989,7 @@ void oz_learner_stats_reset(OzLearner *l) {
         return;
     for (guint i = 0; i < l->stats->len; i++) {
         OzGradStats *st = &g_array_index(l->stats, OzGradStats, i);
-        gsize sz = (gsize)st->proj->n_pre * st->proj->n_post;
+        gsize sz = st->proj->nw;
         memset(st->mean, 0, sz * sizeof(double));
         memset(st->m2, 0, sz * sizeof(double));
         st->count = 0;
@@ -1019,8 +1018,8 @@ static void on_loss(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
         OzProjection *p = g_ptr_array_index(ro->in, k);
         const float *pre = pre_factor(p, t);
         if (pre) {
-            accumulate(p->grad, pre, e, rows, p->n_pre, m);
-            p->update_macs += (guint64)rows * p->n_pre * m;
+            p->kind->accumulate(p, p->grad, pre, e, rows);
+            p->update_macs += (guint64)rows * p->nw;
         }
     }
     if (ro->p.bias)
@@ -1081,8 +1080,8 @@ static void flush_static(OzLearner *l) {
         if (!l->static_dirty[i])
             continue;
         int rows = p->pre->active_samples;
-        accumulate(p->grad, p->pre->x, l->static_gu[i], rows, p->n_pre, p->n_post);
-        p->update_macs += (guint64)rows * p->n_pre * p->n_post;
+        p->kind->accumulate(p, p->grad, p->pre->x, l->static_gu[i], rows);
+        p->update_macs += (guint64)rows * p->nw;
         memset(l->static_gu[i], 0, sizeof(float) * (gsize)rows * p->n_post);
         l->static_dirty[i] = FALSE;
     }

@@ -4,8 +4,9 @@
  * (the readout's error e for the last layer), formed when the error arrives, the deeper
  * population first — the learning core's chain (plasticity/oz-rule.h).
  *
- * B_p has W_p's shape (n_pre, n_post) and is drawn as W_p's initialisation is
- * (docs/ALGORITHM.md §3.1: `[projection] init` and `init_scale`), but from its own stream
+ * B_p has W_p's layout (its kind's tensor) and is drawn as W_p's initialisation is, by
+ * the kind's draw_like_weights slot (neurons/oz-kind.h; docs/ALGORITHM.md §3.1:
+ * `[projection] init` and `init_scale`), but from its own stream
  * (seed, "fa:" + the projection's name): the init stream draws exactly what it draws for
  * every other rule, and a run resumed or rebuilt from the same seed gets the same B, so
  * B is not checkpointed.  Only projections leaving a hidden population get one (those
@@ -13,32 +14,10 @@
  * no jitter; no probe; the three-factor gate. */
 #include "plasticity/oz-learner.h"
 
-#include <math.h>
-
 typedef struct {
     guint n;   /* projections of the network */
-    float **b; /* per projection id: B (n_pre, n_post), or NULL */
+    float **b; /* per projection id: B in W's layout, or NULL */
 } FaState;
-
-/* B ~ the distribution of p's weight initialisation (oz_projection_init_weights). */
-static void draw_like_weights(const OzProjection *p, OzRng *rng, float *b) {
-    const gsize nw = (gsize)p->n_pre * (gsize)p->n_post;
-    switch (p->p.init) {
-    case OZ_INIT_UNIFORM: {
-        const double bound = p->p.init_scale / sqrt((double)p->n_pre);
-        for (gsize i = 0; i < nw; i++)
-            b[i] = (float)((2.0 * oz_rng_uniform(rng) - 1.0) * bound);
-        break;
-    }
-    case OZ_INIT_NORMAL:
-        for (gsize i = 0; i < nw; i++)
-            b[i] = (float)(oz_rng_gauss(rng) * p->p.init_scale);
-        break;
-    case OZ_INIT_ZERO:
-    case OZ_INIT_COUNT:
-        break; /* b is zeroed */
-    }
-}
 
 static gboolean fa_setup(void *state, OzLearner *l, guint64 seed, GError **error) {
     (void)error;
@@ -52,8 +31,9 @@ static gboolean fa_setup(void *state, OzLearner *l, guint64 seed, GError **error
         g_autofree char *purpose = g_strdup_printf("fa:%s", p->name);
         OzRng rng;
         oz_rng_init(&rng, seed, purpose);
-        s->b[p->id] = g_new0(float, (gsize)p->n_pre * (gsize)p->n_post);
-        draw_like_weights(p, &rng, s->b[p->id]);
+        /* B has W's layout and its kind draws it like W. */
+        s->b[p->id] = g_new0(float, p->nw);
+        p->kind->draw_like_weights(p, &rng, s->b[p->id]);
     }
     return TRUE;
 }

@@ -25,7 +25,7 @@ static gboolean sign_setup(void *state, OzLearner *l, guint64 seed, GError **err
     for (guint i = 0; i < s->n; i++) {
         const OzProjection *p = g_ptr_array_index(l->net->projs, i);
         if (oz_learner_hidden(l, p->pre))
-            s->s[p->id] = g_new0(float, (gsize)p->n_pre * (gsize)p->n_post);
+            s->s[p->id] = g_new0(float, p->nw);
     }
     return TRUE;
 }
@@ -45,7 +45,7 @@ static void refresh(void *state, OzLearner *l) {
         float *out = s->s[p->id];
         if (!out)
             continue;
-        for (gsize j = 0, nw = (gsize)p->n_pre * (gsize)p->n_post; j < nw; j++)
+        for (gsize j = 0; j < p->nw; j++)
             out[j] = (float)((p->w[j] > 0.0f) - (p->w[j] < 0.0f));
     }
 }

@@ -134,8 +134,9 @@ static void foreach_tensor(OzRun *run, const Walk *w) {
     SCALAR(w, KIND_MODEL, FALSE, &checkpoint_format, "format");
     for (guint i = 0; i < run->net->projs->len; i++) {
         OzProjection *p = g_ptr_array_index(run->net->projs, i);
-        emit(w, KIND_MODEL, FALSE, DT_F32, p->w, 2, (gsize)p->n_pre, (gsize)p->n_post, "w:%s",
-             p->name);
+        gsize dims[2] = {0, 0};
+        int rank = oz_projection_shape(p, dims);
+        emit(w, KIND_MODEL, FALSE, DT_F32, p->w, rank, dims[0], dims[1], "w:%s", p->name);
     }
     for (guint i = 0; i < run->net->pops->len; i++) {
         OzPopulation *pop = g_ptr_array_index(run->net->pops, i);
@@ -164,9 +165,11 @@ static void foreach_tensor(OzRun *run, const Walk *w) {
         gsize d0 = p->n, d1 = 0;
         for (guint j = 0; j < run->net->projs->len; j++) {
             OzProjection *proj = g_ptr_array_index(run->net->projs, j);
-            if (proj->w == p->w && (gsize)proj->n_pre * proj->n_post == p->n) {
-                d0 = (gsize)proj->n_pre;
-                d1 = (gsize)proj->n_post;
+            if (proj->w == p->w && proj->nw == p->n) {
+                gsize dims[2] = {0, 0};
+                oz_projection_shape(proj, dims);
+                d0 = dims[0];
+                d1 = dims[1];
             }
         }
         emit(w, KIND_TRAIN, FALSE, DT_F32, p->m, d1 ? 2 : 1, d0, d1, "m:%s", p->name);
@@ -241,10 +244,10 @@ static void foreach_position(OzRun *run, const Walk *w) {
     for (guint i = 0; l->stats && i < l->stats->len; i++) {
         OzGradStats *st = &g_array_index(l->stats, OzGradStats, i);
         const char *pn = st->proj->name;
-        emit(w, K, FALSE, DT_F64, st->mean, 2, (gsize)st->proj->n_pre, (gsize)st->proj->n_post,
-             "gs:%s.mean", pn);
-        emit(w, K, FALSE, DT_F64, st->m2, 2, (gsize)st->proj->n_pre, (gsize)st->proj->n_post,
-             "gs:%s.m2", pn);
+        gsize dims[2] = {0, 0}; /* the weights' shape, as the kind names it */
+        int rank = oz_projection_shape(st->proj, dims);
+        emit(w, K, FALSE, DT_F64, st->mean, rank, dims[0], dims[1], "gs:%s.mean", pn);
+        emit(w, K, FALSE, DT_F64, st->m2, rank, dims[0], dims[1], "gs:%s.m2", pn);
         SCALAR(w, K, FALSE, &st->count, "gs:%s.count", pn);
         SCALAR(w, K, FALSE, &st->cos_sum, "gs:%s.cos_sum", pn);
         SCALAR(w, K, FALSE, &st->norm_sum, "gs:%s.norm_sum", pn);

@@ -75,6 +75,16 @@ static gboolean add_projections(OzRun *run, GError **error) {
     OzScenario *sc = run->sc;
     for (guint i = 0; i < sc->projs->len; i++) {
         OzProjectionConfig *pc = g_ptr_array_index(sc->projs, i);
+        const OzProjectionKindOps *kind = oz_projection_kind_lookup(pc->kind);
+        g_assert(kind); /* the scenario accepted it */
+        /* The kind's keys, as the scenario validated them. */
+        g_autofree gpointer kp = kind->params_size ? g_malloc0(kind->params_size) : NULL;
+        for (int k = 0; kp && pc->keys && pc->keys[k]; k++) {
+            g_autofree char *why = NULL;
+            gboolean parsed =
+                oz_param_parse(oz_param_find(kind->params, pc->keys[k]), pc->values[k], kp, &why);
+            g_assert(parsed);
+        }
         OzProjectionParams pp = {
             .delay_ticks = pc->delay,
             .init = init_of(pc->init),
@@ -83,6 +93,9 @@ static gboolean add_projections(OzRun *run, GError **error) {
             .dense_threshold = (float)sc->run.dense_threshold,
             .delta = sc->run.delta,
             .delta_refresh = sc->run.delta_refresh,
+            .kind = kind,
+            .kind_params = kp,
+            .seed = sc->run.seed,
         };
         g_autoptr(GError) local = NULL;
         if (!oz_network_add_projection(run->net, pc->name, pc->from, pc->to, &pp, &local)) {
@@ -359,6 +372,12 @@ OzLogBatch *oz_run_structure_rows(OzRun *run) {
         OzProjectionConfig *pc = g_ptr_array_index(run->sc->projs, i);
         oz_log_batch_add(b, OZ_ROW_PROJECTION, "sssiiis", p->name, p->pre->name, p->post->name,
                          (gint64)p->n_pre, (gint64)p->n_post, (gint64)p->p.delay_ticks, pc->init);
+        /* The kind's parameters as the projection runs with them, defaults included. */
+        g_autofree char *owner = g_strdup_printf("projection %s", p->name);
+        for (int k = 0; p->kind->params && p->kind->params[k].key; k++) {
+            g_autofree char *value = oz_param_format(&p->kind->params[k], p->kparams);
+            oz_log_batch_add(b, OZ_ROW_PARAMETER, "sSs", owner, p->kind->params[k].key, value);
+        }
     }
     return b;
 }
@@ -559,7 +578,7 @@ static OzLogBatch *phase_rows(OzRun *run, const OzPhase *ph) {
             OzGradStats *st = &g_array_index(run->learner->stats, OzGradStats, i);
             if (st->count == 0)
                 continue;
-            gsize sz = (gsize)st->proj->n_pre * st->proj->n_post;
+            gsize sz = st->proj->nw;
             double m2 = 0;
             for (gsize j = 0; j < sz; j++)
                 m2 += st->m2[j];
@@ -628,7 +647,7 @@ static void check_guards(OzRun *run, const OzPhase *ph, guint64 *spikes_before, 
     if (run->learner && ph->kind == OZ_PHASE_TRAIN) {
         for (guint i = 0; i < run->net->projs->len; i++) {
             OzProjection *p = g_ptr_array_index(run->net->projs, i);
-            if (!all_finite(p->w, (gsize)p->n_pre * p->n_post)) {
+            if (!all_finite(p->w, p->nw)) {
                 g_set_error(&run->fault, OZ_RUN_ERROR, OZ_RUN_ERROR_NUMERIC,
                             "weights of projection %s are no longer finite in epoch %d; %s",
                             p->name, ph->epoch, good);
