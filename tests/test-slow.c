@@ -68,8 +68,8 @@ Test(slow, sparse_1e8_synapses_run_inference_under_1_5_gib, .timeout = 600) {
                              .kind = sparse,
                              .kind_params = keys,
                              .seed = 2022};
-    OzProjectionParams dp = {.init = OZ_INIT_UNIFORM, .init_scale = 1.0f,
-                             .dense_threshold = 0.15f, .seed = 2022};
+    OzProjectionParams dp = {
+        .init = OZ_INIT_UNIFORM, .init_scale = 1.0f, .dense_threshold = 0.15f, .seed = 2022};
     OzProjection *a = oz_network_add_projection(net, "a", "in", "h", &sp, NULL);
     OzProjection *b = oz_network_add_projection(net, "b", "h", "out", &dp, NULL);
     g_free(keys);
