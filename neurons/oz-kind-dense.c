@@ -19,12 +19,10 @@
 static void dense_alloc(OzProjection *p) {
     p->nw = (gsize)p->n_pre * (gsize)p->n_post;
     p->w = g_new0(float, p->nw);
-    p->grad = g_new0(float, p->nw);
 }
 
 static void dense_free(OzProjection *p) {
     g_clear_pointer(&p->w, g_free);
-    g_clear_pointer(&p->grad, g_free);
 }
 
 static int dense_shape(const OzProjection *p, gsize dims[2]) {

@@ -11,7 +11,9 @@
  * Storage (CSR by presynaptic neuron): row i of `start`/`col` lists neuron i's targets in
  * increasing order, and w[k], grad[k] are synapse k's weight and gradient: the optimizer,
  * the checkpoint (w:NAME, shape (nnz)) and weight decay see only existing synapses.
- * Memory is O(synapses): start (n_pre + 1), col, w and grad (nnz each).
+ * Memory is O(synapses): start (n_pre + 1), col and w (nnz each), and grad (nnz) once
+ * learning asks for it (oz_projection_grad); drawing fixed_indegree connectivity holds a
+ * second (nnz) int array until the rows are sorted.
  *
  * Every product runs over the rows: delivery scatters row i of a spike (event-driven) or a
  * real value (static current, noisy frames) into the target's accumulator, one sample at a
@@ -133,9 +135,8 @@ static void sparse_alloc(OzProjection *p) {
     else
         draw_pairwise(p, s, &rng, sp->p);
     s->o = g_new0(float, p->n_pre);
-    /* At least one float, so that an empty projection still has tensors. */
+    /* At least one float, so that an empty projection still has a tensor. */
     p->w = g_new0(float, MAX(p->nw, 1));
-    p->grad = g_new0(float, MAX(p->nw, 1));
 }
 
 static void sparse_free(OzProjection *p) {
@@ -144,7 +145,6 @@ static void sparse_free(OzProjection *p) {
     g_clear_pointer(&s->col, g_free);
     g_clear_pointer(&s->o, g_free);
     g_clear_pointer(&p->w, g_free);
-    g_clear_pointer(&p->grad, g_free);
 }
 
 static int sparse_shape(const OzProjection *p, gsize dims[2]) {

@@ -22,10 +22,12 @@
  *       gradient rows and gather sparse chunks of it (its sgemm paths); a kind without it
  *       gets one accumulate call per tick.
  *   alloc (required)
- *       Sets p->nw and allocates p->w and p->grad (zeroed) and its own buffers, using the
+ *       Sets p->nw and allocates p->w (zeroed) and its own buffers, using the
  *       seed for anything drawn (connectivity) from its own (seed, purpose) stream.
  *   free (required)
- *       Frees what alloc allocated, w and grad included.
+ *       Frees what alloc allocated, w included.  The gradient p->grad (nw floats, w's
+ *       layout) is the core's: allocated when learning asks for it (oz_projection_grad),
+ *       freed after free, so an inference-only network holds no weight-sized gradient.
  *   shape (required)
  *       The tensor's shape for checkpoints: its rank (1 or 2) and dims.
  *   init (required)

@@ -51,6 +51,7 @@ void oz_projection_free(OzProjection *p) {
         return;
     g_free(p->name);
     p->kind->free(p);
+    g_clear_pointer(&p->grad, g_free);
     g_free(p->kstate);
     g_free(p->kparams);
     g_free(p->cache);
@@ -60,6 +61,12 @@ void oz_projection_free(OzProjection *p) {
     g_free(p->dval);
     g_free(p->dcount);
     g_free(p);
+}
+
+float *oz_projection_grad(OzProjection *p) {
+    if (!p->grad)
+        p->grad = g_new0(float, MAX(p->nw, 1));
+    return p->grad;
 }
 
 void oz_projection_init_weights(OzProjection *p, OzRng *rng) {

@@ -77,7 +77,8 @@ struct OzProjection {
     void *kparams;                   /* the kind's params_size bytes */
     gsize nw;                        /* length of w and grad */
     float *w;     /* the kind's weight tensor (dense: (n_pre, n_post)) */
-    float *grad;  /* accumulated weight gradient, w's layout */
+    float *grad;  /* accumulated weight gradient, w's layout: NULL until learning asks
+                   * for it (oz_projection_grad), so inference never holds it */
     float *cache; /* (B, n_post) the static input current of this sample */
     gboolean cache_valid;
 
@@ -106,6 +107,10 @@ void oz_projection_free(OzProjection *proj);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(OzProjection, oz_projection_free)
 
 void oz_projection_init_weights(OzProjection *proj, OzRng *rng);
+/* The gradient (nw floats, w's layout), allocated zeroed on first call: only learning
+ * needs it (the learner asks for every projection's), so an inference-only network never
+ * holds a second weight-sized buffer.  (transfer none) */
+float *oz_projection_grad(OzProjection *proj);
 /* The weight tensor's rank (1 or 2) and dims, for checkpoints.  */
 int oz_projection_shape(const OzProjection *proj, gsize dims[2]);
 /* Start of a sample window (or after a weight change): forget the cached current. */

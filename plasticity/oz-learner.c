@@ -323,7 +323,7 @@ void oz_learner_prepare(OzLearner *l) {
     l->opt = oz_optim_new(&l->p.optim);
     for (guint i = 0; i < l->net->projs->len; i++) {
         OzProjection *p = g_ptr_array_index(l->net->projs, i);
-        oz_optim_add(l->opt, p->name, p->w, p->grad, p->nw);
+        oz_optim_add(l->opt, p->name, p->w, oz_projection_grad(p), p->nw);
     }
     for (guint i = 0; i < l->net->pops->len; i++) {
         OzPopulation *pop = g_ptr_array_index(l->net->pops, i);

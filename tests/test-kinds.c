@@ -255,8 +255,8 @@ static void check_twin_delivery(const char *conn, const char *indegree, const ch
         pre_v[i] = (float)oz_rng_uniform(&rng);
     for (int i = 0; i < B * NPOST; i++)
         gu[i] = (float)oz_rng_gauss(&rng);
-    sp->kind->accumulate(sp, sp->grad, pre_v, gu, B);
-    dp->kind->accumulate(dp, dp->grad, pre_v, gu, B);
+    sp->kind->accumulate(sp, oz_projection_grad(sp), pre_v, gu, B);
+    dp->kind->accumulate(dp, oz_projection_grad(dp), pre_v, gu, B);
     for (gsize k = 0; k < sp->nw; k++)
         cr_assert_float_eq(sp->grad[k], dp->grad[(gsize)pre_of[k] * NPOST + post_of[k]], 1e-5,
                            "%s grad of synapse %zu", conn, (size_t)k);
