@@ -14,6 +14,7 @@
 
 #include "neurons/oz-kind.h"
 #include "neurons/oz-neuron.h"
+#include "plasticity/oz-learner.h"
 #include "plasticity/oz-rule.h"
 
 #include <errno.h>
@@ -231,19 +232,9 @@ static const KeySpec schema[] = {
      "ŝ = mask⊙s + αz, or ŝ = mask⊙(s + αz)"},
     {K_RULE, "first_layer_factor", T_ENUM, RULE(first_layer_factor), 0, 0, "input|trace", "input",
      "first layer's presynaptic factor: the raw input x[t] (OTTT code) or its λ-trace"},
-    {K_RULE, "m_batch", T_ENUM, RULE(m_batch), 0, 0, "mean|sum", "mean",
-     "OPZO: M gathers the batch mean or the batch sum of zõᵀ"},
     {K_RULE, "local_learning", T_BOOL, RULE(local_learning), 0, 0, NULL, "false",
      "LL: a linear readout per hidden layer whose scaled error joins the feedback (any rule)"},
     {K_RULE, "ll_scale", T_DOUBLE, RULE(ll_scale), 0, 100, NULL, "0.01", "LL loss scale"},
-    {K_RULE, "m_cadence", T_ENUM, RULE(m_cadence), 0, 0, "tick|window", "tick",
-     "OPZO: update M every tick, or once per window with Σ_t zõᵀ (used from the next window)"},
-    {K_RULE, "momentum", T_DOUBLE, RULE(momentum), 0, 1, NULL, "0.99999",
-     "λ_M of OPZO's feedback matrices M"},
-    {K_RULE, "inverse_alpha", T_BOOL, RULE(inverse_alpha), 0, 0, NULL, "false",
-     "OPZO: M accumulates zõᵀ/α instead of zõᵀ"},
-    {K_RULE, "dfa_fan", T_ENUM, RULE(dfa_fan), 0, 0, "m|n", "m",
-     "DFA's B ~ N(0, 2/fan): fan = outputs m or layer width n"},
     {K_RULE, "step", T_ENUM, RULE(step), 0, 0, "batch|tick", "batch",
      "optimizer step once per batch (OTTT_A) or every tick (OTTT_O)"},
 
@@ -605,6 +596,51 @@ static gboolean read_raw(const Ctx *c, GKeyFile *kf, const char *section, const 
     return TRUE;
 }
 
+/* Every key of a registered rule's table, once each, in registry order. */
+static void add_rule_keys(GPtrArray *known) {
+    for (const OzRuleOps *const *r = oz_rule_all(); *r; r++)
+        for (int i = 0; (*r)->params && (*r)->params[i].key; i++) {
+            gboolean seen = FALSE;
+            for (guint j = 0; j < known->len && !seen; j++)
+                seen = strcmp(g_ptr_array_index(known, j), (*r)->params[i].key) == 0;
+            if (!seen)
+                g_ptr_array_add(known, (gpointer)(*r)->params[i].key);
+        }
+}
+
+/* The rule's own keys: every key of its table, from the file or its default, validated by
+ * the rule's specs and kept as text.  Keys of other registered rules were let through by
+ * fill_section and are ignored here. */
+static gboolean fill_rule_keys(const Ctx *c, GKeyFile *kf, const char *section,
+                               OzRuleConfig *rc, GError **error) {
+    const OzRuleOps *ops = oz_rule_lookup(rc->name);
+    g_assert(ops); /* the "@rules" enum accepted it */
+    OzLearnParams scratch = {0};
+    GPtrArray *keys = g_ptr_array_new(), *values = g_ptr_array_new();
+    gboolean ok = TRUE;
+    for (int i = 0; ok && ops->params && ops->params[i].key; i++) {
+        const OzParamSpec *s = &ops->params[i];
+        g_autofree char *raw = NULL;
+        g_autofree char *why = NULL;
+        ok = read_raw(c, kf, section, s->key, &raw, error);
+        if (ok && !oz_param_parse(s, raw ? raw : s->def, &scratch, &why)) {
+            key_error(c, error, OZ_SCENARIO_ERROR_VALUE, section, s->key, "%s", why);
+            ok = FALSE;
+        }
+        if (ok) {
+            g_ptr_array_add(keys, g_strdup(s->key));
+            g_ptr_array_add(values, oz_param_format(s, &scratch));
+        }
+    }
+    g_ptr_array_add(keys, NULL);
+    g_ptr_array_add(values, NULL);
+    g_strfreev(rc->keys);
+    g_strfreev(rc->values);
+    rc->keys = (char **)g_ptr_array_free(keys, FALSE);
+    rc->values = (char **)g_ptr_array_free(values, FALSE);
+    return ok;
+}
+
 static gboolean fill_section(const Ctx *c, GKeyFile *kf, Kind kind, const char *section,
                              gpointer base, GError **error) {
     /* Unknown keys first, so a misspelt required key reads as a misspelling. */
@@ -617,6 +653,8 @@ static gboolean fill_section(const Ctx *c, GKeyFile *kf, Kind kind, const char *
         add_model_keys(known_keys);
     if (kind == K_PROJECTION)
         add_kind_keys(known_keys);
+    if (kind == K_RULE)
+        add_rule_keys(known_keys);
     const char *const *known = (const char *const *)known_keys->pdata;
     const gsize nknown = known_keys->len;
     for (char **k = keys; k && *k; k++) {
@@ -656,6 +694,8 @@ static gboolean fill_section(const Ctx *c, GKeyFile *kf, Kind kind, const char *
         if (!parse_value(c, ks, section, raw, base, error))
             return FALSE;
     }
+    if (kind == K_RULE)
+        return fill_rule_keys(c, kf, section, base, error);
     return TRUE;
 }
 
@@ -848,14 +888,13 @@ void oz_scenario_free(OzScenario *sc) {
     g_free(sc->rule.noise);
     g_free(sc->rule.noise_position);
     g_free(sc->rule.alpha_schedule);
-    g_free(sc->rule.dfa_fan);
     g_free(sc->rule.step);
     g_free(sc->rule.sphere_radius);
     g_free(sc->rule.trace_under_noise);
     g_free(sc->rule.noise_dropout_order);
     g_free(sc->rule.first_layer_factor);
-    g_free(sc->rule.m_batch);
-    g_free(sc->rule.m_cadence);
+    g_strfreev(sc->rule.keys);
+    g_strfreev(sc->rule.values);
     g_free(sc->optimizer.name);
     g_free(sc->optimizer.schedule);
     if (sc->pops)
@@ -1284,6 +1323,19 @@ static void describe_kinds(GString *s) {
     }
 }
 
+/* The keys of every registered rule, from their ops tables, under the rule section. */
+static void describe_rules(GString *s) {
+    for (const OzRuleOps *const *r = oz_rule_all(); *r; r++) {
+        g_string_append_printf(s, "  name = %s: %s\n", (*r)->name, (*r)->summary);
+        for (int i = 0; (*r)->params && (*r)->params[i].key; i++) {
+            const OzParamSpec *ps = &(*r)->params[i];
+            g_autofree char *what = oz_param_describe(ps);
+            g_string_append_printf(s, "    %-16s %s (%s) [default: %s]\n", ps->key, ps->help,
+                                   what, ps->def);
+        }
+    }
+}
+
 char *oz_scenario_describe(void) {
     GString *s = g_string_new(NULL);
     int last = -1;
@@ -1294,6 +1346,8 @@ char *oz_scenario_describe(void) {
                 describe_models(s);
             if (last == K_PROJECTION)
                 describe_kinds(s);
+            if (last == K_RULE)
+                describe_rules(s);
             last = (int)ks->kind;
             g_string_append_printf(s, "\n[%s%s]\n", kind_names[ks->kind],
                                    kind_named[ks->kind] ? " NAME" : "");
@@ -1310,5 +1364,7 @@ char *oz_scenario_describe(void) {
         describe_models(s);
     if (last == K_PROJECTION)
         describe_kinds(s);
+    if (last == K_RULE)
+        describe_rules(s);
     return g_string_free(s, FALSE);
 }

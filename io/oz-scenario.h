@@ -104,18 +104,18 @@ typedef struct {
     gboolean antithetic;
     double alpha_start, alpha_end;
     char *alpha_schedule; /* linear, fixed */
-    double momentum;      /* λ_M */
-    gboolean inverse_alpha;
-    char *dfa_fan;        /* m, n */
     char *step;           /* batch, tick */
     char *sphere_radius;  /* sqrt_n, 1 */
     char *trace_under_noise;   /* clean, noisy */
     char *noise_dropout_order; /* noise_after_mask, mask_after_noise */
     char *first_layer_factor;  /* input, trace */
-    char *m_batch;        /* mean, sum */
-    char *m_cadence;      /* tick, window */
     gboolean local_learning;
     double ll_scale;
+    /* The rule's own keys (plasticity/oz-rule.h params), each with the value given or its
+     * default, as text that reads back to the same value; NULL-terminated, parallel.  Keys
+     * of other registered rules in [rule] are accepted and not kept. */
+    char **keys;
+    char **values;
 } OzRuleConfig;
 
 typedef struct {

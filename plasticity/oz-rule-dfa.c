@@ -4,10 +4,17 @@
  * Any delays and jitter; no probe; the three-factor gate. */
 #include "plasticity/oz-learner.h"
 
+static const OzParamSpec dfa_params[] = {
+    {"dfa_fan", OZ_PARAM_ENUM, offsetof(OzLearnParams, dfa_fan_n), 0, 0, "m|n", "m",
+     "DFA's B ~ N(0, 2/fan): fan = outputs m or layer width n"},
+    {NULL},
+};
+
 const OzRuleOps oz_rule_dfa_ops = {
     .api_version = OZ_RULE_API_VERSION,
     .name = "dfa",
     .state_size = 0,
     .summary = "direct feedback alignment: g_s = e Bᵀ, B fixed and random",
     .pathway = "random",
+    .params = dfa_params,
 };

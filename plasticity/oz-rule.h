@@ -63,6 +63,7 @@
 #include "neurons/oz-network.h"
 
 #include <glib.h>
+#include "engine/oz-params.h"
 
 typedef struct OzLearner OzLearner;
 
@@ -104,6 +105,10 @@ struct OzRuleOps {
     void (*window_begin)(void *state, OzLearner *l);
     /* (optional) after every optimizer step. */
     void (*step_done)(void *state, OzLearner *l);
+    /* (optional) the rule's own [rule] keys; each offset is of a field of OzLearnParams
+     * (plasticity/oz-learner.h), an ENUM's field a gboolean/int holding the choice's index.
+     * Keys of other registered rules are accepted in [rule] and ignored. */
+    const OzParamSpec *params;
 };
 
 #define OZ_RULE_API_VERSION 2

@@ -112,23 +112,18 @@ static gboolean add_projections(OzRun *run, GError **error) {
 static OzLearnParams learn_params(const OzScenario *sc) {
     const OzRuleConfig *rc = &sc->rule;
     const OzOptimizerConfig *oc = &sc->optimizer;
-    return (OzLearnParams){
+    OzLearnParams lp = {
         .rule = rc->name,
         .loss_lambda = rc->loss_lambda,
         .surrogate_a = rc->surrogate_a,
         .noise = (OzNoiseDist)oz_noise_dist_from_string(rc->noise),
         .position = strcmp(rc->noise_position, "before") == 0 ? OZ_NOISE_BEFORE : OZ_NOISE_AFTER,
         .antithetic = rc->antithetic,
-        .momentum = rc->momentum,
-        .inverse_alpha = rc->inverse_alpha,
-        .dfa_fan_n = strcmp(rc->dfa_fan, "n") == 0,
         .step_every_tick = strcmp(rc->step, "tick") == 0,
         .sphere_unit = strcmp(rc->sphere_radius, "1") == 0,
         .trace_noisy = strcmp(rc->trace_under_noise, "noisy") == 0,
         .noise_unmasked = strcmp(rc->noise_dropout_order, "mask_after_noise") == 0,
         .input_trace = strcmp(rc->first_layer_factor, "trace") == 0,
-        .m_batch_sum = strcmp(rc->m_batch, "sum") == 0,
-        .m_per_window = strcmp(rc->m_cadence, "window") == 0,
         .local_learning = rc->local_learning,
         .ll_scale = rc->ll_scale,
         .grad_chunk_ticks = sc->run.grad_chunk_ticks,
@@ -142,6 +137,18 @@ static OzLearnParams learn_params(const OzScenario *sc) {
                   .eps = oc->eps,
                   .momentum = oc->momentum},
     };
+    /* The rules' own keys: every registered rule's defaults, then the values the scenario
+     * kept for its rule (validated there, so the parse cannot fail). */
+    for (const OzRuleOps *const *r = oz_rule_all(); *r; r++)
+        oz_param_defaults((*r)->params, &lp);
+    const OzRuleOps *ops = oz_rule_lookup(rc->name);
+    for (int i = 0; ops && rc->keys && rc->keys[i]; i++) {
+        const OzParamSpec *s = oz_param_find(ops->params, rc->keys[i]);
+        g_autofree char *why = NULL;
+        if (s && !oz_param_parse(s, rc->values[i], &lp, &why))
+            g_error("rule key %s: %s", rc->keys[i], why);
+    }
+    return lp;
 }
 
 /* The learner with its feedback pathways ([feedback POP] delays and jitter).  *lat

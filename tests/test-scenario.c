@@ -466,3 +466,46 @@ Test(scenario, projections_from_a_silent_model_or_into_a_source_are_named) {
     cr_assert(strstr(err->message, "is an input and takes no projection"), "%s", err->message);
     g_error_free(err);
 }
+
+Test(scenario, rule_keys_come_from_the_rules_ops_tables) {
+    /* `opzosim keys` lists a rule's own key under that rule. */
+    g_autofree char *d = oz_scenario_describe();
+    const char *opzo = strstr(d, "  name = opzo:");
+    cr_assert_not_null(opzo, "%s", d);
+    const char *mom = strstr(opzo, "    momentum ");
+    const char *next = strstr(opzo + 1, "  name = ");
+    cr_assert(mom && (!next || mom < next), "momentum listed under opzo");
+    const char *dfa = strstr(d, "  name = dfa:");
+    cr_assert(dfa && strstr(dfa, "    dfa_fan "), "dfa_fan listed under dfa");
+
+    /* A key of another registered rule is accepted and not kept. */
+    GError *err = NULL;
+    g_autofree char *bp = with("[rule]\nname = bp\nmomentum = 0.9\ndfa_fan = n\n");
+    OzScenario *sc = oz_scenario_load_data(bp, "my.ini", NULL, &err);
+    cr_assert_not_null(sc, "%s", err ? err->message : "");
+    cr_assert(sc->rule.keys && !sc->rule.keys[0], "bp keeps no rule keys");
+    oz_scenario_free(sc);
+
+    /* The chosen rule's keys are kept as text, defaults included. */
+    g_autofree char *op = with("[rule]\nname = opzo\nm_batch = sum\n");
+    sc = oz_scenario_load_data(op, "my.ini", NULL, &err);
+    cr_assert_not_null(sc, "%s", err ? err->message : "");
+    gboolean sum = FALSE, mom_def = FALSE;
+    for (int i = 0; sc->rule.keys[i]; i++) {
+        sum |= !strcmp(sc->rule.keys[i], "m_batch") && !strcmp(sc->rule.values[i], "sum");
+        mom_def |= !strcmp(sc->rule.keys[i], "momentum") && g_ascii_strtod(sc->rule.values[i], NULL) == 0.99999;
+    }
+    cr_assert(sum && mom_def);
+    oz_scenario_free(sc);
+
+    /* A bad value of the rule's own key is named. */
+    g_autofree char *badv = with("[rule]\nname = opzo\nmomentum = 2\n");
+    g_error_free(expect_error(badv, NULL, "rule", "momentum"));
+
+    /* A key no rule knows is an error. */
+    g_autofree char *unk = with("[rule]\nname = bp\nmomentun = 0.9\n");
+    err = expect_error(unk, NULL, "rule", "momentun");
+    cr_assert_eq(err->code, OZ_SCENARIO_ERROR_UNKNOWN);
+    cr_assert(strstr(err->message, "did you mean 'momentum'?"), "%s", err->message);
+    g_error_free(err);
+}
