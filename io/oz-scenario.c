@@ -1293,19 +1293,23 @@ OzScenario *oz_scenario_load(const char *path, const char *const *overrides, GEr
     return oz_scenario_load_data(text, path, overrides, error);
 }
 
+/* One plugin's key table (NULL or ended by a NULL key), a line per key. */
+static void describe_params(GString *s, const OzParamSpec *table) {
+    for (int i = 0; table && table[i].key; i++) {
+        const OzParamSpec *ps = &table[i];
+        g_autofree char *what = oz_param_describe(ps);
+        g_string_append_printf(s, "    %-16s %s (%s) [default: %s]\n", ps->key, ps->help, what,
+                               ps->def);
+    }
+}
+
 /* The keys of every registered model, from their ops tables, under the population
  * section. */
 static void describe_models(GString *s) {
     for (const OzNeuronOps *const *m = oz_neuron_models(); *m; m++) {
         g_string_append_printf(s, "  model = %s: %s\n", (*m)->name, (*m)->help);
-        const OzParamSpec *tables[2] = {(*m)->common_params, (*m)->params};
-        for (int t = 0; t < 2; t++)
-            for (int i = 0; tables[t] && tables[t][i].key; i++) {
-                const OzParamSpec *ps = &tables[t][i];
-                g_autofree char *what = oz_param_describe(ps);
-                g_string_append_printf(s, "    %-16s %s (%s) [default: %s]\n", ps->key, ps->help,
-                                       what, ps->def);
-            }
+        describe_params(s, (*m)->common_params);
+        describe_params(s, (*m)->params);
     }
 }
 
@@ -1314,12 +1318,7 @@ static void describe_models(GString *s) {
 static void describe_kinds(GString *s) {
     for (const OzProjectionKindOps *const *k = oz_projection_kinds(); *k; k++) {
         g_string_append_printf(s, "  kind = %s: %s\n", (*k)->name, (*k)->help);
-        for (int i = 0; (*k)->params && (*k)->params[i].key; i++) {
-            const OzParamSpec *ps = &(*k)->params[i];
-            g_autofree char *what = oz_param_describe(ps);
-            g_string_append_printf(s, "    %-16s %s (%s) [default: %s]\n", ps->key, ps->help,
-                                   what, ps->def);
-        }
+        describe_params(s, (*k)->params);
     }
 }
 
@@ -1327,12 +1326,7 @@ static void describe_kinds(GString *s) {
 static void describe_rules(GString *s) {
     for (const OzRuleOps *const *r = oz_rule_all(); *r; r++) {
         g_string_append_printf(s, "  name = %s: %s\n", (*r)->name, (*r)->summary);
-        for (int i = 0; (*r)->params && (*r)->params[i].key; i++) {
-            const OzParamSpec *ps = &(*r)->params[i];
-            g_autofree char *what = oz_param_describe(ps);
-            g_string_append_printf(s, "    %-16s %s (%s) [default: %s]\n", ps->key, ps->help,
-                                   what, ps->def);
-        }
+        describe_params(s, (*r)->params);
     }
 }
 

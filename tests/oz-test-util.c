@@ -85,6 +85,18 @@ void oz_test_write_dataset(const char *dir, int n_train, int n_test, int rows, i
     write_split(dir, "t10k", n_test, rows, cols, classes, 5);
 }
 
+char *oz_test_tiny_scenario(const char *dir) {
+    oz_test_write_dataset(dir, 4, 4, 2, 2, 2);
+    return g_strdup_printf("[run]\nticks = 3\nbatch_size = 2\n"
+                           "[data]\ndir = %s\nclasses = 2\n"
+                           "[population in]\nmodel = input\nsize = 4\n"
+                           "[population h]\nmodel = lif\nsize = 3\n"
+                           "[population out]\nmodel = readout\nsize = 2\n"
+                           "[projection a]\nfrom = in\nto = h\n"
+                           "[projection b]\nfrom = h\nto = out\n",
+                           dir);
+}
+
 char *oz_test_write_file(const char *dir, const char *name, const char *text) {
     char *path = g_build_filename(dir, name, NULL);
     GError *err = NULL;

@@ -19,6 +19,10 @@ void oz_test_write_idx(const char *path, const guint32 *dims, int ndims, const g
  * images of rows×cols, with a deterministic pattern and labels (i % classes). */
 void oz_test_write_dataset(const char *dir, int n_train, int n_test, int rows, int cols,
                            int classes);
+/* Writes a 2×2-pixel, 2-class data set into dir and returns the text of a tiny scenario
+ * over it: in (4) → h (lif, 3) → out (readout, 2), projections a and b.  The scenario
+ * unit tests add sections to it.  (transfer full) */
+char *oz_test_tiny_scenario(const char *dir);
 /* Writes text to dir/name and returns the path; (transfer full). */
 char *oz_test_write_file(const char *dir, const char *name, const char *text);
 

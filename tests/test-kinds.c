@@ -18,15 +18,7 @@ static char *base_text;
 
 static void setup(void) {
     dir = oz_test_tmpdir();
-    oz_test_write_dataset(dir, 4, 4, 2, 2, 2);
-    base_text = g_strdup_printf("[run]\nticks = 3\nbatch_size = 2\n"
-                                "[data]\ndir = %s\nclasses = 2\n"
-                                "[population in]\nmodel = input\nsize = 4\n"
-                                "[population h]\nmodel = lif\nsize = 3\n"
-                                "[population out]\nmodel = readout\nsize = 2\n"
-                                "[projection a]\nfrom = in\nto = h\n"
-                                "[projection b]\nfrom = h\nto = out\n",
-                                dir);
+    base_text = oz_test_tiny_scenario(dir);
 }
 
 static void teardown(void) {
