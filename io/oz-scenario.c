@@ -608,6 +608,48 @@ static void add_rule_keys(GPtrArray *known) {
         }
 }
 
+/* A plugin's key table (NULL or ended by a NULL key): each key from the file or its
+ * default, parsed into base by its spec (an enum value that is no choice gets a
+ * suggestion), then appended to keys and values as text.  FALSE at the first key that does
+ * not parse, with error naming it. */
+static gboolean read_plugin_keys(const Ctx *c, GKeyFile *kf, const char *section,
+                                 const OzParamSpec *table, gpointer base, GPtrArray *keys,
+                                 GPtrArray *values, GError **error) {
+    for (int i = 0; table && table[i].key; i++) {
+        const OzParamSpec *s = &table[i];
+        g_autofree char *raw = NULL;
+        g_autofree char *why = NULL;
+        if (!read_raw(c, kf, section, s->key, &raw, error))
+            return FALSE;
+        if (!oz_param_parse(s, raw ? raw : s->def, base, &why)) {
+            g_autofree char *sug = NULL;
+            if (s->type == OZ_PARAM_ENUM) {
+                g_auto(GStrv) choices = g_strsplit(s->choices, "|", -1);
+                g_autofree char *v = g_strstrip(g_strdup(raw ? raw : s->def));
+                sug = suggest(v, (const char *const *)choices, g_strv_length(choices));
+            }
+            key_error(c, error, OZ_SCENARIO_ERROR_VALUE, section, s->key, "%s%s", why,
+                      sug ? sug : "");
+            return FALSE;
+        }
+        g_ptr_array_add(keys, g_strdup(s->key));
+        g_ptr_array_add(values, oz_param_format(s, base));
+    }
+    return TRUE;
+}
+
+/* Ends keys and values with NULL and hands them over as string vectors (replacing, and
+ * freeing, what *keys_out and *values_out held). */
+static void take_plugin_keys(GPtrArray *keys, GPtrArray *values, char ***keys_out,
+                             char ***values_out) {
+    g_ptr_array_add(keys, NULL);
+    g_ptr_array_add(values, NULL);
+    g_strfreev(*keys_out);
+    g_strfreev(*values_out);
+    *keys_out = (char **)g_ptr_array_free(keys, FALSE);
+    *values_out = (char **)g_ptr_array_free(values, FALSE);
+}
+
 /* The rule's own keys: every key of its table, from the file or its default, validated by
  * the rule's specs and kept as text.  Keys of other registered rules were let through by
  * fill_section and are ignored here. */
@@ -617,27 +659,8 @@ static gboolean fill_rule_keys(const Ctx *c, GKeyFile *kf, const char *section,
     g_assert(ops); /* the "@rules" enum accepted it */
     OzLearnParams scratch = {0};
     GPtrArray *keys = g_ptr_array_new(), *values = g_ptr_array_new();
-    gboolean ok = TRUE;
-    for (int i = 0; ok && ops->params && ops->params[i].key; i++) {
-        const OzParamSpec *s = &ops->params[i];
-        g_autofree char *raw = NULL;
-        g_autofree char *why = NULL;
-        ok = read_raw(c, kf, section, s->key, &raw, error);
-        if (ok && !oz_param_parse(s, raw ? raw : s->def, &scratch, &why)) {
-            key_error(c, error, OZ_SCENARIO_ERROR_VALUE, section, s->key, "%s", why);
-            ok = FALSE;
-        }
-        if (ok) {
-            g_ptr_array_add(keys, g_strdup(s->key));
-            g_ptr_array_add(values, oz_param_format(s, &scratch));
-        }
-    }
-    g_ptr_array_add(keys, NULL);
-    g_ptr_array_add(values, NULL);
-    g_strfreev(rc->keys);
-    g_strfreev(rc->values);
-    rc->keys = (char **)g_ptr_array_free(keys, FALSE);
-    rc->values = (char **)g_ptr_array_free(values, FALSE);
+    gboolean ok = read_plugin_keys(c, kf, section, ops->params, &scratch, keys, values, error);
+    take_plugin_keys(keys, values, &rc->keys, &rc->values);
     return ok;
 }
 
@@ -774,36 +797,10 @@ static gboolean fill_model_keys(const Ctx *c, GKeyFile *kf, const char *section,
     OzPopulationParams common = {.model = ops->name, .size = p->size};
     g_autofree gpointer own = ops->params_size ? g_malloc0(ops->params_size) : NULL;
     GPtrArray *keys = g_ptr_array_new(), *values = g_ptr_array_new();
-    const OzParamSpec *tables[2] = {ops->common_params, ops->params};
-    gpointer bases[2] = {&common, own};
-    gboolean ok = TRUE;
-    for (int t = 0; t < 2 && ok; t++) {
-        for (int i = 0; ok && tables[t] && tables[t][i].key; i++) {
-            const OzParamSpec *s = &tables[t][i];
-            g_autofree char *raw = NULL;
-            g_autofree char *why = NULL;
-            ok = read_raw(c, kf, section, s->key, &raw, error);
-            if (ok && !oz_param_parse(s, raw ? raw : s->def, bases[t], &why)) {
-                g_autofree char *sug = NULL;
-                if (s->type == OZ_PARAM_ENUM) {
-                    g_auto(GStrv) choices = g_strsplit(s->choices, "|", -1);
-                    g_autofree char *v = g_strstrip(g_strdup(raw ? raw : s->def));
-                    sug = suggest(v, (const char *const *)choices, g_strv_length(choices));
-                }
-                key_error(c, error, OZ_SCENARIO_ERROR_VALUE, section, s->key, "%s%s", why,
-                          sug ? sug : "");
-                ok = FALSE;
-            }
-            if (ok) {
-                g_ptr_array_add(keys, g_strdup(s->key));
-                g_ptr_array_add(values, oz_param_format(s, bases[t]));
-            }
-        }
-    }
-    g_ptr_array_add(keys, NULL);
-    g_ptr_array_add(values, NULL);
-    p->keys = (char **)g_ptr_array_free(keys, FALSE);
-    p->values = (char **)g_ptr_array_free(values, FALSE);
+    gboolean ok =
+        read_plugin_keys(c, kf, section, ops->common_params, &common, keys, values, error) &&
+        read_plugin_keys(c, kf, section, ops->params, own, keys, values, error);
+    take_plugin_keys(keys, values, &p->keys, &p->values);
     if (!ok)
         return FALSE;
     /* The model's checks across keys, as the population will run them. */
@@ -828,25 +825,8 @@ static gboolean fill_kind_keys(const Ctx *c, GKeyFile *kf, const char *section,
     g_assert(ops); /* the "@kinds" enum accepted it */
     g_autofree gpointer own = ops->params_size ? g_malloc0(ops->params_size) : NULL;
     GPtrArray *keys = g_ptr_array_new(), *values = g_ptr_array_new();
-    gboolean ok = TRUE;
-    for (int i = 0; ok && ops->params && ops->params[i].key; i++) {
-        const OzParamSpec *s = &ops->params[i];
-        g_autofree char *raw = NULL;
-        g_autofree char *why = NULL;
-        ok = read_raw(c, kf, section, s->key, &raw, error);
-        if (ok && !oz_param_parse(s, raw ? raw : s->def, own, &why)) {
-            key_error(c, error, OZ_SCENARIO_ERROR_VALUE, section, s->key, "%s", why);
-            ok = FALSE;
-        }
-        if (ok) {
-            g_ptr_array_add(keys, g_strdup(s->key));
-            g_ptr_array_add(values, oz_param_format(s, own));
-        }
-    }
-    g_ptr_array_add(keys, NULL);
-    g_ptr_array_add(values, NULL);
-    p->keys = (char **)g_ptr_array_free(keys, FALSE);
-    p->values = (char **)g_ptr_array_free(values, FALSE);
+    gboolean ok = read_plugin_keys(c, kf, section, ops->params, own, keys, values, error);
+    take_plugin_keys(keys, values, &p->keys, &p->values);
     return ok;
 }
 
