@@ -1,0 +1,148 @@
+/* oz-events.h — event-camera recordings: readers, the N-MNIST writer, binning into ticks and
+ * the sparse binned set (docs/EVENTS.md).
+ *
+ * A recording is read whole into an OzEventStream (timestamps in µs from the file, x to the
+ * right, y down, polarity 1 = ON), binned at once into T ticks of 2×H×W cells and dropped:
+ * only the binned form (OzSpikeSet, a few bytes per active cell) stays in memory.
+ *
+ * Files:
+ *   io/oz-nmnist.c   N-MNIST 5-byte records (read and write), the Train/0..9 layout and
+ *                    `id label` list files;
+ *   io/oz-aedat.c    AEDAT 3.1 polarity packets, DVS-Gesture label CSVs and trial lists,
+ *                    coordinate downsampling;
+ *   io/oz-binning.c  the binning modes and OzSpikeSet.
+ *
+ * Every reader validates the whole input; a malformed file is an OZ_EVENTS_ERROR whose
+ * message names the file and the byte offset (or line) and says what was expected.
+ */
+#pragma once
+
+#include <glib.h>
+
+#define OZ_EVENTS_ERROR (oz_events_error_quark())
+GQuark oz_events_error_quark(void);
+
+typedef enum {
+    OZ_EVENTS_ERROR_FAILED,    /* unreadable file or folder */
+    OZ_EVENTS_ERROR_FORMAT,    /* bytes that break the format (length, header, packet) */
+    OZ_EVENTS_ERROR_RANGE,     /* a coordinate outside the sensor, a timestamp going back */
+    OZ_EVENTS_ERROR_EMPTY,     /* a recording with no event */
+    OZ_EVENTS_ERROR_LABEL,     /* a missing or bad label */
+} OzEventsError;
+
+typedef struct {
+    gint64 t;  /* µs */
+    guint16 x, y;
+    guint8 p;  /* 1 = ON, 0 = OFF */
+} OzEvent;
+
+typedef struct {
+    OzEvent *ev; /* (n), timestamps non-decreasing */
+    gsize n;
+    int width, height; /* the sensor: 34×34 for N-MNIST, 128×128 for DVS128 */
+} OzEventStream;
+
+void oz_event_stream_clear(OzEventStream *s);
+
+/* ---- N-MNIST (io/oz-nmnist.c) ------------------------------------------------------- */
+
+#define OZ_NMNIST_SIZE 34
+
+/* Parses N-MNIST records: 5 bytes each (x, y, p<<7 | t>>16 & 0x7F, t>>8, t), no header.
+ * y == 240 records are timestamp-overflow markers: dropped, and 2^13 µs added to every later
+ * timestamp.  Errors (name and byte offset in the message): length not a multiple of 5, x or
+ * y ≥ 34, a timestamp below the previous one, no event.  name is used in messages. */
+gboolean oz_nmnist_parse(const guint8 *bytes, gsize len, const char *name, OzEventStream *out,
+                         GError **error);
+gboolean oz_nmnist_read_file(const char *path, OzEventStream *out, GError **error);
+/* Writes s as N-MNIST records (timestamps must be < 2^23 µs and non-decreasing, x, y < 34;
+ * an error otherwise, nothing written).  Writes to a temporary file and renames it. */
+gboolean oz_nmnist_write_file(const char *path, const OzEventStream *s, GError **error);
+
+/* A labelled list of recording files. */
+typedef struct {
+    char **paths; /* (n) absolute or relative to the working directory, as opened */
+    guint8 *labels; /* (n) */
+    gsize n;
+} OzEventFileList;
+
+void oz_event_file_list_clear(OzEventFileList *l);
+/* The original layout: split_dir/0 … split_dir/9, every *.bin in each, label = the folder;
+ * files in name order inside a folder, folders in label order.  A missing class folder is an
+ * error; limit > 0 keeps the first limit files of that order. */
+gboolean oz_nmnist_list_dir(const char *split_dir, int limit, OzEventFileList *out,
+                            GError **error);
+/* A list file: lines `ID LABEL` (any whitespace; `#` lines and blank lines skipped) naming
+ * ID.bin or ID.bs2 beside the list file.  Errors name the list file and line: a missing label,
+ * a label ≥ classes, an ID that is not a plain file name, a file that does not exist. */
+gboolean oz_nmnist_list_file(const char *list_path, int classes, int limit, OzEventFileList *out,
+                             GError **error);
+
+/* ---- DVS128 Gesture (io/oz-aedat.c) --------------------------------------------------- */
+
+#define OZ_DVS128_SIZE 128
+
+/* AEDAT 3.1: `#` header lines up to `#!END-HEADER\r\n`, then packets with a 28-byte
+ * little-endian header; polarity packets (type 1, 8-byte events: data word with valid bit 0,
+ * polarity bit 1, y bits 2–16, x bits 17–31; int32 timestamp, full = overflow<<31 | ts);
+ * other packet types skipped; invalid events dropped. */
+gboolean oz_aedat3_read_file(const char *path, OzEventStream *out, GError **error);
+
+typedef struct {
+    int label;            /* 0…10 (the file's 1…11 minus one) */
+    gint64 start, end;    /* µs, the cut is start ≤ t < end */
+} OzGestureCut;
+
+/* `*_labels.csv`: a header row, then `class,startTime_usec,endTime_usec` rows. */
+gboolean oz_gesture_read_labels(const char *csv_path, GArray **cuts /* OzGestureCut */,
+                                GError **error);
+/* trials_to_train.txt / trials_to_test.txt: one .aedat name per line (blank lines skipped);
+ * names must be plain file names.  (transfer full) NULL-terminated. */
+gboolean oz_gesture_read_trials(const char *txt_path, char ***names, GError **error);
+/* Events with start ≤ t < end, as a new stream (timestamps kept). */
+void oz_event_stream_cut(const OzEventStream *s, gint64 start, gint64 end, OzEventStream *out);
+/* Scales coordinates to a size×size sensor: x' = ⌊x·size/width⌋ (as Tonic's Downsample). */
+void oz_event_stream_downsample(OzEventStream *s, int size);
+
+/* ---- Binning (io/oz-binning.c) ------------------------------------------------------- */
+
+typedef enum {
+    OZ_BIN_PAPER,  /* bin k = ⌊(t − t0)/bin_us⌋ for k < ticks, binary by default (3 ms, 30) */
+    OZ_BIN_TIME,   /* fixed-width bins of bin_us from t0; later events cropped (counted) */
+    OZ_BIN_SPREAD, /* `ticks` equal-width bins spread over the recording's span */
+    OZ_BIN_EVENTS, /* `ticks` equal-event-count frames (j·⌊N/T⌋ …, the last takes the rest) */
+} OzBinMode;
+
+typedef struct {
+    OzBinMode mode;
+    int ticks;          /* T */
+    double bin_us;      /* PAPER and TIME */
+    gboolean binary;    /* a cell with c events is 1 (binary) or c (counts, saturating at 255) */
+    gboolean stabilise; /* Orchard's linear saccade compensation (N-MNIST only), then drop out-
+                           of-range pixels */
+    gboolean from_first_event; /* t0 = first event's time (TRUE) or 0 (FALSE) */
+} OzBinning;
+
+/* The binned form of a data set: sample s, tick t has the cells
+ * cell[tick_off[s·(T+1) + t] … tick_off[s·(T+1) + t + 1]), each a flat index
+ * c·H·W + y·W + x (c = polarity), ascending within a tick; count[] parallel (NULL when
+ * binary).  tick_off is 64-bit and sample-major, so any sample's frames are two lookups.
+ * Cells are 16-bit, so channels·H·W ≤ 65536 (2×128×128 fits). */
+typedef struct {
+    int ticks, channels, height, width;
+    gsize n; /* samples */
+    guint64 *tick_off; /* (n·(ticks+1)) */
+    guint16 *cell;     /* (tick_off[n·(ticks+1) − 1]) */
+    guint8 *count;     /* parallel to cell, or NULL when binary */
+    guint8 *labels;    /* (n) */
+    guint64 events_in, events_kept, events_cropped; /* totals over the set, for the log */
+} OzSpikeSet;
+
+void oz_spike_set_init(OzSpikeSet *set, int ticks, int channels, int height, int width,
+                       gboolean binary);
+/* Bins one recording and appends it as the next sample. */
+void oz_spike_set_append(OzSpikeSet *set, const OzEventStream *s, const OzBinning *b,
+                         guint8 label);
+void oz_spike_set_clear(OzSpikeSet *set);
+/* Bytes held by the set. */
+gsize oz_spike_set_bytes(const OzSpikeSet *set);
