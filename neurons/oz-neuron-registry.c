@@ -173,3 +173,36 @@ gboolean oz_neuron_configure(const OzNeuronOps *ops, const char *const *keys,
 int oz_neuron_ctl(OzPopulation *pop, int op, gpointer arg) {
     return pop->ops->ctl ? pop->ops->ctl(pop, op, arg) : OZ_CTL_UNKNOWN;
 }
+
+/* A state tensor's name becomes part of the checkpoint name state:POP.NAME: plain, so the
+ * name reads back unambiguously (no '.' or ':'), and short. */
+static gboolean state_name_ok(const char *name) {
+    gsize len = name ? strlen(name) : 0;
+    if (len == 0 || len > 40)
+        return FALSE;
+    for (const char *c = name; *c; c++)
+        if (!g_ascii_isalnum(*c) && *c != '_')
+            return FALSE;
+    return TRUE;
+}
+
+int oz_neuron_state_tensors(OzPopulation *pop, OzNeuronTensor *out, int max) {
+    if (!pop->ops->state_tensors)
+        return 0;
+    int n = pop->ops->state_tensors(pop, out, max);
+    if (n < 0 || n > max)
+        g_error("model %s: state_tensors returned %d entries for room for %d", pop->ops->name, n,
+                max);
+    for (int k = 0; k < n; k++) {
+        if (!state_name_ok(out[k].name))
+            g_error("model %s: state tensor %d is named '%s' (1-40 letters, digits or '_')",
+                    pop->ops->name, k, out[k].name ? out[k].name : "(null)");
+        if (out[k].count > 0 && !out[k].data)
+            g_error("model %s: state tensor %s has %zu values and no data", pop->ops->name,
+                    out[k].name, (size_t)out[k].count);
+        for (int j = 0; j < k; j++)
+            if (strcmp(out[j].name, out[k].name) == 0)
+                g_error("model %s: state tensor %s is listed twice", pop->ops->name, out[k].name);
+    }
+    return n;
+}

@@ -65,13 +65,20 @@ typedef enum {
 
 #define OZ_CTL_UNKNOWN (-1)
 
-/* A named piece of state that must survive a checkpoint (none of the built-in models has
- * one: their state is reset every sample window). */
+/* A named piece of a model's state that must survive a checkpoint: state that outlives a
+ * sample window (an adaptive threshold, a homeostatic rate).  None of the built-in models
+ * has one: their state is reset every window.  The checkpoint stores it as the float32
+ * vector `state:POP.NAME` of `count` values, with the weights, so eval, --init-from and
+ * --resume all load it, and a missing or mis-sized one is an error naming it
+ * (docs/CHECKPOINTS.md). */
 typedef struct {
-    const char *name; /* suffix of the checkpoint tensor, e.g. "v" for "v:POP" */
-    float *data;      /* (transfer none) */
-    gsize count;
+    const char *name; /* 1-40 ASCII letters, digits or '_', unique in the model: "theta" */
+    float *data;      /* (transfer none) valid while the population lives; NULL if count is 0 */
+    gsize count;      /* values; the same at save and load for the same scenario */
 } OzNeuronTensor;
+
+/* The most state tensors one population has (the size of the array state_tensors fills). */
+#define OZ_NEURON_STATE_TENSORS_MAX 16
 
 struct OzNeuronOps {
     int api_version;   /* (required) OZ_NEURON_API_VERSION */
@@ -121,7 +128,9 @@ struct OzNeuronOps {
     void (*clean_spikes)(const OzPopulation *pop, const OzFrame *f, gsize row, float *o);
     /* (required with OZ_NEURON_TRACE_OF_SPIKES) the trace's decay: â(t) = decay·â(t−1) + o(t). */
     float (*trace_decay)(const OzPopulation *pop);
-    /* (optional) state to checkpoint: fills up to max entries, returns how many. */
+    /* (optional) state to checkpoint (see OzNeuronTensor): fills up to max entries and
+     * returns how many, the same names in the same order at every call.  Called when a
+     * checkpoint is saved or loaded, after alloc; loading writes into data. */
     int (*state_tensors)(OzPopulation *pop, OzNeuronTensor *out, int max);
     /* (optional) the escape hatch: returns OZ_CTL_UNKNOWN for an op it does not know. */
     int (*ctl)(OzPopulation *pop, int op, gpointer arg);
@@ -161,6 +170,10 @@ static inline gboolean oz_neuron_learnable(const OzPopulation *pop) {
     return pop->ops->surrogate != NULL;
 }
 int oz_neuron_ctl(OzPopulation *pop, int op, gpointer arg);
+/* The population's state tensors (0 without the slot) into out (max entries).  A model
+ * that returns a nameless, badly named or duplicate tensor, or data NULL for count > 0,
+ * is a programming error: the program aborts naming the model. */
+int oz_neuron_state_tensors(OzPopulation *pop, OzNeuronTensor *out, int max);
 
 /* e^x for x ≤ 0 (clamped at −87), relative error below 2e-7, branch-free so that loops
  * calling it vectorise: x = n·ln2 + r with |r| ≤ ln2/2, e^r by its degree-6 Taylor

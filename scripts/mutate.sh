@@ -398,6 +398,25 @@ MUTATIONS = [
      "check_guards(run, ph, spikes_before, active);\n    if (run->fault)\n        return FALSE;",
      "check_guards(run, ph, spikes_before, active);",
      "test-e2e", "e2e/numerical_guards_stop_the_run_and_keep_the_last_good_checkpoint"),
+    # --- a model's state tensors in checkpoints: tests/test-checkpoint.c (issue 12)
+    ("checkpoint-state-not-saved", "sim/oz-checkpoint.c",
+     "int n = oz_neuron_state_tensors(pop, ts, (int)G_N_ELEMENTS(ts));",
+     "int n = 0 * oz_neuron_state_tensors(pop, ts, (int)G_N_ELEMENTS(ts));",
+     "test-checkpoint",
+     "checkpoint/a_models_state_tensors_round_trip_for_eval_init_from_and_resume"),
+    ("checkpoint-state-resume-only", "sim/oz-checkpoint.c",
+     'emit(w, KIND_MODEL, FALSE, DT_F32, ts[k].data, 1, ts[k].count, 0, "state:%s.%s",',
+     'emit(w, KIND_TRAIN, FALSE, DT_F32, ts[k].data, 1, ts[k].count, 0, "state:%s.%s",',
+     "test-checkpoint",
+     "checkpoint/a_models_state_tensors_round_trip_for_eval_init_from_and_resume"),
+    ("checkpoint-state-optional", "sim/oz-checkpoint.c",
+     'emit(w, KIND_MODEL, FALSE, DT_F32, ts[k].data, 1, ts[k].count, 0, "state:%s.%s",',
+     'emit(w, KIND_MODEL, TRUE, DT_F32, ts[k].data, 1, ts[k].count, 0, "state:%s.%s",',
+     "test-checkpoint", "checkpoint/a_missing_or_mis_sized_state_tensor_is_an_error_naming_it"),
+    ("checkpoint-state-default-row", "neurons/oz-neuron-registry.c",
+     "if (!pop->ops->state_tensors)\n        return 0;",
+     "if (!pop->ops->state_tensors)\n        return (out[0] = (OzNeuronTensor){\"none\", NULL, 0}, 1);",
+     "test-checkpoint", "checkpoint/a_model_without_state_tensors_writes_no_state_rows"),
 ]
 
 if args:

@@ -29,6 +29,8 @@
  */
 #include "oz-checkpoint.h"
 
+#include "neurons/oz-neuron.h"
+
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +67,7 @@ _Static_assert(sizeof(OzRng) == 4 * sizeof(uint64_t),
 
 /* Which loads want a tensor (see wanted()). */
 enum {
-    KIND_MODEL,      /* weights and biases */
+    KIND_MODEL,      /* weights, biases and the models' state */
     KIND_TEST_INPUT, /* the input stream as the last test phase began */
     KIND_FEEDBACK,   /* feedback and LL matrices */
     KIND_TRAIN,      /* optimizer and random state */
@@ -129,6 +131,19 @@ static void emit_rng(const Walk *w, int kind, const char *stream, OzRng *rng) {
 
 static guint32 checkpoint_format = OZ_CHECKPOINT_FORMAT;
 
+/* A population's model state that outlives a window (OzNeuronOps.state_tensors), as float32
+ * vectors state:POP.NAME.  They are part of the model, like its weights: eval, --init-from
+ * and --resume load them, and they are required.  A model without the slot (every built-in
+ * one) has no such rows, so adding them needed no new format: no checkpoint of an earlier
+ * build belongs to a model that has state. */
+static void emit_model_state(const Walk *w, OzPopulation *pop) {
+    OzNeuronTensor ts[OZ_NEURON_STATE_TENSORS_MAX];
+    int n = oz_neuron_state_tensors(pop, ts, (int)G_N_ELEMENTS(ts));
+    for (int k = 0; k < n; k++)
+        emit(w, KIND_MODEL, FALSE, DT_F32, ts[k].data, 1, ts[k].count, 0, "state:%s.%s",
+             pop->name, ts[k].name);
+}
+
 static void foreach_tensor(OzRun *run, const Walk *w) {
     /* First, so a reader meets it before anything else (the loader reads it apart). */
     SCALAR(w, KIND_MODEL, FALSE, &checkpoint_format, "format");
@@ -143,6 +158,8 @@ static void foreach_tensor(OzRun *run, const Walk *w) {
         if (pop->bias)
             emit(w, KIND_MODEL, FALSE, DT_F32, pop->bias, 1, (gsize)pop->n, 0, "b:%s", pop->name);
     }
+    for (guint i = 0; i < run->net->pops->len; i++)
+        emit_model_state(w, g_ptr_array_index(run->net->pops, i));
     emit_rng(w, KIND_TEST_INPUT, "input_test", &run->rng_input_test);
     if (!run->learner)
         return;

@@ -2,9 +2,11 @@
  *
  * At the end of every training epoch (after its test phase) the run writes, in the same
  * transaction as that epoch's rows, one row of the `checkpoints` table per tensor:
- * weights (w:PROJ), biases (b:POP), fixed or momentum feedback matrices (fb:POP), local
- * learning readouts (ll:POP), optimizer moments (m:PARAM, v:PARAM) and step count, and
- * every random stream's state (rng:NAME.s0 … s3).  That is everything that a resumed run
+ * weights (w:PROJ), biases (b:POP), the neuron models' state that outlives a window
+ * (state:POP.NAME, from OzNeuronOps.state_tensors; none of the built-in models has any),
+ * fixed or momentum feedback matrices (fb:POP), local learning readouts (ll:POP),
+ * optimizer moments (m:PARAM, v:PARAM) and step count, and every random stream's state
+ * (rng:NAME.s0 … s3).  That is everything that a resumed run
  * needs to continue bit for bit, and what `opzosim eval` needs to re-evaluate an epoch.
  * [record] checkpoints_all keeps every epoch; the default keeps only the newest.
  *
@@ -54,8 +56,10 @@ gboolean oz_checkpoint_load_interrupt(sqlite3 *db, gint64 run_id, OzRun *run, gb
 int oz_checkpoint_latest_epoch(sqlite3 *db, gint64 run_id);
 typedef enum {
     OZ_LOAD_ALL,     /* everything: resume */
-    OZ_LOAD_WEIGHTS, /* weights, biases and the input stream of the test phase: eval */
-    OZ_LOAD_MODEL    /* weights, biases, feedback and LL matrices: start from a checkpoint */
+    OZ_LOAD_WEIGHTS, /* weights, biases, model state and the input stream of the test phase:
+                      * eval */
+    OZ_LOAD_MODEL    /* weights, biases, model state, feedback and LL matrices: start from a
+                      * checkpoint */
 } OzLoadWhat;
 
 /* Loads the run's tensors from the checkpoint of (run_id, epoch), of format 3 or 2.

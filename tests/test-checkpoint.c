@@ -4,6 +4,7 @@
  * format 2 made by an older build (tests/data/checkpoint-format2.sql, see the README
  * there) loads for eval, --init-from and --resume, its interruption state refused. */
 #include "oz-test-util.h"
+#include "neurons/oz-neuron.h"
 #include "sim/oz-checkpoint.h"
 
 #include <criterion/criterion.h>
@@ -525,4 +526,131 @@ Test(checkpoint, a_format_2_log_works_for_eval_init_from_and_resume) {
                                "b where b.run_id = 2 and b.epoch = 1 and b.name glob a.name || "
                                "'.s[0-3]' order by b.name))"),
                  7, "the seven streams");
+}
+
+/* ---- A model's state that outlives a window (OzNeuronOps.state_tensors) ----
+ *
+ * No registered model has state_tensors, and a test registers nothing; so these tests give
+ * population h1 of a run a copy of lif's ops table with the slot filled.  The copy behaves
+ * as lif in every other slot; its state is lif's membrane v, (B, n) floats that a real
+ * stateful model would keep across windows. */
+
+static OzNeuronOps stateful_ops;
+
+static int stateful_state(OzPopulation *pop, OzNeuronTensor *out, int max) {
+    cr_assert_geq(max, 1);
+    out[0] = (OzNeuronTensor){"v", pop->v, (gsize)pop->batch * pop->n};
+    return 1;
+}
+
+/* h1 of r becomes the stateful lif, its v filled with values that depend on `salt`. */
+static OzPopulation *make_stateful(Run *r, float salt) {
+    stateful_ops = *oz_neuron_lookup("lif");
+    stateful_ops.state_tensors = stateful_state;
+    OzPopulation *h1 = g_ptr_array_index(r->run->net->pops, 1);
+    cr_assert_str_eq(h1->name, "h1");
+    h1->ops = &stateful_ops;
+    for (int i = 0; i < h1->batch * h1->n; i++)
+        h1->v[i] = salt + (float)i / 64.0f;
+    return h1;
+}
+
+Test(checkpoint, a_models_state_tensors_round_trip_for_eval_init_from_and_resume) {
+    Run a = make_run(NULL);
+    OzPopulation *ha = make_stateful(&a, 0.5f);
+    g_autofree char *pa = save_epoch(a.run, "state.sqlite");
+    g_autofree char *ia = save_interrupt(a.run, "istate.sqlite");
+    const char *sql = "select dtype || '[' || shape || ']' || length(data) from %s where name = "
+                      "'state:h1.v'";
+    g_autofree char *q1 = g_strdup_printf(sql, "checkpoints");
+    g_autofree char *q2 = g_strdup_printf(sql, "interrupt_state");
+    g_autofree char *row = oz_test_qs(pa, q1);
+    g_autofree char *irow = oz_test_qs(ia, q2);
+    cr_assert_str_eq(row, "float32[320]1280", "16 samples x 20 neurons");
+    cr_assert_str_eq(irow, "float32[320]1280");
+    const gsize bytes = sizeof(float) * (gsize)ha->batch * ha->n;
+    const OzLoadWhat whats[] = {OZ_LOAD_ALL, OZ_LOAD_WEIGHTS, OZ_LOAD_MODEL};
+    for (gsize k = 0; k < G_N_ELEMENTS(whats); k++) {
+        Run b = make_run(NULL);
+        OzPopulation *hb = make_stateful(&b, -3.0f);
+        cr_assert_neq(memcmp(hb->v, ha->v, bytes), 0);
+        GError *err = NULL;
+        cr_assert(load_epoch(pa, 1, 0, b.run, whats[k], &err), "%s", err ? err->message : "");
+        cr_assert_eq(memcmp(hb->v, ha->v, bytes), 0, "load %d: the state, bit for bit",
+                     (int)whats[k]);
+        free_run(&b);
+    }
+    /* And from an interruption state. */
+    Run c = make_run(NULL);
+    OzPopulation *hc = make_stateful(&c, -3.0f);
+    sqlite3 *db = open_ro(ia);
+    gboolean found = FALSE;
+    GError *err = NULL;
+    cr_assert(oz_checkpoint_load_interrupt(db, 1, c.run, &found, &err), "%s",
+              err ? err->message : "");
+    sqlite3_close(db);
+    cr_assert(found);
+    cr_assert_eq(memcmp(hc->v, ha->v, bytes), 0, "the state, bit for bit");
+    free_run(&a);
+    free_run(&c);
+}
+
+Test(checkpoint, a_missing_or_mis_sized_state_tensor_is_an_error_naming_it) {
+    Run a = make_run(NULL);
+    make_stateful(&a, 0.5f);
+    g_autofree char *pa = save_epoch(a.run, "state.sqlite");
+    /* The same network with another batch size: v is (8, 20). */
+    const char *sets[] = {"run.batch_size=8", NULL};
+    Run b = make_run(sets);
+    OzPopulation *hb = make_stateful(&b, -3.0f);
+    GError *err = NULL;
+    cr_assert_not(load_epoch(pa, 1, 0, b.run, OZ_LOAD_MODEL, &err));
+    cr_assert(g_error_matches(err, OZ_CHECKPOINT_ERROR, OZ_CHECKPOINT_ERROR_MISMATCH), "%s",
+              err->message);
+    cr_assert(strstr(err->message, "tensor 'state:h1.v' is float32[320], the network needs "
+                                   "float32[160]"),
+              "%s", err->message);
+    g_clear_error(&err);
+    cr_assert_eq(hb->v[0], -3.0f, "nothing of the state was read");
+    /* A checkpoint written without the state (by a model without it) lacks it. */
+    Run plain = make_run(NULL);
+    g_autofree char *pp = save_epoch(plain.run, "plain.sqlite");
+    Run c = make_run(NULL);
+    make_stateful(&c, -3.0f);
+    cr_assert_not(load_epoch(pp, 1, 0, c.run, OZ_LOAD_WEIGHTS, &err));
+    cr_assert(g_error_matches(err, OZ_CHECKPOINT_ERROR, OZ_CHECKPOINT_ERROR_MISSING), "%s",
+              err->message);
+    cr_assert(strstr(err->message, "no tensor 'state:h1.v' (the network needs float32[320])"),
+              "%s", err->message);
+    g_clear_error(&err);
+    /* A truncated blob is unreadable. */
+    exec(pa, "update checkpoints set data = substr(data, 1, 100) where name = 'state:h1.v'");
+    cr_assert_not(load_epoch(pa, 1, 0, c.run, OZ_LOAD_ALL, &err));
+    cr_assert(g_error_matches(err, OZ_CHECKPOINT_ERROR, OZ_CHECKPOINT_ERROR_CORRUPT), "%s",
+              err->message);
+    cr_assert(strstr(err->message, "'state:h1.v'"), "%s", err->message);
+    g_clear_error(&err);
+    free_run(&a);
+    free_run(&b);
+    free_run(&plain);
+    free_run(&c);
+}
+
+Test(checkpoint, a_model_without_state_tensors_writes_no_state_rows) {
+    Run plain = make_run(NULL);
+    Run st = make_run(NULL);
+    make_stateful(&st, 0.5f);
+    g_autofree char *pp = save_epoch(plain.run, "plain.sqlite");
+    g_autofree char *ps = save_epoch(st.run, "st.sqlite");
+    cr_assert_eq(oz_test_q(pp, "select count(*) from checkpoints where name glob 'state:*'"), 0);
+    /* The stateful run has exactly one row more, and every other name is the same. */
+    cr_assert_eq(oz_test_q(ps, "select count(*) from checkpoints"),
+                 oz_test_q(pp, "select count(*) from checkpoints") + 1);
+    g_autofree char *np = oz_test_qs(pp, "select group_concat(name) from (select name from "
+                                         "checkpoints order by name)");
+    g_autofree char *ns = oz_test_qs(ps, "select group_concat(name) from (select name from "
+                                         "checkpoints where name != 'state:h1.v' order by name)");
+    cr_assert_str_eq(np, ns);
+    free_run(&plain);
+    free_run(&st);
 }
