@@ -140,8 +140,8 @@ static void emit_model_state(const Walk *w, OzPopulation *pop) {
     OzNeuronTensor ts[OZ_NEURON_STATE_TENSORS_MAX];
     int n = oz_neuron_state_tensors(pop, ts, (int)G_N_ELEMENTS(ts));
     for (int k = 0; k < n; k++)
-        emit(w, KIND_MODEL, FALSE, DT_F32, ts[k].data, 1, ts[k].count, 0, "state:%s.%s",
-             pop->name, ts[k].name);
+        emit(w, KIND_MODEL, FALSE, DT_F32, ts[k].data, 1, ts[k].count, 0, "state:%s.%s", pop->name,
+             ts[k].name);
 }
 
 static void foreach_tensor(OzRun *run, const Walk *w) {

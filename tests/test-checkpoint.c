@@ -2,9 +2,11 @@
  * bit; the bytes are little-endian whatever the host; a missing optional tensor takes its
  * default; a wrong shape, dtype or a missing tensor is an error naming it; and a log of
  * format 2 made by an older build (tests/data/checkpoint-format2.sql, see the README
- * there) loads for eval, --init-from and --resume, its interruption state refused. */
-#include "oz-test-util.h"
+ * there) loads for eval, --init-from and --resume, its interruption state refused.  A
+ * neuron model's state tensors (OzNeuronOps.state_tensors) are saved and loaded as
+ * state:POP.NAME, and a model without them writes no such row. */
 #include "neurons/oz-neuron.h"
+#include "oz-test-util.h"
 #include "sim/oz-checkpoint.h"
 
 #include <criterion/criterion.h>
@@ -620,8 +622,8 @@ Test(checkpoint, a_missing_or_mis_sized_state_tensor_is_an_error_naming_it) {
     cr_assert_not(load_epoch(pp, 1, 0, c.run, OZ_LOAD_WEIGHTS, &err));
     cr_assert(g_error_matches(err, OZ_CHECKPOINT_ERROR, OZ_CHECKPOINT_ERROR_MISSING), "%s",
               err->message);
-    cr_assert(strstr(err->message, "no tensor 'state:h1.v' (the network needs float32[320])"),
-              "%s", err->message);
+    cr_assert(strstr(err->message, "no tensor 'state:h1.v' (the network needs float32[320])"), "%s",
+              err->message);
     g_clear_error(&err);
     /* A truncated blob is unreadable. */
     exec(pa, "update checkpoints set data = substr(data, 1, 100) where name = 'state:h1.v'");
