@@ -1,6 +1,8 @@
 /* Projection kinds as plugins: every registered kind's ops table is well formed and found
  * by its name, `[projection] kind` takes the registered names only (an unknown one lists
- * them), and `opzosim keys` lists every kind with its keys from the ops tables. */
+ * them), and `opzosim keys` lists every kind with its keys from the ops tables.  The
+ * sparse kind delivers, learns and decays its weights as a dense matrix with the same
+ * zeros. */
 #include "io/oz-scenario.h"
 #include "neurons/oz-kind.h"
 #include "neurons/oz-network.h"
@@ -534,4 +536,94 @@ Test(kinds, kind_keys_are_validated_run_and_logged_with_their_projection) {
     cr_assert_str_eq(k, "2");
     cr_assert_eq(oz_test_q(db, "SELECT COUNT(*) FROM parameters WHERE owner = 'projection b'"), 0,
                  "a dense projection has no kind keys");
+}
+
+/* ---- Weight decay on a sparse projection ---- */
+
+/* |a − b| within 4 units in the last place of b. */
+static gboolean within_4_ulp(float a, float b) {
+    float ulp = nextafterf(fabsf(b), INFINITY) - fabsf(b);
+    return fabsf(a - b) <= 4.0f * ulp;
+}
+
+/* One AdamW step (plasticity/oz-optim.h) with weight decay wd through the learner's own
+ * optimizer, on the sparse net and on its dense twin, from gradient g(k) on synapse k of
+ * projection i (zero where the twin has no synapse).  On its first step AdamW has
+ * m̂ = g and √v̂ = |g|, so a synapse's closed form is w·(1 − lr·wd) − lr·g/(|g| + ε): with
+ * a zero gradient the decay alone, to 4 ulp.  The optimizer keeps β1, β2 and its moments
+ * in float (1 − (float)0.999 is 1.3e-5 off 0.001), so the gradient's part, lr·g/(|g| + ε),
+ * is checked to 1e-5 of lr.  Every synapse, and only those, moves so; the twin's zeros stay
+ * zero and its synapses equal the sparse weights bit for bit. */
+static void check_sparse_decay(float (*grad)(int i, gsize k)) {
+    const double lr = 0.01, wd = 0.1, eps = 1e-8;
+    Twin s, d;
+    twin_build(&s, "bp", TRUE);
+    twin_build(&d, "bp", FALSE);
+    s.l->opt->p.weight_decay = d.l->opt->p.weight_decay = wd;
+    oz_optim_zero_grad(s.l->opt);
+    oz_optim_zero_grad(d.l->opt);
+    int *pre_of[3], *post_of[3];
+    float *before[3];
+    for (int i = 0; i < 3; i++) {
+        OzProjection *sp = s.w[i], *dp = d.w[i];
+        exact_weights(sp);
+        before[i] = g_memdup2(sp->w, sizeof(float) * sp->nw);
+        pre_of[i] = g_new(int, sp->nw);
+        post_of[i] = g_new(int, sp->nw);
+        synapse_positions(sp, pre_of[i], post_of[i]);
+        scatter_into(sp, pre_of[i], post_of[i], sp->w, dp->w);
+        float *g = g_new(float, sp->nw);
+        for (gsize k = 0; k < sp->nw; k++)
+            g[k] = grad(i, k);
+        memcpy(oz_projection_grad(sp), g, sizeof(float) * sp->nw);
+        scatter_into(sp, pre_of[i], post_of[i], g, oz_projection_grad(dp));
+        g_free(g);
+    }
+    oz_optim_step(s.l->opt, lr);
+    oz_optim_step(d.l->opt, lr);
+    for (int i = 0; i < 3; i++) {
+        OzProjection *sp = s.w[i], *dp = d.w[i];
+        for (gsize k = 0; k < sp->nw; k++) {
+            double g = grad(i, k);
+            float want = (float)(before[i][k] * (1.0 - lr * wd) - lr * g / (fabs(g) + eps));
+            cr_assert_neq(sp->w[k], before[i][k], "%s synapse %zu moved", sp->name, (size_t)k);
+            gboolean close = g == 0.0 ? within_4_ulp(sp->w[k], want)
+                                      : fabs((double)sp->w[k] - want) <= 1e-5 * lr;
+            cr_assert(close, "%s synapse %zu (g %g): %.9g, want %.9g", sp->name, (size_t)k, g,
+                      (double)sp->w[k], (double)want);
+        }
+        float *dense = g_new(float, (gsize)sp->n_pre * sp->n_post);
+        scatter_into(sp, pre_of[i], post_of[i], sp->w, dense);
+        gsize zeros = 0;
+        for (gsize x = 0; x < (gsize)sp->n_pre * sp->n_post; x++) {
+            zeros += dense[x] == 0.0f;
+            cr_assert_eq(dp->w[x], dense[x], "%s (%zu, %zu): dense %g, sparse %g", sp->name,
+                         (size_t)(x / sp->n_post), (size_t)(x % sp->n_post), (double)dp->w[x],
+                         (double)dense[x]);
+        }
+        cr_assert_eq(zeros, (gsize)sp->n_pre * sp->n_post - sp->nw,
+                     "%s: a zero wherever there is no synapse, and only there", sp->name);
+        g_free(dense);
+        g_free(before[i]);
+        g_free(pre_of[i]);
+        g_free(post_of[i]);
+    }
+    twin_free(&s);
+    twin_free(&d);
+}
+
+static float zero_grad(int i, gsize k) {
+    (void)i;
+    (void)k;
+    return 0.0f;
+}
+
+/* Positive, negative and zero gradients of different sizes. */
+static float known_grad(int i, gsize k) {
+    return (float)((int)((k * 7 + (gsize)i) % 5) - 2) * 0.375f;
+}
+
+Test(kinds, weight_decay_on_a_sparse_projection_moves_exactly_its_synapses) {
+    check_sparse_decay(zero_grad);
+    check_sparse_decay(known_grad);
 }
