@@ -141,8 +141,8 @@ static gboolean read_rates(Fig *f, GError **error) {
         while (sqlite3_step(st) == SQLITE_ROW) {
             const char *phase = (const char *)sqlite3_column_text(st, 1);
             const char *pop = (const char *)sqlite3_column_text(st, 2);
-            g_autofree char *panel = g_strdup_printf("population %s", pop);
-            panel_index(f, panel, "firing rate (spikes / neuron / tick)", FALSE);
+            g_autofree char *panel = g_strdup_printf("firing rate of population %s", pop);
+            panel_index(f, panel, "spikes / neuron / tick", FALSE);
             g_autofree char *series = g_strdup_printf("%s %s", pop, phase);
             add_pt(f, i, panel, series, phase, sqlite3_column_int(st, 0),
                    sqlite3_column_double(st, 3), NULL);
@@ -384,7 +384,9 @@ static void draw_title(const char *title) {
     plvpor(0.0, 1.0, 0.0, 1.0);
     plwind(0.0, 1.0, 0.0, 1.0);
     plcol0(1);
-    plschr(0.0, 1.05);
+    /* A long title (many scenarios) is set smaller so that it fits the page. */
+    size_t len = g_utf8_strlen(title, -1);
+    plschr(0.0, len > 80 ? 1.05 * 80 / len : 1.05);
     plptex(0.5, 0.965, 1.0, 0.0, 0.5, title);
     plschr(0.0, 0.85);
 }
@@ -468,7 +470,7 @@ static void legend(double vy1, int n, const char **text, const int *colours, con
     plschr(0.0, 0.75);
     pllegend(&w, &h, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX,
              PL_POSITION_LEFT | PL_POSITION_TOP | PL_POSITION_INSIDE, 0.0, 0.0, 0.06, 0, 1, 1, 0,
-             0, n, opt, 0.8, 1.0, 1.9, 0.0, tcol, text, lcol, bpat, bscale, bw, lcol, lsty, lw,
+             0, n, opt, 0.8, 0.85, 1.9, 0.0, tcol, text, lcol, bpat, bscale, bw, lcol, lsty, lw,
              NULL, NULL, NULL, NULL);
     plschr(0.0, 0.85);
 }
@@ -621,7 +623,7 @@ static void draw_bars(const Fig *f, gboolean stacked) {
             text[i] = t;
             col[i] = colour_of(i);
         } else {
-            text[i] = "hatched: not every operation has an energy";
+            text[i] = "hatched: an operation lacks an energy";
             col[i] = 1;
             pat[i] = 3;
         }
