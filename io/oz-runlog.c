@@ -141,6 +141,15 @@ static const char schema_sql[] =
     "('cpu-i7-4960x', 8600, 8600, 'one op each at the per-op energy (Degnan et al. 2015)'),"      \
     "('gpu-titan-black', 300, 300, 'one op each at the per-op energy (Degnan et al. 2015)')"
 
+/* The training energies of the built-in rows, run on a log of schema version 0 only (a new
+ * one, after seed_sql, or one made before the training columns): a later change a user
+ * makes to these columns is left alone. */
+static const char training_energies_sql[] =
+    "WITH t(model, fb, upd, src) AS (VALUES " OZ_TRAINING_ENERGIES ")"
+    "  UPDATE energy_models SET feedback_mac_pj = t.fb, update_pj = t.upd,"
+    "    training_source = t.src FROM t"
+    "  WHERE energy_models.model = t.model AND energy_models.training_source IS NULL;";
+
 /* Seeds the built-in hardware models (a model already there, built in or the user's, is
  * left as it is) and creates the views that read the training columns. */
 static const char seed_sql[] =
@@ -156,12 +165,6 @@ static const char seed_sql[] =
     "  ('spinnaker2', 450, NULL, 2190, NULL, 'Hoppner et al. 2019 (via KerasSpiking)'),"
     "  ('cpu-i7-4960x', 8600, 8600, NULL, NULL, 'Degnan et al. 2015, per op (via KerasSpiking)'),"
     "  ('gpu-titan-black', 300, 300, NULL, NULL, 'Degnan et al. 2015, per op (via KerasSpiking)');"
-    /* The training energies of the built-in rows that have none yet: every row seeded just
-     * now, and those of a log made before the training columns (schema version 0). */
-    "WITH t(model, fb, upd, src) AS (VALUES " OZ_TRAINING_ENERGIES ")"
-    "  UPDATE energy_models SET feedback_mac_pj = t.fb, update_pj = t.upd,"
-    "    training_source = t.src FROM t"
-    "  WHERE energy_models.model = t.model AND energy_models.training_source IS NULL;"
     /* The energy of a training phase: the forward operations (as in energy) plus the error
      * path's MACs (training_ops.feedback_macs) and the weight updates (synops.update_ops:
      * one per gradient multiply-accumulate, each reading and writing its synapse). */
@@ -177,22 +180,19 @@ static const char seed_sql[] =
     "    c AS (SELECT ops.*, IFNULL(nu.neuron_updates, 0) AS neuron_updates,"
     "      IFNULL(fb.feedback_macs, 0) AS feedback_macs"
     "      FROM ops LEFT JOIN nu USING (run_id, epoch) LEFT JOIN fb USING (run_id, epoch))"
-    "  SELECT c.run_id, c.epoch, m.model, c.samples, c.synops, c.dense_macs, c.row_fetches,"
-    "    c.neuron_updates, c.feedback_macs, c.weight_updates,"
+    "  SELECT run_id, epoch, model, samples, synops, dense_macs, row_fetches, neuron_updates,"
+    "    feedback_macs, weight_updates, joules, joules / MAX(samples, 1) AS joules_per_sample,"
+    "    covers_all_ops FROM ("
+    "  SELECT c.*, m.model,"
     "    1e-12 * (c.synops * IFNULL(m.synop_pj, 0) + c.dense_macs * IFNULL(m.mac_pj, 0)"
     "      + c.neuron_updates * IFNULL(m.neuron_update_pj, 0)"
     "      + c.row_fetches * IFNULL(m.access_pj, 0)"
     "      + c.feedback_macs * IFNULL(m.feedback_mac_pj, 0)"
     "      + c.weight_updates * IFNULL(m.update_pj, 0)) AS joules,"
-    "    1e-12 * (c.synops * IFNULL(m.synop_pj, 0) + c.dense_macs * IFNULL(m.mac_pj, 0)"
-    "      + c.neuron_updates * IFNULL(m.neuron_update_pj, 0)"
-    "      + c.row_fetches * IFNULL(m.access_pj, 0)"
-    "      + c.feedback_macs * IFNULL(m.feedback_mac_pj, 0)"
-    "      + c.weight_updates * IFNULL(m.update_pj, 0)) / MAX(c.samples, 1) AS joules_per_sample,"
     "    ((c.dense_macs = 0 OR m.mac_pj IS NOT NULL)"
     "      AND (c.feedback_macs = 0 OR m.feedback_mac_pj IS NOT NULL)"
     "      AND (c.weight_updates = 0 OR m.update_pj IS NOT NULL)) AS covers_all_ops"
-    "  FROM c CROSS JOIN energy_models m;";
+    "  FROM c CROSS JOIN energy_models m);";
 
 static const char *const row_sql[OZ_ROW_COUNT] = {
     /* Columns by name: a log made before shapes gained the column at its end. */
@@ -459,6 +459,9 @@ gboolean oz_runlog_migrate(sqlite3 *db, const char *path, GError **error) {
         sqlite3_finalize(probe);
     }
     if (!exec_or_fail(db, seed_sql, path, "cannot seed the energy models", error))
+        return FALSE;
+    if (version < 1 &&
+        !exec_or_fail(db, training_energies_sql, path, "cannot add the training energies", error))
         return FALSE;
     if (version < OZ_RUNLOG_SCHEMA_VERSION) {
         g_autofree char *set =

@@ -154,8 +154,8 @@ static gboolean read_rates(Fig *f, GError **error) {
 
 static gboolean read_grad(Fig *f, GError **error) {
     f->xlabel = "epoch";
-    panel_index(f, "cosine to BP", "cosine to BP's gradient (1)", FALSE);
-    panel_index(f, "gradient variance", "gradient variance (per element)", TRUE);
+    panel_index(f, "cosine to BP", "cosine (1)", FALSE);
+    panel_index(f, "gradient variance", "variance per element", TRUE);
     sqlite3_stmt *st = oz_study_prepare(f->study,
                                         "SELECT epoch, projection, cos_bp, variance FROM grad_stats"
                                         " WHERE run_id = ?1 ORDER BY projection, epoch",
@@ -418,9 +418,23 @@ static void panel_range(const Fig *f, int p, double *x0, double *x1, double *y0,
     double dy = *y1 - *y0;
     *y0 -= 0.05 * dy;
     *y1 += 0.05 * dy;
+    if (logy) {
+        /* Whole decades, so that the axis has labels. */
+        *y0 = floor(*y0);
+        *y1 = MAX(ceil(*y1), *y0 + 1);
+    }
     double dx = *x1 - *x0;
     *x0 -= 0.02 * dx;
     *x1 += 0.02 * dx;
+}
+
+/* The label of a log axis at log10 value v: 10 to the power (PLplot's #u, #d: up, down). */
+static void log_label(PLINT axis, PLFLT value, char *label, PLINT length, PLPointer data) {
+    (void)data;
+    if (axis == PL_Y_AXIS)
+        g_snprintf(label, (gulong)length, "10#u%d#d", (int)lround(value));
+    else
+        g_snprintf(label, (gulong)length, "%g", value);
 }
 
 static void frame(double vx0, double vx1, double vy0, double vy1, double x0, double x1, double y0,
@@ -431,12 +445,21 @@ static void frame(double vx0, double vx1, double vy0, double vy1, double x0, dou
     plcol0(1);
     plwidth(1.0);
     pllsty(1);
-    /* Integer ticks when the x range is short (a raster's ticks, a few epochs). */
+    /* Integer ticks when the x range is short (a raster's ticks, a few epochs); on a log
+     * axis a label every decade up to six decades, then every second or third. */
     double xtick = x1 - x0 <= 12 ? 1.0 : 0.0;
-    plbox(xlabel ? "bcnst" : "bcst", xtick, 0, logy ? "bcnstlv" : "bcnstv", 0.0, 0);
+    if (logy) {
+        /* The y values are log10 of the data: a linear axis labelled 10^k by log_label (PLplot's
+         * own log labels put one at every decade, unreadable over ten decades). */
+        plslabelfunc(log_label, NULL);
+        plbox(xlabel ? "bcnst" : "bcst", xtick, 0, "bcnstvo", ceil((y1 - y0) / 6.0), 1);
+        plslabelfunc(NULL, NULL);
+    } else {
+        plbox(xlabel ? "bcnst" : "bcst", xtick, 0, "bcnstv", 0.0, 0);
+    }
     if (xlabel)
         plmtex("b", 2.6, 0.5, 0.5, xlabel);
-    plmtex("l", 4.2, 0.5, 0.5, ylabel);
+    plmtex("l", logy ? 5.0 : 4.2, 0.5, 0.5, ylabel);
     plmtex("t", 0.9, 0.5, 0.5, name);
 }
 
@@ -464,13 +487,13 @@ static void legend(double vy1, int n, const char **text, const int *colours, con
         bscale[i] = 0.8;
         bw[i] = 1.0;
     }
-    plvpor(0.685, 0.99, 0.1, vy1);
+    plvpor(0.665, 0.995, 0.1, vy1);
     plwind(0.0, 1.0, 0.0, 1.0);
     PLFLT w, h;
-    plschr(0.0, 0.75);
+    plschr(0.0, 0.6);
     pllegend(&w, &h, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX,
-             PL_POSITION_LEFT | PL_POSITION_TOP | PL_POSITION_INSIDE, 0.0, 0.0, 0.06, 0, 1, 1, 0,
-             0, n, opt, 0.8, 0.85, 1.9, 0.0, tcol, text, lcol, bpat, bscale, bw, lcol, lsty, lw,
+             PL_POSITION_LEFT | PL_POSITION_TOP | PL_POSITION_INSIDE, 0.0, 0.0, 0.05, 0, 1, 1, 0,
+             0, n, opt, 0.6, 0.8, 1.8, 0.0, tcol, text, lcol, bpat, bscale, bw, lcol, lsty, lw,
              NULL, NULL, NULL, NULL);
     plschr(0.0, 0.85);
 }
@@ -486,7 +509,7 @@ static void draw_lines(const Fig *f) {
         panel_range(f, p, &x0, &x1, &y0, &y1);
         gboolean logy = g_array_index(f->logy, gboolean, p);
         double vy1 = top - p * (h + gap);
-        frame(0.09, 0.66, vy1 - h, vy1, x0, x1, y0, y1, logy, p == np - 1 ? f->xlabel : NULL,
+        frame(0.09, 0.645, vy1 - h, vy1, x0, x1, y0, y1, logy, p == np - 1 ? f->xlabel : NULL,
               f->ylabels->pdata[p], f->panels->pdata[p]);
         /* Consecutive points of one run and series form a line. */
         g_autoptr(GArray) xs = g_array_new(FALSE, FALSE, sizeof(PLFLT));
@@ -549,7 +572,8 @@ static void draw_lines(const Fig *f) {
 static void draw_bars(const Fig *f, gboolean stacked) {
     int np = (int)f->panels->len;
     guint nr = f->study->runs->len, ng = stacked ? nr : f->styles->len;
-    double top = 0.9, bottom = stacked ? 0.16 : 0.12, gap = 0.1;
+    /* One stacked bar per run, named under it by vertical text (run names are long). */
+    double top = 0.9, bottom = stacked ? 0.4 : 0.12, gap = 0.1;
     double h = (top - bottom - gap * (np - 1)) / np;
     for (int p = 0; p < np; p++) {
         gboolean logy = g_array_index(f->logy, gboolean, p);
@@ -572,7 +596,7 @@ static void draw_bars(const Fig *f, gboolean stacked) {
             y1 *= 1.08;
         }
         double vy1 = top - p * (h + gap);
-        frame(0.09, 0.66, vy1 - h, vy1, -0.5, ng - 0.5, y0, y1, logy, NULL, f->ylabels->pdata[p],
+        frame(0.09, 0.645, vy1 - h, vy1, -0.5, ng - 0.5, y0, y1, logy, NULL, f->ylabels->pdata[p],
               f->panels->pdata[p]);
         /* Group names under the axis. */
         plcol0(1);
@@ -582,7 +606,10 @@ static void draw_bars(const Fig *f, gboolean stacked) {
             g_autofree char *name = r ? g_strdup_printf("%s (%s)", r->label, r->rule)
                                       : g_strdup(f->styles->pdata[g]);
             double pos = (g + 0.5) / ng;
-            plmtex("b", g % 2 && ng > 4 ? 2.4 : 1.2, pos, 0.5, name);
+            if (stacked)
+                plmtex("bv", 0.7, pos, 1.0, name);
+            else
+                plmtex("b", g % 2 && ng > 4 ? 2.4 : 1.2, pos, 0.5, name);
         }
         plschr(0.0, 0.85);
         g_autofree double *base = g_new0(double, nr);
@@ -623,7 +650,7 @@ static void draw_bars(const Fig *f, gboolean stacked) {
             text[i] = t;
             col[i] = colour_of(i);
         } else {
-            text[i] = "hatched: an operation lacks an energy";
+            text[i] = "hatched: a lower bound";
             col[i] = 1;
             pat[i] = 3;
         }
