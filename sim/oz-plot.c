@@ -301,9 +301,9 @@ static gboolean read_raster(Fig *f, GError **error) {
     sqlite3_finalize(st);
     f->xlabel = "tick (time step)";
     g_free(f->title);
-    f->title = g_strdup_printf("%s, seed %" G_GINT64_FORMAT ": spikes of %s sample %" G_GINT64_FORMAT
-                               ", epoch %d",
-                               r->scenario, r->seed, phase, sample, epoch);
+    f->title = g_strdup_printf("%s, seed %" G_GINT64_FORMAT ": spikes of %s (%s), %s sample %"
+                               G_GINT64_FORMAT ", epoch %d",
+                               r->scenario, r->seed, r->label, r->rule, phase, sample, epoch);
     /* Every population with spikes recorded in that phase, so a silent one shows empty. */
     st = oz_study_prepare(
         f->study,
@@ -661,7 +661,7 @@ static void draw_bars(const Fig *f, gboolean stacked) {
 /* Raster: one panel per population, heights by the square root of its size. */
 static void draw_raster(const Fig *f) {
     int np = (int)f->panels->len;
-    double top = 0.9, bottom = 0.09, gap = 0.035;
+    double top = 0.9, bottom = 0.09, gap = 0.05;
     double total = 0, tmax = 0;
     for (int p = 0; p < np; p++)
         total += sqrt(g_array_index(f->sizes, double, p));
@@ -687,12 +687,30 @@ static void draw_raster(const Fig *f) {
             g_array_append_val(xs, x);
             g_array_append_val(ys, y);
         }
+        /* A spike is a cell (its tick × its neuron), not a dot: with a few ticks and
+         * hundreds of neurons dots merge into columns, while cells show which neurons keep
+         * firing from tick to tick. */
         plcol0(colour_of((guint)p));
-        plssym(0.0, 0.35);
-        if (xs->len)
-            plpoin((PLINT)xs->len, (PLFLT *)xs->data, (PLFLT *)ys->data, 17);
+        plpsty(0);
+        for (guint i = 0; i < xs->len; i++) {
+            PLFLT x = g_array_index(xs, PLFLT, i), y = g_array_index(ys, PLFLT, i);
+            PLFLT cx[4] = {x - 0.42, x - 0.42, x + 0.42, x + 0.42};
+            PLFLT cy[4] = {y - 0.4, y + 0.4, y + 0.4, y - 0.4};
+            plfill(4, cx, cy);
+        }
         vy1 -= h + gap;
     }
+}
+
+/* A quoted CSV field (a quote inside doubled). */
+static void csv_field(GString *s, const char *v) {
+    g_string_append_c(s, '"');
+    for (const char *c = v; *c; c++) {
+        if (*c == '"')
+            g_string_append_c(s, '"');
+        g_string_append_c(s, *c);
+    }
+    g_string_append(s, "\",");
 }
 
 static gboolean write_csv(const Fig *f, const char *csv_path, GError **error) {
@@ -700,8 +718,13 @@ static gboolean write_csv(const Fig *f, const char *csv_path, GError **error) {
     for (guint i = 0; i < f->pts->len; i++) {
         const Pt *q = &g_array_index(f->pts, Pt, i);
         OzStudyRun *r = run_at((Fig *)f, q->run);
-        g_string_append_printf(s, "%" G_GINT64_FORMAT ",\"%s\",\"%s\",\"%s\",%.17g,%.17g,\"%s\"\n",
-                               r->id, r->label, q->panel, q->series, q->x, q->y, q->note);
+        g_string_append_printf(s, "%" G_GINT64_FORMAT ",", r->id);
+        csv_field(s, r->label);
+        csv_field(s, q->panel);
+        csv_field(s, q->series);
+        g_string_append_printf(s, "%.17g,%.17g,", q->x, q->y);
+        csv_field(s, q->note);
+        s->str[s->len - 1] = '\n'; /* the last field's comma ends the line */
     }
     gboolean ok = oz_study_write_file(csv_path, s->str, s->len, error);
     g_string_free(s, TRUE);
