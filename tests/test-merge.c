@@ -246,3 +246,23 @@ Test(merge, an_existing_output_is_kept_unless_forced) {
     g_free(err);
     cr_assert_eq(oz_test_q(out, "select count(*) from runs"), 2);
 }
+
+Test(merge, an_older_log_opened_for_writing_is_migrated_to_the_current_version) {
+    make_old(log_b);
+    cr_assert_eq(oz_test_q(log_b, "pragma user_version"), 0);
+    /* A run into the old log: oz_runlog_open migrates it. */
+    cr_assert_eq(oz_test_run(NULL, "run", scenario, "--db", log_b, "--quiet", NULL), 0);
+    cr_assert_eq(oz_test_q(log_b, "pragma user_version"), 1);
+    cr_assert_eq(oz_test_q(log_b, "select count(*) from energy_models where training_source is"
+                                  " not null"),
+                 8);
+    cr_assert_eq(oz_test_q(log_b, "select count(*) from training_energy where run_id = 1"), 2 * 8,
+                 "the run made before the migration has its training energy");
+    /* A user's change to a training energy after the migration is kept on the next open. */
+    oz_test_exec(log_b, "UPDATE energy_models SET update_pj = NULL, training_source = NULL WHERE"
+                        " model = 'loihi'");
+    cr_assert_eq(oz_test_run(NULL, "run", scenario, "--db", log_b, "--quiet", NULL), 0);
+    cr_assert_eq(oz_test_q(log_b, "select count(*) from energy_models where model = 'loihi' and"
+                                  " update_pj is null"),
+                 1);
+}
