@@ -229,7 +229,7 @@ Test(merge, energy_models_named_alike_with_other_values_are_refused) {
 }
 
 Test(merge, an_existing_output_is_kept_unless_forced) {
-    g_autofree char *keep = oz_test_write_file(dir, "out.sqlite", "precious\n");
+    g_free(oz_test_write_file(dir, "out.sqlite", "precious\n"));
     char *err = NULL;
     cr_assert_eq(oz_test_run(&err, "merge", out, log_a, NULL), 2);
     cr_assert(strstr(err, "exists (--force replaces it)"), "%s", err);
