@@ -436,6 +436,12 @@ MUTATIONS = [
     ("study-no-migration", "sim/oz-study.c", "if (version < OZ_RUNLOG_SCHEMA_VERSION) {",
      "if (0) {", "test-merge",
      "merge/an_older_log_is_migrated_in_memory_for_merge_and_report_and_left_unchanged"),
+    ("runlog-no-energy-columns", "io/oz-runlog.c",
+     "        if (sqlite3_prepare_v2(db, sel, -1, &probe, NULL) != SQLITE_OK) {\n"
+     "            g_autofree char *alter = g_strdup_printf(\"ALTER TABLE energy_models",
+     "        if (0) {\n"
+     "            g_autofree char *alter = g_strdup_printf(\"ALTER TABLE energy_models",
+     "test-merge", "merge/an_older_log_opened_for_writing_is_migrated_to_the_current_version"),
 ]
 
 if args:
