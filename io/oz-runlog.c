@@ -127,7 +127,7 @@ static const char schema_sql[] =
  * back: for the CMOS models the MAC plus two 32-bit (16-, 8-bit) SRAM accesses of a small
  * array (Horowitz 2014: about 10 pJ per 64-bit read of an 8 KB array, taken as 5, 2.5
  * and 1.25 pJ per 32-, 16- and 8-bit word). */
-#define OZ_TRAINING_ENERGIES                                                                      \
+#define OZ_TRAINING_ENERGIES                                                                       \
     "('cmos45-fp32', 4.6, 14.6, 'feedback MAC = fp32 MAC 4.6 pJ; weight update = MAC + read and "  \
     "write of a 32-bit word of an 8 KB SRAM, 2 x 5 pJ (Horowitz 2014)'),"                          \
     "('cmos45-fp16', 1.5, 6.5, 'feedback MAC = fp16 MAC 1.5 pJ; weight update = MAC + read and "   \
@@ -136,9 +136,9 @@ static const char schema_sql[] =
     "and write of an 8-bit word of an 8 KB SRAM, 2 x 1.25 pJ (Horowitz 2014)'),"                   \
     "('loihi', NULL, 120, 'weight update = synaptic update of the learning engine, 120 pJ "        \
     "(Davies et al., IEEE Micro 2018, Table 2); no dense MAC, so no feedback MAC'),"               \
-    "('spinnaker', NULL, NULL, 'no published per-operation training energy'),"                    \
-    "('spinnaker2', NULL, NULL, 'no published per-operation training energy'),"                   \
-    "('cpu-i7-4960x', 8600, 8600, 'one op each at the per-op energy (Degnan et al. 2015)'),"      \
+    "('spinnaker', NULL, NULL, 'no published per-operation training energy'),"                     \
+    "('spinnaker2', NULL, NULL, 'no published per-operation training energy'),"                    \
+    "('cpu-i7-4960x', 8600, 8600, 'one op each at the per-op energy (Degnan et al. 2015)'),"       \
     "('gpu-titan-black', 300, 300, 'one op each at the per-op energy (Degnan et al. 2015)')"
 
 /* The training energies of the built-in rows, run on a log of schema version 0 only (a new
@@ -404,8 +404,7 @@ gboolean oz_runlog_migrate(sqlite3 *db, const char *path, GError **error) {
     sqlite3_finalize(probe);
     probe = NULL;
     /* Logs made before runs had a sweep column get it now. */
-    if (sqlite3_prepare_v2(db, "SELECT sweep FROM runs LIMIT 0", -1, &probe, NULL) !=
-        SQLITE_OK)
+    if (sqlite3_prepare_v2(db, "SELECT sweep FROM runs LIMIT 0", -1, &probe, NULL) != SQLITE_OK)
         sqlite3_exec(db, "ALTER TABLE runs ADD COLUMN sweep TEXT", NULL, NULL, NULL);
     sqlite3_finalize(probe);
     probe = NULL;
@@ -419,8 +418,8 @@ gboolean oz_runlog_migrate(sqlite3 *db, const char *path, GError **error) {
         sqlite3_exec(db, "ALTER TABLE runs ADD COLUMN log_seconds REAL", NULL, NULL, NULL);
     sqlite3_finalize(probe);
     probe = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT spike_dense_macs FROM synops LIMIT 0", -1, &probe,
-                           NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, "SELECT spike_dense_macs FROM synops LIMIT 0", -1, &probe, NULL) !=
+        SQLITE_OK)
         sqlite3_exec(db,
                      "ALTER TABLE synops ADD COLUMN spike_dense_macs INTEGER NOT NULL DEFAULT 0",
                      NULL, NULL, NULL);
@@ -441,9 +440,8 @@ gboolean oz_runlog_migrate(sqlite3 *db, const char *path, GError **error) {
     }
     /* Version 1: energy_models gains the training energies (filled in by seed_sql for
      * the built-in rows) and the view training_energy appears. */
-    static const char *const energy_columns[][2] = {{"feedback_mac_pj", "REAL"},
-                                                     {"update_pj", "REAL"},
-                                                     {"training_source", "TEXT"}};
+    static const char *const energy_columns[][2] = {
+        {"feedback_mac_pj", "REAL"}, {"update_pj", "REAL"}, {"training_source", "TEXT"}};
     for (gsize k = 0; k < G_N_ELEMENTS(energy_columns); k++) {
         g_autofree char *sel =
             g_strdup_printf("SELECT %s FROM energy_models LIMIT 0", energy_columns[k][0]);

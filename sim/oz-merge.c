@@ -161,8 +161,8 @@ static gboolean copy_table(sqlite3 *dst, const char *out, OzStudy *src, const ch
 
 /* Adds src's energy models to dst: a model dst lacks is copied, one it has must have the
  * same values in every column. */
-static gboolean merge_energy_models(sqlite3 *dst, const char *out, OzStudy *src,
-                                    GHashTable *origin, GError **error) {
+static gboolean merge_energy_models(sqlite3 *dst, const char *out, OzStudy *src, GHashTable *origin,
+                                    GError **error) {
     if (!ensure_table(dst, out, src, "energy_models", error))
         return FALSE;
     g_autoptr(GPtrArray) cols = columns_of(src->db, "energy_models", NULL);
@@ -243,9 +243,9 @@ static gboolean merge_into(const char *tmp, const char *out, char **inputs, int 
     }
     /* The output's energy models are the inputs' (each input, migrated, has the built-in
      * ones unless its user removed them). */
-    gboolean ok = oz_runlog_migrate(dst, out, error) &&
-                  sqlite3_exec(dst, "DELETE FROM energy_models; BEGIN", NULL, NULL, NULL) ==
-                      SQLITE_OK;
+    gboolean ok =
+        oz_runlog_migrate(dst, out, error) &&
+        sqlite3_exec(dst, "DELETE FROM energy_models; BEGIN", NULL, NULL, NULL) == SQLITE_OK;
     g_autoptr(GHashTable) origin = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     for (int i = 0; ok && i < n_in; i++) {
         g_autoptr(OzStudy) src = oz_study_open(inputs[i], error);
@@ -253,8 +253,8 @@ static gboolean merge_into(const char *tmp, const char *out, char **inputs, int 
             ok = FALSE;
             break;
         }
-        g_autoptr(GHashTable) ids = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
-                                                          g_free);
+        g_autoptr(GHashTable) ids =
+            g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
         gint64 copied = 0;
         ok = copy_table(dst, out, src, "runs", ids, &copied, error);
         *n_runs += copied;

@@ -100,11 +100,11 @@ static gboolean read_curves(Fig *f, GError **error) {
     f->xlabel = "epoch";
     panel_index(f, "accuracy", "accuracy (%)", FALSE);
     panel_index(f, "loss", "loss (per sample)", FALSE);
-    sqlite3_stmt *st = oz_study_prepare(
-        f->study,
-        "SELECT epoch, phase, accuracy, loss FROM epochs WHERE run_id = ?1"
-        " ORDER BY phase DESC, epoch",
-        error);
+    sqlite3_stmt *st =
+        oz_study_prepare(f->study,
+                         "SELECT epoch, phase, accuracy, loss FROM epochs WHERE run_id = ?1"
+                         " ORDER BY phase DESC, epoch",
+                         error);
     if (!st)
         return FALSE;
     for (guint i = 0; i < f->study->runs->len; i++) {
@@ -126,13 +126,13 @@ static gboolean read_curves(Fig *f, GError **error) {
 
 static gboolean read_rates(Fig *f, GError **error) {
     f->xlabel = "epoch";
-    sqlite3_stmt *st = oz_study_prepare(
-        f->study,
-        "SELECT f.epoch, f.phase, f.population, f.rate FROM firing_rates f"
-        " LEFT JOIN populations p ON p.run_id = f.run_id AND p.name = f.population"
-        " WHERE f.run_id = ?1 AND f.rate IS NOT NULL"
-        " ORDER BY p.topo, f.population, f.phase DESC, f.epoch",
-        error);
+    sqlite3_stmt *st =
+        oz_study_prepare(f->study,
+                         "SELECT f.epoch, f.phase, f.population, f.rate FROM firing_rates f"
+                         " LEFT JOIN populations p ON p.run_id = f.run_id AND p.name = f.population"
+                         " WHERE f.run_id = ?1 AND f.rate IS NOT NULL"
+                         " ORDER BY p.topo, f.population, f.phase DESC, f.epoch",
+                         error);
     if (!st)
         return FALSE;
     for (guint i = 0; i < f->study->runs->len; i++) {
@@ -169,8 +169,7 @@ static gboolean read_grad(Fig *f, GError **error) {
             const char *proj = (const char *)sqlite3_column_text(st, 1);
             int epoch = sqlite3_column_int(st, 0);
             if (sqlite3_column_type(st, 2) != SQLITE_NULL)
-                add_pt(f, i, "cosine to BP", proj, proj, epoch, sqlite3_column_double(st, 2),
-                       NULL);
+                add_pt(f, i, "cosine to BP", proj, proj, epoch, sqlite3_column_double(st, 2), NULL);
             if (sqlite3_column_type(st, 3) != SQLITE_NULL && sqlite3_column_double(st, 3) > 0)
                 add_pt(f, i, "gradient variance", proj, proj, epoch, sqlite3_column_double(st, 3),
                        NULL);
@@ -195,8 +194,8 @@ static gboolean read_energy(Fig *f, GError **error) {
     static const char *const panels[2] = {"inference (test phase, last epoch)",
                                           "training (training phase, last epoch)"};
     g_autoptr(GPtrArray) models = g_ptr_array_new_with_free_func(g_free);
-    sqlite3_stmt *m = oz_study_prepare(f->study, "SELECT model FROM energy_models ORDER BY model",
-                                       error);
+    sqlite3_stmt *m =
+        oz_study_prepare(f->study, "SELECT model FROM energy_models ORDER BY model", error);
     if (!m)
         return FALSE;
     while (sqlite3_step(m) == SQLITE_ROW)
@@ -301,8 +300,8 @@ static gboolean read_raster(Fig *f, GError **error) {
     sqlite3_finalize(st);
     f->xlabel = "tick (time step)";
     g_free(f->title);
-    f->title = g_strdup_printf("%s, seed %" G_GINT64_FORMAT ": spikes of %s (%s), %s sample %"
-                               G_GINT64_FORMAT ", epoch %d",
+    f->title = g_strdup_printf("%s, seed %" G_GINT64_FORMAT
+                               ": spikes of %s (%s), %s sample %" G_GINT64_FORMAT ", epoch %d",
                                r->scenario, r->seed, r->label, r->rule, phase, sample, epoch);
     /* Every population with spikes recorded in that phase, so a silent one shows empty. */
     st = oz_study_prepare(
@@ -351,10 +350,9 @@ static gboolean read_raster(Fig *f, GError **error) {
 /* ---- Drawing ---- */
 
 /* Colours of the runs (colour map 0 from index 2 on; 0 is the background, 1 black). */
-static const guint8 palette[][3] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},
-                                    {214, 39, 40},  {148, 103, 189}, {140, 86, 75},
-                                    {227, 119, 194}, {127, 127, 127}, {188, 189, 34},
-                                    {23, 190, 207}};
+static const guint8 palette[][3] = {
+    {31, 119, 180}, {255, 127, 14},  {44, 160, 44},   {214, 39, 40},  {148, 103, 189},
+    {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207}};
 #define N_COLOURS ((int)G_N_ELEMENTS(palette))
 
 static int colour_of(guint run) {
@@ -492,9 +490,9 @@ static void legend(double vy1, int n, const char **text, const int *colours, con
     PLFLT w, h;
     plschr(0.0, 0.6);
     pllegend(&w, &h, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX,
-             PL_POSITION_LEFT | PL_POSITION_TOP | PL_POSITION_INSIDE, 0.0, 0.0, 0.05, 0, 1, 1, 0,
-             0, n, opt, 0.6, 0.8, 1.8, 0.0, tcol, text, lcol, bpat, bscale, bw, lcol, lsty, lw,
-             NULL, NULL, NULL, NULL);
+             PL_POSITION_LEFT | PL_POSITION_TOP | PL_POSITION_INSIDE, 0.0, 0.0, 0.05, 0, 1, 1, 0, 0,
+             n, opt, 0.6, 0.8, 1.8, 0.0, tcol, text, lcol, bpat, bscale, bw, lcol, lsty, lw, NULL,
+             NULL, NULL, NULL);
     plschr(0.0, 0.85);
 }
 
@@ -526,7 +524,8 @@ static void draw_lines(const Fig *f) {
                     break;
                 }
             }
-            gboolean same = q && prev && prev->run == q->run && strcmp(prev->series, q->series) == 0;
+            gboolean same =
+                q && prev && prev->run == q->run && strcmp(prev->series, q->series) == 0;
             if (!same && xs->len > 0) {
                 plcol0(colour_of(prev->run));
                 pllsty(line_style(prev->style));
@@ -603,8 +602,8 @@ static void draw_bars(const Fig *f, gboolean stacked) {
         plschr(0.0, 0.7);
         for (guint g = 0; g < ng; g++) {
             OzStudyRun *r = stacked ? run_at((Fig *)f, g) : NULL;
-            g_autofree char *name = r ? g_strdup_printf("%s (%s)", r->label, r->rule)
-                                      : g_strdup(f->styles->pdata[g]);
+            g_autofree char *name =
+                r ? g_strdup_printf("%s (%s)", r->label, r->rule) : g_strdup(f->styles->pdata[g]);
             double pos = (g + 0.5) / ng;
             if (stacked)
                 plmtex("bv", 0.7, pos, 1.0, name);
@@ -673,8 +672,8 @@ static void draw_raster(const Fig *f) {
     for (int p = 0; p < np; p++) {
         double n = g_array_index(f->sizes, double, p);
         double h = avail * sqrt(n) / total;
-        g_autofree char *name = g_strdup_printf("population %s (%.0f neurons)",
-                                                (char *)f->panels->pdata[p], n);
+        g_autofree char *name =
+            g_strdup_printf("population %s (%.0f neurons)", (char *)f->panels->pdata[p], n);
         frame(0.09, 0.95, vy1 - h, vy1, -0.5, tmax + 0.5, -0.5, n - 0.5, FALSE,
               p == np - 1 ? f->xlabel : NULL, "neuron", name);
         g_array_set_size(xs, 0);
@@ -807,8 +806,8 @@ gboolean oz_plot_draw(OzStudy *study, const OzPlotOptions *opt, const char *path
      * no file behind, and a reader never sees half a figure. */
     g_autofree char *dir = g_path_get_dirname(path);
     g_autofree char *base = g_path_get_basename(path);
-    g_autofree char *tmp = g_strdup_printf("%s/.%s.%d.tmp%s", dir, base, (int)getpid(),
-                                           strrchr(path, '.'));
+    g_autofree char *tmp =
+        g_strdup_printf("%s/.%s.%d.tmp%s", dir, base, (int)getpid(), strrchr(path, '.'));
     if (ok && !g_file_test(dir, G_FILE_TEST_IS_DIR)) {
         g_set_error(error, OZ_STUDY_ERROR, OZ_STUDY_ERROR_INPUT,
                     "plot --out %s: folder %s does not exist", path, dir);
@@ -817,8 +816,8 @@ gboolean oz_plot_draw(OzStudy *study, const OzPlotOptions *opt, const char *path
     if (ok) {
         FILE *probe = fopen(tmp, "wb");
         if (!probe) {
-            g_set_error(error, OZ_STUDY_ERROR, OZ_STUDY_ERROR_INPUT, "plot --out %s: cannot write %s",
-                        path, tmp);
+            g_set_error(error, OZ_STUDY_ERROR, OZ_STUDY_ERROR_INPUT,
+                        "plot --out %s: cannot write %s", path, tmp);
             ok = FALSE;
         } else {
             fclose(probe);

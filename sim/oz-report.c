@@ -20,7 +20,7 @@
 
 typedef struct {
     char *key;
-    double *vals;  /* one per run, NAN when the run has none */
+    double *vals;      /* one per run, NAN when the run has none */
     gboolean *partial; /* one per run: the value leaves out some operation */
 } Row;
 
@@ -124,8 +124,7 @@ static gboolean build(Report *rep, GError **error) {
               "SELECT 'final train accuracy (%)', 100 * accuracy FROM epochs WHERE run_id = ?1"
               " AND phase = 'train' ORDER BY epoch DESC LIMIT 1",
               error) ||
-        !fill(rep, t,
-              "SELECT 'epochs', count(*) FROM epochs WHERE run_id = ?1 AND phase = 'test'",
+        !fill(rep, t, "SELECT 'epochs', count(*) FROM epochs WHERE run_id = ?1 AND phase = 'test'",
               error) ||
         !fill(rep, t,
               "SELECT 'seconds per training epoch', avg(seconds) FROM epochs WHERE run_id = ?1"
@@ -397,8 +396,9 @@ int oz_cmd_report(int argc, char **argv) {
     const char *fmt = format ? format : "text";
     if (strcmp(fmt, "text") != 0 && strcmp(fmt, "markdown") != 0 && strcmp(fmt, "csv") != 0 &&
         strcmp(fmt, "html") != 0) {
-        fprintf(stderr, "opzosim: error: report --format %s: expected text, markdown, csv or "
-                        "html\n",
+        fprintf(stderr,
+                "opzosim: error: report --format %s: expected text, markdown, csv or "
+                "html\n",
                 fmt);
         return 2;
     }

@@ -83,8 +83,8 @@ static gboolean is_run_log(sqlite3 *db, const char *path, GError **error) {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE name = 'runs'", -1,
                                 &st, NULL);
-    gboolean found = rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
-                     sqlite3_column_int(st, 0) == 1;
+    gboolean found =
+        rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1;
     if (!found)
         g_set_error(error, OZ_STUDY_ERROR, OZ_STUDY_ERROR_INPUT, "%s is not a run log: %s", path,
                     rc != SQLITE_OK ? sqlite3_errmsg(db) : "it has no runs table");
@@ -97,13 +97,12 @@ OzStudy *oz_study_open(const char *path, GError **error) {
     study->path = g_strdup(path);
     study->runs = g_ptr_array_new_with_free_func(run_free);
     if (!g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
-        g_set_error(error, OZ_STUDY_ERROR, OZ_STUDY_ERROR_INPUT, "run log %s: no such file",
-                    path);
+        g_set_error(error, OZ_STUDY_ERROR, OZ_STUDY_ERROR_INPUT, "run log %s: no such file", path);
         return NULL;
     }
     if (sqlite3_open_v2(path, &study->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        g_set_error(error, OZ_STUDY_ERROR, OZ_STUDY_ERROR_INPUT, "cannot open run log %s: %s",
-                    path, study->db ? sqlite3_errmsg(study->db) : "out of memory");
+        g_set_error(error, OZ_STUDY_ERROR, OZ_STUDY_ERROR_INPUT, "cannot open run log %s: %s", path,
+                    study->db ? sqlite3_errmsg(study->db) : "out of memory");
         return NULL;
     }
     sqlite3_busy_timeout(study->db, 5000);

@@ -28,10 +28,10 @@ typedef struct {
     char *label;    /* the legend's name: the run name, made unique among the chosen runs */
     char *scenario; /* the scenario file's base name, or the run name */
     gint64 seed;
-    char *rule;     /* [rule] name as it ran (the overrides applied) */
-    char *mode;     /* train or infer */
+    char *rule; /* [rule] name as it ran (the overrides applied) */
+    char *mode; /* train or infer */
     char *status;
-    char *sweep;    /* the sweep tag, or NULL */
+    char *sweep; /* the sweep tag, or NULL */
     char *started;
 } OzStudyRun;
 

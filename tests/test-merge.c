@@ -30,12 +30,12 @@ static void setup(void) {
     log_a = g_build_filename(dir, "a.sqlite", NULL);
     log_b = g_build_filename(dir, "b.sqlite", NULL);
     out = g_build_filename(dir, "out.sqlite", NULL);
-    cr_assert_eq(oz_test_run(NULL, "sweep", scenario, "--vary", "rule.name=dfa,opzo", "--db",
-                             log_a, "--quiet", NULL),
+    cr_assert_eq(oz_test_run(NULL, "sweep", scenario, "--vary", "rule.name=dfa,opzo", "--db", log_a,
+                             "--quiet", NULL),
                  0);
-    cr_assert_eq(oz_test_run(NULL, "run", scenario, "--db", log_b, "--quiet", "--set",
-                             "run.seed=7", NULL),
-                 0);
+    cr_assert_eq(
+        oz_test_run(NULL, "run", scenario, "--db", log_b, "--quiet", "--set", "run.seed=7", NULL),
+        0);
 }
 
 static void teardown(void) {
@@ -199,8 +199,8 @@ Test(merge, an_older_log_is_migrated_in_memory_for_merge_and_report_and_left_unc
     cr_assert_eq(oz_test_q(out, "select count(*) from training_energy where run_id = 3"), 2 * 8);
     /* report reads the old log through the same migration. */
     g_autofree char *csv = g_build_filename(dir, "r.csv", NULL);
-    cr_assert_eq(oz_test_run(&err, "report", log_b, "--format", "csv", "--out", csv, NULL), 0,
-                 "%s", err);
+    cr_assert_eq(oz_test_run(&err, "report", log_b, "--format", "csv", "--out", csv, NULL), 0, "%s",
+                 err);
     g_free(err);
     g_autofree char *text = NULL;
     cr_assert(g_file_get_contents(csv, &text, NULL, NULL));

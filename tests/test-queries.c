@@ -8,9 +8,9 @@
 
 #include <criterion/criterion.h>
 #include <math.h>
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <sqlite3.h>
 #include <string.h>
 
 /* The network: in 36 → h1 20 → h2 16 → out 10, T = 4 ticks, 40 training and 20 test
@@ -60,9 +60,9 @@ static void setup(void) {
     g_autofree char *scenario = oz_test_write_file(dir, "s.ini", text);
     db = g_build_filename(dir, "s.sqlite", NULL);
     char *err = NULL;
-    cr_assert_eq(oz_test_run(&err, "sweep", scenario, "--vary", "rule.name=dfa,opzo", "--db", db,
-                             NULL),
-                 0, "%s", err);
+    cr_assert_eq(
+        oz_test_run(&err, "sweep", scenario, "--vary", "rule.name=dfa,opzo", "--db", db, NULL), 0,
+        "%s", err);
     parse_accuracies(err);
     g_free(err);
     /* A third run that fails: the runaway guard at 1% firing. */
@@ -211,9 +211,9 @@ static void count_sample(SampleCounts *c) {
             c->h1_neuron[neuron]++;
         }
         char *key = g_strdup_printf("%s %d", pop, sqlite3_column_int(st, 5));
-        g_hash_table_insert(c->by_tick, key,
-                            GINT_TO_POINTER(GPOINTER_TO_INT(g_hash_table_lookup(c->by_tick, key)) +
-                                            1));
+        g_hash_table_insert(
+            c->by_tick, key,
+            GINT_TO_POINTER(GPOINTER_TO_INT(g_hash_table_lookup(c->by_tick, key)) + 1));
         c->total++;
     }
     sqlite3_finalize(st);
@@ -273,13 +273,14 @@ static void check_synops_projection(const Result *r) {
     double h1 = spikes_of(1, 1, "test", "h1"), h2 = spikes_of(1, 1, "test", "h2");
     for (int i = 0; i < 3; i++) {
         const char *p = str(r, i, "projection");
-        double syn = strcmp(p, "h1_h2") == 0 ? h1 * N_H2 : strcmp(p, "h2_out") == 0 ? h2 * N_OUT : 0;
+        double syn = strcmp(p, "h1_h2") == 0    ? h1 * N_H2
+                     : strcmp(p, "h2_out") == 0 ? h2 * N_OUT
+                                                : 0;
         double fetch = strcmp(p, "h1_h2") == 0 ? h1 : strcmp(p, "h2_out") == 0 ? h2 : 0;
         close_to(num(r, i, "synops_per_sample"), syn / N_TEST, p);
         close_to(num(r, i, "row_fetches_per_sample"), fetch / N_TEST, p);
         /* The static input current: N_IN × N_H1 MACs once per sample. */
-        close_to(num(r, i, "dense_macs_per_sample"), strcmp(p, "in_h1") == 0 ? N_IN * N_H1 : 0,
-                 p);
+        close_to(num(r, i, "dense_macs_per_sample"), strcmp(p, "in_h1") == 0 ? N_IN * N_H1 : 0, p);
     }
 }
 
@@ -316,9 +317,9 @@ static void check_loihi_fp32(const Result *r) {
     cr_assert_eq(r->rows, 4);
     for (int i = 0; i < 4; i++) {
         int run = (int)num(r, i, "run_id");
-        double syn = (spikes_of(run, 1, "test", "h1") * N_H2 +
-                      spikes_of(run, 1, "test", "h2") * N_OUT) /
-                     N_TEST;
+        double syn =
+            (spikes_of(run, 1, "test", "h1") * N_H2 + spikes_of(run, 1, "test", "h2") * N_OUT) /
+            N_TEST;
         gboolean loihi = strcmp(str(r, i, "model"), "loihi") == 0;
         double pj = loihi ? syn * 27.1 + NEURON_UPDATES * 81 : syn * 0.9 + N_IN * N_H1 * 4.6;
         close_to(num(r, i, "joules_per_sample"), 1e-12 * pj, str(r, i, "model"));
@@ -328,8 +329,8 @@ static void check_loihi_fp32(const Result *r) {
 
 static void check_training_energy(const Result *r) {
     cr_assert_eq(r->rows, 8);
-    double syn = (spikes_of(1, 1, "train", "h1") * N_H2 + spikes_of(1, 1, "train", "h2") * N_OUT) /
-                 N_TRAIN;
+    double syn =
+        (spikes_of(1, 1, "train", "h1") * N_H2 + spikes_of(1, 1, "train", "h2") * N_OUT) / N_TRAIN;
     int found = 0;
     for (int i = 0; i < r->rows; i++) {
         if (i > 0)
@@ -460,11 +461,16 @@ static void check_log_time(const Result *r) {
 }
 
 static void (*const checks[])(const Result *) = {
-    check_runs,       check_final_best,        check_curve,        check_pivot,
-    check_rates,      check_synops_projection, check_synops_rule,  check_table5,
-    check_loihi_fp32, check_training_energy,   check_models,       check_neuron_count,
-    check_per_tick,   check_failed,            check_cosine,       check_slowest,
-    check_parameters, check_checkpoints,       check_log_time,
+    check_runs,        check_final_best,
+    check_curve,       check_pivot,
+    check_rates,       check_synops_projection,
+    check_synops_rule, check_table5,
+    check_loihi_fp32,  check_training_energy,
+    check_models,      check_neuron_count,
+    check_per_tick,    check_failed,
+    check_cosine,      check_slowest,
+    check_parameters,  check_checkpoints,
+    check_log_time,
 };
 
 /* The ```sql blocks of docs/QUERIES.md, in order.  (transfer full) */
@@ -487,8 +493,10 @@ Test(queries, every_query_of_the_cookbook_answers_what_the_test_counts, .init = 
      .fini = teardown) {
     g_autoptr(GPtrArray) queries = document_queries();
     cr_assert_geq(queries->len, 15, "at least 15 queries");
-    cr_assert_eq(queries->len, G_N_ELEMENTS(checks), "%u queries, %zu checks: a query without a"
-                 " check (or a check without its query)", queries->len, G_N_ELEMENTS(checks));
+    cr_assert_eq(queries->len, G_N_ELEMENTS(checks),
+                 "%u queries, %zu checks: a query without a"
+                 " check (or a check without its query)",
+                 queries->len, G_N_ELEMENTS(checks));
     count_sample(&sample);
     /* The busiest h1 neuron of the sample, so the count asked for is not a trivial 0. */
     for (int n = 0; n < N_H1; n++)

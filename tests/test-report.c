@@ -203,8 +203,7 @@ Test(report, raster_data_has_one_mark_per_recorded_spike_of_the_sample) {
     gint64 want = oz_test_q(db, "select count(*) from spikes where run_id = 2 and phase = 'test'"
                                 " and epoch = 1 and sample = 0");
     cr_assert_gt(want, 0);
-    cr_assert_eq((gint64)rows->len, want, "%u marks, %" G_GINT64_FORMAT " spikes", rows->len,
-                 want);
+    cr_assert_eq((gint64)rows->len, want, "%u marks, %" G_GINT64_FORMAT " spikes", rows->len, want);
     for (guint i = 0; i < rows->len; i++) {
         g_autofree char *sql = g_strdup_printf(
             "select count(*) from spikes where run_id = 2 and epoch = 1 and phase = 'test' and"
@@ -239,8 +238,8 @@ Test(report, rates_data_equals_spikes_over_neuron_ticks) {
 
 /* Joules per sample of run, phase and model from the counters, with the model's energies
  * typed in here (docs/ENERGY.md's table), not read from the views. */
-static double joules(gint64 run, const char *phase, double synop, double mac, double nu,
-                     double fb, double upd) {
+static double joules(gint64 run, const char *phase, double synop, double mac, double nu, double fb,
+                     double upd) {
     g_autofree char *w = g_strdup_printf(
         "where run_id = %" G_GINT64_FORMAT " and phase = '%s' and epoch = 1", run, phase);
     g_autofree char *a = g_strdup_printf("select sum(synops) from synops %s", w);
@@ -335,17 +334,17 @@ static void assert_refused(const char *const *args, const char *want, const char
 Test(report, a_missing_run_or_an_empty_table_exits_2_and_writes_no_file) {
     g_autofree char *out = g_build_filename(dir, "f.png", NULL);
     g_autofree char *csv = g_build_filename(dir, "f.csv", NULL);
-    assert_refused((const char *const[]){"plot", db, "--run", "nosuch", "--what", "curves",
-                                         "--out", out, "--data", csv, NULL},
+    assert_refused((const char *const[]){"plot", db, "--run", "nosuch", "--what", "curves", "--out",
+                                         out, "--data", csv, NULL},
                    "has no run nosuch", out);
-    assert_refused((const char *const[]){"plot", db, "--run", "7", "--what", "curves", "--out",
-                                         out, NULL},
-                   "has no run 7", out);
+    assert_refused(
+        (const char *const[]){"plot", db, "--run", "7", "--what", "curves", "--out", out, NULL},
+        "has no run 7", out);
     assert_refused((const char *const[]){"plot", db, "--sweep", "nosuch", "--what", "curves",
                                          "--out", out, NULL},
                    "no run of a sweep tagged 'nosuch'", out);
-    assert_refused((const char *const[]){"plot", db, "--run", "1", "--what", "raster",
-                                         "--sample", "99", "--out", out, NULL},
+    assert_refused((const char *const[]){"plot", db, "--run", "1", "--what", "raster", "--sample",
+                                         "99", "--out", out, NULL},
                    "no recorded spikes", out);
     assert_refused((const char *const[]){"plot", db, "--what", "raster", "--out", out, NULL},
                    "draws one run", out);
@@ -356,9 +355,9 @@ Test(report, a_missing_run_or_an_empty_table_exits_2_and_writes_no_file) {
                    "must end in .png, .svg or .pdf", gif);
     /* An empty table: the log without its gradient statistics. */
     oz_test_exec(db, "delete from grad_stats");
-    assert_refused((const char *const[]){"plot", db, "--what", "grad", "--out", out, "--data",
-                                         csv, NULL},
-                   "nothing to plot for --what grad: no gradient statistics", out);
+    assert_refused(
+        (const char *const[]){"plot", db, "--what", "grad", "--out", out, "--data", csv, NULL},
+        "nothing to plot for --what grad: no gradient statistics", out);
     cr_assert(!g_file_test(csv, G_FILE_TEST_EXISTS));
     /* A file that is not a run log, and one that is not there. */
     g_autofree char *junk = oz_test_write_file(dir, "junk.sqlite", "not a database at all\n");
@@ -400,8 +399,8 @@ Test(report, report_numbers_equal_sql) {
             " = 0) / 2 + (select seconds from epochs where run_id = %s and phase = 'train' and"
             " epoch = 1) / 2",
             id, id);
-        assert_close(report_value(rows, "Accuracy", "seconds per training epoch", id),
-                     qd(db, secs), "seconds");
+        assert_close(report_value(rows, "Accuracy", "seconds per training epoch", id), qd(db, secs),
+                     "seconds");
         /* Rates from the spike counts and the sizes (36-20-16-10, 4 ticks, 20 test samples). */
         g_autofree char *h1 = g_strdup_printf(
             "select spikes / (20.0 * 4 * 20) from firing_rates where run_id = %s and epoch = 1"
@@ -422,8 +421,8 @@ Test(report, report_numbers_equal_sql) {
             "select sum(update_ops) / 40.0 from synops where run_id = %s and epoch = 1 and phase"
             " = 'train'",
             id);
-        assert_close(report_value(rows, "Training operations", "weight updates", id),
-                     qd(db, upd), "updates");
+        assert_close(report_value(rows, "Training operations", "weight updates", id), qd(db, upd),
+                     "updates");
         gint64 rid = r + 1;
         assert_close(report_value(rows, "Energy", "cmos45-fp32 inference", id),
                      joules(rid, "test", 0.9, 4.6, 0, 0, 0), "fp32 inference");
@@ -496,7 +495,7 @@ Test(report, runs_lists_every_run_with_its_rule_status_and_best_accuracy) {
         cr_assert_str_eq(words->pdata[3], "finished");
         cr_assert_str_eq(words->pdata[4], "2");
         cr_assert_str_eq(words->pdata[5], best);
-        cr_assert(strstr(lines[r + 1], rules[r]) && strstr(lines[r + 1], "s.ini@"),
-                  "sweep tag: %s", lines[r + 1]);
+        cr_assert(strstr(lines[r + 1], rules[r]) && strstr(lines[r + 1], "s.ini@"), "sweep tag: %s",
+                  lines[r + 1]);
     }
 }
