@@ -96,20 +96,14 @@ static const char schema_sql[] =
     "  PRIMARY KEY(run_id, epoch, name));"
     "CREATE INDEX IF NOT EXISTS spikes_by_sample ON spikes(run_id, sample, population, tick);"
     "CREATE INDEX IF NOT EXISTS epochs_by_phase ON epochs(phase, run_id);"
+    /* Per-operation energies in picojoules (docs/ENERGY.md gives each source).  NULL: the
+     * model has no figure for that operation, and a view marks the result as not covering
+     * every operation.  The rows are seeded by seed_sql, after migrate_columns has given an
+     * older table the training columns. */
     "CREATE TABLE IF NOT EXISTS energy_models("
     "  model TEXT PRIMARY KEY, synop_pj REAL, mac_pj REAL, neuron_update_pj REAL,"
-    "  access_pj REAL, source TEXT);"
-    "INSERT OR IGNORE INTO energy_models VALUES"
-    "  ('cmos45-fp32', 0.9, 4.6, NULL, NULL, 'Horowitz, ISSCC 2014: fp32 add 0.9 pJ, mult 3.7 pJ; "
-    "the usual SNN-paper convention (AC 0.9, MAC 4.6)'),"
-    "  ('cmos45-fp16', 0.4, 1.5, NULL, NULL, 'Horowitz 2014 (fp16 add 0.4, mult 1.1)'),"
-    "  ('cmos45-int8', 0.03, 0.23, NULL, NULL, 'Horowitz 2014 (int8 add 0.03, mult 0.2)'),"
-    "  ('loihi', 27.1, NULL, 81, NULL, 'Davies et al., IEEE Micro 2018: 23.6 pJ per synaptic "
-    "spike op + 3.5 pJ synaptic update; 81 pJ per neuron update (as tabulated by KerasSpiking)'),"
-    "  ('spinnaker', 13300, NULL, 26000, NULL, 'Hoppner et al. 2019 (via KerasSpiking)'),"
-    "  ('spinnaker2', 450, NULL, 2190, NULL, 'Hoppner et al. 2019 (via KerasSpiking)'),"
-    "  ('cpu-i7-4960x', 8600, 8600, NULL, NULL, 'Degnan et al. 2015, per op (via KerasSpiking)'),"
-    "  ('gpu-titan-black', 300, 300, NULL, NULL, 'Degnan et al. 2015, per op (via KerasSpiking)');"
+    "  access_pj REAL, source TEXT, feedback_mac_pj REAL, update_pj REAL,"
+    "  training_source TEXT);"
     "CREATE VIEW IF NOT EXISTS energy AS"
     "  WITH ops AS (SELECT run_id, epoch, phase, MAX(samples) AS samples,"
     "      SUM(synops) AS synops, SUM(dense_macs) AS dense_macs, SUM(row_fetches) AS row_fetches"
@@ -127,6 +121,78 @@ static const char schema_sql[] =
     "      AS joules_per_sample,"
     "    (ops.dense_macs = 0 OR m.mac_pj IS NOT NULL) AS covers_all_ops"
     "  FROM ops LEFT JOIN nu USING (run_id, epoch, phase) CROSS JOIN energy_models m;";
+
+/* The training columns of the built-in models, as (model, feedback MAC pJ, weight update
+ * pJ, source).  A weight update reads its synapse, multiplies and adds, and writes it
+ * back: for the CMOS models the MAC plus two 32-bit (16-, 8-bit) SRAM accesses of a small
+ * array (Horowitz 2014: about 10 pJ per 64-bit read of an 8 KB array, taken as 5, 2.5
+ * and 1.25 pJ per 32-, 16- and 8-bit word). */
+#define OZ_TRAINING_ENERGIES                                                                       \
+    "('cmos45-fp32', 4.6, 14.6, 'feedback MAC = fp32 MAC 4.6 pJ; weight update = MAC + read and "  \
+    "write of a 32-bit word of an 8 KB SRAM, 2 x 5 pJ (Horowitz 2014)'),"                          \
+    "('cmos45-fp16', 1.5, 6.5, 'feedback MAC = fp16 MAC 1.5 pJ; weight update = MAC + read and "   \
+    "write of a 16-bit word of an 8 KB SRAM, 2 x 2.5 pJ (Horowitz 2014)'),"                        \
+    "('cmos45-int8', 0.23, 2.73, 'feedback MAC = int8 MAC 0.23 pJ; weight update = MAC + read "    \
+    "and write of an 8-bit word of an 8 KB SRAM, 2 x 1.25 pJ (Horowitz 2014)'),"                   \
+    "('loihi', NULL, 120, 'weight update = synaptic update of the learning engine, 120 pJ "        \
+    "(Davies et al., IEEE Micro 2018, Table 2); no dense MAC, so no feedback MAC'),"               \
+    "('spinnaker', NULL, NULL, 'no published per-operation training energy'),"                     \
+    "('spinnaker2', NULL, NULL, 'no published per-operation training energy'),"                    \
+    "('cpu-i7-4960x', 8600, 8600, 'one op each at the per-op energy (Degnan et al. 2015)'),"       \
+    "('gpu-titan-black', 300, 300, 'one op each at the per-op energy (Degnan et al. 2015)')"
+
+/* The training energies of the built-in rows, run on a log of schema version 0 only (a new
+ * one, after seed_sql, or one made before the training columns): a later change a user
+ * makes to these columns is left alone. */
+static const char training_energies_sql[] =
+    "WITH t(model, fb, upd, src) AS (VALUES " OZ_TRAINING_ENERGIES ")"
+    "  UPDATE energy_models SET feedback_mac_pj = t.fb, update_pj = t.upd,"
+    "    training_source = t.src FROM t"
+    "  WHERE energy_models.model = t.model AND energy_models.training_source IS NULL;";
+
+/* Seeds the built-in hardware models (a model already there, built in or the user's, is
+ * left as it is) and creates the views that read the training columns. */
+static const char seed_sql[] =
+    "INSERT OR IGNORE INTO energy_models(model, synop_pj, mac_pj, neuron_update_pj, access_pj,"
+    "  source) VALUES"
+    "  ('cmos45-fp32', 0.9, 4.6, NULL, NULL, 'Horowitz, ISSCC 2014: fp32 add 0.9 pJ, mult 3.7 pJ; "
+    "the usual SNN-paper convention (AC 0.9, MAC 4.6)'),"
+    "  ('cmos45-fp16', 0.4, 1.5, NULL, NULL, 'Horowitz 2014 (fp16 add 0.4, mult 1.1)'),"
+    "  ('cmos45-int8', 0.03, 0.23, NULL, NULL, 'Horowitz 2014 (int8 add 0.03, mult 0.2)'),"
+    "  ('loihi', 27.1, NULL, 81, NULL, 'Davies et al., IEEE Micro 2018: 23.6 pJ per synaptic "
+    "spike op + 3.5 pJ synaptic update; 81 pJ per neuron update (as tabulated by KerasSpiking)'),"
+    "  ('spinnaker', 13300, NULL, 26000, NULL, 'Hoppner et al. 2019 (via KerasSpiking)'),"
+    "  ('spinnaker2', 450, NULL, 2190, NULL, 'Hoppner et al. 2019 (via KerasSpiking)'),"
+    "  ('cpu-i7-4960x', 8600, 8600, NULL, NULL, 'Degnan et al. 2015, per op (via KerasSpiking)'),"
+    "  ('gpu-titan-black', 300, 300, NULL, NULL, 'Degnan et al. 2015, per op (via KerasSpiking)');"
+    /* The energy of a training phase: the forward operations (as in energy) plus the error
+     * path's MACs (training_ops.feedback_macs) and the weight updates (synops.update_ops:
+     * one per gradient multiply-accumulate, each reading and writing its synapse). */
+    "CREATE VIEW IF NOT EXISTS training_energy AS"
+    "  WITH ops AS (SELECT run_id, epoch, MAX(samples) AS samples, SUM(synops) AS synops,"
+    "      SUM(dense_macs) AS dense_macs, SUM(row_fetches) AS row_fetches,"
+    "      SUM(update_ops) AS weight_updates"
+    "      FROM synops WHERE phase = 'train' GROUP BY run_id, epoch),"
+    "    nu AS (SELECT run_id, epoch, SUM(neuron_updates) AS neuron_updates"
+    "      FROM firing_rates WHERE phase = 'train' GROUP BY run_id, epoch),"
+    "    fb AS (SELECT run_id, epoch, SUM(feedback_macs) AS feedback_macs"
+    "      FROM training_ops GROUP BY run_id, epoch),"
+    "    c AS (SELECT ops.*, IFNULL(nu.neuron_updates, 0) AS neuron_updates,"
+    "      IFNULL(fb.feedback_macs, 0) AS feedback_macs"
+    "      FROM ops LEFT JOIN nu USING (run_id, epoch) LEFT JOIN fb USING (run_id, epoch))"
+    "  SELECT run_id, epoch, model, samples, synops, dense_macs, row_fetches, neuron_updates,"
+    "    feedback_macs, weight_updates, joules, joules / MAX(samples, 1) AS joules_per_sample,"
+    "    covers_all_ops FROM ("
+    "  SELECT c.*, m.model,"
+    "    1e-12 * (c.synops * IFNULL(m.synop_pj, 0) + c.dense_macs * IFNULL(m.mac_pj, 0)"
+    "      + c.neuron_updates * IFNULL(m.neuron_update_pj, 0)"
+    "      + c.row_fetches * IFNULL(m.access_pj, 0)"
+    "      + c.feedback_macs * IFNULL(m.feedback_mac_pj, 0)"
+    "      + c.weight_updates * IFNULL(m.update_pj, 0)) AS joules,"
+    "    ((c.dense_macs = 0 OR m.mac_pj IS NOT NULL)"
+    "      AND (c.feedback_macs = 0 OR m.feedback_mac_pj IS NOT NULL)"
+    "      AND (c.weight_updates = 0 OR m.update_pj IS NOT NULL)) AS covers_all_ops"
+    "  FROM c CROSS JOIN energy_models m);";
 
 static const char *const row_sql[OZ_ROW_COUNT] = {
     /* Columns by name: a log made before shapes gained the column at its end. */
@@ -280,6 +346,130 @@ static void set_sqlite_error(GError **error, sqlite3 *db, int rc, const char *pa
                 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 }
 
+/* Runs sql; on failure sets error ("run log PATH: WHAT: message") and returns FALSE. */
+static gboolean exec_or_fail(sqlite3 *db, const char *sql, const char *path, const char *what,
+                             GError **error) {
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        g_set_error(error, OZ_RUNLOG_ERROR,
+                    rc == SQLITE_BUSY ? OZ_RUNLOG_ERROR_BUSY : OZ_RUNLOG_ERROR_FAILED,
+                    "run log %s: %s: %s", path, what, msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+int oz_runlog_schema_version(sqlite3 *db) {
+    sqlite3_stmt *st = NULL;
+    int version = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return version;
+}
+
+gboolean oz_runlog_migrate(sqlite3 *db, const char *path, GError **error) {
+    int version = oz_runlog_schema_version(db);
+    if (version > OZ_RUNLOG_SCHEMA_VERSION) {
+        g_set_error(error, OZ_RUNLOG_ERROR, OZ_RUNLOG_ERROR_VERSION,
+                    "run log %s: schema version %d is newer than this build's (%d): use a "
+                    "newer opzosim",
+                    path, version, OZ_RUNLOG_SCHEMA_VERSION);
+        return FALSE;
+    }
+    if (!exec_or_fail(db, schema_sql, path, "cannot create the schema", error))
+        return FALSE;
+    /* Checkpoint tables of a log made before checkpoint format 3 gain dtype and shape
+     * (NULL in their rows, which the loader reads as format 2). */
+    static const char *const typed_tables[] = {"checkpoints", "interrupt_state"};
+    for (gsize k = 0; k < G_N_ELEMENTS(typed_tables); k++) {
+        g_autofree char *has = g_strdup_printf("SELECT dtype FROM %s LIMIT 0", typed_tables[k]);
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(db, has, -1, &st, NULL) != SQLITE_OK) {
+            g_autofree char *add = g_strdup_printf(
+                "ALTER TABLE %s ADD COLUMN dtype TEXT; ALTER TABLE %s ADD COLUMN shape TEXT",
+                typed_tables[k], typed_tables[k]);
+            sqlite3_exec(db, add, NULL, NULL, NULL);
+        }
+        sqlite3_finalize(st);
+    }
+    /* Logs made before population shapes get the column (NULL in their rows). */
+    sqlite3_stmt *probe = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT shape FROM populations LIMIT 0", -1, &probe, NULL) !=
+        SQLITE_OK)
+        sqlite3_exec(db, "ALTER TABLE populations ADD COLUMN shape TEXT", NULL, NULL, NULL);
+    sqlite3_finalize(probe);
+    probe = NULL;
+    /* Logs made before runs had a sweep column get it now. */
+    if (sqlite3_prepare_v2(db, "SELECT sweep FROM runs LIMIT 0", -1, &probe, NULL) != SQLITE_OK)
+        sqlite3_exec(db, "ALTER TABLE runs ADD COLUMN sweep TEXT", NULL, NULL, NULL);
+    sqlite3_finalize(probe);
+    probe = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT peak_rss_kb FROM runs LIMIT 0", -1, &probe, NULL) !=
+        SQLITE_OK)
+        sqlite3_exec(db, "ALTER TABLE runs ADD COLUMN peak_rss_kb INTEGER", NULL, NULL, NULL);
+    sqlite3_finalize(probe);
+    probe = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT log_seconds FROM runs LIMIT 0", -1, &probe, NULL) !=
+        SQLITE_OK)
+        sqlite3_exec(db, "ALTER TABLE runs ADD COLUMN log_seconds REAL", NULL, NULL, NULL);
+    sqlite3_finalize(probe);
+    probe = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT spike_dense_macs FROM synops LIMIT 0", -1, &probe, NULL) !=
+        SQLITE_OK)
+        sqlite3_exec(db,
+                     "ALTER TABLE synops ADD COLUMN spike_dense_macs INTEGER NOT NULL DEFAULT 0",
+                     NULL, NULL, NULL);
+    sqlite3_finalize(probe);
+    /* And the delivery and gradient-path counters (0 in the rows written before). */
+    static const char *const path_counters[] = {"packets_event",       "packets_dense",
+                                                "packets_delta",       "delta_rows",
+                                                "grad_flushes_sparse", "grad_flushes_dense"};
+    for (gsize k = 0; k < G_N_ELEMENTS(path_counters); k++) {
+        g_autofree char *sel = g_strdup_printf("SELECT %s FROM synops LIMIT 0", path_counters[k]);
+        probe = NULL;
+        if (sqlite3_prepare_v2(db, sel, -1, &probe, NULL) != SQLITE_OK) {
+            g_autofree char *alter = g_strdup_printf(
+                "ALTER TABLE synops ADD COLUMN %s INTEGER NOT NULL DEFAULT 0", path_counters[k]);
+            sqlite3_exec(db, alter, NULL, NULL, NULL);
+        }
+        sqlite3_finalize(probe);
+    }
+    /* Version 1: energy_models gains the training energies (filled in by seed_sql for
+     * the built-in rows) and the view training_energy appears. */
+    static const char *const energy_columns[][2] = {
+        {"feedback_mac_pj", "REAL"}, {"update_pj", "REAL"}, {"training_source", "TEXT"}};
+    for (gsize k = 0; k < G_N_ELEMENTS(energy_columns); k++) {
+        g_autofree char *sel =
+            g_strdup_printf("SELECT %s FROM energy_models LIMIT 0", energy_columns[k][0]);
+        probe = NULL;
+        if (sqlite3_prepare_v2(db, sel, -1, &probe, NULL) != SQLITE_OK) {
+            g_autofree char *alter = g_strdup_printf("ALTER TABLE energy_models ADD COLUMN %s %s",
+                                                     energy_columns[k][0], energy_columns[k][1]);
+            sqlite3_finalize(probe);
+            probe = NULL;
+            if (!exec_or_fail(db, alter, path, "cannot add the training energies", error))
+                return FALSE;
+        }
+        sqlite3_finalize(probe);
+    }
+    if (!exec_or_fail(db, seed_sql, path, "cannot seed the energy models", error))
+        return FALSE;
+    if (version < 1 &&
+        !exec_or_fail(db, training_energies_sql, path, "cannot add the training energies", error))
+        return FALSE;
+    if (version < OZ_RUNLOG_SCHEMA_VERSION) {
+        g_autofree char *set =
+            g_strdup_printf("PRAGMA user_version = %d", OZ_RUNLOG_SCHEMA_VERSION);
+        if (!exec_or_fail(db, set, path, "cannot set the schema version", error))
+            return FALSE;
+    }
+    return TRUE;
+}
+
 OzRunLog *oz_runlog_open(const char *path, uv_loop_t *loop, int busy_timeout_ms, GError **error) {
     OzRunLog *log = g_new0(OzRunLog, 1);
     log->loop = loop;
@@ -297,73 +487,14 @@ OzRunLog *oz_runlog_open(const char *path, uv_loop_t *loop, int busy_timeout_ms,
                       &msg);
     sqlite3_free(msg);
     msg = NULL;
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(log->db, schema_sql, NULL, NULL, &msg);
-    if (rc != SQLITE_OK) {
-        g_set_error(error, OZ_RUNLOG_ERROR,
-                    rc == SQLITE_BUSY ? OZ_RUNLOG_ERROR_BUSY : OZ_RUNLOG_ERROR_FAILED,
-                    "run log %s: cannot create the schema: %s", path,
-                    msg ? msg : sqlite3_errstr(rc));
-        sqlite3_free(msg);
+    if (rc == SQLITE_OK && !oz_runlog_migrate(log->db, path, error)) {
         oz_runlog_close(log);
         return NULL;
     }
-    /* Checkpoint tables of a log made before checkpoint format 3 gain dtype and shape
-     * (NULL in their rows, which the loader reads as format 2). */
-    static const char *const typed_tables[] = {"checkpoints", "interrupt_state"};
-    for (gsize k = 0; k < G_N_ELEMENTS(typed_tables); k++) {
-        g_autofree char *has = g_strdup_printf("SELECT dtype FROM %s LIMIT 0", typed_tables[k]);
-        sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(log->db, has, -1, &st, NULL) != SQLITE_OK) {
-            g_autofree char *add = g_strdup_printf(
-                "ALTER TABLE %s ADD COLUMN dtype TEXT; ALTER TABLE %s ADD COLUMN shape TEXT",
-                typed_tables[k], typed_tables[k]);
-            sqlite3_exec(log->db, add, NULL, NULL, NULL);
-        }
-        sqlite3_finalize(st);
-    }
-    /* Logs made before population shapes get the column (NULL in their rows). */
-    sqlite3_stmt *probe = NULL;
-    if (sqlite3_prepare_v2(log->db, "SELECT shape FROM populations LIMIT 0", -1, &probe, NULL) !=
-        SQLITE_OK)
-        sqlite3_exec(log->db, "ALTER TABLE populations ADD COLUMN shape TEXT", NULL, NULL, NULL);
-    sqlite3_finalize(probe);
-    probe = NULL;
-    /* Logs made before runs had a sweep column get it now. */
-    if (sqlite3_prepare_v2(log->db, "SELECT sweep FROM runs LIMIT 0", -1, &probe, NULL) !=
-        SQLITE_OK)
-        sqlite3_exec(log->db, "ALTER TABLE runs ADD COLUMN sweep TEXT", NULL, NULL, NULL);
-    sqlite3_finalize(probe);
-    probe = NULL;
-    if (sqlite3_prepare_v2(log->db, "SELECT peak_rss_kb FROM runs LIMIT 0", -1, &probe, NULL) !=
-        SQLITE_OK)
-        sqlite3_exec(log->db, "ALTER TABLE runs ADD COLUMN peak_rss_kb INTEGER", NULL, NULL, NULL);
-    sqlite3_finalize(probe);
-    probe = NULL;
-    if (sqlite3_prepare_v2(log->db, "SELECT log_seconds FROM runs LIMIT 0", -1, &probe, NULL) !=
-        SQLITE_OK)
-        sqlite3_exec(log->db, "ALTER TABLE runs ADD COLUMN log_seconds REAL", NULL, NULL, NULL);
-    sqlite3_finalize(probe);
-    probe = NULL;
-    if (sqlite3_prepare_v2(log->db, "SELECT spike_dense_macs FROM synops LIMIT 0", -1, &probe,
-                           NULL) != SQLITE_OK)
-        sqlite3_exec(log->db,
-                     "ALTER TABLE synops ADD COLUMN spike_dense_macs INTEGER NOT NULL DEFAULT 0",
-                     NULL, NULL, NULL);
-    sqlite3_finalize(probe);
-    /* And the delivery and gradient-path counters (0 in the rows written before). */
-    static const char *const path_counters[] = {"packets_event",       "packets_dense",
-                                                "packets_delta",       "delta_rows",
-                                                "grad_flushes_sparse", "grad_flushes_dense"};
-    for (gsize k = 0; k < G_N_ELEMENTS(path_counters); k++) {
-        g_autofree char *sel = g_strdup_printf("SELECT %s FROM synops LIMIT 0", path_counters[k]);
-        probe = NULL;
-        if (sqlite3_prepare_v2(log->db, sel, -1, &probe, NULL) != SQLITE_OK) {
-            g_autofree char *alter = g_strdup_printf(
-                "ALTER TABLE synops ADD COLUMN %s INTEGER NOT NULL DEFAULT 0", path_counters[k]);
-            sqlite3_exec(log->db, alter, NULL, NULL, NULL);
-        }
-        sqlite3_finalize(probe);
+    if (rc != SQLITE_OK) {
+        set_sqlite_error(error, log->db, rc, path, "cannot set the journal mode");
+        oz_runlog_close(log);
+        return NULL;
     }
     const char *cap = g_getenv("OPZOSIM_FAULT_MAX_PAGES");
     if (cap && *cap) {

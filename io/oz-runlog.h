@@ -10,17 +10,34 @@
  * error (oz_runlog_error) and drops later batches; everything committed before it stays.
  *
  * Tables: runs, populations, parameters, projections, epochs, firing_rates, synops, spikes,
- * energy_models; views: energy (joules per run, epoch, phase and hardware model).
+ * training_ops, grad_stats, checkpoints, interrupt_state, energy_models; views: energy
+ * (joules per run, epoch, phase and hardware model) and training_energy (a training
+ * phase's joules with the error path and the weight updates).
+ *
+ * Schema versions (PRAGMA user_version): 0, a log made before the version was kept; 1,
+ * energy_models has feedback_mac_pj, update_pj and training_source, and training_energy
+ * exists.  Opening a log for writing migrates it (oz_runlog_migrate).
  */
 #pragma once
 
 #include <glib.h>
 #include <uv.h>
 
+struct sqlite3;
+
 #define OZ_RUNLOG_ERROR (oz_runlog_error_quark())
 GQuark oz_runlog_error_quark(void);
 
-typedef enum { OZ_RUNLOG_ERROR_FAILED, OZ_RUNLOG_ERROR_BUSY, OZ_RUNLOG_ERROR_FULL } OzRunLogError;
+/* VERSION: a log made by a newer build (schema version above OZ_RUNLOG_SCHEMA_VERSION). */
+typedef enum {
+    OZ_RUNLOG_ERROR_FAILED,
+    OZ_RUNLOG_ERROR_BUSY,
+    OZ_RUNLOG_ERROR_FULL,
+    OZ_RUNLOG_ERROR_VERSION
+} OzRunLogError;
+
+/* The schema version this build writes (PRAGMA user_version). */
+#define OZ_RUNLOG_SCHEMA_VERSION 1
 
 typedef enum {
     OZ_ROW_POPULATION = 0,
@@ -90,5 +107,14 @@ const GError *oz_runlog_error(const OzRunLog *log);
 /* status: "finished", "failed" or "interrupted".  Requires !busy. */
 gboolean oz_runlog_finish_run(OzRunLog *log, const char *status, const char *message,
                               GError **error);
+/* Brings the database behind db (open for writing) to this build's schema: creates what is
+ * missing, adds the columns of later versions to an older log's tables, seeds the built-in
+ * energy models and sets the schema version.  Rows are never removed or changed, except
+ * that the built-in energy models of an older log gain their training energies.  A log of
+ * a newer schema version is refused (OZ_RUNLOG_ERROR_VERSION); path only names the log in
+ * messages. */
+gboolean oz_runlog_migrate(struct sqlite3 *db, const char *path, GError **error);
+/* PRAGMA user_version of db (0 for a log made before versions were kept), −1 on error. */
+int oz_runlog_schema_version(struct sqlite3 *db);
 /* The SQLite handle, for tests and fault injection.  (transfer none) */
 struct sqlite3 *oz_runlog_db(OzRunLog *log);

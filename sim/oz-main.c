@@ -16,6 +16,7 @@
 #include "io/oz-scenario.h"
 #include "sim/oz-checkpoint.h"
 #include "sim/oz-run.h"
+#include "sim/oz-study.h"
 
 #include "engine/oz-par.h"
 #include <glib/gstdio.h>
@@ -900,6 +901,14 @@ static void usage(FILE *f) {
                "  eval --db PATH [--run ID] [--epoch N]\n"
                "               re-evaluate a stored checkpoint on the test set\n"
                "  keys         list every scenario section and key with its default\n"
+               "  plot DB [--run ID|NAME]... [--sweep TAG] --what KIND --out FILE.{png,svg,pdf}\n"
+               "               [--data FILE.csv]   draw a figure; KIND: curves, raster, rates,\n"
+               "               energy, grad or ops\n"
+               "  report DB [--run ID|NAME]... [--sweep TAG] [--format text|markdown|csv|html]\n"
+               "               the tables of a study (accuracy, rates, SynOps, energy)\n"
+               "  runs DB      list the runs of a run log\n"
+               "  merge OUT.sqlite IN.sqlite... [--force]\n"
+               "               merge run logs into a new one (run ids renumbered)\n"
                "  --version    print the version\n"
                "  --help       this text (opzosim run --help for run's options)\n");
 }
@@ -928,6 +937,14 @@ int main(int argc, char **argv) {
         return cmd_eval(argc - 1, argv + 1);
     if (strcmp(argv[1], "keys") == 0)
         return cmd_keys();
+    if (strcmp(argv[1], "plot") == 0)
+        return oz_cmd_plot(argc - 1, argv + 1);
+    if (strcmp(argv[1], "report") == 0)
+        return oz_cmd_report(argc - 1, argv + 1);
+    if (strcmp(argv[1], "runs") == 0)
+        return oz_cmd_runs(argc - 1, argv + 1);
+    if (strcmp(argv[1], "merge") == 0)
+        return oz_cmd_merge(argc - 1, argv + 1);
     fprintf(stderr, "opzosim: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return EXIT_USAGE;

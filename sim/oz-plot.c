@@ -1,0 +1,895 @@
+/* oz-plot.c — `opzosim plot`: figures of run logs drawn with PLplot (cairo devices: PNG,
+ * SVG, PDF).
+ *
+ * Each kind first reads its numbers from the log into a list of points (run, panel,
+ * series, x, y); the figure is drawn from that list and `--data` writes the same list, so
+ * the CSV holds exactly what is plotted.  Kinds: curves (accuracy and loss per epoch),
+ * raster (the recorded spikes of one sample), rates (firing rate per population and
+ * epoch), energy (joules per sample under each hardware model, inference and training,
+ * log axis), grad (cosine to BP and gradient variance per projection) and ops (training
+ * operations per sample by kind, stacked).
+ *
+ * Not here: any pixel drawing of our own (PLplot draws everything), and writing to the
+ * log.  PLplot keeps global state, so one figure is drawn at a time.
+ */
+#include "sim/oz-study.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <math.h>
+#include <plplot.h>
+#include <string.h>
+#include <unistd.h>
+
+/* One plotted value.  style tells series of one run apart (test/train, a projection). */
+typedef struct {
+    guint run;    /* index into study->runs */
+    char *panel;  /* (transfer none): a literal or a string of the figure's strings */
+    char *series; /* likewise */
+    int style;
+    double x, y;
+    const char *note; /* "" or a remark (a model that does not cover every operation) */
+} Pt;
+
+typedef struct {
+    OzStudy *study;
+    const OzPlotOptions *opt;
+    GArray *pts;       /* of Pt */
+    GStringChunk *str; /* the strings the points point to */
+    GPtrArray *panels; /* panel names in drawing order (transfer none) */
+    GPtrArray *styles; /* style names by index, for the legend */
+    char *title;
+    const char *xlabel;
+    GPtrArray *ylabels; /* one per panel */
+    GArray *logy;       /* gboolean per panel */
+    GArray *sizes;      /* raster: the population's size (double) per panel */
+} Fig;
+
+static void fig_clear(Fig *f) {
+    g_array_free(f->pts, TRUE);
+    g_string_chunk_free(f->str);
+    g_ptr_array_free(f->panels, TRUE);
+    g_ptr_array_free(f->styles, TRUE);
+    g_ptr_array_free(f->ylabels, TRUE);
+    g_array_free(f->logy, TRUE);
+    g_array_free(f->sizes, TRUE);
+    g_free(f->title);
+}
+
+static const char *keep(Fig *f, const char *s) {
+    return g_string_chunk_insert_const(f->str, s ? s : "");
+}
+
+static int panel_index(Fig *f, const char *name, const char *ylabel, gboolean logy) {
+    for (guint i = 0; i < f->panels->len; i++)
+        if (strcmp(f->panels->pdata[i], name) == 0)
+            return (int)i;
+    g_ptr_array_add(f->panels, (char *)keep(f, name));
+    g_ptr_array_add(f->ylabels, (char *)keep(f, ylabel));
+    g_array_append_val(f->logy, logy);
+    return (int)f->panels->len - 1;
+}
+
+static int style_index(Fig *f, const char *name) {
+    for (guint i = 0; i < f->styles->len; i++)
+        if (strcmp(f->styles->pdata[i], name) == 0)
+            return (int)i;
+    g_ptr_array_add(f->styles, (char *)keep(f, name));
+    return (int)f->styles->len - 1;
+}
+
+static void add_pt(Fig *f, guint run, const char *panel, const char *series, const char *style,
+                   double x, double y, const char *note) {
+    Pt p = {.run = run,
+            .panel = (char *)keep(f, panel),
+            .series = (char *)keep(f, series),
+            .style = style ? style_index(f, style) : 0,
+            .x = x,
+            .y = y,
+            .note = keep(f, note)};
+    g_array_append_val(f->pts, p);
+}
+
+static OzStudyRun *run_at(Fig *f, guint i) {
+    return f->study->runs->pdata[i];
+}
+
+/* ---- Reading the numbers of each kind ---- */
+
+static gboolean read_curves(Fig *f, GError **error) {
+    f->xlabel = "epoch";
+    panel_index(f, "accuracy", "accuracy (%)", FALSE);
+    panel_index(f, "loss", "loss (per sample)", FALSE);
+    sqlite3_stmt *st =
+        oz_study_prepare(f->study,
+                         "SELECT epoch, phase, accuracy, loss FROM epochs WHERE run_id = ?1"
+                         " ORDER BY phase DESC, epoch",
+                         error);
+    if (!st)
+        return FALSE;
+    for (guint i = 0; i < f->study->runs->len; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, run_at(f, i)->id);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            int epoch = sqlite3_column_int(st, 0);
+            const char *phase = (const char *)sqlite3_column_text(st, 1);
+            if (sqlite3_column_type(st, 2) != SQLITE_NULL)
+                add_pt(f, i, "accuracy", phase, phase, epoch, 100.0 * sqlite3_column_double(st, 2),
+                       NULL);
+            if (sqlite3_column_type(st, 3) != SQLITE_NULL)
+                add_pt(f, i, "loss", phase, phase, epoch, sqlite3_column_double(st, 3), NULL);
+        }
+    }
+    sqlite3_finalize(st);
+    return TRUE;
+}
+
+static gboolean read_rates(Fig *f, GError **error) {
+    f->xlabel = "epoch";
+    sqlite3_stmt *st =
+        oz_study_prepare(f->study,
+                         "SELECT f.epoch, f.phase, f.population, f.rate FROM firing_rates f"
+                         " LEFT JOIN populations p ON p.run_id = f.run_id AND p.name = f.population"
+                         " WHERE f.run_id = ?1 AND f.rate IS NOT NULL"
+                         " ORDER BY p.topo, f.population, f.phase DESC, f.epoch",
+                         error);
+    if (!st)
+        return FALSE;
+    for (guint i = 0; i < f->study->runs->len; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, run_at(f, i)->id);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *phase = (const char *)sqlite3_column_text(st, 1);
+            const char *pop = (const char *)sqlite3_column_text(st, 2);
+            g_autofree char *panel = g_strdup_printf("firing rate of population %s", pop);
+            panel_index(f, panel, "spikes / neuron / tick", FALSE);
+            g_autofree char *series = g_strdup_printf("%s %s", pop, phase);
+            add_pt(f, i, panel, series, phase, sqlite3_column_int(st, 0),
+                   sqlite3_column_double(st, 3), NULL);
+        }
+    }
+    sqlite3_finalize(st);
+    return TRUE;
+}
+
+static gboolean read_grad(Fig *f, GError **error) {
+    f->xlabel = "epoch";
+    panel_index(f, "cosine to BP", "cosine (1)", FALSE);
+    panel_index(f, "gradient variance", "variance per element", TRUE);
+    sqlite3_stmt *st = oz_study_prepare(f->study,
+                                        "SELECT epoch, projection, cos_bp, variance FROM grad_stats"
+                                        " WHERE run_id = ?1 ORDER BY projection, epoch",
+                                        error);
+    if (!st)
+        return FALSE;
+    for (guint i = 0; i < f->study->runs->len; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, run_at(f, i)->id);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *proj = (const char *)sqlite3_column_text(st, 1);
+            int epoch = sqlite3_column_int(st, 0);
+            if (sqlite3_column_type(st, 2) != SQLITE_NULL)
+                add_pt(f, i, "cosine to BP", proj, proj, epoch, sqlite3_column_double(st, 2), NULL);
+            if (sqlite3_column_type(st, 3) != SQLITE_NULL && sqlite3_column_double(st, 3) > 0)
+                add_pt(f, i, "gradient variance", proj, proj, epoch, sqlite3_column_double(st, 3),
+                       NULL);
+        }
+    }
+    sqlite3_finalize(st);
+    return TRUE;
+}
+
+/* Joules per sample of each run under each model: inference from the energy view (the
+ * test phase of the run's last epoch that has one), training from training_energy (the
+ * last training epoch).  x is the model's index (the group); a non-positive value has no
+ * place on the log axis and is left out. */
+static gboolean read_energy(Fig *f, GError **error) {
+    f->xlabel = "hardware model";
+    static const char *const sql[2] = {
+        "SELECT model, joules_per_sample, covers_all_ops FROM energy WHERE run_id = ?1"
+        " AND phase = 'test' AND epoch = (SELECT max(epoch) FROM energy WHERE run_id = ?1"
+        " AND phase = 'test') ORDER BY model",
+        "SELECT model, joules_per_sample, covers_all_ops FROM training_energy WHERE run_id = ?1"
+        " AND epoch = (SELECT max(epoch) FROM training_energy WHERE run_id = ?1) ORDER BY model"};
+    static const char *const panels[2] = {"inference (test phase, last epoch)",
+                                          "training (training phase, last epoch)"};
+    g_autoptr(GPtrArray) models = g_ptr_array_new_with_free_func(g_free);
+    sqlite3_stmt *m =
+        oz_study_prepare(f->study, "SELECT model FROM energy_models ORDER BY model", error);
+    if (!m)
+        return FALSE;
+    while (sqlite3_step(m) == SQLITE_ROW)
+        g_ptr_array_add(models, g_strdup((const char *)sqlite3_column_text(m, 0)));
+    sqlite3_finalize(m);
+    for (int k = 0; k < 2; k++) {
+        sqlite3_stmt *st = oz_study_prepare(f->study, sql[k], error);
+        if (!st)
+            return FALSE;
+        for (guint i = 0; i < f->study->runs->len; i++) {
+            sqlite3_reset(st);
+            sqlite3_bind_int64(st, 1, run_at(f, i)->id);
+            while (sqlite3_step(st) == SQLITE_ROW) {
+                const char *model = (const char *)sqlite3_column_text(st, 0);
+                double y = sqlite3_column_double(st, 1);
+                if (!(y > 0))
+                    continue;
+                guint x = 0;
+                while (x < models->len && strcmp(models->pdata[x], model) != 0)
+                    x++;
+                panel_index(f, panels[k], "energy (J / sample)", TRUE);
+                add_pt(f, i, panels[k], model, NULL, x, y,
+                       sqlite3_column_int(st, 2) ? "" : "does not cover every operation");
+            }
+        }
+        sqlite3_finalize(st);
+    }
+    /* The group names, for the x axis: kept as styles (index = x). */
+    for (guint x = 0; x < models->len; x++)
+        style_index(f, models->pdata[x]);
+    return TRUE;
+}
+
+/* Training operations per sample of each run's last training epoch, by kind. */
+static gboolean read_ops(Fig *f, GError **error) {
+    f->xlabel = "run";
+    /* In millions: PLplot would otherwise put a ×10⁷ into the title's corner. */
+    panel_index(f, "training operations", "operations per training sample (millions)", FALSE);
+    static const char *const kinds[4] = {"forward SynOps", "dense MACs", "feedback MACs",
+                                         "weight updates"};
+    sqlite3_stmt *st = oz_study_prepare(
+        f->study,
+        "WITH last AS (SELECT max(epoch) AS e FROM synops WHERE run_id = ?1 AND phase = 'train'),"
+        " s AS (SELECT max(samples) AS n, sum(synops) AS syn, sum(dense_macs) AS mac,"
+        "   sum(update_ops) AS upd FROM synops, last WHERE run_id = ?1 AND phase = 'train'"
+        "   AND epoch = last.e),"
+        " fb AS (SELECT sum(feedback_macs) AS fb FROM training_ops, last"
+        "   WHERE run_id = ?1 AND epoch = last.e)"
+        " SELECT s.n, s.syn, s.mac, IFNULL(fb.fb, 0), s.upd FROM s, fb WHERE s.n > 0",
+        error);
+    if (!st)
+        return FALSE;
+    for (int k = 0; k < 4; k++)
+        style_index(f, kinds[k]);
+    for (guint i = 0; i < f->study->runs->len; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, run_at(f, i)->id);
+        if (sqlite3_step(st) != SQLITE_ROW)
+            continue;
+        double n = sqlite3_column_double(st, 0);
+        for (int k = 0; k < 4; k++)
+            add_pt(f, i, "training operations", kinds[k], kinds[k], i,
+                   sqlite3_column_double(st, k + 1) / n / 1e6, NULL);
+    }
+    sqlite3_finalize(st);
+    return TRUE;
+}
+
+/* The recorded spikes of one sample of one run: x the tick, y the neuron, one panel per
+ * population in topological order. */
+static gboolean read_raster(Fig *f, GError **error) {
+    if (f->study->runs->len != 1) {
+        g_set_error(error, OZ_STUDY_ERROR, OZ_STUDY_ERROR_INPUT,
+                    "plot --what raster draws one run; %u are chosen (give one --run)",
+                    f->study->runs->len);
+        return FALSE;
+    }
+    OzStudyRun *r = run_at(f, 0);
+    const OzPlotOptions *o = f->opt;
+    /* The sample: the options', else the newest epoch's first recorded sample (test
+     * phase first). */
+    sqlite3_stmt *st = oz_study_prepare(
+        f->study,
+        "SELECT epoch, phase, sample FROM spikes WHERE run_id = ?1"
+        " AND (?2 < 0 OR epoch = ?2) AND (?3 IS NULL OR phase = ?3) AND (?4 < 0 OR sample = ?4)"
+        " ORDER BY epoch DESC, phase = 'test' DESC, sample LIMIT 1",
+        error);
+    if (!st)
+        return FALSE;
+    sqlite3_bind_int64(st, 1, r->id);
+    sqlite3_bind_int(st, 2, o->epoch);
+    if (o->phase)
+        sqlite3_bind_text(st, 3, o->phase, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, o->sample);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return TRUE; /* nothing recorded: the caller reports it */
+    }
+    int epoch = sqlite3_column_int(st, 0);
+    g_autofree char *phase = g_strdup((const char *)sqlite3_column_text(st, 1));
+    gint64 sample = sqlite3_column_int64(st, 2);
+    sqlite3_finalize(st);
+    f->xlabel = "tick (time step)";
+    g_free(f->title);
+    f->title = g_strdup_printf("%s, seed %" G_GINT64_FORMAT
+                               ": spikes of %s (%s), %s sample %" G_GINT64_FORMAT ", epoch %d",
+                               r->scenario, r->seed, r->label, r->rule, phase, sample, epoch);
+    /* Every population with spikes recorded in that phase, so a silent one shows empty. */
+    st = oz_study_prepare(
+        f->study,
+        "SELECT p.name, p.size FROM populations p WHERE p.run_id = ?1 AND EXISTS (SELECT 1 FROM"
+        " spikes s WHERE s.run_id = ?1 AND s.epoch = ?2 AND s.phase = ?3 AND s.population ="
+        " p.name) ORDER BY p.topo",
+        error);
+    if (!st)
+        return FALSE;
+    sqlite3_bind_int64(st, 1, r->id);
+    sqlite3_bind_int(st, 2, epoch);
+    sqlite3_bind_text(st, 3, phase, -1, SQLITE_STATIC);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        g_autofree char *panel = g_strdup((const char *)sqlite3_column_text(st, 0));
+        panel_index(f, panel, "neuron", FALSE);
+        /* The population's size sets the panel's y range. */
+        double size = sqlite3_column_double(st, 1);
+        g_array_append_val(f->sizes, size);
+    }
+    sqlite3_finalize(st);
+    st = oz_study_prepare(f->study,
+                          "SELECT population, tick, neuron FROM spikes WHERE run_id = ?1 AND"
+                          " epoch = ?2 AND phase = ?3 AND sample = ?4 ORDER BY rowid",
+                          error);
+    if (!st)
+        return FALSE;
+    sqlite3_bind_int64(st, 1, r->id);
+    sqlite3_bind_int(st, 2, epoch);
+    sqlite3_bind_text(st, 3, phase, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, sample);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *pop = (const char *)sqlite3_column_text(st, 0);
+        Pt p = {.run = 0,
+                .panel = (char *)keep(f, pop),
+                .series = (char *)keep(f, pop),
+                .x = sqlite3_column_int(st, 1),
+                .y = sqlite3_column_int(st, 2),
+                .note = keep(f, "")};
+        g_array_append_val(f->pts, p);
+    }
+    sqlite3_finalize(st);
+    return TRUE;
+}
+
+/* ---- Drawing ---- */
+
+/* Colours of the runs (colour map 0 from index 2 on; 0 is the background, 1 black). */
+static const guint8 palette[][3] = {
+    {31, 119, 180}, {255, 127, 14},  {44, 160, 44},   {214, 39, 40},  {148, 103, 189},
+    {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207}};
+#define N_COLOURS ((int)G_N_ELEMENTS(palette))
+
+static int colour_of(guint run) {
+    return 2 + (int)(run % N_COLOURS);
+}
+
+/* Line styles 1 (solid), 2, 3, …: PLplot's predefined dash patterns. */
+static int line_style(int style) {
+    return 1 + style % 8;
+}
+
+static void begin(const char *device, const char *path, int width, int height) {
+    plsdev(device);
+    plsfnam(path);
+    plspage(0.0, 0.0, width, height, 0, 0);
+    plscolbg(255, 255, 255);
+    plscmap0n(2 + N_COLOURS);
+    plscol0(1, 0, 0, 0);
+    for (int i = 0; i < N_COLOURS; i++)
+        plscol0(2 + i, palette[i][0], palette[i][1], palette[i][2]);
+    plinit();
+    pladv(0);
+    plschr(0.0, 0.85);
+}
+
+static void draw_title(const char *title) {
+    plvpor(0.0, 1.0, 0.0, 1.0);
+    plwind(0.0, 1.0, 0.0, 1.0);
+    plcol0(1);
+    /* A long title (many scenarios) is set smaller so that it fits the page. */
+    size_t len = g_utf8_strlen(title, -1);
+    plschr(0.0, len > 80 ? 1.05 * 80 / len : 1.05);
+    plptex(0.5, 0.965, 1.0, 0.0, 0.5, title);
+    plschr(0.0, 0.85);
+}
+
+/* The data range of panel p, padded; for a log panel in log10 units. */
+static void panel_range(const Fig *f, int p, double *x0, double *x1, double *y0, double *y1) {
+    gboolean logy = g_array_index(f->logy, gboolean, p);
+    *x0 = *y0 = INFINITY;
+    *x1 = *y1 = -INFINITY;
+    for (guint i = 0; i < f->pts->len; i++) {
+        const Pt *q = &g_array_index(f->pts, Pt, i);
+        if (strcmp(q->panel, f->panels->pdata[p]) != 0)
+            continue;
+        double y = logy ? log10(q->y) : q->y;
+        *x0 = MIN(*x0, q->x);
+        *x1 = MAX(*x1, q->x);
+        *y0 = MIN(*y0, y);
+        *y1 = MAX(*y1, y);
+    }
+    if (*x1 <= *x0) {
+        *x0 -= 0.5;
+        *x1 += 0.5;
+    }
+    if (*y1 <= *y0) {
+        double d = fabs(*y0) > 0 ? 0.05 * fabs(*y0) : 0.5;
+        *y0 -= d;
+        *y1 += d;
+    }
+    double dy = *y1 - *y0;
+    *y0 -= 0.05 * dy;
+    *y1 += 0.05 * dy;
+    if (logy) {
+        /* Whole decades, so that the axis has labels. */
+        *y0 = floor(*y0);
+        *y1 = MAX(ceil(*y1), *y0 + 1);
+    }
+    double dx = *x1 - *x0;
+    *x0 -= 0.02 * dx;
+    *x1 += 0.02 * dx;
+}
+
+/* The label of a log axis at log10 value v: 10 to the power (PLplot's #u, #d: up, down). */
+static void log_label(PLINT axis, PLFLT value, char *label, PLINT length, PLPointer data) {
+    (void)data;
+    if (axis == PL_Y_AXIS)
+        g_snprintf(label, (gulong)length, "10#u%d#d", (int)lround(value));
+    else
+        g_snprintf(label, (gulong)length, "%g", value);
+}
+
+static void frame(double vx0, double vx1, double vy0, double vy1, double x0, double x1, double y0,
+                  double y1, gboolean logy, const char *xlabel, const char *ylabel,
+                  const char *name) {
+    plvpor(vx0, vx1, vy0, vy1);
+    plwind(x0, x1, y0, y1);
+    plcol0(1);
+    plwidth(1.0);
+    pllsty(1);
+    /* Integer ticks when the x range is short (a raster's ticks, a few epochs); on a log
+     * axis a label every decade up to six decades, then every second or third. */
+    double xtick = x1 - x0 <= 12 ? 1.0 : 0.0;
+    if (logy) {
+        /* The y values are log10 of the data: a linear axis labelled 10^k by log_label (PLplot's
+         * own log labels put one at every decade, unreadable over ten decades). */
+        plslabelfunc(log_label, NULL);
+        plbox(xlabel ? "bcnst" : "bcst", xtick, 0, "bcnstvo", ceil((y1 - y0) / 6.0), 1);
+        plslabelfunc(NULL, NULL);
+    } else {
+        plbox(xlabel ? "bcnst" : "bcst", xtick, 0, "bcnstv", 0.0, 0);
+    }
+    if (xlabel)
+        plmtex("b", 2.6, 0.5, 0.5, xlabel);
+    plmtex("l", logy ? 5.0 : 4.2, 0.5, 0.5, ylabel);
+    plmtex("t", 0.9, 0.5, 0.5, name);
+}
+
+/* The legend in the right-hand column of the page: entries with a colour and a line
+ * style each (style < 0: a colour box). */
+static void legend(double vy1, int n, const char **text, const int *colours, const int *styles,
+                   gboolean boxes, const int *patterns) {
+    if (n == 0)
+        return;
+    g_autofree PLINT *opt = g_new0(PLINT, n);
+    g_autofree PLINT *tcol = g_new0(PLINT, n);
+    g_autofree PLINT *lcol = g_new0(PLINT, n);
+    g_autofree PLINT *lsty = g_new0(PLINT, n);
+    g_autofree PLFLT *lw = g_new0(PLFLT, n);
+    g_autofree PLINT *bpat = g_new0(PLINT, n);
+    g_autofree PLFLT *bscale = g_new0(PLFLT, n);
+    g_autofree PLFLT *bw = g_new0(PLFLT, n);
+    for (int i = 0; i < n; i++) {
+        opt[i] = boxes ? PL_LEGEND_COLOR_BOX : PL_LEGEND_LINE;
+        tcol[i] = 1;
+        lcol[i] = colours[i];
+        lsty[i] = styles ? styles[i] : 1;
+        lw[i] = 2.0;
+        bpat[i] = patterns ? patterns[i] : 0;
+        bscale[i] = 0.8;
+        bw[i] = 1.0;
+    }
+    plvpor(0.665, 0.995, 0.1, vy1);
+    plwind(0.0, 1.0, 0.0, 1.0);
+    PLFLT w, h;
+    plschr(0.0, 0.6);
+    pllegend(&w, &h, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX,
+             PL_POSITION_LEFT | PL_POSITION_TOP | PL_POSITION_INSIDE, 0.0, 0.0, 0.05, 0, 1, 1, 0, 0,
+             n, opt, 0.6, 0.8, 1.8, 0.0, tcol, text, lcol, bpat, bscale, bw, lcol, lsty, lw, NULL,
+             NULL, NULL, NULL);
+    plschr(0.0, 0.85);
+}
+
+/* Line figures (curves, rates, grad): panels stacked, one line per (run, series), colour by
+ * run, dash by style. */
+static void draw_lines(const Fig *f) {
+    int np = (int)f->panels->len;
+    double top = 0.9, bottom = 0.09, gap = 0.07;
+    double h = (top - bottom - gap * (np - 1)) / np;
+    for (int p = 0; p < np; p++) {
+        double x0, x1, y0, y1;
+        panel_range(f, p, &x0, &x1, &y0, &y1);
+        gboolean logy = g_array_index(f->logy, gboolean, p);
+        double vy1 = top - p * (h + gap);
+        frame(0.09, 0.645, vy1 - h, vy1, x0, x1, y0, y1, logy, p == np - 1 ? f->xlabel : NULL,
+              f->ylabels->pdata[p], f->panels->pdata[p]);
+        /* Consecutive points of one run and series form a line. */
+        g_autoptr(GArray) xs = g_array_new(FALSE, FALSE, sizeof(PLFLT));
+        g_autoptr(GArray) ys = g_array_new(FALSE, FALSE, sizeof(PLFLT));
+        for (guint i = 0; i <= f->pts->len; i++) {
+            const Pt *q = i < f->pts->len ? &g_array_index(f->pts, Pt, i) : NULL;
+            if (q && strcmp(q->panel, f->panels->pdata[p]) != 0)
+                continue;
+            const Pt *prev = NULL;
+            for (guint j = i; j-- > 0;) {
+                const Pt *c = &g_array_index(f->pts, Pt, j);
+                if (strcmp(c->panel, f->panels->pdata[p]) == 0) {
+                    prev = c;
+                    break;
+                }
+            }
+            gboolean same =
+                q && prev && prev->run == q->run && strcmp(prev->series, q->series) == 0;
+            if (!same && xs->len > 0) {
+                plcol0(colour_of(prev->run));
+                pllsty(line_style(prev->style));
+                plwidth(2.0);
+                plline((PLINT)xs->len, (PLFLT *)xs->data, (PLFLT *)ys->data);
+                pllsty(1);
+                plssym(0.0, 0.6);
+                plpoin((PLINT)xs->len, (PLFLT *)xs->data, (PLFLT *)ys->data, 17);
+                g_array_set_size(xs, 0);
+                g_array_set_size(ys, 0);
+            }
+            if (q) {
+                PLFLT x = q->x, y = logy ? log10(q->y) : q->y;
+                g_array_append_val(xs, x);
+                g_array_append_val(ys, y);
+            }
+        }
+    }
+    /* Legend: one entry per run (colour), then the styles in black. */
+    guint nr = f->study->runs->len, ns = f->styles->len;
+    g_autofree const char **text = g_new0(const char *, nr + ns);
+    g_autofree int *col = g_new0(int, nr + ns);
+    g_autofree int *sty = g_new0(int, nr + ns);
+    g_autoptr(GPtrArray) owned = g_ptr_array_new_with_free_func(g_free);
+    for (guint i = 0; i < nr; i++) {
+        OzStudyRun *r = run_at((Fig *)f, i);
+        char *t = g_strdup_printf("%s (%s)", r->label, r->rule);
+        g_ptr_array_add(owned, t);
+        text[i] = t;
+        col[i] = colour_of(i);
+        sty[i] = 1;
+    }
+    for (guint s = 0; s < ns && ns > 1; s++) {
+        text[nr + s] = f->styles->pdata[s];
+        col[nr + s] = 1;
+        sty[nr + s] = line_style((int)s);
+    }
+    legend(top, (int)(nr + (ns > 1 ? ns : 0)), text, col, sty, FALSE, NULL);
+}
+
+/* Bars: energy (grouped by model, one bar per run, log axis; a model that does not cover
+ * every operation hatched) or ops (one stacked bar per run). */
+static void draw_bars(const Fig *f, gboolean stacked) {
+    int np = (int)f->panels->len;
+    guint nr = f->study->runs->len, ng = stacked ? nr : f->styles->len;
+    /* One stacked bar per run, named under it by vertical text (run names are long). */
+    double top = 0.9, bottom = stacked ? 0.4 : 0.12, gap = 0.1;
+    double h = (top - bottom - gap * (np - 1)) / np;
+    for (int p = 0; p < np; p++) {
+        gboolean logy = g_array_index(f->logy, gboolean, p);
+        double y0 = INFINITY, y1 = -INFINITY;
+        g_autofree double *sum = g_new0(double, nr);
+        for (guint i = 0; i < f->pts->len; i++) {
+            const Pt *q = &g_array_index(f->pts, Pt, i);
+            if (strcmp(q->panel, f->panels->pdata[p]) != 0)
+                continue;
+            sum[q->run] += q->y;
+            double y = logy ? log10(q->y) : (stacked ? sum[q->run] : q->y);
+            y0 = MIN(y0, y);
+            y1 = MAX(y1, y);
+        }
+        if (logy) {
+            y0 = floor(y0) - 0.2;
+            y1 = ceil(y1) + 0.2;
+        } else {
+            y0 = 0;
+            y1 *= 1.08;
+        }
+        double vy1 = top - p * (h + gap);
+        frame(0.09, 0.645, vy1 - h, vy1, -0.5, ng - 0.5, y0, y1, logy, NULL, f->ylabels->pdata[p],
+              f->panels->pdata[p]);
+        /* Group names under the axis. */
+        plcol0(1);
+        plschr(0.0, 0.7);
+        for (guint g = 0; g < ng; g++) {
+            OzStudyRun *r = stacked ? run_at((Fig *)f, g) : NULL;
+            g_autofree char *name =
+                r ? g_strdup_printf("%s (%s)", r->label, r->rule) : g_strdup(f->styles->pdata[g]);
+            double pos = (g + 0.5) / ng;
+            if (stacked)
+                plmtex("bv", 0.7, pos, 1.0, name);
+            else
+                plmtex("b", g % 2 && ng > 4 ? 2.4 : 1.2, pos, 0.5, name);
+        }
+        plschr(0.0, 0.85);
+        g_autofree double *base = g_new0(double, nr);
+        for (guint i = 0; i < f->pts->len; i++) {
+            const Pt *q = &g_array_index(f->pts, Pt, i);
+            if (strcmp(q->panel, f->panels->pdata[p]) != 0)
+                continue;
+            double w = stacked ? 0.6 : 0.8 / nr;
+            double xl = stacked ? q->x - w / 2 : q->x - 0.4 + w * q->run;
+            double lo = stacked ? base[q->run] : y0;
+            double hi = stacked ? base[q->run] + q->y : (logy ? log10(q->y) : q->y);
+            if (stacked)
+                base[q->run] = hi;
+            PLFLT bx[4] = {xl, xl, xl + w, xl + w}, by[4] = {lo, hi, hi, lo};
+            plcol0(stacked ? colour_of((guint)q->style) : colour_of(q->run));
+            plpsty(*q->note ? 3 : 0);
+            plfill(4, bx, by);
+            plpsty(0);
+            plcol0(1);
+            plwidth(0.5);
+            PLFLT ox[5] = {xl, xl, xl + w, xl + w, xl}, oy[5] = {lo, hi, hi, lo, lo};
+            plline(5, ox, oy);
+        }
+    }
+    guint n = stacked ? f->styles->len : nr + 1;
+    g_autofree const char **text = g_new0(const char *, n);
+    g_autofree int *col = g_new0(int, n);
+    g_autofree int *pat = g_new0(int, n);
+    g_autoptr(GPtrArray) owned = g_ptr_array_new_with_free_func(g_free);
+    for (guint i = 0; i < n; i++) {
+        if (stacked) {
+            text[i] = f->styles->pdata[i];
+            col[i] = colour_of(i);
+        } else if (i < nr) {
+            OzStudyRun *r = run_at((Fig *)f, i);
+            char *t = g_strdup_printf("%s (%s)", r->label, r->rule);
+            g_ptr_array_add(owned, t);
+            text[i] = t;
+            col[i] = colour_of(i);
+        } else {
+            text[i] = "hatched: a lower bound";
+            col[i] = 1;
+            pat[i] = 3;
+        }
+    }
+    legend(top, (int)n, text, col, NULL, TRUE, pat);
+}
+
+/* Raster: one panel per population, heights by the square root of its size. */
+static void draw_raster(const Fig *f) {
+    int np = (int)f->panels->len;
+    double top = 0.9, bottom = 0.09, gap = 0.05;
+    double total = 0, tmax = 0;
+    for (int p = 0; p < np; p++)
+        total += sqrt(g_array_index(f->sizes, double, p));
+    for (guint i = 0; i < f->pts->len; i++)
+        tmax = MAX(tmax, g_array_index(f->pts, Pt, i).x);
+    double avail = top - bottom - gap * (np - 1), vy1 = top;
+    g_autoptr(GArray) xs = g_array_new(FALSE, FALSE, sizeof(PLFLT));
+    g_autoptr(GArray) ys = g_array_new(FALSE, FALSE, sizeof(PLFLT));
+    for (int p = 0; p < np; p++) {
+        double n = g_array_index(f->sizes, double, p);
+        double h = avail * sqrt(n) / total;
+        g_autofree char *name =
+            g_strdup_printf("population %s (%.0f neurons)", (char *)f->panels->pdata[p], n);
+        frame(0.09, 0.95, vy1 - h, vy1, -0.5, tmax + 0.5, -0.5, n - 0.5, FALSE,
+              p == np - 1 ? f->xlabel : NULL, "neuron", name);
+        g_array_set_size(xs, 0);
+        g_array_set_size(ys, 0);
+        for (guint i = 0; i < f->pts->len; i++) {
+            const Pt *q = &g_array_index(f->pts, Pt, i);
+            if (strcmp(q->panel, f->panels->pdata[p]) != 0)
+                continue;
+            PLFLT x = q->x, y = q->y;
+            g_array_append_val(xs, x);
+            g_array_append_val(ys, y);
+        }
+        /* A spike is a cell (its tick × its neuron), not a dot: with a few ticks and
+         * hundreds of neurons dots merge into columns, while cells show which neurons keep
+         * firing from tick to tick. */
+        plcol0(colour_of((guint)p));
+        plpsty(0);
+        for (guint i = 0; i < xs->len; i++) {
+            PLFLT x = g_array_index(xs, PLFLT, i), y = g_array_index(ys, PLFLT, i);
+            PLFLT cx[4] = {x - 0.42, x - 0.42, x + 0.42, x + 0.42};
+            PLFLT cy[4] = {y - 0.4, y + 0.4, y + 0.4, y - 0.4};
+            plfill(4, cx, cy);
+        }
+        vy1 -= h + gap;
+    }
+}
+
+/* A quoted CSV field (a quote inside doubled). */
+static void csv_field(GString *s, const char *v) {
+    g_string_append_c(s, '"');
+    for (const char *c = v; *c; c++) {
+        if (*c == '"')
+            g_string_append_c(s, '"');
+        g_string_append_c(s, *c);
+    }
+    g_string_append(s, "\",");
+}
+
+static gboolean write_csv(const Fig *f, const char *csv_path, GError **error) {
+    GString *s = g_string_new("run_id,run,panel,series,x,y,note\n");
+    for (guint i = 0; i < f->pts->len; i++) {
+        const Pt *q = &g_array_index(f->pts, Pt, i);
+        OzStudyRun *r = run_at((Fig *)f, q->run);
+        g_string_append_printf(s, "%" G_GINT64_FORMAT ",", r->id);
+        csv_field(s, r->label);
+        csv_field(s, q->panel);
+        csv_field(s, q->series);
+        g_string_append_printf(s, "%.17g,%.17g,", q->x, q->y);
+        csv_field(s, q->note);
+        s->str[s->len - 1] = '\n'; /* the last field's comma ends the line */
+    }
+    gboolean ok = oz_study_write_file(csv_path, s->str, s->len, error);
+    g_string_free(s, TRUE);
+    return ok;
+}
+
+static const char *device_for(const char *path) {
+    if (g_str_has_suffix(path, ".png"))
+        return "pngcairo";
+    if (g_str_has_suffix(path, ".svg"))
+        return "svgcairo";
+    if (g_str_has_suffix(path, ".pdf"))
+        return "pdfcairo";
+    return NULL;
+}
+
+/* What each kind reads, for the message when there is nothing to draw. */
+static const struct {
+    const char *kind;
+    gboolean (*read)(Fig *, GError **);
+    const char *empty;
+} kinds[] = {
+    {"curves", read_curves, "no rows in epochs"},
+    {"raster", read_raster,
+     "no recorded spikes (in spikes; record some with [record] spike_samples = N)"},
+    {"rates", read_rates, "no firing rates (in firing_rates)"},
+    {"energy", read_energy, "no operation counts for the energy views (in synops)"},
+    {"grad", read_grad,
+     "no gradient statistics (in grad_stats; record them with [record] grad_stats = true)"},
+    {"ops", read_ops, "no training operations (in synops, phase train): inference runs only"},
+};
+
+gboolean oz_plot_draw(OzStudy *study, const OzPlotOptions *opt, const char *path,
+                      const char *csv_path, GError **error) {
+    int k = -1;
+    for (int i = 0; i < (int)G_N_ELEMENTS(kinds); i++)
+        if (g_strcmp0(opt->kind, kinds[i].kind) == 0)
+            k = i;
+    if (k < 0) {
+        g_set_error(error, OZ_STUDY_ERROR, OZ_STUDY_ERROR_INPUT,
+                    "plot --what %s: expected curves, raster, rates, energy, grad or ops",
+                    opt->kind ? opt->kind : "(missing)");
+        return FALSE;
+    }
+    const char *device = device_for(path);
+    if (!device) {
+        g_set_error(error, OZ_STUDY_ERROR, OZ_STUDY_ERROR_INPUT,
+                    "plot --out %s: the name must end in .png, .svg or .pdf", path);
+        return FALSE;
+    }
+    Fig f = {.study = study,
+             .opt = opt,
+             .pts = g_array_new(FALSE, FALSE, sizeof(Pt)),
+             .str = g_string_chunk_new(1024),
+             .panels = g_ptr_array_new(),
+             .styles = g_ptr_array_new(),
+             .ylabels = g_ptr_array_new(),
+             .logy = g_array_new(FALSE, FALSE, sizeof(gboolean)),
+             .sizes = g_array_new(FALSE, FALSE, sizeof(double))};
+    g_autofree char *runs_title = oz_study_title(study);
+    f.title = g_strdup_printf("%s: %s", runs_title,
+                              k == 0   ? "accuracy and loss"
+                              : k == 2 ? "firing rates"
+                              : k == 3 ? "energy per sample"
+                              : k == 4 ? "gradient against BP"
+                                       : "training operations per sample");
+    gboolean ok = kinds[k].read(&f, error);
+    if (ok && f.pts->len == 0) {
+        GString *ids = g_string_new(NULL);
+        for (guint i = 0; i < study->runs->len; i++)
+            g_string_append_printf(ids, "%s%s", i ? ", " : "",
+                                   ((OzStudyRun *)study->runs->pdata[i])->label);
+        g_set_error(error, OZ_STUDY_ERROR, OZ_STUDY_ERROR_INPUT,
+                    "run log %s: nothing to plot for --what %s: %s for run %s", study->path,
+                    opt->kind, kinds[k].empty, ids->str);
+        g_string_free(ids, TRUE);
+        ok = FALSE;
+    }
+    /* Draw into a temporary file beside the output, renamed at the end: a failure leaves
+     * no file behind, and a reader never sees half a figure. */
+    g_autofree char *dir = g_path_get_dirname(path);
+    g_autofree char *base = g_path_get_basename(path);
+    g_autofree char *tmp =
+        g_strdup_printf("%s/.%s.%d.tmp%s", dir, base, (int)getpid(), strrchr(path, '.'));
+    if (ok && !g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+        g_set_error(error, OZ_STUDY_ERROR, OZ_STUDY_ERROR_INPUT,
+                    "plot --out %s: folder %s does not exist", path, dir);
+        ok = FALSE;
+    }
+    if (ok) {
+        FILE *probe = fopen(tmp, "wb");
+        if (!probe) {
+            g_set_error(error, OZ_STUDY_ERROR, OZ_STUDY_ERROR_INPUT,
+                        "plot --out %s: cannot write %s", path, tmp);
+            ok = FALSE;
+        } else {
+            fclose(probe);
+        }
+    }
+    if (ok) {
+        begin(device, tmp, 1100, k == 1 ? 760 : 680);
+        draw_title(f.title);
+        if (k == 1)
+            draw_raster(&f);
+        else if (k == 3 || k == 5)
+            draw_bars(&f, k == 5);
+        else
+            draw_lines(&f);
+        plend();
+        if (csv_path)
+            ok = write_csv(&f, csv_path, error);
+        if (ok && g_rename(tmp, path) != 0) {
+            g_set_error(error, OZ_STUDY_ERROR, OZ_STUDY_ERROR_FAILED, "cannot write %s: %s", path,
+                        g_strerror(errno));
+            ok = FALSE;
+        }
+    }
+    g_unlink(tmp);
+    fig_clear(&f);
+    return ok;
+}
+
+/* ---- opzosim plot ---- */
+
+int oz_cmd_plot(int argc, char **argv) {
+    g_auto(GStrv) run_args = NULL;
+    g_autofree char *sweep = NULL, *what = NULL, *out = NULL, *data = NULL, *phase = NULL;
+    int epoch = -1;
+    gint64 sample = -1;
+    GOptionEntry entries[] = {
+        {"run", 'r', 0, G_OPTION_ARG_STRING_ARRAY, &run_args,
+         "A run to draw, by id or name (repeat for more; default: every run)", "ID|NAME"},
+        {"sweep", 0, 0, G_OPTION_ARG_STRING, &sweep, "The runs of a sweep (tag prefix)", "TAG"},
+        {"what", 'w', 0, G_OPTION_ARG_STRING, &what,
+         "curves, raster, rates, energy, grad or ops (required)", "KIND"},
+        {"out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "The figure: .png, .svg or .pdf (required)",
+         "FILE"},
+        {"data", 0, 0, G_OPTION_ARG_FILENAME, &data, "Also write the plotted numbers as CSV",
+         "FILE.csv"},
+        {"epoch", 0, 0, G_OPTION_ARG_INT, &epoch, "raster: the epoch (default: the newest)", "N"},
+        {"phase", 0, 0, G_OPTION_ARG_STRING, &phase, "raster: train or test (default: test)",
+         "PHASE"},
+        {"sample", 0, 0, G_OPTION_ARG_INT64, &sample,
+         "raster: the sample (default: the first recorded)", "N"},
+        {NULL, 0, 0, 0, NULL, NULL, NULL}};
+    g_autoptr(GOptionContext) ctx = g_option_context_new("DB - draw a figure of a run log");
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    g_autoptr(GError) error = NULL;
+    if (!g_option_context_parse(ctx, &argc, &argv, &error) || argc != 2 || !what || !out) {
+        fprintf(stderr, "opzosim plot: %s\n",
+                error ? error->message
+                      : "usage: opzosim plot DB [--run ID|NAME]... [--sweep TAG] --what "
+                        "curves|raster|rates|energy|grad|ops --out FILE.{png,svg,pdf} "
+                        "[--data FILE.csv]");
+        return 2;
+    }
+    if (phase && strcmp(phase, "train") != 0 && strcmp(phase, "test") != 0) {
+        fprintf(stderr, "opzosim: error: plot --phase %s: expected train or test\n", phase);
+        return 2;
+    }
+    g_autoptr(OzStudy) study = oz_study_open(argv[1], &error);
+    OzPlotOptions opt = {.kind = what, .epoch = epoch, .phase = phase, .sample = sample};
+    if (!study || !oz_study_select(study, run_args, sweep, &error) ||
+        !oz_plot_draw(study, &opt, out, data, &error)) {
+        fprintf(stderr, "opzosim: error: %s\n", error->message);
+        return oz_study_exit_code(error);
+    }
+    return 0;
+}
