@@ -3,13 +3,15 @@
  * The simulation advances one mini-batch per turn of a uv_idle handle, so the loop stays
  * responsive: a timer refreshes the progress line, SIGINT/SIGTERM set a flag that stops
  * the run after the current batch, and the run log's writer commits on the thread pool
- * meanwhile.  This is the only place that prints.
+ * meanwhile.  Of the simulation code this is the only place that prints; the study
+ * commands (sim/oz-study.c, oz-plot.c, oz-report.c, oz-merge.c) print their own output.
  *
  * Exit codes: 0 done; 2 bad input — the command line, the scenario, its data files, an
  * --init-from checkpoint that does not fit or is not there, --resume with a changed
  * scenario or without an unfinished run; 1 a runtime failure — a numeric fault (NaN/Inf,
  * runaway firing), the run log failing (full, locked too long), a checkpoint of the
- * run's own log that cannot be read back; 130 / 143 interrupted by SIGINT / SIGTERM.
+ * run's own log that cannot be read back; a run log of a newer schema version is bad
+ * input (2); 130 / 143 interrupted by SIGINT / SIGTERM.
  * exit_code_for() decides from an error's domain and code.
  */
 #include "io/oz-runlog.h"
@@ -209,6 +211,9 @@ static int exit_code_for(const GError *error) {
      * it should be; only the unspecific FAILED is a failure. */
     if (error->domain == G_FILE_ERROR)
         return error->code == G_FILE_ERROR_FAILED ? EXIT_FAIL : EXIT_USAGE;
+    /* A run log written by a newer opzosim is the user's file, not a failure. */
+    if (error->domain == OZ_RUNLOG_ERROR && error->code == OZ_RUNLOG_ERROR_VERSION)
+        return EXIT_USAGE;
     /* The run log (a write that failed, a lock held too long) and anything else. */
     return EXIT_FAIL;
 }
