@@ -443,14 +443,15 @@ static guint64 out_degree(const Conv *cv, int i) {
     return q < 0 ? 0 : (guint64)(cv->reach_start[q + 1] - cv->reach_start[q]) * cv->g.cout;
 }
 
-/* The synapses a dense frame's spikes reach: the presynaptic model's clean spikes, or, for
- * a model that cannot say, the spikes of s. */
-static guint64 dense_frame_synops(const OzProjection *p, const OzFrame *f, int rows) {
+/* The synapses a frame's spikes reach: a spike packet's spikes, or for a dense (noisy)
+ * frame the presynaptic model's clean spikes (for a model that cannot say, the nonzero
+ * values of s). */
+static guint64 frame_synops(const OzProjection *p, const OzFrame *f, int rows) {
     const Conv *cv = p->kstate;
     guint64 n = 0;
     for (int b = 0; b < rows; b++) {
         const float *o = f->s + (gsize)b * p->n_pre;
-        if (p->pre->ops->clean_spikes) {
+        if (f->kind == OZ_FRAME_DENSE && p->pre->ops->clean_spikes) {
             p->pre->ops->clean_spikes(p->pre, f, (gsize)b, cv->o);
             o = cv->o;
         }
@@ -486,7 +487,7 @@ static void conv_deliver(OzProjection *p, OzFrame *f, float *acc) {
         oz_par_add(acc, p->cache, (gsize)rows * p->n_post);
         return;
     case OZ_FRAME_DENSE:
-        p->synops += dense_frame_synops(p, f, rows);
+        p->synops += frame_synops(p, f, rows);
         p->row_fetches += f->nspikes;
         run_im2col(p, f->s, acc, 1.0f, rows);
         p->dense_macs += im2col_macs(p, rows);
@@ -511,7 +512,7 @@ static void conv_deliver(OzProjection *p, OzFrame *f, float *acc) {
         break;
     }
     if (dense) {
-        p->synops += dense_frame_synops(p, f, rows);
+        p->synops += frame_synops(p, f, rows);
         run_im2col(p, f->s, acc, 1.0f, rows);
         p->spike_dense_macs += im2col_macs(p, rows);
         p->packets_dense++;
