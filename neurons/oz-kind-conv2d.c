@@ -1,7 +1,7 @@
 /* oz-kind-conv2d.c — the conv2d projection kind: a 2-D convolution from a population shaped
  * C_in,H,W to one shaped C_out,H′,W′, optionally reading the presynaptic map through a
- * fixed average or sum pool (docs/ALGORITHM.md §3.3, docs/EXTENDING.md "Convolution and
- * pooling").
+ * fixed average or sum pool (docs/ALGORITHM.md §3.5; docs/EXTENDING.md, "The conv2d
+ * kind").
  *
  * Keys: kernel k, stride s, padding pad, pool (none, avg, sum) and pool_size p.  With a
  * pool the kernel reads the pooled map (C_in, ⌊H/p⌋, ⌊W/p⌋): non-overlapping p×p windows,
@@ -587,6 +587,48 @@ static guint64 conv_chain_apply(const OzProjection *p, const float *c, const flo
     return im2col_macs(p, rows);
 }
 
+/* The map the kernel reads: the pooled one (the population itself without a pool). */
+static int conv_view_size(const OzProjection *p) {
+    const Conv *cv = p->kstate;
+    return cv->g.cin * cv->g.hcwc;
+}
+
+typedef struct {
+    const Geom *g;
+    const float *in;
+    float *out;
+} ViewJob;
+
+static void view_part(void *ctx, int part, gsize begin, gsize end) {
+    (void)part;
+    const ViewJob *j = ctx;
+    const gsize nv = (gsize)j->g->cin * j->g->hcwc, n = (gsize)j->g->cin * j->g->hw;
+    for (gsize b = begin; b < end; b++)
+        pool_map(j->g, j->in + b * n, j->out + b * nv);
+}
+
+static void view_transpose_part(void *ctx, int part, gsize begin, gsize end) {
+    (void)part;
+    const ViewJob *j = ctx;
+    const gsize nv = (gsize)j->g->cin * j->g->hcwc, n = (gsize)j->g->cin * j->g->hw;
+    for (gsize b = begin; b < end; b++)
+        unpool_add(j->g, j->in + b * nv, j->out + b * n);
+}
+
+/* out (rows, view) = the pooled in (rows, n_pre). */
+static void conv_view(const OzProjection *p, const float *in, int rows, float *out) {
+    const Conv *cv = p->kstate;
+    ViewJob j = {&cv->g, in, out};
+    oz_par_for((gsize)rows, 1, view_part, &j);
+}
+
+/* out (rows, n_pre) += the transposed pool of v (rows, view). */
+static void conv_view_transpose(const OzProjection *p, const float *v, int rows, float *out) {
+    const Conv *cv = p->kstate;
+    ViewJob j = {&cv->g, v, out};
+    oz_par_for((gsize)rows, 1, view_transpose_part, &j);
+}
+
 const OzProjectionKindOps oz_projection_kind_conv2d = {
     .api_version = OZ_PROJECTION_KIND_API_VERSION,
     .name = "conv2d",
@@ -605,4 +647,7 @@ const OzProjectionKindOps oz_projection_kind_conv2d = {
     .deliver = conv_deliver,
     .accumulate = conv_accumulate,
     .chain_apply = conv_chain_apply,
+    .view_size = conv_view_size,
+    .view = conv_view,
+    .view_transpose = conv_view_transpose,
 };

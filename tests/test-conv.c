@@ -11,6 +11,7 @@
 #include "neurons/oz-projection.h"
 #include "oz-test-util.h"
 #include "plasticity/oz-learner.h"
+#include "plasticity/oz-loss.h"
 #include "plasticity/oz-rule.h"
 
 #include <criterion/criterion.h>
@@ -395,6 +396,7 @@ typedef struct {
     float lr;
     int delay1, delay2, jitter1, jitter2;
     float dropout;
+    gboolean ll; /* local learning */
 } NetOpts;
 
 static void net_build(Net *k, const NetOpts *o) {
@@ -437,6 +439,8 @@ static void net_build(Net *k, const NetOpts *o) {
         .position = OZ_NOISE_AFTER,
         .antithetic = TRUE,
         .momentum = 0.9,
+        .local_learning = o->ll,
+        .ll_scale = 0.5,
         .optim = {.kind = OZ_OPTIM_ADAMW, .lr = o->lr, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8},
     };
     GError *err = NULL;
@@ -603,4 +607,106 @@ Test(conv, stored_eligibility_with_feedback_delays_equals_no_delay_on_a_conv_net
         g_byte_array_free(still, TRUE);
         g_byte_array_free(ref, TRUE);
     }
+}
+
+/* ---- Local learning reads the pooled output where a pool follows the layer ---- */
+
+/* h1's spikes and traces at the T input ticks, recorded as the network steps. */
+typedef struct {
+    float s[TT][TB * 84], a[TT][TB * 84];
+} Record;
+
+static void record_h1(OzPopulation *pop, gint64 tick, gpointer user_data) {
+    Record *r = user_data;
+    if (strcmp(pop->name, "h1") != 0 || tick >= TT)
+        return;
+    const OzFrame *f = oz_population_frame(pop, tick);
+    memcpy(r->s[tick], f->s, sizeof(float) * TB * 84);
+    memcpy(r->a[tick], f->trace, sizeof(float) * TB * 84);
+}
+
+/* The 2×2 average pool of h1 (2, 6, 7) → (2, 3, 3), written out here. */
+static void pool_h1(const float *in, double *out) {
+    for (int c = 0; c < 2; c++)
+        for (int y = 0; y < 3; y++)
+            for (int x = 0; x < 3; x++) {
+                double sum = 0;
+                for (int d = 0; d < 4; d++)
+                    sum += in[(c * 6 + 2 * y + d / 2) * 7 + 2 * x + d % 2];
+                out[(c * 3 + y) * 3 + x] = sum / 4;
+            }
+}
+
+Test(conv, the_local_learning_readout_of_a_pooled_layer_reads_its_pooled_output) {
+    Net k;
+    NetOpts o = {.rule = "dfa", .conv = TRUE, .ll = TRUE};
+    net_build(&k, &o);
+    OzHidden *h1 = oz_learner_hidden(k.l, k.h1), *h2 = oz_learner_hidden(k.l, k.h2);
+    /* h1 is read by b through a 2×2 average pool: R is (2·3·3, 3); h2 has no pool after it. */
+    cr_assert_eq(h1->ll_n, 18);
+    cr_assert_eq(h1->ll_view, k.w[1]);
+    cr_assert_eq(h2->ll_n, 27);
+    cr_assert_null(h2->ll_view);
+    /* The view's transpose is its adjoint: <P x, v> = <x, Pᵀ v>. */
+    OzRng rng;
+    oz_rng_init(&rng, 3, "test");
+    float x[TB * 84], px[TB * 18], v[TB * 18], ptv[TB * 84];
+    for (int i = 0; i < TB * 84; i++) {
+        x[i] = (float)oz_rng_gauss(&rng);
+        ptv[i] = 0.0f;
+    }
+    for (int i = 0; i < TB * 18; i++)
+        v[i] = (float)oz_rng_gauss(&rng);
+    const OzProjection *b = k.w[1];
+    b->kind->view(b, x, TB, px);
+    b->kind->view_transpose(b, v, TB, ptv);
+    double lhs = 0, rhs = 0, want[18];
+    for (int s = 0; s < TB; s++) {
+        pool_h1(x + s * 84, want);
+        for (int i = 0; i < 18; i++) {
+            cr_assert_float_eq(px[s * 18 + i], want[i], 1e-6, "P(x)[%d]", i);
+            lhs += px[s * 18 + i] * (double)v[s * 18 + i];
+        }
+    }
+    for (int i = 0; i < TB * 84; i++)
+        rhs += (double)x[i] * ptv[i];
+    cr_assert_float_eq(lhs, rhs, 1e-5, "the transposed pool is the adjoint");
+    /* One window (lr 0): ∇R of h1 = Σ_t P(â(t))ᵀ e_r(t), e_r the scaled error of
+     * r = P(ŝ(t))·R, computed here from h1's recorded spikes and traces. */
+    Record *rec = g_new0(Record, 1);
+    oz_network_set_observer(k.net, record_h1, rec);
+    const guint8 y[TB] = {1, 2};
+    oz_network_reset(k.net, TB, TRUE);
+    oz_learner_begin(k.l, y, TRUE);
+    oz_network_run_window(k.net);
+    double grad[18 * 3] = {0};
+    double spikes = 0;
+    for (int t = 0; t < TT; t++) {
+        float r[TB * 3], e[TB * 3];
+        double ps[18], pa[TB][18];
+        for (int s = 0; s < TB; s++) {
+            pool_h1(rec->s[t] + s * 84, ps);
+            pool_h1(rec->a[t] + s * 84, pa[s]);
+            for (int c = 0; c < 3; c++) {
+                double sum = 0;
+                for (int i = 0; i < 18; i++)
+                    sum += ps[i] * h1->ll_w[i * 3 + c];
+                r[s * 3 + c] = (float)sum;
+            }
+            for (int i = 0; i < 84; i++)
+                spikes += rec->s[t][s * 84 + i] != 0.0f;
+        }
+        oz_loss_instant(r, y, TB, 3, 0.3, TT, e, NULL);
+        for (int s = 0; s < TB; s++)
+            for (int i = 0; i < 18; i++)
+                for (int c = 0; c < 3; c++)
+                    grad[i * 3 + c] += pa[s][i] * 0.5 * e[s * 3 + c];
+    }
+    cr_assert_gt(spikes, 0, "h1 fired");
+    for (int i = 0; i < 18 * 3; i++)
+        cr_assert(fabs(h1->ll_grad[i] - grad[i]) <= 1e-6 + 1e-4 * fabs(grad[i]),
+                  "dR1[%d] = %g, the pooled reference gives %g", i, (double)h1->ll_grad[i],
+                  grad[i]);
+    g_free(rec);
+    net_free(&k);
 }
