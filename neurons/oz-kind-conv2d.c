@@ -28,6 +28,10 @@
  *     its im2col matrix col (C_in·k·k, H′·W′), and acc (C_out, H′·W′) += W · col by one
  *     cblas_sgemm.  Samples are split across the team, each part with its own col: the
  *     buffer is (threads × C_in·k·k·H′·W′) floats, allocated once, whatever T.
+ *   A spike packet takes im2col when its density is at least the key im2col_threshold
+ *   (default 0.4: bench/oz-bench-conv puts the crossover of a 64 → 128, 3×3 layer on
+ *   14×14 near 40%, docs/PERFORMANCE.md), not [run] dense_threshold, which is the dense
+ *   kind's crossover; delivery = event or dense forces a path.
  * SynOps are exact: a spike counts C_out × the output positions it reaches; a dense frame's
  * spikes are the presynaptic model's clean spikes.
  *
@@ -51,6 +55,7 @@ typedef struct {
     int kernel, stride, padding;
     int pool; /* POOL_NONE, POOL_AVG, POOL_SUM */
     int pool_size;
+    double im2col_threshold;
 } ConvParams;
 
 static const OzParamSpec conv_params[] = {
@@ -64,6 +69,10 @@ static const OzParamSpec conv_params[] = {
      "conv2d: read the presynaptic map through a non-overlapping average or sum pool"},
     {"pool_size", OZ_PARAM_INT, offsetof(ConvParams, pool_size), 1, 64, NULL, "2",
      "conv2d with a pool: the pool's window side (and stride)"},
+    {"im2col_threshold", OZ_PARAM_DOUBLE, offsetof(ConvParams, im2col_threshold), 0, 1, NULL,
+     "0.4",
+     "conv2d, [run] delivery = auto: a spike packet at least this dense goes through im2col "
+     "(the crossover, bench/oz-bench-conv)"},
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
@@ -504,9 +513,13 @@ static void conv_deliver(OzProjection *p, OzFrame *f, float *acc) {
     case OZ_DELIVERY_DENSE:
         dense = TRUE;
         break;
-    case OZ_DELIVERY_AUTO:
-        dense = (double)f->nspikes / ((double)rows * p->n_pre) >= (double)p->p.dense_threshold;
+    case OZ_DELIVERY_AUTO: {
+        /* The crossover is the kind's own (a spike costs k²·C_out adds at most, against
+         * the dense kind's n_post): im2col_threshold, not [run] dense_threshold. */
+        const ConvParams *cp = p->kparams;
+        dense = (double)f->nspikes / ((double)rows * p->n_pre) >= cp->im2col_threshold;
         break;
+    }
     default: /* event, and delta (not a conv2d path): event-driven */
         dense = FALSE;
         break;

@@ -427,6 +427,15 @@ MUTATIONS = [
     ("conv-stored-eligibility-at-arrival", "plasticity/oz-learner.c",
      "apply_signal(l, h, h->next_te, h->next_te - h->lag);", "apply_signal(l, h, h->next_te, ta - h->lag);",
      "test-conv", "conv/stored_eligibility_with_feedback_delays_equals_no_delay_on_a_conv_net"),
+    ("conv-auto-uses-run-threshold", "neurons/oz-kind-conv2d.c",
+     ">= cp->im2col_threshold;", ">= (double)p->p.dense_threshold;",
+     "test-conv", "conv/auto_delivery_picks_the_path_by_the_kinds_threshold"),
+    ("conv-ll-reads-unpooled", "plasticity/oz-learner.c",
+     "if (p->kind->view_size && p->kind->view_size(p) < pop->n) {", "if (0) {",
+     "test-conv", "conv/the_local_learning_readout_of_a_pooled_layer_reads_its_pooled_output"),
+    ("conv-ll-view-transpose-dropped", "neurons/oz-kind-conv2d.c",
+     "unpool_add(j->g, j->in + b * nv, j->out + b * n);", "(void)nv;",
+     "test-conv", "conv/the_local_learning_readout_of_a_pooled_layer_reads_its_pooled_output"),
 ]
 
 if args:

@@ -317,6 +317,43 @@ Test(conv, delivery_synops_gradient_and_chain_equal_the_unrolled_matrix) {
     check_toeplitz(&c);
 }
 
+/* [run] delivery = auto: a spike packet goes event-driven below the kind's
+ * im2col_threshold and through im2col at or above it, whatever [run] dense_threshold. */
+Test(conv, auto_delivery_picks_the_path_by_the_kinds_threshold) {
+    const Conf c = {.cin = 2, .hin = 6, .win = 5, .cout = 3, .k = 3, .s = 1, .pad = 1,
+                    .pool = "none", .ps = 2};
+    OzPopulation *pre = shaped("pre", 2, 6, 5, 2), *post = shaped("post", 3, 6, 5, 2);
+    gpointer keys = conv_keys(&c);
+    const OzProjectionKindOps *ops = conv_kind();
+    g_autofree char *why = NULL;
+    cr_assert(oz_param_parse(oz_param_find(ops->params, "im2col_threshold"), "0.25", keys, &why));
+    OzProjectionParams pp = {.init = OZ_INIT_NORMAL, .init_scale = 1.0f,
+                             .delivery = OZ_DELIVERY_AUTO, .dense_threshold = 0.01f,
+                             .kind = ops, .kind_params = keys};
+    OzProjection *p = oz_projection_new("p", pre, post, &pp);
+    g_free(keys);
+    OzRng rng;
+    oz_rng_init(&rng, 5, "init");
+    oz_projection_init_weights(p, &rng);
+    float acc[2 * 90];
+    OzFrame *f = oz_population_frame(pre, 0);
+    const double rates[] = {0.1, 0.6};
+    int paths[2] = {0, 0};
+    for (int r = 0; r < 2; r++) {
+        oz_test_spike_frame(f, 2, 60, rates[r], 1.0f, FALSE, &rng);
+        const double density = (double)f->nspikes / 120.0;
+        oz_projection_counters_clear(p);
+        oz_projection_deliver(p, f, acc);
+        cr_assert_eq(p->packets_dense, density >= 0.25, "density %g", density);
+        cr_assert_eq(p->packets_event, density < 0.25, "density %g", density);
+        paths[density >= 0.25]++;
+    }
+    cr_assert(paths[0] == 1 && paths[1] == 1, "one packet on each side of the threshold");
+    oz_projection_free(p);
+    oz_population_free(pre);
+    oz_population_free(post);
+}
+
 Test(conv, shapes_that_do_not_fit_are_refused_naming_the_key_and_the_expected_shape) {
     char *dir = oz_test_tmpdir();
     oz_test_write_dataset(dir, 4, 4, 8, 6, 3);
