@@ -5,6 +5,7 @@
  * pools none, avg and sum on non-square maps; every registered rule on a conv net against
  * its dense twin; shapes checked by the scenario; stored eligibility with feedback delays
  * on a conv net equal to no delay, bit for bit. */
+#include "engine/oz-par.h"
 #include "io/oz-scenario.h"
 #include "neurons/oz-kind.h"
 #include "neurons/oz-network.h"
@@ -349,6 +350,51 @@ Test(conv, auto_delivery_picks_the_path_by_the_kinds_threshold) {
         paths[density >= 0.25]++;
     }
     cr_assert(paths[0] == 1 && paths[1] == 1, "one packet on each side of the threshold");
+    oz_projection_free(p);
+    oz_population_free(pre);
+    oz_population_free(post);
+}
+
+/* Delivery (both paths) and the chain split samples across the team, each sample summed
+ * by itself in a fixed order: the same bits at 1, 2 and 3 threads. */
+Test(conv, delivery_and_chain_are_the_same_bits_at_any_thread_count) {
+    const Conf c = {.cin = 3, .hin = 8, .win = 6, .cout = 4, .k = 3, .s = 1, .pad = 1,
+                    .pool = "avg", .ps = 2};
+    const int B = 5, NPRE = 144, NPOST = 4 * 4 * 3;
+    OzPopulation *pre = shaped("pre", 3, 8, 6, B), *post = shaped("post", 4, 4, 3, B);
+    gpointer keys = conv_keys(&c);
+    OzProjectionParams pp = {.init = OZ_INIT_KAIMING, .init_scale = 1.0f,
+                             .kind = conv_kind(), .kind_params = keys};
+    OzProjection *p = oz_projection_new("p", pre, post, &pp);
+    g_free(keys);
+    OzRng rng;
+    oz_rng_init(&rng, 8, "init");
+    oz_projection_init_weights(p, &rng);
+    float *ref = g_new(float, 3 * B * NPRE), *got = g_new(float, 3 * B * NPRE);
+    float *down = g_new(float, B * NPOST);
+    for (int i = 0; i < B * NPOST; i++)
+        down[i] = (float)oz_rng_gauss(&rng);
+    OzFrame *f = oz_population_frame(pre, 0);
+    for (int threads = 1; threads <= 3; threads++) {
+        oz_par_set_threads(threads);
+        float *out = threads == 1 ? ref : got;
+        memset(out, 0, sizeof(float) * 3 * B * NPRE);
+        OzRng frames;
+        oz_rng_init(&frames, 9, "frames");
+        for (int path = 0; path < 2; path++) {
+            p->p.delivery = path ? OZ_DELIVERY_DENSE : OZ_DELIVERY_EVENT;
+            oz_test_spike_frame(f, B, NPRE, 0.3, 1.25f, FALSE, &frames);
+            oz_projection_deliver(p, f, out + path * B * NPRE);
+        }
+        p->kind->chain_apply(p, NULL, down, B, out + 2 * B * NPRE);
+        if (threads > 1)
+            cr_assert(memcmp(ref, got, sizeof(float) * 3 * B * NPRE) == 0,
+                      "%d threads: other bits than 1 thread", threads);
+    }
+    oz_par_set_threads(1);
+    g_free(ref);
+    g_free(got);
+    g_free(down);
     oz_projection_free(p);
     oz_population_free(pre);
     oz_population_free(post);
