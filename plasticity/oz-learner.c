@@ -32,6 +32,9 @@ static void hidden_free(OzHidden *h) {
     g_free(h->ll_grad);
     g_free(h->ll_r);
     g_free(h->ll_e);
+    g_free(h->ll_s);
+    g_free(h->ll_a);
+    g_free(h->ll_g);
     g_free(h);
 }
 
@@ -53,12 +56,25 @@ static OzHidden *hidden_new(OzLearner *l, OzPopulation *pop, const OzFeedbackOps
     pop->noise_unmasked = params->noise_unmasked;
     h->g_u = g_new0(float, (gsize)B * pop->n);
     if (params->local_learning) {
-        gsize sz = (gsize)pop->n * l->m;
+        /* The readout reads the layer's pooled output where a pool follows it: the view
+         * of the first outgoing projection that has one smaller than the layer. */
+        h->ll_n = pop->n;
+        for (guint k = 0; k < pop->out->len && !h->ll_view; k++) {
+            const OzProjection *p = g_ptr_array_index(pop->out, k);
+            if (p->kind->view_size && p->kind->view_size(p) < pop->n) {
+                h->ll_view = p;
+                h->ll_n = p->kind->view_size(p);
+                h->ll_s = g_new0(float, (gsize)B * h->ll_n);
+                h->ll_a = g_new0(float, (gsize)B * h->ll_n);
+                h->ll_g = g_new0(float, (gsize)B * h->ll_n);
+            }
+        }
+        gsize sz = (gsize)h->ll_n * l->m;
         h->ll_w = g_new0(float, sz);
         h->ll_grad = g_new0(float, sz);
         h->ll_r = g_new0(float, (gsize)B * l->m);
         h->ll_e = g_new0(float, (gsize)B * l->m);
-        double bound = 1.0 / sqrt((double)pop->n);
+        double bound = 1.0 / sqrt((double)h->ll_n);
         for (gsize i = 0; i < sz; i++)
             h->ll_w[i] = (float)((2.0 * oz_rng_uniform(rng_init) - 1.0) * bound);
     }
@@ -340,7 +356,7 @@ void oz_learner_prepare(OzLearner *l) {
         }
         if (h->ll_w) {
             g_autofree char *name = g_strdup_printf("%s.ll", h->pop->name);
-            oz_optim_add(l->opt, name, h->ll_w, h->ll_grad, (gsize)h->pop->n * l->m);
+            oz_optim_add(l->opt, name, h->ll_w, h->ll_grad, (gsize)h->ll_n * l->m);
         }
     }
 }
@@ -525,16 +541,33 @@ static void make_signal(OzLearner *l, OzHidden *h, gint64 te) {
         h->path.ops->signal(&h->path, &ctx, g_s);
     }
     if (h->ll_w) {
-        /* r = ŝ R; e_r = ll_scale · ∂L(r)/∂r; g_s += e_r Rᵀ; ∇R += âᵀ e_r. */
-        oz_sgemm(CblasNoTrans, CblasNoTrans, rows, m, n, 1.0f, f->s, n, h->ll_w, m, 0.0f, h->ll_r,
+        /* r = ŝ R; e_r = ll_scale · ∂L(r)/∂r; g_s += e_r Rᵀ; ∇R += âᵀ e_r — with ŝ, â the
+         * pooled P(ŝ), P(â) and e_r Rᵀ spread back by Pᵀ where a pool follows the layer. */
+        const OzProjection *v = h->ll_view;
+        const int nr = h->ll_n;
+        const float *s = f->s, *a = f->trace;
+        if (v) {
+            v->kind->view(v, f->s, rows, h->ll_s);
+            v->kind->view(v, f->trace, rows, h->ll_a);
+            s = h->ll_s;
+            a = h->ll_a;
+        }
+        oz_sgemm(CblasNoTrans, CblasNoTrans, rows, m, nr, 1.0f, s, nr, h->ll_w, m, 0.0f, h->ll_r,
                  m);
         oz_loss_instant(h->ll_r, l->labels, rows, m, l->p.loss_lambda, (int)l->net->input_ticks,
                         h->ll_e, NULL);
         for (gsize i = 0, sz = (gsize)rows * m; i < sz; i++)
             h->ll_e[i] *= (float)l->p.ll_scale;
-        oz_sgemm(CblasNoTrans, CblasTrans, rows, n, m, 1.0f, h->ll_e, m, h->ll_w, m, 1.0f, g_s, n);
-        accumulate(h->ll_grad, f->trace, h->ll_e, rows, n, m);
-        h->path.macs += 3 * (guint64)rows * n * m; /* r, e_r Rᵀ, ∇R */
+        if (v) {
+            oz_sgemm(CblasNoTrans, CblasTrans, rows, nr, m, 1.0f, h->ll_e, m, h->ll_w, m, 0.0f,
+                     h->ll_g, nr);
+            v->kind->view_transpose(v, h->ll_g, rows, g_s);
+        } else {
+            oz_sgemm(CblasNoTrans, CblasTrans, rows, n, m, 1.0f, h->ll_e, m, h->ll_w, m, 1.0f, g_s,
+                     n);
+        }
+        accumulate(h->ll_grad, a, h->ll_e, rows, nr, m);
+        h->path.macs += 3 * (guint64)rows * nr * m; /* r, e_r Rᵀ, ∇R */
     }
 }
 
@@ -837,12 +870,12 @@ static float *stage_slot(OzLearner *l, OzProjection *p, int rows) {
  * (apply_signal computes it there), and is then not copied. */
 static void stage_or_accumulate(OzLearner *l, OzProjection *p, const float *pre, gint64 te,
                                 const float *g_u, int rows) {
-    p->update_macs += (guint64)rows * p->nw;
     float *slot = stage_slot(l, p, rows);
     if (!slot) {
-        p->kind->accumulate(p, p->grad, pre, g_u, rows);
+        p->update_macs += p->kind->accumulate(p, p->grad, pre, g_u, rows);
         return;
     }
+    p->update_macs += (guint64)rows * p->nw;
     GradStage *g = &l->stage[p->id];
     if (g->sparse_ok)
         stage_changes(p, g, pre, te, rows);
@@ -1018,8 +1051,7 @@ static void on_loss(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
         OzProjection *p = g_ptr_array_index(ro->in, k);
         const float *pre = pre_factor(p, t);
         if (pre) {
-            p->kind->accumulate(p, p->grad, pre, e, rows);
-            p->update_macs += (guint64)rows * p->nw;
+            p->update_macs += p->kind->accumulate(p, p->grad, pre, e, rows);
         }
     }
     if (ro->p.bias)
@@ -1080,8 +1112,7 @@ static void flush_static(OzLearner *l) {
         if (!l->static_dirty[i])
             continue;
         int rows = p->pre->active_samples;
-        p->kind->accumulate(p, p->grad, p->pre->x, l->static_gu[i], rows);
-        p->update_macs += (guint64)rows * p->nw;
+        p->update_macs += p->kind->accumulate(p, p->grad, p->pre->x, l->static_gu[i], rows);
         memset(l->static_gu[i], 0, sizeof(float) * (gsize)rows * p->n_post);
         l->static_dirty[i] = FALSE;
     }

@@ -20,7 +20,9 @@
  * Local learning (LL, optional for any rule): each hidden population l gets a readout
  * r = ŝ·R (R (n, m), uniform init like a projection, no bias) with the same loss scaled
  * by ll_scale; its error e_r adds e_r·Rᵀ to g_s before the ψ gating, and R learns by
- * ∇R += â_lᵀ e_r with the network's optimizer.
+ * ∇R += â_lᵀ e_r with the network's optimizer.  Where a pool follows l (an outgoing
+ * projection whose kind reads a view of l, neurons/oz-kind.h: conv2d's pool), R reads the
+ * pooled output instead: r = P(ŝ)·R, g_s += Pᵀ(e_r·Rᵀ), ∇R += P(â)ᵀ e_r.
  */
 #pragma once
 
@@ -88,8 +90,11 @@ typedef struct OzHidden {
     gint64 applied;              /* signals applied in this window */
     float *bp_chain, *bp_gu;     /* (B, n) diagnostics: the shadow BP signal */
     guint64 macs_at_phase_start; /* path.macs when the current phase began */
-    float *ll_w, *ll_grad;       /* (n, m) local-learning readout R, when enabled */
+    float *ll_w, *ll_grad;       /* (ll_n, m) local-learning readout R, when enabled */
     float *ll_r, *ll_e;          /* (B, m) its output and (scaled) error */
+    int ll_n;                    /* what R reads: n, or the pooled view's size */
+    const OzProjection *ll_view; /* the projection whose view (pool) R reads, or NULL */
+    float *ll_s, *ll_a, *ll_g;   /* (B, ll_n) with a view: P(ŝ), P(â), e_r·Rᵀ */
 } OzHidden;
 
 /* Gradient diagnostics of one projection into a hidden population (docs/ALGORITHM.md §12): the
