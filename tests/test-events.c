@@ -5,6 +5,8 @@
 #include "oz-test-util.h"
 
 #include <criterion/criterion.h>
+#include <math.h>
+#include <signal.h>
 #include <glib/gstdio.h>
 #include <string.h>
 
@@ -292,4 +294,224 @@ Test(events, nmnist_list_file_errors_name_the_list_and_line) {
         cr_assert_eq(l.n, 0);
         g_error_free(err);
     }
+}
+
+/* ---- binning ------------------------------------------------------------------------- */
+
+/* Sample s of set as text: ticks separated by '|', each tick's cells "cell" (binary) or
+ * "cell:count", separated by spaces. */
+static char *sample_text(const OzSpikeSet *set, gsize s) {
+    GString *out = g_string_new(NULL);
+    const gsize T1 = (gsize)set->ticks + 1;
+    for (int t = 0; t < set->ticks; t++) {
+        if (t)
+            g_string_append_c(out, '|');
+        for (guint64 j = set->tick_off[s * T1 + t]; j < set->tick_off[s * T1 + t + 1]; j++) {
+            if (j > set->tick_off[s * T1 + t])
+                g_string_append_c(out, ' ');
+            g_string_append_printf(out, "%u", set->cell[j]);
+            if (set->count)
+                g_string_append_printf(out, ":%u", set->count[j]);
+        }
+    }
+    return g_string_free(out, FALSE);
+}
+
+/* Ticks' texts joined by '|': given as (tick, text) pairs, the other ticks empty. */
+static char *ticks_text(int ticks, int pairs, const int *tick, const char *const *text) {
+    GString *out = g_string_new(NULL);
+    for (int t = 0; t < ticks; t++) {
+        if (t)
+            g_string_append_c(out, '|');
+        for (int k = 0; k < pairs; k++)
+            if (tick[k] == t)
+                g_string_append(out, text[k]);
+    }
+    return g_string_free(out, FALSE);
+}
+
+static void assert_sample(const OzSpikeSet *set, gsize s, const char *want) {
+    g_autofree char *got = sample_text(set, s);
+    cr_assert_str_eq(got, want, "sample %zu:\n got  %s\n want %s", s, got, want);
+}
+
+static OzEventStream stream34(OzCamEvent *ev, gsize n) {
+    return (OzEventStream){.ev = ev, .n = n, .width = 34, .height = 34};
+}
+
+/* The paper's binning: 3 ms bins from t = 0, the first 30, channel = polarity. */
+static OzCamEvent paper_events[] = {
+    {0, 1, 0, 1},     /* tick 0, cell 34·34 + 1 = 1157 */
+    {10, 1, 0, 1},    /* the same cell again */
+    {2999, 0, 1, 0},  /* tick 0, cell 34 */
+    {3000, 33, 33, 0}, /* tick 1, cell 1155 */
+    {9000, 2, 0, 1},  /* tick 3, cell 1158 */
+    {89999, 5, 5, 0}, /* tick 29, cell 175 */
+    {90000, 6, 6, 1}, /* cropped */
+    {200000, 7, 7, 1}, /* cropped */
+};
+
+Test(events, paper_binning_is_binary_3ms_bins_of_the_first_90ms) {
+    OzSpikeSet set;
+    oz_spike_set_init(&set, 30, 2, 34, 34, TRUE);
+    OzBinning b = {.mode = OZ_BIN_PAPER, .ticks = 30, .bin_us = 3000, .binary = TRUE};
+    OzEventStream s = stream34(paper_events, G_N_ELEMENTS(paper_events));
+    oz_spike_set_append(&set, &s, &b, 7);
+    const int tick[] = {0, 1, 3, 29};
+    const char *text[] = {"34 1157", "1155", "1158", "175"};
+    g_autofree char *want = ticks_text(30, 4, tick, text);
+    assert_sample(&set, 0, want);
+    cr_assert_null(set.count);
+    cr_assert_eq(set.n, 1);
+    cr_assert_eq(set.labels[0], 7);
+    cr_assert_eq(set.events_in, 8);
+    cr_assert_eq(set.events_kept, 6);
+    cr_assert_eq(set.events_cropped, 2);
+    cr_assert_eq(set.tick_off[30], 5, "5 active cells");
+    oz_spike_set_clear(&set);
+}
+
+Test(events, counts_binning_keeps_counts_and_saturates_at_255) {
+    OzSpikeSet set;
+    oz_spike_set_init(&set, 30, 2, 34, 34, FALSE);
+    OzBinning b = {.mode = OZ_BIN_PAPER, .ticks = 30, .bin_us = 3000, .binary = FALSE};
+    OzEventStream s = stream34(paper_events, G_N_ELEMENTS(paper_events));
+    oz_spike_set_append(&set, &s, &b, 1);
+    /* A second sample: 300 events on one cell in tick 2. */
+    OzCamEvent many[300];
+    for (int i = 0; i < 300; i++)
+        many[i] = (OzCamEvent){6000 + i, 4, 2, 0};
+    OzEventStream m = stream34(many, 300);
+    oz_spike_set_append(&set, &m, &b, 2);
+    const int tick[] = {0, 1, 3, 29};
+    const char *text[] = {"34:1 1157:2", "1155:1", "1158:1", "175:1"};
+    g_autofree char *want0 = ticks_text(30, 4, tick, text);
+    assert_sample(&set, 0, want0);
+    const int tick1[] = {2};
+    const char *text1[] = {"72:255"};
+    g_autofree char *want1 = ticks_text(30, 1, tick1, text1);
+    assert_sample(&set, 1, want1);
+    /* The second sample's offsets start where the first's end. */
+    cr_assert_eq(set.tick_off[31], set.tick_off[30]);
+    cr_assert_eq(set.events_in, 308);
+    cr_assert_eq(set.events_kept, 306);
+    cr_assert_eq(set.events_cropped, 2);
+    cr_assert_eq(set.labels[1], 2);
+    oz_spike_set_trim(&set);
+    assert_sample(&set, 1, want1);
+    cr_assert_eq(oz_spike_set_bytes(&set), 6 * 3 + 2 * (31 * 8 + 1));
+    oz_spike_set_clear(&set);
+}
+
+Test(events, time_binning_from_the_first_event_pads_and_crops) {
+    OzCamEvent ev[] = {
+        {500, 0, 0, 0},  /* t − t0 = 0: tick 0 */
+        {1000, 1, 0, 0}, /* 500: tick 0 */
+        {1499, 2, 0, 0}, /* 999: tick 0 */
+        {1500, 3, 0, 0}, /* 1000: tick 1 */
+        {2600, 4, 0, 1}, /* 2100: tick 2 */
+        {3500, 5, 0, 0}, /* 3000: cropped at T = 3 */
+        {4000, 6, 0, 0}, /* cropped */
+    };
+    OzEventStream s = stream34(ev, G_N_ELEMENTS(ev));
+    OzSpikeSet set;
+    oz_spike_set_init(&set, 3, 2, 34, 34, TRUE);
+    OzBinning b = {.mode = OZ_BIN_TIME, .ticks = 3, .bin_us = 1000, .binary = TRUE,
+                   .from_first_event = TRUE};
+    oz_spike_set_append(&set, &s, &b, 0);
+    assert_sample(&set, 0, "0 1 2|3|1160");
+    cr_assert_eq(set.events_cropped, 2);
+    cr_assert_eq(set.events_kept, 5);
+    oz_spike_set_clear(&set);
+
+    /* T = 6 from t = 0: 500 → 0; 1000, 1499, 1500 → 1; 2600 → 2; 3500 → 3; 4000 → 4; and
+     * one silent tick of padding. */
+    oz_spike_set_init(&set, 6, 2, 34, 34, TRUE);
+    b.ticks = 6;
+    b.from_first_event = FALSE;
+    oz_spike_set_append(&set, &s, &b, 0);
+    assert_sample(&set, 0, "0|1 2 3|1160|5|6|");
+    cr_assert_eq(set.events_cropped, 0);
+    oz_spike_set_clear(&set);
+}
+
+Test(events, spread_binning_splits_the_span_into_equal_bins) {
+    OzCamEvent ev[] = {
+        {100, 0, 0, 0}, /* (t − 100)·3/300 = 0 */
+        {150, 1, 0, 0}, /* 0.5: 0 */
+        {200, 2, 0, 0}, /* 1 */
+        {300, 3, 0, 0}, /* 2 */
+        {400, 4, 0, 0}, /* 3, the last event: in the last bin, 2 */
+    };
+    OzEventStream s = stream34(ev, G_N_ELEMENTS(ev));
+    OzSpikeSet set;
+    oz_spike_set_init(&set, 3, 2, 34, 34, TRUE);
+    OzBinning b = {.mode = OZ_BIN_SPREAD, .ticks = 3, .binary = TRUE};
+    oz_spike_set_append(&set, &s, &b, 0);
+    assert_sample(&set, 0, "0 1|2|3 4");
+    /* One instant: everything in the first bin. */
+    OzEventStream one = stream34(ev, 1);
+    oz_spike_set_append(&set, &one, &b, 0);
+    assert_sample(&set, 1, "0||");
+    cr_assert_eq(set.events_cropped, 0);
+    oz_spike_set_clear(&set);
+}
+
+Test(events, events_binning_makes_equal_count_frames_the_last_taking_the_rest) {
+    OzCamEvent ev[7];
+    for (int i = 0; i < 7; i++)
+        ev[i] = (OzCamEvent){i * 1000, (guint16)i, 0, 0};
+    OzEventStream s = stream34(ev, 7);
+    OzSpikeSet set;
+    oz_spike_set_init(&set, 3, 2, 34, 34, FALSE);
+    OzBinning b = {.mode = OZ_BIN_EVENTS, .ticks = 3, .binary = FALSE};
+    /* ⌊7/3⌋ = 2: indices 0–1, 2–3, 4–6. */
+    oz_spike_set_append(&set, &s, &b, 0);
+    assert_sample(&set, 0, "0:1 1:1|2:1 3:1|4:1 5:1 6:1");
+    /* Fewer events than frames: ⌊2/3⌋ = 0, so the last frame takes both. */
+    OzEventStream two = stream34(ev, 2);
+    oz_spike_set_append(&set, &two, &b, 0);
+    assert_sample(&set, 1, "||0:1 1:1");
+    oz_spike_set_clear(&set);
+}
+
+Test(events, saccade_offsets_follow_orchards_triangle) {
+    const struct {
+        gint64 t;
+        double dx, dy;
+    } want[] = {{0, 0, 0},          {52500, 1.75, 3.5}, {105000, 3.5, 7},
+                {157500, 5.25, 3.5}, {210000, 7, 0},     {262500, 3.5, 0},
+                {314999, 7.0 / 105000, 0}, {315000, 0, 0}, {400000, 0, 0}};
+    for (gsize i = 0; i < G_N_ELEMENTS(want); i++) {
+        double dx, dy;
+        oz_saccade_offset(want[i].t, &dx, &dy);
+        cr_assert(fabs(dx - want[i].dx) < 1e-12 && fabs(dy - want[i].dy) < 1e-12,
+                  "t %" G_GINT64_FORMAT ": (%g, %g), want (%g, %g)", want[i].t, dx, dy,
+                  want[i].dx, want[i].dy);
+    }
+}
+
+Test(events, stabilisation_moves_events_back_and_drops_those_off_the_sensor) {
+    OzCamEvent ev[] = {
+        {52500, 10, 10, 1},  /* (10 − 1.75, 10 − 3.5) = (8.25, 6.5) → (8, 7): cell 246 */
+        {157500, 5, 20, 0},  /* (−0.25, 16.5) → (0, 17): cell 578 */
+        {262500, 3, 0, 1},   /* (−0.5, 0) → x = −1: off the sensor */
+        {400000, 33, 33, 0}, /* no offset: cell 1155 */
+    };
+    OzEventStream s = stream34(ev, G_N_ELEMENTS(ev));
+    OzSpikeSet set;
+    oz_spike_set_init(&set, 1, 1, 34, 34, TRUE); /* one channel: polarity ignored */
+    OzBinning b = {.mode = OZ_BIN_TIME, .ticks = 1, .bin_us = 1e6, .binary = TRUE,
+                   .stabilise = TRUE};
+    oz_spike_set_append(&set, &s, &b, 0);
+    assert_sample(&set, 0, "246 578 1155");
+    cr_assert_eq(set.events_off_sensor, 1);
+    cr_assert_eq(set.events_kept, 3);
+    cr_assert_eq(set.events_in, 4);
+    oz_spike_set_clear(&set);
+}
+
+Test(events, a_set_beyond_the_16_bit_cell_index_is_refused, .signal = SIGABRT) {
+    OzSpikeSet set;
+    oz_spike_set_init(&set, 1, 2, 257, 128, TRUE); /* 65792 cells */
 }
