@@ -123,18 +123,11 @@ static gint cmp_time(gconstpointer a, gconstpointer b, gpointer unused) {
     return (ta > tb) - (ta < tb);
 }
 
-gboolean oz_aedat3_read_file(const char *path, OzEventStream *out, GError **error) {
+gboolean oz_aedat3_parse(const guint8 *b, gsize len, const char *path, OzEventStream *out,
+                         GError **error) {
+    g_return_val_if_fail(b != NULL || len == 0, FALSE);
     g_return_val_if_fail(path != NULL && out != NULL, FALSE);
     *out = (OzEventStream){.width = OZ_DVS128_SIZE, .height = OZ_DVS128_SIZE};
-    g_autofree char *text = NULL;
-    gsize len = 0;
-    g_autoptr(GError) local = NULL;
-    if (!g_file_get_contents(path, &text, &len, &local)) {
-        g_set_error(error, OZ_EVENTS_ERROR, OZ_EVENTS_ERROR_FAILED, "%s: cannot read: %s", path,
-                    local->message);
-        return FALSE;
-    }
-    const guint8 *b = (const guint8 *)text;
     const gsize start = skip_header(b, len, path, error);
     if (!start)
         return FALSE;
@@ -203,6 +196,20 @@ gboolean oz_aedat3_read_file(const char *path, OzEventStream *out, GError **erro
     out->ev = ev;
     out->n = n;
     return TRUE;
+}
+
+gboolean oz_aedat3_read_file(const char *path, OzEventStream *out, GError **error) {
+    g_return_val_if_fail(path != NULL && out != NULL, FALSE);
+    *out = (OzEventStream){.width = OZ_DVS128_SIZE, .height = OZ_DVS128_SIZE};
+    g_autofree char *text = NULL;
+    gsize len = 0;
+    g_autoptr(GError) local = NULL;
+    if (!g_file_get_contents(path, &text, &len, &local)) {
+        g_set_error(error, OZ_EVENTS_ERROR, OZ_EVENTS_ERROR_FAILED, "%s: cannot read: %s", path,
+                    local->message);
+        return FALSE;
+    }
+    return oz_aedat3_parse((const guint8 *)text, len, path, out, error);
 }
 
 /* ---- DVS-Gesture labels and trials --------------------------------------------------- */

@@ -96,6 +96,9 @@ gboolean oz_nmnist_list_file(const char *list_path, int classes, int limit, OzEv
  * missing or bad header, a truncated packet, a negative header field, eventSize ≠ 8 in a
  * polarity packet, x or y ≥ 128, a negative timestamp, no valid event. */
 gboolean oz_aedat3_read_file(const char *path, OzEventStream *out, GError **error);
+/* The same on bytes in memory; name is used in messages. */
+gboolean oz_aedat3_parse(const guint8 *bytes, gsize len, const char *name, OzEventStream *out,
+                         GError **error);
 
 typedef struct {
     int label;            /* 0…10 (the file's 1…11 minus one) */
