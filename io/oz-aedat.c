@@ -54,8 +54,8 @@ static gsize skip_header(const guint8 *b, gsize len, const char *path, GError **
             first = FALSE;
         } else if (n == 0 || line[0] != '#') {
             g_set_error(error, OZ_EVENTS_ERROR, OZ_EVENTS_ERROR_FORMAT,
-                        "%s: byte offset %zu: header line does not start with '#' before %s",
-                        path, off, END_HEADER);
+                        "%s: byte offset %zu: header line does not start with '#' before %s", path,
+                        off, END_HEADER);
             return 0;
         } else if (n == strlen(END_HEADER) && memcmp(line, END_HEADER, n) == 0) {
             return end + 1;
@@ -84,8 +84,7 @@ static PacketHeader packet_header(const guint8 *p) {
 }
 
 /* Checks the packet at off and returns its total length, or 0 with error set. */
-static gsize check_packet(const guint8 *b, gsize len, gsize off, const char *path,
-                          GError **error) {
+static gsize check_packet(const guint8 *b, gsize len, gsize off, const char *path, GError **error) {
     if (len - off < PACKET_HEADER_BYTES) {
         g_set_error(error, OZ_EVENTS_ERROR, OZ_EVENTS_ERROR_FORMAT,
                     "%s: byte offset %zu: truncated packet header (%zu of 28 bytes)", path, off,
@@ -108,10 +107,11 @@ static gsize check_packet(const guint8 *b, gsize len, gsize off, const char *pat
     }
     const guint64 body = (guint64)h.size * (guint64)h.capacity;
     if (body > len - off - PACKET_HEADER_BYTES) {
-        g_set_error(error, OZ_EVENTS_ERROR, OZ_EVENTS_ERROR_FORMAT,
-                    "%s: byte offset %zu: truncated packet: %d events of %d bytes need %" G_GUINT64_FORMAT
-                    " bytes after its header, the file has %zu",
-                    path, off, h.capacity, h.size, body, len - off - PACKET_HEADER_BYTES);
+        g_set_error(
+            error, OZ_EVENTS_ERROR, OZ_EVENTS_ERROR_FORMAT,
+            "%s: byte offset %zu: truncated packet: %d events of %d bytes need %" G_GUINT64_FORMAT
+            " bytes after its header, the file has %zu",
+            path, off, h.capacity, h.size, body, len - off - PACKET_HEADER_BYTES);
         return 0;
     }
     return PACKET_HEADER_BYTES + (gsize)body;
@@ -174,8 +174,8 @@ gboolean oz_aedat3_parse(const guint8 *b, gsize len, const char *path, OzEventSt
                 const gint64 t = (gint64)h.overflow << 31 | (gint64)ts;
                 if (n && t < ev[n - 1].t)
                     sorted = FALSE;
-                ev[n++] = (OzCamEvent){.t = t, .x = (guint16)x, .y = (guint16)y,
-                                       .p = (guint8)(data >> 1 & 1u)};
+                ev[n++] = (OzCamEvent){
+                    .t = t, .x = (guint16)x, .y = (guint16)y, .p = (guint8)(data >> 1 & 1u)};
             }
         }
         off += plen;
@@ -234,8 +234,8 @@ gboolean oz_gesture_read_labels(const char *csv_path, GArray **cuts, GError **er
     g_autofree char *text = NULL;
     g_autoptr(GError) local = NULL;
     if (!g_file_get_contents(csv_path, &text, NULL, &local)) {
-        g_set_error(error, OZ_EVENTS_ERROR, OZ_EVENTS_ERROR_FAILED, "%s: cannot read: %s",
-                    csv_path, local->message);
+        g_set_error(error, OZ_EVENTS_ERROR, OZ_EVENTS_ERROR_FAILED, "%s: cannot read: %s", csv_path,
+                    local->message);
         return FALSE;
     }
     g_autoptr(GArray) out = g_array_new(FALSE, FALSE, sizeof(OzGestureCut));
@@ -292,8 +292,8 @@ gboolean oz_gesture_read_trials(const char *txt_path, char ***names, GError **er
     g_autofree char *text = NULL;
     g_autoptr(GError) local = NULL;
     if (!g_file_get_contents(txt_path, &text, NULL, &local)) {
-        g_set_error(error, OZ_EVENTS_ERROR, OZ_EVENTS_ERROR_FAILED, "%s: cannot read: %s",
-                    txt_path, local->message);
+        g_set_error(error, OZ_EVENTS_ERROR, OZ_EVENTS_ERROR_FAILED, "%s: cannot read: %s", txt_path,
+                    local->message);
         return FALSE;
     }
     g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(g_free);
@@ -313,8 +313,7 @@ gboolean oz_gesture_read_trials(const char *txt_path, char ***names, GError **er
         g_ptr_array_add(out, g_strdup(name));
     }
     if (out->len == 0) {
-        g_set_error(error, OZ_EVENTS_ERROR, OZ_EVENTS_ERROR_EMPTY, "%s: lists no trial",
-                    txt_path);
+        g_set_error(error, OZ_EVENTS_ERROR, OZ_EVENTS_ERROR_EMPTY, "%s: lists no trial", txt_path);
         return FALSE;
     }
     g_ptr_array_add(out, NULL);

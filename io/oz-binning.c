@@ -19,8 +19,8 @@
 #include <string.h>
 
 enum {
-    SACCADE_US = 105000,  /* each of Orchard's three saccades */
-    COUNT_MAX = 255,      /* counts saturate at one byte */
+    SACCADE_US = 105000, /* each of Orchard's three saccades */
+    COUNT_MAX = 255,     /* counts saturate at one byte */
 };
 
 void oz_saccade_offset(gint64 t, double *dx, double *dy) {
@@ -44,8 +44,8 @@ void oz_spike_set_init(OzSpikeSet *set, int ticks, int channels, int height, int
     g_assert(ticks >= 1 && (channels == 1 || channels == 2) && height >= 1 && width >= 1);
     /* The cell index is 16-bit: the dataset layer refuses larger sensors before this. */
     g_assert((gint64)channels * height * width <= 65536);
-    *set = (OzSpikeSet){.ticks = ticks, .channels = channels, .height = height, .width = width,
-                        .binary = binary};
+    *set = (OzSpikeSet){
+        .ticks = ticks, .channels = channels, .height = height, .width = width, .binary = binary};
     const gsize cells = (gsize)channels * (gsize)height * (gsize)width;
     set->scratch_count = g_new0(guint8, cells);
     set->scratch_touched = g_new(guint16, cells);
@@ -145,8 +145,8 @@ static guint64 close_tick(OzSpikeSet *set, gsize touched, guint64 pos) {
 }
 
 /* Where event e lands on the sensor: stabilised when asked, and FALSE when off it. */
-static inline gboolean place(const OzCamEvent *e, gboolean stabilise, int width, int height,
-                             int *x, int *y) {
+static inline gboolean place(const OzCamEvent *e, gboolean stabilise, int width, int height, int *x,
+                             int *y) {
     if (stabilise) {
         double dx, dy;
         oz_saccade_offset(e->t, &dx, &dy);
@@ -170,8 +170,7 @@ void oz_spike_set_append(OzSpikeSet *set, const OzEventStream *s, const OzBinnin
     g_return_if_fail(s->width == set->width && s->height == set->height);
     g_return_if_fail(b->mode == OZ_BIN_SPREAD || b->mode == OZ_BIN_EVENTS || b->bin_us > 0);
     /* Orchard's offsets are in N-MNIST pixels. */
-    g_return_if_fail(!b->stabilise ||
-                     (s->width == OZ_NMNIST_SIZE && s->height == OZ_NMNIST_SIZE));
+    g_return_if_fail(!b->stabilise || (s->width == OZ_NMNIST_SIZE && s->height == OZ_NMNIST_SIZE));
     ensure_scratch(set);
     reserve_sample(set);
     const gint64 T = set->ticks;

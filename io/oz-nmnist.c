@@ -16,9 +16,9 @@
 
 enum {
     RECORD_BYTES = 5,
-    OVERFLOW_Y = 240,                   /* a record with this y marks a timestamp overflow */
-    OVERFLOW_US = 1 << 13,              /* what each marker adds to the later timestamps */
-    MAX_T_US = 1 << 23,                 /* 23 timestamp bits */
+    OVERFLOW_Y = 240,      /* a record with this y marks a timestamp overflow */
+    OVERFLOW_US = 1 << 13, /* what each marker adds to the later timestamps */
+    MAX_T_US = 1 << 23,    /* 23 timestamp bits */
     NMNIST_CLASSES = 10,
 };
 
@@ -301,8 +301,8 @@ gboolean oz_nmnist_list_file(const char *list_path, int classes, int limit, OzEv
             errno = 0;
             label = strtol(tok[1], &end, 10);
             if (errno || end == tok[1] || *end || label < 0 || label >= classes)
-                why = why_owned = g_strdup_printf("label '%s' is not an integer in 0…%d", tok[1],
-                                                  classes - 1);
+                why = why_owned =
+                    g_strdup_printf("label '%s' is not an integer in 0…%d", tok[1], classes - 1);
         }
         char *path = NULL;
         if (!why) {
@@ -315,8 +315,8 @@ gboolean oz_nmnist_list_file(const char *list_path, int classes, int limit, OzEv
                 if (!g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
                     g_clear_pointer(&path, g_free);
                     code = OZ_EVENTS_ERROR_FAILED;
-                    why = why_owned = g_strdup_printf(
-                        "neither %s nor %s exists beside the list file", bin, bs2);
+                    why = why_owned =
+                        g_strdup_printf("neither %s nor %s exists beside the list file", bin, bs2);
                 }
             }
         }

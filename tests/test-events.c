@@ -5,9 +5,9 @@
 #include "oz-test-util.h"
 
 #include <criterion/criterion.h>
+#include <glib/gstdio.h>
 #include <math.h>
 #include <signal.h>
-#include <glib/gstdio.h>
 #include <string.h>
 
 static char *dir;
@@ -51,7 +51,7 @@ Test(events, nmnist_reads_exact_events_and_drops_overflow_markers) {
     rec(b, 5, 240, 0, 0);        /* overflow: +8192 µs from here on */
     rec(b, 0, 0, 1, 0x7FFFFF);   /* 8388607 + 8192 */
     rec(b, 7, 3, 0, 0x7FFFFF);
-    rec(b, 9, 240, 1, 12345);    /* a second one: +16384 */
+    rec(b, 9, 240, 1, 12345); /* a second one: +16384 */
     rec(b, 4, 8, 1, 0x7FFFFF);
     g_autofree char *path = write_bytes("ok.bin", b->data, b->len);
     OzEventStream s;
@@ -341,13 +341,13 @@ static OzEventStream stream34(OzCamEvent *ev, gsize n) {
 
 /* The paper's binning: 3 ms bins from t = 0, the first 30, channel = polarity. */
 static OzCamEvent paper_events[] = {
-    {0, 1, 0, 1},     /* tick 0, cell 34·34 + 1 = 1157 */
-    {10, 1, 0, 1},    /* the same cell again */
-    {2999, 0, 1, 0},  /* tick 0, cell 34 */
+    {0, 1, 0, 1},      /* tick 0, cell 34·34 + 1 = 1157 */
+    {10, 1, 0, 1},     /* the same cell again */
+    {2999, 0, 1, 0},   /* tick 0, cell 34 */
     {3000, 33, 33, 0}, /* tick 1, cell 1155 */
-    {9000, 2, 0, 1},  /* tick 3, cell 1158 */
-    {89999, 5, 5, 0}, /* tick 29, cell 175 */
-    {90000, 6, 6, 1}, /* cropped */
+    {9000, 2, 0, 1},   /* tick 3, cell 1158 */
+    {89999, 5, 5, 0},  /* tick 29, cell 175 */
+    {90000, 6, 6, 1},  /* cropped */
     {200000, 7, 7, 1}, /* cropped */
 };
 
@@ -416,8 +416,8 @@ Test(events, time_binning_from_the_first_event_pads_and_crops) {
     OzEventStream s = stream34(ev, G_N_ELEMENTS(ev));
     OzSpikeSet set;
     oz_spike_set_init(&set, 3, 2, 34, 34, TRUE);
-    OzBinning b = {.mode = OZ_BIN_TIME, .ticks = 3, .bin_us = 1000, .binary = TRUE,
-                   .from_first_event = TRUE};
+    OzBinning b = {
+        .mode = OZ_BIN_TIME, .ticks = 3, .bin_us = 1000, .binary = TRUE, .from_first_event = TRUE};
     oz_spike_set_append(&set, &s, &b, 0);
     assert_sample(&set, 0, "0 1 2|3|1160");
     cr_assert_eq(set.events_cropped, 2);
@@ -479,15 +479,15 @@ Test(events, saccade_offsets_follow_orchards_triangle) {
     const struct {
         gint64 t;
         double dx, dy;
-    } want[] = {{0, 0, 0},          {52500, 1.75, 3.5}, {105000, 3.5, 7},
-                {157500, 5.25, 3.5}, {210000, 7, 0},     {262500, 3.5, 0},
-                {314999, 7.0 / 105000, 0}, {315000, 0, 0}, {400000, 0, 0}};
+    } want[] = {{0, 0, 0},      {52500, 1.75, 3.5}, {105000, 3.5, 7},          {157500, 5.25, 3.5},
+                {210000, 7, 0}, {262500, 3.5, 0},   {314999, 7.0 / 105000, 0}, {315000, 0, 0},
+                {400000, 0, 0}};
     for (gsize i = 0; i < G_N_ELEMENTS(want); i++) {
         double dx, dy;
         oz_saccade_offset(want[i].t, &dx, &dy);
         cr_assert(fabs(dx - want[i].dx) < 1e-12 && fabs(dy - want[i].dy) < 1e-12,
-                  "t %" G_GINT64_FORMAT ": (%g, %g), want (%g, %g)", want[i].t, dx, dy,
-                  want[i].dx, want[i].dy);
+                  "t %" G_GINT64_FORMAT ": (%g, %g), want (%g, %g)", want[i].t, dx, dy, want[i].dx,
+                  want[i].dy);
     }
 }
 
@@ -501,8 +501,8 @@ Test(events, stabilisation_moves_events_back_and_drops_those_off_the_sensor) {
     OzEventStream s = stream34(ev, G_N_ELEMENTS(ev));
     OzSpikeSet set;
     oz_spike_set_init(&set, 1, 1, 34, 34, TRUE); /* one channel: polarity ignored */
-    OzBinning b = {.mode = OZ_BIN_TIME, .ticks = 1, .bin_us = 1e6, .binary = TRUE,
-                   .stabilise = TRUE};
+    OzBinning b = {
+        .mode = OZ_BIN_TIME, .ticks = 1, .bin_us = 1e6, .binary = TRUE, .stabilise = TRUE};
     oz_spike_set_append(&set, &s, &b, 0);
     assert_sample(&set, 0, "246 578 1155");
     cr_assert_eq(set.events_off_sensor, 1);
@@ -675,14 +675,16 @@ Test(events, aedat_malformed_files_are_errors_with_their_byte_offsets) {
     polarity(b, 1, 1, 1, TRUE, 1);
     polarity(b, 128, 1, 1, TRUE, 2); /* at 61 + 28 + 8 = 97 */
     polarity(b, 1, 1, 1, TRUE, 3);
-    expect_aedat_error("x.aedat", b, OZ_EVENTS_ERROR_RANGE, "byte offset 97: polarity event at x = 128");
+    expect_aedat_error("x.aedat", b, OZ_EVENTS_ERROR_RANGE,
+                       "byte offset 97: polarity event at x = 128");
     g_byte_array_unref(b);
 
     b = aedat_start();
     packet(b, 1, 8, 0, 2);
     polarity(b, 1, 1, 1, TRUE, 1);
     polarity(b, 1, 128, 1, TRUE, 2); /* at 97 */
-    expect_aedat_error("y.aedat", b, OZ_EVENTS_ERROR_RANGE, "byte offset 97: polarity event at x = 1, y = 128");
+    expect_aedat_error("y.aedat", b, OZ_EVENTS_ERROR_RANGE,
+                       "byte offset 97: polarity event at x = 1, y = 128");
     g_byte_array_unref(b);
 
     b = aedat_start();
@@ -763,8 +765,8 @@ Test(events, gesture_trial_lists_hold_plain_aedat_names) {
 }
 
 Test(events, cut_keeps_start_up_to_end_and_downsample_floors_coordinates) {
-    OzCamEvent ev[] = {{0, 0, 0, 0}, {10, 127, 1, 1}, {10, 64, 2, 0}, {20, 85, 3, 1},
-                       {30, 1, 127, 0}};
+    OzCamEvent ev[] = {
+        {0, 0, 0, 0}, {10, 127, 1, 1}, {10, 64, 2, 0}, {20, 85, 3, 1}, {30, 1, 127, 0}};
     OzEventStream s = {.ev = ev, .n = 5, .width = 128, .height = 128};
     OzEventStream c;
     oz_event_stream_cut(&s, 10, 30, &c);

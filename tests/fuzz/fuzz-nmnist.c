@@ -22,8 +22,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     for (int mode = OZ_BIN_PAPER; mode <= OZ_BIN_EVENTS; mode++) {
         const gboolean binary = mode % 2 == 0;
-        OzBinning b = {.mode = (OzBinMode)mode, .ticks = 7, .bin_us = 1500, .binary = binary,
-                       .stabilise = mode >= OZ_BIN_TIME, .from_first_event = mode == OZ_BIN_TIME};
+        OzBinning b = {.mode = (OzBinMode)mode,
+                       .ticks = 7,
+                       .bin_us = 1500,
+                       .binary = binary,
+                       .stabilise = mode >= OZ_BIN_TIME,
+                       .from_first_event = mode == OZ_BIN_TIME};
         OzSpikeSet set;
         oz_spike_set_init(&set, 7, 2, 34, 34, binary);
         oz_spike_set_append(&set, &s, &b, 1);
