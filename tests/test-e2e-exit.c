@@ -4,6 +4,7 @@
 #include "oz-test-util.h"
 
 #include "feedback/oz-feedback.h"
+#include "io/oz-events.h"
 #include "io/oz-idx.h"
 #include "io/oz-runlog.h"
 #include "io/oz-scenario.h"
@@ -11,6 +12,7 @@
 #include "plasticity/oz-learner.h"
 #include "sim/oz-checkpoint.h"
 #include "sim/oz-run.h"
+#include "sim/oz-study.h"
 
 #include <criterion/criterion.h>
 #include <string.h>
@@ -49,10 +51,12 @@ Test(e2e, every_module_reports_under_its_own_error_domain) {
         {OZ_FEEDBACK_ERROR, "oz-feedback-error-quark"},
         {OZ_LEARNER_ERROR, "oz-learner-error-quark"},
         {OZ_IDX_ERROR, "oz-idx-error-quark"},
+        {OZ_EVENTS_ERROR, "oz-events-error-quark"},
         {OZ_SCENARIO_ERROR, "oz-scenario-error-quark"},
         {OZ_RUNLOG_ERROR, "oz-runlog-error-quark"},
         {OZ_RUN_ERROR, "oz-run-error-quark"},
         {OZ_CHECKPOINT_ERROR, "oz-checkpoint-error-quark"},
+        {OZ_STUDY_ERROR, "oz-study-error-quark"},
     };
     for (gsize i = 0; i < G_N_ELEMENTS(domains); i++) {
         cr_assert_str_eq(g_quark_to_string(domains[i].quark), domains[i].name);
