@@ -30,14 +30,16 @@ typedef enum {
     OZ_EVENTS_ERROR_LABEL,     /* a missing or bad label */
 } OzEventsError;
 
+/* One camera event.  (Not OzEvent: that is the engine's scheduled event, engine/oz-engine.h,
+ * and sim/ includes both headers.) */
 typedef struct {
     gint64 t;  /* µs */
     guint16 x, y;
     guint8 p;  /* 1 = ON, 0 = OFF */
-} OzEvent;
+} OzCamEvent;
 
 typedef struct {
-    OzEvent *ev; /* (n), timestamps non-decreasing */
+    OzCamEvent *ev; /* (n), timestamps non-decreasing */
     gsize n;
     int width, height; /* the sensor: 34×34 for N-MNIST, 128×128 for DVS128 */
 } OzEventStream;
@@ -61,20 +63,24 @@ gboolean oz_nmnist_write_file(const char *path, const OzEventStream *s, GError *
 
 /* A labelled list of recording files. */
 typedef struct {
-    char **paths; /* (n) absolute or relative to the working directory, as opened */
+    char **paths; /* (n, NULL-terminated) absolute or relative to the working directory */
     guint8 *labels; /* (n) */
     gsize n;
 } OzEventFileList;
 
 void oz_event_file_list_clear(OzEventFileList *l);
-/* The original layout: split_dir/0 … split_dir/9, every *.bin in each, label = the folder;
- * files in name order inside a folder, folders in label order.  A missing class folder is an
- * error; limit > 0 keeps the first limit files of that order. */
+/* The original layout: split_dir/0 … split_dir/9, every *.bin in each, label = the folder.
+ * The files of all folders are listed in one order: numbered names (N-MNIST's and the
+ * converter's names are sample indices) by number, then other names by bytes, ties by label;
+ * so limit > 0 keeps the first limit samples of the data set, all classes mixed (folder by
+ * folder it would keep only zeros).  A missing class folder or no file at all is an error. */
 gboolean oz_nmnist_list_dir(const char *split_dir, int limit, OzEventFileList *out,
                             GError **error);
 /* A list file: lines `ID LABEL` (any whitespace; `#` lines and blank lines skipped) naming
- * ID.bin or ID.bs2 beside the list file.  Errors name the list file and line: a missing label,
- * a label ≥ classes, an ID that is not a plain file name, a file that does not exist. */
+ * ID.bin or ID.bs2 beside the list file, in the file's order; limit > 0 stops after limit
+ * entries.  Errors name the list file and line: a missing label, a label ≥ classes, extra
+ * text, an ID that is not a plain file name, a file that does not exist; a list with no entry
+ * is an error too.  classes is 1…256. */
 gboolean oz_nmnist_list_file(const char *list_path, int classes, int limit, OzEventFileList *out,
                              GError **error);
 

@@ -12,6 +12,7 @@
  * run's own log that cannot be read back; 130 / 143 interrupted by SIGINT / SIGTERM.
  * exit_code_for() decides from an error's domain and code.
  */
+#include "io/oz-events.h"
 #include "io/oz-runlog.h"
 #include "io/oz-scenario.h"
 #include "sim/oz-checkpoint.h"
@@ -177,6 +178,10 @@ static int exit_code_for(const GError *error) {
     if (error->domain == OZ_SCENARIO_ERROR || error->domain == OZ_IDX_ERROR ||
         error->domain == OZ_NEURONS_ERROR || error->domain == OZ_FEEDBACK_ERROR ||
         error->domain == OZ_LEARNER_ERROR)
+        return EXIT_USAGE;
+    /* Event-camera recordings and their lists are the user's data: every code of the domain,
+     * FAILED (unreadable) included, is bad input. */
+    if (error->domain == OZ_EVENTS_ERROR)
         return EXIT_USAGE;
     if (error->domain == OZ_RUN_ERROR) {
         switch ((OzRunError)error->code) {

@@ -1,0 +1,27 @@
+/* oz-events.c — what the event-camera readers share: the error domain and the clean-up of
+ * streams and file lists (io/oz-events.h, docs/EVENTS.md).  The formats themselves are in
+ * oz-nmnist.c and oz-aedat.c, binning in oz-binning.c. */
+#include "oz-events.h"
+
+/* clang-format would split the quark's name at its hyphens (it reads them as
+ * minus signs), and the name is the domain's string. */
+// clang-format off
+G_DEFINE_QUARK(oz-events-error-quark, oz_events_error)
+// clang-format on
+
+void oz_event_stream_clear(OzEventStream *s) {
+    if (!s)
+        return;
+    g_clear_pointer(&s->ev, g_free);
+    s->n = 0;
+}
+
+void oz_event_file_list_clear(OzEventFileList *l) {
+    if (!l)
+        return;
+    for (gsize i = 0; i < l->n; i++)
+        g_free(l->paths[i]);
+    g_clear_pointer(&l->paths, g_free);
+    g_clear_pointer(&l->labels, g_free);
+    l->n = 0;
+}
