@@ -1,8 +1,8 @@
 /* oz-dataset-nmnist.c — the `nmnist` data set: N-MNIST recordings binned into T ticks of
  * 2×34×34 cells (docs/EVENTS.md, "Data sets and keys").
  *
- * Two layouts: the original one, [data] dir with Train/0..9/*.bin and Test/0..9/*.bin (what
- * `opzosim convert` writes), and list files (`train_list`, `test_list`: lines `ID LABEL`
+ * Two layouts: the original one, [data] dir with Train/0..9 and Test/0..9 holding one .bin
+ * per recording (what `opzosim convert` writes), and list files (`train_list`, `test_list`: lines `ID LABEL`
  * naming ID.bin or ID.bs2 beside the list, relative to dir), the layout of slayerPytorch's
  * NMNISTsmall example.  Every recording of a split is read (io/oz-nmnist.c), validated and
  * binned at load into an OzSpikeSet (io/oz-binning.c) with T = [run] ticks; only the binned
