@@ -401,6 +401,39 @@ void oz_run_free(OzRun *run) {
     g_free(run);
 }
 
+/* The data set's keys as loaded (owner `data`, defaults included), and per loaded split
+ * (owner `data train`, `data test`) what loading found: samples, the bytes the samples take
+ * in memory and, for event data, the recordings and events read, kept and cropped by the
+ * binning.  Deterministic values only (no load time), so equal runs log equal rows. */
+static void add_data_rows(OzRun *run, OzLogBatch *b) {
+    const OzDataConfig *d = &run->sc->data;
+    oz_log_batch_add(b, OZ_ROW_PARAMETER, "sSs", "data", "dataset", d->dataset);
+    const char *common[3] = {"classes", "train_limit", "test_limit"};
+    const int common_values[3] = {d->classes, d->train_limit, d->test_limit};
+    for (int k = 0; k < 3; k++) {
+        g_autofree char *v = g_strdup_printf("%d", common_values[k]);
+        oz_log_batch_add(b, OZ_ROW_PARAMETER, "sSs", "data", common[k], v);
+    }
+    for (int k = 0; d->keys && d->keys[k]; k++)
+        oz_log_batch_add(b, OZ_ROW_PARAMETER, "sss", "data", d->keys[k], d->values[k]);
+    const OzDataset *splits[2] = {&run->train, &run->test};
+    const char *owners[2] = {"data train", "data test"};
+    for (int i = 0; i < 2; i++) {
+        const OzDataset *set = splits[i];
+        if (!set->ops)
+            continue; /* not loaded (inference) */
+        guint64 values[6] = {(guint64)set->n, oz_dataset_bytes(set), set->files,
+                             set->spikes.events_in, set->spikes.events_kept,
+                             set->spikes.events_cropped};
+        const char *keys[6] = {"samples", "bytes", "recordings", "events_read", "events_kept",
+                               "events_cropped"};
+        for (int k = 0; k < (set->kind == OZ_SAMPLE_SPIKES ? 6 : 2); k++) {
+            g_autofree char *v = g_strdup_printf("%" G_GUINT64_FORMAT, values[k]);
+            oz_log_batch_add(b, OZ_ROW_PARAMETER, "sSs", owners[i], keys[k], v);
+        }
+    }
+}
+
 OzLogBatch *oz_run_structure_rows(OzRun *run) {
     OzLogBatch *b = oz_log_batch_new();
     for (guint i = 0; i < run->net->pops->len; i++) {
@@ -427,6 +460,7 @@ OzLogBatch *oz_run_structure_rows(OzRun *run) {
                 oz_log_batch_add(b, OZ_ROW_PARAMETER, "sSs", owner, tables[t][k].key, value);
             }
     }
+    add_data_rows(run, b);
     for (guint i = 0; i < run->net->projs->len; i++) {
         OzProjection *p = g_ptr_array_index(run->net->projs, i);
         OzProjectionConfig *pc = g_ptr_array_index(run->sc->projs, i);
