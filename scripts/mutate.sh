@@ -398,6 +398,27 @@ MUTATIONS = [
      "check_guards(run, ph, spikes_before, active);\n    if (run->fault)\n        return FALSE;",
      "check_guards(run, ph, spikes_before, active);",
      "test-e2e", "e2e/numerical_guards_stop_the_run_and_keep_the_last_good_checkpoint"),
+    # --- issue 13: the spike input of event data (tests/test-events-input.c)
+    ("events-frame-clear", "neurons/oz-model-events.c",
+     "            s[idx[k]] = 0.0f;", "            (void)idx;",
+     "test-events-input", "events_input/frames_equal_the_binned_cells"),
+    ("events-counts-rows", "neurons/oz-kind-dense.c",
+     "oz_par_for((gsize)rows, 1, f->mult ? event_rows_mult : event_rows, &j);",
+     "oz_par_for((gsize)rows, 1, event_rows, &j);",
+     "test-events-input",
+     "events_input/counts_deliver_c_rows_and_c_synaptic_events_on_every_path"),
+    ("events-counts-sparse-synops", "neurons/oz-kind-sparse.c",
+     "p->synops += degree(s, idx[at]) * (f->mult ? (guint64)f->mult[at] : 1u);",
+     "p->synops += degree(s, idx[at]);",
+     "test-events-input",
+     "events_input/counts_deliver_c_rows_and_c_synaptic_events_on_every_path"),
+    ("events-factor-count", "neurons/oz-model-events.c",
+     "                s[cell] = c;", "                s[cell] = 1.0f;",
+     "test-events-input",
+     "events_input/first_layer_gradient_takes_the_count_as_the_input_factor"),
+    ("events-input-trace", "neurons/oz-model-events.c",
+     "f->trace[i] = lam * prev[i] + f->s[i];", "f->trace[i] = f->s[i];",
+     "test-events-input", "events_input/input_trace_is_the_lambda_trace_of_the_frames"),
 ]
 
 if args:
