@@ -438,7 +438,9 @@ OzLogBatch *oz_run_structure_rows(OzRun *run) {
     OzLogBatch *b = oz_log_batch_new();
     for (guint i = 0; i < run->net->pops->len; i++) {
         OzPopulation *p = g_ptr_array_index(run->net->pops, i);
-        const char *enc = p == run->input
+        /* The encoding column is the input's encoding key, for a model that has one (a
+         * spike input of event data has none). */
+        const char *enc = p == run->input && oz_neuron_param(p->ops, "encoding", NULL)
                               ? (p->p.encoding == OZ_ENCODING_BERNOULLI ? "bernoulli" : "current")
                               : NULL;
         g_autofree char *shape = oz_population_shape_string(p);
