@@ -112,43 +112,66 @@ void oz_event_stream_downsample(OzEventStream *s, int size);
 
 /* ---- Binning (io/oz-binning.c) ------------------------------------------------------- */
 
+/* How a recording's events become ticks (docs/EVENTS.md, "Binning").  Every mode keeps the
+ * events in time order, so tick numbers never decrease along a recording. */
 typedef enum {
-    OZ_BIN_PAPER,  /* bin k = ⌊(t − t0)/bin_us⌋ for k < ticks, binary by default (3 ms, 30) */
-    OZ_BIN_TIME,   /* fixed-width bins of bin_us from t0; later events cropped (counted) */
-    OZ_BIN_SPREAD, /* `ticks` equal-width bins spread over the recording's span */
-    OZ_BIN_EVENTS, /* `ticks` equal-event-count frames (j·⌊N/T⌋ …, the last takes the rest) */
+    OZ_BIN_PAPER,  /* as TIME; the paper's values are bin_us 3000, ticks 30, binary, t0 = 0 */
+    OZ_BIN_TIME,   /* tick k = ⌊(t − t0)/bin_us⌋; events with k ≥ ticks (or t < t0) are
+                      cropped and counted; a short recording leaves silent ticks */
+    OZ_BIN_SPREAD, /* `ticks` equal-width bins over [t_first, t_last]:
+                      k = ⌊(t − t_first)·T/(t_last − t_first)⌋, t_last in the last bin */
+    OZ_BIN_EVENTS, /* `ticks` equal-event-count frames: event i goes to ⌊i/⌊N/T⌋⌋, at most
+                      T − 1 (the last frame takes the rest; all of them when N < T) */
 } OzBinMode;
 
 typedef struct {
     OzBinMode mode;
-    int ticks;          /* T */
-    double bin_us;      /* PAPER and TIME */
-    gboolean binary;    /* a cell with c events is 1 (binary) or c (counts, saturating at 255) */
-    gboolean stabilise; /* Orchard's linear saccade compensation (N-MNIST only), then drop out-
-                           of-range pixels */
-    gboolean from_first_event; /* t0 = first event's time (TRUE) or 0 (FALSE) */
+    int ticks;          /* T ≥ 1 */
+    double bin_us;      /* PAPER and TIME: > 0 */
+    gboolean binary;    /* a cell with c events is 1 (binary) or c (counts, saturating at 255);
+                           must match the set's */
+    gboolean stabilise; /* Orchard's linear saccade compensation (34×34 N-MNIST only), then
+                           drop the pixels it moves off the sensor; before any mode */
+    gboolean from_first_event; /* PAPER and TIME: t0 = first event's time (TRUE) or 0 */
 } OzBinning;
+
+/* Orchard's saccade offset at time t µs (the image moves (0,0) → (3.5,7) → (7,0) → (0,0),
+ * 105 ms a segment, (0,0) from 315 ms on): stabilisation subtracts it from (x, y). */
+void oz_saccade_offset(gint64 t, double *dx, double *dy);
 
 /* The binned form of a data set: sample s, tick t has the cells
  * cell[tick_off[s·(T+1) + t] … tick_off[s·(T+1) + t + 1]), each a flat index
- * c·H·W + y·W + x (c = polarity), ascending within a tick; count[] parallel (NULL when
- * binary).  tick_off is 64-bit and sample-major, so any sample's frames are two lookups.
- * Cells are 16-bit, so channels·H·W ≤ 65536 (2×128×128 fits). */
+ * c·H·W + y·W + x (c = polarity, or 0 with one channel), ascending within a tick; count[]
+ * parallel (NULL when binary).  tick_off is 64-bit and sample-major, so any sample's frames
+ * are two lookups.  Cells are 16-bit, so channels·H·W ≤ 65536 (2×128×128 fits); init asserts
+ * it.  Memory: 2 bytes per active cell (+1 with counts), 8 bytes per sample-tick. */
 typedef struct {
     int ticks, channels, height, width;
+    gboolean binary;
     gsize n; /* samples */
     guint64 *tick_off; /* (n·(ticks+1)) */
     guint16 *cell;     /* (tick_off[n·(ticks+1) − 1]) */
     guint8 *count;     /* parallel to cell, or NULL when binary */
     guint8 *labels;    /* (n) */
-    guint64 events_in, events_kept, events_cropped; /* totals over the set, for the log */
+    /* Totals over the set, for the log: events_in = kept + cropped + off_sensor. */
+    guint64 events_in, events_kept, events_cropped;
+    guint64 events_off_sensor; /* moved off the sensor by stabilisation */
+    /* Private: capacities and the per-recording scratch (a count per cell, touched cells). */
+    gsize cap_samples, cap_cells;
+    guint8 *scratch_count;
+    guint16 *scratch_touched;
 } OzSpikeSet;
 
+/* channels is 1 (polarity ignored) or 2; binary says whether counts are kept. */
 void oz_spike_set_init(OzSpikeSet *set, int ticks, int channels, int height, int width,
                        gboolean binary);
-/* Bins one recording and appends it as the next sample. */
+/* Bins one recording (sensor height×width = the set's, timestamps non-decreasing) and appends
+ * it as the next sample.  A recording with no event left after stabilisation and cropping
+ * is appended as T silent ticks.  No allocation beyond the set's amortised growth. */
 void oz_spike_set_append(OzSpikeSet *set, const OzEventStream *s, const OzBinning *b,
                          guint8 label);
+/* Frees the growth slack and the scratch (call once the set is complete; append still works). */
+void oz_spike_set_trim(OzSpikeSet *set);
 void oz_spike_set_clear(OzSpikeSet *set);
-/* Bytes held by the set. */
+/* Bytes the set holds (capacities and scratch included). */
 gsize oz_spike_set_bytes(const OzSpikeSet *set);
