@@ -161,7 +161,7 @@ static gboolean nmnist_load(gconstpointer params, const OzDatasetRequest *req, O
                    .from_first_event = p->from_first_event};
     g_autofree char *what = g_strdup_printf("nmnist %s", split_folder[req->split]);
     out->source = g_strdup(src);
-    ok = oz_dataset_bin_files(&files, oz_nmnist_read_file, &b, 0, what, req, out, error);
+    ok = oz_dataset_bin_files(&files, oz_nmnist_read_file, &b, what, req, out, error);
     oz_event_file_list_clear(&files);
     return ok;
 }

@@ -175,21 +175,20 @@ void oz_dataset_fill_spikes(const OzDataset *set, const int *samples, int active
 }
 
 gboolean oz_dataset_bin_files(const OzEventFileList *list, OzEventReader reader,
-                              const OzBinning *binning, int downsample, const char *what,
+                              const OzBinning *binning, const char *what,
                               const OzDatasetRequest *req, OzDataset *out, GError **error) {
     OzSpikeSet *set = &out->spikes;
     for (gsize i = 0; i < list->n; i++) {
         OzEventStream s = {0};
         if (!reader(list->paths[i], &s, error))
             return FALSE;
-        if (downsample > 0)
-            oz_event_stream_downsample(&s, downsample);
         oz_spike_set_append(set, &s, binning, list->labels[i]);
         oz_event_stream_clear(&s);
         out->files++;
         if (req->progress && ((i + 1) % 1000 == 0 || i + 1 == list->n))
             req->progress(what, i + 1, list->n, req->progress_user);
     }
+    oz_spike_set_trim(set);
     out->n = (int)set->n;
     out->labels = set->labels;
     out->rank = 3;

@@ -128,9 +128,10 @@ gsize oz_dataset_bytes(const OzDataset *set);
 /* fill for binned spikes: pop->spike_in[b] views sample samples[b] of set->spikes. */
 void oz_dataset_fill_spikes(const OzDataset *set, const int *samples, int active,
                             OzPopulation *pop);
-/* Reads and bins every recording of list (N-MNIST or AEDAT, by reader) into set->spikes,
- * with progress reports; the first bad file stops it with the reader's error. */
+/* Reads and bins every recording of list (one sample each, read by reader) into out->spikes
+ * (initialised by the caller), with progress reports, then trims the set and fills out's n,
+ * labels and shape; the first bad file stops it with the reader's error. */
 typedef gboolean (*OzEventReader)(const char *path, OzEventStream *out, GError **error);
 gboolean oz_dataset_bin_files(const OzEventFileList *list, OzEventReader reader,
-                              const OzBinning *binning, int downsample, const char *what,
+                              const OzBinning *binning, const char *what,
                               const OzDatasetRequest *req, OzDataset *out, GError **error);

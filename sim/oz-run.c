@@ -403,8 +403,8 @@ void oz_run_free(OzRun *run) {
 
 /* The data set's keys as loaded (owner `data`, defaults included), and per loaded split
  * (owner `data train`, `data test`) what loading found: samples, the bytes the samples take
- * in memory and, for event data, the recordings and events read, kept and cropped by the
- * binning.  Deterministic values only (no load time), so equal runs log equal rows. */
+ * in memory and, for event data, the recordings and the events read, kept, cropped by the
+ * binning and moved off the sensor by stabilisation (read = kept + cropped + off sensor).  Deterministic values only (no load time), so equal runs log equal rows. */
 static void add_data_rows(OzRun *run, OzLogBatch *b) {
     const OzDataConfig *d = &run->sc->data;
     oz_log_batch_add(b, OZ_ROW_PARAMETER, "sSs", "data", "dataset", d->dataset);
@@ -422,12 +422,13 @@ static void add_data_rows(OzRun *run, OzLogBatch *b) {
         const OzDataset *set = splits[i];
         if (!set->ops)
             continue; /* not loaded (inference) */
-        guint64 values[6] = {(guint64)set->n, oz_dataset_bytes(set), set->files,
-                             set->spikes.events_in, set->spikes.events_kept,
-                             set->spikes.events_cropped};
-        const char *keys[6] = {"samples", "bytes", "recordings", "events_read", "events_kept",
-                               "events_cropped"};
-        for (int k = 0; k < (set->kind == OZ_SAMPLE_SPIKES ? 6 : 2); k++) {
+        guint64 values[7] = {(guint64)set->n,         oz_dataset_bytes(set),
+                             set->files,              set->spikes.events_in,
+                             set->spikes.events_kept, set->spikes.events_cropped,
+                             set->spikes.events_off_sensor};
+        const char *keys[7] = {"samples",     "bytes",          "recordings",       "events_read",
+                               "events_kept", "events_cropped", "events_off_sensor"};
+        for (int k = 0; k < (set->kind == OZ_SAMPLE_SPIKES ? 7 : 2); k++) {
             g_autofree char *v = g_strdup_printf("%" G_GUINT64_FORMAT, values[k]);
             oz_log_batch_add(b, OZ_ROW_PARAMETER, "sSs", owners[i], keys[k], v);
         }

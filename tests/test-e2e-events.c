@@ -98,6 +98,12 @@ Test(e2e_events, synops_of_the_input_projection_are_the_binned_events_times_n_po
         cr_assert_eq(oz_test_q(db, "select value from parameters where owner = 'data test' and "
                                    "key = 'events_read'"),
                      8);
+        cr_assert_eq(oz_test_q(db, "select value from parameters where owner = 'data test' and "
+                                   "key = 'events_kept'"),
+                     7, "the event at 20 ms is past the 4 bins of 3 ms");
+        cr_assert_eq(oz_test_q(db, "select value from parameters where owner = 'data test' and "
+                                   "key = 'events_cropped'"),
+                     1);
         g_autofree char *v = oz_test_qs(db, "select value from parameters where owner = 'data' "
                                             "and key = 'values'");
         cr_assert_str_eq(v, modes[m]);
@@ -105,7 +111,7 @@ Test(e2e_events, synops_of_the_input_projection_are_the_binned_events_times_n_po
 }
 
 /* The real recordings: trains and tests through the scenario, and the same run twice logs
- * the same rows (same scenario, seed and threads). */
+ * the same rows (same scenario, seed and threads; every table, grad_stats included). */
 Test(e2e_events, real_recordings_train_and_test_through_a_scenario) {
     g_autofree char *data = g_strdup_printf("dir = %s/nmnist-small\ntrain_list = train20.txt\n"
                                             "test_list = test10.txt",
@@ -116,7 +122,8 @@ Test(e2e_events, real_recordings_train_and_test_through_a_scenario) {
     for (int k = 0; k < 2; k++) {
         char *err = NULL;
         int rc = oz_test_run(&err, "run", s, "--db", db, "--quiet", "--set", "run.mode=train",
-                             "--set", "run.epochs=2", NULL);
+                             "--set", "run.epochs=2", "--set", "record.grad_stats=true", "--set",
+                             "record.spike_samples=2", NULL);
         cr_assert_eq(rc, 0, "%s", err);
         g_free(err);
     }
@@ -164,7 +171,7 @@ Test(e2e_events, bad_data_keys_and_inputs_that_do_not_fit_exit_2_naming_file_sec
         {"data.bin=sometimes", {"s.ini: [data] bin: expected one of paper, time, spread, events"}},
         {"data.bin_us=0", {"s.ini: [data] bin_us: 0 is out of range"}},
         {"data.values=many", {"s.ini: [data] values: expected one of binary, counts"}},
-        {"data.bin_width=3", {"s.ini: [data] bin_width: unknown key (did you mean 'bin_us'?)"}},
+        {"data.bin_u=3000", {"s.ini: [data] bin_u: unknown key (did you mean 'bin_us'?)"}},
         {"data.test_list=missing.txt", {"s.ini: [data] test_list: no list file", "missing.txt"}},
         {"data.train_list=", {"s.ini: [data] dir: no folder", "/Train"}},
         {"population in.shape=2,32,32",
