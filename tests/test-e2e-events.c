@@ -177,6 +177,9 @@ Test(e2e_events, bad_data_keys_and_inputs_that_do_not_fit_exit_2_naming_file_sec
         {"population in.shape=2,32,32",
          {"s.ini: [population in] shape: 2,32,32 does not match the data:",
           "holds 2×34×34 = 2312 cells per sample"}},
+        /* The same size, another shape. */
+        {"population in.shape=2,17,68",
+         {"s.ini: [population in] shape: 2,17,68 does not match the data:"}},
         {"population in.model=input",
          {"s.ini: [population in] model: input does not take the samples of [data] dataset = "
           "nmnist, which are binned spikes, one frame per tick (use model = events)"}},
