@@ -56,7 +56,7 @@ static void write_hand_made(void) {
     g_autofree char *pb = g_build_filename(dir, "2.bin", NULL);
     write_recording(pa, a, G_N_ELEMENTS(a));
     write_recording(pb, b, G_N_ELEMENTS(b));
-    g_autofree char *list = oz_test_write_file(dir, "list.txt", "#sample #class\n1 0\n2 1\n");
+    g_free(oz_test_write_file(dir, "list.txt", "#sample #class\n1 0\n2 1\n"));
 }
 
 /* A scenario over event data: input (events, 2,34,34) → h (lif, n_post) → out (readout, 10),
@@ -206,8 +206,7 @@ Test(e2e_events, a_malformed_recording_exits_2_naming_file_and_offset_before_any
     g_autofree char *bad = g_build_filename(dir, "3.bin", NULL);
     const guint8 bytes[7] = {1, 1, 0, 0, 10, 2, 2};
     cr_assert(g_file_set_contents(bad, (const char *)bytes, sizeof bytes, NULL));
-    g_autofree char *list =
-        oz_test_write_file(dir, "bad.txt", "#sample #class\n1 0\n3 1\n2 1\n");
+    g_free(oz_test_write_file(dir, "bad.txt", "#sample #class\n1 0\n3 1\n2 1\n"));
     g_autofree char *data = g_strdup_printf("dir = %s\ntest_list = bad.txt", dir);
     g_autofree char *s = scenario("s.ini", data, 4, 24, NULL);
     g_autofree char *db = g_build_filename(dir, "bad.sqlite", NULL);
