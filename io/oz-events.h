@@ -88,26 +88,37 @@ gboolean oz_nmnist_list_file(const char *list_path, int classes, int limit, OzEv
 
 #define OZ_DVS128_SIZE 128
 
-/* AEDAT 3.1: `#` header lines up to `#!END-HEADER\r\n`, then packets with a 28-byte
- * little-endian header; polarity packets (type 1, 8-byte events: data word with valid bit 0,
- * polarity bit 1, y bits 2–16, x bits 17–31; int32 timestamp, full = overflow<<31 | ts);
- * other packet types skipped; invalid events dropped. */
+/* AEDAT 3.1: `#` header lines, the first `#!AER-DAT3.1`, up to `#!END-HEADER\r\n`, then
+ * packets with a 28-byte little-endian header; polarity packets (type 1, 8-byte events: data
+ * word with valid bit 0, polarity bit 1, y bits 2–16, x bits 17–31; int32 timestamp, full =
+ * overflow<<31 | ts); other packet types skipped by eventCapacity × eventSize; invalid events
+ * dropped; events out of time order stably sorted.  Errors name the file and byte offset: a
+ * missing or bad header, a truncated packet, a negative header field, eventSize ≠ 8 in a
+ * polarity packet, x or y ≥ 128, a negative timestamp, no valid event. */
 gboolean oz_aedat3_read_file(const char *path, OzEventStream *out, GError **error);
+/* The same on bytes in memory; name is used in messages. */
+gboolean oz_aedat3_parse(const guint8 *bytes, gsize len, const char *name, OzEventStream *out,
+                         GError **error);
 
 typedef struct {
     int label;            /* 0…10 (the file's 1…11 minus one) */
     gint64 start, end;    /* µs, the cut is start ≤ t < end */
 } OzGestureCut;
 
-/* `*_labels.csv`: a header row, then `class,startTime_usec,endTime_usec` rows. */
+/* `*_labels.csv`: a header row, then `class,startTime_usec,endTime_usec` rows (blank lines
+ * skipped), class 1…11, 0 ≤ start < end.  Errors name the file and line, including a first
+ * line that is a data row (a missing header) and a file with no row.  *cuts (transfer full). */
 gboolean oz_gesture_read_labels(const char *csv_path, GArray **cuts /* OzGestureCut */,
                                 GError **error);
-/* trials_to_train.txt / trials_to_test.txt: one .aedat name per line (blank lines skipped);
- * names must be plain file names.  (transfer full) NULL-terminated. */
+/* trials_to_train.txt / trials_to_test.txt: one .aedat name per line (spaces and blank
+ * lines skipped); names must be plain file names ending in .aedat, an error naming file and
+ * line otherwise; an empty list is an error.  *names (transfer full) NULL-terminated. */
 gboolean oz_gesture_read_trials(const char *txt_path, char ***names, GError **error);
-/* Events with start ≤ t < end, as a new stream (timestamps kept). */
+/* Events with start ≤ t < end, as a new stream (timestamps kept; possibly no event, then
+ * out->ev is NULL); s must be in time order. */
 void oz_event_stream_cut(const OzEventStream *s, gint64 start, gint64 end, OzEventStream *out);
-/* Scales coordinates to a size×size sensor: x' = ⌊x·size/width⌋ (as Tonic's Downsample). */
+/* Scales coordinates to a size×size sensor, in place: x' = ⌊x·size/width⌋, y' =
+ * ⌊y·size/height⌋ (as Tonic's Downsample); 1 ≤ size ≤ the sensor. */
 void oz_event_stream_downsample(OzEventStream *s, int size);
 
 /* ---- Binning (io/oz-binning.c) ------------------------------------------------------- */

@@ -515,3 +515,280 @@ Test(events, a_set_beyond_the_16_bit_cell_index_is_refused, .signal = SIGABRT) {
     OzSpikeSet set;
     oz_spike_set_init(&set, 1, 2, 257, 128, TRUE); /* 65792 cells */
 }
+
+/* ---- AEDAT 3.1 and DVS-Gesture ------------------------------------------------------- */
+
+static const char AEDAT_HEADER[] =
+    "#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DVS128\r\n#!END-HEADER\r\n";
+
+static void put32(GByteArray *b, guint32 v) {
+    guint8 w[4] = {(guint8)v, (guint8)(v >> 8), (guint8)(v >> 16), (guint8)(v >> 24)};
+    g_byte_array_append(b, w, 4);
+}
+
+/* A 28-byte packet header (eventNumber = eventValid = capacity). */
+static void packet(GByteArray *b, guint16 type, gint32 size, gint32 overflow, gint32 capacity) {
+    guint8 ts[4] = {(guint8)type, (guint8)(type >> 8), 1, 0}; /* eventType, eventSource 1 */
+    g_byte_array_append(b, ts, 4);
+    put32(b, (guint32)size);
+    put32(b, 4); /* eventTSOffset */
+    put32(b, (guint32)overflow);
+    put32(b, (guint32)capacity);
+    put32(b, (guint32)capacity);
+    put32(b, (guint32)capacity);
+}
+
+static void polarity(GByteArray *b, guint32 x, guint32 y, guint32 p, gboolean valid, guint32 ts) {
+    put32(b, x << 17 | y << 2 | p << 1 | (valid ? 1u : 0u));
+    put32(b, ts);
+}
+
+static GByteArray *aedat_start(void) {
+    GByteArray *b = g_byte_array_new();
+    g_byte_array_append(b, (const guint8 *)AEDAT_HEADER, strlen(AEDAT_HEADER));
+    return b;
+}
+
+/* Two polarity packets with a non-polarity packet between them, an invalid event and a
+ * timestamp overflow in the second polarity packet. */
+static GByteArray *aedat_valid(void) {
+    GByteArray *b = aedat_start();
+    packet(b, 1, 8, 0, 3);
+    polarity(b, 0, 0, 1, TRUE, 10);
+    polarity(b, 127, 127, 0, TRUE, 20);
+    polarity(b, 5, 5, 1, FALSE, 25); /* invalid: dropped */
+    packet(b, 2, 8, 0, 2);           /* special events: skipped, whatever they hold */
+    polarity(b, 4000, 4000, 1, TRUE, 1);
+    polarity(b, 1, 1, 1, TRUE, 0);
+    packet(b, 1, 8, 1, 2); /* eventTSOverflow 1: t = 2^31 + ts */
+    polarity(b, 3, 4, 1, TRUE, 5);
+    polarity(b, 64, 1, 0, TRUE, 7);
+    return b;
+}
+
+Test(events, aedat_reads_polarity_packets_skipping_others_and_invalid_events) {
+    g_autoptr(GByteArray) b = aedat_valid();
+    g_autofree char *path = write_bytes("ok.aedat", b->data, b->len);
+    OzEventStream s;
+    GError *err = NULL;
+    cr_assert(oz_aedat3_read_file(path, &s, &err), "%s", err ? err->message : "");
+    cr_assert_eq(s.width, 128);
+    cr_assert_eq(s.height, 128);
+    cr_assert_eq(s.n, 4);
+    assert_event(&s.ev[0], 10, 0, 0, 1);
+    assert_event(&s.ev[1], 20, 127, 127, 0);
+    assert_event(&s.ev[2], ((gint64)1 << 31) + 5, 3, 4, 1);
+    assert_event(&s.ev[3], ((gint64)1 << 31) + 7, 64, 1, 0);
+
+    /* The whole 2×128×128 sensor fits the 16-bit cell index: EVENTS, T = 2, ⌊4/2⌋ = 2. */
+    OzSpikeSet set;
+    oz_spike_set_init(&set, 2, 2, 128, 128, TRUE);
+    OzBinning bin = {.mode = OZ_BIN_EVENTS, .ticks = 2, .binary = TRUE};
+    oz_spike_set_append(&set, &s, &bin, 3);
+    /* (0,0,ON) = 16384, (127,127,OFF) = 16383; (3,4,ON) = 16384 + 4·128 + 3, (64,1,OFF). */
+    assert_sample(&set, 0, "16383 16384|192 16899");
+    oz_spike_set_clear(&set);
+    oz_event_stream_clear(&s);
+}
+
+Test(events, aedat_events_out_of_time_order_are_sorted_stably) {
+    g_autoptr(GByteArray) b = aedat_start();
+    packet(b, 1, 8, 0, 3);
+    polarity(b, 1, 0, 0, TRUE, 20);
+    polarity(b, 2, 0, 0, TRUE, 10);
+    polarity(b, 3, 0, 0, TRUE, 20);
+    g_autofree char *path = write_bytes("order.aedat", b->data, b->len);
+    OzEventStream s;
+    GError *err = NULL;
+    cr_assert(oz_aedat3_read_file(path, &s, &err), "%s", err ? err->message : "");
+    cr_assert_eq(s.n, 3);
+    assert_event(&s.ev[0], 10, 2, 0, 0);
+    assert_event(&s.ev[1], 20, 1, 0, 0);
+    assert_event(&s.ev[2], 20, 3, 0, 0);
+    oz_event_stream_clear(&s);
+}
+
+static void expect_aedat_error(const char *name, GByteArray *b, int code, const char *want) {
+    g_autofree char *path = write_bytes(name, b->data, b->len);
+    OzEventStream s;
+    GError *err = NULL;
+    cr_assert_not(oz_aedat3_read_file(path, &s, &err), "%s was accepted", name);
+    cr_assert(err->domain == OZ_EVENTS_ERROR);
+    cr_assert_eq(err->code, code, "%s: code %d: %s", name, err->code, err->message);
+    cr_assert(strstr(err->message, path), "the message names the file: %s", err->message);
+    cr_assert(strstr(err->message, want), "expected '%s' in: %s", want, err->message);
+    cr_assert_null(s.ev);
+    g_error_free(err);
+}
+
+Test(events, aedat_malformed_files_are_errors_with_their_byte_offsets) {
+    const gsize h = strlen(AEDAT_HEADER); /* 61: where the first packet starts */
+    cr_assert_eq(h, 61);
+    GByteArray *b;
+
+    b = g_byte_array_new();
+    const char v2[] = "#!AER-DAT2.0\r\n#!END-HEADER\r\n";
+    g_byte_array_append(b, (const guint8 *)v2, strlen(v2));
+    expect_aedat_error("v2.aedat", b, OZ_EVENTS_ERROR_FORMAT, "byte offset 0: not an AEDAT 3.1");
+    g_byte_array_unref(b);
+
+    b = g_byte_array_new();
+    const char noend[] = "#!AER-DAT3.1\r\n#Format: RAW\r\n";
+    g_byte_array_append(b, (const guint8 *)noend, strlen(noend));
+    expect_aedat_error("noend.aedat", b, OZ_EVENTS_ERROR_FORMAT, "has no #!END-HEADER");
+    g_byte_array_unref(b);
+
+    b = g_byte_array_new();
+    const char nohash[] = "#!AER-DAT3.1\r\nFormat: RAW\r\n#!END-HEADER\r\n";
+    g_byte_array_append(b, (const guint8 *)nohash, strlen(nohash));
+    expect_aedat_error("nohash.aedat", b, OZ_EVENTS_ERROR_FORMAT,
+                       "byte offset 14: header line does not start with '#'");
+    g_byte_array_unref(b);
+
+    b = aedat_valid();
+    const guint8 ten[10] = {1, 0, 1, 0, 8, 0, 0, 0, 0, 0};
+    g_byte_array_append(b, ten, 10);
+    g_autofree char *at = g_strdup_printf("byte offset %u: truncated packet header", b->len - 10);
+    expect_aedat_error("head.aedat", b, OZ_EVENTS_ERROR_FORMAT, at);
+    g_byte_array_unref(b);
+
+    b = aedat_start();
+    packet(b, 1, 8, 0, 1);
+    polarity(b, 1, 1, 1, TRUE, 1);
+    packet(b, 1, 8, 0, 3); /* at 61 + 28 + 8 = 97: three events announced, two present */
+    polarity(b, 1, 1, 1, TRUE, 2);
+    polarity(b, 1, 1, 1, TRUE, 3);
+    expect_aedat_error("body.aedat", b, OZ_EVENTS_ERROR_FORMAT, "byte offset 97: truncated packet");
+    g_byte_array_unref(b);
+
+    b = aedat_start();
+    packet(b, 2, 6, 0, 1); /* another type may have any size */
+    g_byte_array_append(b, ten, 6);
+    packet(b, 1, 6, 0, 1); /* at 61 + 28 + 6 = 95 */
+    g_byte_array_append(b, ten, 6);
+    expect_aedat_error("size.aedat", b, OZ_EVENTS_ERROR_FORMAT,
+                       "byte offset 95: polarity packet with eventSize 6");
+    g_byte_array_unref(b);
+
+    b = aedat_start();
+    packet(b, 1, 8, 0, 3);
+    polarity(b, 1, 1, 1, TRUE, 1);
+    polarity(b, 128, 1, 1, TRUE, 2); /* at 61 + 28 + 8 = 97 */
+    polarity(b, 1, 1, 1, TRUE, 3);
+    expect_aedat_error("x.aedat", b, OZ_EVENTS_ERROR_RANGE, "byte offset 97: polarity event at x = 128");
+    g_byte_array_unref(b);
+
+    b = aedat_start();
+    packet(b, 1, 8, 0, 2);
+    polarity(b, 1, 1, 1, TRUE, 1);
+    polarity(b, 1, 128, 1, TRUE, 2); /* at 97 */
+    expect_aedat_error("y.aedat", b, OZ_EVENTS_ERROR_RANGE, "byte offset 97: polarity event at x = 1, y = 128");
+    g_byte_array_unref(b);
+
+    b = aedat_start();
+    packet(b, 1, 8, 0, 1);
+    polarity(b, 1, 1, 1, FALSE, 1);
+    expect_aedat_error("invalid.aedat", b, OZ_EVENTS_ERROR_EMPTY, "no valid polarity event");
+    g_byte_array_unref(b);
+}
+
+Test(events, gesture_labels_csv_gives_cuts_with_classes_from_zero) {
+    g_autofree char *csv = oz_test_write_file(dir, "user01_lab_labels.csv",
+                                              "class,startTime_usec,endTime_usec\r\n"
+                                              "1,100,200\r\n"
+                                              "11, 300 ,4294967296\r\n"
+                                              "\r\n");
+    GArray *cuts = NULL;
+    GError *err = NULL;
+    cr_assert(oz_gesture_read_labels(csv, &cuts, &err), "%s", err ? err->message : "");
+    cr_assert_eq(cuts->len, 2);
+    OzGestureCut *c = (OzGestureCut *)cuts->data;
+    cr_assert(c[0].label == 0 && c[0].start == 100 && c[0].end == 200);
+    cr_assert(c[1].label == 10 && c[1].start == 300 && c[1].end == 4294967296);
+    g_array_unref(cuts);
+
+    const struct {
+        const char *text, *want;
+    } bad[] = {
+        {"class,startTime_usec,endTime_usec\n1,1,2\n0,1,2\n", ":3: class outside 1…11"},
+        {"class,startTime_usec,endTime_usec\n12,1,2\n", ":2: class outside 1…11"},
+        {"class,startTime_usec,endTime_usec\n1,5,5\n", ":2: expected 0 ≤ startTime_usec"},
+        {"class,startTime_usec,endTime_usec\n1,5\n", ":2: expected `class,startTime_usec"},
+        {"class,startTime_usec,endTime_usec\n1,a,9\n", ":2: expected `class,startTime_usec"},
+        {"1,100,200\n", ":1: expected the header row"},
+        {"class,startTime_usec,endTime_usec\n", ": no label row"},
+    };
+    for (gsize k = 0; k < G_N_ELEMENTS(bad); k++) {
+        g_autofree char *name = g_strdup_printf("bad%zu_labels.csv", k);
+        g_autofree char *path = oz_test_write_file(dir, name, bad[k].text);
+        cr_assert_not(oz_gesture_read_labels(path, &cuts, &err), "case %zu accepted", k);
+        cr_assert_eq(err->code, OZ_EVENTS_ERROR_LABEL);
+        g_autofree char *want = g_strconcat(path, bad[k].want, NULL);
+        cr_assert(strstr(err->message, want), "case %zu: expected '%s' in: %s", k, want,
+                  err->message);
+        cr_assert_null(cuts);
+        g_clear_error(&err);
+    }
+}
+
+Test(events, gesture_trial_lists_hold_plain_aedat_names) {
+    g_autofree char *txt = oz_test_write_file(dir, "trials_to_train.txt",
+                                              "user01_fluorescent.aedat\r\n\n user02_lab.aedat\n");
+    char **names = NULL;
+    GError *err = NULL;
+    cr_assert(oz_gesture_read_trials(txt, &names, &err), "%s", err ? err->message : "");
+    cr_assert_eq(g_strv_length(names), 2);
+    cr_assert_str_eq(names[0], "user01_fluorescent.aedat");
+    cr_assert_str_eq(names[1], "user02_lab.aedat");
+    g_strfreev(names);
+
+    const struct {
+        const char *text, *want;
+    } bad[] = {
+        {"a.aedat\n../b.aedat\n", ":2: '../b.aedat' is not a plain .aedat file name"},
+        {"a.aedat\nsub/b.aedat\n", ":2: 'sub/b.aedat'"},
+        {"b.txt\n", ":1: 'b.txt'"},
+        {"\n\n", ": lists no trial"},
+    };
+    for (gsize k = 0; k < G_N_ELEMENTS(bad); k++) {
+        g_autofree char *name = g_strdup_printf("bad%zu.txt", k);
+        g_autofree char *path = oz_test_write_file(dir, name, bad[k].text);
+        cr_assert_not(oz_gesture_read_trials(path, &names, &err), "case %zu accepted", k);
+        g_autofree char *want = g_strconcat(path, bad[k].want, NULL);
+        cr_assert(strstr(err->message, want), "case %zu: expected '%s' in: %s", k, want,
+                  err->message);
+        cr_assert_null(names);
+        g_clear_error(&err);
+    }
+}
+
+Test(events, cut_keeps_start_up_to_end_and_downsample_floors_coordinates) {
+    OzCamEvent ev[] = {{0, 0, 0, 0}, {10, 127, 1, 1}, {10, 64, 2, 0}, {20, 85, 3, 1},
+                       {30, 1, 127, 0}};
+    OzEventStream s = {.ev = ev, .n = 5, .width = 128, .height = 128};
+    OzEventStream c;
+    oz_event_stream_cut(&s, 10, 30, &c);
+    cr_assert_eq(c.n, 3);
+    assert_event(&c.ev[0], 10, 127, 1, 1);
+    assert_event(&c.ev[2], 20, 85, 3, 1);
+    /* ⌊x·48/128⌋: 127 → 47, 64 → 24, 85 → 31; y 1, 2, 3 → 0. */
+    oz_event_stream_downsample(&c, 48);
+    cr_assert_eq(c.width, 48);
+    cr_assert_eq(c.height, 48);
+    assert_event(&c.ev[0], 10, 47, 0, 1);
+    assert_event(&c.ev[1], 10, 24, 0, 0);
+    assert_event(&c.ev[2], 20, 31, 1, 1);
+    oz_event_stream_clear(&c);
+
+    oz_event_stream_cut(&s, 30, 31, &c);
+    cr_assert_eq(c.n, 1);
+    oz_event_stream_downsample(&c, 32); /* (1, 127) → (0, 31) */
+    assert_event(&c.ev[0], 30, 0, 31, 0);
+    oz_event_stream_clear(&c);
+    oz_event_stream_cut(&s, 31, 100, &c);
+    cr_assert_eq(c.n, 0);
+    cr_assert_null(c.ev);
+    oz_event_stream_cut(&s, -5, 1, &c);
+    cr_assert_eq(c.n, 1);
+    oz_event_stream_clear(&c);
+}
