@@ -443,6 +443,10 @@ MUTATIONS = [
     ("keys-dataset-keys", "io/oz-scenario.c",
      "        describe_params(s, (*d)->params);", "        (void)d;",
      "test-e2e-events", "e2e_events/keys_lists_every_data_set_and_its_keys"),
+    ("gesture-cut-end", "io/oz-dataset-dvsgesture.c",
+     "oz_event_stream_cut(&s, c->start, c->end, &cut);",
+     "oz_event_stream_cut(&s, c->start, c->end + 1000, &cut);",
+     "test-e2e-events", "e2e_events/dvs_gesture_trials_are_cut_scaled_and_binned"),
 ]
 
 if args:

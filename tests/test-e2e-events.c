@@ -219,6 +219,79 @@ Test(e2e_events, a_malformed_recording_exits_2_naming_file_and_offset_before_any
     cr_assert_not(g_file_test(db, G_FILE_TEST_EXISTS), "nothing started");
 }
 
+/* A little-endian 32-bit word. */
+static void put32(GByteArray *b, guint32 v) {
+    guint8 w[4] = {(guint8)v, (guint8)(v >> 8), (guint8)(v >> 16), (guint8)(v >> 24)};
+    g_byte_array_append(b, w, 4);
+}
+
+/* A DVS128 Gesture archive of one trial, u01_led.aedat: one AEDAT 3.1 polarity packet of 9
+ * events, cut by u01_led_labels.csv into gesture 3 (t in [0, 1000): 5 events) and gesture 11
+ * (t in [1000, 2000): 3 events; the event at 2500 is in no gesture), listed for both splits. */
+static void write_gesture_archive(void) {
+    static const guint32 ev[9][4] = {/* x, y, p, t */
+                                     {0, 0, 1, 10},      {127, 127, 0, 20}, {64, 64, 1, 30},
+                                     {3, 100, 0, 40},    {3, 100, 0, 900},  {10, 20, 1, 1000},
+                                     {127, 0, 1, 1500},  {0, 127, 0, 1999}, {5, 5, 1, 2500}};
+    GByteArray *b = g_byte_array_new();
+    const char *header = "#!AER-DAT3.1\r\n#!END-HEADER\r\n";
+    g_byte_array_append(b, (const guint8 *)header, strlen(header));
+    const guint8 type_source[4] = {1, 0, 1, 0}; /* eventType 1 (polarity), eventSource 1 */
+    g_byte_array_append(b, type_source, 4);
+    put32(b, 8); /* eventSize */
+    put32(b, 4); /* eventTSOffset */
+    put32(b, 0); /* eventTSOverflow */
+    for (int k = 0; k < 3; k++)
+        put32(b, 9); /* eventCapacity, eventNumber, eventValid */
+    for (int i = 0; i < 9; i++) {
+        put32(b, ev[i][0] << 17 | ev[i][1] << 2 | ev[i][2] << 1 | 1u);
+        put32(b, ev[i][3]);
+    }
+    g_autofree char *aedat = g_build_filename(dir, "u01_led.aedat", NULL);
+    cr_assert(g_file_set_contents(aedat, (const char *)b->data, b->len, NULL));
+    g_byte_array_unref(b);
+    g_free(oz_test_write_file(dir, "u01_led_labels.csv",
+                              "class,startTime_usec,endTime_usec\n3,0,1000\n11,1000,2000\n"));
+    g_free(oz_test_write_file(dir, "trials_to_train.txt", "u01_led.aedat\n"));
+    g_free(oz_test_write_file(dir, "trials_to_test.txt", "u01_led.aedat\n"));
+}
+
+/* The gestures become samples of 2×32×32 cells (the sensor scaled from 128), every event of
+ * a cut binned (equal-event-count frames, counts), so the input projection's SynOps are the
+ * gestures' events × n_post; the labels are the classes minus one. */
+Test(e2e_events, dvs_gesture_trials_are_cut_scaled_and_binned) {
+    write_gesture_archive();
+    g_autofree char *text = g_strdup_printf(
+        "[run]\nticks = 2\nbatch_size = 4\nthreads = 1\nmode = train\n"
+        "[data]\ndataset = dvsgesture\ndir = %s\nsize = 32\nclasses = 11\n"
+        "[rule]\nname = bp\n"
+        "[record]\nspike_samples = 2\n"
+        "[population in]\nmodel = events\nshape = 2,32,32\n"
+        "[population h]\nmodel = lif\nsize = 16\n"
+        "[population out]\nmodel = readout\nsize = 11\n"
+        "[projection in_h]\nfrom = in\nto = h\n"
+        "[projection h_out]\nfrom = h\nto = out\n",
+        dir);
+    g_autofree char *s = oz_test_write_file(dir, "g.ini", text);
+    g_autofree char *db = g_build_filename(dir, "g.sqlite", NULL);
+    char *err = NULL;
+    int rc = oz_test_run(&err, "run", s, "--db", db, "--quiet", NULL);
+    cr_assert_eq(rc, 0, "%s", err);
+    g_free(err);
+    cr_assert_eq(oz_test_q(db, "select value from parameters where owner = 'data test' and "
+                               "key = 'samples'"),
+                 2);
+    cr_assert_eq(oz_test_q(db, "select synops from synops where phase = 'test' and "
+                               "projection = 'in_h'"),
+                 8 * 16, "5 + 3 events, 16 synapses each");
+    /* Sample 0's first frame: its first ⌊5/2⌋ = 2 events, (0,0) ON and (127,127) OFF scaled
+     * to (0,0) and (31,31): cells 1·1024 + 0 and 0·1024 + 31·32 + 31. */
+    g_autofree char *cells =
+        oz_test_qs(db, "select group_concat(neuron) from (select neuron from spikes where "
+                       "population = 'in' and sample = 0 and tick = 0 order by neuron)");
+    cr_assert_str_eq(cells, "1023,1024");
+}
+
 Test(e2e_events, keys_lists_every_data_set_and_its_keys) {
     g_autofree char *out = oz_scenario_describe();
     for (const OzDatasetOps *const *d = oz_datasets(); *d; d++) {
