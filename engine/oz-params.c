@@ -98,6 +98,10 @@ gboolean oz_param_parse(const OzParamSpec *s, const char *text, gpointer base, c
         *why = g_strdup_printf("expected one of %s, got '%s'", list, v);
         return FALSE;
     }
+    case OZ_PARAM_STRING:
+        g_free(*(char **)field);
+        *(char **)field = g_steal_pointer(&v);
+        return TRUE;
     case OZ_PARAM_TYPE_COUNT:
         break;
     }
@@ -113,6 +117,12 @@ void oz_param_defaults(const OzParamSpec *specs, gpointer base) {
         if (!oz_param_parse(&specs[i], specs[i].def, base, &why))
             g_critical("parameter %s: bad default '%s': %s", specs[i].key, specs[i].def, why);
     }
+}
+
+void oz_param_clear(const OzParamSpec *specs, gpointer base) {
+    for (int i = 0; specs && specs[i].key; i++)
+        if (specs[i].type == OZ_PARAM_STRING)
+            g_clear_pointer((char **)((char *)base + specs[i].offset), g_free);
 }
 
 char *oz_param_format(const OzParamSpec *s, gconstpointer base) {
@@ -131,6 +141,10 @@ char *oz_param_format(const OzParamSpec *s, gconstpointer base) {
         g_auto(GStrv) choices = g_strsplit(s->choices, "|", -1);
         int i = *(const int *)field;
         return g_strdup(i >= 0 && i < (int)g_strv_length(choices) ? choices[i] : "?");
+    }
+    case OZ_PARAM_STRING: {
+        const char *v = *(char *const *)field;
+        return g_strdup(v ? v : "");
     }
     case OZ_PARAM_TYPE_COUNT:
         break;
@@ -152,6 +166,8 @@ char *oz_param_describe(const OzParamSpec *s) {
         g_autofree char *list = g_strjoinv(", ", choices);
         return g_strdup_printf("one of %s", list);
     }
+    case OZ_PARAM_STRING:
+        return g_strdup("a text");
     case OZ_PARAM_TYPE_COUNT:
         break;
     }

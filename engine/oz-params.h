@@ -21,6 +21,8 @@ typedef enum {
     OZ_PARAM_INT,       /* int */
     OZ_PARAM_BOOL,      /* gboolean: true/false, yes/no, 1/0, on/off */
     OZ_PARAM_ENUM,      /* int: the index of the value in choices */
+    OZ_PARAM_STRING,    /* char *: a copy of the text (a path); owned by the struct, freed by
+                         * oz_param_clear */
     OZ_PARAM_TYPE_COUNT
 } OzParamType;
 
@@ -44,6 +46,9 @@ const OzParamSpec *oz_param_find(const OzParamSpec *specs, const char *key);
 gboolean oz_param_parse(const OzParamSpec *spec, const char *text, gpointer base, char **why);
 /* Sets every field of the table to its default. */
 void oz_param_defaults(const OzParamSpec *specs, gpointer base);
+/* Frees the string fields of the table (OZ_PARAM_STRING) and sets them to NULL; the other
+ * fields are left as they are.  A struct whose table has no string needs no clearing. */
+void oz_param_clear(const OzParamSpec *specs, gpointer base);
 /* The field's value as text that oz_param_parse reads back to the same value (floats with
  * 9 significant digits, booleans as true/false, enums by name).  (transfer full) */
 char *oz_param_format(const OzParamSpec *spec, gconstpointer base);

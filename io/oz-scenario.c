@@ -12,6 +12,7 @@
  */
 #include "oz-scenario.h"
 
+#include "io/oz-dataset.h"
 #include "neurons/oz-kind.h"
 #include "neurons/oz-neuron.h"
 #include "plasticity/oz-learner.h"
@@ -90,13 +91,27 @@ static const char *projection_kind_names(void) {
     return (const char *)joined;
 }
 
+/* The data sets' names, from their registry (io/oz-dataset.c), joined once. */
+static const char *dataset_names(void) {
+    static gsize joined;
+    if (g_once_init_enter(&joined)) {
+        GString *s = g_string_new(NULL);
+        for (const OzDatasetOps *const *d = oz_datasets(); *d; d++)
+            g_string_append_printf(s, "%s%s", s->len ? "|" : "", (*d)->name);
+        g_once_init_leave(&joined, (gsize)g_string_free(s, FALSE));
+    }
+    return (const char *)joined;
+}
+
 /* Enums whose choices are the names in a plugin registry, so that a registered plugin is
  * a valid value without an edit here. */
 static const struct {
     const char *tag;
     const char *(*names)(void);
-} registries[] = {{"@rules", rule_names}, {"@models", model_names},
-                 {"@kinds", projection_kind_names}};
+} registries[] = {{"@rules", rule_names},
+                  {"@models", model_names},
+                  {"@kinds", projection_kind_names},
+                  {"@datasets", dataset_names}};
 
 /* A key's choices, "a|b|c". */
 static const char *key_choices(const KeySpec *ks) {
@@ -164,29 +179,14 @@ static const KeySpec schema[] = {
     {K_RUN, "runaway_batches", T_INT, RUN(runaway_batches), 0, 1e9, NULL, "50",
      "... for this many training batches in a row stops the run (0: no guard)"},
 
-    {K_DATA, "dataset", T_ENUM, DATA(dataset), 0, 0, "mnist|fashion-mnist|idx", "mnist",
-     "which files: MNIST, Fashion-MNIST (Debian's dataset-fashion-mnist) or explicit IDX paths"},
-    {K_DATA, "dir", T_STRING, DATA(dir), 0, 0, NULL, "",
-     "folder of the IDX files (mnist: data/mnist, fashion-mnist: "
-     "/usr/share/datasets/fashion-mnist)"},
-    {K_DATA, "train_images", T_STRING, DATA(train_images), 0, 0, NULL, "",
-     "IDX path (dataset = idx)"},
-    {K_DATA, "train_labels", T_STRING, DATA(train_labels), 0, 0, NULL, "",
-     "IDX path (dataset = idx)"},
-    {K_DATA, "test_images", T_STRING, DATA(test_images), 0, 0, NULL, "",
-     "IDX path (dataset = idx)"},
-    {K_DATA, "test_labels", T_STRING, DATA(test_labels), 0, 0, NULL, "",
-     "IDX path (dataset = idx)"},
+    {K_DATA, "dataset", T_ENUM, DATA(dataset), 0, 0, "@datasets", "mnist",
+     "which data, one of the registered data sets (io/oz-dataset-*.c; their keys follow)"},
     {K_DATA, "train_limit", T_INT, DATA(train_limit), 0, 1e9, NULL, "0",
      "use the first N training samples (0: all)"},
     {K_DATA, "test_limit", T_INT, DATA(test_limit), 0, 1e9, NULL, "0",
      "use the first N test samples (0: all)"},
     {K_DATA, "classes", T_INT, DATA(classes), 2, 256, NULL, "10",
      "number of classes; labels must be below it"},
-    {K_DATA, "normalize", T_BOOL, DATA(normalize), 0, 0, NULL, "true",
-     "current encoding: x = (pixel/255 - mean)/std"},
-    {K_DATA, "mean", T_DOUBLE, DATA(mean), -1e6, 1e6, NULL, "0.1307", "normalisation mean"},
-    {K_DATA, "std", T_DOUBLE, DATA(std), 1e-9, 1e6, NULL, "0.3081", "normalisation std"},
 
     {K_RECORD, "spike_samples", T_INT, REC(spike_samples), 0, 1e6, NULL, "0",
      "record every spike of the first N test samples (last evaluation)"},
@@ -609,6 +609,18 @@ static void add_rule_keys(GPtrArray *known) {
         }
 }
 
+/* Every key of a registered data set's table, once each, in registry order. */
+static void add_dataset_keys(GPtrArray *known) {
+    for (const OzDatasetOps *const *d = oz_datasets(); *d; d++)
+        for (int i = 0; (*d)->params && (*d)->params[i].key; i++) {
+            gboolean seen = FALSE;
+            for (guint j = 0; j < known->len && !seen; j++)
+                seen = strcmp(g_ptr_array_index(known, j), (*d)->params[i].key) == 0;
+            if (!seen)
+                g_ptr_array_add(known, (gpointer)(*d)->params[i].key);
+        }
+}
+
 /* A plugin's key table (NULL or ended by a NULL key): each key from the file or its
  * default, parsed into base by its spec (an enum value that is no choice gets a
  * suggestion), then appended to keys and values as text.  FALSE at the first key that does
@@ -665,6 +677,21 @@ static gboolean fill_rule_keys(const Ctx *c, GKeyFile *kf, const char *section,
     return ok;
 }
 
+/* The data set's own keys: every key of its table, from the file or its default, validated
+ * by its specs and kept as text (its configure runs in validate, once the run mode is known).
+ * Keys of other registered data sets were let through by fill_section and are ignored. */
+static gboolean fill_dataset_keys(const Ctx *c, GKeyFile *kf, const char *section,
+                                  OzDataConfig *dc, GError **error) {
+    const OzDatasetOps *ops = oz_dataset_lookup(dc->dataset);
+    g_assert(ops); /* the "@datasets" enum accepted it */
+    gpointer scratch = g_malloc0(MAX(ops->params_size, 1));
+    GPtrArray *keys = g_ptr_array_new(), *values = g_ptr_array_new();
+    gboolean ok = read_plugin_keys(c, kf, section, ops->params, scratch, keys, values, error);
+    take_plugin_keys(keys, values, &dc->keys, &dc->values);
+    oz_dataset_params_free(ops, scratch);
+    return ok;
+}
+
 static gboolean fill_section(const Ctx *c, GKeyFile *kf, Kind kind, const char *section,
                              gpointer base, GError **error) {
     /* Unknown keys first, so a misspelt required key reads as a misspelling. */
@@ -679,6 +706,8 @@ static gboolean fill_section(const Ctx *c, GKeyFile *kf, Kind kind, const char *
         add_kind_keys(known_keys);
     if (kind == K_RULE)
         add_rule_keys(known_keys);
+    if (kind == K_DATA)
+        add_dataset_keys(known_keys);
     const char *const *known = (const char *const *)known_keys->pdata;
     const gsize nknown = known_keys->len;
     for (char **k = keys; k && *k; k++) {
@@ -720,6 +749,8 @@ static gboolean fill_section(const Ctx *c, GKeyFile *kf, Kind kind, const char *
     }
     if (kind == K_RULE)
         return fill_rule_keys(c, kf, section, base, error);
+    if (kind == K_DATA)
+        return fill_dataset_keys(c, kf, section, base, error);
     return TRUE;
 }
 
@@ -859,11 +890,8 @@ void oz_scenario_free(OzScenario *sc) {
     g_free(sc->run.delivery);
     OzDataConfig *d = &sc->data;
     g_free(d->dataset);
-    g_free(d->dir);
-    g_free(d->train_images);
-    g_free(d->train_labels);
-    g_free(d->test_images);
-    g_free(d->test_labels);
+    g_strfreev(d->keys);
+    g_strfreev(d->values);
     g_strfreev(sc->record.spike_populations);
     g_free(sc->rule.name);
     g_free(sc->rule.noise);
@@ -933,69 +961,35 @@ static OzPopulationConfig *find_pop(const OzScenario *sc, const char *name) {
     return NULL;
 }
 
-/* Picks the IDX file name in dir, plain or gzip. */
-static char *find_idx(const char *dir, const char *base) {
-    g_autofree char *plain = g_build_filename(dir, base, NULL);
-    if (g_file_test(plain, G_FILE_TEST_EXISTS))
-        return g_steal_pointer(&plain);
-    g_autofree char *gz = g_strconcat(plain, ".gz", NULL);
-    if (g_file_test(gz, G_FILE_TEST_EXISTS))
-        return g_steal_pointer(&gz);
+const char *oz_data_config_get(const OzDataConfig *dc, const char *key) {
+    for (int i = 0; dc->keys && dc->keys[i]; i++)
+        if (strcmp(dc->keys[i], key) == 0)
+            return dc->values[i];
     return NULL;
 }
 
+/* The data set's checks across its keys and of what they name (files, folders), as the run
+ * will load them: the training split only when training. */
 static gboolean resolve_data(const Ctx *c, OzScenario *sc, GError **error) {
     OzDataConfig *d = &sc->data;
-    gboolean train = strcmp(sc->run.mode, "train") == 0;
-    if (strcmp(d->dataset, "idx") == 0) {
-        struct {
-            const char *key;
-            char *path;
-            gboolean needed;
-        } f[] = {{"train_images", d->train_images, train},
-                 {"train_labels", d->train_labels, train},
-                 {"test_images", d->test_images, TRUE},
-                 {"test_labels", d->test_labels, TRUE}};
-        for (gsize i = 0; i < G_N_ELEMENTS(f); i++) {
-            if (!f[i].needed)
-                continue;
-            if (!*f[i].path) {
-                key_error(c, error, OZ_SCENARIO_ERROR_MISSING, "data", f[i].key,
-                          "required with dataset = idx (a path to an IDX file)");
-                return FALSE;
-            }
-            if (!g_file_test(f[i].path, G_FILE_TEST_IS_REGULAR)) {
-                key_error(c, error, OZ_SCENARIO_ERROR_REFERENCE, "data", f[i].key,
-                          "no such file '%s'", f[i].path);
-                return FALSE;
-            }
-        }
+    const OzDatasetOps *ops = oz_dataset_lookup(d->dataset);
+    g_assert(ops);
+    if (!ops->configure)
         return TRUE;
-    }
-    if (!*d->dir) {
-        g_free(d->dir);
-        d->dir = g_strdup(strcmp(d->dataset, "mnist") == 0 ? "data/mnist"
-                                                           : "/usr/share/datasets/fashion-mnist");
-    }
-    static const char *const base[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                                        "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
-    char **slot[4] = {&d->train_images, &d->train_labels, &d->test_images, &d->test_labels};
-    for (int i = 0; i < 4; i++) {
-        if (i < 2 && !train)
-            continue;
-        char *found = find_idx(d->dir, base[i]);
-        if (!found) {
-            const char *hint = strcmp(d->dataset, "mnist") == 0
-                                   ? "run scripts/setup.sh to fetch MNIST"
-                                   : "apt-get install dataset-fashion-mnist";
-            key_error(c, error, OZ_SCENARIO_ERROR_REFERENCE, "data", "dir",
-                      "no file %s or %s.gz in '%s' (%s)", base[i], base[i], d->dir, hint);
-            return FALSE;
-        }
-        g_free(*slot[i]);
-        *slot[i] = found;
-    }
-    return TRUE;
+    g_autoptr(GError) local = NULL;
+    const char *bad = NULL;
+    gpointer params = oz_dataset_params_new(ops, (const char *const *)d->keys,
+                                            (const char *const *)d->values, &bad, &local);
+    g_assert(params); /* fill_dataset_keys validated every key */
+    gboolean train = strcmp(sc->run.mode, "train") == 0;
+    gboolean ok = ops->configure(params, train, &bad, &local);
+    oz_dataset_params_free(ops, params);
+    if (ok)
+        return TRUE;
+    OzScenarioError code = local->domain == OZ_SCENARIO_ERROR ? (OzScenarioError)local->code
+                                                              : OZ_SCENARIO_ERROR_VALUE;
+    key_error(c, error, code, "data", bad, "%s", local->message);
+    return FALSE;
 }
 
 /* The run name is checked before anything else that can fail, and defaulted from the file
@@ -1341,6 +1335,14 @@ static void describe_kinds(GString *s) {
     }
 }
 
+/* The keys of every registered data set, from their ops tables, under the data section. */
+static void describe_datasets(GString *s) {
+    for (const OzDatasetOps *const *d = oz_datasets(); *d; d++) {
+        g_string_append_printf(s, "  dataset = %s: %s\n", (*d)->name, (*d)->help);
+        describe_params(s, (*d)->params);
+    }
+}
+
 /* The keys of every registered rule, from their ops tables, under the rule section. */
 static void describe_rules(GString *s) {
     for (const OzRuleOps *const *r = oz_rule_all(); *r; r++) {
@@ -1361,6 +1363,8 @@ char *oz_scenario_describe(void) {
                 describe_kinds(s);
             if (last == K_RULE)
                 describe_rules(s);
+            if (last == K_DATA)
+                describe_datasets(s);
             last = (int)ks->kind;
             g_string_append_printf(s, "\n[%s%s]\n", kind_names[ks->kind],
                                    kind_named[ks->kind] ? " NAME" : "");
@@ -1379,5 +1383,7 @@ char *oz_scenario_describe(void) {
         describe_kinds(s);
     if (last == K_RULE)
         describe_rules(s);
+    if (last == K_DATA)
+        describe_datasets(s);
     return g_string_free(s, FALSE);
 }

@@ -13,6 +13,8 @@
  * and errors in them say so.  The text of the scenario after overrides is kept, so the
  * run log can store exactly what ran.
  *
+ * [data] keys: dataset, classes and the limits are the schema's; every other key is the
+ * chosen data set's (io/oz-dataset.h), validated by its table and its configure slot.
  * Relative data paths are resolved against the current directory.
  */
 #pragma once
@@ -53,14 +55,18 @@ typedef struct {
 } OzRunConfig;
 
 typedef struct {
-    char *dataset; /* "mnist", "fashion-mnist", "idx" */
-    char *dir;
-    char *train_images, *train_labels, *test_images, *test_labels; /* resolved paths */
+    char *dataset; /* a registered data set (io/oz-dataset.h) */
     int train_limit, test_limit;
     int classes;
-    gboolean normalize;
-    double mean, std;
+    /* The data set's own keys, every one of its table, each with the value given or its
+     * default, as text that reads back to the same value; NULL-terminated, parallel.  Keys
+     * of other registered data sets in [data] are accepted and not kept. */
+    char **keys;
+    char **values;
 } OzDataConfig;
+
+/* The value of one of the data set's keys, or NULL.  (transfer none) */
+const char *oz_data_config_get(const OzDataConfig *dc, const char *key);
 
 #define OZ_SCENARIO_SHAPE_MAX 4 /* dimensions of a population shape (C,H,W needs 3) */
 

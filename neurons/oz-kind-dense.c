@@ -169,6 +169,21 @@ static void full_rows(void *ctx, int part, gsize begin, gsize end) {
     add_rows(j->p, j->idx, j->counts, NULL, j->val, NULL, j->cur, j->acc, begin, end);
 }
 
+/* The same two for a packet whose entries stand for several events each (OzFrame.mult, a
+ * counts-mode spike input): entry k adds mult_k · W[idx_k].  Separate functions, so the
+ * binary paths above keep their constant NULL. */
+static void event_rows_mult(void *ctx, int part, gsize begin, gsize end) {
+    (void)part;
+    const RowsJob *j = ctx;
+    add_rows(j->p, j->idx, j->counts, j->vals, 0.0f, j->acc, j->acc, NULL, begin, end);
+}
+
+static void full_rows_mult(void *ctx, int part, gsize begin, gsize end) {
+    (void)part;
+    const RowsJob *j = ctx;
+    add_rows(j->p, j->idx, j->counts, j->vals, 0.0f, NULL, j->cur, j->acc, begin, end);
+}
+
 /* A delta packet: cur += Σ_k Δs_k · W[changed_k], acc += cur. */
 static void delta_rows(void *ctx, int part, gsize begin, gsize end) {
     (void)part;
@@ -180,9 +195,10 @@ static void deliver_events(OzProjection *p, OzFrame *f, float *acc, int rows) {
     RowsJob j = {.p = p,
                  .idx = oz_frame_index(f, rows, p->n_pre),
                  .counts = f->counts,
+                 .vals = f->mult,
                  .val = f->value,
                  .acc = acc};
-    oz_par_for((gsize)rows, 1, event_rows, &j);
+    oz_par_for((gsize)rows, 1, f->mult ? event_rows_mult : event_rows, &j);
 }
 
 /* Builds a delta packet's change lists (not the learner's sparse chunks). */
@@ -248,10 +264,11 @@ static void deliver_with_delta(OzProjection *p, OzFrame *f, float *acc, int rows
         RowsJob j = {.p = p,
                      .idx = oz_frame_index(f, rows, p->n_pre),
                      .counts = f->counts,
+                     .vals = f->mult,
                      .val = f->value,
                      .cur = p->cur,
                      .acc = acc};
-        oz_par_for((gsize)rows, 1, full_rows, &j);
+        oz_par_for((gsize)rows, 1, f->mult ? full_rows_mult : full_rows, &j);
         p->packets_event++;
         p->delta_run = 0;
         break;
@@ -301,6 +318,8 @@ static void dense_deliver(OzProjection *p, OzFrame *f, float *acc) {
     case OZ_FRAME_SPIKES:
         break;
     }
+    /* nspikes counts events: a multi-event entry (f->mult) is that many synaptic events. */
+    g_assert(!f->mult || f->value == 1.0f);
     p->synops += f->nspikes * (guint64)p->n_post;
     p->row_fetches += f->nspikes;
     if (f->nspikes == 0) {

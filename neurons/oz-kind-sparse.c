@@ -190,6 +190,7 @@ typedef struct {
     const OzProjection *p;
     const float *s;          /* (B, n_pre) real values, or NULL */
     const int *idx, *counts; /* spike lists, when s is NULL */
+    const float *mult;       /* (B, n_pre) events per list entry, or NULL: one each */
     float val;
     float *acc; /* (B, n_post) */
 } ScatterJob;
@@ -207,7 +208,9 @@ static void scatter_rows(void *ctx, int part, gsize begin, gsize end) {
         const int n = j->s ? n_pre : j->counts[b];
         for (int m = 0; m < n; m++) {
             const int i = j->s ? m : j->idx[b * n_pre + m];
-            const float d = j->s ? j->s[b * n_pre + i] : j->val;
+            const float d = j->s     ? j->s[b * n_pre + i]
+                            : j->mult ? j->mult[b * n_pre + m]
+                                      : j->val;
             if (d == 0.0f)
                 continue;
             for (gsize k = s->start[i]; k < s->start[i + 1]; k++)
@@ -267,10 +270,15 @@ static void sparse_deliver(OzProjection *p, OzFrame *f, float *acc) {
     if (f->nspikes == 0)
         return;
     const int *idx = oz_frame_index(f, rows, p->n_pre);
+    /* An entry of c events (f->mult, value 1) is c synaptic events per synapse. */
+    g_assert(!f->mult || f->value == 1.0f);
     for (int b = 0; b < rows; b++)
-        for (int m = 0; m < f->counts[b]; m++)
-            p->synops += degree(s, idx[(gsize)b * p->n_pre + m]);
-    ScatterJob j = {.p = p, .idx = idx, .counts = f->counts, .val = f->value, .acc = acc};
+        for (int m = 0; m < f->counts[b]; m++) {
+            const gsize at = (gsize)b * p->n_pre + m;
+            p->synops += degree(s, idx[at]) * (f->mult ? (guint64)f->mult[at] : 1u);
+        }
+    ScatterJob j = {
+        .p = p, .idx = idx, .counts = f->counts, .mult = f->mult, .val = f->value, .acc = acc};
     oz_par_for((gsize)rows, 1, scatter_rows, &j);
     p->packets_event++;
 }

@@ -74,6 +74,11 @@ gboolean oz_neuron_ops_check(const OzNeuronOps *ops, char **why) {
                                ops->name);
         return FALSE;
     }
+    if ((ops->caps & OZ_NEURON_SPIKE_SOURCE) && !(ops->caps & OZ_NEURON_SOURCE)) {
+        *why = g_strdup_printf("model %s: a spike source is a source (OZ_NEURON_SOURCE)",
+                               ops->name);
+        return FALSE;
+    }
     if (ops->params && !ops->params_size) {
         *why = g_strdup_printf("model %s: keys in its own struct need params_size", ops->name);
         return FALSE;

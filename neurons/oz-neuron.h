@@ -61,6 +61,10 @@ typedef enum {
      * rule asks for the noisy reading, pop->trace_noisy), so a chunk of gradient terms can be
      * summed from the spike changes (plasticity/oz-learner.c, sparse chunks). */
     OZ_NEURON_TRACE_OF_SPIKES = 1u << 2,
+    /* A source fed binned spike samples (pop->spike_in, one sparse frame per tick: an event
+     * data set) rather than values in pop->x (an image data set).  The run pairs a data set
+     * with the input model by this bit. */
+    OZ_NEURON_SPIKE_SOURCE = 1u << 3,
 } OzNeuronCaps;
 
 #define OZ_CTL_UNKNOWN (-1)
@@ -98,7 +102,7 @@ struct OzNeuronOps {
     gboolean (*configure)(const OzPopulationParams *common, gconstpointer params, const char **key,
                           GError **error);
     /* (optional) allocates the public (B, n) buffers the model uses (v, x, mask, o, osum,
-     * bias, bias_grad) and anything its private state points to.  pop->n, pop->batch,
+     * bias, bias_grad; spike_in, (B)) and anything its private state points to.  pop->n, pop->batch,
      * pop->p and pop->params are set. */
     void (*alloc)(OzPopulation *pop);
     /* (optional) derived values from the parameters, into pop->state. */

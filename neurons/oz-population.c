@@ -117,6 +117,7 @@ static void free_frames(OzPopulation *pop) {
         OzFrame *f = &pop->frames[k];
         g_free(f->counts);
         g_free(f->idx);
+        g_free(f->mult);
         if (f->trace != f->s && f->trace != pop->x)
             g_free(f->trace);
         if (f->s != pop->x)
@@ -141,6 +142,7 @@ void oz_population_free(OzPopulation *pop) {
     g_free(pop->acc);
     g_free(pop->zero);
     g_free(pop->x);
+    g_free(pop->spike_in);
     g_free(pop->v);
     g_free(pop->mask);
     g_free(pop->o);

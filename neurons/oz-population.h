@@ -65,6 +65,11 @@ typedef struct {
     int *idx;         /* (B, n) per sample, the first counts[b] entries are neuron ids;
                        * built on demand (oz_frame_index) for OZ_FRAME_SPIKES frames */
     gboolean indexed; /* idx is valid */
+    float *mult;      /* (B, n) or NULL: how many events each idx entry stands for (a cell
+                       * of c events of a counts-mode spike input): the entry sends c times
+                       * its weight row, c synaptic events per synapse, and nspikes counts
+                       * events.  Only in frames whose value is 1; set with idx (indexed).
+                       * NULL: one event each. */
     float *s;         /* (B, n) transmitted activity (ŝ = s + αz under after-neuron noise) */
     float *trace;     /* (B, n) presynaptic trace â at this tick (see oz-population.c) */
     float *u;         /* (B, n) lif: pre-reset membrane at this tick, for ψ */
@@ -77,6 +82,19 @@ typedef enum {
     OZ_NOISE_BEFORE, /* αz is added to the input current before charging */
     OZ_NOISE_COUNT
 } OzNoiseMode;
+
+/* One sample of binned spikes as a spike source reads it (OZ_NEURON_SPIKE_SOURCE): a view
+ * into the data set's binned form (io/oz-events.h, OzSpikeSet), filled by the run per batch
+ * row.  Tick t's cells are cell[tick_off[t] … tick_off[t + 1]), flat indices into the
+ * population (c·H·W + y·W + x), ascending; count[] is parallel (a cell of count c is c
+ * events), or NULL when every cell is one event.  Ticks from `ticks` on are silent; a row
+ * with ticks = 0 (beyond the batch's samples) emits nothing. */
+typedef struct {
+    const guint64 *tick_off; /* (ticks + 1) */
+    const guint16 *cell;
+    const guint8 *count;
+    int ticks;
+} OzSpikeSample;
 
 /* Parameters fixed for a run (plain value; filled from the scenario).  The typed fields are
  * the parameters the core and the learning rules also read; each model says which of them
@@ -116,6 +134,7 @@ typedef struct OzPopulation {
     float *v;       /* post-reset membrane (lif) */
     float *u;       /* lif: the u of the last step's frame (a view, not owned) */
     float *x;       /* input: current values or Bernoulli probabilities */
+    OzSpikeSample *spike_in; /* (B) a spike source's samples, set by the run per batch */
     float *mask;    /* dropout mask, 0 or 1/(1−p) (lif, training only) */
     float *o;       /* readout: o[t] of the last step */
     float *osum;    /* readout: Σ_t o[t] */

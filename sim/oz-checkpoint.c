@@ -207,7 +207,7 @@ static void foreach_position(OzRun *run, const Walk *w) {
     SCALAR(w, K, FALSE, &run->phase_index, "pos:phase_index");
     SCALAR(w, K, FALSE, &run->cursor, "pos:cursor");
     const OzPhase *ph = oz_run_current_phase(run);
-    const OzImageSet *set = ph && ph->kind == OZ_PHASE_TRAIN ? &run->train : &run->test;
+    const OzDataset *set = ph && ph->kind == OZ_PHASE_TRAIN ? &run->train : &run->test;
     /* Between phases (cursor −1) the next phase has no order yet: it will shuffle from
      * the restored stream, as it would have.  (When loading, pos:cursor above has just
      * been read, so this test sees the stored cursor.) */

@@ -299,6 +299,24 @@ static gboolean resume_run(OzRunLog *log, OzScenario *sc, OzRun *run, GError **e
     return restore_state(db, id, run, error) && oz_runlog_resume_run(log, id, error);
 }
 
+/* Loading progress of a data set read from many files (event recordings): a line refreshed
+ * about once a second on a terminal, every ten seconds otherwise, and the total at the end. */
+static void load_progress(const char *what, gsize done, gsize total, gpointer user) {
+    (void)user;
+    static double last;
+    gboolean tty = isatty(STDERR_FILENO);
+    double t = now_s();
+    if (done < total && t - last < (tty ? 1.0 : 10.0))
+        return;
+    last = t;
+    if (tty)
+        fprintf(stderr, "\r\033[Kopzosim: loading %s: %zu/%zu recordings%s", what, done, total,
+                done == total ? "\n" : "");
+    else
+        fprintf(stderr, "opzosim: loading %s: %zu/%zu recordings\n", what, done, total);
+    fflush(stderr);
+}
+
 /* eval: the run (default: the newest with a checkpoint) and how it was started — its
  * scenario text and path (transfer full) and thread count.  Prints and returns FALSE
  * when there is none. */
@@ -352,6 +370,7 @@ static double stored_test_accuracy(sqlite3 *db, gint64 run_id, int epoch) {
 
 static int cmd_eval(int argc, char **argv) {
     g_autofree char *db_path = NULL;
+    g_auto(GStrv) sets = NULL;
     gint64 run_id = -1;
     int epoch = -1, threads = 0;
     GOptionEntry entries[] = {
@@ -361,6 +380,10 @@ static int cmd_eval(int argc, char **argv) {
         {"epoch", 'e', 0, G_OPTION_ARG_INT, &epoch,
          "Epoch as numbered in the epochs table, from 0 (default: the newest checkpoint)", "N"},
         {"threads", 't', 0, G_OPTION_ARG_INT, &threads, "compute threads (default: the run's)", "N"},
+        {"set", 's', 0, G_OPTION_ARG_STRING_ARRAY, &sets,
+         "Override a key of the run's scenario, e.g. another test set (repeatable; the "
+         "accuracy is then not compared with the stored one)",
+         "SECTION.KEY=VALUE"},
         {NULL, 0, 0, 0, NULL, NULL, NULL}};
     g_autoptr(GOptionContext) ctx =
         g_option_context_new("- evaluate a stored checkpoint on the test set");
@@ -390,9 +413,17 @@ static int cmd_eval(int argc, char **argv) {
     oz_par_set_threads(CLAMP(threads > 0 ? threads : run_threads, 1, OZ_PAR_MAX_THREADS));
     /* The stored scenario's [run] name is not needed (eval writes no run log), and a log
      * made before run names had to be plain may hold one that is not: set a plain one. */
-    const char *infer[] = {"run.mode=infer", "record.spike_samples=0", "run.name=eval", NULL};
-    g_autoptr(OzScenario) sc = oz_scenario_load_data(text, path, infer, &error);
-    g_autoptr(OzRun) run = sc ? oz_run_new(sc, &error) : NULL;
+    g_autoptr(GPtrArray) overrides = g_ptr_array_new();
+    for (char **s = sets; s && *s; s++)
+        g_ptr_array_add(overrides, *s);
+    /* After the user's: eval always infers. */
+    const char *infer[] = {"run.mode=infer", "record.spike_samples=0", "run.name=eval"};
+    for (gsize i = 0; i < G_N_ELEMENTS(infer); i++)
+        g_ptr_array_add(overrides, (gpointer)infer[i]);
+    g_ptr_array_add(overrides, NULL);
+    g_autoptr(OzScenario) sc =
+        oz_scenario_load_data(text, path, (const char *const *)overrides->pdata, &error);
+    g_autoptr(OzRun) run = sc ? oz_run_new_with_progress(sc, load_progress, NULL, &error) : NULL;
     if (!run || !oz_checkpoint_load(db, run_id, epoch, run, OZ_LOAD_WEIGHTS, &error)) {
         sqlite3_close(db);
         return report(error);
@@ -404,6 +435,13 @@ static int cmd_eval(int argc, char **argv) {
         oz_log_batch_free(g_steal_pointer(&rows));
     double stored = stored_test_accuracy(db, run_id, epoch);
     sqlite3_close(db);
+    if (sets) {
+        /* Other data or settings: nothing stored to compare with. */
+        printf("run %" G_GINT64_FORMAT " epoch %d: test accuracy %.4f%% over %" G_GINT64_FORMAT
+               " samples (with --set: not compared with the stored %.4f%%)\n",
+               run_id, epoch, 100.0 * run->last_accuracy, run->seen, 100.0 * stored);
+        return EXIT_OK;
+    }
     gboolean same = stored == run->last_accuracy;
     printf("run %" G_GINT64_FORMAT " epoch %d: test accuracy %.4f%% over %" G_GINT64_FORMAT
            " samples; stored %.4f%%: %s\n",
@@ -440,7 +478,8 @@ static gboolean load_run(const RunRequest *req, OzScenario **sc_out, OzRun **run
         return FALSE;
     int threads = req->threads ? req->threads : sc->run.threads;
     oz_par_set_threads(threads);
-    g_autoptr(OzRun) run = oz_run_new(sc, error);
+    g_autoptr(OzRun) run = oz_run_new_with_progress(sc, req->quiet ? NULL : load_progress, NULL,
+                                                    error);
     if (!run)
         return FALSE;
     if (req->init_from && !req->resume && !oz_checkpoint_init_from(req->init_from, run, error))
@@ -908,8 +947,9 @@ static void usage(FILE *f) {
                "  run SCENARIO --resume ...   continue an interrupted training run\n"
                "  sweep SCENARIO --vary SECTION.KEY=V1,V2,... [--vary ...] [--set ...]\n"
                "               run the cross product into one database, each run tagged\n"
-               "  eval --db PATH [--run ID] [--epoch N]\n"
-               "               re-evaluate a stored checkpoint on the test set\n"
+               "  eval --db PATH [--run ID] [--epoch N] [--set SECTION.KEY=VALUE]...\n"
+               "               re-evaluate a stored checkpoint on the test set (or, with --set,\n"
+               "               on other data)\n"
                "  keys         list every scenario section and key with its default\n"
                "  plot DB [--run ID|NAME]... [--sweep TAG] --what KIND --out FILE.{png,svg,pdf}\n"
                "               [--data FILE.csv]   draw a figure; KIND: curves, raster, rates,\n"

@@ -257,23 +257,79 @@ static gboolean build_network(OzRun *run, GError **error) {
     return TRUE;
 }
 
-static gboolean check_sizes(OzRun *run, const OzImageSet *set, const char *file, GError **error) {
-    if (run->input->n != set->features) {
-        g_autofree char *section = g_strdup_printf("population %s", run->input->name);
-        oz_scenario_set_error(run->sc, error, OZ_SCENARIO_ERROR_VALUE, section, "size",
-                              "%d does not match the data: %s holds %d×%d = %d pixels per "
-                              "sample",
-                              run->input->n, file, set->rows, set->cols, set->features);
+/* The loaded set against the network: its kind of sample against the input model (a spike
+ * data set needs a spike source, an image data set one that takes values), its sample
+ * shape against the input population's shape and size, its classes against the readout. */
+static gboolean check_data(OzRun *run, const OzDataset *set, GError **error) {
+    OzPopulation *in = run->input;
+    g_autofree char *section = g_strdup_printf("population %s", in->name);
+    gboolean spikes = set->kind == OZ_SAMPLE_SPIKES;
+    if (spikes != oz_neuron_has(in, OZ_NEURON_SPIKE_SOURCE)) {
+        GString *fit = g_string_new(NULL);
+        for (const OzNeuronOps *const *m = oz_neuron_models(); *m; m++)
+            if (((*m)->caps & OZ_NEURON_SOURCE) &&
+                !((*m)->caps & OZ_NEURON_SPIKE_SOURCE) == !spikes)
+                g_string_append_printf(fit, "%s%s", fit->len ? " or " : "", (*m)->name);
+        oz_scenario_set_error(run->sc, error, OZ_SCENARIO_ERROR_VALUE, section, "model",
+                              "%s does not take the samples of [data] dataset = %s, which are "
+                              "%s (use model = %s)",
+                              in->ops->name, set->ops->name,
+                              spikes ? "binned spikes, one frame per tick" : "images", fit->str);
+        g_string_free(fit, TRUE);
         return FALSE;
     }
+    gint64 features = 1;
+    GString *dims = g_string_new(NULL);
+    for (int d = 0; d < set->rank; d++) {
+        features *= set->shape[d];
+        g_string_append_printf(dims, "%s%d", d ? "×" : "", set->shape[d]);
+    }
+    const char *unit = spikes ? "cells" : "pixels";
+    /* A spike source's shape must be the set's (C,H,W); a size alone must be the product. */
+    gboolean shape_differs = spikes && in->rank > 1 && in->rank != set->rank;
+    for (int d = 0; spikes && in->rank > 1 && !shape_differs && d < set->rank; d++)
+        shape_differs = in->shape[d] != set->shape[d];
+    if (in->n != features || shape_differs) {
+        g_autofree char *mine = oz_population_shape_string(in);
+        if (shape_differs || in->rank > 1)
+            oz_scenario_set_error(run->sc, error, OZ_SCENARIO_ERROR_VALUE, section, "shape",
+                                  "%s does not match the data: %s holds %s = %" G_GINT64_FORMAT
+                                  " %s per sample",
+                                  mine, set->source, dims->str, features, unit);
+        else
+            oz_scenario_set_error(run->sc, error, OZ_SCENARIO_ERROR_VALUE, section, "size",
+                                  "%d does not match the data: %s holds %s = %" G_GINT64_FORMAT
+                                  " %s per sample",
+                                  in->n, set->source, dims->str, features, unit);
+        g_string_free(dims, TRUE);
+        return FALSE;
+    }
+    g_string_free(dims, TRUE);
     if (run->readout->n != run->sc->data.classes) {
-        g_autofree char *section = g_strdup_printf("population %s", run->readout->name);
-        oz_scenario_set_error(run->sc, error, OZ_SCENARIO_ERROR_VALUE, section, "size",
+        g_autofree char *ro = g_strdup_printf("population %s", run->readout->name);
+        oz_scenario_set_error(run->sc, error, OZ_SCENARIO_ERROR_VALUE, ro, "size",
                               "%d does not match [data] classes = %d", run->readout->n,
                               run->sc->data.classes);
         return FALSE;
     }
     return TRUE;
+}
+
+/* Loads one split of the scenario's data set and checks it against the network. */
+static gboolean load_split(OzRun *run, OzSplit split, OzDataset *out, OzDatasetProgress progress,
+                           gpointer user, GError **error) {
+    const OzDataConfig *d = &run->sc->data;
+    const OzDatasetOps *ops = oz_dataset_lookup(d->dataset);
+    g_assert(ops); /* the scenario accepted it */
+    OzDatasetRequest req = {.split = split,
+                            .classes = d->classes,
+                            .limit = split == OZ_SPLIT_TRAIN ? d->train_limit : d->test_limit,
+                            .ticks = run->sc->run.ticks,
+                            .progress = progress,
+                            .progress_user = user};
+    return oz_dataset_load(ops, (const char *const *)d->keys, (const char *const *)d->values, &req,
+                           out, error) &&
+           check_data(run, out, error);
 }
 
 static void plan_phases(OzRun *run) {
@@ -293,6 +349,11 @@ static void plan_phases(OzRun *run) {
 }
 
 OzRun *oz_run_new(OzScenario *sc, GError **error) {
+    return oz_run_new_with_progress(sc, NULL, NULL, error);
+}
+
+OzRun *oz_run_new_with_progress(OzScenario *sc, OzDatasetProgress progress, gpointer user,
+                                GError **error) {
     g_autoptr(OzRun) run = g_new0(OzRun, 1);
     run->sc = sc;
     guint64 seed = (guint64)sc->run.seed;
@@ -304,18 +365,10 @@ OzRun *oz_run_new(OzScenario *sc, GError **error) {
     run->labels = g_new0(guint8, sc->run.batch_size);
     if (!build_network(run, error))
         return NULL;
-    OzDataConfig *d = &sc->data;
-    if (strcmp(sc->run.mode, "train") == 0) {
-        if (!oz_image_set_load(d->train_images, d->train_labels, d->classes, d->train_limit,
-                               &run->train, error))
-            return NULL;
-        if (!check_sizes(run, &run->train, d->train_images, error))
-            return NULL;
-    }
-    if (!oz_image_set_load(d->test_images, d->test_labels, d->classes, d->test_limit, &run->test,
-                           error))
+    if (strcmp(sc->run.mode, "train") == 0 &&
+        !load_split(run, OZ_SPLIT_TRAIN, &run->train, progress, user, error))
         return NULL;
-    if (!check_sizes(run, &run->test, d->test_images, error))
+    if (!load_split(run, OZ_SPLIT_TEST, &run->test, progress, user, error))
         return NULL;
     run->record_pop = g_new0(gboolean, run->net->pops->len);
     run->runaway = g_new0(int, run->net->pops->len);
@@ -338,8 +391,8 @@ void oz_run_free(OzRun *run) {
     oz_learner_free(run->learner);
     oz_network_free(run->net);
     g_free(run->labels);
-    oz_image_set_clear(&run->train);
-    oz_image_set_clear(&run->test);
+    oz_dataset_clear(&run->train);
+    oz_dataset_clear(&run->test);
     if (run->phases)
         g_array_free(run->phases, TRUE);
     g_free(run->order);
@@ -350,11 +403,47 @@ void oz_run_free(OzRun *run) {
     g_free(run);
 }
 
+/* The data set's keys as loaded (owner `data`, defaults included), and per loaded split
+ * (owner `data train`, `data test`) what loading found: samples, the bytes the samples take
+ * in memory and, for event data, the recordings and the events read, kept, cropped by the
+ * binning and moved off the sensor by stabilisation (read = kept + cropped + off sensor).  Deterministic values only (no load time), so equal runs log equal rows. */
+static void add_data_rows(OzRun *run, OzLogBatch *b) {
+    const OzDataConfig *d = &run->sc->data;
+    oz_log_batch_add(b, OZ_ROW_PARAMETER, "sSs", "data", "dataset", d->dataset);
+    const char *common[3] = {"classes", "train_limit", "test_limit"};
+    const int common_values[3] = {d->classes, d->train_limit, d->test_limit};
+    for (int k = 0; k < 3; k++) {
+        g_autofree char *v = g_strdup_printf("%d", common_values[k]);
+        oz_log_batch_add(b, OZ_ROW_PARAMETER, "sSs", "data", common[k], v);
+    }
+    for (int k = 0; d->keys && d->keys[k]; k++)
+        oz_log_batch_add(b, OZ_ROW_PARAMETER, "sss", "data", d->keys[k], d->values[k]);
+    const OzDataset *splits[2] = {&run->train, &run->test};
+    const char *owners[2] = {"data train", "data test"};
+    for (int i = 0; i < 2; i++) {
+        const OzDataset *set = splits[i];
+        if (!set->ops)
+            continue; /* not loaded (inference) */
+        guint64 values[7] = {(guint64)set->n,         oz_dataset_bytes(set),
+                             set->files,              set->spikes.events_in,
+                             set->spikes.events_kept, set->spikes.events_cropped,
+                             set->spikes.events_off_sensor};
+        const char *keys[7] = {"samples",     "bytes",          "recordings",       "events_read",
+                               "events_kept", "events_cropped", "events_off_sensor"};
+        for (int k = 0; k < (set->kind == OZ_SAMPLE_SPIKES ? 7 : 2); k++) {
+            g_autofree char *v = g_strdup_printf("%" G_GUINT64_FORMAT, values[k]);
+            oz_log_batch_add(b, OZ_ROW_PARAMETER, "sSs", owners[i], keys[k], v);
+        }
+    }
+}
+
 OzLogBatch *oz_run_structure_rows(OzRun *run) {
     OzLogBatch *b = oz_log_batch_new();
     for (guint i = 0; i < run->net->pops->len; i++) {
         OzPopulation *p = g_ptr_array_index(run->net->pops, i);
-        const char *enc = p == run->input
+        /* The encoding column is the input's encoding key, for a model that has one (a
+         * spike input of event data has none). */
+        const char *enc = p == run->input && oz_neuron_param(p->ops, "encoding", NULL)
                               ? (p->p.encoding == OZ_ENCODING_BERNOULLI ? "bernoulli" : "current")
                               : NULL;
         g_autofree char *shape = oz_population_shape_string(p);
@@ -376,6 +465,7 @@ OzLogBatch *oz_run_structure_rows(OzRun *run) {
                 oz_log_batch_add(b, OZ_ROW_PARAMETER, "sSs", owner, tables[t][k].key, value);
             }
     }
+    add_data_rows(run, b);
     for (guint i = 0; i < run->net->projs->len; i++) {
         OzProjection *p = g_ptr_array_index(run->net->projs, i);
         OzProjectionConfig *pc = g_ptr_array_index(run->sc->projs, i);
@@ -401,7 +491,7 @@ double oz_run_running_accuracy(const OzRun *run) {
     return run->seen > 0 ? (double)run->correct / (double)run->seen : 0.0;
 }
 
-static const OzImageSet *phase_set(OzRun *run, const OzPhase *ph) {
+static const OzDataset *phase_set(OzRun *run, const OzPhase *ph) {
     return ph->kind == OZ_PHASE_TRAIN ? &run->train : &run->test;
 }
 
@@ -437,7 +527,7 @@ static void phase_schedules(OzRun *run, const OzPhase *ph) {
 }
 
 static void begin_phase(OzRun *run, const OzPhase *ph) {
-    const OzImageSet *set = phase_set(run, ph);
+    const OzDataset *set = phase_set(run, ph);
     g_free(run->order);
     run->order = g_new(int, set->n);
     for (int i = 0; i < set->n; i++)
@@ -465,7 +555,7 @@ static void begin_phase(OzRun *run, const OzPhase *ph) {
 int *oz_run_order_for_phase(OzRun *run, guint phase_index, gsize *n) {
     g_return_val_if_fail(phase_index < run->phases->len, NULL);
     const OzPhase *ph = &g_array_index(run->phases, OzPhase, phase_index);
-    const OzImageSet *set = phase_set(run, ph);
+    const OzDataset *set = phase_set(run, ph);
     g_free(run->order);
     run->order = g_new0(int, set->n);
     *n = (gsize)set->n;
@@ -492,26 +582,6 @@ void oz_run_skip_to_epoch(OzRun *run, int epoch) {
         run->phase_index++;
     }
     run->cursor = -1;
-}
-
-static void fill_input(OzRun *run, const OzImageSet *set, int active) {
-    OzPopulation *in = run->input;
-    const OzDataConfig *d = &run->sc->data;
-    const int n = in->n;
-    const gboolean norm = in->p.encoding == OZ_ENCODING_CURRENT && d->normalize;
-    const float mean = (float)d->mean, inv_std = (float)(1.0 / d->std);
-    for (int b = 0; b < in->batch; b++) {
-        float *x = in->x + (gsize)b * n;
-        if (b >= active) {
-            memset(x, 0, (gsize)n * sizeof(float));
-            continue;
-        }
-        const guint8 *img = set->images + (gsize)run->order[run->cursor + b] * n;
-        for (int i = 0; i < n; i++) {
-            float v = (float)img[i] / 255.0f;
-            x[i] = norm ? (v - mean) * inv_std : v;
-        }
-    }
 }
 
 static void observe(OzPopulation *pop, gint64 tick, gpointer user_data) {
@@ -692,9 +762,10 @@ gboolean oz_run_step(OzRun *run, OzLogBatch **rows) {
         return FALSE;
     if (run->cursor < 0)
         begin_phase(run, ph);
-    const OzImageSet *set = phase_set(run, ph);
+    const OzDataset *set = phase_set(run, ph);
     int active = MIN(run->net->batch, set->n - run->cursor);
-    fill_input(run, set, active);
+    /* The data set writes the batch's rows into the input (values or spike views). */
+    set->ops->fill(set, run->order + run->cursor, active, run->input);
     gboolean training = ph->kind == OZ_PHASE_TRAIN;
     oz_network_reset(run->net, active, training);
     run->record_base = run->cursor;

@@ -7,7 +7,7 @@
  */
 #pragma once
 
-#include "io/oz-idx.h"
+#include "io/oz-dataset.h"
 #include "io/oz-runlog.h"
 #include "io/oz-scenario.h"
 #include "neurons/oz-network.h"
@@ -37,7 +37,7 @@ typedef struct OzRun {
     OzScenario *sc;   /* (transfer none) */
     OzNetwork *net;
     OzPopulation *input, *readout;
-    OzImageSet train, test;
+    OzDataset train, test; /* the loaded splits (train only when training) */
     OzRng rng_init, rng_input, rng_dropout, rng_shuffle, rng_noise;
     OzRng rng_input_test; /* rng_input as the last test phase began (for eval) */
     OzLearner *learner; /* NULL when only inferring */
@@ -71,6 +71,9 @@ typedef struct OzRun {
 /* Loads data and builds the network.  Errors name the scenario file, section and key
  * (exit code 2 material). */
 OzRun *oz_run_new(OzScenario *sc, GError **error);
+/* The same, reporting the data's loading progress (thousands of event files) to progress. */
+OzRun *oz_run_new_with_progress(OzScenario *sc, OzDatasetProgress progress, gpointer user,
+                                GError **error);
 void oz_run_free(OzRun *run);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(OzRun, oz_run_free)
 

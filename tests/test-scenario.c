@@ -51,7 +51,8 @@ Test(scenario, valid_file_gets_defaults) {
     OzPopulationConfig *h = g_ptr_array_index(sc->pops, 1);
     cr_assert_str_eq(oz_population_config_get(h, "lambda"), "0.5");
     cr_assert_str_eq(oz_population_config_get(h, "v_th"), "1");
-    cr_assert(g_str_has_suffix(sc->data.test_images, "t10k-images-idx3-ubyte"));
+    cr_assert_str_eq(oz_data_config_get(&sc->data, "dir"), dir);
+    cr_assert_str_eq(oz_data_config_get(&sc->data, "mean"), "0.13070000000000001");
     oz_scenario_free(sc);
 }
 
@@ -125,7 +126,7 @@ Test(scenario, wrong_type_is_named) {
     const char *e[] = {"population h.model=izhikevich", NULL};
     err = expect_error(base_text, e, "population h", "model");
     cr_assert(strstr(err->message, "[population h] model: expected one of input, lif, readout, "
-                                   "if, got 'izhikevich'"),
+                                   "if, events, got 'izhikevich'"),
               "%s", err->message);
     g_error_free(err);
 }
