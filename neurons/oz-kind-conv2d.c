@@ -393,6 +393,7 @@ typedef struct {
     const float *s;          /* (rows, n_pre) values (im2col) */
     const int *idx, *counts; /* (rows, n_pre) spike lists (event) */
     float val;
+    const float *mult;       /* (B, n_pre) events per list entry (counts-mode input), or NULL */
     const float *c;          /* chain: C in w's layout */
     float *out;              /* (rows, n_post) or, for the chain, (rows, n_pre) */
     float beta;              /* im2col: 0 to overwrite out, 1 to add */
@@ -414,7 +415,9 @@ static void im2col_part(void *ctx, int part, gsize begin, gsize end) {
 }
 
 /* Event delivery of samples [begin, end): each spike's kernel slice, scaled by the pool's
- * gain, into the output positions it reaches; out_b += the sample's sums. */
+ * gain, into the output positions it reaches; out_b += the sample's sums.  An entry that
+ * stands for c events (j->mult) adds c times its slice and counts c synaptic events per
+ * synapse. */
 static void event_part(void *ctx, int part, gsize begin, gsize end) {
     ConvJob *j = ctx;
     const OzProjection *p = j->p;
@@ -430,12 +433,15 @@ static void event_part(void *ctx, int part, gsize begin, gsize end) {
             const int i = ib[m], c = i / g->hw, q = cv->pre_q[i - c * g->hw];
             if (q < 0)
                 continue;
-            synops += (guint64)(cv->reach_start[q + 1] - cv->reach_start[q]) * g->cout;
+            /* v·1 is v exactly, so a packet without counts gives the same bits as before. */
+            const float events = j->mult ? j->mult[b * p->n_pre + m] : 1.0f, ve = v * events;
+            synops += (guint64)(cv->reach_start[q + 1] - cv->reach_start[q]) * g->cout *
+                      (guint64)events;
             for (int e = cv->reach_start[q]; e < cv->reach_start[q + 1]; e++) {
                 const float *row = cv->wt + ((gsize)c * g->kk + cv->reach_kk[e]) * g->cout;
                 float *dst = acc + (gsize)cv->reach_pos[e] * g->cout;
                 for (int co = 0; co < g->cout; co++)
-                    dst[co] += v * row[co];
+                    dst[co] += ve * row[co];
             }
         }
         float *out = j->out + b * p->n_post;
@@ -452,12 +458,21 @@ static guint64 out_degree(const Conv *cv, int i) {
     return q < 0 ? 0 : (guint64)(cv->reach_start[q + 1] - cv->reach_start[q]) * cv->g.cout;
 }
 
-/* The synapses a frame's spikes reach: a spike packet's spikes, or for a dense (noisy)
- * frame the presynaptic model's clean spikes (for a model that cannot say, the nonzero
- * values of s). */
-static guint64 frame_synops(const OzProjection *p, const OzFrame *f, int rows) {
+/* The synapses a frame's spikes reach: a spike packet's spikes (an entry of c events c
+ * times), or for a dense (noisy) frame the presynaptic model's clean spikes (for a model
+ * that cannot say, the nonzero values of s). */
+static guint64 frame_synops(const OzProjection *p, OzFrame *f, int rows) {
     const Conv *cv = p->kstate;
     guint64 n = 0;
+    if (f->kind == OZ_FRAME_SPIKES && f->mult) {
+        const int *idx = oz_frame_index(f, rows, p->n_pre);
+        for (int b = 0; b < rows; b++)
+            for (int m = 0; m < f->counts[b]; m++) {
+                const gsize at = (gsize)b * p->n_pre + m;
+                n += out_degree(cv, idx[at]) * (guint64)f->mult[at];
+            }
+        return n;
+    }
     for (int b = 0; b < rows; b++) {
         const float *o = f->s + (gsize)b * p->n_pre;
         if (f->kind == OZ_FRAME_DENSE && p->pre->ops->clean_spikes) {
@@ -531,8 +546,10 @@ static void conv_deliver(OzProjection *p, OzFrame *f, float *acc) {
         p->packets_dense++;
         return;
     }
+    /* An entry of c events (f->mult) comes with value 1, as on the other kinds. */
+    g_assert(!f->mult || f->value == 1.0f);
     ConvJob j = {.p = p, .idx = oz_frame_index(f, rows, p->n_pre), .counts = f->counts,
-                 .val = f->value, .out = acc};
+                 .val = f->value, .mult = f->mult, .out = acc};
     oz_par_for((gsize)rows, 1, event_part, &j);
     for (int k = 0; k < oz_par_threads(); k++)
         p->synops += j.part_synops[k];

@@ -200,7 +200,14 @@ Test(events_input, counts_deliver_c_rows_and_c_synaptic_events_on_every_path) {
     for (const OzProjectionKindOps *const *k = oz_projection_kinds(); *k; k++) {
         for (gsize d = 0; d < G_N_ELEMENTS(paths); d++) {
             OzPopulation *in = events_pop();
-            OzPopulationParams lp = {.model = "lif", .size = n_post, .lambda = 0.5f, .v_th = 1};
+            /* Shaped 20×1×1 so that every kind takes it: conv2d's default 3×3 kernel over
+             * the 2×3×3 input gives one position per channel. */
+            OzPopulationParams lp = {.model = "lif",
+                                     .size = n_post,
+                                     .rank = 3,
+                                     .shape = {n_post, 1, 1},
+                                     .lambda = 0.5f,
+                                     .v_th = 1};
             OzPopulation *post = oz_population_new("h", &lp, BATCH, NULL);
             OzProjectionParams pp = {.delivery = paths[d],
                                      .dense_threshold = 0.15f,
