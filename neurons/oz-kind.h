@@ -47,6 +47,11 @@
  *       out (rows, n_pre) += down (rows, n_post) · Cᵀ, where C has w's layout (C = NULL:
  *       w itself): the downstream signal of a chain rule (plasticity/oz-rule.h).  Returns
  *       the multiply-adds done.
+ *   fan_in (optional)
+ *       Where each output unit's fan-in lies in w (neurons/oz-wstd.h: units, N and two
+ *       strides).  A kind with it can take `[projection] weight_standardization`: the
+ *       projection then keeps the raw W apart and puts Ŵ into w, so deliver, accumulate and
+ *       chain_apply need nothing else.  A kind without it is refused by the scenario.
  *
  * The registry (oz-kind-registry.c) is checked at program start: a duplicate name, an
  * ops table of another api_version or a missing required slot aborts.
@@ -56,6 +61,7 @@
 #include "engine/oz-params.h"
 #include "engine/oz-rng.h"
 #include "neurons/oz-population.h"
+#include "neurons/oz-wstd.h"
 
 typedef struct OzProjectionKindOps OzProjectionKindOps;
 
@@ -80,6 +86,7 @@ struct OzProjectionKindOps {
     void (*accumulate)(OzProjection *p, float *grad, const float *pre, const float *g_u, int rows);
     guint64 (*chain_apply)(const OzProjection *p, const float *c, const float *down, int rows,
                            float *out);
+    void (*fan_in)(const OzProjection *p, OzFanIn *out);
 };
 
 #define OZ_PROJECTION_KIND_API_VERSION 1

@@ -323,7 +323,15 @@ void oz_learner_prepare(OzLearner *l) {
     l->opt = oz_optim_new(&l->p.optim);
     for (guint i = 0; i < l->net->projs->len; i++) {
         OzProjection *p = g_ptr_array_index(l->net->projs, i);
-        oz_optim_add(l->opt, p->name, p->w, oz_projection_grad(p), p->nw);
+        oz_projection_grad(p); /* the kind accumulates into it (∂L/∂Ŵ under sWS) */
+        oz_optim_add(l->opt, p->name, oz_projection_param(p), oz_projection_param_grad(p),
+                     p->nw);
+        if (p->ws) {
+            /* γ is a parameter like any other: the reference's optimizer decays every
+             * parameter (docs/ALGORITHM.md §14). */
+            g_autofree char *name = g_strdup_printf("%s.gamma", p->name);
+            oz_optim_add(l->opt, name, p->ws->gamma, p->ws->gamma_grad, p->ws->lay.units);
+        }
     }
     for (guint i = 0; i < l->net->pops->len; i++) {
         OzPopulation *pop = g_ptr_array_index(l->net->pops, i);
@@ -345,6 +353,17 @@ void oz_learner_prepare(OzLearner *l) {
     }
 }
 
+/* The optimizer's gradients, and under sWS the ∂L/∂Ŵ the kinds accumulate (which the
+ * optimizer does not hold). */
+static void zero_grads(OzLearner *l) {
+    oz_optim_zero_grad(l->opt);
+    for (guint i = 0; i < l->net->projs->len; i++) {
+        OzProjection *p = g_ptr_array_index(l->net->projs, i);
+        if (p->ws)
+            memset(p->grad, 0, sizeof(float) * p->nw);
+    }
+}
+
 void oz_learner_begin(OzLearner *l, const guint8 *labels, gboolean training) {
     int rows = l->readout->active_samples;
     memcpy(l->labels, labels, (gsize)rows);
@@ -363,7 +382,7 @@ void oz_learner_begin(OzLearner *l, const guint8 *labels, gboolean training) {
             h->arrived[i] = -1;
     }
     if (training)
-        oz_optim_zero_grad(l->opt);
+        zero_grads(l);
     if (l->rule->window_begin)
         l->rule->window_begin(l->rule_state, l);
     oz_engine_schedule(l->net->engine, l->loss_from, l->stage_loss, l->loss_handler, 0);
@@ -1104,13 +1123,22 @@ static void on_step(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
     }
     if (l->diag && !l->p.step_every_tick)
         stats_window_end(l);
+    /* sWS: the kinds gathered ∂L/∂Ŵ; the optimizer steps W and γ. */
+    for (guint i = 0; i < l->net->projs->len; i++)
+        oz_projection_grad_backward(g_ptr_array_index(l->net->projs, i));
     if (!l->frozen) {
         oz_optim_step(l->opt, l->lr);
         if (l->rule->step_done)
             l->rule->step_done(l->rule_state, l);
+        /* Ŵ follows the new W and γ (once per step, not per tick). */
+        for (guint i = 0; i < l->net->projs->len; i++) {
+            OzProjection *p = g_ptr_array_index(l->net->projs, i);
+            if (p->ws)
+                oz_projection_weights_changed(p);
+        }
     }
     if (l->p.step_every_tick) {
-        oz_optim_zero_grad(l->opt);
+        zero_grads(l);
         /* Weights changed inside the window: cached static currents are stale. */
         for (guint i = 0; i < l->net->projs->len; i++)
             oz_projection_reset(g_ptr_array_index(l->net->projs, i));

@@ -96,6 +96,7 @@ static gboolean add_projections(OzRun *run, GError **error) {
             .kind = kind,
             .kind_params = kp,
             .seed = sc->run.seed,
+            .weight_standardization = pc->weight_standardization,
         };
         g_autoptr(GError) local = NULL;
         if (!oz_network_add_projection(run->net, pc->name, pc->from, pc->to, &pp, &local)) {
