@@ -90,6 +90,16 @@ typedef struct OzHidden {
     guint64 macs_at_phase_start; /* path.macs when the current phase began */
     float *ll_w, *ll_grad;       /* (n, m) local-learning readout R, when enabled */
     float *ll_r, *ll_e;          /* (B, m) its output and (scaled) error */
+    /* IGL (docs/ALGORITHM.md §15).  On a population marked igl: its readout R_igl (n, m)
+     * and, by emission tick, the readout's output, error and per-sample loss, which the
+     * populations below it take instead of the top readout's. */
+    gboolean igl;
+    float *igl_w, *igl_grad;     /* (n, m) */
+    float *igl_o_ring;           /* (ring, B, m) r = ŝ R_igl */
+    float *igl_e_ring;           /* (ring, B, m) ∂L(r)/∂r */
+    double *igl_l_ring;          /* (ring, B) per-sample loss of r */
+    struct OzHidden *target;     /* the nearest igl population above this one, whose
+                                  * readout's error this one learns from; NULL: the top */
 } OzHidden;
 
 /* Gradient diagnostics of one projection into a hidden population (docs/ALGORITHM.md §12): the
@@ -196,6 +206,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(OzLearner, oz_learner_free)
  * population has that name. */
 gboolean oz_learner_set_feedback(OzLearner *l, const char *name, int delay, int jitter,
                                  OzEligibility eligibility);
+/* Marks the hidden population `name` for intermediate global learning: it gets a readout
+ * whose error, instead of the top readout's, trains the hidden populations below it
+ * through their own feedback pathways (docs/ALGORITHM.md §15).  Before
+ * oz_learner_finalize.  Fails (OZ_LEARNER_ERROR_FAILED) when no hidden population has that
+ * name or the rule forms its signal by a chain (bp, fa, sign): IGL needs a pathway. */
+gboolean oz_learner_set_igl(OzLearner *l, const char *name, GError **error);
 /* Before oz_network_prepare: checks what the rule cannot do with the delays (its
  * check_feedback slot) and that a step every tick has no delay, sizes rings and frame
  * depths for them, and runs the rule's setup with the seed.  Returns the longest delay

@@ -163,6 +163,9 @@ static void foreach_tensor(OzRun *run, const Walk *w) {
         if (h->ll_w)
             emit(w, KIND_FEEDBACK, FALSE, DT_F32, h->ll_w, 2, (gsize)h->pop->n, (gsize)l->m,
                  "ll:%s", h->pop->name);
+        if (h->igl_w)
+            emit(w, KIND_FEEDBACK, FALSE, DT_F32, h->igl_w, 2, (gsize)h->pop->n, (gsize)l->m,
+                 "igl:%s", h->pop->name);
     }
     for (guint i = 0; i < l->opt->params->len; i++) {
         OzParam *p = &g_array_index(l->opt->params, OzParam, i);
