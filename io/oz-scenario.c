@@ -269,8 +269,9 @@ static const KeySpec schema[] = {
     {K_PROJECTION, "from", T_STRING, PRJ(from), 0, 0, NULL, NULL, "presynaptic population"},
     {K_PROJECTION, "to", T_STRING, PRJ(to), 0, 0, NULL, NULL, "postsynaptic population"},
     {K_PROJECTION, "delay", T_INT, PRJ(delay), 0, 10000, NULL, "0", "axonal delay in ticks"},
-    {K_PROJECTION, "init", T_ENUM, PRJ(init), 0, 0, "uniform|normal|zero", "uniform",
-     "uniform: U(±scale/√fan_in) (framework default); normal: N(0, scale²)"},
+    {K_PROJECTION, "init", T_ENUM, PRJ(init), 0, 0, "uniform|normal|zero|kaiming", "uniform",
+     "uniform: U(±scale/√fan_in) (framework default); normal: N(0, scale²); kaiming: "
+     "N(0, scale²·2/fan_out)"},
     {K_PROJECTION, "init_scale", T_DOUBLE, PRJ(init_scale), 0, 1e6, NULL, "1", "see init"},
     {K_PROJECTION, "kind", T_ENUM, PRJ(kind), 0, 0, "@kinds", "dense",
      "projection kind, one of the registered kinds (neurons/oz-kind-NAME.c)"},
@@ -1062,6 +1063,42 @@ static char *models_with(OzNeuronCaps cap, gboolean want_learnable) {
     return g_string_free(s, FALSE);
 }
 
+/* The kind's checks of its keys against the populations' shapes (its configure slot),
+ * with the keys as the projection will run them; a population given only a size has
+ * rank 1. */
+static gboolean check_kind_shapes(const Ctx *c, const OzProjectionConfig *p,
+                                  const OzPopulationConfig *pre, const OzPopulationConfig *post,
+                                  GError **error) {
+    const OzProjectionKindOps *ops = oz_projection_kind_lookup(p->kind);
+    if (!ops || !ops->configure)
+        return TRUE;
+    g_autofree gpointer kp = ops->params_size ? g_malloc0(ops->params_size) : NULL;
+    if (kp)
+        oz_param_defaults(ops->params, kp);
+    for (int k = 0; kp && p->keys && p->keys[k]; k++) {
+        g_autofree char *why = NULL;
+        if (!oz_param_parse(oz_param_find(ops->params, p->keys[k]), p->values[k], kp, &why))
+            g_assert_not_reached(); /* fill_kind_keys validated them */
+    }
+    int dims[2][OZ_SCENARIO_SHAPE_MAX];
+    int rank[2];
+    const OzPopulationConfig *ends[2] = {pre, post};
+    for (int e = 0; e < 2; e++) {
+        rank[e] = ends[e]->rank > 0 ? ends[e]->rank : 1;
+        memcpy(dims[e], ends[e]->dims, sizeof dims[e]);
+        if (ends[e]->rank == 0)
+            dims[e][0] = ends[e]->size;
+    }
+    const char *key = NULL;
+    g_autoptr(GError) local = NULL;
+    if (ops->configure(kp, rank[0], dims[0], rank[1], dims[1], &key, &local))
+        return TRUE;
+    g_autofree char *section = g_strdup_printf("projection %s", p->name);
+    key_error(c, error, OZ_SCENARIO_ERROR_VALUE, section, key ? key : "kind", "%s",
+              local->message);
+    return FALSE;
+}
+
 static gboolean validate(const Ctx *c, OzScenario *sc, GError **error) {
     if (!validate_run_name(c, sc, error))
         return FALSE;
@@ -1111,6 +1148,8 @@ static gboolean validate(const Ctx *c, OzScenario *sc, GError **error) {
                 return FALSE;
             }
         }
+        if (!check_kind_shapes(c, p, find_pop(sc, p->from), find_pop(sc, p->to), error))
+            return FALSE;
     }
     for (guint i = 0; i < sc->projs->len; i++) {
         OzProjectionConfig *p = g_ptr_array_index(sc->projs, i);

@@ -31,7 +31,8 @@ static int dense_shape(const OzProjection *p, gsize dims[2]) {
     return 2;
 }
 
-/* out (nw) ~ [projection] init: U(±init_scale/√n_pre), N(0, init_scale²) or zero. */
+/* out (nw) ~ [projection] init: U(±init_scale/√n_pre), N(0, init_scale²),
+ * N(0, init_scale² · 2/n_post) or zero. */
 static void dense_draw_like_weights(const OzProjection *p, OzRng *rng, float *out) {
     const gsize nw = p->nw;
     switch (p->p.init) {
@@ -45,6 +46,13 @@ static void dense_draw_like_weights(const OzProjection *p, OzRng *rng, float *ou
         for (gsize i = 0; i < nw; i++)
             out[i] = (float)(oz_rng_gauss(rng) * p->p.init_scale);
         break;
+    case OZ_INIT_KAIMING: {
+        /* fan_out = n_post: each presynaptic neuron reaches every postsynaptic one. */
+        const double sd = p->p.init_scale * sqrt(2.0 / (double)MAX(p->n_post, 1));
+        for (gsize i = 0; i < nw; i++)
+            out[i] = (float)(oz_rng_gauss(rng) * sd);
+        break;
+    }
     case OZ_INIT_ZERO:
     case OZ_INIT_COUNT:
         memset(out, 0, nw * sizeof(float));
@@ -330,10 +338,11 @@ static void dense_deliver(OzProjection *p, OzFrame *f, float *acc) {
 }
 
 /* grad (n_pre, n_post) += preᵀ (n_pre, rows) · g_u (rows, n_post) */
-static void dense_accumulate(OzProjection *p, float *grad, const float *pre, const float *g_u,
-                             int rows) {
+static guint64 dense_accumulate(OzProjection *p, float *grad, const float *pre, const float *g_u,
+                                int rows) {
     oz_sgemm(CblasTrans, CblasNoTrans, p->n_pre, p->n_post, rows, 1.0f, pre, p->n_pre, g_u,
              p->n_post, 1.0f, grad, p->n_post);
+    return (guint64)rows * p->nw;
 }
 
 /* out (rows, n_pre) += down (rows, n_post) · Cᵀ */

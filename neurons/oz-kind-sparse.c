@@ -167,6 +167,14 @@ static void sparse_draw_like_weights(const OzProjection *p, OzRng *rng, float *o
         for (gsize k = 0; k < p->nw; k++)
             out[k] = (float)(oz_rng_gauss(rng) * p->p.init_scale);
         break;
+    case OZ_INIT_KAIMING: {
+        /* fan_out: the mean out-degree. */
+        const double fan_out = MAX((double)p->nw / MAX(p->n_pre, 1), 1.0);
+        const double sd = p->p.init_scale * sqrt(2.0 / fan_out);
+        for (gsize k = 0; k < p->nw; k++)
+            out[k] = (float)(oz_rng_gauss(rng) * sd);
+        break;
+    }
     case OZ_INIT_ZERO:
     case OZ_INIT_COUNT:
         memset(out, 0, p->nw * sizeof(float));
@@ -294,10 +302,11 @@ static void grad_rows(void *ctx, int part, gsize begin, gsize end) {
         }
 }
 
-static void sparse_accumulate(OzProjection *p, float *grad, const float *pre, const float *g_u,
-                              int rows) {
+static guint64 sparse_accumulate(OzProjection *p, float *grad, const float *pre,
+                                 const float *g_u, int rows) {
     RowJob j = {.p = p, .grad = grad, .pre = pre, .g = g_u, .rows = rows};
     oz_par_for((gsize)p->n_pre, 16, grad_rows, &j);
+    return (guint64)rows * p->nw;
 }
 
 /* out[b,i] += Σ_k down[b,col[k]] · C[k] for the rows [begin, end). */

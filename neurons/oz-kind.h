@@ -28,6 +28,12 @@
  *       Frees what alloc allocated, w included.  The gradient p->grad (nw floats, w's
  *       layout) is the core's: allocated when learning asks for it (oz_projection_grad),
  *       freed after free, so an inference-only network holds no weight-sized gradient.
+ *   configure (optional)
+ *       Checks the kind's keys against the two populations' shapes (rank and dims; a
+ *       population given only a size has rank 1) before anything is built: the scenario
+ *       and oz_network_add_projection call it, so a projection whose keys do not fit its
+ *       populations is refused with a message naming the key to blame (*key) and the
+ *       shape that was expected.  alloc may then rely on the shapes.
  *   shape (required)
  *       The tensor's shape for checkpoints: its rank (1 or 2) and dims.
  *   init (required)
@@ -39,10 +45,14 @@
  *       Adds a frame's contribution into acc (B, n_post) — spike packets (event, dense and
  *       delta paths as the kind supports), dense frames, the cached static current — and
  *       counts it: synops = Σ over transmitted spikes of the neuron's out-degree.
+ *   reset (optional)
+ *       Called by oz_projection_reset: at the start of every sample window and whenever w
+ *       was changed from outside (an optimizer step inside a window, a checkpoint loaded),
+ *       so a kind may keep values derived from w (a transposed copy) until then.
  *   accumulate (required)
  *       grad (nw, w's layout: p->grad, or the diagnostics' shadow BP gradient) += the
  *       gradient âᵀ g_u restricted to the kind's synapses, for pre (rows, n_pre) and g_u
- *       (rows, n_post).
+ *       (rows, n_post).  Returns the multiply-adds done (the learner's update_macs).
  *   chain_apply (required)
  *       out (rows, n_pre) += down (rows, n_post) · Cᵀ, where C has w's layout (C = NULL:
  *       w itself): the downstream signal of a chain rule (plasticity/oz-rule.h).  Returns
@@ -77,13 +87,17 @@ struct OzProjectionKindOps {
     const OzParamSpec *params;
     gsize params_size;
     guint caps;
+    gboolean (*configure)(const void *params, int pre_rank, const int *pre_shape, int post_rank,
+                          const int *post_shape, const char **key, GError **error);
     void (*alloc)(OzProjection *p);
     void (*free)(OzProjection *p);
     int (*shape)(const OzProjection *p, gsize dims[2]);
     void (*init)(OzProjection *p, OzRng *rng);
     void (*draw_like_weights)(const OzProjection *p, OzRng *rng, float *out);
     void (*deliver)(OzProjection *p, OzFrame *frame, float *acc);
-    void (*accumulate)(OzProjection *p, float *grad, const float *pre, const float *g_u, int rows);
+    void (*reset)(OzProjection *p);
+    guint64 (*accumulate)(OzProjection *p, float *grad, const float *pre, const float *g_u,
+                          int rows);
     guint64 (*chain_apply)(const OzProjection *p, const float *c, const float *down, int rows,
                            float *out);
     void (*fan_in)(const OzProjection *p, OzFanIn *out);

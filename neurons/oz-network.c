@@ -93,6 +93,13 @@ OzProjection *oz_network_add_projection(OzNetwork *net, const char *name, const 
                     name);
         return NULL;
     }
+    const char *key = NULL;
+    g_autoptr(GError) local = NULL;
+    if (!oz_projection_configure(params->kind, params->kind_params, pre, post, &key, &local)) {
+        g_set_error(error, OZ_NEURONS_ERROR, OZ_NEURONS_ERROR_INVALID, "projection %s: %s: %s",
+                    name, key ? key : "kind", local->message);
+        return NULL;
+    }
     OzProjection *proj = oz_projection_new(name, pre, post, params);
     if (params->weight_standardization && !proj->ws) {
         OzFanIn lay = {0};

@@ -107,6 +107,8 @@ void oz_projection_grad_backward(OzProjection *p) {
 }
 
 void oz_projection_reset(OzProjection *p) {
+    if (p->kind->reset)
+        p->kind->reset(p);
     p->cache_valid = FALSE;
     p->have_prev = FALSE;
     p->delta_run = 0;
@@ -124,4 +126,19 @@ void oz_projection_deliver(OzProjection *p, OzFrame *f, float *acc) {
 
 int oz_projection_shape(const OzProjection *p, gsize dims[2]) {
     return p->kind->shape(p, dims);
+}
+
+gboolean oz_projection_configure(const OzProjectionKindOps *kind, const void *kind_params,
+                                 const OzPopulation *pre, const OzPopulation *post,
+                                 const char **key, GError **error) {
+    if (!kind || !kind->configure)
+        return TRUE;
+    g_autofree gpointer defaults = NULL;
+    if (!kind_params && kind->params_size) {
+        defaults = g_malloc0(kind->params_size);
+        oz_param_defaults(kind->params, defaults);
+        kind_params = defaults;
+    }
+    return kind->configure(kind_params, pre->rank, pre->shape, post->rank, post->shape, key,
+                           error);
 }

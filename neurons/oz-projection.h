@@ -50,6 +50,7 @@ typedef enum {
     OZ_INIT_UNIFORM = 0, /* U(−1/√fan_in, 1/√fan_in): the FC default (docs/ALGORITHM.md §3.1) */
     OZ_INIT_NORMAL,      /* N(0, scale²) */
     OZ_INIT_ZERO,
+    OZ_INIT_KAIMING, /* N(0, scale² · 2/fan_out), fan_out as the kind counts it (He et al.) */
     OZ_INIT_COUNT
 } OzInit;
 
@@ -131,3 +132,8 @@ void oz_projection_reset(OzProjection *proj);
 /* Adds the frame's contribution into acc (B, n_post) and counts it. */
 void oz_projection_deliver(OzProjection *proj, OzFrame *frame, float *acc);
 void oz_projection_counters_clear(OzProjection *proj);
+/* The kind's configure slot (when it has one) on the populations' shapes: FALSE, with
+ * *key the key to blame, when its keys do not fit them. */
+gboolean oz_projection_configure(const OzProjectionKindOps *kind, const void *kind_params,
+                                 const OzPopulation *pre, const OzPopulation *post,
+                                 const char **key, GError **error);

@@ -934,12 +934,12 @@ static float *stage_slot(OzLearner *l, OzProjection *p, int rows) {
  * (apply_signal computes it there), and is then not copied. */
 static void stage_or_accumulate(OzLearner *l, OzProjection *p, const float *pre, gint64 te,
                                 const float *g_u, int rows) {
-    p->update_macs += (guint64)rows * p->nw;
     float *slot = stage_slot(l, p, rows);
     if (!slot) {
-        p->kind->accumulate(p, p->grad, pre, g_u, rows);
+        p->update_macs += p->kind->accumulate(p, p->grad, pre, g_u, rows);
         return;
     }
+    p->update_macs += (guint64)rows * p->nw;
     GradStage *g = &l->stage[p->id];
     if (g->sparse_ok)
         stage_changes(p, g, pre, te, rows);
@@ -1134,8 +1134,7 @@ static void on_loss(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
         OzProjection *p = g_ptr_array_index(ro->in, k);
         const float *pre = pre_factor(p, t);
         if (pre) {
-            p->kind->accumulate(p, p->grad, pre, e, rows);
-            p->update_macs += (guint64)rows * p->nw;
+            p->update_macs += p->kind->accumulate(p, p->grad, pre, e, rows);
         }
     }
     if (ro->p.bias)
@@ -1199,8 +1198,7 @@ static void flush_static(OzLearner *l) {
         if (!l->static_dirty[i])
             continue;
         int rows = p->pre->active_samples;
-        p->kind->accumulate(p, p->grad, p->pre->x, l->static_gu[i], rows);
-        p->update_macs += (guint64)rows * p->nw;
+        p->update_macs += p->kind->accumulate(p, p->grad, p->pre->x, l->static_gu[i], rows);
         memset(l->static_gu[i], 0, sizeof(float) * (gsize)rows * p->n_post);
         l->static_dirty[i] = FALSE;
     }

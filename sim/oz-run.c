@@ -27,6 +27,8 @@ static OzInit init_of(const char *s) {
         return OZ_INIT_NORMAL;
     if (g_strcmp0(s, "zero") == 0)
         return OZ_INIT_ZERO;
+    if (g_strcmp0(s, "kaiming") == 0)
+        return OZ_INIT_KAIMING;
     return OZ_INIT_UNIFORM;
 }
 
