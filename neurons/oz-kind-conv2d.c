@@ -587,6 +587,36 @@ static guint64 conv_chain_apply(const OzProjection *p, const float *c, const flo
     return im2col_macs(p, rows);
 }
 
+/* Output channel o's fan-in is row o of W (C_out, C_in·k·k): the same weights for every
+ * output position of the channel, so sWS standardises per channel. */
+static void conv_fan_in(const OzProjection *p, OzFanIn *out) {
+    const Conv *cv = p->kstate;
+    *out = (OzFanIn){.units = (gsize)cv->g.cout,
+                     .fan_in = (gsize)cv->g.ckk,
+                     .unit_stride = (gsize)cv->g.ckk,
+                     .elem_stride = 1};
+}
+
+/* The pooled map (C_in, hc, wc) of each sample, for a local-learning readout reading what
+ * this projection reads; 0 without a pool. */
+static gsize conv_pool(const OzProjection *p, const float *in, int rows, float *out) {
+    const Conv *cv = p->kstate;
+    const Geom *g = &cv->g;
+    if (g->ps == 1)
+        return 0;
+    const gsize size = (gsize)g->cin * g->hcwc;
+    for (int b = 0; out && b < rows; b++)
+        pool_map(g, in + (gsize)b * p->n_pre, out + (gsize)b * size);
+    return size;
+}
+
+static void conv_pool_transpose(const OzProjection *p, const float *in, int rows, float *out) {
+    const Geom *g = &((const Conv *)p->kstate)->g;
+    const gsize size = (gsize)g->cin * g->hcwc;
+    for (int b = 0; b < rows; b++)
+        unpool_add(g, in + (gsize)b * size, out + (gsize)b * p->n_pre);
+}
+
 const OzProjectionKindOps oz_projection_kind_conv2d = {
     .api_version = OZ_PROJECTION_KIND_API_VERSION,
     .name = "conv2d",
@@ -605,4 +635,7 @@ const OzProjectionKindOps oz_projection_kind_conv2d = {
     .deliver = conv_deliver,
     .accumulate = conv_accumulate,
     .chain_apply = conv_chain_apply,
+    .fan_in = conv_fan_in,
+    .pool = conv_pool,
+    .pool_transpose = conv_pool_transpose,
 };

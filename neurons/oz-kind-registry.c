@@ -39,6 +39,10 @@ gboolean oz_projection_kind_check(const OzProjectionKindOps *ops, char **why) {
                                name);
         return FALSE;
     }
+    if (!ops->pool != !ops->pool_transpose) {
+        *why = g_strdup_printf("kind %s: pool and pool_transpose go together", name);
+        return FALSE;
+    }
     if (ops->params && !ops->params_size) {
         *why = g_strdup_printf("kind %s: keys need params_size", name);
         return FALSE;

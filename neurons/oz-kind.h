@@ -62,6 +62,13 @@
  *       strides).  A kind with it can take `[projection] weight_standardization`: the
  *       projection then keeps the raw W apart and puts Ŵ into w, so deliver, accumulate and
  *       chain_apply need nothing else.  A kind without it is refused by the scenario.
+ *   pool, pool_transpose (optional, both or neither)
+ *       A kind that reads its presynaptic population through a fixed pool (conv2d's pool
+ *       key) says so: pool returns the pooled map's size (0: the kind reads the population
+ *       as it is) and, when out is given, writes out (rows, size) = pool(in (rows, n_pre));
+ *       pool_transpose adds out (rows, n_pre) += poolᵀ(in (rows, size)).  The learner
+ *       gives a population's local-learning readout the pool of its first outgoing
+ *       projection that has one (docs/ALGORITHM.md §8).
  *
  * The registry (oz-kind-registry.c) is checked at program start: a duplicate name, an
  * ops table of another api_version or a missing required slot aborts.
@@ -101,6 +108,8 @@ struct OzProjectionKindOps {
     guint64 (*chain_apply)(const OzProjection *p, const float *c, const float *down, int rows,
                            float *out);
     void (*fan_in)(const OzProjection *p, OzFanIn *out);
+    gsize (*pool)(const OzProjection *p, const float *in, int rows, float *out);
+    void (*pool_transpose)(const OzProjection *p, const float *in, int rows, float *out);
 };
 
 #define OZ_PROJECTION_KIND_API_VERSION 1

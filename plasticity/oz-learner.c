@@ -32,6 +32,9 @@ static void hidden_free(OzHidden *h) {
     g_free(h->ll_grad);
     g_free(h->ll_r);
     g_free(h->ll_e);
+    g_free(h->ll_ps);
+    g_free(h->ll_pt);
+    g_free(h->ll_pg);
     g_free(h->igl_w);
     g_free(h->igl_grad);
     g_free(h->igl_o_ring);
@@ -58,12 +61,26 @@ static OzHidden *hidden_new(OzLearner *l, OzPopulation *pop, const OzFeedbackOps
     pop->noise_unmasked = params->noise_unmasked;
     h->g_u = g_new0(float, (gsize)B * pop->n);
     if (params->local_learning) {
-        gsize sz = (gsize)pop->n * l->m;
+        /* Read what the next layer reads: through the pool of the first outgoing
+         * projection whose kind has one. */
+        h->ll_n = pop->n;
+        for (guint k = 0; k < pop->out->len && !h->ll_pool; k++) {
+            OzProjection *p = g_ptr_array_index(pop->out, k);
+            gsize size = p->kind->pool ? p->kind->pool(p, NULL, 0, NULL) : 0;
+            if (size > 0) {
+                h->ll_pool = p;
+                h->ll_n = (int)size;
+                h->ll_ps = g_new0(float, (gsize)B * size);
+                h->ll_pt = g_new0(float, (gsize)B * size);
+                h->ll_pg = g_new0(float, (gsize)B * size);
+            }
+        }
+        gsize sz = (gsize)h->ll_n * l->m;
         h->ll_w = g_new0(float, sz);
         h->ll_grad = g_new0(float, sz);
         h->ll_r = g_new0(float, (gsize)B * l->m);
         h->ll_e = g_new0(float, (gsize)B * l->m);
-        double bound = 1.0 / sqrt((double)pop->n);
+        double bound = 1.0 / sqrt((double)h->ll_n);
         for (gsize i = 0; i < sz; i++)
             h->ll_w[i] = (float)((2.0 * oz_rng_uniform(rng_init) - 1.0) * bound);
     }
@@ -419,7 +436,7 @@ void oz_learner_prepare(OzLearner *l) {
         }
         if (h->ll_w) {
             g_autofree char *name = g_strdup_printf("%s.ll", h->pop->name);
-            oz_optim_add(l->opt, name, h->ll_w, h->ll_grad, (gsize)h->pop->n * l->m);
+            oz_optim_add(l->opt, name, h->ll_w, h->ll_grad, (gsize)h->ll_n * l->m);
         }
         if (h->igl_w) {
             g_autofree char *name = g_strdup_printf("%s.igl", h->pop->name);
@@ -622,16 +639,32 @@ static void make_signal(OzLearner *l, OzHidden *h, gint64 te) {
         h->path.ops->signal(&h->path, &ctx, g_s);
     }
     if (h->ll_w) {
-        /* r = ŝ R; e_r = ll_scale · ∂L(r)/∂r; g_s += e_r Rᵀ; ∇R += âᵀ e_r. */
-        oz_sgemm(CblasNoTrans, CblasNoTrans, rows, m, n, 1.0f, f->s, n, h->ll_w, m, 0.0f, h->ll_r,
-                 m);
+        /* r = ŝ R; e_r = ll_scale · ∂L(r)/∂r; g_s += e_r Rᵀ; ∇R += âᵀ e_r — with ŝ and â
+         * pooled, and e_r Rᵀ spread back through the pool, where the next layer pools. */
+        const int nr = h->ll_n;
+        const float *s_in = f->s, *tr_in = f->trace;
+        if (h->ll_pool) {
+            h->ll_pool->kind->pool(h->ll_pool, f->s, rows, h->ll_ps);
+            h->ll_pool->kind->pool(h->ll_pool, f->trace, rows, h->ll_pt);
+            s_in = h->ll_ps;
+            tr_in = h->ll_pt;
+        }
+        oz_sgemm(CblasNoTrans, CblasNoTrans, rows, m, nr, 1.0f, s_in, nr, h->ll_w, m, 0.0f,
+                 h->ll_r, m);
         oz_loss_instant(h->ll_r, l->labels, rows, m, l->p.loss_lambda, (int)l->net->input_ticks,
                         h->ll_e, NULL);
         for (gsize i = 0, sz = (gsize)rows * m; i < sz; i++)
             h->ll_e[i] *= (float)l->p.ll_scale;
-        oz_sgemm(CblasNoTrans, CblasTrans, rows, n, m, 1.0f, h->ll_e, m, h->ll_w, m, 1.0f, g_s, n);
-        accumulate(h->ll_grad, f->trace, h->ll_e, rows, n, m);
-        h->path.macs += 3 * (guint64)rows * n * m; /* r, e_r Rᵀ, ∇R */
+        if (h->ll_pool) {
+            oz_sgemm(CblasNoTrans, CblasTrans, rows, nr, m, 1.0f, h->ll_e, m, h->ll_w, m, 0.0f,
+                     h->ll_pg, nr);
+            h->ll_pool->kind->pool_transpose(h->ll_pool, h->ll_pg, rows, g_s);
+        } else {
+            oz_sgemm(CblasNoTrans, CblasTrans, rows, n, m, 1.0f, h->ll_e, m, h->ll_w, m, 1.0f, g_s,
+                     n);
+        }
+        accumulate(h->ll_grad, tr_in, h->ll_e, rows, nr, m);
+        h->path.macs += 3 * (guint64)rows * nr * m; /* r, e_r Rᵀ, ∇R */
     }
 }
 

@@ -20,7 +20,9 @@
  * Local learning (LL, optional for any rule): each hidden population l gets a readout
  * r = ŝ·R (R (n, m), uniform init like a projection, no bias) with the same loss scaled
  * by ll_scale; its error e_r adds e_r·Rᵀ to g_s before the ψ gating, and R learns by
- * ∇R += â_lᵀ e_r with the network's optimizer.
+ * ∇R += â_lᵀ e_r with the network's optimizer.  Where an outgoing projection reads l
+ * through a pool (conv2d's pool key), the readout reads the pooled map:
+ * r = pool(ŝ)·R, g_s += poolᵀ(e_r Rᵀ), ∇R += pool(â)ᵀ e_r.
  */
 #pragma once
 
@@ -88,8 +90,14 @@ typedef struct OzHidden {
     gint64 applied;              /* signals applied in this window */
     float *bp_chain, *bp_gu;     /* (B, n) diagnostics: the shadow BP signal */
     guint64 macs_at_phase_start; /* path.macs when the current phase began */
-    float *ll_w, *ll_grad;       /* (n, m) local-learning readout R, when enabled */
+    float *ll_w, *ll_grad;       /* (ll_n, m) local-learning readout R, when enabled */
     float *ll_r, *ll_e;          /* (B, m) its output and (scaled) error */
+    /* LL through a pool: the outgoing projection whose kind pools this population (the
+     * readout reads what the next layer reads), the pooled size ll_n (n without a pool),
+     * and (B, ll_n) scratch for the pooled ŝ, â and the error e_r Rᵀ. */
+    OzProjection *ll_pool;
+    int ll_n;
+    float *ll_ps, *ll_pt, *ll_pg;
     /* IGL (docs/ALGORITHM.md §15).  On a population marked igl: its readout R_igl (n, m)
      * and, by emission tick, the readout's output, error and per-sample loss, which the
      * populations below it take instead of the top readout's. */

@@ -161,7 +161,7 @@ static void foreach_tensor(OzRun *run, const Walk *w) {
     for (guint k = 0; k < l->hidden->len; k++) {
         OzHidden *h = g_ptr_array_index(l->hidden, k);
         if (h->ll_w)
-            emit(w, KIND_FEEDBACK, FALSE, DT_F32, h->ll_w, 2, (gsize)h->pop->n, (gsize)l->m,
+            emit(w, KIND_FEEDBACK, FALSE, DT_F32, h->ll_w, 2, (gsize)h->ll_n, (gsize)l->m,
                  "ll:%s", h->pop->name);
         if (h->igl_w)
             emit(w, KIND_FEEDBACK, FALSE, DT_F32, h->igl_w, 2, (gsize)h->pop->n, (gsize)l->m,
