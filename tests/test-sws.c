@@ -685,3 +685,196 @@ Test(sws, gamma_and_the_raw_weights_round_trip_through_a_checkpoint) {
     oz_run_free(run);
     oz_test_rmtree(g_steal_pointer(&dir));
 }
+
+/* ---- Convolutions ---- */
+
+/* conv2d's keys for kernel 3, padding 1 and the given pool.  (transfer full) */
+static gpointer conv_keys(const char *pool) {
+    const OzProjectionKindOps *ops = oz_projection_kind_lookup("conv2d");
+    cr_assert_not_null(ops);
+    gpointer out = g_malloc0(ops->params_size);
+    oz_param_defaults(ops->params, out);
+    const char *keys[] = {"kernel", "padding", "pool", "pool_size"};
+    const char *vals[] = {"3", "1", pool, "2"};
+    for (int i = 0; i < 4; i++) {
+        g_autofree char *why = NULL;
+        cr_assert(oz_param_parse(oz_param_find(ops->params, keys[i]), vals[i], out, &why), "%s",
+                  why);
+    }
+    return out;
+}
+
+static OzPopulationParams shaped(const char *model, int c, int h, int w) {
+    OzPopulationParams pp = {.model = model,
+                             .size = c * h * w,
+                             .rank = 3,
+                             .shape = {c, h, w},
+                             .lambda = 0.5f,
+                             .v_th = 1.0f,
+                             .bias = TRUE,
+                             .encoding = OZ_ENCODING_CURRENT};
+    return pp;
+}
+
+Test(sws, conv_standardises_each_output_channel_and_delivers_through_w_hat) {
+    OzNetwork *net = oz_network_new(B, T);
+    OzPopulationParams in = shaped("input", 2, 5, 5), h = shaped("lif", 3, 5, 5);
+    oz_network_add_population(net, "in", &in, NULL);
+    oz_network_add_population(net, "h", &h, NULL);
+    g_autofree gpointer keys = conv_keys("none");
+    OzProjectionParams pp = {.init = OZ_INIT_UNIFORM,
+                             .init_scale = 1,
+                             .dense_threshold = 2.0f, /* spike packets take the event path */
+                             .kind = oz_projection_kind_lookup("conv2d"),
+                             .kind_params = keys,
+                             .weight_standardization = TRUE};
+    GError *err = NULL;
+    OzProjection *p = oz_network_add_projection(net, "a", "in", "h", &pp, &err);
+    cr_assert_not_null(p, "%s", err ? err->message : "");
+    pp.weight_standardization = FALSE;
+    OzProjection *twin = oz_network_add_projection(net, "t", "in", "h", &pp, &err);
+    cr_assert_not_null(twin->w);
+    const OzFanIn *L = &p->ws->lay;
+    /* W (C_out, C_in·k·k): an output channel is a row. */
+    cr_assert(L->units == 3 && L->fan_in == 18 && L->unit_stride == 18 && L->elem_stride == 1,
+              "conv2d's fan-in: units %zu, N %zu, strides %zu, %zu", L->units, L->fan_in,
+              L->unit_stride, L->elem_stride);
+    double w[54], gamma[3], want[54], g[54], gw[54], gg[3];
+    fill_raw(p, w, gamma);
+    oz_projection_weights_changed(p);
+    ref_forward(L, w, gamma, want);
+    expect_near("conv Ŵ", p->w, want, 54, 1e-6);
+    float *grad = oz_projection_grad(p);
+    for (gsize i = 0; i < 54; i++) {
+        g[i] = (double)((int)((i * 5 + 3) % 13) - 6) / 16.0;
+        grad[i] = (float)g[i];
+    }
+    oz_projection_grad_backward(p);
+    ref_backward(L, w, gamma, g, gw, gg);
+    expect_near("conv ∂L/∂W", p->ws->grad_raw, gw, 54, 1e-5);
+    expect_near("conv ∂L/∂γ", p->ws->gamma_grad, gg, 3, 1e-5);
+    /* Delivery (the event path reads a transposed copy, refreshed with Ŵ) equals that of a
+     * plain conv2d holding Ŵ. */
+    memcpy(twin->w, p->w, sizeof(float) * p->nw);
+    oz_projection_reset(twin);
+    OzPopulation *pre = oz_network_population(net, "in");
+    cr_assert(oz_network_prepare(net, 0, NULL));
+    OzFrame *f = oz_population_frame(pre, 0);
+    OzRng rng;
+    oz_rng_init(&rng, 3, "spikes");
+    oz_test_spike_frame(f, B, 50, 0.3, 1.0f, FALSE, &rng);
+    float a1[B * 75] = {0}, a2[B * 75] = {0};
+    pre->active_samples = B;
+    oz_projection_deliver(p, f, a1);
+    f->indexed = FALSE;
+    oz_projection_deliver(twin, f, a2);
+    cr_assert_gt(p->packets_event, 0, "the event path was taken");
+    cr_assert(memcmp(a1, a2, sizeof a1) == 0, "the sWS conv delivers through Ŵ");
+    oz_network_free(net);
+}
+
+/* in (1,6,6) → h1 (2,6,6) → h2 (3,3,3) by a conv2d with an avg pool 2 → out (2), dfa with
+ * B = 0 and LL, so h1's signal is its LL term only: the readout reads pool(ŝ₁) (18
+ * values), and the pooled error spreads back over each window (÷4). */
+Test(sws, a_local_readout_reads_the_pooled_map_the_next_conv_reads) {
+    OzRng init, noise;
+    oz_rng_init(&init, 11, "init");
+    oz_rng_init(&noise, 11, "noise");
+    OzNetwork *net = oz_network_new(B, T);
+    OzPopulationParams in = shaped("input", 1, 6, 6), h1 = shaped("lif", 2, 6, 6),
+                       h2 = shaped("lif", 3, 3, 3);
+    OzPopulationParams ro = {.model = "readout", .size = M, .bias = TRUE};
+    oz_network_add_population(net, "in", &in, NULL);
+    OzPopulation *ph1 = oz_network_add_population(net, "h1", &h1, NULL);
+    oz_network_add_population(net, "h2", &h2, NULL);
+    oz_network_add_population(net, "out", &ro, NULL);
+    g_autofree gpointer k_a = conv_keys("none"), k_b = conv_keys("avg");
+    OzProjectionParams pa = {.init = OZ_INIT_UNIFORM,
+                             .init_scale = 3,
+                             .dense_threshold = 0.15f,
+                             .kind = oz_projection_kind_lookup("conv2d"),
+                             .kind_params = k_a};
+    OzProjectionParams pb = pa, pc = {.init = OZ_INIT_UNIFORM, .init_scale = 2.5f};
+    pb.kind_params = k_b;
+    GError *err = NULL;
+    cr_assert_not_null(oz_network_add_projection(net, "a", "in", "h1", &pa, &err));
+    OzProjection *b = oz_network_add_projection(net, "b", "h1", "h2", &pb, &err);
+    cr_assert_not_null(b, "%s", err ? err->message : "");
+    cr_assert_not_null(oz_network_add_projection(net, "c", "h2", "out", &pc, &err));
+    OzLearnParams lp = {
+        .rule = "dfa",
+        .loss_lambda = 0.3,
+        .surrogate_a = 0.25,
+        .local_learning = TRUE,
+        .ll_scale = 0.5,
+        .optim = {.kind = OZ_OPTIM_ADAMW, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8},
+    };
+    OzLearner *l = oz_learner_new(net, &lp, &init, &noise, &err);
+    cr_assert_not_null(l, "%s", err ? err->message : "");
+    gint64 lat = oz_learner_finalize(l, 11, &err);
+    cr_assert_geq(lat, 0);
+    ph1->min_depth = T;
+    cr_assert(
+        oz_network_prepare(net, oz_network_delay_to(net, oz_network_population(net, "out")), NULL));
+    oz_network_init_parameters(net, &init);
+    oz_learner_prepare(l);
+    l->lr = 0.0;
+    OzPopulation *pin = oz_network_population(net, "in");
+    for (int i = 0; i < B * 36; i++)
+        pin->x[i] = (float)((i * 7) % 11) / 5.0f - 0.3f;
+    OzHidden *H1 = oz_learner_hidden(l, ph1);
+    cr_assert(H1->ll_pool == b && H1->ll_n == 18, "h1's readout reads b's pool (18 values)");
+    cr_assert(oz_learner_hidden(l, oz_network_population(net, "h2"))->ll_pool == NULL);
+    memset(H1->path.mat, 0, sizeof(float) * (gsize)H1->path.n * H1->path.m);
+    static const guint8 y[B] = {1, 0};
+    oz_network_reset(net, B, TRUE);
+    oz_learner_begin(l, y, TRUE);
+    oz_network_run_window(net);
+    double gR[18 * M] = {0}, gb[72] = {0};
+    for (int t = 0; t < T; t++) {
+        const OzFrame *f = oz_population_frame(ph1, t);
+        double ps[B * 18], pt[B * 18], r[B * M] = {0}, e[B * M], ls[B];
+        for (int bb = 0; bb < B; bb++)
+            for (int c = 0; c < 2; c++)
+                for (int qy = 0; qy < 3; qy++)
+                    for (int qx = 0; qx < 3; qx++) {
+                        double s = 0, a = 0;
+                        for (int dy = 0; dy < 2; dy++)
+                            for (int dx = 0; dx < 2; dx++) {
+                                int i = bb * 72 + c * 36 + (2 * qy + dy) * 6 + 2 * qx + dx;
+                                s += f->s[i];
+                                a += f->trace[i];
+                            }
+                        ps[bb * 18 + c * 9 + qy * 3 + qx] = s / 4;
+                        pt[bb * 18 + c * 9 + qy * 3 + qx] = a / 4;
+                    }
+        for (int bb = 0; bb < B; bb++)
+            for (int c = 0; c < M; c++)
+                for (int q = 0; q < 18; q++)
+                    r[bb * M + c] += ps[bb * 18 + q] * H1->ll_w[q * M + c];
+        ref_error(r, y, e, ls);
+        for (int i = 0; i < B * M; i++)
+            e[i] *= 0.5;
+        for (int bb = 0; bb < B; bb++) {
+            for (int q = 0; q < 18; q++)
+                for (int c = 0; c < M; c++)
+                    gR[q * M + c] += pt[bb * 18 + q] * e[bb * M + c];
+            for (int i = 0; i < 72; i++) {
+                const int c = i / 36, y0 = (i % 36) / 6, x0 = i % 6;
+                const int q = c * 9 + (y0 / 2) * 3 + x0 / 2;
+                double gs = 0;
+                for (int cc = 0; cc < M; cc++)
+                    gs += H1->ll_w[q * M + cc] * e[bb * M + cc] / 4;
+                gb[i] += gs * psi(f->u[bb * 72 + i]);
+            }
+        }
+    }
+    double nz = 0;
+    for (int i = 0; i < 72; i++)
+        nz += fabs(gb[i]);
+    cr_assert_gt(nz, 0.0, "h1 gets an LL signal");
+    expect_near("R (pooled)", H1->ll_grad, gR, 18 * M, 1e-4);
+    expect_near("b of h1", ph1->bias_grad, gb, 72, 1e-4);
+    oz_learner_free(l);
+    oz_network_free(net);
+}
