@@ -98,7 +98,7 @@ typedef struct OzHidden {
     OzProjection *ll_pool;
     int ll_n;
     float *ll_ps, *ll_pt, *ll_pg;
-    /* IGL (docs/ALGORITHM.md §15).  On a population marked igl: its readout R_igl (n, m)
+    /* IGL (docs/ALGORITHM.md §8.1).  On a population marked igl: its readout R_igl (n, m)
      * and, by emission tick, the readout's output, error and per-sample loss, which the
      * populations below it take instead of the top readout's. */
     gboolean igl;
@@ -216,7 +216,7 @@ gboolean oz_learner_set_feedback(OzLearner *l, const char *name, int delay, int 
                                  OzEligibility eligibility);
 /* Marks the hidden population `name` for intermediate global learning: it gets a readout
  * whose error, instead of the top readout's, trains the hidden populations below it
- * through their own feedback pathways (docs/ALGORITHM.md §15).  Before
+ * through their own feedback pathways (docs/ALGORITHM.md §8.1).  Before
  * oz_learner_finalize.  Fails (OZ_LEARNER_ERROR_FAILED) when no hidden population has that
  * name or the rule forms its signal by a chain (bp, fa, sign): IGL needs a pathway. */
 gboolean oz_learner_set_igl(OzLearner *l, const char *name, GError **error);

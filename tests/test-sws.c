@@ -1,8 +1,9 @@
 /* Scaled weight standardisation, output_scale and intermediate global learning
- * (docs/ALGORITHM.md §14–§15): sWS forward and backward against a double-precision
- * reference and against central differences, the learner's step through it against a twin
- * network without sWS, output_scale's exact scaling of what a population transmits, IGL's
- * gradients against a double reference, and γ through a checkpoint. */
+ * (docs/ALGORITHM.md §3.5, §2.7, §8, §8.1): sWS forward and backward against a
+ * double-precision reference and against central differences, the learner's step through
+ * it against a twin network without sWS, on dense and conv2d projections; output_scale's
+ * exact scaling of what a population transmits; IGL's gradients and a LL readout through a
+ * pool against double references; γ through a checkpoint. */
 #include "oz-test-util.h"
 #include "plasticity/oz-learner.h"
 #include "sim/oz-checkpoint.h"
