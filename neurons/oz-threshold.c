@@ -2,10 +2,11 @@
  *
  * Per tick: charge u = leak·v + I + b, fire s = H(u − V_th) (a tie fires), reset — soft,
  * v = u − V_th·s, or hard, v = v_reset after a spike (other tools and hardware use it) —,
- * dropout mask on the transmitted spike (docs/ALGORITHM.md §2.3), presynaptic
- * trace â[t] = trace_decay·â[t−1] + mask·s[t] (§2.4); a rule's probe αz enters before
- * charging or after firing.  The step fuses charge, fire, reset, dropout and trace into one
- * pass over (B, n), since every one of them reads what the previous wrote.  The trace of
+ * dropout mask on the transmitted spike (docs/ALGORITHM.md §2.3; it also carries the fixed
+ * output_scale, §2.7), presynaptic trace â[t] = trace_decay·â[t−1] + mask·s[t] (§2.4); a
+ * rule's probe αz enters before charging or after firing.  The step fuses charge, fire,
+ * reset, dropout and trace into one pass over (B, n), since every one of them reads what the
+ * previous wrote.  The trace of
  * tick t is written into the frame of tick t from the frame of t − 1, so a delayed reader
  * finds the trace that went with its packet without a copy.
  *

@@ -416,7 +416,7 @@ void oz_learner_prepare(OzLearner *l) {
                      p->nw);
         if (p->ws) {
             /* γ is a parameter like any other: the reference's optimizer decays every
-             * parameter (docs/ALGORITHM.md §14). */
+             * parameter (docs/ALGORITHM.md §3.5). */
             g_autofree char *name = g_strdup_printf("%s.gamma", p->name);
             oz_optim_add(l->opt, name, p->ws->gamma, p->ws->gamma_grad, p->ws->lay.units);
         }

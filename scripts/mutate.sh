@@ -512,6 +512,10 @@ MUTATIONS = [
      "            h->ll_pool->kind->pool_transpose(h->ll_pool, h->ll_pg, rows, g_s);",
      "            (void)g_s;",
      "test-sws", "sws/a_local_readout_reads_the_pooled_map_the_next_conv_reads"),
+    ("sws-igl-on-readout-accepted", "io/oz-scenario.c",
+     "if (p->igl && (!learnable(p) || has_cap(p, OZ_NEURON_READOUT))) {",
+     "if (0) {",
+     "test-sws", "sws/misplaced_igl_and_sws_exit_2_naming_the_section_and_key"),
 ]
 
 if args:

@@ -111,7 +111,8 @@ static void fill_raw(OzProjection *p, double *w, double *gamma) {
         gamma[u] = 0.6 + 0.35 * (double)u;
         p->ws->gamma[u] = (float)gamma[u];
         for (gsize j = 0; j < L->fan_in; j++) {
-            const float v = 0.3f * (float)u - 0.2f + (float)(((j * 7 + u * 3) % 11) - 5) / 8.0f;
+            const float v =
+                0.3f * (float)u - 0.2f + (float)((int)((j * 7 + u * 3) % 11) - 5) / 8.0f;
             p->ws->w_raw[at(L, u, j)] = v;
             w[at(L, u, j)] = v;
         }
@@ -878,4 +879,31 @@ Test(sws, a_local_readout_reads_the_pooled_map_the_next_conv_reads) {
     expect_near("b of h1", ph1->bias_grad, gb, 72, 1e-4);
     oz_learner_free(l);
     oz_network_free(net);
+}
+
+/* ---- Bad input: exit 2 naming file, section and key, before anything starts ---- */
+
+Test(sws, misplaced_igl_and_sws_exit_2_naming_the_section_and_key) {
+    g_autofree char *dir = oz_test_tmpdir();
+    g_autofree char *text = oz_test_tiny_scenario(dir);
+    g_autofree char *ini = oz_test_write_file(dir, "bad.ini", text);
+    g_autofree char *db = g_build_filename(dir, "r.sqlite", NULL);
+    static const char *const cases[][4] = {
+        {"projection a.kind=sparse", "projection a.weight_standardization=true",
+         "[projection a] weight_standardization", "kind sparse"},
+        {"population out.igl=true", "run.mode=train", "[population out] igl", "readout"},
+        {"population h.igl=true", "rule.name=bp", "[population h] igl", "bp"},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *err = NULL;
+        int rc = oz_test_run(&err, "run", ini, "--quiet", "--db", db, "--set", cases[i][0], "--set",
+                             cases[i][1], "--set", "run.mode=train", NULL);
+        cr_assert_eq(rc, 2, "case %zu: exit %d: %s", i, rc, err);
+        cr_assert(strstr(err, "bad.ini") && strstr(err, cases[i][2]) && strstr(err, cases[i][3]),
+                  "case %zu names file, section, key and why: %s", i, err);
+        cr_assert_not(g_file_test(db, G_FILE_TEST_EXISTS) &&
+                          oz_test_q(db, "select count(*) from runs") > 0,
+                      "case %zu: no run row", i);
+    }
+    oz_test_rmtree(g_steal_pointer(&dir));
 }
