@@ -6,9 +6,8 @@
  * output_scale, §2.7), presynaptic trace â[t] = trace_decay·â[t−1] + mask·s[t] (§2.4); a
  * rule's probe αz enters before charging or after firing.  The step fuses charge, fire,
  * reset, dropout and trace into one pass over (B, n), since every one of them reads what the
- * previous wrote.  The trace of
- * tick t is written into the frame of tick t from the frame of t − 1, so a delayed reader
- * finds the trace that went with its packet without a copy.
+ * previous wrote.  The trace of tick t is written into the frame of tick t from the frame of
+ * t − 1, so a delayed reader finds the trace that went with its packet without a copy.
  *
  * For learning: the sigmoid surrogate ψ(u) around V_th (§2.5) and the clean spikes
  * o = mask where u ≥ V_th, which the trace follows (the sparse gradient chunks).
