@@ -10,6 +10,7 @@
 #   e. peak RSS at T = 6 vs T = 30
 #   f. event-driven vs dense spike delivery by firing rate
 #   g. thread scaling: the OPZO training phase on 20k samples at 1 and 2 threads
+#   h. conv2d delivery, event-driven vs im2col by firing rate (64 -> 128, 3x3, 14x14)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 reps=${1:-3}
@@ -160,6 +161,10 @@ sc1=$(median <"$tmp/s1.txt"); sc2=$(median <"$tmp/s2.txt")
 speedup=$(awk -v a="$sc1" -v b="$sc2" 'BEGIN {printf "%.2f", a / b}')
 printf '| threads | seconds |\n|---|---|\n| 1 | %.2f |\n| 2 | %.2f |\n| speed-up | %s× |\n' "$sc1" "$sc2" "$speedup"
 
+echo
+echo "## h. conv2d delivery, 64 -> 128 channels, 3x3, padding 1, 14x14, batch 32, $threads threads (median of 5)"
+./build/bench/oz-bench-conv 5 "$threads" 32 2>"$tmp/conv.json"
+
 cat >bench/results.json <<JSON
 {
   "machine": {"cpus": $(nproc), "threads": $threads, "reps": $reps, "date": "$(date -u +%FT%TZ)",
@@ -174,7 +179,8 @@ cat >bench/results.json <<JSON
   "runlog_writer_added_percent": $wdiff,
   "peak_rss_mb": {"T6": $m6, "T30": $m30, "growth_percent": $growth},
   "delivery_800x800_b128": $(cat "$tmp/delivery.json"),
-  "thread_scaling_opzo_20k": {"one_thread_s": $sc1, "two_threads_s": $sc2, "speedup": $speedup}
+  "thread_scaling_opzo_20k": {"one_thread_s": $sc1, "two_threads_s": $sc2, "speedup": $speedup},
+  "conv2d_64x128_3x3_14x14_b32": $(cat "$tmp/conv.json")
 }
 JSON
 echo

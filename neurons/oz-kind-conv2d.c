@@ -1,7 +1,7 @@
 /* oz-kind-conv2d.c — the conv2d projection kind: a 2-D convolution from a population shaped
  * C_in,H,W to one shaped C_out,H′,W′, optionally reading the presynaptic map through a
- * fixed average or sum pool (docs/ALGORITHM.md §3.3, docs/EXTENDING.md "Convolution and
- * pooling").
+ * fixed average or sum pool (docs/ALGORITHM.md §3.5; docs/EXTENDING.md, "The conv2d
+ * kind").
  *
  * Keys: kernel k, stride s, padding pad, pool (none, avg, sum) and pool_size p.  With a
  * pool the kernel reads the pooled map (C_in, ⌊H/p⌋, ⌊W/p⌋): non-overlapping p×p windows,
@@ -28,6 +28,10 @@
  *     its im2col matrix col (C_in·k·k, H′·W′), and acc (C_out, H′·W′) += W · col by one
  *     cblas_sgemm.  Samples are split across the team, each part with its own col: the
  *     buffer is (threads × C_in·k·k·H′·W′) floats, allocated once, whatever T.
+ *   A spike packet takes im2col when its density is at least the key im2col_threshold
+ *   (default 0.4: bench/oz-bench-conv puts the crossover of a 64 → 128, 3×3 layer on
+ *   14×14 near 40%, docs/PERFORMANCE.md), not [run] dense_threshold, which is the dense
+ *   kind's crossover; delivery = event or dense forces a path.
  * SynOps are exact: a spike counts C_out × the output positions it reaches; a dense frame's
  * spikes are the presynaptic model's clean spikes.
  *
@@ -51,6 +55,7 @@ typedef struct {
     int kernel, stride, padding;
     int pool; /* POOL_NONE, POOL_AVG, POOL_SUM */
     int pool_size;
+    double im2col_threshold;
 } ConvParams;
 
 static const OzParamSpec conv_params[] = {
@@ -64,6 +69,10 @@ static const OzParamSpec conv_params[] = {
      "conv2d: read the presynaptic map through a non-overlapping average or sum pool"},
     {"pool_size", OZ_PARAM_INT, offsetof(ConvParams, pool_size), 1, 64, NULL, "2",
      "conv2d with a pool: the pool's window side (and stride)"},
+    {"im2col_threshold", OZ_PARAM_DOUBLE, offsetof(ConvParams, im2col_threshold), 0, 1, NULL,
+     "0.4",
+     "conv2d, [run] delivery = auto: a spike packet at least this dense goes through im2col "
+     "(the crossover, bench/oz-bench-conv)"},
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
@@ -504,9 +513,13 @@ static void conv_deliver(OzProjection *p, OzFrame *f, float *acc) {
     case OZ_DELIVERY_DENSE:
         dense = TRUE;
         break;
-    case OZ_DELIVERY_AUTO:
-        dense = (double)f->nspikes / ((double)rows * p->n_pre) >= (double)p->p.dense_threshold;
+    case OZ_DELIVERY_AUTO: {
+        /* The crossover is the kind's own (a spike costs k²·C_out adds at most, against
+         * the dense kind's n_post): im2col_threshold, not [run] dense_threshold. */
+        const ConvParams *cp = p->kparams;
+        dense = (double)f->nspikes / ((double)rows * p->n_pre) >= cp->im2col_threshold;
         break;
+    }
     default: /* event, and delta (not a conv2d path): event-driven */
         dense = FALSE;
         break;
@@ -597,24 +610,46 @@ static void conv_fan_in(const OzProjection *p, OzFanIn *out) {
                      .elem_stride = 1};
 }
 
-/* The pooled map (C_in, hc, wc) of each sample, for a local-learning readout reading what
- * this projection reads; 0 without a pool. */
-static gsize conv_pool(const OzProjection *p, const float *in, int rows, float *out) {
+/* The map the kernel reads: the pooled one (the population itself without a pool). */
+static int conv_view_size(const OzProjection *p) {
     const Conv *cv = p->kstate;
-    const Geom *g = &cv->g;
-    if (g->ps == 1)
-        return 0;
-    const gsize size = (gsize)g->cin * g->hcwc;
-    for (int b = 0; out && b < rows; b++)
-        pool_map(g, in + (gsize)b * p->n_pre, out + (gsize)b * size);
-    return size;
+    return cv->g.cin * cv->g.hcwc;
 }
 
-static void conv_pool_transpose(const OzProjection *p, const float *in, int rows, float *out) {
-    const Geom *g = &((const Conv *)p->kstate)->g;
-    const gsize size = (gsize)g->cin * g->hcwc;
-    for (int b = 0; b < rows; b++)
-        unpool_add(g, in + (gsize)b * size, out + (gsize)b * p->n_pre);
+typedef struct {
+    const Geom *g;
+    const float *in;
+    float *out;
+} ViewJob;
+
+static void view_part(void *ctx, int part, gsize begin, gsize end) {
+    (void)part;
+    const ViewJob *j = ctx;
+    const gsize nv = (gsize)j->g->cin * j->g->hcwc, n = (gsize)j->g->cin * j->g->hw;
+    for (gsize b = begin; b < end; b++)
+        pool_map(j->g, j->in + b * n, j->out + b * nv);
+}
+
+static void view_transpose_part(void *ctx, int part, gsize begin, gsize end) {
+    (void)part;
+    const ViewJob *j = ctx;
+    const gsize nv = (gsize)j->g->cin * j->g->hcwc, n = (gsize)j->g->cin * j->g->hw;
+    for (gsize b = begin; b < end; b++)
+        unpool_add(j->g, j->in + b * nv, j->out + b * n);
+}
+
+/* out (rows, view) = the pooled in (rows, n_pre). */
+static void conv_view(const OzProjection *p, const float *in, int rows, float *out) {
+    const Conv *cv = p->kstate;
+    ViewJob j = {&cv->g, in, out};
+    oz_par_for((gsize)rows, 1, view_part, &j);
+}
+
+/* out (rows, n_pre) += the transposed pool of v (rows, view). */
+static void conv_view_transpose(const OzProjection *p, const float *v, int rows, float *out) {
+    const Conv *cv = p->kstate;
+    ViewJob j = {&cv->g, v, out};
+    oz_par_for((gsize)rows, 1, view_transpose_part, &j);
 }
 
 const OzProjectionKindOps oz_projection_kind_conv2d = {
@@ -636,6 +671,7 @@ const OzProjectionKindOps oz_projection_kind_conv2d = {
     .accumulate = conv_accumulate,
     .chain_apply = conv_chain_apply,
     .fan_in = conv_fan_in,
-    .pool = conv_pool,
-    .pool_transpose = conv_pool_transpose,
+    .view_size = conv_view_size,
+    .view = conv_view,
+    .view_transpose = conv_view_transpose,
 };

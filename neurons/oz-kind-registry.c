@@ -39,8 +39,8 @@ gboolean oz_projection_kind_check(const OzProjectionKindOps *ops, char **why) {
                                name);
         return FALSE;
     }
-    if (!ops->pool != !ops->pool_transpose) {
-        *why = g_strdup_printf("kind %s: pool and pool_transpose go together", name);
+    if (!ops->view_size != !ops->view || !ops->view != !ops->view_transpose) {
+        *why = g_strdup_printf("kind %s: view_size, view and view_transpose go together", name);
         return FALSE;
     }
     if (ops->params && !ops->params_size) {

@@ -53,6 +53,12 @@
  *       grad (nw, w's layout: p->grad, or the diagnostics' shadow BP gradient) += the
  *       gradient âᵀ g_u restricted to the kind's synapses, for pre (rows, n_pre) and g_u
  *       (rows, n_post).  Returns the multiply-adds done (the learner's update_macs).
+ *   view_size, view, view_transpose (optional, all three or none)
+ *       When the synapses read a linear transform P of the presynaptic output rather than
+ *       the output itself (conv2d's pool): its size n_view, view: out (rows, n_view) =
+ *       P(in (rows, n_pre)), and view_transpose: out (rows, n_pre) += Pᵀ(v (rows,
+ *       n_view)).  A local-learning readout of the presynaptic population reads this view
+ *       ("the layer's pooled output where a pool follows it").
  *   chain_apply (required)
  *       out (rows, n_pre) += down (rows, n_post) · Cᵀ, where C has w's layout (C = NULL:
  *       w itself): the downstream signal of a chain rule (plasticity/oz-rule.h).  Returns
@@ -62,13 +68,6 @@
  *       strides).  A kind with it can take `[projection] weight_standardization`: the
  *       projection then keeps the raw W apart and puts Ŵ into w, so deliver, accumulate and
  *       chain_apply need nothing else.  A kind without it is refused by the scenario.
- *   pool, pool_transpose (optional, both or neither)
- *       A kind that reads its presynaptic population through a fixed pool (conv2d's pool
- *       key) says so: pool returns the pooled map's size (0: the kind reads the population
- *       as it is) and, when out is given, writes out (rows, size) = pool(in (rows, n_pre));
- *       pool_transpose adds out (rows, n_pre) += poolᵀ(in (rows, size)).  The learner
- *       gives a population's local-learning readout the pool of its first outgoing
- *       projection that has one (docs/ALGORITHM.md §8).
  *
  * The registry (oz-kind-registry.c) is checked at program start: a duplicate name, an
  * ops table of another api_version or a missing required slot aborts.
@@ -108,8 +107,9 @@ struct OzProjectionKindOps {
     guint64 (*chain_apply)(const OzProjection *p, const float *c, const float *down, int rows,
                            float *out);
     void (*fan_in)(const OzProjection *p, OzFanIn *out);
-    gsize (*pool)(const OzProjection *p, const float *in, int rows, float *out);
-    void (*pool_transpose)(const OzProjection *p, const float *in, int rows, float *out);
+    int (*view_size)(const OzProjection *p);
+    void (*view)(const OzProjection *p, const float *in, int rows, float *out);
+    void (*view_transpose)(const OzProjection *p, const float *v, int rows, float *out);
 };
 
 #define OZ_PROJECTION_KIND_API_VERSION 1

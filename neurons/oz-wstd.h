@@ -1,6 +1,6 @@
 /* oz-wstd.h — scaled weight standardisation (sWS) of a projection's weights, forward and
  * backward, for any kind that describes where each output unit's fan-in lies in its tensor
- * (docs/ALGORITHM.md §3.5).
+ * (docs/ALGORITHM.md §3.6).
  *
  * For each output unit i over its fan-in of N weights W_i:
  *   μ_i = mean(W_i),  σ_i² = Σ_j (W_ij − μ_i)² / (N − 1)  (unbiased),

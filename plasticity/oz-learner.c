@@ -32,9 +32,9 @@ static void hidden_free(OzHidden *h) {
     g_free(h->ll_grad);
     g_free(h->ll_r);
     g_free(h->ll_e);
-    g_free(h->ll_ps);
-    g_free(h->ll_pt);
-    g_free(h->ll_pg);
+    g_free(h->ll_s);
+    g_free(h->ll_a);
+    g_free(h->ll_g);
     g_free(h->igl_w);
     g_free(h->igl_grad);
     g_free(h->igl_o_ring);
@@ -61,18 +61,17 @@ static OzHidden *hidden_new(OzLearner *l, OzPopulation *pop, const OzFeedbackOps
     pop->noise_unmasked = params->noise_unmasked;
     h->g_u = g_new0(float, (gsize)B * pop->n);
     if (params->local_learning) {
-        /* Read what the next layer reads: through the pool of the first outgoing
-         * projection whose kind has one. */
+        /* The readout reads the layer's pooled output where a pool follows it: the view
+         * of the first outgoing projection that has one smaller than the layer. */
         h->ll_n = pop->n;
-        for (guint k = 0; k < pop->out->len && !h->ll_pool; k++) {
-            OzProjection *p = g_ptr_array_index(pop->out, k);
-            gsize size = p->kind->pool ? p->kind->pool(p, NULL, 0, NULL) : 0;
-            if (size > 0) {
-                h->ll_pool = p;
-                h->ll_n = (int)size;
-                h->ll_ps = g_new0(float, (gsize)B * size);
-                h->ll_pt = g_new0(float, (gsize)B * size);
-                h->ll_pg = g_new0(float, (gsize)B * size);
+        for (guint k = 0; k < pop->out->len && !h->ll_view; k++) {
+            const OzProjection *p = g_ptr_array_index(pop->out, k);
+            if (p->kind->view_size && p->kind->view_size(p) < pop->n) {
+                h->ll_view = p;
+                h->ll_n = p->kind->view_size(p);
+                h->ll_s = g_new0(float, (gsize)B * h->ll_n);
+                h->ll_a = g_new0(float, (gsize)B * h->ll_n);
+                h->ll_g = g_new0(float, (gsize)B * h->ll_n);
             }
         }
         gsize sz = (gsize)h->ll_n * l->m;
@@ -416,7 +415,7 @@ void oz_learner_prepare(OzLearner *l) {
                      p->nw);
         if (p->ws) {
             /* γ is a parameter like any other: the reference's optimizer decays every
-             * parameter (docs/ALGORITHM.md §3.5). */
+             * parameter (docs/ALGORITHM.md §3.6). */
             g_autofree char *name = g_strdup_printf("%s.gamma", p->name);
             oz_optim_add(l->opt, name, p->ws->gamma, p->ws->gamma_grad, p->ws->lay.units);
         }
@@ -639,31 +638,32 @@ static void make_signal(OzLearner *l, OzHidden *h, gint64 te) {
         h->path.ops->signal(&h->path, &ctx, g_s);
     }
     if (h->ll_w) {
-        /* r = ŝ R; e_r = ll_scale · ∂L(r)/∂r; g_s += e_r Rᵀ; ∇R += âᵀ e_r — with ŝ and â
-         * pooled, and e_r Rᵀ spread back through the pool, where the next layer pools. */
+        /* r = ŝ R; e_r = ll_scale · ∂L(r)/∂r; g_s += e_r Rᵀ; ∇R += âᵀ e_r — with ŝ, â the
+         * pooled P(ŝ), P(â) and e_r Rᵀ spread back by Pᵀ where a pool follows the layer. */
+        const OzProjection *v = h->ll_view;
         const int nr = h->ll_n;
-        const float *s_in = f->s, *tr_in = f->trace;
-        if (h->ll_pool) {
-            h->ll_pool->kind->pool(h->ll_pool, f->s, rows, h->ll_ps);
-            h->ll_pool->kind->pool(h->ll_pool, f->trace, rows, h->ll_pt);
-            s_in = h->ll_ps;
-            tr_in = h->ll_pt;
+        const float *s = f->s, *a = f->trace;
+        if (v) {
+            v->kind->view(v, f->s, rows, h->ll_s);
+            v->kind->view(v, f->trace, rows, h->ll_a);
+            s = h->ll_s;
+            a = h->ll_a;
         }
-        oz_sgemm(CblasNoTrans, CblasNoTrans, rows, m, nr, 1.0f, s_in, nr, h->ll_w, m, 0.0f,
-                 h->ll_r, m);
+        oz_sgemm(CblasNoTrans, CblasNoTrans, rows, m, nr, 1.0f, s, nr, h->ll_w, m, 0.0f, h->ll_r,
+                 m);
         oz_loss_instant(h->ll_r, l->labels, rows, m, l->p.loss_lambda, (int)l->net->input_ticks,
                         h->ll_e, NULL);
         for (gsize i = 0, sz = (gsize)rows * m; i < sz; i++)
             h->ll_e[i] *= (float)l->p.ll_scale;
-        if (h->ll_pool) {
+        if (v) {
             oz_sgemm(CblasNoTrans, CblasTrans, rows, nr, m, 1.0f, h->ll_e, m, h->ll_w, m, 0.0f,
-                     h->ll_pg, nr);
-            h->ll_pool->kind->pool_transpose(h->ll_pool, h->ll_pg, rows, g_s);
+                     h->ll_g, nr);
+            v->kind->view_transpose(v, h->ll_g, rows, g_s);
         } else {
             oz_sgemm(CblasNoTrans, CblasTrans, rows, n, m, 1.0f, h->ll_e, m, h->ll_w, m, 1.0f, g_s,
                      n);
         }
-        accumulate(h->ll_grad, tr_in, h->ll_e, rows, nr, m);
+        accumulate(h->ll_grad, a, h->ll_e, rows, nr, m);
         h->path.macs += 3 * (guint64)rows * nr * m; /* r, e_r Rᵀ, ∇R */
     }
 }

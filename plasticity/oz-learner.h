@@ -20,9 +20,9 @@
  * Local learning (LL, optional for any rule): each hidden population l gets a readout
  * r = ŝ·R (R (n, m), uniform init like a projection, no bias) with the same loss scaled
  * by ll_scale; its error e_r adds e_r·Rᵀ to g_s before the ψ gating, and R learns by
- * ∇R += â_lᵀ e_r with the network's optimizer.  Where an outgoing projection reads l
- * through a pool (conv2d's pool key), the readout reads the pooled map:
- * r = pool(ŝ)·R, g_s += poolᵀ(e_r Rᵀ), ∇R += pool(â)ᵀ e_r.
+ * ∇R += â_lᵀ e_r with the network's optimizer.  Where a pool follows l (an outgoing
+ * projection whose kind reads a view of l, neurons/oz-kind.h: conv2d's pool), R reads the
+ * pooled output instead: r = P(ŝ)·R, g_s += Pᵀ(e_r·Rᵀ), ∇R += P(â)ᵀ e_r.
  */
 #pragma once
 
@@ -92,12 +92,9 @@ typedef struct OzHidden {
     guint64 macs_at_phase_start; /* path.macs when the current phase began */
     float *ll_w, *ll_grad;       /* (ll_n, m) local-learning readout R, when enabled */
     float *ll_r, *ll_e;          /* (B, m) its output and (scaled) error */
-    /* LL through a pool: the outgoing projection whose kind pools this population (the
-     * readout reads what the next layer reads), the pooled size ll_n (n without a pool),
-     * and (B, ll_n) scratch for the pooled ŝ, â and the error e_r Rᵀ. */
-    OzProjection *ll_pool;
-    int ll_n;
-    float *ll_ps, *ll_pt, *ll_pg;
+    int ll_n;                    /* what R reads: n, or the pooled view's size */
+    const OzProjection *ll_view; /* the projection whose view (pool) R reads, or NULL */
+    float *ll_s, *ll_a, *ll_g;   /* (B, ll_n) with a view: P(ŝ), P(â), e_r·Rᵀ */
     /* IGL (docs/ALGORITHM.md §8.1).  On a population marked igl: its readout R_igl (n, m)
      * and, by emission tick, the readout's output, error and per-sample loss, which the
      * populations below it take instead of the top readout's. */

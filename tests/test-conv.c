@@ -5,12 +5,14 @@
  * pools none, avg and sum on non-square maps; every registered rule on a conv net against
  * its dense twin; shapes checked by the scenario; stored eligibility with feedback delays
  * on a conv net equal to no delay, bit for bit. */
+#include "engine/oz-par.h"
 #include "io/oz-scenario.h"
 #include "neurons/oz-kind.h"
 #include "neurons/oz-network.h"
 #include "neurons/oz-projection.h"
 #include "oz-test-util.h"
 #include "plasticity/oz-learner.h"
+#include "plasticity/oz-loss.h"
 #include "plasticity/oz-rule.h"
 
 #include <criterion/criterion.h>
@@ -316,6 +318,88 @@ Test(conv, delivery_synops_gradient_and_chain_equal_the_unrolled_matrix) {
     check_toeplitz(&c);
 }
 
+/* [run] delivery = auto: a spike packet goes event-driven below the kind's
+ * im2col_threshold and through im2col at or above it, whatever [run] dense_threshold. */
+Test(conv, auto_delivery_picks_the_path_by_the_kinds_threshold) {
+    const Conf c = {.cin = 2, .hin = 6, .win = 5, .cout = 3, .k = 3, .s = 1, .pad = 1,
+                    .pool = "none", .ps = 2};
+    OzPopulation *pre = shaped("pre", 2, 6, 5, 2), *post = shaped("post", 3, 6, 5, 2);
+    gpointer keys = conv_keys(&c);
+    const OzProjectionKindOps *ops = conv_kind();
+    g_autofree char *why = NULL;
+    cr_assert(oz_param_parse(oz_param_find(ops->params, "im2col_threshold"), "0.25", keys, &why));
+    OzProjectionParams pp = {.init = OZ_INIT_NORMAL, .init_scale = 1.0f,
+                             .delivery = OZ_DELIVERY_AUTO, .dense_threshold = 0.01f,
+                             .kind = ops, .kind_params = keys};
+    OzProjection *p = oz_projection_new("p", pre, post, &pp);
+    g_free(keys);
+    OzRng rng;
+    oz_rng_init(&rng, 5, "init");
+    oz_projection_init_weights(p, &rng);
+    float acc[2 * 90];
+    OzFrame *f = oz_population_frame(pre, 0);
+    const double rates[] = {0.1, 0.6};
+    int paths[2] = {0, 0};
+    for (int r = 0; r < 2; r++) {
+        oz_test_spike_frame(f, 2, 60, rates[r], 1.0f, FALSE, &rng);
+        const double density = (double)f->nspikes / 120.0;
+        oz_projection_counters_clear(p);
+        oz_projection_deliver(p, f, acc);
+        cr_assert_eq(p->packets_dense, density >= 0.25, "density %g", density);
+        cr_assert_eq(p->packets_event, density < 0.25, "density %g", density);
+        paths[density >= 0.25]++;
+    }
+    cr_assert(paths[0] == 1 && paths[1] == 1, "one packet on each side of the threshold");
+    oz_projection_free(p);
+    oz_population_free(pre);
+    oz_population_free(post);
+}
+
+/* Delivery (both paths) and the chain split samples across the team, each sample summed
+ * by itself in a fixed order: the same bits at 1, 2 and 3 threads. */
+Test(conv, delivery_and_chain_are_the_same_bits_at_any_thread_count) {
+    const Conf c = {.cin = 3, .hin = 8, .win = 6, .cout = 4, .k = 3, .s = 1, .pad = 1,
+                    .pool = "avg", .ps = 2};
+    const int B = 5, NPRE = 144, NPOST = 4 * 4 * 3;
+    OzPopulation *pre = shaped("pre", 3, 8, 6, B), *post = shaped("post", 4, 4, 3, B);
+    gpointer keys = conv_keys(&c);
+    OzProjectionParams pp = {.init = OZ_INIT_KAIMING, .init_scale = 1.0f,
+                             .kind = conv_kind(), .kind_params = keys};
+    OzProjection *p = oz_projection_new("p", pre, post, &pp);
+    g_free(keys);
+    OzRng rng;
+    oz_rng_init(&rng, 8, "init");
+    oz_projection_init_weights(p, &rng);
+    float *ref = g_new(float, 3 * B * NPRE), *got = g_new(float, 3 * B * NPRE);
+    float *down = g_new(float, B * NPOST);
+    for (int i = 0; i < B * NPOST; i++)
+        down[i] = (float)oz_rng_gauss(&rng);
+    OzFrame *f = oz_population_frame(pre, 0);
+    for (int threads = 1; threads <= 3; threads++) {
+        oz_par_set_threads(threads);
+        float *out = threads == 1 ? ref : got;
+        memset(out, 0, sizeof(float) * 3 * B * NPRE);
+        OzRng frames;
+        oz_rng_init(&frames, 9, "frames");
+        for (int path = 0; path < 2; path++) {
+            p->p.delivery = path ? OZ_DELIVERY_DENSE : OZ_DELIVERY_EVENT;
+            oz_test_spike_frame(f, B, NPRE, 0.3, 1.25f, FALSE, &frames);
+            oz_projection_deliver(p, f, out + path * B * NPRE);
+        }
+        p->kind->chain_apply(p, NULL, down, B, out + 2 * B * NPRE);
+        if (threads > 1)
+            cr_assert(memcmp(ref, got, sizeof(float) * 3 * B * NPRE) == 0,
+                      "%d threads: other bits than 1 thread", threads);
+    }
+    oz_par_set_threads(1);
+    g_free(ref);
+    g_free(got);
+    g_free(down);
+    oz_projection_free(p);
+    oz_population_free(pre);
+    oz_population_free(post);
+}
+
 Test(conv, shapes_that_do_not_fit_are_refused_naming_the_key_and_the_expected_shape) {
     char *dir = oz_test_tmpdir();
     oz_test_write_dataset(dir, 4, 4, 8, 6, 3);
@@ -395,6 +479,7 @@ typedef struct {
     float lr;
     int delay1, delay2, jitter1, jitter2;
     float dropout;
+    gboolean ll; /* local learning */
 } NetOpts;
 
 static void net_build(Net *k, const NetOpts *o) {
@@ -437,6 +522,8 @@ static void net_build(Net *k, const NetOpts *o) {
         .position = OZ_NOISE_AFTER,
         .antithetic = TRUE,
         .momentum = 0.9,
+        .local_learning = o->ll,
+        .ll_scale = 0.5,
         .optim = {.kind = OZ_OPTIM_ADAMW, .lr = o->lr, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8},
     };
     GError *err = NULL;
@@ -603,4 +690,106 @@ Test(conv, stored_eligibility_with_feedback_delays_equals_no_delay_on_a_conv_net
         g_byte_array_free(still, TRUE);
         g_byte_array_free(ref, TRUE);
     }
+}
+
+/* ---- Local learning reads the pooled output where a pool follows the layer ---- */
+
+/* h1's spikes and traces at the T input ticks, recorded as the network steps. */
+typedef struct {
+    float s[TT][TB * 84], a[TT][TB * 84];
+} Record;
+
+static void record_h1(OzPopulation *pop, gint64 tick, gpointer user_data) {
+    Record *r = user_data;
+    if (strcmp(pop->name, "h1") != 0 || tick >= TT)
+        return;
+    const OzFrame *f = oz_population_frame(pop, tick);
+    memcpy(r->s[tick], f->s, sizeof(float) * TB * 84);
+    memcpy(r->a[tick], f->trace, sizeof(float) * TB * 84);
+}
+
+/* The 2×2 average pool of h1 (2, 6, 7) → (2, 3, 3), written out here. */
+static void pool_h1(const float *in, double *out) {
+    for (int c = 0; c < 2; c++)
+        for (int y = 0; y < 3; y++)
+            for (int x = 0; x < 3; x++) {
+                double sum = 0;
+                for (int d = 0; d < 4; d++)
+                    sum += in[(c * 6 + 2 * y + d / 2) * 7 + 2 * x + d % 2];
+                out[(c * 3 + y) * 3 + x] = sum / 4;
+            }
+}
+
+Test(conv, the_local_learning_readout_of_a_pooled_layer_reads_its_pooled_output) {
+    Net k;
+    NetOpts o = {.rule = "dfa", .conv = TRUE, .ll = TRUE};
+    net_build(&k, &o);
+    OzHidden *h1 = oz_learner_hidden(k.l, k.h1), *h2 = oz_learner_hidden(k.l, k.h2);
+    /* h1 is read by b through a 2×2 average pool: R is (2·3·3, 3); h2 has no pool after it. */
+    cr_assert_eq(h1->ll_n, 18);
+    cr_assert_eq(h1->ll_view, k.w[1]);
+    cr_assert_eq(h2->ll_n, 27);
+    cr_assert_null(h2->ll_view);
+    /* The view's transpose is its adjoint: <P x, v> = <x, Pᵀ v>. */
+    OzRng rng;
+    oz_rng_init(&rng, 3, "test");
+    float x[TB * 84], px[TB * 18], v[TB * 18], ptv[TB * 84];
+    for (int i = 0; i < TB * 84; i++) {
+        x[i] = (float)oz_rng_gauss(&rng);
+        ptv[i] = 0.0f;
+    }
+    for (int i = 0; i < TB * 18; i++)
+        v[i] = (float)oz_rng_gauss(&rng);
+    const OzProjection *b = k.w[1];
+    b->kind->view(b, x, TB, px);
+    b->kind->view_transpose(b, v, TB, ptv);
+    double lhs = 0, rhs = 0, want[18];
+    for (int s = 0; s < TB; s++) {
+        pool_h1(x + s * 84, want);
+        for (int i = 0; i < 18; i++) {
+            cr_assert_float_eq(px[s * 18 + i], want[i], 1e-6, "P(x)[%d]", i);
+            lhs += px[s * 18 + i] * (double)v[s * 18 + i];
+        }
+    }
+    for (int i = 0; i < TB * 84; i++)
+        rhs += (double)x[i] * ptv[i];
+    cr_assert_float_eq(lhs, rhs, 1e-5, "the transposed pool is the adjoint");
+    /* One window (lr 0): ∇R of h1 = Σ_t P(â(t))ᵀ e_r(t), e_r the scaled error of
+     * r = P(ŝ(t))·R, computed here from h1's recorded spikes and traces. */
+    Record *rec = g_new0(Record, 1);
+    oz_network_set_observer(k.net, record_h1, rec);
+    const guint8 y[TB] = {1, 2};
+    oz_network_reset(k.net, TB, TRUE);
+    oz_learner_begin(k.l, y, TRUE);
+    oz_network_run_window(k.net);
+    double grad[18 * 3] = {0};
+    double spikes = 0;
+    for (int t = 0; t < TT; t++) {
+        float r[TB * 3], e[TB * 3];
+        double ps[18], pa[TB][18];
+        for (int s = 0; s < TB; s++) {
+            pool_h1(rec->s[t] + s * 84, ps);
+            pool_h1(rec->a[t] + s * 84, pa[s]);
+            for (int c = 0; c < 3; c++) {
+                double sum = 0;
+                for (int i = 0; i < 18; i++)
+                    sum += ps[i] * h1->ll_w[i * 3 + c];
+                r[s * 3 + c] = (float)sum;
+            }
+            for (int i = 0; i < 84; i++)
+                spikes += rec->s[t][s * 84 + i] != 0.0f;
+        }
+        oz_loss_instant(r, y, TB, 3, 0.3, TT, e, NULL);
+        for (int s = 0; s < TB; s++)
+            for (int i = 0; i < 18; i++)
+                for (int c = 0; c < 3; c++)
+                    grad[i * 3 + c] += pa[s][i] * 0.5 * e[s * 3 + c];
+    }
+    cr_assert_gt(spikes, 0, "h1 fired");
+    for (int i = 0; i < 18 * 3; i++)
+        cr_assert(fabs(h1->ll_grad[i] - grad[i]) <= 1e-6 + 1e-4 * fabs(grad[i]),
+                  "dR1[%d] = %g, the pooled reference gives %g", i, (double)h1->ll_grad[i],
+                  grad[i]);
+    g_free(rec);
+    net_free(&k);
 }

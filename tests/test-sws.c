@@ -1,5 +1,5 @@
 /* Scaled weight standardisation, output_scale and intermediate global learning
- * (docs/ALGORITHM.md §3.5, §2.7, §8, §8.1): sWS forward and backward against a
+ * (docs/ALGORITHM.md §3.6, §2.7, §8, §8.1): sWS forward and backward against a
  * double-precision reference and against central differences, the learner's step through
  * it against a twin network without sWS, on dense and conv2d projections; output_scale's
  * exact scaling of what a population transmits; IGL's gradients and a LL readout through a
@@ -825,8 +825,8 @@ Test(sws, a_local_readout_reads_the_pooled_map_the_next_conv_reads) {
     for (int i = 0; i < B * 36; i++)
         pin->x[i] = (float)((i * 7) % 11) / 5.0f - 0.3f;
     OzHidden *H1 = oz_learner_hidden(l, ph1);
-    cr_assert(H1->ll_pool == b && H1->ll_n == 18, "h1's readout reads b's pool (18 values)");
-    cr_assert(oz_learner_hidden(l, oz_network_population(net, "h2"))->ll_pool == NULL);
+    cr_assert(H1->ll_view == b && H1->ll_n == 18, "h1's readout reads b's pool (18 values)");
+    cr_assert(oz_learner_hidden(l, oz_network_population(net, "h2"))->ll_view == NULL);
     memset(H1->path.mat, 0, sizeof(float) * (gsize)H1->path.n * H1->path.m);
     static const guint8 y[B] = {1, 0};
     oz_network_reset(net, B, TRUE);
