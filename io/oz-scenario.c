@@ -255,6 +255,9 @@ static const KeySpec schema[] = {
      "number of neurons; may be left out when shape is given, and both must agree"},
     {K_POPULATION, "shape", T_STRING, POP(shape), 0, 0, NULL, "",
      "C,H,W or N: the population's shape (convolution, event input); size is its product"},
+    {K_POPULATION, "igl", T_BOOL, POP(igl), 0, 0, NULL, "false",
+     "intermediate global learning: a readout on this hidden population whose error trains "
+     "the hidden populations below it through their own feedback (direct rules)"},
 
     {K_FEEDBACK, "delay", T_INT, FB(delay), 0, 10000, NULL, "0",
      "ticks between an output error and its arrival at this population"},
@@ -272,6 +275,10 @@ static const KeySpec schema[] = {
     {K_PROJECTION, "init_scale", T_DOUBLE, PRJ(init_scale), 0, 1e6, NULL, "1", "see init"},
     {K_PROJECTION, "kind", T_ENUM, PRJ(kind), 0, 0, "@kinds", "dense",
      "projection kind, one of the registered kinds (neurons/oz-kind-NAME.c)"},
+    {K_PROJECTION, "weight_standardization", T_BOOL, PRJ(weight_standardization), 0, 0, NULL,
+     "false",
+     "scaled weight standardisation: each output unit's weights centred, divided by "
+     "sqrt(N var + 1e-4) and multiplied by a learnable gain (kinds that describe their fan-in)"},
 };
 
 #undef RUN
@@ -1137,6 +1144,29 @@ static gboolean validate(const Ctx *c, OzScenario *sc, GError **error) {
         }
         if (!check_kind_shapes(c, p, find_pop(sc, p->from), find_pop(sc, p->to), error))
             return FALSE;
+    }
+    for (guint i = 0; i < sc->projs->len; i++) {
+        OzProjectionConfig *p = g_ptr_array_index(sc->projs, i);
+        const OzProjectionKindOps *ops = oz_projection_kind_lookup(p->kind);
+        if (p->weight_standardization && !ops->fan_in) {
+            g_autofree char *section = g_strdup_printf("projection %s", p->name);
+            key_error(c, error, OZ_SCENARIO_ERROR_VALUE, section, "weight_standardization",
+                      "kind %s does not describe its fan-in (its fan_in slot), so it cannot "
+                      "standardise its weights",
+                      p->kind);
+            return FALSE;
+        }
+    }
+    for (guint i = 0; i < sc->pops->len; i++) {
+        OzPopulationConfig *p = g_ptr_array_index(sc->pops, i);
+        if (p->igl && (!learnable(p) || has_cap(p, OZ_NEURON_READOUT))) {
+            g_autofree char *section = g_strdup_printf("population %s", p->name);
+            key_error(c, error, OZ_SCENARIO_ERROR_VALUE, section, "igl",
+                      "an intermediate readout goes on a hidden population of a learnable "
+                      "model; '%s' has model %s",
+                      p->name, p->model);
+            return FALSE;
+        }
     }
     for (guint i = 0; i < sc->feedbacks->len; i++) {
         OzFeedbackConfig *fb = g_ptr_array_index(sc->feedbacks, i);

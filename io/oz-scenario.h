@@ -77,6 +77,7 @@ typedef struct {
     char *shape; /* as given ("2,34,34"), or "" */
     int rank;    /* 0 when no shape was given */
     int dims[OZ_SCENARIO_SHAPE_MAX];
+    gboolean igl; /* an intermediate readout whose error trains the layers below */
     /* The model's own keys, every one of its ops tables lists, each with the value given
      * or its default, as text that reads back to the same value; NULL-terminated, parallel.
      * Keys of other registered models in the section are accepted and not kept. */
@@ -94,6 +95,7 @@ typedef struct {
     char *init;
     double init_scale;
     char *kind; /* a registered projection kind (neurons/oz-kind.h) */
+    gboolean weight_standardization; /* sWS (neurons/oz-wstd.h) */
     /* The kind's own keys, each with the value given or its default, as text that reads
      * back to the same value; NULL-terminated, parallel.  Keys of other registered kinds
      * in the section are accepted and not kept. */

@@ -617,6 +617,16 @@ static guint64 conv_chain_apply(const OzProjection *p, const float *c, const flo
     return im2col_macs(p, rows);
 }
 
+/* Output channel o's fan-in is row o of W (C_out, C_in·k·k): the same weights for every
+ * output position of the channel, so sWS standardises per channel. */
+static void conv_fan_in(const OzProjection *p, OzFanIn *out) {
+    const Conv *cv = p->kstate;
+    *out = (OzFanIn){.units = (gsize)cv->g.cout,
+                     .fan_in = (gsize)cv->g.ckk,
+                     .unit_stride = (gsize)cv->g.ckk,
+                     .elem_stride = 1};
+}
+
 /* The map the kernel reads: the pooled one (the population itself without a pool). */
 static int conv_view_size(const OzProjection *p) {
     const Conv *cv = p->kstate;
@@ -677,6 +687,7 @@ const OzProjectionKindOps oz_projection_kind_conv2d = {
     .deliver = conv_deliver,
     .accumulate = conv_accumulate,
     .chain_apply = conv_chain_apply,
+    .fan_in = conv_fan_in,
     .view_size = conv_view_size,
     .view = conv_view,
     .view_transpose = conv_view_transpose,

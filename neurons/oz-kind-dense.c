@@ -372,6 +372,14 @@ static guint64 dense_chain_apply(const OzProjection *p, const float *c, const fl
     return (guint64)rows * (guint64)p->n_pre * (guint64)p->n_post;
 }
 
+/* Output unit j's fan-in is column j of W (n_pre, n_post). */
+static void dense_fan_in(const OzProjection *p, OzFanIn *out) {
+    *out = (OzFanIn){.units = (gsize)p->n_post,
+                     .fan_in = (gsize)p->n_pre,
+                     .unit_stride = 1,
+                     .elem_stride = (gsize)p->n_post};
+}
+
 const OzProjectionKindOps oz_projection_kind_dense = {
     .api_version = OZ_PROJECTION_KIND_API_VERSION,
     .name = "dense",
@@ -385,4 +393,5 @@ const OzProjectionKindOps oz_projection_kind_dense = {
     .deliver = dense_deliver,
     .accumulate = dense_accumulate,
     .chain_apply = dense_chain_apply,
+    .fan_in = dense_fan_in,
 };

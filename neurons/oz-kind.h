@@ -63,6 +63,11 @@
  *       out (rows, n_pre) += down (rows, n_post) · Cᵀ, where C has w's layout (C = NULL:
  *       w itself): the downstream signal of a chain rule (plasticity/oz-rule.h).  Returns
  *       the multiply-adds done.
+ *   fan_in (optional)
+ *       Where each output unit's fan-in lies in w (neurons/oz-wstd.h: units, N and two
+ *       strides).  A kind with it can take `[projection] weight_standardization`: the
+ *       projection then keeps the raw W apart and puts Ŵ into w, so deliver, accumulate and
+ *       chain_apply need nothing else.  A kind without it is refused by the scenario.
  *
  * The registry (oz-kind-registry.c) is checked at program start: a duplicate name, an
  * ops table of another api_version or a missing required slot aborts.
@@ -72,6 +77,7 @@
 #include "engine/oz-params.h"
 #include "engine/oz-rng.h"
 #include "neurons/oz-population.h"
+#include "neurons/oz-wstd.h"
 
 typedef struct OzProjectionKindOps OzProjectionKindOps;
 
@@ -100,6 +106,7 @@ struct OzProjectionKindOps {
                           int rows);
     guint64 (*chain_apply)(const OzProjection *p, const float *c, const float *down, int rows,
                            float *out);
+    void (*fan_in)(const OzProjection *p, OzFanIn *out);
     int (*view_size)(const OzProjection *p);
     void (*view)(const OzProjection *p, const float *in, int rows, float *out);
     void (*view_transpose)(const OzProjection *p, const float *v, int rows, float *out);

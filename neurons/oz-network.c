@@ -101,6 +101,23 @@ OzProjection *oz_network_add_projection(OzNetwork *net, const char *name, const 
         return NULL;
     }
     OzProjection *proj = oz_projection_new(name, pre, post, params);
+    if (params->weight_standardization && !proj->ws) {
+        OzFanIn lay = {0};
+        if (proj->kind->fan_in) {
+            proj->kind->fan_in(proj, &lay);
+            g_set_error(error, OZ_NEURONS_ERROR, OZ_NEURONS_ERROR_INVALID,
+                        "projection %s: weight_standardization needs at least 2 weights per "
+                        "output unit (the variance divides by N - 1); kind %s gives %zu",
+                        name, proj->kind->name, lay.fan_in);
+        } else {
+            g_set_error(error, OZ_NEURONS_ERROR, OZ_NEURONS_ERROR_INVALID,
+                        "projection %s: kind %s does not describe its fan-in, so it cannot "
+                        "take weight_standardization",
+                        name, proj->kind->name);
+        }
+        oz_projection_free(proj);
+        return NULL;
+    }
     proj->id = (int)net->projs->len;
     g_ptr_array_add(net->projs, proj);
     g_ptr_array_add(pre->out, proj);

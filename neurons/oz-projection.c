@@ -30,6 +30,13 @@ OzProjection *oz_projection_new(const char *name, OzPopulation *pre, OzPopulatio
             oz_param_defaults(p->kind->params, p->kparams);
     }
     p->kind->alloc(p);
+    if (params->weight_standardization && p->kind->fan_in) {
+        OzFanIn lay;
+        p->kind->fan_in(p, &lay);
+        g_assert(lay.units * lay.fan_in == p->nw);
+        if (lay.fan_in >= 2)
+            p->ws = oz_wstd_new(&lay);
+    }
     p->cache = g_new0(float, (gsize)pre->batch *(gsize)p->n_post);
     /* Delta state only where spike packets can arrive and delta delivery may be used. */
     gboolean spiking = oz_neuron_emits(pre) == OZ_EMITS_SPIKES;
@@ -52,6 +59,7 @@ void oz_projection_free(OzProjection *p) {
     g_free(p->name);
     p->kind->free(p);
     g_clear_pointer(&p->grad, g_free);
+    oz_wstd_free(p->ws);
     g_free(p->kstate);
     g_free(p->kparams);
     g_free(p->cache);
@@ -69,9 +77,33 @@ float *oz_projection_grad(OzProjection *p) {
     return p->grad;
 }
 
+/* Under sWS the kind's draw is the raw W; γ starts at 1 (oz_wstd_new). */
 void oz_projection_init_weights(OzProjection *p, OzRng *rng) {
     p->kind->init(p, rng);
-    p->cache_valid = FALSE;
+    if (p->ws)
+        memcpy(p->ws->w_raw, p->w, sizeof(float) * p->nw);
+    oz_projection_weights_changed(p);
+}
+
+float *oz_projection_param(OzProjection *p) {
+    return p->ws ? p->ws->w_raw : p->w;
+}
+
+float *oz_projection_param_grad(OzProjection *p) {
+    return p->ws ? p->ws->grad_raw : oz_projection_grad(p);
+}
+
+void oz_projection_weights_changed(OzProjection *p) {
+    if (p->ws)
+        oz_wstd_forward(p->ws, p->w);
+    oz_projection_reset(p);
+}
+
+void oz_projection_grad_backward(OzProjection *p) {
+    if (!p->ws || !p->grad)
+        return;
+    oz_wstd_backward(p->ws, p->grad);
+    memset(p->grad, 0, sizeof(float) * p->nw);
 }
 
 void oz_projection_reset(OzProjection *p) {

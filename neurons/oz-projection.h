@@ -65,6 +65,7 @@ typedef struct {
     const OzProjectionKindOps *kind; /* NULL: dense */
     const void *kind_params;         /* the kind's params_size bytes (copied); NULL: defaults */
     guint64 seed;                    /* the run's seed, for what a kind draws (connectivity) */
+    gboolean weight_standardization; /* sWS: w holds Ŵ of a raw W and gain γ (oz-wstd.h) */
 } OzProjectionParams;
 
 struct OzProjection {
@@ -80,6 +81,8 @@ struct OzProjection {
     float *w;     /* the kind's weight tensor (dense: (n_pre, n_post)) */
     float *grad;  /* accumulated weight gradient, w's layout: NULL until learning asks
                    * for it (oz_projection_grad), so inference never holds it */
+    OzWstd *ws;   /* sWS (oz-wstd.h): the raw W, γ and their gradients; NULL without it.
+                   * Then w is Ŵ and grad is ∂L/∂Ŵ. */
     float *cache; /* (B, n_post) the static input current of this sample */
     gboolean cache_valid;
 
@@ -112,6 +115,16 @@ void oz_projection_init_weights(OzProjection *proj, OzRng *rng);
  * needs it (the learner asks for every projection's), so an inference-only network never
  * holds a second weight-sized buffer.  (transfer none) */
 float *oz_projection_grad(OzProjection *proj);
+/* The tensor the optimizer steps and the checkpoint stores as w:PROJ, and its gradient:
+ * w and grad, or under sWS the raw W and ∂L/∂W.  (transfer none) */
+float *oz_projection_param(OzProjection *proj);
+float *oz_projection_param_grad(OzProjection *proj);
+/* After the parameters changed (an optimizer step, a checkpoint load): under sWS, Ŵ is
+ * formed again from W and γ; the cached current and delta state are forgotten either way. */
+void oz_projection_weights_changed(OzProjection *proj);
+/* Before an optimizer step under sWS: ∂L/∂W and ∂L/∂γ from the accumulated ∂L/∂Ŵ (grad),
+ * which is then zeroed.  Does nothing without sWS. */
+void oz_projection_grad_backward(OzProjection *proj);
 /* The weight tensor's rank (1 or 2) and dims, for checkpoints.  */
 int oz_projection_shape(const OzProjection *proj, gsize dims[2]);
 /* Start of a sample window (or after a weight change): forget the cached current. */

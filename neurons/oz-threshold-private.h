@@ -16,6 +16,7 @@ typedef struct {
     float trace_decay; /* â ← trace_decay·â + o */
     gboolean hard;     /* after a spike v ← v_reset (hard) instead of v ← u − V_th (soft) */
     float v_reset;
+    float output_scale; /* the transmitted spike and the trace are scaled by it (≥ 1e-6) */
 } OzThresholdState;
 
 /* The reset keys, pop->params of a threshold model that takes them. */
@@ -24,8 +25,10 @@ typedef struct {
     int reset; /* OzResetMode */
     float v_reset;
     float trace_lambda; /* −1: the model's default (prepare writes the value it resolved) */
+    float output_scale; /* a fixed scale of what the population transmits (sWS nets: 2.74) */
 } OzThresholdParams;
-/* `reset = soft|hard`, `v_reset` and `trace_lambda`: a model's params table (params_size =
+/* `reset = soft|hard`, `v_reset`, `trace_lambda` and `output_scale`: a model's params table
+ * (params_size =
  * sizeof(OzThresholdParams)), with oz__threshold_configure as its configure slot. */
 extern const OzParamSpec oz__threshold_reset_keys[];
 /* A hard reset to or above the threshold is rejected (blames v_reset), and so is a

@@ -2,12 +2,12 @@
  *
  * Per tick: charge u = leak·v + I + b, fire s = H(u − V_th) (a tie fires), reset — soft,
  * v = u − V_th·s, or hard, v = v_reset after a spike (other tools and hardware use it) —,
- * dropout mask on the transmitted spike (docs/ALGORITHM.md §2.3), presynaptic
- * trace â[t] = trace_decay·â[t−1] + mask·s[t] (§2.4); a rule's probe αz enters before
- * charging or after firing.  The step fuses charge, fire, reset, dropout and trace into one
- * pass over (B, n), since every one of them reads what the previous wrote.  The trace of
- * tick t is written into the frame of tick t from the frame of t − 1, so a delayed reader
- * finds the trace that went with its packet without a copy.
+ * dropout mask on the transmitted spike (docs/ALGORITHM.md §2.3; it also carries the fixed
+ * output_scale, §2.7), presynaptic trace â[t] = trace_decay·â[t−1] + mask·s[t] (§2.4); a
+ * rule's probe αz enters before charging or after firing.  The step fuses charge, fire,
+ * reset, dropout and trace into one pass over (B, n), since every one of them reads what the
+ * previous wrote.  The trace of tick t is written into the frame of tick t from the frame of
+ * t − 1, so a delayed reader finds the trace that went with its packet without a copy.
  *
  * For learning: the sigmoid surrogate ψ(u) around V_th (§2.5) and the clean spikes
  * o = mask where u ≥ V_th, which the trace follows (the sparse gradient chunks).
@@ -36,6 +36,9 @@ const OzParamSpec oz__threshold_reset_keys[] = {
     {"trace_lambda", OZ_PARAM_FLOAT, R(trace_lambda), -1, 1, NULL, "-1",
      "decay of the presynaptic trace, a = trace_lambda*a + s (-1: the model's own: lambda "
      "for lif, 0.5 for if)"},
+    {"output_scale", OZ_PARAM_FLOAT, R(output_scale), 1e-6, 1e6, NULL, "1",
+     "a fixed scale of the transmitted spikes and of the trace (2.74 in the paper's sWS nets); "
+     "firing rates and SynOps still count spikes"},
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 #undef R
@@ -71,6 +74,7 @@ void oz__threshold_prepare(OzPopulation *pop, float leak, float trace_decay) {
         tp->trace_lambda = st->trace_decay;
     st->hard = tp && tp->reset == OZ_RESET_HARD;
     st->v_reset = tp ? tp->v_reset : 0.0f;
+    st->output_scale = tp ? tp->output_scale : 1.0f;
 }
 
 void oz__threshold_alloc(OzPopulation *pop) {
@@ -108,19 +112,26 @@ static void mask_rows(void *ctx, int part, gsize begin, gsize end) {
 }
 
 /* Zero membrane (a window starts at rest, whatever the reset); one dropout mask per sample
- * for the window. */
+ * for the window.
+ *
+ * The mask also carries output_scale: every reading of the transmitted spike (s, the
+ * trace, the clean spikes) and the gate g_u = g_s ⊙ ψ ⊙ mask then see the scaled output
+ * with no other change, and the spike count (out ≠ 0) is unchanged.  A scale of 1
+ * multiplies by 1.0f, which is exact: the default is bit-identical. */
 void oz__threshold_reset(OzPopulation *pop) {
+    const OzThresholdState *st = pop->state;
     gsize bn = (gsize)pop->batch * (gsize)pop->n;
     memset(pop->v, 0, bn * sizeof(float));
     float p = pop->p.dropout;
     if (pop->training && p > 0.0f) {
         /* One Bernoulli(1−p) draw per neuron per sample, scaled by 1/(1−p) and kept
          * for every tick of the sample (docs/ALGORITHM.md §2.3). */
-        MaskJob j = {pop->mask, oz_rng_next(pop->rng), pop->n, p, 1.0f / (1.0f - p)};
+        MaskJob j = {pop->mask, oz_rng_next(pop->rng), pop->n, p,
+                     1.0f / (1.0f - p) * st->output_scale};
         oz_par_for((gsize)pop->batch, 1, mask_rows, &j);
     } else {
         for (gsize i = 0; i < bn; i++)
-            pop->mask[i] = 1.0f;
+            pop->mask[i] = st->output_scale;
     }
 }
 
@@ -221,8 +232,10 @@ void oz__threshold_step(OzPopulation *pop, gint64 tick) {
     if (pop->depth == 1 && !first)
         prev = f->trace; /* the same buffer: updated in place */
     const int n = pop->n;
+    const OzThresholdState *st = pop->state;
     const float value =
-        pop->training && pop->p.dropout > 0.0f ? 1.0f / (1.0f - pop->p.dropout) : 1.0f;
+        (pop->training && pop->p.dropout > 0.0f ? 1.0f / (1.0f - pop->p.dropout) : 1.0f) *
+        st->output_scale; /* what the mask holds (oz__threshold_reset) */
     const gboolean noisy =
         pop->training && pop->noise_mode != OZ_NOISE_NONE && pop->noise_alpha != 0.0f;
     /* α·z enters before charging or after firing; a zero α makes either a no-op. */

@@ -35,6 +35,11 @@ static void hidden_free(OzHidden *h) {
     g_free(h->ll_s);
     g_free(h->ll_a);
     g_free(h->ll_g);
+    g_free(h->igl_w);
+    g_free(h->igl_grad);
+    g_free(h->igl_o_ring);
+    g_free(h->igl_e_ring);
+    g_free(h->igl_l_ring);
     g_free(h);
 }
 
@@ -227,6 +232,63 @@ gboolean oz_learner_set_feedback(OzLearner *l, const char *name, int delay, int 
     return FALSE;
 }
 
+gboolean oz_learner_set_igl(OzLearner *l, const char *name, GError **error) {
+    g_return_val_if_fail(l->e_ring == NULL, FALSE); /* before oz_learner_finalize */
+    for (guint k = 0; k < l->hidden->len; k++) {
+        OzHidden *h = g_ptr_array_index(l->hidden, k);
+        if (g_strcmp0(h->pop->name, name) != 0)
+            continue;
+        if (oz_rule_chains(l->rule)) {
+            g_set_error(error, OZ_LEARNER_ERROR, OZ_LEARNER_ERROR_FAILED,
+                        "population %s: igl needs a rule with a feedback pathway (dfa, dkp, zo, "
+                        "opzo); %s forms its signal layer by layer",
+                        name, l->rule->name);
+            return FALSE;
+        }
+        h->igl = TRUE;
+        return TRUE;
+    }
+    g_set_error(error, OZ_LEARNER_ERROR, OZ_LEARNER_ERROR_FAILED,
+                "igl: '%s' is not a hidden population", name);
+    return FALSE;
+}
+
+/* IGL's wiring, once the delays are known: each hidden population's target is the nearest
+ * igl population it reaches (one that no other reached igl population precedes), and
+ * its lag becomes its path delay to that population plus the target's own lag, so its
+ * factors pair with the activity the intermediate readout saw.  R_igl is drawn from its
+ * own stream (seed, "igl:POP"), so the other draws of a run do not move. */
+static void igl_setup(OzLearner *l, guint64 seed) {
+    for (guint k = 0; k < l->hidden->len; k++) {
+        OzHidden *h = g_ptr_array_index(l->hidden, k);
+        OzHidden *best = NULL;
+        for (guint j = 0; j < l->hidden->len; j++) {
+            OzHidden *g = g_ptr_array_index(l->hidden, j);
+            if (g == h || !g->igl || oz_network_delay_between(l->net, h->pop, g->pop) < 0)
+                continue;
+            if (!best || oz_network_delay_between(l->net, g->pop, best->pop) >= 0)
+                best = g;
+        }
+        h->target = best;
+    }
+    for (guint k = 0; k < l->hidden->len; k++) {
+        OzHidden *h = g_ptr_array_index(l->hidden, k);
+        if (h->target)
+            h->lag = h->target->lag + oz_network_delay_between(l->net, h->pop, h->target->pop);
+        if (!h->igl)
+            continue;
+        const gsize sz = (gsize)h->pop->n * l->m;
+        h->igl_w = g_new(float, sz);
+        h->igl_grad = g_new0(float, sz);
+        g_autofree char *purpose = g_strdup_printf("igl:%s", h->pop->name);
+        OzRng rng;
+        oz_rng_init(&rng, seed, purpose);
+        const double bound = 1.0 / sqrt((double)h->pop->n);
+        for (gsize i = 0; i < sz; i++)
+            h->igl_w[i] = (float)((2.0 * oz_rng_uniform(&rng) - 1.0) * bound);
+    }
+}
+
 gboolean oz_learner_check_uniform_feedback(const OzLearner *l, GError **error) {
     for (guint k = 0; k < l->hidden->len; k++) {
         const OzHidden *h = g_ptr_array_index(l->hidden, k);
@@ -248,8 +310,12 @@ gint64 oz_learner_finalize(OzLearner *l, guint64 seed, GError **error) {
         return -1;
     for (guint k = 0; k < l->hidden->len; k++) {
         OzHidden *h = g_ptr_array_index(l->hidden, k);
-        gint64 lat = h->delay_ticks + h->jitter_ticks;
         h->lag = MAX(0, oz_network_delay_between(l->net, h->pop, l->readout));
+    }
+    igl_setup(l, seed);
+    for (guint k = 0; k < l->hidden->len; k++) {
+        OzHidden *h = g_ptr_array_index(l->hidden, k);
+        gint64 lat = h->delay_ticks + h->jitter_ticks;
         if (lat > 0 && l->p.step_every_tick) {
             g_set_error(error, OZ_LEARNER_ERROR, OZ_LEARNER_ERROR_DELAY,
                         "feedback into %s has a delay, but the optimizer steps every tick; "
@@ -276,6 +342,11 @@ gint64 oz_learner_finalize(OzLearner *l, guint64 seed, GError **error) {
         OzHidden *h = g_ptr_array_index(l->hidden, k);
         h->gs_ring = g_new0(float, slots * h->pop->n);
         h->arrived = g_new(gint64, l->ring);
+        if (h->igl) {
+            h->igl_o_ring = g_new0(float, slots * l->m);
+            h->igl_e_ring = g_new0(float, slots * l->m);
+            h->igl_l_ring = g_new0(double, slots);
+        }
     }
     oz_rng_init(&l->rng_jitter, seed, "jitter");
     if (l->rule->setup && !l->rule->setup(l->rule_state, l, seed, error))
@@ -339,7 +410,15 @@ void oz_learner_prepare(OzLearner *l) {
     l->opt = oz_optim_new(&l->p.optim);
     for (guint i = 0; i < l->net->projs->len; i++) {
         OzProjection *p = g_ptr_array_index(l->net->projs, i);
-        oz_optim_add(l->opt, p->name, p->w, oz_projection_grad(p), p->nw);
+        oz_projection_grad(p); /* the kind accumulates into it (∂L/∂Ŵ under sWS) */
+        oz_optim_add(l->opt, p->name, oz_projection_param(p), oz_projection_param_grad(p),
+                     p->nw);
+        if (p->ws) {
+            /* γ is a parameter like any other: the reference's optimizer decays every
+             * parameter (docs/ALGORITHM.md §3.6). */
+            g_autofree char *name = g_strdup_printf("%s.gamma", p->name);
+            oz_optim_add(l->opt, name, p->ws->gamma, p->ws->gamma_grad, p->ws->lay.units);
+        }
     }
     for (guint i = 0; i < l->net->pops->len; i++) {
         OzPopulation *pop = g_ptr_array_index(l->net->pops, i);
@@ -358,6 +437,21 @@ void oz_learner_prepare(OzLearner *l) {
             g_autofree char *name = g_strdup_printf("%s.ll", h->pop->name);
             oz_optim_add(l->opt, name, h->ll_w, h->ll_grad, (gsize)h->ll_n * l->m);
         }
+        if (h->igl_w) {
+            g_autofree char *name = g_strdup_printf("%s.igl", h->pop->name);
+            oz_optim_add(l->opt, name, h->igl_w, h->igl_grad, (gsize)h->pop->n * l->m);
+        }
+    }
+}
+
+/* The optimizer's gradients, and under sWS the ∂L/∂Ŵ the kinds accumulate (which the
+ * optimizer does not hold). */
+static void zero_grads(OzLearner *l) {
+    oz_optim_zero_grad(l->opt);
+    for (guint i = 0; i < l->net->projs->len; i++) {
+        OzProjection *p = g_ptr_array_index(l->net->projs, i);
+        if (p->ws)
+            memset(p->grad, 0, sizeof(float) * p->nw);
     }
 }
 
@@ -379,7 +473,7 @@ void oz_learner_begin(OzLearner *l, const guint8 *labels, gboolean training) {
             h->arrived[i] = -1;
     }
     if (training)
-        oz_optim_zero_grad(l->opt);
+        zero_grads(l);
     if (l->rule->window_begin)
         l->rule->window_begin(l->rule_state, l);
     oz_engine_schedule(l->net->engine, l->loss_from, l->stage_loss, l->loss_handler, 0);
@@ -522,14 +616,17 @@ static void make_signal(OzLearner *l, OzHidden *h, gint64 te) {
     const OzFrame *f = oz_population_frame(pop, te - h->lag);
     g_assert(f->tick == te - h->lag);
     float *g_s = h->gs_ring + slot * (gsize)l->net->batch * n;
+    /* Below an igl population, its readout is the output this population learns from. */
+    const OzHidden *t = h->target;
+    const gsize at = slot * (gsize)l->net->batch;
     OzFeedbackCtx ctx = {
         .rows = rows,
         .n = n,
         .m = m,
-        .e = l->e_ring + slot * (gsize)l->net->batch * m,
-        .o = l->o_ring + slot * (gsize)l->net->batch * m,
+        .e = (t ? t->igl_e_ring : l->e_ring) + at * m,
+        .o = (t ? t->igl_o_ring : l->o_ring) + at * m,
         .z = f->z,
-        .sample_loss = l->l_ring + slot * (gsize)l->net->batch,
+        .sample_loss = (t ? t->igl_l_ring : l->l_ring) + at,
         .trace = f->trace,
         .alpha = pop->noise_alpha,
     };
@@ -1030,6 +1127,25 @@ void oz_learner_stats_reset(OzLearner *l) {
     }
 }
 
+/* An igl population's readout at tick t, from the activity behind the top error of t
+ * (frame t − lag, as make_signal reads it): r = ŝ R_igl, its error e = ∂L(r)/∂r with the
+ * network's loss at full weight (an output, not LL's scaled term) and its per-sample loss,
+ * kept by emission tick for the populations below; and R_igl's delta rule
+ * ∇R_igl += âᵀ e. */
+static void igl_readout(OzLearner *l, OzHidden *h, gint64 t) {
+    OzPopulation *pop = h->pop;
+    const int rows = pop->active_samples, n = pop->n, m = l->m;
+    const OzFrame *f = oz_population_frame(pop, t - h->lag);
+    g_assert(f->tick == t - h->lag);
+    const gsize at = slot_of(l, t) * (gsize)l->net->batch;
+    float *r = h->igl_o_ring + at * m, *e = h->igl_e_ring + at * m;
+    oz_sgemm(CblasNoTrans, CblasNoTrans, rows, m, n, 1.0f, f->s, n, h->igl_w, m, 0.0f, r, m);
+    oz_loss_instant(r, l->labels, rows, m, l->p.loss_lambda, (int)l->net->input_ticks, e,
+                    h->igl_l_ring + at);
+    accumulate(h->igl_grad, f->trace, e, rows, n, m);
+    h->path.macs += 2 * (guint64)rows * n * m; /* r, ∇R_igl */
+}
+
 static void on_loss(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
     OzLearner *l = user_data;
     gint64 t = ev->tick;
@@ -1058,6 +1174,9 @@ static void on_loss(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
         accumulate_bias(ro->bias_grad, e, rows, m);
     if (l->diag)
         shadow_bp(l, t, e, rows);
+    for (guint k = 0; k < l->hidden->len; k++)
+        if (((OzHidden *)g_ptr_array_index(l->hidden, k))->igl)
+            igl_readout(l, g_ptr_array_index(l->hidden, k), t);
     /* A direct rule's top-down signals leave now (a chain is formed on arrival, when the
      * downstream g_u exists) and arrive after each pathway's delay and jitter, latest
      * population in topological order first. */
@@ -1135,13 +1254,22 @@ static void on_step(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
     }
     if (l->diag && !l->p.step_every_tick)
         stats_window_end(l);
+    /* sWS: the kinds gathered ∂L/∂Ŵ; the optimizer steps W and γ. */
+    for (guint i = 0; i < l->net->projs->len; i++)
+        oz_projection_grad_backward(g_ptr_array_index(l->net->projs, i));
     if (!l->frozen) {
         oz_optim_step(l->opt, l->lr);
         if (l->rule->step_done)
             l->rule->step_done(l->rule_state, l);
+        /* Ŵ follows the new W and γ (once per step, not per tick). */
+        for (guint i = 0; i < l->net->projs->len; i++) {
+            OzProjection *p = g_ptr_array_index(l->net->projs, i);
+            if (p->ws)
+                oz_projection_weights_changed(p);
+        }
     }
     if (l->p.step_every_tick) {
-        oz_optim_zero_grad(l->opt);
+        zero_grads(l);
         /* Weights changed inside the window: cached static currents are stale. */
         for (guint i = 0; i < l->net->projs->len; i++)
             oz_projection_reset(g_ptr_array_index(l->net->projs, i));

@@ -95,6 +95,16 @@ typedef struct OzHidden {
     int ll_n;                    /* what R reads: n, or the pooled view's size */
     const OzProjection *ll_view; /* the projection whose view (pool) R reads, or NULL */
     float *ll_s, *ll_a, *ll_g;   /* (B, ll_n) with a view: P(ŝ), P(â), e_r·Rᵀ */
+    /* IGL (docs/ALGORITHM.md §8.1).  On a population marked igl: its readout R_igl (n, m)
+     * and, by emission tick, the readout's output, error and per-sample loss, which the
+     * populations below it take instead of the top readout's. */
+    gboolean igl;
+    float *igl_w, *igl_grad;     /* (n, m) */
+    float *igl_o_ring;           /* (ring, B, m) r = ŝ R_igl */
+    float *igl_e_ring;           /* (ring, B, m) ∂L(r)/∂r */
+    double *igl_l_ring;          /* (ring, B) per-sample loss of r */
+    struct OzHidden *target;     /* the nearest igl population above this one, whose
+                                  * readout's error this one learns from; NULL: the top */
 } OzHidden;
 
 /* Gradient diagnostics of one projection into a hidden population (docs/ALGORITHM.md §12): the
@@ -201,6 +211,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(OzLearner, oz_learner_free)
  * population has that name. */
 gboolean oz_learner_set_feedback(OzLearner *l, const char *name, int delay, int jitter,
                                  OzEligibility eligibility);
+/* Marks the hidden population `name` for intermediate global learning: it gets a readout
+ * whose error, instead of the top readout's, trains the hidden populations below it
+ * through their own feedback pathways (docs/ALGORITHM.md §8.1).  Before
+ * oz_learner_finalize.  Fails (OZ_LEARNER_ERROR_FAILED) when no hidden population has that
+ * name or the rule forms its signal by a chain (bp, fa, sign): IGL needs a pathway. */
+gboolean oz_learner_set_igl(OzLearner *l, const char *name, GError **error);
 /* Before oz_network_prepare: checks what the rule cannot do with the delays (its
  * check_feedback slot) and that a step every tick has no delay, sizes rings and frame
  * depths for them, and runs the rule's setup with the seed.  Returns the longest delay

@@ -151,7 +151,12 @@ static void foreach_tensor(OzRun *run, const Walk *w) {
         OzProjection *p = g_ptr_array_index(run->net->projs, i);
         gsize dims[2] = {0, 0};
         int rank = oz_projection_shape(p, dims);
-        emit(w, KIND_MODEL, FALSE, DT_F32, p->w, rank, dims[0], dims[1], "w:%s", p->name);
+        /* Under sWS the raw W (Ŵ is formed from it and γ after a load). */
+        emit(w, KIND_MODEL, FALSE, DT_F32, oz_projection_param(p), rank, dims[0], dims[1], "w:%s",
+             p->name);
+        if (p->ws)
+            emit(w, KIND_MODEL, FALSE, DT_F32, p->ws->gamma, 1, p->ws->lay.units, 0, "gamma:%s",
+                 p->name);
     }
     for (guint i = 0; i < run->net->pops->len; i++) {
         OzPopulation *pop = g_ptr_array_index(run->net->pops, i);
@@ -175,6 +180,9 @@ static void foreach_tensor(OzRun *run, const Walk *w) {
         if (h->ll_w)
             emit(w, KIND_FEEDBACK, FALSE, DT_F32, h->ll_w, 2, (gsize)h->ll_n, (gsize)l->m,
                  "ll:%s", h->pop->name);
+        if (h->igl_w)
+            emit(w, KIND_FEEDBACK, FALSE, DT_F32, h->igl_w, 2, (gsize)h->pop->n, (gsize)l->m,
+                 "igl:%s", h->pop->name);
     }
     for (guint i = 0; i < l->opt->params->len; i++) {
         OzParam *p = &g_array_index(l->opt->params, OzParam, i);
@@ -182,7 +190,7 @@ static void foreach_tensor(OzRun *run, const Walk *w) {
         gsize d0 = p->n, d1 = 0;
         for (guint j = 0; j < run->net->projs->len; j++) {
             OzProjection *proj = g_ptr_array_index(run->net->projs, j);
-            if (proj->w == p->w && proj->nw == p->n) {
+            if (oz_projection_param(proj) == p->w && proj->nw == p->n) {
                 gsize dims[2] = {0, 0};
                 oz_projection_shape(proj, dims);
                 d0 = dims[0];
@@ -569,7 +577,7 @@ gboolean oz_checkpoint_load(sqlite3 *db, gint64 run_id, int epoch, OzRun *run, O
     sqlite3_finalize(c.st);
     g_free(c.where);
     for (guint i = 0; i < run->net->projs->len; i++)
-        oz_projection_reset(g_ptr_array_index(run->net->projs, i));
+        oz_projection_weights_changed(g_ptr_array_index(run->net->projs, i));
     return c.ok;
 }
 
@@ -672,7 +680,7 @@ gboolean oz_checkpoint_load_interrupt(sqlite3 *db, gint64 run_id, OzRun *run, gb
     if (!c.ok)
         return FALSE;
     for (guint i = 0; i < run->net->projs->len; i++)
-        oz_projection_reset(g_ptr_array_index(run->net->projs, i));
+        oz_projection_weights_changed(g_ptr_array_index(run->net->projs, i));
     if (run->cursor >= 0)
         oz_run_continue_phase(run, run->phase_elapsed);
     return TRUE;

@@ -98,6 +98,7 @@ static gboolean add_projections(OzRun *run, GError **error) {
             .kind = kind,
             .kind_params = kp,
             .seed = sc->run.seed,
+            .weight_standardization = pc->weight_standardization,
         };
         g_autoptr(GError) local = NULL;
         if (!oz_network_add_projection(run->net, pc->name, pc->from, pc->to, &pp, &local)) {
@@ -170,6 +171,15 @@ static gboolean add_learner(OzRun *run, gint64 *lat, GError **error) {
         oz_learner_set_feedback(run->learner, fb->name, fb->delay, fb->jitter,
                                 strcmp(fb->eligibility, "current") == 0 ? OZ_ELIGIBILITY_CURRENT
                                                                         : OZ_ELIGIBILITY_STORED);
+    }
+    for (guint i = 0; i < sc->pops->len; i++) {
+        OzPopulationConfig *pc = g_ptr_array_index(sc->pops, i);
+        if (pc->igl && !oz_learner_set_igl(run->learner, pc->name, &local)) {
+            g_autofree char *section = g_strdup_printf("population %s", pc->name);
+            oz_scenario_set_error(sc, error, OZ_SCENARIO_ERROR_VALUE, section, "igl", "%s",
+                                  local->message);
+            return FALSE;
+        }
     }
     *lat = oz_learner_finalize(run->learner, (guint64)sc->run.seed, &local);
     if (*lat < 0) {
