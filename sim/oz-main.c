@@ -16,6 +16,7 @@
 #include "io/oz-runlog.h"
 #include "io/oz-scenario.h"
 #include "sim/oz-checkpoint.h"
+#include "sim/oz-convert.h"
 #include "sim/oz-run.h"
 
 #include "engine/oz-par.h"
@@ -183,6 +184,10 @@ static int exit_code_for(const GError *error) {
      * FAILED (unreadable) included, is bad input. */
     if (error->domain == OZ_EVENTS_ERROR)
         return EXIT_USAGE;
+    /* convert: a bad option or output folder is the user's; a file that cannot be written
+     * is a failure. */
+    if (error->domain == OZ_CONVERT_ERROR)
+        return error->code == OZ_CONVERT_ERROR_INPUT ? EXIT_USAGE : EXIT_FAIL;
     if (error->domain == OZ_RUN_ERROR) {
         switch ((OzRunError)error->code) {
         case OZ_RUN_ERROR_RESUME_NOT_FOUND:
@@ -905,6 +910,10 @@ static void usage(FILE *f) {
                "  eval --db PATH [--run ID] [--epoch N]\n"
                "               re-evaluate a stored checkpoint on the test set\n"
                "  keys         list every scenario section and key with its default\n"
+               "  convert --from mnist|fashion-mnist|idx --out DIR [--limit N] [--seed N]\n"
+               "               make an N-MNIST-like data set with the saccade emulator\n"
+               "  convert --check DIR [--against DIR2] [--format markdown]\n"
+               "               statistics of an N-MNIST-layout folder against real recordings\n"
                "  --version    print the version\n"
                "  --help       this text (opzosim run --help for run's options)\n");
 }
@@ -933,6 +942,8 @@ int main(int argc, char **argv) {
         return cmd_eval(argc - 1, argv + 1);
     if (strcmp(argv[1], "keys") == 0)
         return cmd_keys();
+    if (strcmp(argv[1], "convert") == 0)
+        return oz_convert_main(argc - 1, argv + 1, report);
     fprintf(stderr, "opzosim: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return EXIT_USAGE;
