@@ -284,6 +284,17 @@ static double gauss_cos(OzRng *rng) {
     return sqrt(-2.0 * log(u1)) * cos(2.0 * G_PI * u2);
 }
 
+void oz_saccade_draw_thresholds(const OzSaccadeParams *p, OzRng *rng, OzSaccadePixel *px) {
+    for (int i = 0; i < OZ_SACCADE_SIZE * OZ_SACCADE_SIZE; i++) {
+        /* Drawn before clamping: MAX() evaluates its arguments twice. */
+        double on = p->threshold_on + p->threshold_sigma * gauss_cos(rng);
+        double off = p->threshold_off + p->threshold_sigma * gauss_cos(rng);
+        px[i].c_on = MAX(OZ_SACCADE_MIN_THRESHOLD, on);
+        px[i].c_off = MAX(OZ_SACCADE_MIN_THRESHOLD, off);
+        px[i].refractory_us = p->refractory_ms * 1000.0;
+    }
+}
+
 /* Poisson arrivals of rate_hz in [0, duration_us), by exponential gaps. */
 static void poisson(OzRng *rng, double rate_hz, double duration_us, guint16 x, guint16 y,
                     guint8 pol, GArray *out) {
@@ -328,15 +339,10 @@ void oz_saccade_render(const OzSaccadeParams *p, const guint8 *pixels, int rows,
     oz_saccade_image_init(&im, pixels, rows, cols, p);
     OzSaccadePixel px[NPIX];
     double ref[NPIX], t_last[NPIX], L0[NPIX], L1[NPIX];
-    double refractory_us = p->refractory_ms * 1000.0;
 
     /* Draw order: both thresholds of every pixel (row-major), then every phase, then the
      * noise pixel by pixel (ON before OFF), then the hot pixels. */
-    for (int i = 0; i < NPIX; i++) {
-        px[i].c_on = MAX(0.01, p->threshold_on + p->threshold_sigma * gauss_cos(rng));
-        px[i].c_off = MAX(0.01, p->threshold_off + p->threshold_sigma * gauss_cos(rng));
-        px[i].refractory_us = refractory_us;
-    }
+    oz_saccade_draw_thresholds(p, rng, px);
     render(p, &im, 0.0, L0);
     for (int i = 0; i < NPIX; i++) {
         ref[i] = L0[i] + (p->phase ? (oz_rng_uniform(rng) - 0.5) * px[i].c_on : 0.0);

@@ -103,6 +103,14 @@ int oz_saccade_pixel_step(const OzSaccadePixel *px, double a, double b, double t
                           double *ref, double *t_last, guint16 x, guint16 y,
                           GArray *out /* OzSaccadeEvent */);
 
+/* The smallest threshold: a threshold of 0 or below would cross forever. */
+#define OZ_SACCADE_MIN_THRESHOLD 0.01
+
+/* The first draws of a recording: C_on then C_off of every pixel in row-major order, each
+ * threshold + σ_C·z with z normal (Box–Muller, cosine branch: two uniforms), then clamped
+ * to at least OZ_SACCADE_MIN_THRESHOLD.  px has OZ_SACCADE_SIZE² entries. */
+void oz_saccade_draw_thresholds(const OzSaccadeParams *p, OzRng *rng, OzSaccadePixel *px);
+
 /* Sorts events by (t, y, x, p): the order of the output, which makes its bytes
  * reproducible. */
 void oz_saccade_sort(OzCamEvent *ev, gsize n);

@@ -216,6 +216,23 @@ static gboolean make_folders(const Job *job, GError **error) {
     return TRUE;
 }
 
+/* A key's value as text that reads back to the same value: doubles with the fewest digits
+ * (up to 17) that do, so 0.1 stays 0.1.  (transfer full) */
+static char *format_key(const OzParamSpec *s, const OzSaccadeParams *p) {
+    if (s->type != OZ_PARAM_DOUBLE)
+        return oz_param_format(s, p);
+    double v = *(const double *)((const char *)p + s->offset);
+    char buf[G_ASCII_DTOSTR_BUF_SIZE];
+    for (int digits = 1; digits <= 17; digits++) {
+        char fmt[8];
+        g_snprintf(fmt, sizeof fmt, "%%.%dg", digits);
+        g_ascii_formatd(buf, sizeof buf, fmt, v);
+        if (g_ascii_strtod(buf, NULL) == v)
+            return g_strdup(buf);
+    }
+    return oz_param_format(s, p);
+}
+
 /* converter.txt: every parameter and the seed, and the command that makes the same bytes. */
 static gboolean write_sidecar(const Job *job, const Options *o, GError **error) {
     GString *t = g_string_new(NULL);
@@ -238,7 +255,7 @@ static gboolean write_sidecar(const Job *job, const Options *o, GError **error) 
         g_string_append_printf(cmd, " --test-limit %d", o->test_limit);
     g_string_append_printf(t, "# Regenerate: %s", cmd->str);
     for (const OzParamSpec *s = oz_saccade_param_specs(); s->key; s++) {
-        g_autofree char *v = oz_param_format(s, &job->params);
+        g_autofree char *v = format_key(s, &job->params);
         g_string_append_printf(t, " --set %s=%s", s->key, v);
     }
     g_string_append(t, "\n");
@@ -250,7 +267,7 @@ static gboolean write_sidecar(const Job *job, const Options *o, GError **error) 
                                    split_word[s], job->paths[s][0], split_word[s], job->paths[s][1],
                                    split_word[s], job->n[s]);
     for (const OzParamSpec *s = oz_saccade_param_specs(); s->key; s++) {
-        g_autofree char *v = oz_param_format(s, &job->params);
+        g_autofree char *v = format_key(s, &job->params);
         g_string_append_printf(t, "%s = %s\n", s->key, v);
     }
     g_autofree char *path = g_build_filename(job->out, "converter.txt", NULL);
@@ -611,7 +628,7 @@ static void print_rows(GArray *rows, const char *const head[5], gboolean markdow
             continue;
         for (int c = 0; c < 5; c++) {
             if (i == 1) {
-                printf("%s%s", c ? " " : "|", c == 0 ? " --- |" : " ---: |");
+                printf("%s", c == 0 ? "| --- |" : " ---: |");
                 continue;
             }
             const char *s = cells[c];

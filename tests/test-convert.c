@@ -199,6 +199,35 @@ Test(convert, the_refractory_period_drops_an_event_but_the_reference_still_moves
     g_array_free(ev, TRUE);
 }
 
+Test(convert, thresholds_take_four_uniforms_per_pixel_and_are_clamped_to_0_01) {
+    OzSaccadeParams p;
+    oz_saccade_params_defaults(&p);
+    p.threshold_sigma = 1.0; /* so that many fall below the clamp */
+    static OzSaccadePixel px[OZ_SACCADE_SIZE * OZ_SACCADE_SIZE];
+    OzRng rng, ref;
+    oz_saccade_rng(&rng, 3, 0, 0);
+    ref = rng;
+    oz_saccade_draw_thresholds(&p, &rng, px);
+    int clamped = 0;
+    for (int i = 0; i < OZ_SACCADE_SIZE * OZ_SACCADE_SIZE; i++) {
+        cr_assert(px[i].c_on >= 0.01 && px[i].c_off >= 0.01, "pixel %d: %g %g", i, px[i].c_on,
+                  px[i].c_off);
+        clamped += px[i].c_on == 0.01;
+        cr_assert(px[i].refractory_us == 1000);
+    }
+    /* P(0.2 + z < 0.01) = 0.42: about 490 of 1,156. */
+    cr_assert(clamped > 300 && clamped < 700, "%d", clamped);
+    /* Pixel 0's C_on from the first two uniforms, by Box–Muller's cosine branch. */
+    double u1 = 1.0 - oz_rng_uniform(&ref), u2 = oz_rng_uniform(&ref);
+    double on = 0.2 + sqrt(-2 * log(u1)) * cos(2 * G_PI * u2);
+    cr_assert(px[0].c_on == (on > 0.01 ? on : 0.01), "%g vs %g", px[0].c_on, on);
+    /* Two normals of two uniforms each per pixel: the stream is where 4 × 1,156 draws
+     * leave it, whatever the clamp did. */
+    for (int k = 2; k < 4 * OZ_SACCADE_SIZE * OZ_SACCADE_SIZE; k++)
+        oz_rng_next(&ref);
+    cr_assert(memcmp(&ref, &rng, sizeof ref) == 0);
+}
+
 Test(convert, events_are_sorted_by_time_then_row_column_and_polarity) {
     OzCamEvent ev[] = {{5, 2, 1, 1}, {5, 1, 1, 1}, {5, 1, 1, 0}, {3, 9, 9, 1}, {5, 0, 2, 0}};
     oz_saccade_sort(ev, G_N_ELEMENTS(ev));
