@@ -298,8 +298,10 @@ static gpointer worker(gpointer data) {
         int i = g_atomic_int_add(&job->next, 1);
         if (i >= job->total)
             break;
-        int split = i < job->n[0] ? SPLIT_TRAIN : SPLIT_TEST;
-        int k = split == SPLIT_TRAIN ? i : i - job->n[0];
+        /* The test split first: it is the smaller, and complete early it can be checked
+         * while the training split is still being made. */
+        int split = i < job->n[1] ? SPLIT_TEST : SPLIT_TRAIN;
+        int k = split == SPLIT_TEST ? i : i - job->n[1];
         const OzImageSet *set = &job->sets[split];
         OzRng rng;
         oz_saccade_rng(&rng, job->seed, split, (guint64)k);
