@@ -10,6 +10,7 @@
 #include "io/oz-event-stats.h"
 #include "io/oz-events.h"
 #include "io/oz-saccade.h"
+#include "sim/oz-convert.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -616,4 +617,19 @@ Test(convert, a_broken_recording_in_check_exits_2_naming_the_file) {
     int rc = oz_test_run(&err, "convert", "--check", root, NULL);
     cr_assert_eq(rc, 2, "%s", err);
     cr_assert(strstr(err, "00002.bin"), "%s", err);
+}
+
+Test(convert, a_recording_that_cannot_be_written_stops_the_conversion_with_exit_1) {
+    g_autofree char *mnist = write_mnist_dir(6, 2);
+    g_autofree char *out = g_build_filename(dir, "out", NULL);
+    /* A folder where recording 00005.bin (label 4) should go: the rename cannot replace it. */
+    g_autofree char *blocker = g_build_filename(out, "Train", "4", "00005.bin", NULL);
+    g_mkdir_with_parents(blocker, 0755);
+    g_autofree char *err = NULL;
+    int rc = oz_test_run(&err, "convert", "--from", "mnist", "--dir", mnist, "--out", out,
+                         "--force", "--threads", "1", "--quiet", NULL);
+    cr_assert_eq(rc, 1, "%s", err);
+    cr_assert(strstr(err, "00005.bin"), "%s", err);
+    /* The error domain is convert's own, and its name survives clang-format. */
+    cr_assert_str_eq(g_quark_to_string(OZ_CONVERT_ERROR), "oz-convert-error-quark");
 }
