@@ -3,7 +3,8 @@
  * The simulation advances one mini-batch per turn of a uv_idle handle, so the loop stays
  * responsive: a timer refreshes the progress line, SIGINT/SIGTERM set a flag that stops
  * the run after the current batch, and the run log's writer commits on the thread pool
- * meanwhile.  This is the only place that prints.
+ * meanwhile.  This is the only place that prints, with sim/oz-convert.c (the `convert`
+ * command, which this file hands its arguments to).
  *
  * Exit codes: 0 done; 2 bad input — the command line, the scenario, its data files, an
  * --init-from checkpoint that does not fit or is not there, --resume with a changed
