@@ -4,7 +4,8 @@
  * responsive: a timer refreshes the progress line, SIGINT/SIGTERM set a flag that stops
  * the run after the current batch, and the run log's writer commits on the thread pool
  * meanwhile.  Of the simulation code this is the only place that prints; the study
- * commands (sim/oz-study.c, oz-plot.c, oz-report.c, oz-merge.c) print their own output.
+ * commands (sim/oz-study.c, oz-plot.c, oz-report.c, oz-merge.c) and `convert`
+ * (sim/oz-convert.c, which this file hands its arguments to) print their own output.
  *
  * Exit codes: 0 done; 2 bad input — the command line, the scenario, its data files, an
  * --init-from checkpoint that does not fit or is not there, --resume with a changed
@@ -18,6 +19,7 @@
 #include "io/oz-runlog.h"
 #include "io/oz-scenario.h"
 #include "sim/oz-checkpoint.h"
+#include "sim/oz-convert.h"
 #include "sim/oz-run.h"
 #include "sim/oz-study.h"
 
@@ -186,6 +188,10 @@ static int exit_code_for(const GError *error) {
      * FAILED (unreadable) included, is bad input. */
     if (error->domain == OZ_EVENTS_ERROR)
         return EXIT_USAGE;
+    /* convert: a bad option or output folder is the user's; a file that cannot be written
+     * is a failure. */
+    if (error->domain == OZ_CONVERT_ERROR)
+        return error->code == OZ_CONVERT_ERROR_INPUT ? EXIT_USAGE : EXIT_FAIL;
     if (error->domain == OZ_RUN_ERROR) {
         switch ((OzRunError)error->code) {
         case OZ_RUN_ERROR_RESUME_NOT_FOUND:
@@ -959,6 +965,10 @@ static void usage(FILE *f) {
                "  runs DB      list the runs of a run log\n"
                "  merge OUT.sqlite IN.sqlite... [--force]\n"
                "               merge run logs into a new one (run ids renumbered)\n"
+               "  convert --from mnist|fashion-mnist|idx --out DIR [--limit N] [--seed N]\n"
+               "               make an N-MNIST-like data set with the saccade emulator\n"
+               "  convert --check DIR [--against DIR2] [--format markdown]\n"
+               "               statistics of an N-MNIST-layout folder against real recordings\n"
                "  --version    print the version\n"
                "  --help       this text (opzosim run --help for run's options)\n");
 }
@@ -995,6 +1005,8 @@ int main(int argc, char **argv) {
         return oz_cmd_runs(argc - 1, argv + 1);
     if (strcmp(argv[1], "merge") == 0)
         return oz_cmd_merge(argc - 1, argv + 1);
+    if (strcmp(argv[1], "convert") == 0)
+        return oz_convert_main(argc - 1, argv + 1, report);
     fprintf(stderr, "opzosim: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return EXIT_USAGE;

@@ -11,6 +11,7 @@
 #include "neurons/oz-population.h"
 #include "plasticity/oz-learner.h"
 #include "sim/oz-checkpoint.h"
+#include "sim/oz-convert.h"
 #include "sim/oz-run.h"
 #include "sim/oz-study.h"
 
@@ -57,6 +58,7 @@ Test(e2e, every_module_reports_under_its_own_error_domain) {
         {OZ_RUN_ERROR, "oz-run-error-quark"},
         {OZ_CHECKPOINT_ERROR, "oz-checkpoint-error-quark"},
         {OZ_STUDY_ERROR, "oz-study-error-quark"},
+        {OZ_CONVERT_ERROR, "oz-convert-error-quark"},
     };
     for (gsize i = 0; i < G_N_ELEMENTS(domains); i++) {
         cr_assert_str_eq(g_quark_to_string(domains[i].quark), domains[i].name);
