@@ -47,8 +47,8 @@ static gboolean write_split(const char *dir, const char *split, unsigned n, GErr
     char *ip = g_strdup_printf("%s/%s-images-idx3-ubyte", dir, split);
     char *lp = g_strdup_printf("%s/%s-labels-idx1-ubyte", dir, split);
     unsigned idims[3] = {n, 6, 6}, ldims[1] = {n};
-    gboolean ok = write_idx(ip, idims, 3, img, n * 36, error) &&
-                  write_idx(lp, ldims, 1, lab, n, error);
+    gboolean ok =
+        write_idx(ip, idims, 3, img, n * 36, error) && write_idx(lp, ldims, 1, lab, n, error);
     g_free(ip);
     g_free(lp);
     g_free(img);

@@ -31,10 +31,10 @@ static const struct {
     const char *type;
     Role role;
 } known_types[] = {
-    {"Input", ROLE_INPUT},       {"Output", ROLE_OUTPUT},      {"LIF", ROLE_NEURON},
-    {"IF", ROLE_NEURON},         {"Affine", ROLE_LINEAR},      {"Linear", ROLE_LINEAR},
-    {"Conv2d", ROLE_LINEAR},     {"AvgPool2d", ROLE_LINEAR},   {"SumPool2d", ROLE_LINEAR},
-    {"Flatten", ROLE_LINEAR},    {"Delay", ROLE_LINEAR},
+    {"Input", ROLE_INPUT},    {"Output", ROLE_OUTPUT},    {"LIF", ROLE_NEURON},
+    {"IF", ROLE_NEURON},      {"Affine", ROLE_LINEAR},    {"Linear", ROLE_LINEAR},
+    {"Conv2d", ROLE_LINEAR},  {"AvgPool2d", ROLE_LINEAR}, {"SumPool2d", ROLE_LINEAR},
+    {"Flatten", ROLE_LINEAR}, {"Delay", ROLE_LINEAR},
 };
 
 static int role_of(const OzNirNode *n) {
@@ -80,10 +80,9 @@ typedef struct {
     const char *path;
     double dt;
     OzNirGraph *g;
-    GPtrArray *pops;   /* of Pop* */
-    GString *text;     /* the sections */
+    GPtrArray *pops; /* of Pop* */
+    GString *text;   /* the sections */
     GHashTable *tensors;
-    int readout;       /* index in pops, or −1 */
 } Imp;
 
 static void pop_free(Pop *p) {
@@ -122,8 +121,7 @@ static gboolean check_graph(Imp *im, GError **error) {
         OzNirNode *n = g_ptr_array_index(g->nodes, i);
         if (!n->type)
             return fail(im, error, OZ_NIR_ERROR_FORMAT,
-                        "node '%s' has no 'type' dataset (every NIR node names its type)",
-                        n->name);
+                        "node '%s' has no 'type' dataset (every NIR node names its type)", n->name);
     }
     for (guint e = 0; e + 1 < g->edges->len; e += 2)
         for (int k = 0; k < 2; k++) {
@@ -156,8 +154,8 @@ static gboolean check_graph(Imp *im, GError **error) {
     }
     if (inputs != 1 || outputs != 1)
         return fail(im, error, OZ_NIR_ERROR_UNSUPPORTED,
-                    "the graph has %d Input and %d Output nodes; opzosim runs one of each",
-                    inputs, outputs);
+                    "the graph has %d Input and %d Output nodes; opzosim runs one of each", inputs,
+                    outputs);
     return TRUE;
 }
 
@@ -346,8 +344,8 @@ static gboolean follow(Imp *im, const OzNirNode *from, const char *first, Chain 
         } else if (strcmp(n->type, "AvgPool2d") == 0 || strcmp(n->type, "SumPool2d") == 0) {
             if (c->pool || c->weights)
                 return fail(im, error, OZ_NIR_ERROR_UNSUPPORTED,
-                            "node '%s' (%s): opzosim pools only directly before a Conv2d",
-                            n->name, n->type);
+                            "node '%s' (%s): opzosim pools only directly before a Conv2d", n->name,
+                            n->type);
             c->pool = n;
         } else if (strcmp(n->type, "Flatten") != 0) {
             if (c->weights)
@@ -369,8 +367,7 @@ static gboolean follow(Imp *im, const OzNirNode *from, const char *first, Chain 
 
 /* The projection of a chain from src to dst: its section, weights (times dst's gain) and
  * its bias added into dst's. */
-static gboolean add_projection(Imp *im, const Pop *src, Pop *dst, const Chain *c,
-                               GError **error) {
+static gboolean add_projection(Imp *im, const Pop *src, Pop *dst, const Chain *c, GError **error) {
     const OzNirNode *w = c->weights;
     g_autofree char *name = plain_name(w->name);
     g_string_append_printf(im->text, "\n[projection %s]\nfrom = %s\nto = %s\ndelay = %d\n", name,
@@ -445,9 +442,9 @@ static gboolean add_projection(Imp *im, const Pop *src, Pop *dst, const Chain *c
                     }
     } else {
         if (wf->rank != 2 || (int)wf->dims[0] != dst->n || (int)wf->dims[1] != src->n) {
-            g_autofree char *got =
-                wf->rank == 2 ? g_strdup_printf("(%zu, %zu)", wf->dims[0], wf->dims[1])
-                              : g_strdup_printf("%d dimensions", wf->rank);
+            g_autofree char *got = wf->rank == 2
+                                       ? g_strdup_printf("(%zu, %zu)", wf->dims[0], wf->dims[1])
+                                       : g_strdup_printf("%d dimensions", wf->rank);
             return fail(im, error, OZ_NIR_ERROR_FORMAT,
                         "node '%s' (%s): weight has shape %s, expected (out, in) = (%d, %d) for "
                         "'%s' -> '%s' (a shape mismatch)",
@@ -481,8 +478,7 @@ static gboolean add_projection(Imp *im, const Pop *src, Pop *dst, const Chain *c
 static void pop_section(Imp *im, const Pop *p, const char *encoding) {
     g_string_append_printf(im->text, "\n[population %s]\nmodel = %s\n", p->name, p->model);
     if (p->rank == 3)
-        g_string_append_printf(im->text, "shape = %d,%d,%d\n", p->dims[0], p->dims[1],
-                               p->dims[2]);
+        g_string_append_printf(im->text, "shape = %d,%d,%d\n", p->dims[0], p->dims[1], p->dims[2]);
     else
         g_string_append_printf(im->text, "size = %d\n", p->n);
     if (strcmp(p->model, "input") == 0) {
@@ -583,7 +579,7 @@ static gboolean import_graph(Imp *im, gboolean train, GError **error) {
                                        "\n[projection %s]\nfrom = %s\nto = %s\ndelay = %d\n"
                                        "kind = dense\n",
                                        pn, src->name, ro->name, c.delay_ticks);
-                float *id = g_new0(float, (gsize)src->n * (gsize)src->n);
+                float *id = g_new0(float, (gsize)src->n *(gsize)src->n);
                 for (int i = 0; i < src->n; i++)
                     id[(gsize)i * src->n + i] = 1.0f;
                 add_tensor(im, "w:", pn, id, (gsize)src->n * (gsize)src->n);
@@ -635,9 +631,8 @@ gboolean oz_nir_import(const char *path, double dt_s, gboolean train, char **sec
         .g = g,
         .pops = g_ptr_array_new_with_free_func((GDestroyNotify)pop_free),
         .text = g_string_new(NULL),
-        .tensors = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                         (GDestroyNotify)tensor_free),
-        .readout = -1,
+        .tensors =
+            g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)tensor_free),
     };
     gboolean ok = import_graph(&im, train, error);
     g_ptr_array_unref(im.pops);

@@ -283,8 +283,8 @@ static OzNirField *read_field(hid_t loc, const char *name, const char *path, con
                               GError **error) {
     hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
     if (ds < 0) {
-        g_set_error(error, OZ_NIR_ERROR, OZ_NIR_ERROR_FORMAT, "%s: %s/%s: cannot open", path,
-                    where, name);
+        g_set_error(error, OZ_NIR_ERROR, OZ_NIR_ERROR_FORMAT, "%s: %s/%s: cannot open", path, where,
+                    name);
         return NULL;
     }
     hid_t type = H5Dget_type(ds), space = H5Dget_space(ds);
@@ -332,7 +332,9 @@ static OzNirField *read_field(hid_t loc, const char *name, const char *path, con
             H5Tclose(mt);
         }
     } else if (cls == H5T_INTEGER || cls == H5T_FLOAT) {
-        f->dtype = cls == H5T_INTEGER ? OZ_NIR_I64 : H5Tget_size(type) == 4 ? OZ_NIR_F32 : OZ_NIR_F64;
+        f->dtype = cls == H5T_INTEGER       ? OZ_NIR_I64
+                   : H5Tget_size(type) == 4 ? OZ_NIR_F32
+                                            : OZ_NIR_F64;
         f->v = g_new0(double, MAX(f->n, 1));
         rc = H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, f->v);
     } else {
@@ -406,8 +408,9 @@ static gboolean read_graph(hid_t file, const char *path, OzNirGraph *g, GError *
         ok = FALSE;
     }
     const OzNirField *edges = ok ? oz_nir_field_find(tf, "edges") : NULL;
-    if (ok && edges && (edges->dtype != OZ_NIR_STR || (edges->n > 0 && (edges->rank != 2 ||
-                                                                        edges->dims[1] != 2)))) {
+    if (ok && edges &&
+        (edges->dtype != OZ_NIR_STR ||
+         (edges->n > 0 && (edges->rank != 2 || edges->dims[1] != 2)))) {
         g_set_error(error, OZ_NIR_ERROR, OZ_NIR_ERROR_FORMAT,
                     "%s: /node/edges: expected an (E, 2) array of node names", path);
         ok = FALSE;

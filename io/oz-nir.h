@@ -41,14 +41,14 @@ typedef struct {
     OzNirDtype dtype;
     int rank; /* 0: a scalar */
     gsize dims[OZ_NIR_RANK_MAX];
-    gsize n;    /* the product of dims (1 for a scalar) */
-    double *v;  /* (n) numeric values, or NULL for strings */
-    char **s;   /* (n) strings (NULL-terminated), or NULL for numbers */
+    gsize n;   /* the product of dims (1 for a scalar) */
+    double *v; /* (n) numeric values, or NULL for strings */
+    char **s;  /* (n) strings (NULL-terminated), or NULL for numbers */
 } OzNirField;
 
 typedef struct {
     char *name;
-    char *type; /* NULL when the file gives none (an error on import) */
+    char *type;        /* NULL when the file gives none (an error on import) */
     GPtrArray *fields; /* of OzNirField*, owned */
     GPtrArray *meta;   /* of OzNirField*, owned */
 } OzNirNode;

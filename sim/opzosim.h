@@ -57,8 +57,7 @@ guint64 oz_sim_spikes(OzSim *sim);
  * epoch checkpoint of a new finished run in the run log at db_path (created if needed), with
  * the network's structure rows, so `opzosim eval` and `export` and oz_sim_load_checkpoint
  * read it.  *run_id (if not NULL) gets the run's id. */
-gboolean oz_sim_save_checkpoint(OzSim *sim, const char *db_path, gint64 *run_id,
-                                GError **error);
+gboolean oz_sim_save_checkpoint(OzSim *sim, const char *db_path, gint64 *run_id, GError **error);
 /* Starts from a checkpoint's model (weights, biases, feedback matrices): spec is
  * "PATH[:RUN[:EPOCH]]" as for `opzosim run --init-from` (defaults: the newest). */
 gboolean oz_sim_load_checkpoint(OzSim *sim, const char *spec, GError **error);

@@ -42,8 +42,7 @@ OzSim *oz_sim_new_from_file(const char *path, const char *const *overrides, GErr
 OzSim *oz_sim_new_from_data(const char *text, const char *name, const char *const *overrides,
                             GError **error) {
     g_return_val_if_fail(text != NULL, NULL);
-    return sim_new(oz_scenario_load_data(text, name ? name : "scenario", overrides, error),
-                   error);
+    return sim_new(oz_scenario_load_data(text, name ? name : "scenario", overrides, error), error);
 }
 
 void oz_sim_free(OzSim *sim) {
@@ -134,15 +133,14 @@ guint64 oz_sim_spikes(OzSim *sim) {
     return sim->spikes;
 }
 
-gboolean oz_sim_save_checkpoint(OzSim *sim, const char *db_path, gint64 *run_id,
-                                GError **error) {
+gboolean oz_sim_save_checkpoint(OzSim *sim, const char *db_path, gint64 *run_id, GError **error) {
     g_return_val_if_fail(sim != NULL && db_path != NULL, FALSE);
     OzRunLog *log = oz_runlog_open(db_path, NULL, 5000, error);
     if (!log)
         return FALSE;
     const OzScenario *sc = sim->sc;
-    OzRunInfo info = {sc->run.name, sc->path, sc->text, "", sc->run.seed, oz_par_threads(),
-                      sc->run.mode, NULL};
+    OzRunInfo info = {sc->run.name, sc->path,         sc->text,     "",
+                      sc->run.seed, oz_par_threads(), sc->run.mode, NULL};
     gboolean ok = oz_runlog_begin_run(log, &info, error) >= 0;
     if (ok) {
         oz_runlog_submit(log, oz_run_structure_rows(sim->run));

@@ -33,8 +33,6 @@ typedef struct {
     gboolean soft, has_bias;
     float *bias;     /* (n) the checkpoint's, or NULL */
     double *nirbias; /* (n) what a NIR consumer adds: b plus folded normalisation offsets */
-    gboolean bias_placed;
-    gboolean dense_in; /* some dense projection reaches it */
 } EPop;
 
 typedef struct {
@@ -260,11 +258,9 @@ static gboolean read_network(Ex *ex, GError **error) {
             p->pool = param(ex, group, "pool");
             p->pool_size = (int)param_double(ex, group, "pool_size", 2);
         } else {
-            find_pop(ex, p->to)->dense_in = TRUE;
             if (p->nw != (gsize)p->n_pre * (gsize)p->n_post)
-                return fail(error, OZ_NIR_ERROR_FORMAT,
-                            "projection %s: %zu weights for %d x %d", p->name, p->nw, p->n_pre,
-                            p->n_post);
+                return fail(error, OZ_NIR_ERROR_FORMAT, "projection %s: %zu weights for %d x %d",
+                            p->name, p->nw, p->n_pre, p->n_post);
         }
     }
     return TRUE;
@@ -367,7 +363,7 @@ static gboolean add_projection(Ex *ex, OzNirGraph *g, EProj *p, GError **error) 
             prev = g_strdup(fn);
         }
         int nin = p->n_pre, nout = p->n_post;
-        g_autofree double *w = g_new(double, (gsize)nin * nout);
+        g_autofree double *w = g_new(double, (gsize)nin *nout);
         g_autofree double *off = g_new0(double, nout);
         for (int i = 0; i < nin; i++)
             for (int o = 0; o < nout; o++) {
@@ -400,8 +396,8 @@ static gboolean add_projection(Ex *ex, OzNirGraph *g, EProj *p, GError **error) 
     int ps = p->pool && strcmp(p->pool, "none") != 0 ? p->pool_size : 1;
     if (ps > 1) {
         g_autofree char *pn = g_strconcat(p->name, "_pool", NULL);
-        OzNirNode *q = oz_nir_node_add(g, pn, strcmp(p->pool, "avg") == 0 ? "AvgPool2d"
-                                                                          : "SumPool2d");
+        OzNirNode *q =
+            oz_nir_node_add(g, pn, strcmp(p->pool, "avg") == 0 ? "AvgPool2d" : "SumPool2d");
         ints2(q->fields, "kernel_size", ps, ps);
         ints2(q->fields, "stride", ps, ps);
         ints2(q->fields, "padding", 0, 0);
@@ -608,8 +604,7 @@ gboolean oz_export_nir(sqlite3 *db, const OzExportOptions *opt, const char *out_
     }
     sqlite3_finalize(st);
     if (!text || ex.epoch < 0)
-        return fail(error, OZ_NIR_ERROR_FORMAT,
-                    "run %" G_GINT64_FORMAT " %s", ex.run,
+        return fail(error, OZ_NIR_ERROR_FORMAT, "run %" G_GINT64_FORMAT " %s", ex.run,
                     text ? "has no checkpoint" : "is not in the run log");
     ex.kf = g_key_file_new();
     g_key_file_load_from_data(ex.kf, text, (gsize)-1, G_KEY_FILE_NONE, NULL);

@@ -62,16 +62,15 @@ Test(api, counters_and_accuracy_equal_the_programs_for_the_same_scenario) {
     g_autofree char *sc = oz_test_write_file(dir, "api.ini", text);
     g_autofree char *db = g_build_filename(dir, "prog.sqlite", NULL);
     g_autofree char *err = NULL;
-    cr_assert_eq(oz_test_run(&err, "run", sc, "--db", db, "--quiet", "--set", "optimizer.lr=1e-3",
-                             NULL),
-                 0, "%s", err);
+    cr_assert_eq(
+        oz_test_run(&err, "run", sc, "--db", db, "--quiet", "--set", "optimizer.lr=1e-3", NULL), 0,
+        "%s", err);
     cr_assert_eq((gint64)oz_sim_synops(sim), oz_test_q(db, "select sum(synops) from synops"));
     g_autofree char *acc = oz_test_qs(db, "select printf('%.17g', accuracy) from epochs where "
                                           "phase = 'test'");
     g_autofree char *mine = g_strdup_printf("%.17g", oz_sim_accuracy(sim));
     cr_assert_str_eq(mine, acc);
-    cr_assert_eq((gint64)oz_sim_spikes(sim),
-                 oz_test_q(db, "select sum(spikes) from firing_rates"));
+    cr_assert_eq((gint64)oz_sim_spikes(sim), oz_test_q(db, "select sum(spikes) from firing_rates"));
 }
 
 Test(api, a_saved_checkpoint_loads_back_and_exports) {
@@ -82,8 +81,7 @@ Test(api, a_saved_checkpoint_loads_back_and_exports) {
     cr_assert(oz_sim_run(sim, &error), "%s", error ? error->message : "");
     g_autofree char *db = g_build_filename(dir, "saved.sqlite", NULL);
     gint64 run_id = -1;
-    cr_assert(oz_sim_save_checkpoint(sim, db, &run_id, &error), "%s",
-              error ? error->message : "");
+    cr_assert(oz_sim_save_checkpoint(sim, db, &run_id, &error), "%s", error ? error->message : "");
     cr_assert_eq(run_id, 1);
     cr_assert_eq(oz_test_q(db, "select count(*) from checkpoints where name = 'w:in_h' and "
                                "epoch = 1"),

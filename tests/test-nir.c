@@ -225,9 +225,9 @@ Test(nir, exported_structure_checked_by_h5py_against_the_checkpoint) {
     cr_assert(strstr(out, "ok"), "%s", out);
     /* --dt changes τ; the checker, told the same dt, agrees. */
     g_autofree char *err2 = NULL;
-    cr_assert_eq(oz_test_run(&err2, "export", db, "--format", "nir", "--out", nir, "--dt", "1e-3",
-                             NULL),
-                 0, "%s", err2);
+    cr_assert_eq(
+        oz_test_run(&err2, "export", db, "--format", "nir", "--out", nir, "--dt", "1e-3", NULL), 0,
+        "%s", err2);
     g_autofree char *out2 = NULL;
     cr_assert_eq(python(&out2, "nir-check.py", nir, db, "1", "0", "1e-3"), 0, "%s", out2);
     g_autofree char *out3 = NULL;
@@ -323,8 +323,7 @@ Test(nir, broken_files_exit_2_with_a_clear_message) {
                      cases[i].file, err);
         cr_assert(strstr(err, cases[i].file), "names the file: %s", err);
         cr_assert(strstr(err, cases[i].needle), "%s: %s", cases[i].file, err);
-        cr_assert(!cases[i].needle2 || strstr(err, cases[i].needle2), "%s: %s", cases[i].file,
-                  err);
+        cr_assert(!cases[i].needle2 || strstr(err, cases[i].needle2), "%s: %s", cases[i].file, err);
         cr_assert(!g_file_test(db, G_FILE_TEST_EXISTS), "nothing started");
     }
 }
@@ -352,15 +351,15 @@ Test(nir, an_imported_network_with_a_readout_fine_tunes_with_every_rule) {
         g_autofree char *ierr = NULL;
         cr_assert_eq(run_imported("train", extra, &ierr), 0, "%s: %s", rules[i], ierr);
         g_autofree char *b = g_build_filename(dir, "b.sqlite", NULL);
-        cr_assert_eq(oz_test_q(b, "select count(*) from epochs where phase = 'train'"), 1,
-                     "%s", rules[i]);
+        cr_assert_eq(oz_test_q(b, "select count(*) from epochs where phase = 'train'"), 1, "%s",
+                     rules[i]);
     }
 }
 
 Test(nir, export_of_a_log_without_checkpoints_exits_2) {
     g_autofree char *sections = g_strdup_printf(dense_net, "hard", "hard");
-    g_autofree char *text = g_strdup_printf("[run]\nticks = 4\nthreads = 1\n[data]\ndir = %s\n%s",
-                                            dir, sections);
+    g_autofree char *text =
+        g_strdup_printf("[run]\nticks = 4\nthreads = 1\n[data]\ndir = %s\n%s", dir, sections);
     g_autofree char *sc = oz_test_write_file(dir, "inf.ini", text);
     g_autofree char *db = g_build_filename(dir, "inf.sqlite", NULL);
     g_autofree char *nir = g_build_filename(dir, "x.nir", NULL);
