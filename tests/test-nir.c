@@ -153,7 +153,7 @@ Test(nir, conv_round_trip_with_pool_padding_and_delay_is_exact) {
                            "[projection conv]\nfrom = in\nto = c\nkind = conv2d\nkernel = 2\n"
                            "padding = 1\npool = avg\npool_size = 2\ninit_scale = 4\n"
                            "[projection c_out]\nfrom = c\nto = out\ndelay = 1\n";
-    g_autofree char *err = train_and_export(sections, "bp");
+    g_free(train_and_export(sections, "bp"));
     g_autofree char *ierr = NULL;
     cr_assert_eq(run_imported("infer", NULL, &ierr), 0, "%s", ierr);
     assert_same_test_phase();
@@ -196,7 +196,7 @@ Test(nir, without_opzosim_metadata_the_file_is_the_same_network_up_to_rounding) 
     g_autofree char *dense = g_strdup_printf(dense_net, "hard", "hard");
     nets[1] = dense;
     for (int k = 0; k < 2; k++) {
-        g_autofree char *err = train_and_export(nets[k], "dfa");
+        g_free(train_and_export(nets[k], "dfa"));
         g_autofree char *nir = g_build_filename(dir, "net.nir", NULL);
         g_autofree char *out = NULL;
         cr_assert_eq(python(&out, "nir-files.py", "--strip", nir, NULL, NULL, NULL), 0, "%s", out);
@@ -216,7 +216,7 @@ Test(nir, without_opzosim_metadata_the_file_is_the_same_network_up_to_rounding) 
 
 Test(nir, exported_structure_checked_by_h5py_against_the_checkpoint) {
     g_autofree char *sections = g_strdup_printf(dense_net, "hard", "soft");
-    g_autofree char *err = train_and_export(sections, "dfa");
+    g_free(train_and_export(sections, "dfa"));
     g_autofree char *nir = g_build_filename(dir, "net.nir", NULL);
     g_autofree char *db = g_build_filename(dir, "a.sqlite", NULL);
     g_autofree char *out = NULL;
@@ -344,7 +344,7 @@ Test(nir, a_spiking_output_layer_is_not_fine_tuned) {
 
 Test(nir, an_imported_network_with_a_readout_fine_tunes_with_every_rule) {
     g_autofree char *sections = g_strdup_printf(dense_net, "hard", "hard");
-    g_autofree char *err = train_and_export(sections, "dfa");
+    g_free(train_and_export(sections, "dfa"));
     const char *rules[] = {"bp", "dfa", "dkp", "zo", "opzo", "fa", "sign"};
     for (gsize i = 0; i < G_N_ELEMENTS(rules); i++) {
         g_autofree char *extra = g_strdup_printf("[rule]\nname = %s\n", rules[i]);
