@@ -15,10 +15,12 @@
  * (a population has one of each).  v_reset gives a hard reset unless this project's
  * metadata says soft; [population] reset in the scenario (or --set) wins over both.
  *
+ * A chain from a layer back onto itself (a recurrent Linear) becomes a projection with a
+ * delay of at least one tick: it runs for inference; training such a network is refused.
+ *
  * What is refused, each with the node named: a missing type, an edge naming a node the
- * graph lacks, node types opzosim cannot run (listed together), recurrent or branching
- * chains, weights whose shape does not fit the populations they join, and training a
- * network whose output layer spikes.
+ * graph lacks, node types opzosim cannot run (listed together), branching chains, weights whose
+ * shape does not fit the populations they join, and training a network whose output layer spikes.
  */
 #include "io/oz-nir.h"
 
@@ -553,7 +555,7 @@ static gboolean import_graph(Imp *im, gboolean train, GError **error) {
     g_autoptr(GString) projections = g_string_new(NULL);
     GString *pops_text = im->text;
     im->text = projections;
-    gboolean spiking_out = FALSE, weighted_out = FALSE;
+    gboolean spiking_out = FALSE, weighted_out = FALSE, recurrent = FALSE;
     for (guint e = 0; e < g->edges->len / 2; e++) {
         const OzNirNode *s = oz_nir_node_find(g, edge_source(g, e));
         int role = role_of(s);
@@ -566,6 +568,12 @@ static gboolean import_graph(Imp *im, gboolean train, GError **error) {
         }
         Pop *src = pop_of_node(im, s);
         Pop *dst = role_of(c.end) == ROLE_OUTPUT ? ro : pop_of_node(im, c.end);
+        /* A recurrent edge (a layer onto itself) reads the previous tick's spikes: NIR's
+         * continuous time has no zero-delay loop, opzosim's ticks do. */
+        if (c.end == s) {
+            recurrent = TRUE;
+            c.delay_ticks = MAX(c.delay_ticks, 1);
+        }
         if (!c.weights) {
             if (dst == ro && role == ROLE_NEURON) {
                 /* The readout counts the spikes: o[t] = s[t] through an identity. */
@@ -600,6 +608,10 @@ static gboolean import_graph(Imp *im, gboolean train, GError **error) {
     if (spiking_out && weighted_out)
         return fail(im, error, OZ_NIR_ERROR_UNSUPPORTED,
                     "the Output node '%s' takes both spikes and weighted sums", output->name);
+    if (recurrent && train)
+        return fail(im, error, OZ_NIR_ERROR_UNSUPPORTED,
+                    "it has recurrent edges (a layer projecting onto itself): it runs for "
+                    "inference, and learning through recurrent edges is not supported");
     if (spiking_out && train)
         return fail(im, error, OZ_NIR_ERROR_UNSUPPORTED,
                     "its output layer spikes (no weights between the last neurons and Output "

@@ -621,6 +621,9 @@ MUTATIONS = [
      'strcmp(c->pool->type, "AvgPool2d") == 0 ? "avg" : "sum", k[0]);',
      '"sum", k[0]);',
      "test-nir", "nir/conv_round_trip_with_pool_padding_and_delay_is_exact"),
+    ("nir-recurrent-delay", "io/oz-nir-import.c",
+     "c.delay_ticks = MAX(c.delay_ticks, 1);", "c.delay_ticks = MAX(c.delay_ticks, 0);",
+     "test-nir", "nir/a_recurrent_linear_reads_the_previous_tick"),
 ]
 if args:
     MUTATIONS = [m for m in MUTATIONS if any(a in m[0] for a in args)]

@@ -6,7 +6,8 @@ Input (4) -> Affine fc1 (3, 4) -> LIF lif1 -> Affine fc2 (2, 3) -> LIF lif2 -> O
 float32 per-neuron arrays, string datasets for `type` and `version`, edges (E, 2), no
 metadata.  lif1: tau = 2e-4 s, r = 2 (lambda 0.5 and gain 1 at dt = 1e-4), v_reset = -2;
 lif2: tau = 2e-4 s, r = 1 (gain dt*r/tau = 0.5), v_threshold 0.6.  The broken files are
-snn.nir with one defect each.  Usage: nir-files.py DIR
+snn.nir with one defect each.  recurrent.nir adds a recurrent Linear `rec` on lif1 (neuron 2
+onto neuron 1, weight 0.5; snnTorch's RLeaky layout).  Usage: nir-files.py DIR
 
 nir-files.py --strip FILE removes every metadata group from FILE: what a tool that knows
 nothing of opzosim's metadata sees.
@@ -88,6 +89,9 @@ def main():
         return
     d = sys.argv[1]
     write(d + "/snn.nir", nodes(), EDGES)
+    ns = nodes()
+    ns["rec"] = {"type": "Linear", "weight": np.array([[0, 0, 0], [0, 0, 0.5], [0, 0, 0]], dtype=F)}
+    write(d + "/recurrent.nir", ns, EDGES + [["lif1", "rec"], ["rec", "lif1"]])
     ns = nodes()
     del ns["lif1"]["type"]
     write(d + "/missing-type.nir", ns, EDGES)

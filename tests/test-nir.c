@@ -235,6 +235,28 @@ Test(nir, exported_structure_checked_by_h5py_against_the_checkpoint) {
                   "the checker notices a τ made for another dt");
 }
 
+/* Runs the network of the NIR file at nir for inference on one sample x = (1, 0, 1, 0)
+ * (pixels 255, 0, 255, 0, no normalisation, label 1) for T = 4 ticks, recording its spikes;
+ * returns the run log's path (transfer full). */
+static char *run_one_sample(const char *nir) {
+    guint8 img[4] = {255, 0, 255, 0}, lab[1] = {1};
+    guint32 idims[3] = {1, 2, 2}, ldims[1] = {1};
+    g_autofree char *ti = g_build_filename(dir, "t-img", NULL);
+    g_autofree char *tl = g_build_filename(dir, "t-lab", NULL);
+    oz_test_write_idx(ti, idims, 3, img, FALSE);
+    oz_test_write_idx(tl, ldims, 1, lab, FALSE);
+    g_autofree char *text = g_strdup_printf(
+        "[run]\nticks = 4\nbatch_size = 1\nthreads = 1\n"
+        "[data]\ndataset = idx\ntest_images = %s\ntest_labels = %s\nclasses = 2\n"
+        "normalize = false\n[record]\nspike_samples = 1\n[network]\nfrom_nir = %s\n",
+        ti, tl, nir);
+    g_autofree char *sc = oz_test_write_file(dir, "snn.ini", text);
+    char *db = g_strconcat(nir, ".sqlite", NULL);
+    g_autofree char *err = NULL;
+    cr_assert_eq(oz_test_run(&err, "run", sc, "--db", db, "--quiet", NULL), 0, "%s", err);
+    return db;
+}
+
 /* The hand-made snnTorch-layout file of tests/nir-files.py (no metadata of this project),
  * run on one sample for T = 4 ticks; the spikes are worked out by hand below. */
 Test(nir, snntorch_layout_import_has_hand_computed_parameters_weights_and_spikes) {
@@ -262,22 +284,7 @@ Test(nir, snntorch_layout_import_has_hand_computed_parameters_weights_and_spikes
     const OzNirTensor *b1 = g_hash_table_lookup(t, "b:lif1");
     cr_assert(b1 && b1->n == 3 && b1->v[1] == 0.25f && b1->v[0] == 0.0f);
 
-    /* One sample x = (1, 0, 1, 0): pixels 255, 0, 255, 0, no normalisation. */
-    guint8 img[4] = {255, 0, 255, 0}, lab[1] = {1};
-    guint32 idims[3] = {1, 2, 2}, ldims[1] = {1};
-    g_autofree char *ti = g_build_filename(dir, "t-img", NULL);
-    g_autofree char *tl = g_build_filename(dir, "t-lab", NULL);
-    oz_test_write_idx(ti, idims, 3, img, FALSE);
-    oz_test_write_idx(tl, ldims, 1, lab, FALSE);
-    g_autofree char *text = g_strdup_printf(
-        "[run]\nticks = 4\nbatch_size = 1\nthreads = 1\n"
-        "[data]\ndataset = idx\ntest_images = %s\ntest_labels = %s\nclasses = 2\n"
-        "normalize = false\n[record]\nspike_samples = 1\n[network]\nfrom_nir = %s\n",
-        ti, tl, snn);
-    g_autofree char *sc = oz_test_write_file(dir, "snn.ini", text);
-    g_autofree char *db = g_build_filename(dir, "snn.sqlite", NULL);
-    g_autofree char *err = NULL;
-    cr_assert_eq(oz_test_run(&err, "run", sc, "--db", db, "--quiet", NULL), 0, "%s", err);
+    g_autofree char *db = run_one_sample(snn);
     /* λ = 1 − dt/τ, V_th, the hard reset to v_reset, as the run logged them. */
     g_autofree char *p1 = oz_test_qs(db, "select group_concat(key || '=' || value, ' ') from "
                                          "(select * from parameters where owner = 'population "
@@ -297,6 +304,29 @@ Test(nir, snntorch_layout_import_has_hand_computed_parameters_weights_and_spikes
     cr_assert_str_eq(sp, "lif1:0:0:2 lif1:0:1:0 lif1:0:2:2 lif2:0:2:1");
     /* The spiking output layer classifies by spike counts: (0, 1) gives class 1. */
     cr_assert_str_eq(test_accuracy(db), "1");
+}
+
+/* recurrent.nir is snn.nir with a recurrent Linear on lif1, 0.5 from neuron 2 onto neuron 1:
+ * it reads the previous tick's spikes (a 1-tick delay).  Neuron 1 then gets 0.5 + 0.5·s2[t−1]:
+ * u = .5, .25 + .5 + .5 = 1.25 fires (v = −2), −1 + .5 = −.5, −.25 + .5 + .5 = .75: one more
+ * spike, at t = 1; nothing else changes.  Training it is refused. */
+Test(nir, a_recurrent_linear_reads_the_previous_tick) {
+    g_autofree char *out = NULL;
+    cr_assert_eq(python(&out, "nir-files.py", dir, NULL, NULL, NULL, NULL), 0, "%s", out);
+    g_autofree char *rec = g_build_filename(dir, "recurrent.nir", NULL);
+    g_autofree char *db = run_one_sample(rec);
+    g_autofree char *sp = test_spikes(db);
+    cr_assert_str_eq(sp, "lif1:0:0:2 lif1:0:1:0 lif1:0:1:1 lif1:0:2:2 lif2:0:2:1");
+    cr_assert_eq(oz_test_q(db, "select delay_ticks from projections where name = 'rec'"), 1);
+    g_autofree char *text = g_strdup_printf(
+        "[run]\nmode = train\nticks = 4\nthreads = 1\n[data]\ndir = %s\nclasses = 2\n"
+        "[population in]\nsize = 36\n[network]\nfrom_nir = %s\n",
+        dir, rec);
+    g_autofree char *sc = oz_test_write_file(dir, "rt.ini", text);
+    g_autofree char *tdb = g_build_filename(dir, "rt.sqlite", NULL);
+    g_autofree char *err = NULL;
+    cr_assert_eq(oz_test_run(&err, "run", sc, "--db", tdb, "--quiet", NULL), 2, "%s", err);
+    cr_assert(strstr(err, "recurrent"), "%s", err);
 }
 
 Test(nir, broken_files_exit_2_with_a_clear_message) {
