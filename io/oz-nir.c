@@ -193,7 +193,7 @@ static gboolean write_field(hid_t loc, const OzNirField *f) {
 
 /* Fields, then a metadata group when there is any metadata (nir.write's convention). */
 static gboolean write_fields(hid_t loc, const GPtrArray *fields, const GPtrArray *meta) {
-    for (guint i = 0; i < fields->len; i++)
+    for (guint i = 0; fields && i < fields->len; i++)
         if (!write_field(loc, g_ptr_array_index((GPtrArray *)fields, i)))
             return FALSE;
     if (!meta || meta->len == 0)
@@ -230,7 +230,7 @@ static gboolean write_graph(hid_t file, const OzNirGraph *g) {
     }
     if (nodes >= 0)
         H5Gclose(nodes);
-    ok = ok && write_fields(top, g_ptr_array_new(), g->meta);
+    ok = ok && write_fields(top, NULL, g->meta);
     H5Gclose(top);
     return ok;
 }
