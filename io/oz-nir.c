@@ -191,7 +191,8 @@ static gboolean write_field(hid_t loc, const OzNirField *f) {
     return FALSE;
 }
 
-/* Fields, then a metadata group when there is any metadata (nir.write's convention). */
+/* Fields (or none: NULL), then a metadata group when there is any metadata (nir.write's
+ * convention). */
 static gboolean write_fields(hid_t loc, const GPtrArray *fields, const GPtrArray *meta) {
     for (guint i = 0; fields && i < fields->len; i++)
         if (!write_field(loc, g_ptr_array_index((GPtrArray *)fields, i)))

@@ -1199,8 +1199,10 @@ static gboolean expand_nir(const Ctx *c, GKeyFile *kf, gboolean *expanded, GErro
     g_autofree char *mode = g_key_file_get_string(kf, "run", "mode", NULL);
     g_autofree char *sections = NULL;
     if (!oz_nir_import(file, nc.nir_dt, g_strcmp0(mode ? g_strstrip(mode) : NULL, "train") == 0,
-                       &sections, NULL, error))
+                       &sections, NULL, error)) {
+        g_prefix_error(error, "%s: [network] from_nir: ", c->path);
         return FALSE;
+    }
     g_autoptr(GKeyFile) nk = g_key_file_new();
     g_autoptr(GError) local = NULL;
     if (!g_key_file_load_from_data(nk, sections, (gsize)-1, G_KEY_FILE_NONE, &local)) {
