@@ -624,6 +624,9 @@ MUTATIONS = [
     ("nir-recurrent-delay", "io/oz-nir-import.c",
      "c.delay_ticks = MAX(c.delay_ticks, 1);", "c.delay_ticks = MAX(c.delay_ticks, 0);",
      "test-nir", "nir/a_recurrent_linear_reads_the_previous_tick"),
+    ("nir-import-if-model", "io/oz-nir-import.c",
+     'p->model = lif ? "lif" : "if";', 'p->model = "lif";',
+     "test-nir", "nir/a_sinabs_style_conv_network_runs_for_inference"),
 ]
 if args:
     MUTATIONS = [m for m in MUTATIONS if any(a in m[0] for a in args)]

@@ -329,6 +329,38 @@ Test(nir, a_recurrent_linear_reads_the_previous_tick) {
     cr_assert(strstr(err, "recurrent"), "%s", err);
 }
 
+/* A Sinabs-style file (tests/nir-files.py, sinabs()): IF layers shaped (C, H, W), a padded
+ * Conv2d, a SumPool2d read by the next Conv2d, Flatten and a bias-free Affine into a
+ * spiking output layer.  It imports as if, conv2d (with pool = sum) and dense projections
+ * without biases, and runs for inference on 6×6 images. */
+Test(nir, a_sinabs_style_conv_network_runs_for_inference) {
+    g_autofree char *out = NULL;
+    cr_assert_eq(python(&out, "nir-files.py", dir, NULL, NULL, NULL, NULL), 0, "%s", out);
+    g_autofree char *text = g_strdup_printf("[run]\nticks = 4\nbatch_size = 16\nthreads = 1\n"
+                                            "[data]\ndir = %s\nnormalize = false\n"
+                                            "[record]\nspike_samples = 4\n"
+                                            "[network]\nfrom_nir = %s/sinabs.nir\n",
+                                            dir, dir);
+    g_autofree char *sc = oz_test_write_file(dir, "sinabs.ini", text);
+    g_autofree char *db = g_build_filename(dir, "sinabs.sqlite", NULL);
+    g_autofree char *err = NULL;
+    cr_assert_eq(oz_test_run(&err, "run", sc, "--db", db, "--quiet", NULL), 0, "%s", err);
+    g_autofree char *pops = oz_test_qs(db, "select group_concat(name || ':' || model || ':' || "
+                                           "shape, ' ') from (select * from populations order "
+                                           "by name)");
+    cr_assert_str_eq(pops, "1:if:2,6,6 4:if:4,2,2 7:if:10 input:input:1,6,6 out:readout:10");
+    g_autofree char *kinds = oz_test_qs(db, "select group_concat(owner || '.' || key || '=' || "
+                                            "value, ' ') from parameters where key in ('kernel', "
+                                            "'padding', 'pool', 'pool_size', 'bias')");
+    cr_assert_str_eq(kinds, "population 1.bias=false population 4.bias=false population "
+                            "7.bias=false population out.bias=false projection 0.kernel=3 "
+                            "projection 0.padding=1 projection 0.pool=none projection "
+                            "0.pool_size=2 projection 3.kernel=2 projection 3.padding=0 "
+                            "projection 3.pool=sum projection 3.pool_size=2");
+    cr_assert(oz_test_q(db, "select count(*) from spikes where population = '1'") > 0,
+              "the first layer spikes");
+}
+
 Test(nir, broken_files_exit_2_with_a_clear_message) {
     g_autofree char *out = NULL;
     cr_assert_eq(python(&out, "nir-files.py", dir, NULL, NULL, NULL, NULL), 0, "%s", out);
