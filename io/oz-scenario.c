@@ -11,6 +11,7 @@
  * as the schema's keys, so this file knows no model by name.
  */
 #include "oz-scenario.h"
+#include "io/oz-nir.h"
 
 #include "io/oz-dataset.h"
 #include "neurons/oz-kind.h"
@@ -39,12 +40,15 @@ typedef enum {
     K_POPULATION,
     K_PROJECTION,
     K_FEEDBACK,
+    K_NETWORK,
     K_COUNT
 } Kind;
 
 static const char *const kind_names[K_COUNT] = {
-    "run", "data", "record", "rule", "optimizer", "population", "projection", "feedback"};
-static const gboolean kind_named[K_COUNT] = {FALSE, FALSE, FALSE, FALSE, FALSE, TRUE, TRUE, TRUE};
+    "run", "data", "record", "rule", "optimizer", "population", "projection", "feedback",
+    "network"};
+static const gboolean kind_named[K_COUNT] = {FALSE, FALSE, FALSE, FALSE, FALSE,
+                                             TRUE,  TRUE,  TRUE,  FALSE};
 _Static_assert(G_N_ELEMENTS(kind_names) == K_COUNT, "one name per section kind");
 
 typedef enum { T_INT, T_INT64, T_DOUBLE, T_BOOL, T_STRING, T_ENUM, T_LIST } Type;
@@ -132,6 +136,7 @@ static const char *key_choices(const KeySpec *ks) {
 #define RULE(f) offsetof(OzRuleConfig, f)
 #define OPT(f) offsetof(OzOptimizerConfig, f)
 #define FB(f) offsetof(OzFeedbackConfig, f)
+#define NET(f) offsetof(OzNetworkConfig, f)
 
 static const KeySpec schema[] = {
     {K_RUN, "name", T_STRING, RUN(name), 0, 0, NULL, "",
@@ -279,6 +284,13 @@ static const KeySpec schema[] = {
      "false",
      "scaled weight standardisation: each output unit's weights centred, divided by "
      "sqrt(N var + 1e-4) and multiplied by a learnable gain (kinds that describe their fan-in)"},
+
+    {K_NETWORK, "from_nir", T_STRING, NET(from_nir), 0, 0, NULL, "",
+     "a NIR graph (HDF5, docs/INTEROP.md) whose layers become the [population] and "
+     "[projection] sections and whose weights the network starts from; a section or key "
+     "given in the scenario (or --set) wins over the file's"},
+    {K_NETWORK, "nir_dt", T_DOUBLE, NET(nir_dt), 1e-9, 1e3, NULL, "1e-4",
+     "the time step in seconds that discretises the file's neurons: lambda = 1 - dt/tau"},
 };
 
 #undef RUN
@@ -289,6 +301,7 @@ static const KeySpec schema[] = {
 #undef RULE
 #undef OPT
 #undef FB
+#undef NET
 
 int oz_levenshtein(const char *a, const char *b) {
     gsize la = strlen(a), lb = strlen(b);
@@ -913,6 +926,7 @@ void oz_scenario_free(OzScenario *sc) {
     g_strfreev(sc->rule.values);
     g_free(sc->optimizer.name);
     g_free(sc->optimizer.schedule);
+    g_free(sc->network.from_nir);
     if (sc->pops)
         g_ptr_array_free(sc->pops, TRUE);
     if (sc->projs)
@@ -1195,6 +1209,45 @@ static gboolean validate(const Ctx *c, OzScenario *sc, GError **error) {
     return resolve_data(c, sc, error);
 }
 
+/* [network] from_nir: the sections of the NIR file's network, merged into kf under what is
+ * already there (a key the scenario or --set gives wins).  *expanded tells whether there
+ * was a file.  Its errors are the file's (OZ_NIR_ERROR); a bad nir_dt is the scenario's. */
+static gboolean expand_nir(const Ctx *c, GKeyFile *kf, gboolean *expanded, GError **error) {
+    g_autofree char *file = g_key_file_get_string(kf, "network", "from_nir", NULL);
+    if (!file || !*g_strstrip(file))
+        return TRUE;
+    OzNetworkConfig nc = {0};
+    if (!fill_section(c, kf, K_NETWORK, "network", &nc, error))
+        return FALSE;
+    g_free(nc.from_nir);
+    g_autofree char *mode = g_key_file_get_string(kf, "run", "mode", NULL);
+    g_autofree char *sections = NULL;
+    if (!oz_nir_import(file, nc.nir_dt, g_strcmp0(mode ? g_strstrip(mode) : NULL, "train") == 0,
+                       &sections, NULL, error)) {
+        g_prefix_error(error, "%s: [network] from_nir: ", c->path);
+        return FALSE;
+    }
+    g_autoptr(GKeyFile) nk = g_key_file_new();
+    g_autoptr(GError) local = NULL;
+    if (!g_key_file_load_from_data(nk, sections, (gsize)-1, G_KEY_FILE_NONE, &local)) {
+        g_set_error(error, OZ_SCENARIO_ERROR, OZ_SCENARIO_ERROR_FAILED,
+                    "%s: [network] from_nir: the sections made from %s do not parse: %s",
+                    c->path, file, local->message);
+        return FALSE;
+    }
+    g_auto(GStrv) groups = g_key_file_get_groups(nk, NULL);
+    for (char **g = groups; *g; g++) {
+        g_auto(GStrv) keys = g_key_file_get_keys(nk, *g, NULL, NULL);
+        for (char **k = keys; k && *k; k++)
+            if (!g_key_file_has_key(kf, *g, *k, NULL)) {
+                g_autofree char *v = g_key_file_get_value(nk, *g, *k, NULL);
+                g_key_file_set_value(kf, *g, *k, v);
+            }
+    }
+    *expanded = TRUE;
+    return TRUE;
+}
+
 OzScenario *oz_scenario_load_data(const char *text, const char *path, const char *const *overrides,
                                   GError **error) {
     g_autoptr(GKeyFile) kf = g_key_file_new();
@@ -1207,6 +1260,13 @@ OzScenario *oz_scenario_load_data(const char *text, const char *path, const char
     g_autoptr(GHashTable) overridden = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     Ctx c = {path, overridden};
     if (!apply_overrides(&c, kf, overrides, error))
+        return NULL;
+
+    /* The text as written (with overrides), before a NIR file adds its sections: the run
+     * log keeps what the user wrote, and loading it again reads the file again. */
+    g_autofree char *text_given = g_key_file_to_data(kf, NULL, NULL);
+    gboolean expanded = FALSE;
+    if (!expand_nir(&c, kf, &expanded, error))
         return NULL;
 
     g_autoptr(OzScenario) sc = g_new0(OzScenario, 1);
@@ -1238,12 +1298,14 @@ OzScenario *oz_scenario_load_data(const char *text, const char *path, const char
                                    "optimizer",
                                    "population NAME",
                                    "projection NAME",
-                                   "feedback NAME"};
+                                   "feedback NAME",
+                                   "network"};
             g_autofree char *sug = suggest(*g, cands, G_N_ELEMENTS(cands));
             g_set_error(
                 error, OZ_SCENARIO_ERROR, OZ_SCENARIO_ERROR_UNKNOWN,
                 "%s: [%s]: unknown section%s; sections are [run], [data], [record], "
-                "[rule], [optimizer], [population NAME], [projection NAME] and [feedback NAME]",
+                "[rule], [optimizer], [population NAME], [projection NAME], [feedback NAME] "
+                "and [network]",
                 path, *g, sug);
             return NULL;
         }
@@ -1269,6 +1331,9 @@ OzScenario *oz_scenario_load_data(const char *text, const char *path, const char
             break;
         case K_OPTIMIZER:
             base = &sc->optimizer;
+            break;
+        case K_NETWORK:
+            base = &sc->network;
             break;
         case K_POPULATION: {
             OzPopulationConfig *p = g_new0(OzPopulationConfig, 1);
@@ -1304,15 +1369,16 @@ OzScenario *oz_scenario_load_data(const char *text, const char *path, const char
             return NULL;
     }
     /* Singleton sections that are absent still get their defaults. */
-    Kind singles[] = {K_RUN, K_DATA, K_RECORD, K_RULE, K_OPTIMIZER};
-    gpointer bases[] = {&sc->run, &sc->data, &sc->record, &sc->rule, &sc->optimizer};
+    Kind singles[] = {K_RUN, K_DATA, K_RECORD, K_RULE, K_OPTIMIZER, K_NETWORK};
+    gpointer bases[] = {&sc->run, &sc->data, &sc->record, &sc->rule, &sc->optimizer,
+                        &sc->network};
     for (gsize i = 0; i < G_N_ELEMENTS(singles); i++)
         if (!seen[singles[i]] &&
             !fill_section(&c, kf, singles[i], kind_names[singles[i]], bases[i], error))
             return NULL;
     if (!validate(&c, sc, error))
         return NULL;
-    sc->text = g_key_file_to_data(kf, NULL, NULL);
+    sc->text = expanded ? g_steal_pointer(&text_given) : g_key_file_to_data(kf, NULL, NULL);
     return g_steal_pointer(&sc);
 }
 

@@ -1,7 +1,8 @@
 /* oz-scenario.h — scenario files: GLib key files, validated against a schema.
  *
  * Sections: [run], [data], [record], and one [population NAME] / [projection NAME] per
- * population / projection.  Every key has a type, a range or a set of choices, and a
+ * population / projection; [network] from_nir takes them from a NIR file (io/oz-nir.h),
+ * under whatever the scenario gives itself.  Every key has a type, a range or a set of choices, and a
  * default (or is required).  A population's model is one of the registered neuron models
  * and its model keys come from that model's ops table (neurons/oz-neuron.h); a key of
  * another registered model is accepted and ignored (so one file can switch models with
@@ -150,9 +151,16 @@ typedef struct {
     gboolean grad_stats_frozen;
 } OzRecordConfig;
 
+/* [network]: a network read from a NIR file instead of (or under) the population and
+ * projection sections. */
+typedef struct {
+    char *from_nir; /* "" when none */
+    double nir_dt;  /* seconds per tick for the file's neurons */
+} OzNetworkConfig;
+
 typedef struct {
     char *path;
-    char *text;        /* the key file after overrides */
+    char *text;        /* the key file after overrides (before a NIR file's sections) */
     char **overrides;  /* as given, NULL-terminated */
     OzRunConfig run;
     OzDataConfig data;
@@ -162,6 +170,7 @@ typedef struct {
     GPtrArray *pops;   /* of OzPopulationConfig*, in file order */
     GPtrArray *projs;  /* of OzProjectionConfig*, in file order */
     GPtrArray *feedbacks; /* of OzFeedbackConfig*, in file order */
+    OzNetworkConfig network;
 } OzScenario;
 
 /* Loads path, applies overrides ("section.key=value"), validates.  (transfer full) */

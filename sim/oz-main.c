@@ -16,10 +16,12 @@
  * exit_code_for() decides from an error's domain and code.
  */
 #include "io/oz-events.h"
+#include "io/oz-nir.h"
 #include "io/oz-runlog.h"
 #include "io/oz-scenario.h"
 #include "sim/oz-checkpoint.h"
 #include "sim/oz-convert.h"
+#include "sim/oz-export.h"
 #include "sim/oz-run.h"
 #include "sim/oz-study.h"
 
@@ -192,6 +194,9 @@ static int exit_code_for(const GError *error) {
      * is a failure. */
     if (error->domain == OZ_CONVERT_ERROR)
         return error->code == OZ_CONVERT_ERROR_INPUT ? EXIT_USAGE : EXIT_FAIL;
+    /* A NIR file is the user's too ([network] from_nir); only writing one can fail. */
+    if (error->domain == OZ_NIR_ERROR)
+        return error->code == OZ_NIR_ERROR_WRITE ? EXIT_FAIL : EXIT_USAGE;
     if (error->domain == OZ_RUN_ERROR) {
         switch ((OzRunError)error->code) {
         case OZ_RUN_ERROR_RESUME_NOT_FOUND:
@@ -957,6 +962,8 @@ static void usage(FILE *f) {
                "               re-evaluate a stored checkpoint on the test set (or, with --set,\n"
                "               on other data)\n"
                "  keys         list every scenario section and key with its default\n"
+               "  export DB [--run ID] [--epoch N] --format nir --out FILE.nir [--dt S]\n"
+               "               write a trained network as a NIR graph (docs/INTEROP.md)\n"
                "  plot DB [--run ID|NAME]... [--sweep TAG] --what KIND --out FILE.{png,svg,pdf}\n"
                "               [--data FILE.csv]   draw a figure; KIND: curves, raster, rates,\n"
                "               energy, grad or ops\n"
@@ -997,6 +1004,8 @@ int main(int argc, char **argv) {
         return cmd_eval(argc - 1, argv + 1);
     if (strcmp(argv[1], "keys") == 0)
         return cmd_keys();
+    if (strcmp(argv[1], "export") == 0)
+        return oz_cmd_export(argc - 1, argv + 1);
     if (strcmp(argv[1], "plot") == 0)
         return oz_cmd_plot(argc - 1, argv + 1);
     if (strcmp(argv[1], "report") == 0)

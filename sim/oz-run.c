@@ -1,6 +1,7 @@
 /* oz-run.c — wiring a scenario into a network, and the phase loop. */
 #include "oz-run.h"
 
+#include "io/oz-nir.h"
 #include "sim/oz-checkpoint.h"
 
 #include <math.h>
@@ -267,6 +268,40 @@ static gboolean build_network(OzRun *run, GError **error) {
     return TRUE;
 }
 
+/* [network] from_nir: the file's weights and biases replace the drawn ones (the draws
+ * still happen, so every stream is where it would be).  The scenario built the same
+ * sections from the same file, so each tensor fits unless the scenario's own keys changed
+ * a shape, which is named. */
+static gboolean load_nir_tensors(OzRun *run, GError **error) {
+    const OzNetworkConfig *nc = &run->sc->network;
+    g_autoptr(GHashTable) t = NULL;
+    if (!oz_nir_import(nc->from_nir, nc->nir_dt, FALSE, NULL, &t, error))
+        return FALSE;
+    for (guint i = 0; i < run->net->projs->len; i++) {
+        OzProjection *p = g_ptr_array_index(run->net->projs, i);
+        g_autofree char *key = g_strconcat("w:", p->name, NULL);
+        const OzNirTensor *w = g_hash_table_lookup(t, key);
+        if (!w)
+            continue;
+        if (w->n != p->nw) {
+            g_set_error(error, OZ_NIR_ERROR, OZ_NIR_ERROR_FORMAT,
+                        "%s: the weights of '%s' hold %zu values; projection %s has %zu "
+                        "(a shape changed by the scenario's own keys)",
+                        nc->from_nir, p->name, w->n, p->name, p->nw);
+            return FALSE;
+        }
+        memcpy(p->w, w->v, w->n * sizeof(float));
+    }
+    for (guint i = 0; i < run->net->pops->len; i++) {
+        OzPopulation *pop = g_ptr_array_index(run->net->pops, i);
+        g_autofree char *key = g_strconcat("b:", pop->name, NULL);
+        const OzNirTensor *b = g_hash_table_lookup(t, key);
+        if (b && pop->bias && b->n == (gsize)pop->n)
+            memcpy(pop->bias, b->v, b->n * sizeof(float));
+    }
+    return TRUE;
+}
+
 /* The loaded set against the network: its kind of sample against the input model (a spike
  * data set needs a spike source, an image data set one that takes values), its sample
  * shape against the input population's shape and size, its classes against the readout. */
@@ -374,6 +409,8 @@ OzRun *oz_run_new_with_progress(OzScenario *sc, OzDatasetProgress progress, gpoi
     oz_rng_init(&run->rng_noise, seed, "noise");
     run->labels = g_new0(guint8, sc->run.batch_size);
     if (!build_network(run, error))
+        return NULL;
+    if (*sc->network.from_nir && !load_nir_tensors(run, error))
         return NULL;
     if (strcmp(sc->run.mode, "train") == 0 &&
         !load_split(run, OZ_SPLIT_TRAIN, &run->train, progress, user, error))

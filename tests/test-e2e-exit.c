@@ -6,6 +6,7 @@
 #include "feedback/oz-feedback.h"
 #include "io/oz-events.h"
 #include "io/oz-idx.h"
+#include "io/oz-nir.h"
 #include "io/oz-runlog.h"
 #include "io/oz-scenario.h"
 #include "neurons/oz-population.h"
@@ -59,6 +60,7 @@ Test(e2e, every_module_reports_under_its_own_error_domain) {
         {OZ_CHECKPOINT_ERROR, "oz-checkpoint-error-quark"},
         {OZ_STUDY_ERROR, "oz-study-error-quark"},
         {OZ_CONVERT_ERROR, "oz-convert-error-quark"},
+        {OZ_NIR_ERROR, "oz-nir-error-quark"},
     };
     for (gsize i = 0; i < G_N_ELEMENTS(domains); i++) {
         cr_assert_str_eq(g_quark_to_string(domains[i].quark), domains[i].name);
