@@ -212,6 +212,13 @@ static gboolean read_network(Ex *ex, GError **error) {
                         "population %s: model %s has no NIR node (export maps input, lif, if "
                         "and readout)",
                         p->name, p->model);
+        /* Not exported yet: a scale of what the population sends would have to multiply
+         * every outgoing weight (docs/INTEROP.md, "Not exported"). */
+        if (param_double(ex, owner, "output_scale", 1.0) != 1.0)
+            return fail(error, OZ_NIR_ERROR_UNSUPPORTED,
+                        "population %s: output_scale other than 1 is not exported yet "
+                        "(docs/INTEROP.md)",
+                        p->name);
         p->lambda = strcmp(p->model, "lif") == 0 ? param_double(ex, owner, "lambda", 0.5) : 1.0;
         p->v_th = param_double(ex, owner, "v_th", 1.0);
         g_autofree char *reset = param(ex, owner, "reset");
@@ -244,6 +251,13 @@ static gboolean read_network(Ex *ex, GError **error) {
             return fail(error, OZ_NIR_ERROR_UNSUPPORTED,
                         "projection %s: kind %s has no NIR node (export maps dense and conv2d)",
                         p->name, p->kind);
+        /* Not exported yet: the checkpoint holds the raw W, the network delivers Ŵ·γ. */
+        g_autofree char *ws = scenario_value(ex, group, "weight_standardization", "false");
+        if (strcmp(ws, "true") == 0)
+            return fail(error, OZ_NIR_ERROR_UNSUPPORTED,
+                        "projection %s: weight_standardization = true is not exported yet "
+                        "(docs/INTEROP.md)",
+                        p->name);
         g_autofree char *tn = g_strconcat("w:", p->name, NULL);
         p->w = tensor(ex, tn, &p->nw);
         if (!p->w)
