@@ -38,12 +38,15 @@ typedef enum {
     K_POPULATION,
     K_PROJECTION,
     K_FEEDBACK,
+    K_HARDWARE,
     K_COUNT
 } Kind;
 
-static const char *const kind_names[K_COUNT] = {
-    "run", "data", "record", "rule", "optimizer", "population", "projection", "feedback"};
-static const gboolean kind_named[K_COUNT] = {FALSE, FALSE, FALSE, FALSE, FALSE, TRUE, TRUE, TRUE};
+static const char *const kind_names[K_COUNT] = {"run",        "data",      "record",
+                                                "rule",       "optimizer", "population",
+                                                "projection", "feedback",  "hardware"};
+static const gboolean kind_named[K_COUNT] = {FALSE, FALSE, FALSE, FALSE, FALSE,
+                                             TRUE,  TRUE,  TRUE,  FALSE};
 _Static_assert(G_N_ELEMENTS(kind_names) == K_COUNT, "one name per section kind");
 
 typedef enum { T_INT, T_INT64, T_DOUBLE, T_BOOL, T_STRING, T_ENUM, T_LIST } Type;
@@ -117,6 +120,7 @@ static const char *key_choices(const KeySpec *ks) {
 #define RULE(f) offsetof(OzRuleConfig, f)
 #define OPT(f) offsetof(OzOptimizerConfig, f)
 #define FB(f) offsetof(OzFeedbackConfig, f)
+#define HW(f) offsetof(OzHardwareConfig, f)
 
 static const KeySpec schema[] = {
     {K_RUN, "name", T_STRING, RUN(name), 0, 0, NULL, "",
@@ -272,6 +276,29 @@ static const KeySpec schema[] = {
     {K_PROJECTION, "init_scale", T_DOUBLE, PRJ(init_scale), 0, 1e6, NULL, "1", "see init"},
     {K_PROJECTION, "kind", T_ENUM, PRJ(kind), 0, 0, "@kinds", "dense",
      "projection kind, one of the registered kinds (neurons/oz-kind-NAME.c)"},
+
+    {K_HARDWARE, "seed", T_INT64, HW(seed), 0, 9.2e18, NULL, "1",
+     "seed of the chip's fixed draws (mismatch), apart from [run] seed: the same chip across "
+     "runs"},
+    {K_HARDWARE, "weight_bits", T_INT, HW(weight_bits), 0, 16, NULL, "0",
+     "0: float weights; 2-16: the forward pass uses symmetric uniform quantisation of each "
+     "projection's weights, scale max|W| at every step (learning keeps full precision)"},
+    {K_HARDWARE, "weight_mismatch", T_DOUBLE, HW(weight_mismatch), 0, 5, NULL, "0",
+     "sigma of a fixed factor exp(sigma*xi) per synapse"},
+    {K_HARDWARE, "threshold_mismatch", T_DOUBLE, HW(threshold_mismatch), 0, 5, NULL, "0",
+     "sigma of a fixed factor exp(sigma*xi) on each neuron's V_th"},
+    {K_HARDWARE, "leak_mismatch", T_DOUBLE, HW(leak_mismatch), 0, 5, NULL, "0",
+     "sigma of a fixed factor exp(sigma*xi) on each neuron's leak lambda (clipped to 0.999)"},
+    {K_HARDWARE, "neuron_noise", T_DOUBLE, HW(neuron_noise), 0, 100, NULL, "0",
+     "sigma of fresh Gaussian noise on each neuron's input every tick, in training and at test"},
+    {K_HARDWARE, "noise_is_probe", T_BOOL, HW(noise_is_probe), 0, 0, NULL, "false",
+     "the noise is the probe of the rules that probe (zo, opzo): alpha = sigma, before the "
+     "neuron, no antithetic pairs; false: unknown to every rule"},
+    {K_HARDWARE, "spike_drop", T_DOUBLE, HW(spike_drop), 0, 1, NULL, "0",
+     "probability that a spike is lost on a projection (one draw per spike and projection)"},
+    {K_HARDWARE, "bp_model", T_ENUM, HW(bp_model), 0, 0, "nominal|exact", "nominal",
+     "BP's model of the chip: nominal weights and threshold, or exact (the true chip: a "
+     "reference only, no real chip offers it)"},
 };
 
 #undef RUN
@@ -282,6 +309,7 @@ static const KeySpec schema[] = {
 #undef RULE
 #undef OPT
 #undef FB
+#undef HW
 
 int oz_levenshtein(const char *a, const char *b) {
     gsize la = strlen(a), lb = strlen(b);
@@ -878,6 +906,7 @@ void oz_scenario_free(OzScenario *sc) {
     g_strfreev(sc->rule.values);
     g_free(sc->optimizer.name);
     g_free(sc->optimizer.schedule);
+    g_free(sc->hardware.bp_model);
     if (sc->pops)
         g_ptr_array_free(sc->pops, TRUE);
     if (sc->projs)
@@ -1095,6 +1124,11 @@ static gboolean check_kind_shapes(const Ctx *c, const OzProjectionConfig *p,
 static gboolean validate(const Ctx *c, OzScenario *sc, GError **error) {
     if (!validate_run_name(c, sc, error))
         return FALSE;
+    if (sc->hardware.weight_bits == 1) {
+        key_error(c, error, OZ_SCENARIO_ERROR_VALUE, "hardware", "weight_bits",
+                  "1 bit leaves a symmetric quantiser only zero: use 0 (float) or 2-16");
+        return FALSE;
+    }
     if (sc->pops->len == 0) {
         g_set_error(error, OZ_SCENARIO_ERROR, OZ_SCENARIO_ERROR_MISSING,
                     "%s: no [population NAME] section: a network needs at least an input and "
@@ -1214,12 +1248,14 @@ OzScenario *oz_scenario_load_data(const char *text, const char *path, const char
                                    "optimizer",
                                    "population NAME",
                                    "projection NAME",
-                                   "feedback NAME"};
+                                   "feedback NAME",
+                                   "hardware"};
             g_autofree char *sug = suggest(*g, cands, G_N_ELEMENTS(cands));
             g_set_error(
                 error, OZ_SCENARIO_ERROR, OZ_SCENARIO_ERROR_UNKNOWN,
                 "%s: [%s]: unknown section%s; sections are [run], [data], [record], "
-                "[rule], [optimizer], [population NAME], [projection NAME] and [feedback NAME]",
+                "[rule], [optimizer], [population NAME], [projection NAME], [feedback NAME] "
+                "and [hardware]",
                 path, *g, sug);
             return NULL;
         }
@@ -1260,6 +1296,9 @@ OzScenario *oz_scenario_load_data(const char *text, const char *path, const char
             base = p;
             break;
         }
+        case K_HARDWARE:
+            base = &sc->hardware;
+            break;
         case K_FEEDBACK: {
             OzFeedbackConfig *p = g_new0(OzFeedbackConfig, 1);
             p->name = g_strdup(name);
@@ -1280,8 +1319,8 @@ OzScenario *oz_scenario_load_data(const char *text, const char *path, const char
             return NULL;
     }
     /* Singleton sections that are absent still get their defaults. */
-    Kind singles[] = {K_RUN, K_DATA, K_RECORD, K_RULE, K_OPTIMIZER};
-    gpointer bases[] = {&sc->run, &sc->data, &sc->record, &sc->rule, &sc->optimizer};
+    Kind singles[] = {K_RUN, K_DATA, K_RECORD, K_RULE, K_OPTIMIZER, K_HARDWARE};
+    gpointer bases[] = {&sc->run, &sc->data, &sc->record, &sc->rule, &sc->optimizer, &sc->hardware};
     for (gsize i = 0; i < G_N_ELEMENTS(singles); i++)
         if (!seen[singles[i]] &&
             !fill_section(&c, kf, singles[i], kind_names[singles[i]], bases[i], error))
