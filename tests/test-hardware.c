@@ -33,8 +33,8 @@ static OzNetwork *small_net(const OzHardwareParams *hp, float lambda, float v_th
     cr_assert(oz_network_add_population(net, "in", &in, NULL));
     cr_assert(oz_network_add_population(net, "h", &h, NULL));
     cr_assert(oz_network_add_population(net, "g", &g, NULL));
-    OzProjectionParams pp = {.init = OZ_INIT_NORMAL, .init_scale = 1.0f,
-                             .delivery = OZ_DELIVERY_EVENT};
+    OzProjectionParams pp = {
+        .init = OZ_INIT_NORMAL, .init_scale = 1.0f, .delivery = OZ_DELIVERY_EVENT};
     cr_assert(oz_network_add_projection(net, "a", "in", "h", &pp, NULL));
     cr_assert(oz_network_add_projection(net, "b", "h", "g", &pp, NULL));
     cr_assert(oz_network_prepare(net, 0, NULL));
@@ -241,8 +241,8 @@ Test(hardware, spike_drop_rate_lies_in_its_binomial_interval_and_lost_spikes_are
     cr_assert_eq(kept + lost, emitted);
     /* 99.99% two-sided interval of Binomial(emitted, p). */
     double mu = emitted * p, sd = sqrt(emitted * p * (1 - p));
-    cr_assert(fabs((double)lost - mu) < 3.9 * sd, "%" G_GUINT64_FORMAT " lost of %" G_GUINT64_FORMAT,
-              lost, emitted);
+    cr_assert(fabs((double)lost - mu) < 3.9 * sd,
+              "%" G_GUINT64_FORMAT " lost of %" G_GUINT64_FORMAT, lost, emitted);
     cr_assert_eq(b->synops, kept * N_G, "SynOps count only the spikes that arrive");
     cr_assert_eq(b->row_fetches, kept);
     /* The sender is untouched: its packet and its trace still hold every spike. */
@@ -283,21 +283,25 @@ Test(hardware, bp_chains_through_nominal_weights_unless_given_the_exact_chip) {
 
 /* ---- The program and in-process runs on a small data set ---- */
 
-/* A 4×4-pixel, 2-class data set in dir and a scenario over it: in (16) → h (lif, 12) →
- * out (2).  (transfer full) */
-static char *scenario(const char *dir, const char *rule) {
-    oz_test_write_dataset(dir, 16, 8, 4, 4, 2);
+/* A 4×4-pixel data set of 16 training and n_test test samples in `classes` classes in dir
+ * and a scenario over it: in (16) → h (lif, 12) → out (classes).  (transfer full) */
+static char *scenario_n(const char *dir, const char *rule, int n_test, int classes) {
+    oz_test_write_dataset(dir, 16, n_test, 4, 4, classes);
     g_autofree char *text = g_strdup_printf("[run]\nticks = 4\nbatch_size = 4\nthreads = 1\n"
                                             "mode = train\nepochs = 1\n"
-                                            "[data]\ndir = %s\nclasses = 2\n"
+                                            "[data]\ndir = %s\nclasses = %d\n"
                                             "[rule]\nname = %s\n"
                                             "[population in]\nmodel = input\nsize = 16\n"
                                             "[population h]\nmodel = lif\nsize = 12\n"
-                                            "[population out]\nmodel = readout\nsize = 2\n"
+                                            "[population out]\nmodel = readout\nsize = %d\n"
                                             "[projection a]\nfrom = in\nto = h\ninit_scale = 4\n"
                                             "[projection b]\nfrom = h\nto = out\n",
-                                            dir, rule);
+                                            dir, classes, rule, classes);
     return oz_test_write_file(dir, "s.ini", text);
+}
+
+static char *scenario(const char *dir, const char *rule) {
+    return scenario_n(dir, rule, 8, 2);
 }
 
 /* Runs the scenario at path with the given --set list into db; asserts exit 0. */
@@ -365,8 +369,8 @@ Test(hardware, a_chip_with_every_effect_off_is_the_ideal_simulation_bit_for_bit)
                              "hardware.bp_model=exact", "hardware.weight_bits=0", NULL};
         run_with(path, db, off, NULL);
         oz_test_assert_checkpoints_equal(da, 1, db, 1);
-        cr_assert_eq(oz_test_q(db, "SELECT count(*) FROM parameters WHERE owner = 'hardware'"),
-                     0, "an ideal chip logs nothing of its own");
+        cr_assert_eq(oz_test_q(db, "SELECT count(*) FROM parameters WHERE owner = 'hardware'"), 0,
+                     "an ideal chip logs nothing of its own");
     }
     oz_test_rmtree(dir);
 }
@@ -376,9 +380,12 @@ Test(hardware, bad_hardware_keys_exit_2_naming_file_section_and_key) {
     g_autofree char *path = scenario(dir, "opzo");
     g_autofree char *db = g_strdup_printf("%s/x.sqlite", dir);
     const char *cases[][2] = {
-        {"hardware.weight_bits=1", "weight_bits"}, {"hardware.weight_bits=17", "weight_bits"},
-        {"hardware.spike_drop=1.5", "spike_drop"}, {"hardware.neuron_noise=-1", "neuron_noise"},
-        {"hardware.bp_model=perfect", "bp_model"}, {"hardware.weight_mismatch=x", "weight_mismatch"},
+        {"hardware.weight_bits=1", "weight_bits"},
+        {"hardware.weight_bits=17", "weight_bits"},
+        {"hardware.spike_drop=1.5", "spike_drop"},
+        {"hardware.neuron_noise=-1", "neuron_noise"},
+        {"hardware.bp_model=perfect", "bp_model"},
+        {"hardware.weight_mismatch=x", "weight_mismatch"},
         {"hardware.noise=1", "noise"},
     };
     for (gsize c = 0; c < G_N_ELEMENTS(cases); c++) {
@@ -395,18 +402,19 @@ Test(hardware, bad_hardware_keys_exit_2_naming_file_section_and_key) {
 
 Test(hardware, eval_tests_a_stored_network_on_a_chip_and_repeats_a_noisy_chips_test_phase) {
     char *dir = oz_test_tmpdir();
-    g_autofree char *path = scenario(dir, "opzo");
+    /* Enough test samples and noise that other streams would give another accuracy. */
+    g_autofree char *path = scenario_n(dir, "opzo", 400, 8);
     g_autofree char *db = g_strdup_printf("%s/x.sqlite", dir);
-    const char *noisy[] = {"hardware.neuron_noise=0.3", "hardware.spike_drop=0.2", NULL};
+    const char *noisy[] = {"hardware.neuron_noise=1.5", "hardware.spike_drop=0.3", NULL};
     run_with(path, db, noisy, NULL);
     /* The same chip: the test phase's noise and lost spikes start from the same streams. */
     g_autofree char *out = NULL;
     int rc = oz_test_run(&out, "eval", "--db", db, NULL);
     cr_assert_eq(rc, 0, "eval of a noisy chip repeats its test phase: %s", out);
     g_autofree char *err = NULL;
-    g_autoptr(GPtrArray) args = oz_test_args_new("eval", "--db", db, "--set",
-                                                 "hardware.weight_bits=2", "--set",
-                                                 "hardware.neuron_noise=0", NULL);
+    g_autoptr(GPtrArray) args =
+        oz_test_args_new("eval", "--db", db, "--set", "hardware.weight_bits=2", "--set",
+                         "hardware.neuron_noise=0", NULL);
     cr_assert_eq(oz_test_runv(oz_test_args_end(args), &err), 0, "%s", err);
     rc = oz_test_run(&err, "eval", "--db", db, "--set", "hardware.weight_bits=1", NULL);
     cr_assert_eq(rc, 2);
@@ -467,5 +475,25 @@ Test(hardware, noise_is_probe_makes_the_chips_noise_the_probe_of_opzo) {
     cr_assert_not_null(oz_chip_noise(h, h->start_tick));
     oz_run_free(run);
     oz_scenario_free(sc);
+    oz_test_rmtree(dir);
+}
+
+Test(hardware, a_bp_pretrained_network_fine_tunes_with_every_rule_by_init_from) {
+    char *dir = oz_test_tmpdir();
+    g_autofree char *path = scenario(dir, "bp");
+    g_autofree char *pre = g_strdup_printf("%s/pre.sqlite", dir);
+    g_autofree char *ft = g_strdup_printf("%s/ft.sqlite", dir);
+    run_with(path, pre, NULL, NULL);
+    const char *rules[] = {"opzo", "dfa", "dkp", "zo"};
+    for (gsize r = 0; r < G_N_ELEMENTS(rules); r++) {
+        g_autofree char *rule = g_strdup_printf("rule.name=%s", rules[r]);
+        g_autofree char *err = NULL;
+        int rc = oz_test_run(&err, "run", path, "--db", ft, "--quiet", "--init-from", pre, "--set",
+                             rule, "--set", "hardware.neuron_noise=0.3", "--set",
+                             "hardware.noise_is_probe=true", NULL);
+        cr_assert_eq(rc, 0, "%s from a BP checkpoint (no feedback matrices): %s", rules[r], err);
+    }
+    /* The fine-tunes started from BP's weights: their first training batch met them. */
+    cr_assert_eq(oz_test_q(ft, "SELECT count(*) FROM runs WHERE status = 'finished'"), 4);
     oz_test_rmtree(dir);
 }
