@@ -646,6 +646,20 @@ MUTATIONS = [
     ("hw-init-from-other-rule", "sim/oz-checkpoint.c",
      "    return c->what == OZ_LOAD_MODEL && t->kind == KIND_FEEDBACK;", "    return FALSE;",
      "test-hardware", "hardware/a_bp_pretrained_network_fine_tunes_with_every_rule_by_init_from"),
+    ("hw-forward-dense-events", "neurons/oz-kind-dense.c",
+     "    const float *w = oz_projection_forward_w(p);", "    const float *w = p->w;",
+     "test-hardware", "hardware/every_kind_delivers_through_the_chips_forward_weights"),
+    ("hw-forward-sparse", "neurons/oz-kind-sparse.c",
+     "    const float *w = oz_projection_forward_w(p);", "    const float *w = p->w;",
+     "test-hardware", "hardware/every_kind_delivers_through_the_chips_forward_weights"),
+    ("hw-forward-conv-events", "neurons/oz-kind-conv2d.c",
+     "cv->wt[(gsize)r * g->cout + co] = oz_projection_forward_w(p)[(gsize)co * g->ckk + r];",
+     "cv->wt[(gsize)r * g->cout + co] = p->w[(gsize)co * g->ckk + r];",
+     "test-hardware", "hardware/every_kind_delivers_through_the_chips_forward_weights"),
+    ("hw-forward-conv-im2col", "neurons/oz-kind-conv2d.c",
+     "                    oz_projection_forward_w(j->p), g->ckk, col, g->howo, j->beta,",
+     "                    j->p->w, g->ckk, col, g->howo, j->beta,",
+     "test-hardware", "hardware/every_kind_delivers_through_the_chips_forward_weights"),
 ]
 if args:
     MUTATIONS = [m for m in MUTATIONS if any(a in m[0] for a in args)]

@@ -497,3 +497,80 @@ Test(hardware, a_bp_pretrained_network_fine_tunes_with_every_rule_by_init_from) 
     cr_assert_eq(oz_test_q(ft, "SELECT count(*) FROM runs WHERE status = 'finished'"), 4);
     oz_test_rmtree(dir);
 }
+
+/* An inference run of a network with a projection of every kind, every spike packet sent
+ * as events: in (1,8,6) →conv2d (im2col: a current)→ h (4,8,6) →conv2d (events)→
+ * k (2,8,6) →sparse→ g (30) →dense→ out (3), with the extra --set list.  (transfer full) */
+static OzRun *every_kind_run(const char *dir, const char *const *sets, OzScenario **sc_out) {
+    oz_test_write_dataset(dir, 4, 8, 8, 6, 3);
+    g_autofree char *text = g_strdup_printf(
+        "[run]\nbatch_size = 8\nticks = 4\nthreads = 1\ndelivery = event\n"
+        "[data]\ndir = %s\nclasses = 3\n"
+        "[population in]\nmodel = input\nshape = 1,8,6\n"
+        "[population h]\nmodel = lif\nshape = 4,8,6\n"
+        "[population k]\nmodel = lif\nshape = 2,8,6\n"
+        "[population g]\nmodel = lif\nsize = 30\n"
+        "[population out]\nmodel = readout\nsize = 3\n"
+        "[projection a]\nfrom = in\nto = h\nkind = conv2d\npadding = 1\ninit_scale = 3\n"
+        "[projection hk]\nfrom = h\nto = k\nkind = conv2d\npadding = 1\ninit_scale = 3\n"
+        "[projection b]\nfrom = k\nto = g\nkind = sparse\ninit_scale = 3\n"
+        "[projection c]\nfrom = g\nto = out\n",
+        dir);
+    GError *err = NULL;
+    OzScenario *sc = oz_scenario_load_data(text, "k.ini", sets, &err);
+    cr_assert_not_null(sc, "%s", err ? err->message : "");
+    oz_par_set_threads(1);
+    OzRun *run = oz_run_new(sc, &err);
+    cr_assert_not_null(run, "%s", err ? err->message : "");
+    *sc_out = sc;
+    return run;
+}
+
+Test(hardware, every_kind_delivers_through_the_chips_forward_weights) {
+    char *dir = oz_test_tmpdir();
+    const char *chip_sets[] = {"hardware.weight_bits=3", "hardware.weight_mismatch=0.4", NULL};
+    OzScenario *sa = NULL, *sb = NULL;
+    OzRun *a = every_kind_run(dir, chip_sets, &sa);
+    OzRun *b = every_kind_run(dir, NULL, &sb);
+    /* The ideal twin gets the chip's forward weights as its own: both must then compute
+     * the same forward pass, bit for bit. */
+    int kinds = 0;
+    for (guint i = 0; i < a->net->projs->len; i++) {
+        OzProjection *pa = g_ptr_array_index(a->net->projs, i);
+        OzProjection *pb = g_ptr_array_index(b->net->projs, i);
+        oz_projection_reset(pa);
+        cr_assert_not_null(pa->wf, "%s (%s) has forward weights", pa->name, pa->kind->name);
+        gsize differ = 0;
+        for (gsize k = 0; k < pa->nw; k++)
+            differ += pa->wf[k] != pa->w[k];
+        cr_assert_gt(differ, pa->nw / 2, "%s: the chip changes its weights", pa->name);
+        memcpy(pb->w, pa->wf, pa->nw * sizeof(float));
+        oz_projection_reset(pb);
+        kinds++;
+    }
+    cr_assert_eq(kinds, 4);
+    OzLogBatch *rows = NULL;
+    cr_assert(oz_run_step(a, &rows));
+    oz_log_batch_free(rows);
+    rows = NULL;
+    cr_assert(oz_run_step(b, &rows));
+    oz_log_batch_free(rows);
+    OzPopulation *oa = oz_network_population(a->net, "out");
+    OzPopulation *ob = oz_network_population(b->net, "out");
+    double mass = 0;
+    for (int k = 0; k < 8 * 3; k++) {
+        cr_assert_eq(oa->osum[k], ob->osum[k], "readout sum %d: chip %g, twin %g", k,
+                     (double)oa->osum[k], (double)ob->osum[k]);
+        mass += fabs(oa->osum[k]);
+    }
+    cr_assert_gt(mass, 0.0, "spikes reached the readout");
+    for (guint i = 0; i < a->net->projs->len; i++) {
+        OzProjection *pa = g_ptr_array_index(a->net->projs, i);
+        cr_assert_gt(pa->row_fetches + pa->dense_macs, 0, "%s carried activity", pa->name);
+    }
+    oz_run_free(a);
+    oz_run_free(b);
+    oz_scenario_free(sa);
+    oz_scenario_free(sb);
+    oz_test_rmtree(dir);
+}
