@@ -936,7 +936,7 @@ static void usage(FILE *f) {
                "  run SCENARIO --resume ...   continue an interrupted training run\n"
                "  sweep SCENARIO --vary SECTION.KEY=V1,V2,... [--vary ...] [--set ...]\n"
                "               run the cross product into one database, each run tagged\n"
-               "  eval --db PATH [--run ID] [--epoch N]\n"
+               "  eval --db PATH [--run ID] [--epoch N] [--set SECTION.KEY=VALUE]...\n"
                "               re-evaluate a stored checkpoint on the test set\n"
                "  keys         list every scenario section and key with its default\n"
                "  plot DB [--run ID|NAME]... [--sweep TAG] --what KIND --out FILE.{png,svg,pdf}\n"
