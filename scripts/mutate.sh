@@ -660,6 +660,10 @@ MUTATIONS = [
      "                    oz_projection_forward_w(j->p), g->ckk, col, g->howo, j->beta,",
      "                    j->p->w, g->ckk, col, g->howo, j->beta,",
      "test-hardware", "hardware/every_kind_delivers_through_the_chips_forward_weights"),
+    ("hw-noise-substream", "neurons/oz-hardware.c",
+     "        oz_rng_init_sub(&rng, j->key, b);\n        float *row = j->noise + b * j->n;",
+     "        oz_rng_init_sub(&rng, j->key, b - begin);\n        float *row = j->noise + b * j->n;",
+     "test-hardware", "hardware/noise_and_lost_spikes_are_the_same_bits_at_any_thread_count"),
 ]
 if args:
     MUTATIONS = [m for m in MUTATIONS if any(a in m[0] for a in args)]

@@ -574,3 +574,37 @@ Test(hardware, every_kind_delivers_through_the_chips_forward_weights) {
     oz_scenario_free(sb);
     oz_test_rmtree(dir);
 }
+
+/* The noise of one step of g and the packet b delivers with lost spikes, at `threads`
+ * threads.  (transfer full) */
+static float *noisy_and_dropped(int threads) {
+    oz_par_set_threads(threads);
+    OzHardwareParams hp = chip();
+    hp.neuron_noise = 0.7;
+    hp.spike_drop = 0.3;
+    g_autoptr(OzNetwork) net = small_net(&hp, 0.5f, 1e6f);
+    OzPopulation *h = oz_network_population(net, "h"), *g = oz_network_population(net, "g");
+    OzFrame *f = oz_population_frame(h, 0);
+    OzRng rng;
+    oz_rng_init(&rng, 5, "test");
+    oz_test_spike_frame(f, B, N_H, 0.4, 1.0f, FALSE, &rng);
+    f->tick = 0;
+    OzProjection *b = oz_network_projection(net, "b");
+    oz_projection_deliver(b, f, g->acc);
+    oz_population_step(g, 0);
+    const gsize nu = (gsize)B * N_G, ns = (gsize)B * N_H;
+    float *out = g_new(float, nu + ns);
+    memcpy(out, oz_population_frame(g, 0)->u, nu * sizeof(float));
+    memcpy(out + nu, b->chip->kept.s, ns * sizeof(float));
+    oz_par_set_threads(1);
+    return out;
+}
+
+Test(hardware, noise_and_lost_spikes_are_the_same_bits_at_any_thread_count) {
+    g_autofree float *one = noisy_and_dropped(1);
+    g_autofree float *three = noisy_and_dropped(3);
+    const gsize n = (gsize)B * N_G + (gsize)B * N_H;
+    for (gsize i = 0; i < n; i++)
+        cr_assert_eq(one[i], three[i], "element %zu: %g at 1 thread, %g at 3", i, (double)one[i],
+                     (double)three[i]);
+}
