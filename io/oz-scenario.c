@@ -41,12 +41,13 @@ typedef enum {
     K_PROJECTION,
     K_FEEDBACK,
     K_NETWORK,
+    K_HARDWARE,
     K_COUNT
 } Kind;
 
 static const char *const kind_names[K_COUNT] = {
     "run", "data", "record", "rule", "optimizer", "population", "projection", "feedback",
-    "network"};
+    "network", "hardware"};
 static const gboolean kind_named[K_COUNT] = {FALSE, FALSE, FALSE, FALSE, FALSE,
                                              TRUE,  TRUE,  TRUE,  FALSE};
 _Static_assert(G_N_ELEMENTS(kind_names) == K_COUNT, "one name per section kind");
@@ -137,6 +138,7 @@ static const char *key_choices(const KeySpec *ks) {
 #define OPT(f) offsetof(OzOptimizerConfig, f)
 #define FB(f) offsetof(OzFeedbackConfig, f)
 #define NET(f) offsetof(OzNetworkConfig, f)
+#define HW(f) offsetof(OzHardwareConfig, f)
 
 static const KeySpec schema[] = {
     {K_RUN, "name", T_STRING, RUN(name), 0, 0, NULL, "",
@@ -291,6 +293,29 @@ static const KeySpec schema[] = {
      "given in the scenario (or --set) wins over the file's"},
     {K_NETWORK, "nir_dt", T_DOUBLE, NET(nir_dt), 1e-9, 1e3, NULL, "1e-4",
      "the time step in seconds that discretises the file's neurons: lambda = 1 - dt/tau"},
+
+    {K_HARDWARE, "seed", T_INT64, HW(seed), 0, 9.2e18, NULL, "1",
+     "seed of the chip's fixed draws (mismatch), apart from [run] seed: the same chip across "
+     "runs"},
+    {K_HARDWARE, "weight_bits", T_INT, HW(weight_bits), 0, 16, NULL, "0",
+     "0: float weights; 2-16: the forward pass uses symmetric uniform quantisation of each "
+     "projection's weights, scale max|W| at every step (learning keeps full precision)"},
+    {K_HARDWARE, "weight_mismatch", T_DOUBLE, HW(weight_mismatch), 0, 5, NULL, "0",
+     "sigma of a fixed factor exp(sigma*xi) per synapse"},
+    {K_HARDWARE, "threshold_mismatch", T_DOUBLE, HW(threshold_mismatch), 0, 5, NULL, "0",
+     "sigma of a fixed factor exp(sigma*xi) on each neuron's V_th"},
+    {K_HARDWARE, "leak_mismatch", T_DOUBLE, HW(leak_mismatch), 0, 5, NULL, "0",
+     "sigma of a fixed factor exp(sigma*xi) on each neuron's leak lambda (clipped to 0.999)"},
+    {K_HARDWARE, "neuron_noise", T_DOUBLE, HW(neuron_noise), 0, 100, NULL, "0",
+     "sigma of fresh Gaussian noise on each neuron's input every tick, in training and at test"},
+    {K_HARDWARE, "noise_is_probe", T_BOOL, HW(noise_is_probe), 0, 0, NULL, "false",
+     "the noise is the probe of the rules that probe (zo, opzo): alpha = sigma, before the "
+     "neuron, no antithetic pairs; false: unknown to every rule"},
+    {K_HARDWARE, "spike_drop", T_DOUBLE, HW(spike_drop), 0, 1, NULL, "0",
+     "probability that a spike is lost on a projection (one draw per spike and projection)"},
+    {K_HARDWARE, "bp_model", T_ENUM, HW(bp_model), 0, 0, "nominal|exact", "nominal",
+     "BP's model of the chip: nominal weights and threshold, or exact (the true chip: a "
+     "reference only, no real chip offers it)"},
 };
 
 #undef RUN
@@ -302,6 +327,7 @@ static const KeySpec schema[] = {
 #undef OPT
 #undef FB
 #undef NET
+#undef HW
 
 int oz_levenshtein(const char *a, const char *b) {
     gsize la = strlen(a), lb = strlen(b);
@@ -927,6 +953,7 @@ void oz_scenario_free(OzScenario *sc) {
     g_free(sc->optimizer.name);
     g_free(sc->optimizer.schedule);
     g_free(sc->network.from_nir);
+    g_free(sc->hardware.bp_model);
     if (sc->pops)
         g_ptr_array_free(sc->pops, TRUE);
     if (sc->projs)
@@ -1110,6 +1137,11 @@ static gboolean check_kind_shapes(const Ctx *c, const OzProjectionConfig *p,
 static gboolean validate(const Ctx *c, OzScenario *sc, GError **error) {
     if (!validate_run_name(c, sc, error))
         return FALSE;
+    if (sc->hardware.weight_bits == 1) {
+        key_error(c, error, OZ_SCENARIO_ERROR_VALUE, "hardware", "weight_bits",
+                  "1 bit leaves a symmetric quantiser only zero: use 0 (float) or 2-16");
+        return FALSE;
+    }
     if (sc->pops->len == 0) {
         g_set_error(error, OZ_SCENARIO_ERROR, OZ_SCENARIO_ERROR_MISSING,
                     "%s: no [population NAME] section: a network needs at least an input and "
@@ -1299,13 +1331,14 @@ OzScenario *oz_scenario_load_data(const char *text, const char *path, const char
                                    "population NAME",
                                    "projection NAME",
                                    "feedback NAME",
-                                   "network"};
+                                   "network",
+                                   "hardware"};
             g_autofree char *sug = suggest(*g, cands, G_N_ELEMENTS(cands));
             g_set_error(
                 error, OZ_SCENARIO_ERROR, OZ_SCENARIO_ERROR_UNKNOWN,
                 "%s: [%s]: unknown section%s; sections are [run], [data], [record], "
-                "[rule], [optimizer], [population NAME], [projection NAME], [feedback NAME] "
-                "and [network]",
+                "[rule], [optimizer], [population NAME], [projection NAME], [feedback NAME], "
+                "[network] and [hardware]",
                 path, *g, sug);
             return NULL;
         }
@@ -1349,6 +1382,9 @@ OzScenario *oz_scenario_load_data(const char *text, const char *path, const char
             base = p;
             break;
         }
+        case K_HARDWARE:
+            base = &sc->hardware;
+            break;
         case K_FEEDBACK: {
             OzFeedbackConfig *p = g_new0(OzFeedbackConfig, 1);
             p->name = g_strdup(name);
@@ -1369,9 +1405,9 @@ OzScenario *oz_scenario_load_data(const char *text, const char *path, const char
             return NULL;
     }
     /* Singleton sections that are absent still get their defaults. */
-    Kind singles[] = {K_RUN, K_DATA, K_RECORD, K_RULE, K_OPTIMIZER, K_NETWORK};
-    gpointer bases[] = {&sc->run, &sc->data, &sc->record, &sc->rule, &sc->optimizer,
-                        &sc->network};
+    Kind singles[] = {K_RUN, K_DATA, K_RECORD, K_RULE, K_OPTIMIZER, K_NETWORK, K_HARDWARE};
+    gpointer bases[] = {&sc->run,       &sc->data,    &sc->record,  &sc->rule,
+                        &sc->optimizer, &sc->network, &sc->hardware};
     for (gsize i = 0; i < G_N_ELEMENTS(singles); i++)
         if (!seen[singles[i]] &&
             !fill_section(&c, kf, singles[i], kind_names[singles[i]], bases[i], error))

@@ -158,6 +158,16 @@ typedef struct {
     double nir_dt;  /* seconds per tick for the file's neurons */
 } OzNetworkConfig;
 
+/* [hardware]: the chip that runs the forward pass (neurons/oz-hardware.h). */
+typedef struct {
+    gint64 seed;
+    int weight_bits;
+    double weight_mismatch, threshold_mismatch, leak_mismatch, neuron_noise;
+    gboolean noise_is_probe;
+    double spike_drop;
+    char *bp_model; /* nominal, exact */
+} OzHardwareConfig;
+
 typedef struct {
     char *path;
     char *text;        /* the key file after overrides (before a NIR file's sections) */
@@ -167,6 +177,7 @@ typedef struct {
     OzRecordConfig record;
     OzRuleConfig rule;
     OzOptimizerConfig optimizer;
+    OzHardwareConfig hardware;
     GPtrArray *pops;   /* of OzPopulationConfig*, in file order */
     GPtrArray *projs;  /* of OzProjectionConfig*, in file order */
     GPtrArray *feedbacks; /* of OzFeedbackConfig*, in file order */

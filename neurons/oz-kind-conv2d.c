@@ -258,7 +258,7 @@ static void conv_reset(OzProjection *p) {
     const Geom *g = &cv->g;
     for (int co = 0; co < g->cout; co++)
         for (int r = 0; r < g->ckk; r++)
-            cv->wt[(gsize)r * g->cout + co] = p->w[(gsize)co * g->ckk + r];
+            cv->wt[(gsize)r * g->cout + co] = oz_projection_forward_w(p)[(gsize)co * g->ckk + r];
 }
 
 /* out (nw) ~ [projection] init with fan_in = C_in·k·k and fan_out = C_out·k·k:
@@ -410,7 +410,8 @@ static void im2col_part(void *ctx, int part, gsize begin, gsize end) {
         const float *map = kernel_map(cv, part, j->s + b * j->p->n_pre);
         im2col_rows(g, map, col, 0, g->ckk);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->cout, g->howo, g->ckk, 1.0f,
-                    j->p->w, g->ckk, col, g->howo, j->beta, j->out + b * j->p->n_post, g->howo);
+                    oz_projection_forward_w(j->p), g->ckk, col, g->howo, j->beta,
+                    j->out + b * j->p->n_post, g->howo);
     }
 }
 

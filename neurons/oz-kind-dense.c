@@ -88,7 +88,7 @@ static inline __attribute__((always_inline)) void add_rows(const OzProjection *p
                                                            float val, const float *base, float *set,
                                                            float *add, gsize begin, gsize end) {
     const int n = p->n_post, n_pre = p->n_pre;
-    const float *w = p->w;
+    const float *w = oz_projection_forward_w(p);
     const OzVec16 zero = {0};
     int c0 = 0;
     for (; c0 + 16 * EVENT_VECS <= n; c0 += 16 * EVENT_VECS) {
@@ -253,8 +253,8 @@ static void deliver_with_delta(OzProjection *p, OzFrame *f, float *acc, int rows
     }
     switch (how) {
     case FULL_DENSE:
-        oz_sgemm(CblasNoTrans, CblasNoTrans, rows, p->n_post, p->n_pre, 1.0f, f->s, p->n_pre, p->w,
-                 p->n_post, 0.0f, p->cur, p->n_post);
+        oz_sgemm(CblasNoTrans, CblasNoTrans, rows, p->n_post, p->n_pre, 1.0f, f->s, p->n_pre,
+                 oz_projection_forward_w(p), p->n_post, 0.0f, p->cur, p->n_post);
         oz_par_add(acc, p->cur, (gsize)rows * p->n_post);
         p->packets_dense++;
         p->spike_dense_macs += (guint64)rows * (guint64)p->n_pre * (guint64)p->n_post;
@@ -298,7 +298,7 @@ static void dense_deliver(OzProjection *p, OzFrame *f, float *acc) {
     case OZ_FRAME_DENSE_STATIC:
         if (!p->cache_valid) {
             oz_sgemm(CblasNoTrans, CblasNoTrans, rows, p->n_post, p->n_pre, 1.0f, f->s, p->n_pre,
-                     p->w, p->n_post, 0.0f, p->cache, p->n_post);
+                     oz_projection_forward_w(p), p->n_post, 0.0f, p->cache, p->n_post);
             p->cache_valid = TRUE;
             p->dense_macs += (guint64)rows * (guint64)p->n_pre * (guint64)p->n_post;
         }
@@ -310,8 +310,8 @@ static void dense_deliver(OzProjection *p, OzFrame *f, float *acc) {
          * the dense product that carries the probe is counted as MACs. */
         p->synops += f->nspikes * (guint64)p->n_post;
         p->row_fetches += f->nspikes;
-        oz_sgemm(CblasNoTrans, CblasNoTrans, rows, p->n_post, p->n_pre, 1.0f, f->s, p->n_pre, p->w,
-                 p->n_post, 1.0f, acc, p->n_post);
+        oz_sgemm(CblasNoTrans, CblasNoTrans, rows, p->n_post, p->n_pre, 1.0f, f->s, p->n_pre,
+                 oz_projection_forward_w(p), p->n_post, 1.0f, acc, p->n_post);
         p->dense_macs += (guint64)rows * (guint64)p->n_pre * (guint64)p->n_post;
         p->packets_dense++;
         return;
@@ -346,8 +346,8 @@ static void dense_deliver(OzProjection *p, OzFrame *f, float *acc) {
     }
     if (dense) {
         /* s already holds the transmitted value (dropout scale included). */
-        oz_sgemm(CblasNoTrans, CblasNoTrans, rows, p->n_post, p->n_pre, 1.0f, f->s, p->n_pre, p->w,
-                 p->n_post, 1.0f, acc, p->n_post);
+        oz_sgemm(CblasNoTrans, CblasNoTrans, rows, p->n_post, p->n_pre, 1.0f, f->s, p->n_pre,
+                 oz_projection_forward_w(p), p->n_post, 1.0f, acc, p->n_post);
         p->packets_dense++;
         p->spike_dense_macs += (guint64)rows * (guint64)p->n_pre * (guint64)p->n_post;
     } else {

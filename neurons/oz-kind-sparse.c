@@ -203,6 +203,7 @@ static void scatter_rows(void *ctx, int part, gsize begin, gsize end) {
     const OzProjection *p = j->p;
     const Sparse *s = p->kstate;
     const int n_pre = p->n_pre, n_post = p->n_post;
+    const float *w = oz_projection_forward_w(p);
     for (gsize b = begin; b < end; b++) {
         float *a = j->acc + b * n_post;
         const int n = j->s ? n_pre : j->counts[b];
@@ -214,7 +215,7 @@ static void scatter_rows(void *ctx, int part, gsize begin, gsize end) {
             if (d == 0.0f)
                 continue;
             for (gsize k = s->start[i]; k < s->start[i + 1]; k++)
-                a[s->col[k]] += d * p->w[k];
+                a[s->col[k]] += d * w[k];
         }
     }
 }

@@ -1,6 +1,8 @@
 /* oz-network.c — wiring, topological staging and the per-tick handlers. */
 #include "oz-network.h"
 
+#include "neurons/oz-hardware.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -20,6 +22,7 @@ OzNetwork *oz_network_new(int batch, gint64 input_ticks) {
 void oz_network_free(OzNetwork *net) {
     if (!net)
         return;
+    oz_hardware_detach(net);
     g_ptr_array_free(net->topo, TRUE);
     g_ptr_array_free(net->projs, TRUE);
     g_ptr_array_free(net->pops, TRUE);

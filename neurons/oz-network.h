@@ -20,6 +20,7 @@
 #include "neurons/oz-projection.h"
 
 typedef struct OzNetwork OzNetwork;
+typedef struct OzHardware OzHardware;
 
 /* Called after each population step (e.g. to record spikes). */
 typedef void (*OzStepObserver)(OzPopulation *pop, gint64 tick, gpointer user_data);
@@ -39,6 +40,7 @@ struct OzNetwork {
     guint *update_handler;  /* per population id */
     guint *deliver_handler; /* per projection id */
     const char *cycle_projection; /* after a failed prepare: a projection on the cycle */
+    OzHardware *hw;               /* the chip (neurons/oz-hardware.h), or NULL on an ideal one */
 };
 
 OzNetwork *oz_network_new(int batch, gint64 input_ticks);

@@ -167,6 +167,9 @@ typedef struct OzPopulation {
     gboolean training;  /* dropout masks apply */
     gint64 input_ticks; /* input emits on ticks [0, input_ticks) */
     OzRng *rng;         /* (transfer none) Bernoulli draws and dropout masks */
+    /* The chip's per-neuron mismatch and noise (neurons/oz-hardware.h); NULL on an ideal
+     * chip. */
+    struct OzChipNeurons *chip;
 
     /* Wiring, (transfer none). */
     GPtrArray *out; /* of OzProjection* */

@@ -4,6 +4,8 @@
  */
 #include "oz-projection.h"
 
+#include "neurons/oz-hardware.h"
+
 #include <string.h>
 
 OzProjection *oz_projection_new(const char *name, OzPopulation *pre, OzPopulation *post,
@@ -107,6 +109,8 @@ void oz_projection_grad_backward(OzProjection *p) {
 }
 
 void oz_projection_reset(OzProjection *p) {
+    /* The chip's forward weights follow w: a reset comes after every change of w. */
+    oz_chip_refresh_weights(p);
     if (p->kind->reset)
         p->kind->reset(p);
     p->cache_valid = FALSE;
@@ -118,10 +122,12 @@ void oz_projection_counters_clear(OzProjection *p) {
     p->synops = p->row_fetches = p->dense_macs = p->update_macs = 0;
     p->packets_event = p->packets_dense = p->spike_dense_macs = 0;
     p->packets_delta = p->delta_rows = 0;
+    if (p->chip)
+        p->chip->dropped = 0;
 }
 
 void oz_projection_deliver(OzProjection *p, OzFrame *f, float *acc) {
-    p->kind->deliver(p, f, acc);
+    p->kind->deliver(p, oz_chip_drop(p, f), acc);
 }
 
 int oz_projection_shape(const OzProjection *p, gsize dims[2]) {

@@ -79,6 +79,9 @@ struct OzProjection {
     void *kparams;                   /* the kind's params_size bytes */
     gsize nw;                        /* length of w and grad */
     float *w;     /* the kind's weight tensor (dense: (n_pre, n_post)) */
+    float *wf;    /* the forward weights the kind delivers through when the chip changes
+                   * them (q(w) ⊙ m, neurons/oz-hardware.h); NULL: w itself */
+    struct OzChipSynapses *chip; /* the chip's part of the projection, or NULL */
     float *grad;  /* accumulated weight gradient, w's layout: NULL until learning asks
                    * for it (oz_projection_grad), so inference never holds it */
     OzWstd *ws;   /* sWS (oz-wstd.h): the raw W, γ and their gradients; NULL without it.
@@ -104,6 +107,12 @@ struct OzProjection {
     guint64 packets_delta;                /* packets sent as their change */
     guint64 delta_rows;                   /* weight rows those changes added */
 };
+
+/* The weights the forward pass reads: the chip's forward tensor, or w.  Kinds deliver
+ * through it; learning, the optimizer and checkpoints use w. */
+static inline const float *oz_projection_forward_w(const OzProjection *proj) {
+    return proj->wf ? proj->wf : proj->w;
+}
 
 OzProjection *oz_projection_new(const char *name, OzPopulation *pre, OzPopulation *post,
                                 const OzProjectionParams *params);

@@ -21,9 +21,9 @@
 #include "neurons/oz-threshold-private.h"
 
 #include "engine/oz-par.h"
+#include "neurons/oz-hardware.h"
 
-#include <stddef.h>
-
+#include <math.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -135,20 +135,29 @@ void oz__threshold_reset(OzPopulation *pop) {
     }
 }
 
+/* The chip's per-neuron values for one row (neurons/oz-hardware.h): NULL where nominal. */
+typedef struct {
+    gboolean on;
+    const float *leak, *vth; /* (n) */
+    const float *noise;      /* (n) this sample's σ·ξ */
+} OzChipRow;
+
 /* The update of one sample's row.  The common cases get their own loops with no
  * per-element branches, so the compiler vectorises them; the rest (noise before the
  * neuron, the alternative readings) share a general loop.  Returns the spike count. */
 static int threshold_row(const OzPopulation *pop, const OzThresholdState *st, float *restrict acc,
                          float *restrict v, float *restrict u, float *restrict s,
                          float *restrict tr, const float *restrict pv, const float *restrict mask,
-                         const float *restrict z, float a_before, float a_after) {
+                         const float *restrict z, float a_before, float a_after,
+                         const OzChipRow *chip) {
     const int n = pop->n;
     const float leak = st->leak, decay = st->trace_decay, vth = pop->p.v_th;
     const float vr = st->v_reset;
     const float *restrict bias = pop->bias;
     const float bias_on = pop->p.bias ? 1.0f : 0.0f;
     int cnt = 0;
-    const gboolean plain = a_before == 0.0f && !pop->trace_noisy && !pop->noise_unmasked;
+    const gboolean plain =
+        a_before == 0.0f && !pop->trace_noisy && !pop->noise_unmasked && !chip->on;
     if (plain && st->hard) {
         /* The same as the loop below with a hard reset (a select, still vectorised). */
         for (int i = 0; i < n; i++) {
@@ -180,9 +189,14 @@ static int threshold_row(const OzPopulation *pop, const OzThresholdState *st, fl
         return cnt;
     }
     for (int i = 0; i < n; i++) {
-        float ui = leak * v[i] + acc[i] + bias_on * bias[i] + a_before * z[i];
-        float fire = ui >= vth ? 1.0f : 0.0f;
-        v[i] = st->hard ? (ui >= vth ? vr : ui) : ui - vth * fire;
+        /* On a chip: the neuron's own λ and V_th, and the tick's noise on its input. */
+        const float li = chip->leak ? chip->leak[i] : leak;
+        const float ti = chip->vth ? chip->vth[i] : vth;
+        float ui = li * v[i] + acc[i] + bias_on * bias[i] + a_before * z[i];
+        if (chip->noise)
+            ui += chip->noise[i];
+        float fire = ui >= ti ? 1.0f : 0.0f;
+        v[i] = st->hard ? (ui >= ti ? vr : ui) : ui - ti * fire;
         u[i] = ui;
         float out = fire * mask[i];
         float sent = out;
@@ -202,6 +216,7 @@ typedef struct {
     OzFrame *f;
     const float *prev, *z;
     float a_before, a_after;
+    const float *chip_leak, *chip_vth, *chip_noise; /* NULL: nominal, no noise */
     guint64 part_spikes[OZ_PAR_MAX_THREADS];
 } RowsJob;
 
@@ -214,13 +229,40 @@ static void step_rows(void *ctx, int part, gsize begin, gsize end) {
     guint64 total = 0;
     for (gsize b = begin; b < end; b++) {
         gsize off = b * (gsize)pop->n;
+        const OzChipRow chip = {
+            .on = j->chip_leak || j->chip_vth || j->chip_noise,
+            .leak = j->chip_leak,
+            .vth = j->chip_vth,
+            .noise = j->chip_noise ? j->chip_noise + off : NULL,
+        };
         int cnt = threshold_row(pop, st, pop->acc + off, pop->v + off, f->u + off, f->s + off,
                                 f->trace + off, j->prev + off, pop->mask + off, j->z + off,
-                                j->a_before, j->a_after);
+                                j->a_before, j->a_after, &chip);
         f->counts[b] = cnt;
         total += (guint64)cnt;
     }
     j->part_spikes[part] = total;
+}
+
+/* The chip's per-neuron V_th and λ from their mismatch factors, once: λ·factor is clipped to
+ * 0.999, so that a mismatched leaky neuron never integrates without loss (a neuron with
+ * λ = 1, which has no leak, is left as it is by the step). */
+static void chip_resolve(OzPopulation *pop) {
+    OzChipNeurons *c = pop->chip;
+    if (c->resolved)
+        return;
+    const OzThresholdState *st = pop->state;
+    for (int i = 0; i < pop->n; i++) {
+        c->vth[i] = c->vth_factor ? pop->p.v_th * c->vth_factor[i] : pop->p.v_th;
+        c->leak[i] = c->leak_factor ? fminf(st->leak * c->leak_factor[i], 0.999f) : st->leak;
+    }
+    c->resolved = TRUE;
+}
+
+/* The threshold neuron i is compared with: its own on a mismatched chip. */
+static inline float neuron_vth(const OzPopulation *pop, gsize i) {
+    const OzChipNeurons *c = pop->chip;
+    return c && c->vth_factor ? pop->p.v_th * c->vth_factor[i] : pop->p.v_th;
 }
 
 void oz__threshold_step(OzPopulation *pop, gint64 tick) {
@@ -243,7 +285,13 @@ void oz__threshold_step(OzPopulation *pop, gint64 tick) {
     const float a_after = noisy && pop->noise_mode == OZ_NOISE_AFTER ? pop->noise_alpha : 0.0f;
     /* Without a probe z is never read: point it at zeros so the loops stay uniform. */
     const float *z_all = a_before != 0.0f || a_after != 0.0f ? f->z : pop->zero;
-    RowsJob j = {pop, f, prev, z_all, a_before, a_after, {0}};
+    RowsJob j = {pop, f, prev, z_all, a_before, a_after, NULL, NULL, NULL, {0}};
+    if (pop->chip) {
+        chip_resolve(pop);
+        j.chip_leak = pop->chip->leak_factor && st->leak < 1.0f ? pop->chip->leak : NULL;
+        j.chip_vth = pop->chip->vth_factor ? pop->chip->vth : NULL;
+        j.chip_noise = oz_chip_noise(pop, tick);
+    }
     oz_par_for((gsize)pop->active_samples, 1, step_rows, &j);
     guint64 total = 0;
     for (int k = 0; k < oz_par_threads(); k++)
@@ -266,6 +314,14 @@ OzEmits oz__threshold_emits(const OzPopulation *pop) {
 void oz__threshold_surrogate(const OzPopulation *pop, const float *u, float a, const float *g,
                              float *out, gsize begin, gsize end) {
     const float vth = pop->p.v_th;
+    const OzChipNeurons *c = pop->chip;
+    if (c && c->vth_factor && !c->psi_nominal) {
+        /* ψ of the chip's own neuron, around its own threshold (docs/HARDWARE.md). */
+        const gsize n = (gsize)pop->n;
+        for (gsize i = begin; i < end; i++)
+            out[i] = g[i] * oz_surrogate(u[i], neuron_vth(pop, i % n), a);
+        return;
+    }
     for (gsize i = begin; i < end; i++)
         out[i] = g[i] * oz_surrogate(u[i], vth, a);
 }
@@ -273,10 +329,9 @@ void oz__threshold_surrogate(const OzPopulation *pop, const float *u, float a, c
 /* The spike a neuron sent before any probe: mask where u ≥ V_th (threshold_row). */
 void oz__threshold_clean_spikes(const OzPopulation *pop, const OzFrame *f, gsize row, float *o) {
     const int n = pop->n;
-    const float vth = pop->p.v_th;
     const float *u = f->u + row * n, *mask = pop->mask + row * n;
     for (int i = 0; i < n; i++)
-        o[i] = u[i] >= vth ? mask[i] : 0.0f;
+        o[i] = u[i] >= neuron_vth(pop, (gsize)i) ? mask[i] : 0.0f;
 }
 
 float oz__threshold_trace_decay(const OzPopulation *pop) {

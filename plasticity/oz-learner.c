@@ -2,6 +2,7 @@
  * happens per tick. */
 #include "oz-learner.h"
 
+#include "neurons/oz-hardware.h"
 #include "plasticity/oz-loss.h"
 
 #include "engine/oz-par.h"
@@ -41,6 +42,16 @@ static void hidden_free(OzHidden *h) {
     g_free(h->igl_e_ring);
     g_free(h->igl_l_ring);
     g_free(h);
+}
+
+/* Whether [hardware] noise_is_probe makes the chip's own noise the probe of pop. */
+static gboolean chip_noise_probes(const OzLearner *l, const OzPopulation *pop) {
+    return l->net->hw && l->net->hw->p.noise_is_probe && pop->chip && pop->chip->sigma > 0;
+}
+
+/* The probe's α: the chip's noise σ where it is the probe, else the run's schedule. */
+static float probe_alpha(const OzLearner *l, const OzHidden *h) {
+    return chip_noise_probes(l, h->pop) ? h->pop->chip->sigma : l->alpha;
 }
 
 /* The learning state of hidden population pop: its feedback pathway (a direct rule's,
@@ -89,7 +100,18 @@ static OzHidden *hidden_new(OzLearner *l, OzPopulation *pop, const OzFeedbackOps
         pop->noise_mode = where;
         pop->pre_step = sample_noise;
         pop->pre_step_data = l;
+        if (chip_noise_probes(l, pop)) {
+            /* The chip's noise is the probe: before the neuron, at α = σ (probe_alpha). */
+            pop->noise_mode = OZ_NOISE_BEFORE;
+            pop->chip->noise_is_probe = TRUE;
+            pop->chip->probe_ticks = l->net->input_ticks;
+        }
     }
+    /* ψ around the nominal threshold for a rule whose model of the chip is the nominal one;
+     * around each neuron's own for the others (oz-rule.h chip_model). */
+    if (pop->chip)
+        pop->chip->psi_nominal =
+            l->rule->chip_model && l->rule->chip_model(l->rule_state, l) == OZ_CHIP_NOMINAL;
     return h;
 }
 
@@ -140,6 +162,11 @@ OzLearner *oz_learner_new(OzNetwork *net, const OzLearnParams *params, OzRng *rn
     l->rule = rule;
     l->rule_state = rule->state_size ? g_malloc0(rule->state_size) : NULL;
     l->p = *params;
+    if (net->hw && net->hw->p.noise_is_probe && net->hw->p.neuron_noise > 0 && rule->probe) {
+        /* The chip's noise is Gaussian and fresh on every tick: no antithetic pairs. */
+        l->p.noise = OZ_NOISE_GAUSSIAN;
+        l->p.antithetic = FALSE;
+    }
     l->rng_noise = rng_noise;
     l->readout = readout;
     l->m = readout->n;
@@ -463,7 +490,7 @@ void oz_learner_begin(OzLearner *l, const guint8 *labels, gboolean training) {
     l->noise_keys_drawn = FALSE;
     for (guint k = 0; k < l->hidden->len; k++) {
         OzHidden *h = g_ptr_array_index(l->hidden, k);
-        h->pop->noise_alpha = h->probed ? l->alpha : 0.0f;
+        h->pop->noise_alpha = h->probed ? probe_alpha(l, h) : 0.0f;
     }
     for (guint k = 0; k < l->hidden->len; k++) {
         OzHidden *h = g_ptr_array_index(l->hidden, k);

@@ -8,10 +8,19 @@
  * no jitter.  No probe, the three-factor gate. */
 #include "plasticity/oz-learner.h"
 
-static const float *bp_chain_matrix(void *state, const OzLearner *l, const OzProjection *p) {
+#include "neurons/oz-hardware.h"
+
+/* BP needs a model of the chip for its backward pass: the nominal one (the weights as
+ * learned, the nominal threshold in ψ) unless [hardware] bp_model = exact hands it the
+ * true chip, as a reference no real chip offers (docs/HARDWARE.md). */
+static OzChipModel bp_chip_model(void *state, const OzLearner *l) {
     (void)state;
-    (void)l;
-    return p->w;
+    return l->net->hw && l->net->hw->p.bp_model == OZ_BP_MODEL_EXACT ? OZ_CHIP_EXACT
+                                                                     : OZ_CHIP_NOMINAL;
+}
+
+static const float *bp_chain_matrix(void *state, const OzLearner *l, const OzProjection *p) {
+    return bp_chip_model(state, l) == OZ_CHIP_EXACT ? oz_projection_forward_w(p) : p->w;
 }
 
 static gboolean bp_check_feedback(void *state, const OzLearner *l, GError **error) {
@@ -26,4 +35,5 @@ const OzRuleOps oz_rule_bp_ops = {
     .summary = "spatial backpropagation: the chain g_s = g_u(above) · Wᵀ, layer by layer",
     .chain_matrix = bp_chain_matrix,
     .check_feedback = bp_check_feedback,
+    .chip_model = bp_chip_model,
 };

@@ -44,6 +44,16 @@
  *       matrices are drawn here from their own (seed, purpose) stream, so that no other
  *       stream moves and results of the other rules stay bit for bit.  clear frees what
  *       setup allocated inside state.
+ *   chip_model (optional; NULL = local)
+ *       What the rule's backward pass knows of the chip when [hardware] changes the forward
+ *       pass (neurons/oz-hardware.h, docs/HARDWARE.md).  OZ_CHIP_LOCAL: only what the chip
+ *       gives — the noisy forward pass, the error, the rule's own matrices and the local
+ *       factors of the chip's own neurons (ψ around each neuron's own threshold).
+ *       OZ_CHIP_NOMINAL: a model of the chip as designed — ψ around the nominal V_th (with
+ *       the chip's membrane potentials), and a chain matrix from the nominal weights w.
+ *       OZ_CHIP_EXACT: the true chip — ψ around each neuron's own threshold, and a chain
+ *       matrix from the forward weights (oz_projection_forward_w), a reference no real chip
+ *       offers.  The core sets ψ from it; a chain rule picks its matrix from it.
  *   window_begin, step_done (optional hooks)
  *       Per window (oz_learner_begin, training or not) and after every optimizer step
  *       (once per window, or every tick with [rule] step = tick): a rule whose chain
@@ -78,6 +88,9 @@ typedef struct {
 
 typedef struct OzRuleOps OzRuleOps;
 
+/* A rule's model of the chip (the chip_model slot). */
+typedef enum { OZ_CHIP_LOCAL = 0, OZ_CHIP_NOMINAL, OZ_CHIP_EXACT } OzChipModel;
+
 struct OzRuleOps {
     int api_version;     /* (required) OZ_RULE_API_VERSION */
     const char *name;    /* (required) the value of [rule] name; unique */
@@ -109,6 +122,8 @@ struct OzRuleOps {
      * (plasticity/oz-learner.h), an ENUM's field a gboolean/int holding the choice's index.
      * Keys of other registered rules are accepted in [rule] and ignored. */
     const OzParamSpec *params;
+    /* (optional) the rule's model of the chip; NULL: OZ_CHIP_LOCAL. */
+    OzChipModel (*chip_model)(void *state, const OzLearner *l);
 };
 
 #define OZ_RULE_API_VERSION 2

@@ -404,6 +404,13 @@ static char *describe(const char *dtype, const char *shape) {
 
 static gboolean load_legacy_v2(LoadCtx *c, const Tensor *t);
 
+/* --init-from a run of another rule (a BP-pretrained network fine-tuned with DFA or OPZO,
+ * docs/HARDWARE.md): its checkpoint has no feedback or LL matrix for this rule, which then
+ * keeps its own initial draw.  One that is there must still fit. */
+static gboolean keeps_own_draw(const LoadCtx *c, const Tensor *t) {
+    return c->what == OZ_LOAD_MODEL && t->kind == KIND_FEEDBACK;
+}
+
 static void load_one(const Tensor *t, gpointer user) {
     LoadCtx *c = user;
     if (!c->ok || !wanted(c->what, t->kind) || strcmp(t->name, "format") == 0)
@@ -422,6 +429,8 @@ static void load_one(const Tensor *t, gpointer user) {
             memset(t->data, 0, count * size);
             return;
         }
+        if (keeps_own_draw(c, t))
+            return;
         g_set_error(c->error, OZ_CHECKPOINT_ERROR, OZ_CHECKPOINT_ERROR_MISSING,
                     "%s has no tensor '%s' (the network needs %s)", c->where, t->name, want);
         c->ok = FALSE;
@@ -488,6 +497,8 @@ static gboolean load_legacy_v2(LoadCtx *c, const Tensor *t) {
             memset(t->data, 0, count * size);
             return TRUE;
         }
+        if (keeps_own_draw(c, t))
+            return TRUE;
         g_set_error(c->error, OZ_CHECKPOINT_ERROR, OZ_CHECKPOINT_ERROR_MISSING,
                     "%s (format 2) has no tensor '%s' (the network needs %s)", c->where, name,
                     want);

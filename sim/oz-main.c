@@ -386,15 +386,17 @@ static int cmd_eval(int argc, char **argv) {
     int epoch = -1, threads = 0;
     GOptionEntry entries[] = {
         {"db", 'd', 0, G_OPTION_ARG_FILENAME, &db_path, "Run log database (required)", "PATH"},
+        {"set", 's', 0, G_OPTION_ARG_STRING_ARRAY, &sets,
+         "Override a key of the stored scenario, section.key=value (repeatable): another test "
+         "set, or e.g. hardware.neuron_noise=0.3 to test the stored network on a chip (the "
+         "accuracy is then not compared with the stored one)",
+         "KEY=VALUE"},
         {"run", 0, 0, G_OPTION_ARG_INT64, &run_id, "Run id (default: the newest with a checkpoint)",
          "ID"},
         {"epoch", 'e', 0, G_OPTION_ARG_INT, &epoch,
          "Epoch as numbered in the epochs table, from 0 (default: the newest checkpoint)", "N"},
-        {"threads", 't', 0, G_OPTION_ARG_INT, &threads, "compute threads (default: the run's)", "N"},
-        {"set", 's', 0, G_OPTION_ARG_STRING_ARRAY, &sets,
-         "Override a key of the run's scenario, e.g. another test set (repeatable; the "
-         "accuracy is then not compared with the stored one)",
-         "SECTION.KEY=VALUE"},
+        {"threads", 't', 0, G_OPTION_ARG_INT, &threads, "compute threads (default: the run's)",
+         "N"},
         {NULL, 0, 0, 0, NULL, NULL, NULL}};
     g_autoptr(GOptionContext) ctx =
         g_option_context_new("- evaluate a stored checkpoint on the test set");
@@ -402,7 +404,8 @@ static int cmd_eval(int argc, char **argv) {
     g_autoptr(GError) error = NULL;
     if (!g_option_context_parse(ctx, &argc, &argv, &error) || !db_path || argc != 1) {
         fprintf(stderr, "opzosim eval: %s\n",
-                error ? error->message : "usage: opzosim eval --db PATH [--run ID] [--epoch N]");
+                error ? error->message
+                      : "usage: opzosim eval --db PATH [--run ID] [--epoch N] [--set KEY=VALUE]");
         return EXIT_USAGE;
     }
     sqlite3 *db = NULL;
@@ -647,6 +650,8 @@ static gboolean mark_run_row(App *app, const char *status, const char *message,
 static void print_summary(const App *app, const char *status, int code, const char *db_path) {
     fprintf(stderr, "run %s: %s in %.1f s\n", status, app->run->sc->run.name,
             now_s() - app->started);
+    if (oz_run_is_reference(app->run))
+        fprintf(stderr, "run %s: %s\n", app->run->sc->run.name, OZ_RUN_REFERENCE_NOTE);
     if (code != EXIT_OK && !app->stop_signal)
         return;
     printf("run log: %s\n", db_path);
@@ -667,6 +672,8 @@ static int execute(const RunRequest *req) {
     int threads = 0;
     if (!load_run(req, &sc, &run, &threads, &error))
         return report(error);
+    if (oz_run_is_reference(run))
+        fprintf(stderr, "opzosim: %s\n", OZ_RUN_REFERENCE_NOTE);
     g_autofree char *db_path =
         req->db_path ? g_strdup(req->db_path) : g_strdup_printf("runs/%s.sqlite", sc->run.name);
     g_autofree char *dir = g_path_get_dirname(db_path);

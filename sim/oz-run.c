@@ -4,6 +4,8 @@
 #include "io/oz-nir.h"
 #include "sim/oz-checkpoint.h"
 
+#include "neurons/oz-hardware.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -232,6 +234,23 @@ static gboolean drain_ticks(OzRun *run, gint64 lat, gint64 *out, GError **error)
     return TRUE;
 }
 
+/* The chip of [hardware] (neurons/oz-hardware.h). */
+static OzHardwareParams hardware_params(const OzScenario *sc) {
+    const OzHardwareConfig *hc = &sc->hardware;
+    OzHardwareParams hp;
+    oz_hardware_params_defaults(&hp);
+    hp.seed = (guint64)hc->seed;
+    hp.weight_bits = hc->weight_bits;
+    hp.weight_mismatch = hc->weight_mismatch;
+    hp.threshold_mismatch = hc->threshold_mismatch;
+    hp.leak_mismatch = hc->leak_mismatch;
+    hp.neuron_noise = hc->neuron_noise;
+    hp.noise_is_probe = hc->noise_is_probe;
+    hp.spike_drop = hc->spike_drop;
+    hp.bp_model = strcmp(hc->bp_model, "exact") == 0 ? OZ_BP_MODEL_EXACT : OZ_BP_MODEL_NOMINAL;
+    return hp;
+}
+
 /* Wires the scenario's populations, projections and (training) learner, then fixes the
  * schedule and draws the initial parameters.  Errors name the scenario's section and
  * key. */
@@ -240,6 +259,9 @@ static gboolean build_network(OzRun *run, GError **error) {
     run->net = oz_network_new(sc->run.batch_size, sc->run.ticks);
     if (!add_populations(run, error) || !add_projections(run, error))
         return FALSE;
+    /* The chip before the learner: the rules' probes and ψ depend on it. */
+    OzHardwareParams hp = hardware_params(sc);
+    oz_hardware_attach(run->net, &hp, (guint64)sc->run.seed);
     gint64 lat = 0;
     if (strcmp(sc->run.mode, "train") == 0 && !add_learner(run, &lat, error))
         return FALSE;
@@ -453,7 +475,8 @@ void oz_run_free(OzRun *run) {
 /* The data set's keys as loaded (owner `data`, defaults included), and per loaded split
  * (owner `data train`, `data test`) what loading found: samples, the bytes the samples take
  * in memory and, for event data, the recordings and the events read, kept, cropped by the
- * binning and moved off the sensor by stabilisation (read = kept + cropped + off sensor).  Deterministic values only (no load time), so equal runs log equal rows. */
+ * binning and moved off the sensor by stabilisation (read = kept + cropped + off sensor).
+ * Deterministic values only (no load time), so equal runs log equal rows. */
 static void add_data_rows(OzRun *run, OzLogBatch *b) {
     const OzDataConfig *d = &run->sc->data;
     oz_log_batch_add(b, OZ_ROW_PARAMETER, "sSs", "data", "dataset", d->dataset);
@@ -482,6 +505,47 @@ static void add_data_rows(OzRun *run, OzLogBatch *b) {
             oz_log_batch_add(b, OZ_ROW_PARAMETER, "sSs", owners[i], keys[k], v);
         }
     }
+}
+
+/* The chip as the run used it, owner "hardware" (only when an effect is on, so a run on an
+ * ideal chip logs what it did before [hardware] existed).  A BP run given the true chip is
+ * labelled a reference in its own row. */
+static void hardware_rows(OzRun *run, OzLogBatch *b) {
+    if (!run->net->hw)
+        return;
+    const OzHardwareConfig *hc = &run->sc->hardware;
+    g_autofree char *seed = g_strdup_printf("%" G_GINT64_FORMAT, hc->seed);
+    g_autofree char *bits = g_strdup_printf("%d", hc->weight_bits);
+    const struct {
+        const char *key;
+        double value;
+    } sigmas[] = {{"weight_mismatch", hc->weight_mismatch},
+                  {"threshold_mismatch", hc->threshold_mismatch},
+                  {"leak_mismatch", hc->leak_mismatch},
+                  {"neuron_noise", hc->neuron_noise},
+                  {"spike_drop", hc->spike_drop}};
+    oz_log_batch_add(b, OZ_ROW_PARAMETER, "sSs", "hardware", "seed", seed);
+    oz_log_batch_add(b, OZ_ROW_PARAMETER, "sSs", "hardware", "weight_bits", bits);
+    for (gsize i = 0; i < G_N_ELEMENTS(sigmas); i++) {
+        /* The shortest text that reads back to the same value. */
+        char text[G_ASCII_DTOSTR_BUF_SIZE];
+        g_ascii_formatd(text, sizeof text, "%.15g", sigmas[i].value);
+        if (g_ascii_strtod(text, NULL) != sigmas[i].value)
+            g_ascii_dtostr(text, sizeof text, sigmas[i].value);
+        oz_log_batch_add(b, OZ_ROW_PARAMETER, "sSs", "hardware", sigmas[i].key, text);
+    }
+    oz_log_batch_add(b, OZ_ROW_PARAMETER, "sSs", "hardware", "noise_is_probe",
+                     hc->noise_is_probe ? "true" : "false");
+    oz_log_batch_add(b, OZ_ROW_PARAMETER, "sSs", "hardware", "bp_model", hc->bp_model);
+    if (oz_run_is_reference(run))
+        oz_log_batch_add(b, OZ_ROW_PARAMETER, "sSs", "hardware", "reference",
+                         OZ_RUN_REFERENCE_NOTE);
+}
+
+gboolean oz_run_is_reference(const OzRun *run) {
+    const OzLearner *l = run->learner;
+    return l && run->net->hw && l->rule->chip_model &&
+           l->rule->chip_model(l->rule_state, l) == OZ_CHIP_EXACT;
 }
 
 OzLogBatch *oz_run_structure_rows(OzRun *run) {
@@ -525,6 +589,7 @@ OzLogBatch *oz_run_structure_rows(OzRun *run) {
             oz_log_batch_add(b, OZ_ROW_PARAMETER, "sSs", owner, p->kind->params[k].key, value);
         }
     }
+    hardware_rows(run, b);
     return b;
 }
 
@@ -597,6 +662,8 @@ static void begin_phase(OzRun *run, const OzPhase *ph) {
     run->spikes = oz_log_batch_new();
     if (ph->kind == OZ_PHASE_TEST)
         run->rng_input_test = run->rng_input;
+    oz_hardware_begin_phase(run->net, (guint64)run->sc->run.seed, ph->kind == OZ_PHASE_TRAIN,
+                            ph->epoch);
 }
 
 int *oz_run_order_for_phase(OzRun *run, guint phase_index, gsize *n) {

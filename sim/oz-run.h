@@ -70,6 +70,14 @@ typedef struct OzRun {
 
 /* Loads data and builds the network.  Errors name the scenario file, section and key
  * (exit code 2 material). */
+/* Whether the run trains on a chip with a rule given the true chip ([hardware] bp_model =
+ * exact): a reference no real chip offers.  The run log says so in its parameters table
+ * (owner "hardware", key "reference") and the program on its summary line. */
+gboolean oz_run_is_reference(const OzRun *run);
+#define OZ_RUN_REFERENCE_NOTE                                                                      \
+    "REFERENCE ONLY: bp_model = exact gives BP the true chip (quantised, mismatched weights and "  \
+    "each neuron's own threshold), which no real chip offers"
+
 OzRun *oz_run_new(OzScenario *sc, GError **error);
 /* The same, reporting the data's loading progress (thousands of event files) to progress. */
 OzRun *oz_run_new_with_progress(OzScenario *sc, OzDatasetProgress progress, gpointer user,

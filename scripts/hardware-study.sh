@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# scripts/hardware-study.sh [OUTDIR] — the study of docs/HARDWARE.md: a BP-pretrained MNIST
+# FC net deployed on chips ([hardware], scenarios/hardware/*.ini) at three levels each, then
+# fine-tuned on each chip with every rule; writes OUTDIR/table.md (default runs/hardware).
+#
+# Steps, each skipped when its result is already in OUTDIR (so a stopped study continues):
+#   1. split: the training set into fit (the first 50000) and held-out (the last 10000) IDX
+#      files, OUTDIR/split/;
+#   2. pretrain: scenarios/paper/mnist-fc-bp.ini on fit for HW_PRETRAIN_EPOCHS (20);
+#   3. levels: `opzosim eval --set hardware.…` of the pretrained net at candidate levels of
+#      each chip; per chip the candidates whose deployment loss is closest to 5, 10 and 20
+#      points are its three levels (OUTDIR/levels.tsv);
+#   4. lr: per rule, HW_SEARCH_EPOCHS (1) of fine-tuning on the strongest noise-probe level at
+#      each of HW_LRS, scored on the held-out part; the best lr per rule (OUTDIR/lr.tsv) —
+#      the same budget for every rule;
+#   5. fine-tune: every chip × level × rule for HW_FINETUNE_EPOCHS (5), tested on MNIST's
+#      test set on the same chip (OUTDIR/finetune.sqlite), and the table.
+# Environment: HW_DATA (data/mnist), HW_THREADS (2), HW_RULES ("opzo dfa dkp zo bp
+# bp-exact"; bp-exact is BP given the true chip, a reference only), HW_CHIPS ("noise-probe
+# noise-own mismatch lowbit combined"), HW_PRETRAIN_EPOCHS, HW_FINETUNE_EPOCHS,
+# HW_SEARCH_EPOCHS, HW_LRS ("3e-6 1e-5 3e-5 1e-4 3e-4"), HW_FIT_LIMIT and HW_TEST_LIMIT
+# (0: all 50000 and all 10000; smaller numbers for a quick demonstration), HW_PRETRAIN_LIMIT
+# (the pretraining's own train_limit; default HW_FIT_LIMIT).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-runs/hardware}
+data=${HW_DATA:-data/mnist}
+threads=${HW_THREADS:-2}
+rules=${HW_RULES:-opzo dfa dkp zo bp bp-exact}
+chips=${HW_CHIPS:-noise-probe noise-own mismatch lowbit combined}
+pre_epochs=${HW_PRETRAIN_EPOCHS:-20}
+ft_epochs=${HW_FINETUNE_EPOCHS:-5}
+search_epochs=${HW_SEARCH_EPOCHS:-1}
+lrs=${HW_LRS:-3e-6 1e-5 3e-5 1e-4 3e-4}
+fit_limit=${HW_FIT_LIMIT:-0}
+test_limit=${HW_TEST_LIMIT:-0}
+pre_limit=${HW_PRETRAIN_LIMIT:-$fit_limit}
+bin=./build/sim/opzosim
+mkdir -p "$out/split"
+[ -x "$bin" ] || { echo "build first: ninja -C build" >&2; exit 2; }
+
+# Candidate levels per chip, each a '+'-joined list of hardware keys (the deployment cost
+# of each is measured in step 3).
+candidates() {
+  case $1 in
+    noise-probe | noise-own)
+      for s in 0.1 0.2 0.3 0.5 0.7 1.0 1.5 2.0 2.5 3.0 4.0; do echo "neuron_noise=$s"; done ;;
+    mismatch)
+      for s in 0.1 0.2 0.3 0.5 0.7 1.0 1.5 2.0; do echo "weight_mismatch=$s"; done ;;
+    lowbit)
+      for b in 8 6 5 4 3 2; do echo "weight_bits=$b"; done ;;
+    combined)
+      for s in 0.05 0.1 0.15 0.2 0.3 0.4 0.5; do
+        echo "weight_bits=4+weight_mismatch=$s+threshold_mismatch=$s+spike_drop=$s"
+      done ;;
+  esac
+}
+# --set arguments of a level: "a=1+b=2" → --set hardware.a=1 --set hardware.b=2.
+level_sets() {
+  local IFS=+
+  for kv in $1; do printf -- '--set\nhardware.%s\n' "$kv"; done
+}
+# --set arguments of a rule; bp-exact is BP with the true chip.
+rule_sets() {
+  case $1 in
+    bp-exact) printf -- '--set\nrule.name=bp\n--set\nhardware.bp_model=exact\n' ;;
+    *) printf -- '--set\nrule.name=%s\n' "$1" ;;
+  esac
+}
+noise_is_probe() { [ "$1" = noise-probe ] && echo true || echo false; }
+
+# 1. The split: fit = the first 50000 training samples, held-out = the last 10000.
+if [ ! -f "$out/split/done" ]; then
+  python3 - "$data" "$out/split" <<'PY'
+import struct, sys
+src, dst = sys.argv[1], sys.argv[2]
+def read(name):
+    b = open(f"{src}/{name}", "rb").read()
+    nd = b[3]
+    dims = struct.unpack(">" + "I" * nd, b[4:4 + 4 * nd])
+    return b[:4], dims, b[4 + 4 * nd:]
+def write(name, magic, dims, body):
+    with open(f"{dst}/{name}", "wb") as f:
+        f.write(magic + struct.pack(">" + "I" * len(dims), *dims) + body)
+for kind, per in (("images-idx3", 784), ("labels-idx1", 1)):
+    magic, dims, body = read(f"train-{kind}-ubyte")
+    assert dims[0] == 60000
+    write(f"fit-{kind}-ubyte", magic, (50000,) + dims[1:], body[:50000 * per])
+    write(f"held-{kind}-ubyte", magic, (10000,) + dims[1:], body[50000 * per:])
+PY
+  touch "$out/split/done"
+fi
+split=$(cd "$out/split" && pwd)
+testdir=$(cd "$data" && pwd)
+# The fit set for training and MNIST's test set for testing (step 2 and 5), or the held-out
+# part for testing (step 4).
+on_test=(--set data.dataset=idx --set "data.train_images=$split/fit-images-idx3-ubyte"
+         --set "data.train_labels=$split/fit-labels-idx1-ubyte"
+         --set "data.test_images=$testdir/t10k-images-idx3-ubyte"
+         --set "data.test_labels=$testdir/t10k-labels-idx1-ubyte"
+         --set data.train_limit="$fit_limit" --set data.test_limit="$test_limit"
+         --set record.spike_samples=0)
+on_held=(--set data.dataset=idx --set "data.train_images=$split/fit-images-idx3-ubyte"
+         --set "data.train_labels=$split/fit-labels-idx1-ubyte"
+         --set "data.test_images=$split/held-images-idx3-ubyte"
+         --set "data.test_labels=$split/held-labels-idx1-ubyte"
+         --set data.train_limit="$fit_limit" --set data.test_limit="$test_limit"
+         --set record.spike_samples=0)
+finished() { # db run-name
+  [ -f "$1" ] && [ "$(sqlite3 "$1" "select count(*) from runs where name = '$2' and status = 'finished'" 2>/dev/null || echo 0)" -gt 0 ]
+}
+last_test() { # db run-name → the last epoch's test accuracy, %
+  sqlite3 "$1" "select printf('%.2f', 100 * e.accuracy) from runs r join epochs e on e.run_id = r.id
+    where r.name = '$2' and r.status = 'finished' and e.phase = 'test'
+    order by r.id desc, e.epoch desc limit 1"
+}
+
+# 2. Pretrain with BP in the ideal simulation.
+pre=$out/pretrain.sqlite
+if ! finished "$pre" pretrain; then
+  $bin run scenarios/paper/mnist-fc-bp.ini --db "$pre" --quiet --threads "$threads" \
+    --set run.name=pretrain --set run.epochs="$pre_epochs" "${on_test[@]}" \
+    --set data.train_limit="$pre_limit"
+fi
+ideal=$(last_test "$pre" pretrain)
+echo "pretrained (ideal simulation): $ideal %"
+
+# 3. Deployment cost of each candidate level; three levels per chip.
+levels=$out/levels.tsv
+if [ ! -f "$levels" ]; then
+  : > "$out/deploy.tsv"
+  for chip in $chips; do
+    for c in $(candidates "$chip"); do
+      mapfile -t sets < <(level_sets "$c")
+      acc=$($bin eval --db "$pre" --threads "$threads" "${sets[@]}" \
+              --set "hardware.noise_is_probe=$(noise_is_probe "$chip")" |
+            sed -n 's/.*test accuracy \([0-9.]*\)%.*/\1/p')
+      printf '%s\t%s\t%s\n' "$chip" "$c" "$acc" | tee -a "$out/deploy.tsv"
+    done
+  done
+  # Per chip and target loss (5, 10, 20 points): the candidate closest to it.
+  awk -F'\t' -v ideal="$ideal" '
+    { chip[NR] = $1; lev[NR] = $2; acc[NR] = $3; n = NR }
+    END {
+      split("5 10 20", target, " ")
+      for (i = 1; i <= n; i++) seen[chip[i]] = 1
+      for (c in seen)
+        for (t = 1; t <= 3; t++) {
+          best = -1
+          for (i = 1; i <= n; i++)
+            if (chip[i] == c) {
+              d = (ideal - acc[i]) - target[t]; if (d < 0) d = -d
+              if (best < 0 || d < bestd) { best = i; bestd = d }
+            }
+          printf "%s\t%d\t%s\t%s\n", c, target[t], lev[best], acc[best]
+        }
+    }' "$out/deploy.tsv" | sort -k1,1 -k2,2n > "$levels"
+fi
+echo "levels (chip, target loss, keys, deployed accuracy %):"; cat "$levels"
+
+# 4. The learning rate per rule: fine-tune on the strongest noise-probe level, score on the
+# held-out part.
+lrfile=$out/lr.tsv
+if [ ! -f "$lrfile" ]; then
+  strongest=$(awk -F'\t' '$1 == "noise-probe" && $2 == 20 { print $3 }' "$levels")
+  [ -n "$strongest" ] || strongest=$(awk -F'\t' '$2 == 20 { print $3; exit }' "$levels")
+  search=$out/lr-search.sqlite
+  : > "$out/lr-search.tsv"
+  for rule in $rules; do
+    for lr in $lrs; do
+      name="lr-$rule-$lr"
+      if ! finished "$search" "$name"; then
+        mapfile -t sets < <(level_sets "$strongest"; rule_sets "$rule")
+        $bin run scenarios/hardware/noise-probe.ini --db "$search" --quiet --threads "$threads" \
+          --init-from "$pre" --set run.name="$name" --set run.epochs="$search_epochs" \
+          --set optimizer.lr="$lr" "${sets[@]}" "${on_held[@]}" || true
+      fi
+      printf '%s\t%s\t%s\n' "$rule" "$lr" "$(last_test "$search" "$name")" |
+        tee -a "$out/lr-search.tsv"
+    done
+  done
+  awk -F'\t' '$3 != "" && (!($1 in best) || $3 > best[$1]) { best[$1] = $3; lr[$1] = $2 }
+    END { for (r in lr) printf "%s\t%s\t%s\n", r, lr[r], best[r] }' "$out/lr-search.tsv" \
+    > "$lrfile"
+fi
+echo "learning rates (rule, lr, held-out accuracy %):"; cat "$lrfile"
+
+# 5. Fine-tune every chip × level × rule and test on the chip.
+ft=$out/finetune.sqlite
+table=$out/table.md
+{
+  printf '| chip | level | deployed |'
+  for rule in $rules; do printf ' %s |' "$([ "$rule" = bp-exact ] && echo 'bp exact (reference)' || echo "$rule")"; done
+  printf '\n|---|---|---|'; for rule in $rules; do printf -- '---|'; done; printf '\n'
+} > "$table"
+while IFS=$'\t' read -r chip target keys deployed; do
+  [[ " $chips " == *" $chip "* ]] || continue
+  row="| $chip | $keys (−$target) | $deployed |"
+  for rule in $rules; do
+    lr=$(awk -F'\t' -v r="$rule" '$1 == r { print $2 }' "$lrfile")
+    name="ft-$chip-$target-$rule"
+    if ! finished "$ft" "$name"; then
+      mapfile -t sets < <(level_sets "$keys"; rule_sets "$rule")
+      $bin run "scenarios/hardware/$chip.ini" --db "$ft" --quiet --threads "$threads" \
+        --init-from "$pre" --set run.name="$name" --set run.epochs="$ft_epochs" \
+        --set optimizer.lr="${lr:-1e-5}" "${sets[@]}" "${on_test[@]}" || true
+    fi
+    row="$row $(last_test "$ft" "$name") |"
+  done
+  echo "$row" >> "$table"
+  echo "$row"
+done < "$levels"
+echo "ideal simulation: $ideal %; table: $table"
