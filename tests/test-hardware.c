@@ -416,6 +416,7 @@ Test(hardware, eval_tests_a_stored_network_on_a_chip_and_repeats_a_noisy_chips_t
         oz_test_args_new("eval", "--db", db, "--set", "hardware.weight_bits=2", "--set",
                          "hardware.neuron_noise=0", NULL);
     cr_assert_eq(oz_test_runv(oz_test_args_end(args), &err), 0, "%s", err);
+    g_clear_pointer(&err, g_free);
     rc = oz_test_run(&err, "eval", "--db", db, "--set", "hardware.weight_bits=1", NULL);
     cr_assert_eq(rc, 2);
     oz_test_rmtree(dir);

@@ -158,10 +158,10 @@ Test(nir, conv_round_trip_with_pool_padding_and_delay_is_exact) {
     cr_assert_eq(run_imported("infer", NULL, &ierr), 0, "%s", ierr);
     assert_same_test_phase();
     g_autofree char *b = g_build_filename(dir, "b.sqlite", NULL);
-    cr_assert_str_eq(oz_test_qs(b, "select group_concat(key || '=' || value) from parameters "
-                                   "where owner = 'projection conv' and key in ('kernel', "
-                                   "'padding', 'pool', 'pool_size')"),
-                     "kernel=2,padding=1,pool=avg,pool_size=2");
+    g_autofree char *keys = oz_test_qs(b, "select group_concat(key || '=' || value) from "
+                                          "parameters where owner = 'projection conv' and key "
+                                          "in ('kernel', 'padding', 'pool', 'pool_size')");
+    cr_assert_str_eq(keys, "kernel=2,padding=1,pool=avg,pool_size=2");
 }
 
 /* The share of the spike rows of a that b has too. */
@@ -207,8 +207,9 @@ Test(nir, without_opzosim_metadata_the_file_is_the_same_network_up_to_rounding) 
         g_autofree char *sp_a = spikes_before(a, 4), *sp_b = spikes_before(b, 4);
         double overlap = spike_overlap(sp_a, sp_b);
         cr_assert(overlap > 0.98, "net %d: %.4f of the spikes agree", k, overlap);
-        double acc_a = g_ascii_strtod(test_accuracy(a), NULL);
-        double acc_b = g_ascii_strtod(test_accuracy(b), NULL);
+        g_autofree char *text_a = test_accuracy(a), *text_b = test_accuracy(b);
+        double acc_a = g_ascii_strtod(text_a, NULL);
+        double acc_b = g_ascii_strtod(text_b, NULL);
         cr_assert(fabs(acc_a - acc_b) <= 1.0 / 32 + 1e-12, "net %d: accuracy %g against %g", k,
                   acc_b, acc_a);
     }
@@ -303,7 +304,8 @@ Test(nir, snntorch_layout_import_has_hand_computed_parameters_weights_and_spikes
     g_autofree char *sp = test_spikes(db);
     cr_assert_str_eq(sp, "lif1:0:0:2 lif1:0:1:0 lif1:0:2:2 lif2:0:2:1");
     /* The spiking output layer classifies by spike counts: (0, 1) gives class 1. */
-    cr_assert_str_eq(test_accuracy(db), "1");
+    g_autofree char *acc = test_accuracy(db);
+    cr_assert_str_eq(acc, "1");
 }
 
 /* recurrent.nir is snn.nir with a recurrent Linear on lif1, 0.5 from neuron 2 onto neuron 1:
