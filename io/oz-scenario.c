@@ -70,42 +70,47 @@ static const char *rule_names(void) {
     return oz_rule_names("|");
 }
 
-/* The neuron models' names, from their registry (neurons/oz-neuron-registry.c), joined
- * once. */
+/* Joins once into *slot the names name_at(0), name_at(1), … up to the first NULL, with
+ * `|` between them: the choices of a registry-backed enum key. */
+static const char *join_names_once(gsize *slot, const char *(*name_at)(gsize i)) {
+    if (g_once_init_enter(slot)) {
+        GString *s = g_string_new(NULL);
+        for (gsize i = 0; name_at(i); i++)
+            g_string_append_printf(s, "%s%s", s->len ? "|" : "", name_at(i));
+        g_once_init_leave(slot, (gsize)g_string_free(s, FALSE));
+    }
+    return (const char *)*slot;
+}
+
+static const char *model_at(gsize i) {
+    const OzNeuronOps *m = oz_neuron_models()[i];
+    return m ? m->name : NULL;
+}
+
+static const char *kind_at(gsize i) {
+    const OzProjectionKindOps *k = oz_projection_kinds()[i];
+    return k ? k->name : NULL;
+}
+
+static const char *dataset_at(gsize i) {
+    const OzDatasetOps *d = oz_datasets()[i];
+    return d ? d->name : NULL;
+}
+
+/* The neuron models', projection kinds' and data sets' names, from their registries. */
 static const char *model_names(void) {
     static gsize joined;
-    if (g_once_init_enter(&joined)) {
-        GString *s = g_string_new(NULL);
-        for (const OzNeuronOps *const *m = oz_neuron_models(); *m; m++)
-            g_string_append_printf(s, "%s%s", s->len ? "|" : "", (*m)->name);
-        g_once_init_leave(&joined, (gsize)g_string_free(s, FALSE));
-    }
-    return (const char *)joined;
+    return join_names_once(&joined, model_at);
 }
 
-/* The projection kinds' names, from their registry (neurons/oz-kind-registry.c), joined
- * once. */
 static const char *projection_kind_names(void) {
     static gsize joined;
-    if (g_once_init_enter(&joined)) {
-        GString *s = g_string_new(NULL);
-        for (const OzProjectionKindOps *const *k = oz_projection_kinds(); *k; k++)
-            g_string_append_printf(s, "%s%s", s->len ? "|" : "", (*k)->name);
-        g_once_init_leave(&joined, (gsize)g_string_free(s, FALSE));
-    }
-    return (const char *)joined;
+    return join_names_once(&joined, kind_at);
 }
 
-/* The data sets' names, from their registry (io/oz-dataset.c), joined once. */
 static const char *dataset_names(void) {
     static gsize joined;
-    if (g_once_init_enter(&joined)) {
-        GString *s = g_string_new(NULL);
-        for (const OzDatasetOps *const *d = oz_datasets(); *d; d++)
-            g_string_append_printf(s, "%s%s", s->len ? "|" : "", (*d)->name);
-        g_once_init_leave(&joined, (gsize)g_string_free(s, FALSE));
-    }
-    return (const char *)joined;
+    return join_names_once(&joined, dataset_at);
 }
 
 /* Enums whose choices are the names in a plugin registry, so that a registered plugin is

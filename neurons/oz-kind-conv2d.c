@@ -264,30 +264,8 @@ static void conv_reset(OzProjection *p) {
 /* out (nw) ~ [projection] init with fan_in = C_in·k·k and fan_out = C_out·k·k:
  * U(±scale/√fan_in), N(0, scale²), N(0, scale²·2/fan_out) (Kaiming, fan_out) or zero. */
 static void conv_draw_like_weights(const OzProjection *p, OzRng *rng, float *out) {
-    const Conv *cv = p->kstate;
-    const Geom *g = &cv->g;
-    switch (p->p.init) {
-    case OZ_INIT_UNIFORM: {
-        const double bound = p->p.init_scale / sqrt((double)g->ckk);
-        for (gsize i = 0; i < p->nw; i++)
-            out[i] = (float)((2.0 * oz_rng_uniform(rng) - 1.0) * bound);
-        break;
-    }
-    case OZ_INIT_NORMAL:
-        for (gsize i = 0; i < p->nw; i++)
-            out[i] = (float)(oz_rng_gauss(rng) * p->p.init_scale);
-        break;
-    case OZ_INIT_KAIMING: {
-        const double sd = p->p.init_scale * sqrt(2.0 / ((double)g->cout * g->kk));
-        for (gsize i = 0; i < p->nw; i++)
-            out[i] = (float)(oz_rng_gauss(rng) * sd);
-        break;
-    }
-    case OZ_INIT_ZERO:
-    case OZ_INIT_COUNT:
-        memset(out, 0, p->nw * sizeof(float));
-        break;
-    }
+    const Geom *g = &((const Conv *)p->kstate)->g;
+    oz_projection_draw_init(p, rng, out, p->nw, (double)g->ckk, (double)g->cout * g->kk);
 }
 
 static void conv_init(OzProjection *p, OzRng *rng) {

@@ -34,30 +34,8 @@ static int dense_shape(const OzProjection *p, gsize dims[2]) {
 /* out (nw) ~ [projection] init: U(±init_scale/√n_pre), N(0, init_scale²),
  * N(0, init_scale² · 2/n_post) or zero. */
 static void dense_draw_like_weights(const OzProjection *p, OzRng *rng, float *out) {
-    const gsize nw = p->nw;
-    switch (p->p.init) {
-    case OZ_INIT_UNIFORM: {
-        const double bound = p->p.init_scale / sqrt((double)p->n_pre);
-        for (gsize i = 0; i < nw; i++)
-            out[i] = (float)((2.0 * oz_rng_uniform(rng) - 1.0) * bound);
-        break;
-    }
-    case OZ_INIT_NORMAL:
-        for (gsize i = 0; i < nw; i++)
-            out[i] = (float)(oz_rng_gauss(rng) * p->p.init_scale);
-        break;
-    case OZ_INIT_KAIMING: {
-        /* fan_out = n_post: each presynaptic neuron reaches every postsynaptic one. */
-        const double sd = p->p.init_scale * sqrt(2.0 / (double)MAX(p->n_post, 1));
-        for (gsize i = 0; i < nw; i++)
-            out[i] = (float)(oz_rng_gauss(rng) * sd);
-        break;
-    }
-    case OZ_INIT_ZERO:
-    case OZ_INIT_COUNT:
-        memset(out, 0, nw * sizeof(float));
-        break;
-    }
+    /* fan_out = n_post: each presynaptic neuron reaches every postsynaptic one. */
+    oz_projection_draw_init(p, rng, out, p->nw, (double)p->n_pre, (double)MAX(p->n_post, 1));
 }
 
 static void dense_init(OzProjection *p, OzRng *rng) {

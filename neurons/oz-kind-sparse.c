@@ -156,30 +156,9 @@ static int sparse_shape(const OzProjection *p, gsize dims[2]) {
 /* out (nnz) ~ [projection] init, with the mean in-degree as the fan-in. */
 static void sparse_draw_like_weights(const OzProjection *p, OzRng *rng, float *out) {
     const Sparse *s = p->kstate;
-    switch (p->p.init) {
-    case OZ_INIT_UNIFORM: {
-        const double bound = p->p.init_scale / sqrt(MAX(s->fan_in, 1.0));
-        for (gsize k = 0; k < p->nw; k++)
-            out[k] = (float)((2.0 * oz_rng_uniform(rng) - 1.0) * bound);
-        break;
-    }
-    case OZ_INIT_NORMAL:
-        for (gsize k = 0; k < p->nw; k++)
-            out[k] = (float)(oz_rng_gauss(rng) * p->p.init_scale);
-        break;
-    case OZ_INIT_KAIMING: {
-        /* fan_out: the mean out-degree. */
-        const double fan_out = MAX((double)p->nw / MAX(p->n_pre, 1), 1.0);
-        const double sd = p->p.init_scale * sqrt(2.0 / fan_out);
-        for (gsize k = 0; k < p->nw; k++)
-            out[k] = (float)(oz_rng_gauss(rng) * sd);
-        break;
-    }
-    case OZ_INIT_ZERO:
-    case OZ_INIT_COUNT:
-        memset(out, 0, p->nw * sizeof(float));
-        break;
-    }
+    /* fan_out: the mean out-degree. */
+    const double fan_out = MAX((double)p->nw / MAX(p->n_pre, 1), 1.0);
+    oz_projection_draw_init(p, rng, out, p->nw, MAX(s->fan_in, 1.0), fan_out);
 }
 
 static void sparse_init(OzProjection *p, OzRng *rng) {

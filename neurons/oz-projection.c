@@ -6,6 +6,7 @@
 
 #include "neurons/oz-hardware.h"
 
+#include <math.h>
 #include <string.h>
 
 OzProjection *oz_projection_new(const char *name, OzPopulation *pre, OzPopulation *post,
@@ -80,6 +81,32 @@ float *oz_projection_grad(OzProjection *p) {
 }
 
 /* Under sWS the kind's draw is the raw W; γ starts at 1 (oz_wstd_new). */
+void oz_projection_draw_init(const OzProjection *p, OzRng *rng, float *out, gsize n,
+                             double fan_in, double fan_out) {
+    switch (p->p.init) {
+    case OZ_INIT_UNIFORM: {
+        const double bound = p->p.init_scale / sqrt(fan_in);
+        for (gsize i = 0; i < n; i++)
+            out[i] = (float)((2.0 * oz_rng_uniform(rng) - 1.0) * bound);
+        break;
+    }
+    case OZ_INIT_NORMAL:
+        for (gsize i = 0; i < n; i++)
+            out[i] = (float)(oz_rng_gauss(rng) * p->p.init_scale);
+        break;
+    case OZ_INIT_KAIMING: {
+        const double sd = p->p.init_scale * sqrt(2.0 / fan_out);
+        for (gsize i = 0; i < n; i++)
+            out[i] = (float)(oz_rng_gauss(rng) * sd);
+        break;
+    }
+    case OZ_INIT_ZERO:
+    case OZ_INIT_COUNT:
+        memset(out, 0, n * sizeof(float));
+        break;
+    }
+}
+
 void oz_projection_init_weights(OzProjection *p, OzRng *rng) {
     p->kind->init(p, rng);
     if (p->ws)

@@ -120,6 +120,11 @@ void oz_projection_free(OzProjection *proj);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(OzProjection, oz_projection_free)
 
 void oz_projection_init_weights(OzProjection *proj, OzRng *rng);
+/* out (n) ~ [projection] init for a kind whose synapses have this fan-in and fan-out:
+ * U(±init_scale/√fan_in), N(0, init_scale²), N(0, init_scale²·2/fan_out) (Kaiming, fan_out)
+ * or zero.  The kinds' init and draw_like_weights call it with their own fans. */
+void oz_projection_draw_init(const OzProjection *proj, OzRng *rng, float *out, gsize n,
+                             double fan_in, double fan_out);
 /* The gradient (nw floats, w's layout), allocated zeroed on first call: only learning
  * needs it (the learner asks for every projection's), so an inference-only network never
  * holds a second weight-sized buffer.  (transfer none) */
