@@ -48,9 +48,10 @@ typedef enum {
 static const char *const kind_names[K_COUNT] = {
     "run", "data", "record", "rule", "optimizer", "population", "projection", "feedback",
     "network", "hardware"};
-static const gboolean kind_named[K_COUNT] = {FALSE, FALSE, FALSE, FALSE, FALSE,
-                                             TRUE,  TRUE,  TRUE,  FALSE};
+static const gboolean kind_named[] = {FALSE, FALSE, FALSE, FALSE, FALSE,
+                                      TRUE,  TRUE,  TRUE,  FALSE, FALSE};
 _Static_assert(G_N_ELEMENTS(kind_names) == K_COUNT, "one name per section kind");
+_Static_assert(G_N_ELEMENTS(kind_named) == K_COUNT, "one flag per section kind");
 
 typedef enum { T_INT, T_INT64, T_DOUBLE, T_BOOL, T_STRING, T_ENUM, T_LIST } Type;
 
@@ -590,31 +591,43 @@ static gboolean parse_value(const Ctx *c, const KeySpec *ks, const char *section
     return FALSE;
 }
 
-/* Every key of a registered model's tables, once each, in registry order. */
-static void add_model_keys(GPtrArray *known) {
-    for (const OzNeuronOps *const *m = oz_neuron_models(); *m; m++) {
-        const OzParamSpec *tables[2] = {(*m)->common_params, (*m)->params};
-        for (int t = 0; t < 2; t++)
-            for (int i = 0; tables[t] && tables[t][i].key; i++) {
-                gboolean seen = FALSE;
-                for (guint j = 0; j < known->len && !seen; j++)
-                    seen = strcmp(g_ptr_array_index(known, j), tables[t][i].key) == 0;
-                if (!seen)
-                    g_ptr_array_add(known, (gpointer)tables[t][i].key);
-            }
+/* Appends to known every key of table (NULL or ended by a NULL key) it does not hold yet. */
+static void add_param_keys(GPtrArray *known, const OzParamSpec *table) {
+    for (int i = 0; table && table[i].key; i++) {
+        gboolean seen = FALSE;
+        for (guint j = 0; j < known->len && !seen; j++)
+            seen = strcmp(g_ptr_array_index(known, j), table[i].key) == 0;
+        if (!seen)
+            g_ptr_array_add(known, (gpointer)table[i].key);
     }
 }
 
-/* Every key of a registered projection kind's table, once each, in registry order. */
-static void add_kind_keys(GPtrArray *known) {
-    for (const OzProjectionKindOps *const *k = oz_projection_kinds(); *k; k++)
-        for (int i = 0; (*k)->params && (*k)->params[i].key; i++) {
-            gboolean seen = FALSE;
-            for (guint j = 0; j < known->len && !seen; j++)
-                seen = strcmp(g_ptr_array_index(known, j), (*k)->params[i].key) == 0;
-            if (!seen)
-                g_ptr_array_add(known, (gpointer)(*k)->params[i].key);
+/* Every key of the registered plugins whose keys a section of this kind takes (the neuron
+ * models' for a population, the projection kinds', the rules', the data sets'), once each,
+ * in registry order; nothing for the other kinds. */
+static void add_plugin_keys(GPtrArray *known, Kind kind) {
+    switch (kind) {
+    case K_POPULATION:
+        for (const OzNeuronOps *const *m = oz_neuron_models(); *m; m++) {
+            add_param_keys(known, (*m)->common_params);
+            add_param_keys(known, (*m)->params);
         }
+        break;
+    case K_PROJECTION:
+        for (const OzProjectionKindOps *const *k = oz_projection_kinds(); *k; k++)
+            add_param_keys(known, (*k)->params);
+        break;
+    case K_RULE:
+        for (const OzRuleOps *const *r = oz_rule_all(); *r; r++)
+            add_param_keys(known, (*r)->params);
+        break;
+    case K_DATA:
+        for (const OzDatasetOps *const *d = oz_datasets(); *d; d++)
+            add_param_keys(known, (*d)->params);
+        break;
+    default:
+        break;
+    }
 }
 
 /* The raw text of a key, or NULL when absent (*raw_out).  FALSE with an error when the
@@ -646,30 +659,6 @@ static gboolean read_raw(const Ctx *c, GKeyFile *kf, const char *section, const 
         return FALSE;
     }
     return TRUE;
-}
-
-/* Every key of a registered rule's table, once each, in registry order. */
-static void add_rule_keys(GPtrArray *known) {
-    for (const OzRuleOps *const *r = oz_rule_all(); *r; r++)
-        for (int i = 0; (*r)->params && (*r)->params[i].key; i++) {
-            gboolean seen = FALSE;
-            for (guint j = 0; j < known->len && !seen; j++)
-                seen = strcmp(g_ptr_array_index(known, j), (*r)->params[i].key) == 0;
-            if (!seen)
-                g_ptr_array_add(known, (gpointer)(*r)->params[i].key);
-        }
-}
-
-/* Every key of a registered data set's table, once each, in registry order. */
-static void add_dataset_keys(GPtrArray *known) {
-    for (const OzDatasetOps *const *d = oz_datasets(); *d; d++)
-        for (int i = 0; (*d)->params && (*d)->params[i].key; i++) {
-            gboolean seen = FALSE;
-            for (guint j = 0; j < known->len && !seen; j++)
-                seen = strcmp(g_ptr_array_index(known, j), (*d)->params[i].key) == 0;
-            if (!seen)
-                g_ptr_array_add(known, (gpointer)(*d)->params[i].key);
-        }
 }
 
 /* A plugin's key table (NULL or ended by a NULL key): each key from the file or its
@@ -714,6 +703,17 @@ static void take_plugin_keys(GPtrArray *keys, GPtrArray *values, char ***keys_ou
     *values_out = (char **)g_ptr_array_free(values, FALSE);
 }
 
+/* read_plugin_keys over one table, the keys read handed over to *keys_out and *values_out
+ * whether or not they all parse. */
+static gboolean fill_plugin_keys(const Ctx *c, GKeyFile *kf, const char *section,
+                                 const OzParamSpec *table, gpointer base, char ***keys_out,
+                                 char ***values_out, GError **error) {
+    GPtrArray *keys = g_ptr_array_new(), *values = g_ptr_array_new();
+    gboolean ok = read_plugin_keys(c, kf, section, table, base, keys, values, error);
+    take_plugin_keys(keys, values, keys_out, values_out);
+    return ok;
+}
+
 /* The rule's own keys: every key of its table, from the file or its default, validated by
  * the rule's specs and kept as text.  Keys of other registered rules were let through by
  * fill_section and are ignored here. */
@@ -722,10 +722,7 @@ static gboolean fill_rule_keys(const Ctx *c, GKeyFile *kf, const char *section,
     const OzRuleOps *ops = oz_rule_lookup(rc->name);
     g_assert(ops); /* the "@rules" enum accepted it */
     OzLearnParams scratch = {0};
-    GPtrArray *keys = g_ptr_array_new(), *values = g_ptr_array_new();
-    gboolean ok = read_plugin_keys(c, kf, section, ops->params, &scratch, keys, values, error);
-    take_plugin_keys(keys, values, &rc->keys, &rc->values);
-    return ok;
+    return fill_plugin_keys(c, kf, section, ops->params, &scratch, &rc->keys, &rc->values, error);
 }
 
 /* The data set's own keys: every key of its table, from the file or its default, validated
@@ -736,9 +733,8 @@ static gboolean fill_dataset_keys(const Ctx *c, GKeyFile *kf, const char *sectio
     const OzDatasetOps *ops = oz_dataset_lookup(dc->dataset);
     g_assert(ops); /* the "@datasets" enum accepted it */
     gpointer scratch = g_malloc0(MAX(ops->params_size, 1));
-    GPtrArray *keys = g_ptr_array_new(), *values = g_ptr_array_new();
-    gboolean ok = read_plugin_keys(c, kf, section, ops->params, scratch, keys, values, error);
-    take_plugin_keys(keys, values, &dc->keys, &dc->values);
+    gboolean ok =
+        fill_plugin_keys(c, kf, section, ops->params, scratch, &dc->keys, &dc->values, error);
     oz_dataset_params_free(ops, scratch);
     return ok;
 }
@@ -751,14 +747,7 @@ static gboolean fill_section(const Ctx *c, GKeyFile *kf, Kind kind, const char *
     for (gsize i = 0; i < G_N_ELEMENTS(schema); i++)
         if (schema[i].kind == kind)
             g_ptr_array_add(known_keys, (gpointer)schema[i].key);
-    if (kind == K_POPULATION)
-        add_model_keys(known_keys);
-    if (kind == K_PROJECTION)
-        add_kind_keys(known_keys);
-    if (kind == K_RULE)
-        add_rule_keys(known_keys);
-    if (kind == K_DATA)
-        add_dataset_keys(known_keys);
+    add_plugin_keys(known_keys, kind);
     const char *const *known = (const char *const *)known_keys->pdata;
     const gsize nknown = known_keys->len;
     for (char **k = keys; k && *k; k++) {
@@ -814,11 +803,16 @@ static void pop_config_free(OzPopulationConfig *p) {
     g_free(p);
 }
 
-const char *oz_population_config_get(const OzPopulationConfig *pc, const char *key) {
-    for (int i = 0; pc->keys && pc->keys[i]; i++)
-        if (strcmp(pc->keys[i], key) == 0)
-            return pc->values[i];
+/* The value beside key in the parallel NULL-terminated vectors keys and values, or NULL. */
+static const char *value_of(char *const *keys, char *const *values, const char *key) {
+    for (int i = 0; keys && keys[i]; i++)
+        if (strcmp(keys[i], key) == 0)
+            return values[i];
     return NULL;
+}
+
+const char *oz_population_config_get(const OzPopulationConfig *pc, const char *key) {
+    return value_of(pc->keys, pc->values, key);
 }
 
 /* The shape key: 1 to OZ_SCENARIO_SHAPE_MAX positive integers separated by commas, whose
@@ -907,10 +901,7 @@ static gboolean fill_kind_keys(const Ctx *c, GKeyFile *kf, const char *section,
     const OzProjectionKindOps *ops = oz_projection_kind_lookup(p->kind);
     g_assert(ops); /* the "@kinds" enum accepted it */
     g_autofree gpointer own = ops->params_size ? g_malloc0(ops->params_size) : NULL;
-    GPtrArray *keys = g_ptr_array_new(), *values = g_ptr_array_new();
-    gboolean ok = read_plugin_keys(c, kf, section, ops->params, own, keys, values, error);
-    take_plugin_keys(keys, values, &p->keys, &p->values);
-    return ok;
+    return fill_plugin_keys(c, kf, section, ops->params, own, &p->keys, &p->values, error);
 }
 
 static void fb_config_free(OzFeedbackConfig *p) {
@@ -1015,10 +1006,7 @@ static OzPopulationConfig *find_pop(const OzScenario *sc, const char *name) {
 }
 
 const char *oz_data_config_get(const OzDataConfig *dc, const char *key) {
-    for (int i = 0; dc->keys && dc->keys[i]; i++)
-        if (strcmp(dc->keys[i], key) == 0)
-            return dc->values[i];
-    return NULL;
+    return value_of(dc->keys, dc->values, key);
 }
 
 /* The data set's checks across its keys and of what they name (files, folders), as the run
@@ -1285,6 +1273,55 @@ static gboolean expand_nir(const Ctx *c, GKeyFile *kf, gboolean *expanded, GErro
     return TRUE;
 }
 
+/* Where the values of a singleton section of this kind go. */
+static gpointer singleton_config(OzScenario *sc, Kind kind) {
+    switch (kind) {
+    case K_RUN:
+        return &sc->run;
+    case K_DATA:
+        return &sc->data;
+    case K_RECORD:
+        return &sc->record;
+    case K_RULE:
+        return &sc->rule;
+    case K_OPTIMIZER:
+        return &sc->optimizer;
+    case K_NETWORK:
+        return &sc->network;
+    case K_HARDWARE:
+        return &sc->hardware;
+    default:
+        g_assert_not_reached();
+    }
+}
+
+/* A new configuration named name for a named section of this kind, appended to the
+ * scenario's list of them (which owns it). */
+static gpointer add_named_config(OzScenario *sc, Kind kind, const char *name) {
+    switch (kind) {
+    case K_POPULATION: {
+        OzPopulationConfig *p = g_new0(OzPopulationConfig, 1);
+        p->name = g_strdup(name);
+        g_ptr_array_add(sc->pops, p);
+        return p;
+    }
+    case K_PROJECTION: {
+        OzProjectionConfig *p = g_new0(OzProjectionConfig, 1);
+        p->name = g_strdup(name);
+        g_ptr_array_add(sc->projs, p);
+        return p;
+    }
+    case K_FEEDBACK: {
+        OzFeedbackConfig *p = g_new0(OzFeedbackConfig, 1);
+        p->name = g_strdup(name);
+        g_ptr_array_add(sc->feedbacks, p);
+        return p;
+    }
+    default:
+        g_assert_not_reached();
+    }
+}
+
 OzScenario *oz_scenario_load_data(const char *text, const char *path, const char *const *overrides,
                                   GError **error) {
     g_autoptr(GKeyFile) kf = g_key_file_new();
@@ -1353,53 +1390,8 @@ OzScenario *oz_scenario_load_data(const char *text, const char *path, const char
                         name);
             return NULL;
         }
-        gpointer base = NULL;
-        switch (kind) {
-        case K_RUN:
-            base = &sc->run;
-            break;
-        case K_DATA:
-            base = &sc->data;
-            break;
-        case K_RECORD:
-            base = &sc->record;
-            break;
-        case K_RULE:
-            base = &sc->rule;
-            break;
-        case K_OPTIMIZER:
-            base = &sc->optimizer;
-            break;
-        case K_NETWORK:
-            base = &sc->network;
-            break;
-        case K_POPULATION: {
-            OzPopulationConfig *p = g_new0(OzPopulationConfig, 1);
-            p->name = g_strdup(name);
-            g_ptr_array_add(sc->pops, p);
-            base = p;
-            break;
-        }
-        case K_PROJECTION: {
-            OzProjectionConfig *p = g_new0(OzProjectionConfig, 1);
-            p->name = g_strdup(name);
-            g_ptr_array_add(sc->projs, p);
-            base = p;
-            break;
-        }
-        case K_HARDWARE:
-            base = &sc->hardware;
-            break;
-        case K_FEEDBACK: {
-            OzFeedbackConfig *p = g_new0(OzFeedbackConfig, 1);
-            p->name = g_strdup(name);
-            g_ptr_array_add(sc->feedbacks, p);
-            base = p;
-            break;
-        }
-        case K_COUNT:
-            break;
-        }
+        gpointer base =
+            kind_named[kind] ? add_named_config(sc, kind, name) : singleton_config(sc, kind);
         seen[kind] = TRUE;
         if (!fill_section(&c, kf, kind, *g, base, error))
             return NULL;
@@ -1410,12 +1402,9 @@ OzScenario *oz_scenario_load_data(const char *text, const char *path, const char
             return NULL;
     }
     /* Singleton sections that are absent still get their defaults. */
-    Kind singles[] = {K_RUN, K_DATA, K_RECORD, K_RULE, K_OPTIMIZER, K_NETWORK, K_HARDWARE};
-    gpointer bases[] = {&sc->run,       &sc->data,    &sc->record,  &sc->rule,
-                        &sc->optimizer, &sc->network, &sc->hardware};
-    for (gsize i = 0; i < G_N_ELEMENTS(singles); i++)
-        if (!seen[singles[i]] &&
-            !fill_section(&c, kf, singles[i], kind_names[singles[i]], bases[i], error))
+    for (int k = 0; k < K_COUNT; k++)
+        if (!kind_named[k] && !seen[k] &&
+            !fill_section(&c, kf, (Kind)k, kind_names[k], singleton_config(sc, (Kind)k), error))
             return NULL;
     if (!validate(&c, sc, error))
         return NULL;
@@ -1453,38 +1442,37 @@ static void describe_params(GString *s, const OzParamSpec *table) {
     }
 }
 
-/* The keys of every registered model, from their ops tables, under the population
- * section. */
-static void describe_models(GString *s) {
-    for (const OzNeuronOps *const *m = oz_neuron_models(); *m; m++) {
-        g_string_append_printf(s, "  model = %s: %s\n", (*m)->name, (*m)->help);
-        describe_params(s, (*m)->common_params);
-        describe_params(s, (*m)->params);
-    }
-}
-
-/* The keys of every registered projection kind, from their ops tables, under the
- * projection section. */
-static void describe_kinds(GString *s) {
-    for (const OzProjectionKindOps *const *k = oz_projection_kinds(); *k; k++) {
-        g_string_append_printf(s, "  kind = %s: %s\n", (*k)->name, (*k)->help);
-        describe_params(s, (*k)->params);
-    }
-}
-
-/* The keys of every registered data set, from their ops tables, under the data section. */
-static void describe_datasets(GString *s) {
-    for (const OzDatasetOps *const *d = oz_datasets(); *d; d++) {
-        g_string_append_printf(s, "  dataset = %s: %s\n", (*d)->name, (*d)->help);
-        describe_params(s, (*d)->params);
-    }
-}
-
-/* The keys of every registered rule, from their ops tables, under the rule section. */
-static void describe_rules(GString *s) {
-    for (const OzRuleOps *const *r = oz_rule_all(); *r; r++) {
-        g_string_append_printf(s, "  name = %s: %s\n", (*r)->name, (*r)->summary);
-        describe_params(s, (*r)->params);
+/* The keys of every registered plugin whose keys a section of this kind takes, from their
+ * ops tables, each plugin under the key that chooses it; nothing for the other kinds. */
+static void describe_plugins(GString *s, Kind kind) {
+    switch (kind) {
+    case K_POPULATION:
+        for (const OzNeuronOps *const *m = oz_neuron_models(); *m; m++) {
+            g_string_append_printf(s, "  model = %s: %s\n", (*m)->name, (*m)->help);
+            describe_params(s, (*m)->common_params);
+            describe_params(s, (*m)->params);
+        }
+        break;
+    case K_PROJECTION:
+        for (const OzProjectionKindOps *const *k = oz_projection_kinds(); *k; k++) {
+            g_string_append_printf(s, "  kind = %s: %s\n", (*k)->name, (*k)->help);
+            describe_params(s, (*k)->params);
+        }
+        break;
+    case K_DATA:
+        for (const OzDatasetOps *const *d = oz_datasets(); *d; d++) {
+            g_string_append_printf(s, "  dataset = %s: %s\n", (*d)->name, (*d)->help);
+            describe_params(s, (*d)->params);
+        }
+        break;
+    case K_RULE:
+        for (const OzRuleOps *const *r = oz_rule_all(); *r; r++) {
+            g_string_append_printf(s, "  name = %s: %s\n", (*r)->name, (*r)->summary);
+            describe_params(s, (*r)->params);
+        }
+        break;
+    default:
+        break;
     }
 }
 
@@ -1494,14 +1482,8 @@ char *oz_scenario_describe(void) {
     for (gsize i = 0; i < G_N_ELEMENTS(schema); i++) {
         const KeySpec *ks = &schema[i];
         if ((int)ks->kind != last) {
-            if (last == K_POPULATION)
-                describe_models(s);
-            if (last == K_PROJECTION)
-                describe_kinds(s);
-            if (last == K_RULE)
-                describe_rules(s);
-            if (last == K_DATA)
-                describe_datasets(s);
+            if (last >= 0)
+                describe_plugins(s, (Kind)last);
             last = (int)ks->kind;
             g_string_append_printf(s, "\n[%s%s]\n", kind_names[ks->kind],
                                    kind_named[ks->kind] ? " NAME" : "");
@@ -1514,13 +1496,7 @@ char *oz_scenario_describe(void) {
         else
             g_string_append(s, " (required)\n");
     }
-    if (last == K_POPULATION)
-        describe_models(s);
-    if (last == K_PROJECTION)
-        describe_kinds(s);
-    if (last == K_RULE)
-        describe_rules(s);
-    if (last == K_DATA)
-        describe_datasets(s);
+    if (last >= 0)
+        describe_plugins(s, (Kind)last);
     return g_string_free(s, FALSE);
 }
