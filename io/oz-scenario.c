@@ -794,10 +794,24 @@ static gboolean fill_section(const Ctx *c, GKeyFile *kf, Kind kind, const char *
     return TRUE;
 }
 
+/* Frees what the schema fills in a section's configuration at base: its text and list
+ * fields (the kind's T_STRING, T_ENUM and T_LIST keys), each left NULL. */
+static void clear_section(Kind kind, gpointer base) {
+    for (gsize i = 0; i < G_N_ELEMENTS(schema); i++) {
+        const KeySpec *ks = &schema[i];
+        gpointer field = (char *)base + ks->offset;
+        if (ks->kind != kind)
+            continue;
+        if (ks->type == T_STRING || ks->type == T_ENUM)
+            g_clear_pointer((char **)field, g_free);
+        else if (ks->type == T_LIST)
+            g_clear_pointer((char ***)field, g_strfreev);
+    }
+}
+
 static void pop_config_free(OzPopulationConfig *p) {
     g_free(p->name);
-    g_free(p->model);
-    g_free(p->shape);
+    clear_section(K_POPULATION, p);
     g_strfreev(p->keys);
     g_strfreev(p->values);
     g_free(p);
@@ -906,19 +920,38 @@ static gboolean fill_kind_keys(const Ctx *c, GKeyFile *kf, const char *section,
 
 static void fb_config_free(OzFeedbackConfig *p) {
     g_free(p->name);
-    g_free(p->eligibility);
+    clear_section(K_FEEDBACK, p);
     g_free(p);
 }
 
 static void proj_config_free(OzProjectionConfig *p) {
     g_free(p->name);
-    g_free(p->from);
-    g_free(p->to);
-    g_free(p->init);
-    g_free(p->kind);
+    clear_section(K_PROJECTION, p);
     g_strfreev(p->keys);
     g_strfreev(p->values);
     g_free(p);
+}
+
+/* Where the values of a singleton section of this kind go. */
+static gpointer singleton_config(OzScenario *sc, Kind kind) {
+    switch (kind) {
+    case K_RUN:
+        return &sc->run;
+    case K_DATA:
+        return &sc->data;
+    case K_RECORD:
+        return &sc->record;
+    case K_RULE:
+        return &sc->rule;
+    case K_OPTIMIZER:
+        return &sc->optimizer;
+    case K_NETWORK:
+        return &sc->network;
+    case K_HARDWARE:
+        return &sc->hardware;
+    default:
+        g_assert_not_reached();
+    }
 }
 
 void oz_scenario_free(OzScenario *sc) {
@@ -927,29 +960,13 @@ void oz_scenario_free(OzScenario *sc) {
     g_free(sc->path);
     g_free(sc->text);
     g_strfreev(sc->overrides);
-    g_free(sc->run.name);
-    g_free(sc->run.mode);
-    g_free(sc->run.delivery);
-    OzDataConfig *d = &sc->data;
-    g_free(d->dataset);
-    g_strfreev(d->keys);
-    g_strfreev(d->values);
-    g_strfreev(sc->record.spike_populations);
-    g_free(sc->rule.name);
-    g_free(sc->rule.noise);
-    g_free(sc->rule.noise_position);
-    g_free(sc->rule.alpha_schedule);
-    g_free(sc->rule.step);
-    g_free(sc->rule.sphere_radius);
-    g_free(sc->rule.trace_under_noise);
-    g_free(sc->rule.noise_dropout_order);
-    g_free(sc->rule.first_layer_factor);
+    for (int k = 0; k < K_COUNT; k++)
+        if (!kind_named[k])
+            clear_section((Kind)k, singleton_config(sc, (Kind)k));
+    g_strfreev(sc->data.keys);
+    g_strfreev(sc->data.values);
     g_strfreev(sc->rule.keys);
     g_strfreev(sc->rule.values);
-    g_free(sc->optimizer.name);
-    g_free(sc->optimizer.schedule);
-    g_free(sc->network.from_nir);
-    g_free(sc->hardware.bp_model);
     if (sc->pops)
         g_ptr_array_free(sc->pops, TRUE);
     if (sc->projs)
@@ -1244,7 +1261,7 @@ static gboolean expand_nir(const Ctx *c, GKeyFile *kf, gboolean *expanded, GErro
     OzNetworkConfig nc = {0};
     if (!fill_section(c, kf, K_NETWORK, "network", &nc, error))
         return FALSE;
-    g_free(nc.from_nir);
+    clear_section(K_NETWORK, &nc);
     g_autofree char *mode = g_key_file_get_string(kf, "run", "mode", NULL);
     g_autofree char *sections = NULL;
     if (!oz_nir_import(file, nc.nir_dt, g_strcmp0(mode ? g_strstrip(mode) : NULL, "train") == 0,
@@ -1271,28 +1288,6 @@ static gboolean expand_nir(const Ctx *c, GKeyFile *kf, gboolean *expanded, GErro
     }
     *expanded = TRUE;
     return TRUE;
-}
-
-/* Where the values of a singleton section of this kind go. */
-static gpointer singleton_config(OzScenario *sc, Kind kind) {
-    switch (kind) {
-    case K_RUN:
-        return &sc->run;
-    case K_DATA:
-        return &sc->data;
-    case K_RECORD:
-        return &sc->record;
-    case K_RULE:
-        return &sc->rule;
-    case K_OPTIMIZER:
-        return &sc->optimizer;
-    case K_NETWORK:
-        return &sc->network;
-    case K_HARDWARE:
-        return &sc->hardware;
-    default:
-        g_assert_not_reached();
-    }
 }
 
 /* A new configuration named name for a named section of this kind, appended to the
