@@ -85,24 +85,26 @@ static OzStudyRun *run_at(const Report *rep, guint i) {
     return rep->study->runs->pdata[i];
 }
 
+/* A table being filled: where fill_row puts a row. */
+typedef struct {
+    Report *rep;
+    Table *t;
+} Fill;
+
+/* One result row (key, value[, partial]) as the value of run i; a NULL value is none. */
+static void fill_row(guint i, sqlite3_stmt *st, gpointer data) {
+    Fill *fl = data;
+    if (sqlite3_column_type(st, 1) == SQLITE_NULL)
+        return;
+    gboolean partial = sqlite3_column_count(st) > 2 && sqlite3_column_int(st, 2) == 0;
+    put(fl->rep, fl->t, (const char *)sqlite3_column_text(st, 0), i, sqlite3_column_double(st, 1),
+        partial);
+}
+
 /* Runs sql once per run (?1 = the run id); each result row is (key, value[, partial]). */
 static gboolean fill(Report *rep, Table *t, const char *sql, GError **error) {
-    sqlite3_stmt *st = oz_study_prepare(rep->study, sql, error);
-    if (!st)
-        return FALSE;
-    for (guint i = 0; i < rep->nruns; i++) {
-        sqlite3_reset(st);
-        sqlite3_bind_int64(st, 1, run_at(rep, i)->id);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            if (sqlite3_column_type(st, 1) == SQLITE_NULL)
-                continue;
-            gboolean partial = sqlite3_column_count(st) > 2 && sqlite3_column_int(st, 2) == 0;
-            put(rep, t, (const char *)sqlite3_column_text(st, 0), i, sqlite3_column_double(st, 1),
-                partial);
-        }
-    }
-    sqlite3_finalize(st);
-    return TRUE;
+    Fill fl = {rep, t};
+    return oz_study_each_run_rows(rep->study, sql, fill_row, &fl, error);
 }
 
 static gboolean build(Report *rep, GError **error) {
@@ -249,16 +251,6 @@ static void out_text(const Report *rep, GString *s, gboolean markdown) {
     }
 }
 
-static void csv_field(GString *s, const char *v) {
-    g_string_append_c(s, '"');
-    for (const char *c = v; *c; c++) {
-        if (*c == '"')
-            g_string_append_c(s, '"');
-        g_string_append_c(s, *c);
-    }
-    g_string_append_c(s, '"');
-}
-
 /* One line per value: table, quantity, run_id, run, value (all digits), partial. */
 static void out_csv(const Report *rep, GString *s) {
     g_string_append(s, "table,quantity,run_id,run,value,partial\n");
@@ -269,11 +261,11 @@ static void out_csv(const Report *rep, GString *s) {
             for (guint i = 0; i < rep->nruns; i++) {
                 if (isnan(r->vals[i]))
                     continue;
-                csv_field(s, t->title);
+                oz_study_csv_field(s, t->title);
                 g_string_append_c(s, ',');
-                csv_field(s, r->key);
+                oz_study_csv_field(s, r->key);
                 g_string_append_printf(s, ",%" G_GINT64_FORMAT ",", run_at(rep, i)->id);
-                csv_field(s, run_at(rep, i)->label);
+                oz_study_csv_field(s, run_at(rep, i)->label);
                 g_string_append_printf(s, ",%.17g,%d\n", r->vals[i], r->partial[i]);
             }
         }
