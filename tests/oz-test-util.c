@@ -494,3 +494,18 @@ void oz_test_assert_checkpoints_equal(const char *db_a, gint64 run_a, const char
     const char *const tables[] = {"checkpoints", NULL};
     assert_tables_equal(db_a, run_a, db_b, run_b, tables);
 }
+
+/* ---- The tiny-scenario fixture ---- */
+
+char *oz_test_tiny_dir;
+char *oz_test_tiny_text;
+
+void oz_test_tiny_setup(void) {
+    oz_test_tiny_dir = oz_test_tmpdir();
+    oz_test_tiny_text = oz_test_tiny_scenario(oz_test_tiny_dir);
+}
+
+void oz_test_tiny_teardown(void) {
+    oz_test_rmtree(oz_test_tiny_dir);
+    g_free(oz_test_tiny_text);
+}
