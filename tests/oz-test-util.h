@@ -103,3 +103,8 @@ extern char *oz_test_tiny_dir;
 extern char *oz_test_tiny_text;
 void oz_test_tiny_setup(void);
 void oz_test_tiny_teardown(void);
+
+/* ---- The program's standard output ---- */
+
+/* oz_test_run, and *out receives standard output (transfer full). */
+int oz_test_run_out(char **out, char **err_out, const char *first, ...) G_GNUC_NULL_TERMINATED;

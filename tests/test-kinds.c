@@ -61,11 +61,8 @@ Test(kinds, an_unknown_kind_lists_the_registered_ones) {
 }
 
 Test(kinds, keys_lists_every_kind_and_its_keys_from_the_ops_tables) {
-    g_autofree char *cmd = g_strdup_printf("'%s' keys", oz_test_bin());
     g_autofree char *out = NULL;
-    int status = 0;
-    cr_assert(g_spawn_command_line_sync(cmd, &out, NULL, &status, NULL));
-    cr_assert(g_spawn_check_wait_status(status, NULL), "keys exits 0");
+    cr_assert_eq(oz_test_run_out(&out, NULL, "keys", NULL), 0, "keys exits 0");
     const char *proj = strstr(out, "[projection NAME]");
     cr_assert_not_null(proj);
     for (const OzProjectionKindOps *const *k = oz_projection_kinds(); *k; k++) {

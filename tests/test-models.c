@@ -275,11 +275,8 @@ Test(models, a_population_keeps_its_shape) {
 /* ---- The program: `keys`, the parameters table, populations.shape ---- */
 
 Test(models, keys_lists_every_model_key_from_the_ops_tables) {
-    g_autofree char *cmd = g_strdup_printf("'%s' keys", oz_test_bin());
     g_autofree char *out = NULL;
-    int status = 0;
-    cr_assert(g_spawn_command_line_sync(cmd, &out, NULL, &status, NULL));
-    cr_assert(g_spawn_check_wait_status(status, NULL), "keys exits 0");
+    cr_assert_eq(oz_test_run_out(&out, NULL, "keys", NULL), 0, "keys exits 0");
     for (const OzNeuronOps *const *m = oz_neuron_models(); *m; m++) {
         g_autofree char *head = g_strdup_printf("  model = %s: %s\n", (*m)->name, (*m)->help);
         const char *at = strstr(out, head);
