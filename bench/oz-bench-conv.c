@@ -8,30 +8,12 @@
  * Usage: oz-bench-conv [reps] [threads] [batch]
  */
 #include "neurons/oz-projection.h"
+#include "oz-bench-util.h"
 
 #include "engine/oz-par.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* f->s holds a packet: make it a spike frame (the lists are built by the event path). */
-static void load_packet(OzFrame *f, int B, int N) {
-    f->kind = OZ_FRAME_SPIKES;
-    f->nspikes = 0;
-    for (int b = 0; b < B; b++) {
-        int cnt = 0;
-        for (int i = 0; i < N; i++)
-            cnt += f->s[b * N + i] != 0.0f;
-        f->counts[b] = cnt;
-        f->nspikes += (guint64)cnt;
-    }
-    f->indexed = FALSE;
-}
 
 /* The conv2d kind's keys: kernel 3, padding 1, the rest defaults. */
 static gpointer conv_keys(const OzProjectionKindOps *ops) {
@@ -76,7 +58,7 @@ int main(int argc, char **argv) {
         f->value = 1.0f;
         for (int k = 0; k < B * NPRE; k++)
             f->s[k] = oz_rng_uniform(&rng) < rates[r] ? 1.0f : 0.0f;
-        load_packet(f, B, NPRE);
+        oz_bench_spike_frame(f, B, NPRE);
         for (int k = -1; k < reps; k++) { /* k = −1 warms caches and allocates buffers */
             for (int path = 0; path < 2; path++) {
                 proj->p.delivery = path == 0 ? OZ_DELIVERY_EVENT : OZ_DELIVERY_DENSE;
@@ -89,9 +71,7 @@ int main(int argc, char **argv) {
                     (path == 0 ? t_ev : t_im)[k] = ms;
             }
         }
-        qsort(t_ev, reps, sizeof(double), cmp_double);
-        qsort(t_im, reps, sizeof(double), cmp_double);
-        double me = t_ev[reps / 2], mi = t_im[reps / 2];
+        double me = oz_bench_median(t_ev, reps), mi = oz_bench_median(t_im, reps);
         printf("| %.0f%% | %.2f | %.2f | %.2f |\n", rates[r] * 100, me, mi, me / mi);
         g_string_append_printf(json, "%s{\"rate\": %.2f, \"event_ms\": %.4f, \"im2col_ms\": %.4f}",
                                r ? ", " : "", rates[r], me, mi);

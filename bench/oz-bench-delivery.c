@@ -9,31 +9,12 @@
  * Usage: oz-bench-delivery [reps] [threads]
  */
 #include "neurons/oz-projection.h"
+#include "oz-bench-util.h"
 
 #include "engine/oz-par.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* f->s holds a packet of B samples × N neurons: make it a spike frame (counts, no lists
- * yet — building them is part of delivery). */
-static void load_packet(OzFrame *f, int B, int N) {
-    f->kind = OZ_FRAME_SPIKES;
-    f->nspikes = 0;
-    for (int b = 0; b < B; b++) {
-        int cnt = 0;
-        for (int i = 0; i < N; i++)
-            cnt += f->s[b * N + i] != 0.0f;
-        f->counts[b] = cnt;
-        f->nspikes += (guint64)cnt;
-    }
-    f->indexed = FALSE;
-}
 
 int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 21;
@@ -69,7 +50,7 @@ int main(int argc, char **argv) {
         f->value = 1.0f;
         for (int k = 0; k < B * N; k++)
             f->s[k] = oz_rng_uniform(&rng) < rates[r] ? 1.0f : 0.0f;
-        load_packet(f, B, N);
+        oz_bench_spike_frame(f, B, N);
         /* The previous packet of the delta column: 5% of the neurons flipped. */
         memcpy(s_cur, f->s, sizeof(float) * B * N);
         for (int k = 0; k < B * N; k++)
@@ -88,22 +69,20 @@ int main(int argc, char **argv) {
             /* Delta: deliver the previous packet (untimed), then this one as a change. */
             oz_projection_reset(dproj);
             memcpy(f->s, s_prev, sizeof(float) * B * N);
-            load_packet(f, B, N);
+            oz_bench_spike_frame(f, B, N);
             memset(acc, 0, sizeof(float) * B * N);
             if (f->nspikes)
                 oz_projection_deliver(dproj, f, acc);
             memcpy(f->s, s_cur, sizeof(float) * B * N);
-            load_packet(f, B, N);
+            oz_bench_spike_frame(f, B, N);
             memset(acc, 0, sizeof(float) * B * N);
             gint64 t0 = g_get_monotonic_time();
             oz_projection_deliver(dproj, f, acc);
             if (k >= 0)
                 t_dl[k] = (double)(g_get_monotonic_time() - t0) / 1000.0;
         }
-        qsort(t_ev, reps, sizeof(double), cmp_double);
-        qsort(t_de, reps, sizeof(double), cmp_double);
-        qsort(t_dl, reps, sizeof(double), cmp_double);
-        double me = t_ev[reps / 2], md = t_de[reps / 2], ml = t_dl[reps / 2];
+        double me = oz_bench_median(t_ev, reps), md = oz_bench_median(t_de, reps),
+               ml = oz_bench_median(t_dl, reps);
         printf("| %.0f%% | %.3f | %.3f | %.2f | %.3f | %.2f |\n", rates[r] * 100, me, md, me / md, ml,
                ml / md);
         g_string_append_printf(json,

@@ -6,6 +6,7 @@
  */
 #include "engine/oz-engine.h"
 #include "engine/oz-rng.h"
+#include "oz-bench-util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,11 +30,6 @@ static void hop(OzEngine *e, const OzEvent *ev, gpointer user) {
     oz_engine_schedule(e, ev->tick + delay, stage, c->handler, ev->arg);
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 int main(int argc, char **argv) {
     guint64 total = argc > 1 ? strtoull(argv[1], NULL, 10) : 10000000ULL;
     int reps = argc > 2 ? atoi(argv[2]) : 3;
@@ -52,8 +48,7 @@ int main(int argc, char **argv) {
         rate[k] = (double)n / s;
         oz_engine_free(e);
     }
-    qsort(rate, reps, sizeof(double), cmp_double);
-    printf("%.0f\n", rate[reps / 2]);
+    printf("%.0f\n", oz_bench_median(rate, reps));
     g_free(rate);
     return 0;
 }

@@ -6,14 +6,10 @@
  * median over reps of the total time of one round of shapes; both rates go to stderr.
  * Usage: oz-bench-sgemm [threads] [reps] */
 #include "engine/oz-par.h"
+#include "oz-bench-util.h"
 #include <glib.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 extern void openblas_set_num_threads(int);
 
@@ -47,8 +43,7 @@ static double rate(gboolean team, int reps) {
         if (r >= 0)
             t[r] = (double)(g_get_monotonic_time() - t0) / 1e6;
     }
-    qsort(t, reps, sizeof(double), cmp_double);
-    double r = flops / t[reps / 2] / 1e9;
+    double r = flops / oz_bench_median(t, reps) / 1e9;
     g_free(a);
     g_free(b);
     g_free(c);

@@ -6,7 +6,7 @@
  * that size.  Only polarity packets (type 1) are decoded; other packets are skipped by their
  * declared size.  This file does not bin (oz-binning.c) and knows no scenario key.
  */
-#include "oz-events.h"
+#include "oz-events-private.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -200,16 +200,7 @@ gboolean oz_aedat3_parse(const guint8 *b, gsize len, const char *path, OzEventSt
 
 gboolean oz_aedat3_read_file(const char *path, OzEventStream *out, GError **error) {
     g_return_val_if_fail(path != NULL && out != NULL, FALSE);
-    *out = (OzEventStream){.width = OZ_DVS128_SIZE, .height = OZ_DVS128_SIZE};
-    g_autofree char *text = NULL;
-    gsize len = 0;
-    g_autoptr(GError) local = NULL;
-    if (!g_file_get_contents(path, &text, &len, &local)) {
-        g_set_error(error, OZ_EVENTS_ERROR, OZ_EVENTS_ERROR_FAILED, "%s: cannot read: %s", path,
-                    local->message);
-        return FALSE;
-    }
-    return oz_aedat3_parse((const guint8 *)text, len, path, out, error);
+    return oz__event_read_file(path, OZ_DVS128_SIZE, oz_aedat3_parse, out, error);
 }
 
 /* ---- DVS-Gesture labels and trials --------------------------------------------------- */

@@ -7,7 +7,7 @@
  * file and its byte offset, and nothing is returned.  This file does not bin (oz-binning.c)
  * and does not know the data set's scenario keys (the dataset layer).
  */
-#include "oz-events.h"
+#include "oz-events-private.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -77,16 +77,7 @@ gboolean oz_nmnist_parse(const guint8 *bytes, gsize len, const char *name, OzEve
 
 gboolean oz_nmnist_read_file(const char *path, OzEventStream *out, GError **error) {
     g_return_val_if_fail(path != NULL && out != NULL, FALSE);
-    *out = (OzEventStream){.width = OZ_NMNIST_SIZE, .height = OZ_NMNIST_SIZE};
-    g_autofree char *bytes = NULL;
-    gsize len = 0;
-    g_autoptr(GError) local = NULL;
-    if (!g_file_get_contents(path, &bytes, &len, &local)) {
-        g_set_error(error, OZ_EVENTS_ERROR, OZ_EVENTS_ERROR_FAILED, "%s: cannot read: %s", path,
-                    local->message);
-        return FALSE;
-    }
-    return oz_nmnist_parse((const guint8 *)bytes, len, path, out, error);
+    return oz__event_read_file(path, OZ_NMNIST_SIZE, oz_nmnist_parse, out, error);
 }
 
 gboolean oz_nmnist_write_file(const char *path, const OzEventStream *s, GError **error) {

@@ -96,87 +96,91 @@ static OzStudyRun *run_at(Fig *f, guint i) {
 
 /* ---- Reading the numbers of each kind ---- */
 
+/* Each reader below runs its query once per chosen run (oz_study_each_run_rows) and adds
+ * the points of each result row in a row function: data is the figure (or, for energy, a
+ * panel of it). */
+
+static void curves_row(guint i, sqlite3_stmt *st, gpointer data) {
+    Fig *f = data;
+    int epoch = sqlite3_column_int(st, 0);
+    const char *phase = (const char *)sqlite3_column_text(st, 1);
+    if (sqlite3_column_type(st, 2) != SQLITE_NULL)
+        add_pt(f, i, "accuracy", phase, phase, epoch, 100.0 * sqlite3_column_double(st, 2), NULL);
+    if (sqlite3_column_type(st, 3) != SQLITE_NULL)
+        add_pt(f, i, "loss", phase, phase, epoch, sqlite3_column_double(st, 3), NULL);
+}
+
 static gboolean read_curves(Fig *f, GError **error) {
     f->xlabel = "epoch";
     panel_index(f, "accuracy", "accuracy (%)", FALSE);
     panel_index(f, "loss", "loss (per sample)", FALSE);
-    sqlite3_stmt *st =
-        oz_study_prepare(f->study,
-                         "SELECT epoch, phase, accuracy, loss FROM epochs WHERE run_id = ?1"
-                         " ORDER BY phase DESC, epoch",
-                         error);
-    if (!st)
-        return FALSE;
-    for (guint i = 0; i < f->study->runs->len; i++) {
-        sqlite3_reset(st);
-        sqlite3_bind_int64(st, 1, run_at(f, i)->id);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            int epoch = sqlite3_column_int(st, 0);
-            const char *phase = (const char *)sqlite3_column_text(st, 1);
-            if (sqlite3_column_type(st, 2) != SQLITE_NULL)
-                add_pt(f, i, "accuracy", phase, phase, epoch, 100.0 * sqlite3_column_double(st, 2),
-                       NULL);
-            if (sqlite3_column_type(st, 3) != SQLITE_NULL)
-                add_pt(f, i, "loss", phase, phase, epoch, sqlite3_column_double(st, 3), NULL);
-        }
-    }
-    sqlite3_finalize(st);
-    return TRUE;
+    return oz_study_each_run_rows(f->study,
+                                  "SELECT epoch, phase, accuracy, loss FROM epochs"
+                                  " WHERE run_id = ?1 ORDER BY phase DESC, epoch",
+                                  curves_row, f, error);
+}
+
+static void rates_row(guint i, sqlite3_stmt *st, gpointer data) {
+    Fig *f = data;
+    const char *phase = (const char *)sqlite3_column_text(st, 1);
+    const char *pop = (const char *)sqlite3_column_text(st, 2);
+    g_autofree char *panel = g_strdup_printf("firing rate of population %s", pop);
+    panel_index(f, panel, "spikes / neuron / tick", FALSE);
+    g_autofree char *series = g_strdup_printf("%s %s", pop, phase);
+    add_pt(f, i, panel, series, phase, sqlite3_column_int(st, 0), sqlite3_column_double(st, 3),
+           NULL);
 }
 
 static gboolean read_rates(Fig *f, GError **error) {
     f->xlabel = "epoch";
-    sqlite3_stmt *st =
-        oz_study_prepare(f->study,
-                         "SELECT f.epoch, f.phase, f.population, f.rate FROM firing_rates f"
-                         " LEFT JOIN populations p ON p.run_id = f.run_id AND p.name = f.population"
-                         " WHERE f.run_id = ?1 AND f.rate IS NOT NULL"
-                         " ORDER BY p.topo, f.population, f.phase DESC, f.epoch",
-                         error);
-    if (!st)
-        return FALSE;
-    for (guint i = 0; i < f->study->runs->len; i++) {
-        sqlite3_reset(st);
-        sqlite3_bind_int64(st, 1, run_at(f, i)->id);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            const char *phase = (const char *)sqlite3_column_text(st, 1);
-            const char *pop = (const char *)sqlite3_column_text(st, 2);
-            g_autofree char *panel = g_strdup_printf("firing rate of population %s", pop);
-            panel_index(f, panel, "spikes / neuron / tick", FALSE);
-            g_autofree char *series = g_strdup_printf("%s %s", pop, phase);
-            add_pt(f, i, panel, series, phase, sqlite3_column_int(st, 0),
-                   sqlite3_column_double(st, 3), NULL);
-        }
-    }
-    sqlite3_finalize(st);
-    return TRUE;
+    return oz_study_each_run_rows(
+        f->study,
+        "SELECT f.epoch, f.phase, f.population, f.rate FROM firing_rates f"
+        " LEFT JOIN populations p ON p.run_id = f.run_id AND p.name = f.population"
+        " WHERE f.run_id = ?1 AND f.rate IS NOT NULL"
+        " ORDER BY p.topo, f.population, f.phase DESC, f.epoch",
+        rates_row, f, error);
+}
+
+static void grad_row(guint i, sqlite3_stmt *st, gpointer data) {
+    Fig *f = data;
+    const char *proj = (const char *)sqlite3_column_text(st, 1);
+    int epoch = sqlite3_column_int(st, 0);
+    if (sqlite3_column_type(st, 2) != SQLITE_NULL)
+        add_pt(f, i, "cosine to BP", proj, proj, epoch, sqlite3_column_double(st, 2), NULL);
+    if (sqlite3_column_type(st, 3) != SQLITE_NULL && sqlite3_column_double(st, 3) > 0)
+        add_pt(f, i, "gradient variance", proj, proj, epoch, sqlite3_column_double(st, 3), NULL);
 }
 
 static gboolean read_grad(Fig *f, GError **error) {
     f->xlabel = "epoch";
     panel_index(f, "cosine to BP", "cosine (1)", FALSE);
     panel_index(f, "gradient variance", "variance per element", TRUE);
-    sqlite3_stmt *st = oz_study_prepare(f->study,
-                                        "SELECT epoch, projection, cos_bp, variance FROM grad_stats"
-                                        " WHERE run_id = ?1 ORDER BY projection, epoch",
-                                        error);
-    if (!st)
-        return FALSE;
-    for (guint i = 0; i < f->study->runs->len; i++) {
-        sqlite3_reset(st);
-        sqlite3_bind_int64(st, 1, run_at(f, i)->id);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            const char *proj = (const char *)sqlite3_column_text(st, 1);
-            int epoch = sqlite3_column_int(st, 0);
-            if (sqlite3_column_type(st, 2) != SQLITE_NULL)
-                add_pt(f, i, "cosine to BP", proj, proj, epoch, sqlite3_column_double(st, 2), NULL);
-            if (sqlite3_column_type(st, 3) != SQLITE_NULL && sqlite3_column_double(st, 3) > 0)
-                add_pt(f, i, "gradient variance", proj, proj, epoch, sqlite3_column_double(st, 3),
-                       NULL);
-        }
-    }
-    sqlite3_finalize(st);
-    return TRUE;
+    return oz_study_each_run_rows(f->study,
+                                  "SELECT epoch, projection, cos_bp, variance FROM grad_stats"
+                                  " WHERE run_id = ?1 ORDER BY projection, epoch",
+                                  grad_row, f, error);
+}
+
+/* One panel of the energy figure: the hardware models' names give x. */
+typedef struct {
+    Fig *f;
+    const char *panel;
+    GPtrArray *models;
+} EnergyPanel;
+
+static void energy_row(guint i, sqlite3_stmt *st, gpointer data) {
+    EnergyPanel *e = data;
+    const char *model = (const char *)sqlite3_column_text(st, 0);
+    double y = sqlite3_column_double(st, 1);
+    if (!(y > 0))
+        return;
+    guint x = 0;
+    while (x < e->models->len && strcmp(e->models->pdata[x], model) != 0)
+        x++;
+    panel_index(e->f, e->panel, "energy (J / sample)", TRUE);
+    add_pt(e->f, i, e->panel, model, NULL, x, y,
+           sqlite3_column_int(st, 2) ? "" : "does not cover every operation");
 }
 
 /* Joules per sample of each run under each model: inference from the energy view (the
@@ -202,26 +206,9 @@ static gboolean read_energy(Fig *f, GError **error) {
         g_ptr_array_add(models, g_strdup((const char *)sqlite3_column_text(m, 0)));
     sqlite3_finalize(m);
     for (int k = 0; k < 2; k++) {
-        sqlite3_stmt *st = oz_study_prepare(f->study, sql[k], error);
-        if (!st)
+        EnergyPanel e = {f, panels[k], models};
+        if (!oz_study_each_run_rows(f->study, sql[k], energy_row, &e, error))
             return FALSE;
-        for (guint i = 0; i < f->study->runs->len; i++) {
-            sqlite3_reset(st);
-            sqlite3_bind_int64(st, 1, run_at(f, i)->id);
-            while (sqlite3_step(st) == SQLITE_ROW) {
-                const char *model = (const char *)sqlite3_column_text(st, 0);
-                double y = sqlite3_column_double(st, 1);
-                if (!(y > 0))
-                    continue;
-                guint x = 0;
-                while (x < models->len && strcmp(models->pdata[x], model) != 0)
-                    x++;
-                panel_index(f, panels[k], "energy (J / sample)", TRUE);
-                add_pt(f, i, panels[k], model, NULL, x, y,
-                       sqlite3_column_int(st, 2) ? "" : "does not cover every operation");
-            }
-        }
-        sqlite3_finalize(st);
     }
     /* The group names, for the x axis: kept as styles (index = x). */
     for (guint x = 0; x < models->len; x++)
@@ -229,14 +216,27 @@ static gboolean read_energy(Fig *f, GError **error) {
     return TRUE;
 }
 
+static const char *const ops_kinds[4] = {"forward SynOps", "dense MACs", "feedback MACs",
+                                         "weight updates"};
+
+/* The one row of a run: samples, then the operations of each kind. */
+static void ops_row(guint i, sqlite3_stmt *st, gpointer data) {
+    Fig *f = data;
+    double n = sqlite3_column_double(st, 0);
+    for (int k = 0; k < 4; k++)
+        add_pt(f, i, "training operations", ops_kinds[k], ops_kinds[k], i,
+               sqlite3_column_double(st, k + 1) / n / 1e6, NULL);
+}
+
 /* Training operations per sample of each run's last training epoch, by kind. */
 static gboolean read_ops(Fig *f, GError **error) {
     f->xlabel = "run";
     /* In millions: PLplot would otherwise put a ×10⁷ into the title's corner. */
     panel_index(f, "training operations", "operations per training sample (millions)", FALSE);
-    static const char *const kinds[4] = {"forward SynOps", "dense MACs", "feedback MACs",
-                                         "weight updates"};
-    sqlite3_stmt *st = oz_study_prepare(
+    for (int k = 0; k < 4; k++)
+        style_index(f, ops_kinds[k]);
+    /* At most one row per run: the sums over its last training epoch. */
+    return oz_study_each_run_rows(
         f->study,
         "WITH last AS (SELECT max(epoch) AS e FROM synops WHERE run_id = ?1 AND phase = 'train'),"
         " s AS (SELECT max(samples) AS n, sum(synops) AS syn, sum(dense_macs) AS mac,"
@@ -245,23 +245,7 @@ static gboolean read_ops(Fig *f, GError **error) {
         " fb AS (SELECT sum(feedback_macs) AS fb FROM training_ops, last"
         "   WHERE run_id = ?1 AND epoch = last.e)"
         " SELECT s.n, s.syn, s.mac, IFNULL(fb.fb, 0), s.upd FROM s, fb WHERE s.n > 0",
-        error);
-    if (!st)
-        return FALSE;
-    for (int k = 0; k < 4; k++)
-        style_index(f, kinds[k]);
-    for (guint i = 0; i < f->study->runs->len; i++) {
-        sqlite3_reset(st);
-        sqlite3_bind_int64(st, 1, run_at(f, i)->id);
-        if (sqlite3_step(st) != SQLITE_ROW)
-            continue;
-        double n = sqlite3_column_double(st, 0);
-        for (int k = 0; k < 4; k++)
-            add_pt(f, i, "training operations", kinds[k], kinds[k], i,
-                   sqlite3_column_double(st, k + 1) / n / 1e6, NULL);
-    }
-    sqlite3_finalize(st);
-    return TRUE;
+        ops_row, f, error);
 }
 
 /* The recorded spikes of one sample of one run: x the tick, y the neuron, one panel per
@@ -701,15 +685,10 @@ static void draw_raster(const Fig *f) {
     }
 }
 
-/* A quoted CSV field (a quote inside doubled). */
+/* A quoted CSV field and its comma. */
 static void csv_field(GString *s, const char *v) {
-    g_string_append_c(s, '"');
-    for (const char *c = v; *c; c++) {
-        if (*c == '"')
-            g_string_append_c(s, '"');
-        g_string_append_c(s, *c);
-    }
-    g_string_append(s, "\",");
+    oz_study_csv_field(s, v);
+    g_string_append_c(s, ',');
 }
 
 static gboolean write_csv(const Fig *f, const char *csv_path, GError **error) {

@@ -85,107 +85,114 @@ static OzStudyRun *run_at(const Report *rep, guint i) {
     return rep->study->runs->pdata[i];
 }
 
-/* Runs sql once per run (?1 = the run id); each result row is (key, value[, partial]). */
-static gboolean fill(Report *rep, Table *t, const char *sql, GError **error) {
-    sqlite3_stmt *st = oz_study_prepare(rep->study, sql, error);
-    if (!st)
-        return FALSE;
-    for (guint i = 0; i < rep->nruns; i++) {
-        sqlite3_reset(st);
-        sqlite3_bind_int64(st, 1, run_at(rep, i)->id);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            if (sqlite3_column_type(st, 1) == SQLITE_NULL)
-                continue;
-            gboolean partial = sqlite3_column_count(st) > 2 && sqlite3_column_int(st, 2) == 0;
-            put(rep, t, (const char *)sqlite3_column_text(st, 0), i, sqlite3_column_double(st, 1),
-                partial);
-        }
-    }
-    sqlite3_finalize(st);
-    return TRUE;
+/* A table being filled: where fill_row puts a row. */
+typedef struct {
+    Report *rep;
+    Table *t;
+} Fill;
+
+/* One result row (key, value[, partial]) as the value of run i; a NULL value is none. */
+static void fill_row(guint i, sqlite3_stmt *st, gpointer data) {
+    Fill *fl = data;
+    if (sqlite3_column_type(st, 1) == SQLITE_NULL)
+        return;
+    gboolean partial = sqlite3_column_count(st) > 2 && sqlite3_column_int(st, 2) == 0;
+    put(fl->rep, fl->t, (const char *)sqlite3_column_text(st, 0), i, sqlite3_column_double(st, 1),
+        partial);
 }
 
+/* Runs sql once per run (?1 = the run id); each result row is (key, value[, partial]). */
+static gboolean fill(Report *rep, Table *t, const char *sql, GError **error) {
+    Fill fl = {rep, t};
+    return oz_study_each_run_rows(rep->study, sql, fill_row, &fl, error);
+}
+
+/* The report's tables in order: title, printf format of a value, a note under the table
+ * (or NULL), and the queries that fill its rows (NULL-terminated), each run once per run
+ * with ?1 the run id, each result row (key, value[, partial]). */
+typedef struct {
+    const char *title, *fmt, *note;
+    const char *const sql[8];
+} TableSpec;
+
+static const TableSpec table_specs[] = {
+    {"Accuracy and time",
+     "%.4g",
+     NULL,
+     /* The last epoch's test accuracy, the best one and its epoch, seconds per epoch. */
+     {"SELECT 'final test accuracy (%)', 100 * accuracy FROM epochs WHERE run_id = ?1"
+      " AND phase = 'test' ORDER BY epoch DESC LIMIT 1",
+      "SELECT 'best test accuracy (%)', 100 * accuracy FROM epochs WHERE run_id = ?1"
+      " AND phase = 'test' ORDER BY accuracy DESC, epoch LIMIT 1",
+      "SELECT 'epoch of the best test accuracy', epoch FROM epochs WHERE run_id = ?1"
+      " AND phase = 'test' ORDER BY accuracy DESC, epoch LIMIT 1",
+      "SELECT 'final train accuracy (%)', 100 * accuracy FROM epochs WHERE run_id = ?1"
+      " AND phase = 'train' ORDER BY epoch DESC LIMIT 1",
+      "SELECT 'epochs', count(*) FROM epochs WHERE run_id = ?1 AND phase = 'test'",
+      "SELECT 'seconds per training epoch', avg(seconds) FROM epochs WHERE run_id = ?1"
+      " AND phase = 'train' HAVING count(*) > 0",
+      "SELECT 'seconds per test epoch', avg(seconds) FROM epochs WHERE run_id = ?1"
+      " AND phase = 'test' HAVING count(*) > 0",
+      NULL}},
+    {"Firing rate per population (spikes / neuron / tick, last epoch)",
+     "%.4g",
+     NULL,
+     {"SELECT f.population || ' ' || CASE f.phase WHEN 'test' THEN 'inference' ELSE"
+      " 'training' END, f.rate FROM firing_rates f JOIN populations p ON p.run_id ="
+      " f.run_id AND p.name = f.population WHERE f.run_id = ?1 AND f.rate IS NOT NULL"
+      " AND f.epoch = (SELECT max(epoch) FROM firing_rates WHERE run_id = ?1 AND"
+      " phase = f.phase) ORDER BY p.topo, f.phase DESC",
+      NULL}},
+    {"SynOps and dense MACs per sample per projection (last epoch)",
+     "%.4g",
+     NULL,
+     {"SELECT s.projection || ' ' || CASE s.phase WHEN 'test' THEN 'inference' ELSE"
+      " 'training' END || ' ' || k.kind, CASE k.kind WHEN 'SynOps' THEN s.synops ELSE"
+      " s.dense_macs END * 1.0 / s.samples FROM synops s JOIN (SELECT 'SynOps' AS kind"
+      " UNION ALL SELECT 'dense MACs') k LEFT JOIN projections p ON p.run_id = s.run_id"
+      " AND p.name = s.projection WHERE s.run_id = ?1 AND s.samples > 0 AND s.epoch ="
+      " (SELECT max(epoch) FROM synops WHERE run_id = ?1 AND phase = s.phase)"
+      " ORDER BY s.phase, p.rowid, k.kind DESC",
+      NULL}},
+    {"Training operations per sample by kind (last training epoch)",
+     "%.4g",
+     NULL,
+     {"WITH last AS (SELECT max(epoch) AS e FROM synops WHERE run_id = ?1 AND"
+      "  phase = 'train'),"
+      " s AS (SELECT max(samples) AS n, sum(synops) AS syn, sum(dense_macs) AS mac,"
+      "  sum(update_ops) AS upd FROM synops, last WHERE run_id = ?1 AND phase = 'train'"
+      "  AND epoch = last.e),"
+      " fb AS (SELECT IFNULL(sum(feedback_macs), 0) AS fb FROM training_ops, last"
+      "  WHERE run_id = ?1 AND epoch = last.e)"
+      " SELECT k, CASE o WHEN 1 THEN s.syn WHEN 2 THEN s.mac WHEN 3 THEN fb.fb"
+      "  WHEN 4 THEN s.upd ELSE s.syn + s.mac + fb.fb + s.upd END * 1.0 / s.n"
+      " FROM s, fb, (SELECT 'forward SynOps' AS k, 1 AS o"
+      "  UNION ALL SELECT 'dense MACs', 2 UNION ALL SELECT 'feedback MACs', 3"
+      "  UNION ALL SELECT 'weight updates', 4 UNION ALL SELECT 'total', 5) kinds"
+      " WHERE s.n > 0 ORDER BY o",
+      NULL}},
+    {"Energy per sample (J), last epoch",
+     "%.3g",
+     "* the model has no energy for some operation the run performed (it "
+     "counts as zero): a lower bound",
+     {"SELECT model || ' inference', joules_per_sample, covers_all_ops FROM energy"
+      " WHERE run_id = ?1 AND phase = 'test' AND epoch = (SELECT max(epoch) FROM"
+      " energy WHERE run_id = ?1 AND phase = 'test') ORDER BY model",
+      "SELECT model || ' training', joules_per_sample, covers_all_ops FROM"
+      " training_energy WHERE run_id = ?1 AND epoch = (SELECT max(epoch) FROM"
+      " training_energy WHERE run_id = ?1) ORDER BY model",
+      NULL}},
+};
+
 static gboolean build(Report *rep, GError **error) {
-    Table *t = table_new(rep, "Accuracy and time", "%.4g");
-    /* The last epoch's test accuracy, the best one and its epoch, seconds per epoch. */
-    if (!fill(rep, t,
-              "SELECT 'final test accuracy (%)', 100 * accuracy FROM epochs WHERE run_id = ?1"
-              " AND phase = 'test' ORDER BY epoch DESC LIMIT 1",
-              error) ||
-        !fill(rep, t,
-              "SELECT 'best test accuracy (%)', 100 * accuracy FROM epochs WHERE run_id = ?1"
-              " AND phase = 'test' ORDER BY accuracy DESC, epoch LIMIT 1",
-              error) ||
-        !fill(rep, t,
-              "SELECT 'epoch of the best test accuracy', epoch FROM epochs WHERE run_id = ?1"
-              " AND phase = 'test' ORDER BY accuracy DESC, epoch LIMIT 1",
-              error) ||
-        !fill(rep, t,
-              "SELECT 'final train accuracy (%)', 100 * accuracy FROM epochs WHERE run_id = ?1"
-              " AND phase = 'train' ORDER BY epoch DESC LIMIT 1",
-              error) ||
-        !fill(rep, t, "SELECT 'epochs', count(*) FROM epochs WHERE run_id = ?1 AND phase = 'test'",
-              error) ||
-        !fill(rep, t,
-              "SELECT 'seconds per training epoch', avg(seconds) FROM epochs WHERE run_id = ?1"
-              " AND phase = 'train' HAVING count(*) > 0",
-              error) ||
-        !fill(rep, t,
-              "SELECT 'seconds per test epoch', avg(seconds) FROM epochs WHERE run_id = ?1"
-              " AND phase = 'test' HAVING count(*) > 0",
-              error))
-        return FALSE;
-    t = table_new(rep, "Firing rate per population (spikes / neuron / tick, last epoch)", "%.4g");
-    if (!fill(rep, t,
-              "SELECT f.population || ' ' || CASE f.phase WHEN 'test' THEN 'inference' ELSE"
-              " 'training' END, f.rate FROM firing_rates f JOIN populations p ON p.run_id ="
-              " f.run_id AND p.name = f.population WHERE f.run_id = ?1 AND f.rate IS NOT NULL"
-              " AND f.epoch = (SELECT max(epoch) FROM firing_rates WHERE run_id = ?1 AND"
-              " phase = f.phase) ORDER BY p.topo, f.phase DESC",
-              error))
-        return FALSE;
-    t = table_new(rep, "SynOps and dense MACs per sample per projection (last epoch)", "%.4g");
-    if (!fill(rep, t,
-              "SELECT s.projection || ' ' || CASE s.phase WHEN 'test' THEN 'inference' ELSE"
-              " 'training' END || ' ' || k.kind, CASE k.kind WHEN 'SynOps' THEN s.synops ELSE"
-              " s.dense_macs END * 1.0 / s.samples FROM synops s JOIN (SELECT 'SynOps' AS kind"
-              " UNION ALL SELECT 'dense MACs') k LEFT JOIN projections p ON p.run_id = s.run_id"
-              " AND p.name = s.projection WHERE s.run_id = ?1 AND s.samples > 0 AND s.epoch ="
-              " (SELECT max(epoch) FROM synops WHERE run_id = ?1 AND phase = s.phase)"
-              " ORDER BY s.phase, p.rowid, k.kind DESC",
-              error))
-        return FALSE;
-    t = table_new(rep, "Training operations per sample by kind (last training epoch)", "%.4g");
-    if (!fill(rep, t,
-              "WITH last AS (SELECT max(epoch) AS e FROM synops WHERE run_id = ?1 AND"
-              "  phase = 'train'),"
-              " s AS (SELECT max(samples) AS n, sum(synops) AS syn, sum(dense_macs) AS mac,"
-              "  sum(update_ops) AS upd FROM synops, last WHERE run_id = ?1 AND phase = 'train'"
-              "  AND epoch = last.e),"
-              " fb AS (SELECT IFNULL(sum(feedback_macs), 0) AS fb FROM training_ops, last"
-              "  WHERE run_id = ?1 AND epoch = last.e)"
-              " SELECT k, CASE o WHEN 1 THEN s.syn WHEN 2 THEN s.mac WHEN 3 THEN fb.fb"
-              "  WHEN 4 THEN s.upd ELSE s.syn + s.mac + fb.fb + s.upd END * 1.0 / s.n"
-              " FROM s, fb, (SELECT 'forward SynOps' AS k, 1 AS o"
-              "  UNION ALL SELECT 'dense MACs', 2 UNION ALL SELECT 'feedback MACs', 3"
-              "  UNION ALL SELECT 'weight updates', 4 UNION ALL SELECT 'total', 5) kinds"
-              " WHERE s.n > 0 ORDER BY o",
-              error))
-        return FALSE;
-    t = table_new(rep, "Energy per sample (J), last epoch", "%.3g");
-    t->note = g_strdup("* the model has no energy for some operation the run performed (it "
-                       "counts as zero): a lower bound");
-    if (!fill(rep, t,
-              "SELECT model || ' inference', joules_per_sample, covers_all_ops FROM energy"
-              " WHERE run_id = ?1 AND phase = 'test' AND epoch = (SELECT max(epoch) FROM"
-              " energy WHERE run_id = ?1 AND phase = 'test') ORDER BY model",
-              error) ||
-        !fill(rep, t,
-              "SELECT model || ' training', joules_per_sample, covers_all_ops FROM"
-              " training_energy WHERE run_id = ?1 AND epoch = (SELECT max(epoch) FROM"
-              " training_energy WHERE run_id = ?1) ORDER BY model",
-              error))
-        return FALSE;
+    for (gsize k = 0; k < G_N_ELEMENTS(table_specs); k++) {
+        const TableSpec *ts = &table_specs[k];
+        Table *t = table_new(rep, ts->title, ts->fmt);
+        t->note = g_strdup(ts->note);
+        for (const char *const *q = ts->sql; *q; q++)
+            if (!fill(rep, t, *q, error))
+                return FALSE;
+    }
     return TRUE;
 }
 
@@ -249,16 +256,6 @@ static void out_text(const Report *rep, GString *s, gboolean markdown) {
     }
 }
 
-static void csv_field(GString *s, const char *v) {
-    g_string_append_c(s, '"');
-    for (const char *c = v; *c; c++) {
-        if (*c == '"')
-            g_string_append_c(s, '"');
-        g_string_append_c(s, *c);
-    }
-    g_string_append_c(s, '"');
-}
-
 /* One line per value: table, quantity, run_id, run, value (all digits), partial. */
 static void out_csv(const Report *rep, GString *s) {
     g_string_append(s, "table,quantity,run_id,run,value,partial\n");
@@ -269,11 +266,11 @@ static void out_csv(const Report *rep, GString *s) {
             for (guint i = 0; i < rep->nruns; i++) {
                 if (isnan(r->vals[i]))
                     continue;
-                csv_field(s, t->title);
+                oz_study_csv_field(s, t->title);
                 g_string_append_c(s, ',');
-                csv_field(s, r->key);
+                oz_study_csv_field(s, r->key);
                 g_string_append_printf(s, ",%" G_GINT64_FORMAT ",", run_at(rep, i)->id);
-                csv_field(s, run_at(rep, i)->label);
+                oz_study_csv_field(s, run_at(rep, i)->label);
                 g_string_append_printf(s, ",%.17g,%d\n", r->vals[i], r->partial[i]);
             }
         }

@@ -64,6 +64,32 @@ sqlite3_stmt *oz_study_prepare(OzStudy *study, const char *sql, GError **error) 
     return st;
 }
 
+gboolean oz_study_each_run_rows(OzStudy *study, const char *sql, OzStudyRowFunc row, gpointer data,
+                                GError **error) {
+    sqlite3_stmt *st = oz_study_prepare(study, sql, error);
+    if (!st)
+        return FALSE;
+    for (guint i = 0; i < study->runs->len; i++) {
+        OzStudyRun *r = study->runs->pdata[i];
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, r->id);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            row(i, st, data);
+    }
+    sqlite3_finalize(st);
+    return TRUE;
+}
+
+void oz_study_csv_field(GString *s, const char *v) {
+    g_string_append_c(s, '"');
+    for (const char *c = v; *c; c++) {
+        if (*c == '"')
+            g_string_append_c(s, '"');
+        g_string_append_c(s, *c);
+    }
+    g_string_append_c(s, '"');
+}
+
 double oz_study_double(OzStudy *study, const char *sql, const gint64 *binds, int n) {
     sqlite3_stmt *st = NULL;
     double v = NAN;

@@ -62,6 +62,17 @@ double oz_study_double(OzStudy *study, const char *sql, const gint64 *binds, int
 /* Prepares sql, or sets a FAILED error naming the log. */
 sqlite3_stmt *oz_study_prepare(OzStudy *study, const char *sql, GError **error);
 
+/* What a study command does with one result row of a query about the chosen run at index
+ * run (into study->runs). */
+typedef void (*OzStudyRowFunc)(guint run, sqlite3_stmt *st, gpointer data);
+/* Prepares sql and runs it once per chosen run, in order, with ?1 bound to the run's id,
+ * passing each result row to row; FALSE with a FAILED error when sql does not prepare. */
+gboolean oz_study_each_run_rows(OzStudy *study, const char *sql, OzStudyRowFunc row, gpointer data,
+                                GError **error);
+
+/* Appends v to s as a quoted CSV field (a quote inside doubled), without a separator. */
+void oz_study_csv_field(GString *s, const char *v);
+
 /* Writes len bytes of data to path through a temporary file in the same folder, renamed
  * over path at the end, so a reader never sees half a file. */
 gboolean oz_study_write_file(const char *path, const char *data, gsize len, GError **error);

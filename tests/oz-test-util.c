@@ -149,9 +149,10 @@ static int exit_code(int status) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-/* Runs the program in cwd (NULL: ours) with env added to our environment and waits. */
+/* Runs the program in cwd (NULL: ours) with env added to our environment and waits;
+ * standard output and error go to *out_out and *err_out where given. */
 static int run_program(const char *cwd, const char *const *args, const char *const *env,
-                       char **err_out) {
+                       char **out_out, char **err_out) {
     GPtrArray *argv = program_argv(args);
     char **envp = g_get_environ();
     for (const char *const *e = env; e && *e; e++) {
@@ -168,7 +169,10 @@ static int run_program(const char *cwd, const char *const *args, const char *con
               "%s", e ? e->message : "");
     g_strfreev(envp);
     g_ptr_array_free(argv, TRUE);
-    g_free(out);
+    if (out_out)
+        *out_out = out;
+    else
+        g_free(out);
     if (err_out)
         *err_out = err;
     else
@@ -177,11 +181,11 @@ static int run_program(const char *cwd, const char *const *args, const char *con
 }
 
 int oz_test_runv_env(const char *const *args, const char *const *env, char **err_out) {
-    return run_program(NULL, args, env, err_out);
+    return run_program(NULL, args, env, NULL, err_out);
 }
 
 int oz_test_runv(const char *const *args, char **err_out) {
-    return run_program(NULL, args, NULL, err_out);
+    return run_program(NULL, args, NULL, NULL, err_out);
 }
 
 GPid oz_test_spawnv(const char *const *args) {
@@ -210,14 +214,21 @@ static void args_add_valist(GPtrArray *args, const char *first, va_list ap) {
         g_ptr_array_add(args, (gpointer)a);
 }
 
-int oz_test_run(char **err_out, const char *first, ...) {
+/* Runs the program with the arguments first, … (NULL-terminated) and waits; standard
+ * output and error go to *out and *err_out where given. */
+static int run_valist(char **out, char **err_out, const char *first, va_list ap) {
     GPtrArray *args = g_ptr_array_new();
+    args_add_valist(args, first, ap);
+    int code = run_program(NULL, oz_test_args_end(args), NULL, out, err_out);
+    g_ptr_array_free(args, TRUE);
+    return code;
+}
+
+int oz_test_run(char **err_out, const char *first, ...) {
     va_list ap;
     va_start(ap, first);
-    args_add_valist(args, first, ap);
+    int code = run_valist(NULL, err_out, first, ap);
     va_end(ap);
-    int code = oz_test_runv(oz_test_args_end(args), err_out);
-    g_ptr_array_free(args, TRUE);
     return code;
 }
 
@@ -314,7 +325,7 @@ int oz_test_exec(const char *db_path, const char *sql) {
 }
 
 int oz_test_runv_in(const char *cwd, const char *const *args, char **err_out) {
-    return run_program(cwd, args, NULL, err_out);
+    return run_program(cwd, args, NULL, NULL, err_out);
 }
 
 /* ---- Comparing two run logs ---- */
@@ -493,4 +504,29 @@ void oz_test_assert_checkpoints_equal(const char *db_a, gint64 run_a, const char
                                       gint64 run_b) {
     const char *const tables[] = {"checkpoints", NULL};
     assert_tables_equal(db_a, run_a, db_b, run_b, tables);
+}
+
+/* ---- The tiny-scenario fixture ---- */
+
+char *oz_test_tiny_dir;
+char *oz_test_tiny_text;
+
+void oz_test_tiny_setup(void) {
+    oz_test_tiny_dir = oz_test_tmpdir();
+    oz_test_tiny_text = oz_test_tiny_scenario(oz_test_tiny_dir);
+}
+
+void oz_test_tiny_teardown(void) {
+    oz_test_rmtree(oz_test_tiny_dir);
+    g_free(oz_test_tiny_text);
+}
+
+/* ---- The program's standard output ---- */
+
+int oz_test_run_out(char **out, char **err_out, const char *first, ...) {
+    va_list ap;
+    va_start(ap, first);
+    int code = run_valist(out, err_out, first, ap);
+    va_end(ap);
+    return code;
 }

@@ -92,3 +92,19 @@ void oz_test_assert_checkpoints_equal(const char *db_a, gint64 run_a, const char
 /* The columns oz_test_assert_logs_equal leaves out: ids and wall-clock measurements;
  * NULL-terminated. */
 extern const char *const oz_test_uncompared_columns[];
+
+/* ---- The tiny-scenario fixture ---- */
+
+/* For suites whose tests build scenarios on oz_test_tiny_scenario: oz_test_tiny_setup makes
+ * a fresh folder (oz_test_tiny_dir) holding the tiny data set and the scenario's text over
+ * it (oz_test_tiny_text); oz_test_tiny_teardown removes and frees both.  Use as
+ * TestSuite(NAME, .init = oz_test_tiny_setup, .fini = oz_test_tiny_teardown). */
+extern char *oz_test_tiny_dir;
+extern char *oz_test_tiny_text;
+void oz_test_tiny_setup(void);
+void oz_test_tiny_teardown(void);
+
+/* ---- The program's standard output ---- */
+
+/* oz_test_run, and *out receives standard output (transfer full). */
+int oz_test_run_out(char **out, char **err_out, const char *first, ...) G_GNUC_NULL_TERMINATED;

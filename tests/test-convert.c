@@ -488,11 +488,9 @@ Test(convert, event_statistics_of_two_hand_made_recordings) {
 Test(convert, check_prints_the_statistics_of_a_folder_against_another) {
     g_autofree char *root = write_hand_folder();
     g_autofree char *out = NULL;
-    g_autofree char *cmd = g_strdup_printf("%s convert --check %s --against %s --format markdown",
-                                           oz_test_bin(), root, root);
-    int status = 0;
-    cr_assert(g_spawn_command_line_sync(cmd, &out, NULL, &status, NULL));
-    cr_assert_eq(status, 0, "%s", out);
+    int rc = oz_test_run_out(&out, NULL, "convert", "--check", root, "--against", root, "--format",
+                             "markdown", NULL);
+    cr_assert_eq(rc, 0, "%s", out);
     cr_assert(strstr(out, "2 recordings (1 train, 1 test)"), "%s", out);
     cr_assert(strstr(out, "| events per recording: mean | 6 | 6 | ±10 % | pass |"), "%s", out);
     cr_assert(strstr(out, "| mean event x | 11.08 | 11.08 | ±0.50 | pass |"), "%s", out);
@@ -500,9 +498,8 @@ Test(convert, check_prints_the_statistics_of_a_folder_against_another) {
     /* Train 00001 pairs with train 00001 and test with test: r = 1 over two pairs. */
     cr_assert(strstr(out, "| 1.000 (2 pairs) |"), "%s", out);
     /* Against the built-in real numbers, 6 events per recording is far outside its band. */
-    g_autofree char *cmd2 = g_strdup_printf("%s convert --check %s", oz_test_bin(), root);
     g_autofree char *out2 = NULL;
-    cr_assert(g_spawn_command_line_sync(cmd2, &out2, NULL, &status, NULL));
+    oz_test_run_out(&out2, NULL, "convert", "--check", root, NULL);
     cr_assert(strstr(out2, "events per recording: mean") && strstr(out2, "FAIL"), "%s", out2);
 }
 
@@ -518,19 +515,16 @@ Test(convert, check_reads_a_list_file_layout) {
     g_free(oz_test_write_file(root, "test1.txt", "60001\t1\n"));
     g_autofree char *hand = write_hand_folder();
     g_autofree char *out = NULL;
-    g_autofree char *cmd = g_strdup_printf("%s convert --check %s --against %s --format markdown",
-                                           oz_test_bin(), root, hand);
-    int status = 0;
-    cr_assert(g_spawn_command_line_sync(cmd, &out, NULL, &status, NULL));
-    cr_assert_eq(status, 0, "%s", out);
+    int rc = oz_test_run_out(&out, NULL, "convert", "--check", root, "--against", hand, "--format",
+                             "markdown", NULL);
+    cr_assert_eq(rc, 0, "%s", out);
     cr_assert(strstr(out, "2 recordings (1 train, 1 test)"), "%s", out);
     /* 60001 in test1.txt is test image 1, as 00001.bin in Test/. */
     cr_assert(strstr(out, "| 1.000 (2 pairs) |"), "%s", out);
     /* --split test: only B. */
-    g_autofree char *cmd2 = g_strdup_printf("%s convert --check %s --split test --format markdown",
-                                            oz_test_bin(), root);
     g_autofree char *out2 = NULL;
-    cr_assert(g_spawn_command_line_sync(cmd2, &out2, NULL, &status, NULL));
+    oz_test_run_out(&out2, NULL, "convert", "--check", root, "--split", "test", "--format",
+                    "markdown", NULL);
     cr_assert(strstr(out2, "1 recordings (0 train, 1 test)") &&
                   strstr(out2, "| events per recording: mean | 4 |"),
               "%s", out2);

@@ -144,14 +144,10 @@ Test(e2e_events, real_recordings_train_and_test_through_a_scenario) {
 
     /* eval of the trained network on the training recordings instead of the test ones:
      * the report is on standard output. */
-    g_autofree char *q_bin = g_shell_quote(oz_test_bin());
-    g_autofree char *q_db = g_shell_quote(db);
-    g_autofree char *cmd = g_strdup_printf("%s eval --db %s --run 1 --set data.test_list=train20.txt",
-                                           q_bin, q_db);
     g_autofree char *out = NULL, *err = NULL;
-    int status = 0;
-    cr_assert(g_spawn_command_line_sync(cmd, &out, &err, &status, NULL));
-    cr_assert(g_spawn_check_wait_status(status, NULL), "%s", err);
+    int rc = oz_test_run_out(&out, &err, "eval", "--db", db, "--run", "1", "--set",
+                             "data.test_list=train20.txt", NULL);
+    cr_assert_eq(rc, 0, "%s", err);
     cr_assert(strstr(out, "run 1 epoch 1: test accuracy ") && strstr(out, " over 20 samples "),
               "%s", out);
 }

@@ -69,13 +69,17 @@ Test(events, nmnist_reads_exact_events_and_drops_overflow_markers) {
     cr_assert_null(s.ev);
 }
 
-/* Reads name (holding bytes) and expects an error of code whose message names the file and
- * contains want. */
-static void expect_parse_error(const char *name, GByteArray *b, int code, const char *want) {
+/* A reader of one recording file (oz_nmnist_read_file, oz_aedat3_read_file). */
+typedef gboolean (*ReadFile)(const char *path, OzEventStream *out, GError **error);
+
+/* Writes b to the file name, reads it with read_file and expects an error of code whose
+ * message names the file and contains want, and no events. */
+static void expect_read_error(ReadFile read_file, const char *name, GByteArray *b, int code,
+                              const char *want) {
     g_autofree char *path = write_bytes(name, b->data, b->len);
     OzEventStream s;
     GError *err = NULL;
-    cr_assert_not(oz_nmnist_read_file(path, &s, &err), "%s was accepted", name);
+    cr_assert_not(read_file(path, &s, &err), "%s was accepted", name);
     cr_assert_not_null(err);
     cr_assert(err->domain == OZ_EVENTS_ERROR);
     cr_assert_eq(err->code, code, "%s: code %d: %s", name, err->code, err->message);
@@ -83,6 +87,12 @@ static void expect_parse_error(const char *name, GByteArray *b, int code, const 
     cr_assert(strstr(err->message, want), "expected '%s' in: %s", want, err->message);
     cr_assert_null(s.ev);
     g_error_free(err);
+}
+
+/* Reads name (holding bytes) as N-MNIST and expects an error of code whose message names
+ * the file and contains want. */
+static void expect_parse_error(const char *name, GByteArray *b, int code, const char *want) {
+    expect_read_error(oz_nmnist_read_file, name, b, code, want);
 }
 
 Test(events, nmnist_length_not_a_multiple_of_5_names_the_incomplete_record) {
@@ -260,6 +270,15 @@ Test(events, nmnist_list_file_reads_ids_and_labels_beside_it) {
     oz_event_file_list_clear(&l);
 }
 
+/* For case k of a table of bad text files: asserts that *err's message holds the file's
+ * path followed by want (":LINE: …"), then clears *err. */
+static void expect_line_error(GError **err, gsize k, const char *path, const char *want) {
+    g_autofree char *full = g_strconcat(path, want, NULL);
+    cr_assert(strstr((*err)->message, full), "case %zu: expected '%s' in: %s", k, full,
+              (*err)->message);
+    g_clear_error(err);
+}
+
 Test(events, nmnist_list_file_errors_name_the_list_and_line) {
     g_autofree char *a = g_build_filename(dir, "1.bs2", NULL);
     touch_recording(a);
@@ -288,11 +307,8 @@ Test(events, nmnist_list_file_errors_name_the_list_and_line) {
         GError *err = NULL;
         cr_assert_not(oz_nmnist_list_file(list, 10, 0, &l, &err), "case %zu accepted", k);
         cr_assert_eq(err->code, cases[k].code, "case %zu: %s", k, err->message);
-        g_autofree char *want = g_strconcat(list, cases[k].want, NULL);
-        cr_assert(strstr(err->message, want), "case %zu: expected '%s' in: %s", k, want,
-                  err->message);
+        expect_line_error(&err, k, list, cases[k].want);
         cr_assert_eq(l.n, 0);
-        g_error_free(err);
     }
 }
 
@@ -608,17 +624,9 @@ Test(events, aedat_events_out_of_time_order_are_sorted_stably) {
     oz_event_stream_clear(&s);
 }
 
+/* The same for an AEDAT 3.1 file. */
 static void expect_aedat_error(const char *name, GByteArray *b, int code, const char *want) {
-    g_autofree char *path = write_bytes(name, b->data, b->len);
-    OzEventStream s;
-    GError *err = NULL;
-    cr_assert_not(oz_aedat3_read_file(path, &s, &err), "%s was accepted", name);
-    cr_assert(err->domain == OZ_EVENTS_ERROR);
-    cr_assert_eq(err->code, code, "%s: code %d: %s", name, err->code, err->message);
-    cr_assert(strstr(err->message, path), "the message names the file: %s", err->message);
-    cr_assert(strstr(err->message, want), "expected '%s' in: %s", want, err->message);
-    cr_assert_null(s.ev);
-    g_error_free(err);
+    expect_read_error(oz_aedat3_read_file, name, b, code, want);
 }
 
 Test(events, aedat_malformed_files_are_errors_with_their_byte_offsets) {
@@ -725,11 +733,8 @@ Test(events, gesture_labels_csv_gives_cuts_with_classes_from_zero) {
         g_autofree char *path = oz_test_write_file(dir, name, bad[k].text);
         cr_assert_not(oz_gesture_read_labels(path, &cuts, &err), "case %zu accepted", k);
         cr_assert_eq(err->code, OZ_EVENTS_ERROR_LABEL);
-        g_autofree char *want = g_strconcat(path, bad[k].want, NULL);
-        cr_assert(strstr(err->message, want), "case %zu: expected '%s' in: %s", k, want,
-                  err->message);
+        expect_line_error(&err, k, path, bad[k].want);
         cr_assert_null(cuts);
-        g_clear_error(&err);
     }
 }
 
@@ -756,11 +761,8 @@ Test(events, gesture_trial_lists_hold_plain_aedat_names) {
         g_autofree char *name = g_strdup_printf("bad%zu.txt", k);
         g_autofree char *path = oz_test_write_file(dir, name, bad[k].text);
         cr_assert_not(oz_gesture_read_trials(path, &names, &err), "case %zu accepted", k);
-        g_autofree char *want = g_strconcat(path, bad[k].want, NULL);
-        cr_assert(strstr(err->message, want), "case %zu: expected '%s' in: %s", k, want,
-                  err->message);
+        expect_line_error(&err, k, path, bad[k].want);
         cr_assert_null(names);
-        g_clear_error(&err);
     }
 }
 

@@ -15,20 +15,7 @@
 #include <math.h>
 #include <string.h>
 
-static char *dir;
-static char *base_text;
-
-static void setup(void) {
-    dir = oz_test_tmpdir();
-    base_text = oz_test_tiny_scenario(dir);
-}
-
-static void teardown(void) {
-    oz_test_rmtree(dir);
-    g_free(base_text);
-}
-
-TestSuite(kinds, .init = setup, .fini = teardown);
+TestSuite(kinds, .init = oz_test_tiny_setup, .fini = oz_test_tiny_teardown);
 
 Test(kinds, every_registered_kind_is_well_formed_and_found_by_name) {
     int n = 0;
@@ -55,7 +42,7 @@ Test(kinds, every_registered_kind_is_well_formed_and_found_by_name) {
 
 Test(kinds, the_default_kind_is_dense) {
     GError *err = NULL;
-    OzScenario *sc = oz_scenario_load_data(base_text, "my.ini", NULL, &err);
+    OzScenario *sc = oz_scenario_load_data(oz_test_tiny_text, "my.ini", NULL, &err);
     cr_assert_not_null(sc, "%s", err ? err->message : "");
     OzProjectionConfig *a = g_ptr_array_index(sc->projs, 0);
     cr_assert_str_eq(a->kind, "dense");
@@ -65,7 +52,7 @@ Test(kinds, the_default_kind_is_dense) {
 Test(kinds, an_unknown_kind_lists_the_registered_ones) {
     const char *sets[] = {"projection a.kind=dence", NULL};
     GError *err = NULL;
-    cr_assert_null(oz_scenario_load_data(base_text, "my.ini", sets, &err));
+    cr_assert_null(oz_scenario_load_data(oz_test_tiny_text, "my.ini", sets, &err));
     cr_assert_eq(err->code, OZ_SCENARIO_ERROR_VALUE);
     g_autofree char *names = oz_projection_kind_names();
     cr_assert(strstr(err->message, "[projection a] kind:") && strstr(err->message, names), "%s",
@@ -74,11 +61,8 @@ Test(kinds, an_unknown_kind_lists_the_registered_ones) {
 }
 
 Test(kinds, keys_lists_every_kind_and_its_keys_from_the_ops_tables) {
-    g_autofree char *cmd = g_strdup_printf("'%s' keys", oz_test_bin());
     g_autofree char *out = NULL;
-    int status = 0;
-    cr_assert(g_spawn_command_line_sync(cmd, &out, NULL, &status, NULL));
-    cr_assert(g_spawn_check_wait_status(status, NULL), "keys exits 0");
+    cr_assert_eq(oz_test_run_out(&out, NULL, "keys", NULL), 0, "keys exits 0");
     const char *proj = strstr(out, "[projection NAME]");
     cr_assert_not_null(proj);
     for (const OzProjectionKindOps *const *k = oz_projection_kinds(); *k; k++) {
@@ -510,23 +494,23 @@ Test(kinds, kind_keys_are_validated_run_and_logged_with_their_projection) {
     /* A key of another kind is accepted and ignored; one no kind knows is an error. */
     const char *other[] = {"projection a.indegree=2", NULL};
     GError *err = NULL;
-    OzScenario *sc = oz_scenario_load_data(base_text, "my.ini", other, &err);
+    OzScenario *sc = oz_scenario_load_data(oz_test_tiny_text, "my.ini", other, &err);
     cr_assert_not_null(sc, "%s", err ? err->message : "");
     OzProjectionConfig *a = g_ptr_array_index(sc->projs, 0);
     cr_assert_null(a->keys[0], "a dense projection keeps no kind keys");
     oz_scenario_free(sc);
     const char *unknown[] = {"projection a.outdegree=2", NULL};
-    cr_assert_null(oz_scenario_load_data(base_text, "my.ini", unknown, &err));
+    cr_assert_null(oz_scenario_load_data(oz_test_tiny_text, "my.ini", unknown, &err));
     cr_assert_eq(err->code, OZ_SCENARIO_ERROR_UNKNOWN);
     cr_assert(strstr(err->message, "[projection a] outdegree:"), "%s", err->message);
     g_clear_error(&err);
     const char *bad[] = {"projection a.kind=sparse", "projection a.indegree=0", NULL};
-    cr_assert_null(oz_scenario_load_data(base_text, "my.ini", bad, &err));
+    cr_assert_null(oz_scenario_load_data(oz_test_tiny_text, "my.ini", bad, &err));
     cr_assert(strstr(err->message, "[projection a] indegree:"), "%s", err->message);
     g_clear_error(&err);
     /* A run through a sparse projection logs its keys with owner "projection NAME". */
-    g_autofree char *path = oz_test_write_file(dir, "s.ini", base_text);
-    g_autofree char *db = g_build_filename(dir, "log.sqlite", NULL);
+    g_autofree char *path = oz_test_write_file(oz_test_tiny_dir, "s.ini", oz_test_tiny_text);
+    g_autofree char *db = g_build_filename(oz_test_tiny_dir, "log.sqlite", NULL);
     g_autofree char *errs = NULL;
     int rc = oz_test_run(&errs, "run", path, "--db", db, "--quiet", "--set",
                          "projection a.kind=sparse", "--set", "projection a.indegree=2", NULL);

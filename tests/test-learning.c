@@ -152,6 +152,37 @@ static void ref_error(const double *r, const guint8 *y, double scale, double *e)
     }
 }
 
+/* One hidden LIF layer of the reference (λ = 0.5, V_th = 1, soft reset): parameters, the
+ * state it carries across ticks and what it gives at the current tick, each (B, n). */
+typedef struct {
+    int n;
+    const float *bias, *mask, *z; /* z: this tick's probe */
+    double *v, *tr;               /* membrane and trace, across ticks */
+    double *u, *sh;               /* potential and transmitted ŝ at this tick */
+} RefLayer;
+
+/* Sample b of layer L at one tick, driven by in (n_in values) through W (n_in, L->n):
+ * charge, fire, the probe αz before or after the neuron when noisy, the dropout mask (before
+ * or after the noise, as op says), the trace of the clean or the noisy spikes. */
+static void ref_layer_tick(RefLayer *L, int b, const double *in, int n_in, const float *W,
+                           gboolean noisy, OzNoiseMode position, double alpha, const Opts *op) {
+    const int n = L->n;
+    for (int j = 0; j < n; j++) {
+        double cur = L->bias[j];
+        for (int i = 0; i < n_in; i++)
+            cur += in[i] * W[i * n + j];
+        if (noisy && position == OZ_NOISE_BEFORE)
+            cur += alpha * L->z[b * n + j];
+        double u = 0.5 * L->v[b * n + j] + cur, s = u >= 1.0 ? 1.0 : 0.0;
+        double mk = L->mask[b * n + j], a = noisy && position == OZ_NOISE_AFTER ? alpha : 0;
+        L->v[b * n + j] = u - s;
+        L->u[b * n + j] = u;
+        L->sh[b * n + j] =
+            op->noise_unmasked ? mk * (s + a * L->z[b * n + j]) : s * mk + a * L->z[b * n + j];
+        L->tr[b * n + j] = 0.5 * L->tr[b * n + j] + (op->trace_noisy ? L->sh[b * n + j] : s * mk);
+    }
+}
+
 /* The feedback matrices of both hidden layers as the checked window began: DKP's B (fixed
  * during a window, learned by the optimizer) and OPZO's M (carried over from the window
  * before). */
@@ -193,36 +224,13 @@ static void reference(Tiny *k, const char *rule, OzNoiseMode position, double al
         const float *z1 = oz_population_frame(k->h1, t)->z, *z2 = oz_population_frame(k->h2, t)->z;
         double u1[B * N1], u2[B * N2], sh1[B * N1], sh2[B * N2], o[B * M], e[B * M], l[B];
         for (int b = 0; b < B; b++) {
-            for (int j = 0; j < N1; j++) {
-                double cur = k->h1->bias[j];
-                for (int i = 0; i < NI; i++)
-                    cur += (double)k->in->x[b * NI + i] * W1[i * N1 + j];
-                if (noisy && position == OZ_NOISE_BEFORE)
-                    cur += alpha * z1[b * N1 + j];
-                double u = 0.5 * v1[b * N1 + j] + cur, s = u >= 1.0 ? 1.0 : 0.0;
-                double mk = mk1[b * N1 + j], a = noisy && position == OZ_NOISE_AFTER ? alpha : 0;
-                v1[b * N1 + j] = u - s;
-                u1[b * N1 + j] = u;
-                sh1[b * N1 + j] = op->noise_unmasked ? mk * (s + a * z1[b * N1 + j])
-                                                     : s * mk + a * z1[b * N1 + j];
-                tr1[b * N1 + j] =
-                    0.5 * tr1[b * N1 + j] + (op->trace_noisy ? sh1[b * N1 + j] : s * mk);
-            }
-            for (int j = 0; j < N2; j++) {
-                double cur = k->h2->bias[j];
-                for (int i = 0; i < N1; i++)
-                    cur += sh1[b * N1 + i] * W2[i * N2 + j];
-                if (noisy && position == OZ_NOISE_BEFORE)
-                    cur += alpha * z2[b * N2 + j];
-                double u = 0.5 * v2[b * N2 + j] + cur, s = u >= 1.0 ? 1.0 : 0.0;
-                double mk = mk2[b * N2 + j], a = noisy && position == OZ_NOISE_AFTER ? alpha : 0;
-                v2[b * N2 + j] = u - s;
-                u2[b * N2 + j] = u;
-                sh2[b * N2 + j] = op->noise_unmasked ? mk * (s + a * z2[b * N2 + j])
-                                                     : s * mk + a * z2[b * N2 + j];
-                tr2[b * N2 + j] =
-                    0.5 * tr2[b * N2 + j] + (op->trace_noisy ? sh2[b * N2 + j] : s * mk);
-            }
+            double xb[NI];
+            for (int i = 0; i < NI; i++)
+                xb[i] = k->in->x[b * NI + i];
+            RefLayer L1 = {N1, k->h1->bias, mk1, z1, v1, tr1, u1, sh1};
+            RefLayer L2 = {N2, k->h2->bias, mk2, z2, v2, tr2, u2, sh2};
+            ref_layer_tick(&L1, b, xb, NI, W1, noisy, position, alpha, op);
+            ref_layer_tick(&L2, b, &sh1[b * N1], N1, W2, noisy, position, alpha, op);
             double mx = -1e300, zsum = 0;
             for (int c = 0; c < M; c++) {
                 double oc = k->out->bias[c];

@@ -12,19 +12,6 @@
 #include <sqlite3.h>
 #include <string.h>
 
-static char *dir;
-static char *base_text;
-
-static void setup(void) {
-    dir = oz_test_tmpdir();
-    base_text = oz_test_tiny_scenario(dir);
-}
-
-static void teardown(void) {
-    oz_test_rmtree(dir);
-    g_free(base_text);
-}
-
 static int n_models(void) {
     int n = 0;
     while (oz_neuron_models()[n])
@@ -119,7 +106,7 @@ ParameterizedTest(int *i, models, every_key_is_listed_and_checked) {
             g_autofree char *set_bad = g_strdup_printf("population h.%s=%s", s->key, bad);
             const char *sets[] = {set_model, set_bad, NULL};
             GError *err = NULL;
-            OzScenario *sc = oz_scenario_load_data(base_text, "my.ini", sets, &err);
+            OzScenario *sc = oz_scenario_load_data(oz_test_tiny_text, "my.ini", sets, &err);
             cr_assert_null(sc, "%s = %s is rejected", s->key, bad);
             g_autofree char *named = g_strdup_printf("[population h] %s:", s->key);
             cr_assert(strstr(err->message, named), "names the key: %s", err->message);
@@ -137,7 +124,7 @@ ParameterizedTest(int *i, models, every_key_is_listed_and_checked) {
             const char *set_def[] = {set_model, NULL};
             if (ops->caps & (OZ_NEURON_SOURCE | OZ_NEURON_READOUT))
                 continue; /* h cannot be a second input or readout */
-            sc = oz_scenario_load_data(base_text, "my.ini", set_def, &err);
+            sc = oz_scenario_load_data(oz_test_tiny_text, "my.ini", set_def, &err);
             cr_assert_not_null(sc, "%s", err ? err->message : "");
             OzPopulationConfig *h = g_ptr_array_index(sc->pops, 1);
             const char *v = oz_population_config_get(h, s->key);
@@ -149,11 +136,11 @@ ParameterizedTest(int *i, models, every_key_is_listed_and_checked) {
     }
 }
 
-TestSuite(models, .init = setup, .fini = teardown);
+TestSuite(models, .init = oz_test_tiny_setup, .fini = oz_test_tiny_teardown);
 
 Test(models, a_key_of_another_model_is_accepted_and_ignored) {
     /* encoding belongs to input, v_th to lif: the readout and lif ignore them. */
-    g_autofree char *t = g_strconcat(base_text, "", NULL);
+    g_autofree char *t = g_strconcat(oz_test_tiny_text, "", NULL);
     const char *sets[] = {"population out.v_th=2", "population h.encoding=bernoulli", NULL};
     GError *err = NULL;
     OzScenario *sc = oz_scenario_load_data(t, "my.ini", sets, &err);
@@ -168,7 +155,7 @@ Test(models, a_key_of_another_model_is_accepted_and_ignored) {
 Test(models, a_key_no_model_knows_is_an_error) {
     const char *sets[] = {"population h.tau_refractory=2", NULL};
     GError *err = NULL;
-    cr_assert_null(oz_scenario_load_data(base_text, "my.ini", sets, &err));
+    cr_assert_null(oz_scenario_load_data(oz_test_tiny_text, "my.ini", sets, &err));
     cr_assert_eq(err->code, OZ_SCENARIO_ERROR_UNKNOWN);
     cr_assert(strstr(err->message, "[population h] tau_refractory:"), "%s", err->message);
     /* The list of keys a population section takes includes every model's keys. */
@@ -181,7 +168,7 @@ Test(models, a_key_no_model_knows_is_an_error) {
 Test(models, an_unknown_model_lists_the_registered_ones) {
     const char *sets[] = {"population h.model=lfi", NULL};
     GError *err = NULL;
-    cr_assert_null(oz_scenario_load_data(base_text, "my.ini", sets, &err));
+    cr_assert_null(oz_scenario_load_data(oz_test_tiny_text, "my.ini", sets, &err));
     g_autofree char *names = oz_neuron_names();
     cr_assert(strstr(err->message, "[population h] model:") && strstr(err->message, names) &&
                   strstr(err->message, "did you mean 'lif'"),
@@ -195,7 +182,7 @@ Test(models, an_unknown_model_lists_the_registered_ones) {
 }
 
 Test(models, feedback_goes_to_a_learnable_population_only) {
-    g_autofree char *t = g_strconcat(base_text, "[feedback in]\ndelay = 1\n", NULL);
+    g_autofree char *t = g_strconcat(oz_test_tiny_text, "[feedback in]\ndelay = 1\n", NULL);
     GError *err = NULL;
     cr_assert_null(oz_scenario_load_data(t, "my.ini", NULL, &err));
     cr_assert(strstr(err->message, "[feedback in]") && strstr(err->message, "learnable") &&
@@ -208,15 +195,16 @@ Test(models, feedback_goes_to_a_learnable_population_only) {
 
 static OzPopulationConfig *load_h(const char *const *sets, OzScenario **sc) {
     GError *err = NULL;
-    *sc = oz_scenario_load_data(base_text, "my.ini", sets, &err);
+    *sc = oz_scenario_load_data(oz_test_tiny_text, "my.ini", sets, &err);
     cr_assert_not_null(*sc, "%s", err ? err->message : "");
     return g_ptr_array_index((*sc)->pops, 1);
 }
 
 Test(models, a_shape_gives_the_size) {
     /* shape alone: size is its product. */
-    g_autofree char *t = g_strconcat(base_text, "[population c]\nmodel = lif\nshape = 2, 3,4\n",
-                                     "[projection cc]\nfrom = h\nto = c\n", NULL);
+    g_autofree char *t =
+        g_strconcat(oz_test_tiny_text, "[population c]\nmodel = lif\nshape = 2, 3,4\n",
+                    "[projection cc]\nfrom = h\nto = c\n", NULL);
     GError *err = NULL;
     OzScenario *sc = oz_scenario_load_data(t, "my.ini", NULL, &err);
     cr_assert_not_null(sc, "%s", err ? err->message : "");
@@ -251,14 +239,16 @@ Test(models, a_shape_that_disagrees_or_is_malformed_is_named) {
     for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
         const char *sets[] = {bad[i].set, NULL};
         GError *err = NULL;
-        cr_assert_null(oz_scenario_load_data(base_text, "my.ini", sets, &err), "%s", bad[i].set);
+        cr_assert_null(oz_scenario_load_data(oz_test_tiny_text, "my.ini", sets, &err), "%s",
+                       bad[i].set);
         g_autofree char *named = g_strdup_printf("my.ini: [population h] %s:", bad[i].key);
         cr_assert(strstr(err->message, named), "%s: %s", bad[i].set, err->message);
         cr_assert_eq(err->code, OZ_SCENARIO_ERROR_VALUE);
         g_error_free(err);
     }
     /* No size and an empty shape: the size is missing. */
-    g_autofree char *t = g_strconcat(base_text, "[population c]\nmodel = lif\nshape =\n", NULL);
+    g_autofree char *t =
+        g_strconcat(oz_test_tiny_text, "[population c]\nmodel = lif\nshape =\n", NULL);
     GError *err = NULL;
     cr_assert_null(oz_scenario_load_data(t, "my.ini", NULL, &err));
     cr_assert(strstr(err->message, "[population c] size:"), "%s", err->message);
@@ -285,11 +275,8 @@ Test(models, a_population_keeps_its_shape) {
 /* ---- The program: `keys`, the parameters table, populations.shape ---- */
 
 Test(models, keys_lists_every_model_key_from_the_ops_tables) {
-    g_autofree char *cmd = g_strdup_printf("'%s' keys", oz_test_bin());
     g_autofree char *out = NULL;
-    int status = 0;
-    cr_assert(g_spawn_command_line_sync(cmd, &out, NULL, &status, NULL));
-    cr_assert(g_spawn_check_wait_status(status, NULL), "keys exits 0");
+    cr_assert_eq(oz_test_run_out(&out, NULL, "keys", NULL), 0, "keys exits 0");
     for (const OzNeuronOps *const *m = oz_neuron_models(); *m; m++) {
         g_autofree char *head = g_strdup_printf("  model = %s: %s\n", (*m)->name, (*m)->help);
         const char *at = strstr(out, head);
@@ -307,9 +294,9 @@ Test(models, keys_lists_every_model_key_from_the_ops_tables) {
 }
 
 Test(models, parameters_and_shapes_are_logged) {
-    g_autofree char *text = g_strconcat(base_text, "", NULL);
-    g_autofree char *path = oz_test_write_file(dir, "s.ini", text);
-    g_autofree char *db = g_build_filename(dir, "log.sqlite", NULL);
+    g_autofree char *text = g_strconcat(oz_test_tiny_text, "", NULL);
+    g_autofree char *path = oz_test_write_file(oz_test_tiny_dir, "s.ini", text);
+    g_autofree char *db = g_build_filename(oz_test_tiny_dir, "log.sqlite", NULL);
     g_autofree char *err = NULL;
     int rc = oz_test_run(&err, "run", path, "--db", db, "--quiet", "--set",
                          "population h.shape=3,1", "--set", "population h.v_th=0.75", NULL);
@@ -348,7 +335,7 @@ Test(models, parameters_and_shapes_are_logged) {
 /* A log made before population shapes gains the column when opened for writing, and a
  * populations row then names its columns. */
 Test(models, an_older_log_gains_the_shape_column) {
-    g_autofree char *db = g_build_filename(dir, "old.sqlite", NULL);
+    g_autofree char *db = g_build_filename(oz_test_tiny_dir, "old.sqlite", NULL);
     sqlite3 *h = NULL;
     cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
     cr_assert_eq(sqlite3_exec(h,
@@ -431,7 +418,7 @@ Test(models, a_trace_of_spikes_follows_the_clean_spikes) {
 Test(models, a_check_across_keys_names_the_key_in_the_scenario) {
     const char *sets[] = {"population h.reset=hard", "population h.v_reset=1.5", NULL};
     GError *err = NULL;
-    cr_assert_null(oz_scenario_load_data(base_text, "my.ini", sets, &err));
+    cr_assert_null(oz_scenario_load_data(oz_test_tiny_text, "my.ini", sets, &err));
     cr_assert(strstr(err->message, "my.ini: [population h] v_reset:") &&
                   strstr(err->message, "below v_th"),
               "%s", err->message);

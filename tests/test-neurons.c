@@ -128,13 +128,20 @@ Test(neurons, test_spike_frames_have_the_asked_density_and_changes) {
     oz_population_free(pop);
 }
 
+/* Two LIF populations of batch samples, "pre" of n_pre neurons and "post" of n_post, for a
+ * projection between them. */
+static void lif_pair(int batch, int n_pre, int n_post, OzPopulation **pre, OzPopulation **post) {
+    OzPopulationParams pre_p = LIF, post_p = LIF;
+    pre_p.size = n_pre;
+    post_p.size = n_post;
+    *pre = oz_population_new("pre", &pre_p, batch, NULL);
+    *post = oz_population_new("post", &post_p, batch, NULL);
+}
+
 Test(neurons, event_delivery_equals_dense_matrix_product) {
     const int B = 7, NPRE = 93, NPOST = 41;
-    OzPopulationParams pre_p = LIF, post_p = LIF;
-    pre_p.size = NPRE;
-    post_p.size = NPOST;
-    OzPopulation *pre = oz_population_new("pre", &pre_p, B, NULL);
-    OzPopulation *post = oz_population_new("post", &post_p, B, NULL);
+    OzPopulation *pre, *post;
+    lif_pair(B, NPRE, NPOST, &pre, &post);
     OzProjectionParams pp = {.init = OZ_INIT_NORMAL, .init_scale = 1.0f};
     OzProjection *proj = oz_projection_new("p", pre, post, &pp);
     OzRng rng;
@@ -191,11 +198,8 @@ Test(neurons, delta_delivery_equals_the_direct_product_packet_after_packet) {
     /* 93 = 5·16 + 13 presynaptic (vector and scalar change scans); 149 = 128 + 16 + 5
      * postsynaptic (the register block, a 16-column block and a scalar tail). */
     const int B = 5, NPRE = 93, NPOST = 149, PACKETS = 14, REFRESH = 4;
-    OzPopulationParams pre_p = LIF, post_p = LIF;
-    pre_p.size = NPRE;
-    post_p.size = NPOST;
-    OzPopulation *pre = oz_population_new("pre", &pre_p, B, NULL);
-    OzPopulation *post = oz_population_new("post", &post_p, B, NULL);
+    OzPopulation *pre, *post;
+    lif_pair(B, NPRE, NPOST, &pre, &post);
     OzProjectionParams pp = {.init = OZ_INIT_ZERO, .delivery = OZ_DELIVERY_DELTA,
                              .delta_refresh = REFRESH};
     OzProjection *proj = oz_projection_new("p", pre, post, &pp);
@@ -257,11 +261,8 @@ Test(neurons, delta_delivery_equals_the_direct_product_packet_after_packet) {
  * new sample restart from a full packet. */
 Test(neurons, auto_delivery_picks_delta_event_or_dense_by_the_shorter_list) {
     const int B = 6, NPRE = 200, NPOST = 50;
-    OzPopulationParams pre_p = LIF, post_p = LIF;
-    pre_p.size = NPRE;
-    post_p.size = NPOST;
-    OzPopulation *pre = oz_population_new("pre", &pre_p, B, NULL);
-    OzPopulation *post = oz_population_new("post", &post_p, B, NULL);
+    OzPopulation *pre, *post;
+    lif_pair(B, NPRE, NPOST, &pre, &post);
     OzProjectionParams pp = {.init = OZ_INIT_NORMAL, .init_scale = 1.0f,
                              .delivery = OZ_DELIVERY_AUTO, .dense_threshold = 0.15f,
                              .delta = TRUE, .delta_refresh = 0};

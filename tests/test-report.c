@@ -470,10 +470,7 @@ Test(report, html_report_is_one_page_with_tables_and_inline_svg_figures) {
 
 Test(report, runs_lists_every_run_with_its_rule_status_and_best_accuracy) {
     g_autofree char *out = NULL;
-    g_autofree char *sh = g_strdup_printf("%s runs %s", oz_test_bin(), db);
-    int status = 0;
-    cr_assert(g_spawn_command_line_sync(sh, &out, NULL, &status, NULL));
-    cr_assert_eq(status, 0);
+    cr_assert_eq(oz_test_run_out(&out, NULL, "runs", db, NULL), 0);
     g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
     cr_assert_eq(g_strv_length(lines), 4, "header, two runs, end: %s", out);
     const char *rules[] = {"dfa", "opzo"};

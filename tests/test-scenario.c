@@ -5,20 +5,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-static char *dir;
-static char *base_text;
-
-static void setup(void) {
-    dir = oz_test_tmpdir();
-    base_text = oz_test_tiny_scenario(dir);
-}
-
-static void teardown(void) {
-    oz_test_rmtree(dir);
-    g_free(base_text);
-}
-
-TestSuite(scenario, .init = setup, .fini = teardown);
+TestSuite(scenario, .init = oz_test_tiny_setup, .fini = oz_test_tiny_teardown);
 
 static GError *expect_error(const char *text, const char *const *sets, const char *section,
                             const char *key) {
@@ -37,12 +24,12 @@ static GError *expect_error(const char *text, const char *const *sets, const cha
 }
 
 static char *with(const char *extra) {
-    return g_strconcat(base_text, extra, NULL);
+    return g_strconcat(oz_test_tiny_text, extra, NULL);
 }
 
 Test(scenario, valid_file_gets_defaults) {
     GError *err = NULL;
-    OzScenario *sc = oz_scenario_load_data(base_text, "dir/my.ini", NULL, &err);
+    OzScenario *sc = oz_scenario_load_data(oz_test_tiny_text, "dir/my.ini", NULL, &err);
     cr_assert_not_null(sc, "%s", err ? err->message : "");
     cr_assert_str_eq(sc->run.name, "my");
     cr_assert_eq(sc->run.seed, 2022);
@@ -51,7 +38,7 @@ Test(scenario, valid_file_gets_defaults) {
     OzPopulationConfig *h = g_ptr_array_index(sc->pops, 1);
     cr_assert_str_eq(oz_population_config_get(h, "lambda"), "0.5");
     cr_assert_str_eq(oz_population_config_get(h, "v_th"), "1");
-    cr_assert_str_eq(oz_data_config_get(&sc->data, "dir"), dir);
+    cr_assert_str_eq(oz_data_config_get(&sc->data, "dir"), oz_test_tiny_dir);
     cr_assert_str_eq(oz_data_config_get(&sc->data, "mean"), "0.13070000000000001");
     oz_scenario_free(sc);
 }
@@ -59,7 +46,7 @@ Test(scenario, valid_file_gets_defaults) {
 Test(scenario, overrides_apply_and_are_named_in_errors) {
     const char *sets[] = {"run.seed=7", "population h.lambda=0.25", NULL};
     GError *err = NULL;
-    OzScenario *sc = oz_scenario_load_data(base_text, "my.ini", sets, &err);
+    OzScenario *sc = oz_scenario_load_data(oz_test_tiny_text, "my.ini", sets, &err);
     cr_assert_not_null(sc, "%s", err ? err->message : "");
     cr_assert_eq(sc->run.seed, 7);
     cr_assert_str_eq(
@@ -67,7 +54,7 @@ Test(scenario, overrides_apply_and_are_named_in_errors) {
     cr_assert(strstr(sc->text, "seed=7"), "stored text has the override");
     oz_scenario_free(sc);
     const char *bad[] = {"run.seed=x", NULL};
-    err = expect_error(base_text, bad, "run", "seed");
+    err = expect_error(oz_test_tiny_text, bad, "run", "seed");
     cr_assert(strstr(err->message, "expected an integer in [0, 9200000000000000000], got 'x'"),
               "%s", err->message);
     cr_assert(g_str_has_suffix(err->message, " (set with --set)"), "%s", err->message);
@@ -79,13 +66,13 @@ Test(scenario, overrides_apply_and_are_named_in_errors) {
     g_error_free(err);
     const char *nosec[] = {"population zz.size=3", NULL};
     err = NULL;
-    cr_assert_null(oz_scenario_load_data(base_text, "my.ini", nosec, &err));
+    cr_assert_null(oz_scenario_load_data(oz_test_tiny_text, "my.ini", nosec, &err));
     cr_assert_str_eq(err->message, "--set 'population zz.size=3': my.ini has no section "
                                    "[population zz]");
     g_error_free(err);
     const char *malformed[] = {"seed=3", NULL};
     err = NULL;
-    cr_assert_null(oz_scenario_load_data(base_text, "my.ini", malformed, &err));
+    cr_assert_null(oz_scenario_load_data(oz_test_tiny_text, "my.ini", malformed, &err));
     cr_assert(g_str_has_prefix(err->message, "--set 'seed=3': expected section.key=value, e.g. "),
               "%s", err->message);
     cr_assert_eq(err->code, OZ_SCENARIO_ERROR_PARSE);
@@ -102,8 +89,8 @@ Test(scenario, unknown_section_suggests_the_right_one) {
 }
 
 Test(scenario, unknown_key_suggests_the_right_one) {
-    g_autofree char *t =
-        g_strconcat(base_text, "[population h2]\nmodel = lif\nsize = 3\nlamda = 0.4\n", NULL);
+    g_autofree char *t = g_strconcat(oz_test_tiny_text,
+                                     "[population h2]\nmodel = lif\nsize = 3\nlamda = 0.4\n", NULL);
     GError *err = expect_error(t, NULL, "population h2", "lamda");
     cr_assert_eq(err->code, OZ_SCENARIO_ERROR_UNKNOWN);
     cr_assert(strstr(err->message, "[population h2] lamda: unknown key (did you mean 'lambda'?); "
@@ -114,17 +101,17 @@ Test(scenario, unknown_key_suggests_the_right_one) {
 
 Test(scenario, wrong_type_is_named) {
     const char *sets[] = {"population h.size=many", NULL};
-    GError *err = expect_error(base_text, sets, "population h", "size");
+    GError *err = expect_error(oz_test_tiny_text, sets, "population h", "size");
     cr_assert_eq(err->code, OZ_SCENARIO_ERROR_VALUE);
     cr_assert(strstr(err->message, "[population h] size: expected an integer in [1, 10000000], "
                                    "got 'many'"),
               "%s", err->message);
     g_error_free(err);
     const char *b[] = {"record.synops=perhaps", NULL};
-    err = expect_error(base_text, b, "record", "synops");
+    err = expect_error(oz_test_tiny_text, b, "record", "synops");
     g_error_free(err);
     const char *e[] = {"population h.model=izhikevich", NULL};
-    err = expect_error(base_text, e, "population h", "model");
+    err = expect_error(oz_test_tiny_text, e, "population h", "model");
     cr_assert(strstr(err->message, "[population h] model: expected one of input, lif, readout, "
                                    "if, events, got 'izhikevich'"),
               "%s", err->message);
@@ -133,29 +120,29 @@ Test(scenario, wrong_type_is_named) {
 
 Test(scenario, out_of_range_is_named) {
     const char *sets[] = {"population h.lambda=1.5", NULL};
-    GError *err = expect_error(base_text, sets, "population h", "lambda");
+    GError *err = expect_error(oz_test_tiny_text, sets, "population h", "lambda");
     cr_assert(strstr(err->message, "1.5 is out of range: expected a number in [0, 1]"), "%s",
               err->message);
     g_error_free(err);
     const char *d[] = {"projection a.delay=-1", NULL};
-    err = expect_error(base_text, d, "projection a", "delay");
+    err = expect_error(oz_test_tiny_text, d, "projection a", "delay");
     cr_assert(strstr(err->message, "-1 is out of range: expected an integer in [0, 10000]"), "%s",
               err->message);
     g_error_free(err);
     const char *t[] = {"run.ticks=0", NULL};
-    err = expect_error(base_text, t, "run", "ticks");
+    err = expect_error(oz_test_tiny_text, t, "run", "ticks");
     cr_assert(strstr(err->message, "0 is out of range: expected an integer in [1, 100000]"), "%s",
               err->message);
     g_error_free(err);
     const char *v[] = {"population h.v_th=-1", NULL};
-    err = expect_error(base_text, v, "population h", "v_th");
+    err = expect_error(oz_test_tiny_text, v, "population h", "v_th");
     cr_assert(strstr(err->message, "-1 is out of range: expected a number in [1e-06, 1e+06]"), "%s",
               err->message);
     g_error_free(err);
     /* A number of the schema itself (lambda above is a model key, checked by the model's
      * parameter table). */
     const char *l[] = {"rule.loss_lambda=1.5", NULL};
-    err = expect_error(base_text, l, "rule", "loss_lambda");
+    err = expect_error(oz_test_tiny_text, l, "rule", "loss_lambda");
     cr_assert(strstr(err->message, "out of range"), "%s", err->message);
     g_error_free(err);
 }
@@ -179,7 +166,7 @@ Test(scenario, unknown_population_is_named) {
               "%s", err->message);
     g_error_free(err);
     const char *r[] = {"record.spike_populations=h,hh", NULL};
-    err = expect_error(base_text, r, "record", "spike_populations");
+    err = expect_error(oz_test_tiny_text, r, "record", "spike_populations");
     cr_assert(strstr(err->message, "no population named 'hh' (defined: in, h, out)"), "%s",
               err->message);
     g_error_free(err);
@@ -187,7 +174,7 @@ Test(scenario, unknown_population_is_named) {
 
 Test(scenario, missing_data_file_is_named) {
     const char *sets[] = {"data.dir=/nonexistent/mnist", NULL};
-    GError *err = expect_error(base_text, sets, "data", "dir");
+    GError *err = expect_error(oz_test_tiny_text, sets, "data", "dir");
     cr_assert(strstr(err->message, "[data] dir: no file t10k-images-idx3-ubyte or "
                                    "t10k-images-idx3-ubyte.gz in '/nonexistent/mnist' (run "
                                    "scripts/setup.sh to fetch MNIST)"),
@@ -206,7 +193,7 @@ Test(scenario, syntax_error_names_the_file) {
 Test(scenario, network_needs_one_input_and_one_readout) {
     const char *sets[] = {"population out.model=lif", NULL};
     GError *err = NULL;
-    cr_assert_null(oz_scenario_load_data(base_text, "my.ini", sets, &err));
+    cr_assert_null(oz_scenario_load_data(oz_test_tiny_text, "my.ini", sets, &err));
     cr_assert(strstr(err->message, "exactly one"), "%s", err->message);
     g_error_free(err);
 }
@@ -222,9 +209,9 @@ Test(scenario, describe_lists_every_section) {
     cr_assert(strstr(d, "[run]") && strstr(d, "[population NAME]") && strstr(d, "v_th"));
 }
 
-/* base_text with "name = value" in its [run] section. */
+/* oz_test_tiny_text with "name = value" in its [run] section. */
 static char *with_name(const char *value) {
-    return g_strdup_printf("[run]\nname = %s\n%s", value, base_text + strlen("[run]\n"));
+    return g_strdup_printf("[run]\nname = %s\n%s", value, oz_test_tiny_text + strlen("[run]\n"));
 }
 
 /* A run name is part of the run log's path, so every way of giving one — the file, --set —
@@ -265,7 +252,7 @@ Test(scenario, run_names_that_are_not_plain_are_rejected) {
         /* The same through --set, which the message then names. */
         g_autofree char *set = g_strdup_printf("run.name=%s", bad[i].name);
         const char *sets[] = {set, NULL};
-        err = expect_error(base_text, sets, "run", "name");
+        err = expect_error(oz_test_tiny_text, sets, "run", "name");
         cr_assert(strstr(err->message, bad[i].why) && strstr(err->message, "--set"), "%s",
                   err->message);
         g_error_free(err);
@@ -284,7 +271,7 @@ Test(scenario, an_escaped_nul_in_a_value_is_an_error_not_a_cut_name) {
         g_error_free(err);
         g_autofree char *set = g_strdup_printf("run.name=%s", values[i]);
         const char *sets[] = {set, NULL};
-        err = expect_error(base_text, sets, "run", "name");
+        err = expect_error(oz_test_tiny_text, sets, "run", "name");
         cr_assert(strstr(err->message, "escape sequence") && strstr(err->message, "--set"), "%s",
                   err->message);
         g_error_free(err);
@@ -303,7 +290,7 @@ Test(scenario, an_escaped_nul_in_a_value_is_an_error_not_a_cut_name) {
     g_error_free(err);
     /* Not only names: any key, e.g. a data path. */
     const char *dirs[] = {"data.dir=/tmp\\0/x", NULL};
-    err = expect_error(base_text, dirs, "data", "dir");
+    err = expect_error(oz_test_tiny_text, dirs, "data", "dir");
     cr_assert(strstr(err->message, "escape sequence"), "%s", err->message);
     g_error_free(err);
 }
@@ -320,7 +307,7 @@ Test(scenario, a_value_that_is_not_utf8_is_an_error_not_the_default) {
 Test(scenario, a_nul_byte_in_the_file_is_an_error) {
     /* The key-file parser would stop at it and drop the rest of the file. */
     const char text[] = "[run]\nname = ok\0rest\n[run]\nseed = 1\n";
-    g_autofree char *path = g_build_filename(dir, "nul.ini", NULL);
+    g_autofree char *path = g_build_filename(oz_test_tiny_dir, "nul.ini", NULL);
     cr_assert(g_file_set_contents(path, text, sizeof text - 1, NULL));
     GError *err = NULL;
     cr_assert_null(oz_scenario_load(path, NULL, &err));
@@ -343,7 +330,7 @@ Test(scenario, plain_run_names_are_accepted) {
         oz_scenario_free(sc);
         g_autofree char *set = g_strdup_printf("run.name=%s", good[i]);
         const char *sets[] = {set, NULL};
-        sc = oz_scenario_load_data(base_text, "my.ini", sets, &err);
+        sc = oz_scenario_load_data(oz_test_tiny_text, "my.ini", sets, &err);
         cr_assert_not_null(sc, "--set '%s': %s", good[i], err ? err->message : "");
         cr_assert_str_eq(sc->run.name, good[i]);
         oz_scenario_free(sc);
@@ -352,7 +339,8 @@ Test(scenario, plain_run_names_are_accepted) {
 
 Test(scenario, a_defaulted_run_name_is_the_file_name_made_plain) {
     GError *err = NULL;
-    OzScenario *sc = oz_scenario_load_data(base_text, "some dir/my scenario (v2).ini", NULL, &err);
+    OzScenario *sc =
+        oz_scenario_load_data(oz_test_tiny_text, "some dir/my scenario (v2).ini", NULL, &err);
     cr_assert_not_null(sc, "%s", err ? err->message : "");
     cr_assert_str_eq(sc->run.name, "my_scenario__v2_");
     oz_scenario_free(sc);
@@ -430,7 +418,7 @@ Test(scenario, feedback_into_a_population_that_does_not_learn_is_named) {
 Test(scenario, section_names_are_letters_digits_underscore_and_dash) {
     const char *bad[] = {"population h.x", "projection ../a", "feedback h/1", "population a b"};
     for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
-        g_autofree char *t = g_strdup_printf("%s[%s]\n", base_text, bad[i]);
+        g_autofree char *t = g_strdup_printf("%s[%s]\n", oz_test_tiny_text, bad[i]);
         GError *err = NULL;
         cr_assert_null(oz_scenario_load_data(t, "my.ini", NULL, &err), "[%s]", bad[i]);
         cr_assert_eq(err->code, OZ_SCENARIO_ERROR_VALUE, "%s", err->message);
