@@ -49,3 +49,16 @@ void oz__threshold_surrogate(const OzPopulation *pop, const float *u, float a, c
                              float *out, gsize begin, gsize end);
 void oz__threshold_clean_spikes(const OzPopulation *pop, const OzFrame *f, gsize row, float *o);
 float oz__threshold_trace_decay(const OzPopulation *pop);
+
+/* The NIR mapping of threshold models (oz-threshold-nir.c; docs/INTEROP.md).  Export: a
+ * leaky population (λ < 1) is a LIF node (tau = dt/(1 − λ), r = 1/(1 − λ), v_leak = 0), one
+ * without a leak an IF node (r = 1); v_threshold, v_reset, and λ, the model, the reset and
+ * the bias exactly in the node's metadata; a soft reset is reported (NIR has none).  The
+ * bias of a LIF may ride on v_leak = b·r.  Import: leaky (a LIF node: λ = 1 − dt/τ, input
+ * gain dt·r/τ, bias (dt/τ)·v_leak) or not (an IF node: gain r); the keys it writes are
+ * lambda (leaky only), v_th, reset and v_reset. */
+char *oz__threshold_nir_export(OzNirExport *ex, const OzPopulation *pop, GError **error);
+gboolean oz__threshold_nir_export_bias(const OzPopulation *pop, OzNirNode *node,
+                                       const double *bias);
+double oz__threshold_nir_scale(const OzPopulation *pop);
+gboolean oz__threshold_nir_import(OzNirPopImport *im, gboolean leaky, GError **error);
