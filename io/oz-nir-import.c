@@ -226,8 +226,12 @@ static OzNirGraph *flatten(Imp *im, OzNirGraph *g, const char *where, GError **e
     g_autoptr(OzNirGraph) out = oz_nir_graph_new();
     g_autoptr(GHashTable) ports =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)ports_free);
-    for (guint i = 0; i < g->nodes->len; i++) {
-        OzNirNode *n = g_ptr_array_index(g->nodes, i);
+    /* Nodes keep their order; a nested graph's nodes take its place. */
+    g_autoptr(GPtrArray) nodes = g_ptr_array_new_with_free_func((GDestroyNotify)oz_nir_node_free);
+    while (g->nodes->len)
+        g_ptr_array_add(nodes, g_ptr_array_steal_index(g->nodes, 0));
+    for (guint i = 0; i < nodes->len; i++) {
+        OzNirNode *n = g_ptr_array_index(nodes, i);
         Ports *pt = g_new0(Ports, 1);
         pt->entry = g_ptr_array_new_with_free_func(g_free);
         pt->exit = g_ptr_array_new_with_free_func(g_free);
@@ -235,6 +239,8 @@ static OzNirGraph *flatten(Imp *im, OzNirGraph *g, const char *where, GError **e
         if (!n->sub) {
             g_ptr_array_add(pt->entry, g_strdup(n->name));
             g_ptr_array_add(pt->exit, g_strdup(n->name));
+            g_ptr_array_add(out->nodes, n);
+            g_ptr_array_index(nodes, i) = NULL;
             continue;
         }
         g_autofree char *w = g_strdup_printf("%snested graph '%s': ", where, n->name);
@@ -246,23 +252,25 @@ static OzNirGraph *flatten(Imp *im, OzNirGraph *g, const char *where, GError **e
         int nin = 0, nout = 0;
         for (guint k = 0; k < sub->nodes->len; k++) {
             const OzNirNode *s = g_ptr_array_index(sub->nodes, k);
-            if (s->type && strcmp(s->type, nir_input) == 0)
+            if (strcmp(s->type, nir_input) == 0)
                 in = s, nin++;
-            if (s->type && strcmp(s->type, nir_output) == 0)
+            if (strcmp(s->type, nir_output) == 0)
                 outp = s, nout++;
         }
-        if (nin != 1 || nout != 1)
-            return fail(im, error, OZ_NIR_ERROR_FORMAT,
-                        "%shas %d Input and %d Output nodes; a nested graph has one of each", w,
-                        nin, nout),
-                   NULL;
+        if (nin != 1 || nout != 1) {
+            fail(im, error, OZ_NIR_ERROR_FORMAT,
+                 "%shas %d Input and %d Output nodes; a nested graph has one of each", w, nin,
+                 nout);
+            return NULL;
+        }
         for (guint e = 0; e < sub->edges->len / 2; e++) {
             const char *a = edge_source(sub, e), *b = edge_target(sub, e);
             gboolean from_in = strcmp(a, in->name) == 0, to_out = strcmp(b, outp->name) == 0;
-            if (from_in && to_out)
-                return fail(im, error, OZ_NIR_ERROR_UNSUPPORTED,
-                            "%sits Input leads straight to its Output", w),
-                       NULL;
+            if (from_in && to_out) {
+                fail(im, error, OZ_NIR_ERROR_UNSUPPORTED,
+                     "%sits Input leads straight to its Output", w);
+                return NULL;
+            }
             if (from_in)
                 g_ptr_array_add(pt->entry, g_strdup_printf("%s.%s", n->name, b));
             else if (to_out)
@@ -273,28 +281,17 @@ static OzNirGraph *flatten(Imp *im, OzNirGraph *g, const char *where, GError **e
                 oz_nir_edge_add(out, pa, pb);
             }
         }
-        /* Its nodes move into the outer graph, renamed. */
-        while (sub->nodes->len) {
-            OzNirNode *s = g_ptr_array_steal_index(sub->nodes, 0);
-            if (s == in || s == outp) {
-                g_ptr_array_add(g->nodes, s); /* freed with g */
+        /* Its other nodes move into the outer graph, renamed "GRAPH.NODE". */
+        for (guint k = 0; k < sub->nodes->len; k++) {
+            OzNirNode *s = g_ptr_array_index(sub->nodes, k);
+            if (s == in || s == outp)
                 continue;
-            }
+            g_ptr_array_index(sub->nodes, k) = NULL;
             char *nm = g_strdup_printf("%s.%s", n->name, s->name);
             g_free(s->name);
             s->name = nm;
             g_ptr_array_add(out->nodes, s);
         }
-    }
-    /* The plain nodes move too, in their order (nested nodes were appended as met). */
-    for (guint i = 0; i < g->nodes->len;) {
-        OzNirNode *n = g_ptr_array_index(g->nodes, i);
-        Ports *pt = g_hash_table_lookup(ports, n->name);
-        if (!n->sub && pt && pt->entry->len == 1 && strcmp(pt->entry->pdata[0], n->name) == 0) {
-            g_ptr_array_add(out->nodes, g_ptr_array_steal_index(g->nodes, i));
-            continue;
-        }
-        i++;
     }
     for (guint e = 0; e < g->edges->len / 2; e++) {
         const Ports *a = g_hash_table_lookup(ports, edge_source(g, e));
@@ -303,8 +300,8 @@ static OzNirGraph *flatten(Imp *im, OzNirGraph *g, const char *where, GError **e
             for (guint y = 0; y < b->entry->len; y++)
                 oz_nir_edge_add(out, a->exit->pdata[x], b->entry->pdata[y]);
     }
-    g_ptr_array_extend_and_steal(out->meta, g_steal_pointer(&g->meta));
-    g->meta = g_ptr_array_new();
+    g_ptr_array_extend_and_steal(out->meta, g->meta);
+    g->meta = g_ptr_array_new_with_free_func((GDestroyNotify)oz_nir_field_free);
     return g_steal_pointer(&out);
 }
 

@@ -71,6 +71,9 @@ typedef enum {
 } OzNeuronCaps;
 
 #define OZ_CTL_UNKNOWN (-1)
+/* ctl op: *(const float **)arg ← the (B, n) synaptic current of a model with one (cubalif),
+ * for tests and diagnostics; returns 0.  Others return OZ_CTL_UNKNOWN. */
+#define OZ_NEURON_CTL_CURRENT 1
 
 /* A named piece of a model's state that must survive a checkpoint: state that outlives a
  * sample window (an adaptive threshold, a homeostatic rate).  None of the built-in models

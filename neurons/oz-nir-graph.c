@@ -20,7 +20,7 @@ void oz_nir_field_free(OzNirField *f) {
     g_free(f);
 }
 
-static void node_free(OzNirNode *n) {
+void oz_nir_node_free(OzNirNode *n) {
     if (!n)
         return;
     g_free(n->name);
@@ -33,7 +33,7 @@ static void node_free(OzNirNode *n) {
 
 OzNirGraph *oz_nir_graph_new(void) {
     OzNirGraph *g = g_new0(OzNirGraph, 1);
-    g->nodes = g_ptr_array_new_with_free_func((GDestroyNotify)node_free);
+    g->nodes = g_ptr_array_new_with_free_func((GDestroyNotify)oz_nir_node_free);
     g->edges = g_ptr_array_new_with_free_func(g_free);
     g->meta = g_ptr_array_new_with_free_func((GDestroyNotify)oz_nir_field_free);
     return g;

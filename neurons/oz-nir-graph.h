@@ -72,8 +72,9 @@ OzNirField *oz_nir_field_add(GPtrArray *list, const char *name, OzNirDtype dtype
 OzNirField *oz_nir_field_scalar(GPtrArray *list, const char *name, OzNirDtype dtype, double v);
 OzNirField *oz_nir_field_string(GPtrArray *list, const char *name, const char *s);
 const OzNirField *oz_nir_field_find(const GPtrArray *list, const char *name);
-/* Frees a field (for lists built by hand). */
+/* Frees a field or a node (for lists built by hand). */
 void oz_nir_field_free(OzNirField *f);
+void oz_nir_node_free(OzNirNode *n);
 
 /* ---- Reading the fields of a node (import) ---- */
 

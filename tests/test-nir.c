@@ -370,7 +370,7 @@ Test(nir, broken_files_exit_2_with_a_clear_message) {
         const char *file, *needle, *needle2;
     } cases[] = {
         {"missing-type.nir", "node 'lif1' has no 'type'", NULL},
-        {"unknown-node.nir", "lif1 (CubaLIF)", "thr (Threshold)"},
+        {"unknown-node.nir", "lif1 (LI)", "thr (Threshold)"},
         {"bad-edge.nir", "names node 'ghost'", "fc1 -> ghost"},
         {"shape-mismatch.nir", "node 'fc1' (Affine): weight has shape (3, 5)", "(3, 4)"},
         {"not-hdf5.nir", "not an HDF5 file", NULL},
