@@ -955,6 +955,16 @@ MUTATIONS = [
     ("nir-nested-entry", "io/oz-nir-import.c",
      'g_ptr_array_add(pt->entry, g_strdup_printf("%s.%s", n->name, b));', "(void)0;",
      "test-cubalif", "cubalif/the_recurrent_example_in_a_nested_graph_reads_the_previous_tick"),
+    # --- NIR nested graphs and effective weights: tests/test-nir-graphs.c
+    ("nir-nested-exit", "io/oz-nir-import.c",
+     'g_ptr_array_add(pt->exit, g_strdup_printf("%s.%s", n->name, a));', "(void)0;",
+     "test-nir-graphs", "nir_graphs/a_nested_hidden_layer_runs_as_the_flat_file"),
+    ("nir-export-gamma", "sim/oz-export.c",
+     "if (!load(ex, gn, p->ws->gamma, p->ws->lay.units, error))", "if (0)",
+     "test-nir-graphs", "nir_graphs/sws_and_output_scale_export_their_effective_weights"),
+    ("nir-export-output-scale", "sim/oz-export.c",
+     ".scale = src->export_scale ? src->export_scale(p->pre) : 1.0,", ".scale = 1.0,",
+     "test-nir-graphs", "nir_graphs/sws_and_output_scale_export_their_effective_weights"),
 ]
 if args:
     MUTATIONS = [m for m in MUTATIONS if any(a in m[0] for a in args)]

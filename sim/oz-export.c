@@ -194,13 +194,6 @@ static gboolean add_population(Ex *ex, const char *name, const char *model, int 
         if (!load(ex, tn, pop->bias, (gsize)pop->n, error))
             return FALSE;
     }
-    /* Not exported yet: a scale of what the population sends would have to multiply
-     * every outgoing weight (docs/INTEROP.md, "Not exported"). */
-    if (ops->nir->export_scale && ops->nir->export_scale(pop) != 1.0)
-        return fail(error, OZ_NIR_ERROR_UNSUPPORTED,
-                    "population %s: output_scale other than 1 is not exported yet "
-                    "(docs/INTEROP.md)",
-                    name);
     return TRUE;
 }
 
@@ -248,15 +241,16 @@ static gboolean add_projection(Ex *ex, const char *name, const char *from, const
     };
     OzProjection *p = oz_projection_new(name, pre, post, &pp);
     g_ptr_array_add(ex->projs, p);
-    /* Not exported yet: the checkpoint holds the raw W, the network delivers Ŵ·γ. */
-    if (p->ws)
-        return fail(error, OZ_NIR_ERROR_UNSUPPORTED,
-                    "projection %s: weight_standardization = true is not exported yet "
-                    "(docs/INTEROP.md)",
-                    name);
+    /* Under sWS the checkpoint holds the raw W and γ; the projection forms Ŵ from them as
+     * the run did (oz_projection_weights_changed), and Ŵ is what the kind exports. */
     g_autofree char *tn = g_strconcat("w:", name, NULL);
     if (!load(ex, tn, oz_projection_param(p), p->nw, error))
         return FALSE;
+    if (p->ws) {
+        g_autofree char *gn = g_strconcat("gamma:", name, NULL);
+        if (!load(ex, gn, p->ws->gamma, p->ws->lay.units, error))
+            return FALSE;
+    }
     oz_projection_weights_changed(p);
     return TRUE;
 }
