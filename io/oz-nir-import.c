@@ -417,7 +417,7 @@ static gboolean follow(Imp *im, const OzNirNode *from, const char *first, Chain 
             if (c->pre || c->weights)
                 return fail(im, error, OZ_NIR_ERROR_UNSUPPORTED,
                             "node '%s' (%s): opzosim takes it only directly before a %s", n->name,
-                            n->type, pk->nir->node_types[0]);
+                            n->type, pk->nir->node_types ? pk->nir->node_types[0] : "weight node");
             c->pre = n;
             c->pre_kind = pk;
         } else if (wk) {
@@ -429,7 +429,9 @@ static gboolean follow(Imp *im, const OzNirNode *from, const char *first, Chain 
             if (c->pre && c->pre_kind != wk)
                 return fail(im, error, OZ_NIR_ERROR_UNSUPPORTED,
                             "node '%s' (%s): opzosim takes it only directly before a %s",
-                            c->pre->name, c->pre->type, c->pre_kind->nir->node_types[0]);
+                            c->pre->name, c->pre->type,
+                            c->pre_kind->nir->node_types ? c->pre_kind->nir->node_types[0]
+                                                         : "weight node");
             c->weights = n;
             c->kind = wk;
         }

@@ -965,6 +965,10 @@ MUTATIONS = [
     ("nir-export-output-scale", "sim/oz-export.c",
      ".scale = src->export_scale ? src->export_scale(p->pre) : 1.0,", ".scale = 1.0,",
      "test-nir-graphs", "nir_graphs/sws_and_output_scale_export_their_effective_weights"),
+    ("nir-export-kind-slot", "sim/oz-export.c",
+     "    if (!kind->nir || !kind->nir->export_chain)\n        return fail(",
+     "    if (0)\n        return fail(",
+     "test-nir-graphs", "nir_graphs/a_kind_without_a_nir_mapping_is_not_exportable_by_name"),
 ]
 if args:
     MUTATIONS = [m for m in MUTATIONS if any(a in m[0] for a in args)]
