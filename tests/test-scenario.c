@@ -398,16 +398,16 @@ Test(scenario, feedback_into_a_population_that_does_not_learn_is_named) {
         const char *section, *says;
     } bad[] = {
         {"[feedback out]\ndelay = 1\n",
-         "my.ini: [feedback out]: errors go to a hidden population of a learnable model (lif|if|cubalif) "
-         "named like the section; 'out' is of model readout, which does not learn (defined: in, "
-         "h, out)"},
+         "my.ini: [feedback out]: errors go to a hidden population of a learnable model "
+         "(lif|if|cubalif) named like the section; 'out' is of model readout, which does not "
+         "learn (defined: in, h, out)"},
         {"[feedback in]\n",
-         "my.ini: [feedback in]: errors go to a hidden population of a learnable model (lif|if|cubalif) "
-         "named like the section; 'in' is of model input, which does not learn (defined: in, h, "
-         "out)"},
+         "my.ini: [feedback in]: errors go to a hidden population of a learnable model "
+         "(lif|if|cubalif) named like the section; 'in' is of model input, which does not "
+         "learn (defined: in, h, out)"},
         {"[feedback h9]\ndelay = 1\n",
-         "my.ini: [feedback h9]: errors go to a hidden population of a learnable model (lif|if|cubalif) "
-         "named like the section; 'h9' is not defined (defined: in, h, out)"},
+         "my.ini: [feedback h9]: errors go to a hidden population of a learnable model "
+         "(lif|if|cubalif) named like the section; 'h9' is not defined (defined: in, h, out)"},
     };
     for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
         g_autofree char *t = with(bad[i].section);
