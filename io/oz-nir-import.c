@@ -1,49 +1,103 @@
 /* oz-nir-import.c — a NIR graph as opzosim populations, projections and their tensors.
  *
- * Node roles: Input is the input population; LIF and IF are spiking populations; Output is
- * the readout.  Between two of them runs a chain of linear nodes, each with one edge in and
- * one out: Delay (a uniform delay, rounded to ticks of dt), Flatten (opzosim populations
- * are flat already: a C,H,W map is read in PyTorch's flattening order), an AvgPool2d or
- * SumPool2d directly before a Conv2d (the conv2d kind's pool: non-overlapping windows), and
- * exactly one Affine, Linear or Conv2d.  Each chain is one projection.
+ * Nested graphs go first: a NIRGraph node's nodes join the graph under the names
+ * "GRAPH.NODE", the edges into the nested graph go to what its Input leads to and the edges
+ * out of it leave from what leads to its Output, and its Input and Output nodes disappear
+ * (flatten).
  *
- * The neuron's discrete-time form (docs/INTEROP.md): LIF with Euler at dt gives
- * λ = 1 − dt/τ, and its input I enters scaled by the gain dt·r/τ, v_leak as a bias
- * (dt/τ)·v_leak; IF adds r·I per tick.  The gain is folded into the projection's weights
- * and biases, so the population runs the plain u = λv + I + b of docs/ALGORITHM.md.  A
- * per-neuron τ, r, threshold or reset that is not one value for the whole layer is refused
- * (a population has one of each).  v_reset gives a hard reset unless this project's
- * metadata says soft; [population] reset in the scenario (or --set) wins over both.
+ * Node roles come from the registries, never from names: a node whose type a neuron model
+ * claims (OzNeuronOps.nir->node_types) is a population — the source model's is the input,
+ * the readout model's is Output; a node whose type a projection kind claims is a weight
+ * node, or a node the kind takes directly before its weight node (a pool); Delay and
+ * Flatten are NIR's structure, kept here.  Between two populations runs a chain of linear
+ * nodes, each with one edge in and one out: Delays (a uniform delay, rounded to ticks of
+ * dt), Flattens (opzosim populations are flat already: a C,H,W map is read in PyTorch's
+ * flattening order), at most one node a kind takes before, and exactly one weight node.
+ * Each chain is one projection of the kind that claims its weight node.
  *
- * A chain from a layer back onto itself (a recurrent Linear) becomes a projection with a
- * delay of at least one tick: it runs for inference; training such a network is refused.
+ * The model reads its node (its discrete-time form, docs/INTEROP.md): its keys, its input
+ * gain (folded into the weights and biases of the projections into it, so that the
+ * population runs u = λv + I + b of docs/ALGORITHM.md), its bias.  This project's metadata
+ * (opzosim_bias) gives a population's bias exactly, and then the nodes' biases are not
+ * added; [population] keys in the scenario (or --set) win over what the file gives.
+ *
+ * A chain from a population back onto itself (a recurrent Linear) becomes a projection with
+ * a delay of at least one tick: it runs for inference; training such a network is refused.
+ * A population straight into Output (no weights) is a spiking output layer: the readout
+ * counts its spikes through an identity (a Linear node the importer makes).
  *
  * What is refused, each with the node named: a missing type, an edge naming a node the
- * graph lacks, node types opzosim cannot run (listed together), branching chains, weights whose
- * shape does not fit the populations they join, and training a network whose output layer spikes.
+ * graph lacks, node types nothing claims (listed together), branching chains, weights whose
+ * shape does not fit the populations they join, and training a network whose output layer
+ * spikes.
  */
 #include "io/oz-nir.h"
+
+#include "neurons/oz-kind.h"
+#include "neurons/oz-neuron.h"
 
 #include <math.h>
 #include <string.h>
 
-typedef enum { ROLE_INPUT, ROLE_NEURON, ROLE_OUTPUT, ROLE_LINEAR } Role;
+typedef enum { ROLE_NONE = -1, ROLE_INPUT, ROLE_NEURON, ROLE_OUTPUT, ROLE_LINEAR } Role;
 
-static const struct {
-    const char *type;
-    Role role;
-} known_types[] = {
-    {"Input", ROLE_INPUT},    {"Output", ROLE_OUTPUT},    {"LIF", ROLE_NEURON},
-    {"IF", ROLE_NEURON},      {"Affine", ROLE_LINEAR},    {"Linear", ROLE_LINEAR},
-    {"Conv2d", ROLE_LINEAR},  {"AvgPool2d", ROLE_LINEAR}, {"SumPool2d", ROLE_LINEAR},
-    {"Flatten", ROLE_LINEAR}, {"Delay", ROLE_LINEAR},
-};
+/* NIR's own structural node types (not a plugin's). */
+static const char *const nir_delay = "Delay";
+static const char *const nir_flatten = "Flatten";
+static const char *const nir_graph = "NIRGraph";
+static const char *const nir_input = "Input";
+static const char *const nir_output = "Output";
 
-static int role_of(const OzNirNode *n) {
-    for (gsize i = 0; i < G_N_ELEMENTS(known_types); i++)
-        if (strcmp(n->type, known_types[i].type) == 0)
-            return (int)known_types[i].role;
-    return -1;
+static gboolean in_list(const char *const *list, const char *type) {
+    for (int i = 0; list && list[i]; i++)
+        if (strcmp(list[i], type) == 0)
+            return TRUE;
+    return FALSE;
+}
+
+/* The model that claims NIR type `type`, or NULL. */
+static const OzNeuronOps *model_of(const char *type) {
+    for (const OzNeuronOps *const *m = oz_neuron_models(); *m; m++)
+        if ((*m)->nir && (*m)->nir->import_node && in_list((*m)->nir->node_types, type))
+            return *m;
+    return NULL;
+}
+
+/* The kind that claims `type` as a weight node (pre FALSE) or as a node before one. */
+static const OzProjectionKindOps *kind_of(const char *type, gboolean pre) {
+    for (const OzProjectionKindOps *const *k = oz_projection_kinds(); *k; k++)
+        if ((*k)->nir && (*k)->nir->import_chain &&
+            in_list(pre ? (*k)->nir->pre_types : (*k)->nir->node_types, type))
+            return *k;
+    return NULL;
+}
+
+static Role role_of(const OzNirNode *n) {
+    const OzNeuronOps *m = model_of(n->type);
+    if (m)
+        return m->caps & OZ_NEURON_SOURCE    ? ROLE_INPUT
+               : m->caps & OZ_NEURON_READOUT ? ROLE_OUTPUT
+                                             : ROLE_NEURON;
+    if (strcmp(n->type, nir_delay) == 0 || strcmp(n->type, nir_flatten) == 0 ||
+        kind_of(n->type, FALSE) || kind_of(n->type, TRUE))
+        return ROLE_LINEAR;
+    return ROLE_NONE;
+}
+
+/* Every node type the import runs, for messages.  (transfer full) */
+static char *known_types(void) {
+    GString *s = g_string_new(NULL);
+    for (const OzNeuronOps *const *m = oz_neuron_models(); *m; m++)
+        for (int i = 0; (*m)->nir && (*m)->nir->node_types && (*m)->nir->node_types[i]; i++)
+            g_string_append_printf(s, "%s%s", s->len ? ", " : "", (*m)->nir->node_types[i]);
+    for (const OzProjectionKindOps *const *k = oz_projection_kinds(); *k; k++)
+        for (int pre = 0; pre < 2 && (*k)->nir; pre++) {
+            const char *const *l = pre ? (*k)->nir->pre_types : (*k)->nir->node_types;
+            for (int i = 0; l && l[i]; i++)
+                g_string_append_printf(s, "%s%s", s->len ? ", " : "", l[i]);
+        }
+    g_string_append_printf(s, ", %s, %s, %s (nested)", nir_flatten, nir_delay, nir_graph);
+    return g_string_free(s, FALSE);
 }
 
 static void tensor_free(OzNirTensor *t) {
@@ -54,7 +108,7 @@ static void tensor_free(OzNirTensor *t) {
 }
 
 /* A population or projection name from a node name: characters other than letters,
- * digits, '_' and '-' (nirtorch writes "layer.0") become '_'. */
+ * digits, '_' and '-' (nirtorch writes "layer.0", nested graphs "graph.node") become '_'. */
 static char *plain_name(const char *s) {
     char *out = g_strdup(s);
     for (char *p = out; *p; p++)
@@ -66,16 +120,9 @@ static char *plain_name(const char *s) {
 /* What the import knows about one population. */
 typedef struct {
     const OzNirNode *node; /* NULL for a readout made for a spiking output */
+    const OzNeuronOps *ops;
     char *name;
-    const char *model; /* "input", "lif", "if", "readout" */
-    int rank;          /* 1 (flat) or 3 (C,H,W) */
-    int dims[3];
-    int n;
-    double lambda, v_th, v_reset, gain;
-    gboolean soft;
-    float *bias; /* (n) */
-    gboolean has_bias;
-    gboolean exact_bias; /* from this project's metadata: the chains' biases are ignored */
+    OzNirPopImport im; /* shape, keys, gain, bias */
 } Pop;
 
 typedef struct {
@@ -91,8 +138,24 @@ static void pop_free(Pop *p) {
     if (!p)
         return;
     g_free(p->name);
-    g_free(p->bias);
+    g_free(p->im.bias);
+    if (p->im.keys)
+        g_string_free(p->im.keys, TRUE);
     g_free(p);
+}
+
+static Pop *pop_new(Imp *im, const OzNirNode *node, const OzNeuronOps *ops, const char *name) {
+    Pop *p = g_new0(Pop, 1);
+    p->node = node;
+    p->ops = ops;
+    p->name = plain_name(name);
+    p->im.node = node;
+    p->im.graph_meta = im->g->meta;
+    p->im.dt = im->dt;
+    p->im.keys = g_string_new(NULL);
+    p->im.gain = 1.0;
+    g_ptr_array_add(im->pops, p);
+    return p;
 }
 
 static Pop *pop_of_node(Imp *im, const OzNirNode *n) {
@@ -115,38 +178,148 @@ static gboolean fail(Imp *im, GError **error, OzNirError code, const char *fmt, 
     return FALSE;
 }
 
+/* A plugin's error (which names the node) with the file in front. */
+static gboolean failed(Imp *im, GError **error) {
+    g_prefix_error(error, "%s: ", im->path);
+    return FALSE;
+}
+
+static const char *edge_source(const OzNirGraph *g, guint e) {
+    return g_ptr_array_index(g->edges, 2 * e);
+}
+static const char *edge_target(const OzNirGraph *g, guint e) {
+    return g_ptr_array_index(g->edges, 2 * e + 1);
+}
+
+/* ---- Nested graphs ---- */
+
+static gboolean check_edges(Imp *im, const OzNirGraph *g, const char *where, GError **error) {
+    for (guint e = 0; e < g->edges->len / 2; e++)
+        for (int k = 0; k < 2; k++) {
+            const char *nm = g_ptr_array_index(g->edges, 2 * e + k);
+            if (!oz_nir_node_find(g, nm))
+                return fail(im, error, OZ_NIR_ERROR_FORMAT,
+                            "%sedge %u (%s -> %s) names node '%s', which the graph does not have",
+                            where, e, edge_source(g, e), edge_target(g, e), nm);
+        }
+    return TRUE;
+}
+
+/* The node names an edge into (entry) or out of (exit) node n of the flattened graph
+ * stands for: n itself, or for a nested graph what its Input leads to / what leads to its
+ * Output. */
+typedef struct {
+    GPtrArray *entry, *exit; /* of char*, owned */
+} Ports;
+
+static void ports_free(Ports *p) {
+    g_ptr_array_unref(p->entry);
+    g_ptr_array_unref(p->exit);
+    g_free(p);
+}
+
+/* g with every nested graph's nodes and edges put in its place (transfer full; g's nested
+ * nodes are emptied). */
+static OzNirGraph *flatten(Imp *im, OzNirGraph *g, const char *where, GError **error) {
+    if (!check_edges(im, g, where, error))
+        return NULL;
+    g_autoptr(OzNirGraph) out = oz_nir_graph_new();
+    g_autoptr(GHashTable) ports =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)ports_free);
+    /* Nodes keep their order; a nested graph's nodes take its place. */
+    g_autoptr(GPtrArray) nodes = g_ptr_array_new_with_free_func((GDestroyNotify)oz_nir_node_free);
+    while (g->nodes->len)
+        g_ptr_array_add(nodes, g_ptr_array_steal_index(g->nodes, 0));
+    for (guint i = 0; i < nodes->len; i++) {
+        OzNirNode *n = g_ptr_array_index(nodes, i);
+        Ports *pt = g_new0(Ports, 1);
+        pt->entry = g_ptr_array_new_with_free_func(g_free);
+        pt->exit = g_ptr_array_new_with_free_func(g_free);
+        g_hash_table_insert(ports, g_strdup(n->name), pt);
+        if (!n->sub) {
+            g_ptr_array_add(pt->entry, g_strdup(n->name));
+            g_ptr_array_add(pt->exit, g_strdup(n->name));
+            g_ptr_array_add(out->nodes, n);
+            g_ptr_array_index(nodes, i) = NULL;
+            continue;
+        }
+        g_autofree char *w = g_strdup_printf("%snested graph '%s': ", where, n->name);
+        g_autoptr(OzNirGraph) sub = flatten(im, n->sub, w, error);
+        if (!sub)
+            return NULL;
+        /* Its Input and Output are ports, not populations. */
+        const OzNirNode *in = NULL, *outp = NULL;
+        int nin = 0, nout = 0;
+        for (guint k = 0; k < sub->nodes->len; k++) {
+            const OzNirNode *s = g_ptr_array_index(sub->nodes, k);
+            if (strcmp(s->type, nir_input) == 0)
+                in = s, nin++;
+            if (strcmp(s->type, nir_output) == 0)
+                outp = s, nout++;
+        }
+        if (nin != 1 || nout != 1) {
+            fail(im, error, OZ_NIR_ERROR_FORMAT,
+                 "%shas %d Input and %d Output nodes; a nested graph has one of each", w, nin,
+                 nout);
+            return NULL;
+        }
+        for (guint e = 0; e < sub->edges->len / 2; e++) {
+            const char *a = edge_source(sub, e), *b = edge_target(sub, e);
+            gboolean from_in = strcmp(a, in->name) == 0, to_out = strcmp(b, outp->name) == 0;
+            if (from_in && to_out) {
+                fail(im, error, OZ_NIR_ERROR_UNSUPPORTED,
+                     "%sits Input leads straight to its Output", w);
+                return NULL;
+            }
+            if (from_in)
+                g_ptr_array_add(pt->entry, g_strdup_printf("%s.%s", n->name, b));
+            else if (to_out)
+                g_ptr_array_add(pt->exit, g_strdup_printf("%s.%s", n->name, a));
+            else {
+                g_autofree char *pa = g_strdup_printf("%s.%s", n->name, a);
+                g_autofree char *pb = g_strdup_printf("%s.%s", n->name, b);
+                oz_nir_edge_add(out, pa, pb);
+            }
+        }
+        /* Its other nodes move into the outer graph, renamed "GRAPH.NODE". */
+        for (guint k = 0; k < sub->nodes->len; k++) {
+            OzNirNode *s = g_ptr_array_index(sub->nodes, k);
+            if (s == in || s == outp)
+                continue;
+            g_ptr_array_index(sub->nodes, k) = NULL;
+            char *nm = g_strdup_printf("%s.%s", n->name, s->name);
+            g_free(s->name);
+            s->name = nm;
+            g_ptr_array_add(out->nodes, s);
+        }
+    }
+    for (guint e = 0; e < g->edges->len / 2; e++) {
+        const Ports *a = g_hash_table_lookup(ports, edge_source(g, e));
+        const Ports *b = g_hash_table_lookup(ports, edge_target(g, e));
+        for (guint x = 0; x < a->exit->len; x++)
+            for (guint y = 0; y < b->entry->len; y++)
+                oz_nir_edge_add(out, a->exit->pdata[x], b->entry->pdata[y]);
+    }
+    g_ptr_array_extend_and_steal(out->meta, g->meta);
+    g->meta = g_ptr_array_new_with_free_func((GDestroyNotify)oz_nir_field_free);
+    return g_steal_pointer(&out);
+}
+
 /* ---- Checks on the graph as a whole ---- */
 
 static gboolean check_graph(Imp *im, GError **error) {
     OzNirGraph *g = im->g;
-    for (guint i = 0; i < g->nodes->len; i++) {
-        OzNirNode *n = g_ptr_array_index(g->nodes, i);
-        if (!n->type)
-            return fail(im, error, OZ_NIR_ERROR_FORMAT,
-                        "node '%s' has no 'type' dataset (every NIR node names its type)", n->name);
-    }
-    for (guint e = 0; e + 1 < g->edges->len; e += 2)
-        for (int k = 0; k < 2; k++) {
-            const char *nm = g_ptr_array_index(g->edges, e + k);
-            if (!oz_nir_node_find(g, nm))
-                return fail(im, error, OZ_NIR_ERROR_FORMAT,
-                            "edge %u (%s -> %s) names node '%s', which the graph does not have",
-                            e / 2, (char *)g_ptr_array_index(g->edges, e),
-                            (char *)g_ptr_array_index(g->edges, e + 1), nm);
-        }
     g_autoptr(GString) bad = g_string_new(NULL);
     for (guint i = 0; i < g->nodes->len; i++) {
         OzNirNode *n = g_ptr_array_index(g->nodes, i);
-        if (role_of(n) < 0)
+        if (role_of(n) == ROLE_NONE)
             g_string_append_printf(bad, "%s%s (%s)", bad->len ? ", " : "", n->name, n->type);
     }
     if (bad->len) {
-        g_autoptr(GString) ok = g_string_new(NULL);
-        for (gsize i = 0; i < G_N_ELEMENTS(known_types); i++)
-            g_string_append_printf(ok, "%s%s", i ? ", " : "", known_types[i].type);
+        g_autofree char *ok = known_types();
         return fail(im, error, OZ_NIR_ERROR_UNSUPPORTED,
                     "opzosim cannot run these nodes: %s; it runs %s (docs/INTEROP.md)", bad->str,
-                    ok->str);
+                    ok);
     }
     int inputs = 0, outputs = 0;
     for (guint i = 0; i < g->nodes->len; i++) {
@@ -161,115 +334,15 @@ static gboolean check_graph(Imp *im, GError **error) {
     return TRUE;
 }
 
-/* ---- Field readers ---- */
-
-static const OzNirField *need(Imp *im, const OzNirNode *n, const char *field, GError **error) {
-    const OzNirField *f = oz_nir_field_find(n->fields, field);
-    if (!f || !f->v) {
-        fail(im, error, OZ_NIR_ERROR_FORMAT, "node '%s' (%s) has no numeric field '%s'", n->name,
-             n->type, field);
-        return NULL;
-    }
-    return f;
-}
-
-/* The one value of a per-neuron array, or an error when its entries differ. */
-static gboolean uniform(Imp *im, const OzNirNode *n, const OzNirField *f, double *out,
-                        GError **error) {
-    for (gsize i = 1; i < f->n; i++)
-        if (f->v[i] != f->v[0])
-            return fail(im, error, OZ_NIR_ERROR_UNSUPPORTED,
-                        "node '%s' (%s): '%s' differs between neurons (%g and %g); an opzosim "
-                        "population has one value",
-                        n->name, n->type, f->name, f->v[0], f->v[i]);
-    *out = f->v[0];
-    return TRUE;
-}
-
-static double meta_number(const OzNirNode *n, const char *key, double def) {
-    const OzNirField *f = n ? oz_nir_field_find(n->meta, key) : NULL;
-    return f && f->v && f->n >= 1 ? f->v[0] : def;
-}
-
-static const char *meta_text(const GPtrArray *meta, const char *key) {
-    const OzNirField *f = oz_nir_field_find(meta, key);
-    return f && f->s && f->n >= 1 ? f->s[0] : NULL;
-}
-
-/* A 2-vector (or a scalar) field as two ints; def when absent. */
-static void pair(const OzNirNode *n, const char *field, int def, int out[2]) {
-    const OzNirField *f = oz_nir_field_find(n->fields, field);
-    out[0] = out[1] = def;
-    if (f && f->v && f->n >= 1) {
-        out[0] = (int)f->v[0];
-        out[1] = (int)f->v[f->n >= 2 ? 1 : 0];
-    }
-}
-
-/* ---- Populations ---- */
-
-static void set_shape(Pop *p, const gsize *dims, int rank) {
-    p->n = 1;
-    for (int d = 0; d < rank; d++)
-        p->n *= (int)dims[d];
-    if (rank == 3 || rank == 2) {
-        p->rank = 3;
-        p->dims[0] = rank == 3 ? (int)dims[0] : 1;
-        p->dims[1] = (int)dims[rank - 2];
-        p->dims[2] = (int)dims[rank - 1];
-    } else {
-        p->rank = 1;
-        p->dims[0] = p->n;
-    }
-}
-
-static gboolean add_neuron(Imp *im, const OzNirNode *n, GError **error) {
-    Pop *p = g_new0(Pop, 1);
-    g_ptr_array_add(im->pops, p);
-    p->node = n;
-    p->name = plain_name(n->name);
-    gboolean lif = strcmp(n->type, "LIF") == 0;
-    p->model = lif ? "lif" : "if";
-    const OzNirField *vth = need(im, n, "v_threshold", error);
-    const OzNirField *r = vth ? need(im, n, "r", error) : NULL;
-    if (!r)
-        return FALSE;
-    set_shape(p, vth->dims, vth->rank);
-    double rr = 1.0;
-    if (!uniform(im, n, vth, &p->v_th, error) || !uniform(im, n, r, &rr, error))
-        return FALSE;
-    const OzNirField *vr = oz_nir_field_find(n->fields, "v_reset");
-    if (vr && vr->v && !uniform(im, n, vr, &p->v_reset, error))
-        return FALSE;
-    p->soft = g_strcmp0(meta_text(n->meta, "opzosim_reset"), "soft") == 0;
-    p->bias = g_new0(float, MAX(p->n, 1));
-    p->lambda = 1.0;
-    p->gain = rr;
-    if (lif) {
-        const OzNirField *tau = need(im, n, "tau", error);
-        const OzNirField *vl = tau ? need(im, n, "v_leak", error) : NULL;
-        double t = 0;
-        if (!vl || !uniform(im, n, tau, &t, error))
+/* Every node has a type, in the nested graphs too (before flattening). */
+static gboolean check_types(Imp *im, const OzNirGraph *g, GError **error) {
+    for (guint i = 0; i < g->nodes->len; i++) {
+        const OzNirNode *n = g_ptr_array_index(g->nodes, i);
+        if (!n->type)
+            return fail(im, error, OZ_NIR_ERROR_FORMAT,
+                        "node '%s' has no 'type' dataset (every NIR node names its type)", n->name);
+        if (n->sub && !check_types(im, n->sub, error))
             return FALSE;
-        if (!(t >= im->dt))
-            return fail(im, error, OZ_NIR_ERROR_UNSUPPORTED,
-                        "node '%s' (LIF): tau = %g s is below dt = %g s, where the Euler step "
-                        "is unstable; set [network] nir_dt to the time step the file was made "
-                        "for",
-                        n->name, t, im->dt);
-        p->lambda = meta_number(n, "opzosim_lambda", 1.0 - im->dt / t);
-        p->gain = im->dt * rr / t;
-        for (gsize i = 0; i < vl->n && i < (gsize)p->n; i++)
-            if (vl->v[i] != 0.0) {
-                p->bias[i] = (float)(im->dt / t * vl->v[i]);
-                p->has_bias = TRUE;
-            }
-    }
-    const OzNirField *eb = oz_nir_field_find(n->meta, "opzosim_bias");
-    if (eb && eb->v && eb->n == (gsize)p->n) {
-        for (gsize i = 0; i < eb->n; i++)
-            p->bias[i] = (float)eb->v[i];
-        p->has_bias = p->exact_bias = TRUE;
     }
     return TRUE;
 }
@@ -284,18 +357,13 @@ static void add_tensor(Imp *im, const char *prefix, const char *name, float *v, 
 /* ---- Chains ---- */
 
 typedef struct {
-    const OzNirNode *weights; /* Affine, Linear or Conv2d; NULL: none */
-    const OzNirNode *pool;
+    const OzNirNode *weights; /* the weight node; NULL: none */
+    const OzProjectionKindOps *kind;
+    const OzNirNode *pre; /* a node the kind takes before its weight node, or NULL */
+    const OzProjectionKindOps *pre_kind;
     int delay_ticks;
-    const OzNirNode *end; /* the neuron or Output the chain reaches */
+    const OzNirNode *end; /* the population or Output the chain reaches */
 } Chain;
-
-static const char *edge_source(const OzNirGraph *g, guint e) {
-    return g_ptr_array_index(g->edges, 2 * e);
-}
-static const char *edge_target(const OzNirGraph *g, guint e) {
-    return g_ptr_array_index(g->edges, 2 * e + 1);
-}
 
 static int degree(const OzNirGraph *g, const char *name, gboolean in) {
     int d = 0;
@@ -311,14 +379,14 @@ static const char *successor(const OzNirGraph *g, const char *name) {
     return NULL;
 }
 
-/* Follows the linear nodes from `first` to the next neuron or Output. */
+/* Follows the linear nodes from `first` to the next population or Output. */
 static gboolean follow(Imp *im, const OzNirNode *from, const char *first, Chain *c,
                        GError **error) {
     memset(c, 0, sizeof *c);
     const char *cur = first;
     for (guint steps = 0; steps <= im->g->nodes->len; steps++) {
         const OzNirNode *n = oz_nir_node_find(im->g, cur);
-        int role = role_of(n);
+        Role role = role_of(n);
         if (role == ROLE_NEURON || role == ROLE_OUTPUT) {
             c->end = n;
             return TRUE;
@@ -332,34 +400,40 @@ static gboolean follow(Imp *im, const OzNirNode *from, const char *first, Chain 
                         "between two layers with one of each (sums and branches of linear "
                         "nodes are not supported)",
                         n->name, n->type, degree(im->g, cur, TRUE), degree(im->g, cur, FALSE));
-        if (strcmp(n->type, "Delay") == 0) {
-            const OzNirField *d = need(im, n, "delay", error);
+        const OzProjectionKindOps *pk = kind_of(n->type, TRUE);
+        const OzProjectionKindOps *wk = kind_of(n->type, FALSE);
+        if (strcmp(n->type, nir_delay) == 0) {
+            const OzNirField *d = oz_nir_need(n, "delay", error);
             double sec = 0;
-            if (!d || !uniform(im, n, d, &sec, error))
-                return FALSE;
+            if (!d || !oz_nir_uniform(n, d, &sec, error))
+                return failed(im, error);
             double ticks = sec / im->dt;
             if (ticks < 0 || fabs(ticks - round(ticks)) > 1e-6 * MAX(1.0, ticks))
                 return fail(im, error, OZ_NIR_ERROR_UNSUPPORTED,
                             "node '%s' (Delay): %g s is not a whole number of ticks of dt = %g s",
                             n->name, sec, im->dt);
             c->delay_ticks += (int)round(ticks);
-        } else if (strcmp(n->type, "AvgPool2d") == 0 || strcmp(n->type, "SumPool2d") == 0) {
-            if (c->pool || c->weights)
+        } else if (pk) {
+            if (c->pre || c->weights)
                 return fail(im, error, OZ_NIR_ERROR_UNSUPPORTED,
-                            "node '%s' (%s): opzosim pools only directly before a Conv2d", n->name,
-                            n->type);
-            c->pool = n;
-        } else if (strcmp(n->type, "Flatten") != 0) {
+                            "node '%s' (%s): opzosim takes it only directly before a %s", n->name,
+                            n->type, pk->nir->node_types ? pk->nir->node_types[0] : "weight node");
+            c->pre = n;
+            c->pre_kind = pk;
+        } else if (wk) {
             if (c->weights)
                 return fail(im, error, OZ_NIR_ERROR_UNSUPPORTED,
                             "nodes '%s' and '%s' are two weight layers with no neurons between "
                             "them (from '%s')",
                             c->weights->name, n->name, from->name);
-            if (c->pool && strcmp(n->type, "Conv2d") != 0)
+            if (c->pre && c->pre_kind != wk)
                 return fail(im, error, OZ_NIR_ERROR_UNSUPPORTED,
-                            "node '%s' (%s): opzosim pools only directly before a Conv2d",
-                            c->pool->name, c->pool->type);
+                            "node '%s' (%s): opzosim takes it only directly before a %s",
+                            c->pre->name, c->pre->type,
+                            c->pre_kind->nir->node_types ? c->pre_kind->nir->node_types[0]
+                                                         : "weight node");
             c->weights = n;
+            c->kind = wk;
         }
         cur = successor(im->g, cur);
     }
@@ -367,205 +441,119 @@ static gboolean follow(Imp *im, const OzNirNode *from, const char *first, Chain 
                 "the linear nodes after '%s' form a loop with no neuron in it", from->name);
 }
 
-/* The projection of a chain from src to dst: its section, weights (times dst's gain) and
- * its bias added into dst's. */
-static gboolean add_projection(Imp *im, const Pop *src, Pop *dst, const Chain *c, GError **error) {
-    const OzNirNode *w = c->weights;
-    g_autofree char *name = plain_name(w->name);
-    g_string_append_printf(im->text, "\n[projection %s]\nfrom = %s\nto = %s\ndelay = %d\n", name,
-                           src->name, dst->name, c->delay_ticks);
-    const OzNirField *wf = need(im, w, "weight", error);
-    if (!wf)
-        return FALSE;
-    const OzNirField *exact = oz_nir_field_find(w->meta, "opzosim_weight");
-    const OzNirField *bf = oz_nir_field_find(w->fields, "bias");
-    const double gain = dst->gain;
-    float *wt = NULL;
-    gsize nw = 0;
-    if (strcmp(w->type, "Conv2d") == 0) {
-        if (wf->rank != 4)
-            return fail(im, error, OZ_NIR_ERROR_FORMAT,
-                        "node '%s' (Conv2d): weight has %d dimensions, expected (C_out, C_in, kH, "
-                        "kW)",
-                        w->name, wf->rank);
-        int stride[2], pad[2], dil[2];
-        pair(w, "stride", 1, stride);
-        pair(w, "padding", 0, pad);
-        pair(w, "dilation", 1, dil);
-        double groups = 1;
-        const OzNirField *gf = oz_nir_field_find(w->fields, "groups");
-        if (gf && gf->v)
-            groups = gf->v[0];
-        int cout = (int)wf->dims[0], cin = (int)wf->dims[1];
-        if (wf->dims[2] != wf->dims[3] || stride[0] != stride[1] || pad[0] != pad[1] ||
-            dil[0] != 1 || dil[1] != 1 || groups != 1)
-            return fail(im, error, OZ_NIR_ERROR_UNSUPPORTED,
-                        "node '%s' (Conv2d): opzosim's conv2d takes a square kernel, one stride "
-                        "and one padding for both axes, dilation 1 and groups 1 (kernel %zux%zu, "
-                        "stride %d,%d, padding %d,%d, dilation %d,%d, groups %g)",
-                        w->name, wf->dims[2], wf->dims[3], stride[0], stride[1], pad[0], pad[1],
-                        dil[0], dil[1], groups);
-        if (src->rank != 3 || src->dims[0] != cin)
-            return fail(im, error, OZ_NIR_ERROR_FORMAT,
-                        "node '%s' (Conv2d): weight reads %d channels; '%s' has shape %d,%d,%d",
-                        w->name, cin, src->name, src->dims[0], src->rank == 3 ? src->dims[1] : 0,
-                        src->rank == 3 ? src->dims[2] : 0);
-        if (dst->n % cout != 0)
-            return fail(im, error, OZ_NIR_ERROR_FORMAT,
-                        "node '%s' (Conv2d): %d output channels do not divide '%s' (%d neurons)",
-                        w->name, cout, dst->name, dst->n);
-        g_string_append_printf(im->text, "kind = conv2d\nkernel = %zu\nstride = %d\npadding = %d\n",
-                               wf->dims[2], stride[0], pad[0]);
-        if (c->pool) {
-            int k[2], s[2], p[2];
-            pair(c->pool, "kernel_size", 1, k);
-            pair(c->pool, "stride", k[0], s);
-            pair(c->pool, "padding", 0, p);
-            if (k[0] != k[1] || s[0] != k[0] || s[1] != k[1] || p[0] != 0 || p[1] != 0)
-                return fail(im, error, OZ_NIR_ERROR_UNSUPPORTED,
-                            "node '%s' (%s): opzosim pools over non-overlapping square windows "
-                            "(kernel_size = stride, padding 0); got kernel %d,%d stride %d,%d "
-                            "padding %d,%d",
-                            c->pool->name, c->pool->type, k[0], k[1], s[0], s[1], p[0], p[1]);
-            g_string_append_printf(im->text, "pool = %s\npool_size = %d\n",
-                                   strcmp(c->pool->type, "AvgPool2d") == 0 ? "avg" : "sum", k[0]);
-        }
-        nw = wf->n;
-        wt = g_new(float, nw);
-        for (gsize i = 0; i < nw; i++)
-            wt[i] = exact && exact->n == nw ? (float)exact->v[i] : (float)(wf->v[i] * gain);
-        int per = dst->n / cout;
-        if (bf && bf->v && bf->n == (gsize)cout && !dst->exact_bias)
-            for (int co = 0; co < cout; co++)
-                for (int q = 0; q < per; q++)
-                    if (bf->v[co] != 0.0) {
-                        dst->bias[co * per + q] += (float)(bf->v[co] * gain);
-                        dst->has_bias = TRUE;
-                    }
-    } else {
-        if (wf->rank != 2 || (int)wf->dims[0] != dst->n || (int)wf->dims[1] != src->n) {
-            g_autofree char *got = wf->rank == 2
-                                       ? g_strdup_printf("(%zu, %zu)", wf->dims[0], wf->dims[1])
-                                       : g_strdup_printf("%d dimensions", wf->rank);
-            return fail(im, error, OZ_NIR_ERROR_FORMAT,
-                        "node '%s' (%s): weight has shape %s, expected (out, in) = (%d, %d) for "
-                        "'%s' -> '%s' (a shape mismatch)",
-                        w->name, w->type, got, dst->n, src->n, src->name, dst->name);
-        }
-        g_string_append(im->text, "kind = dense\n");
-        int nin = src->n, nout = dst->n;
-        nw = (gsize)nin * (gsize)nout;
-        wt = g_new(float, nw);
-        /* NIR's (out, in) into opzosim's (n_pre, n_post). */
-        for (int i = 0; i < nin; i++)
-            for (int o = 0; o < nout; o++) {
-                gsize k = (gsize)i * nout + o;
-                wt[k] = exact && exact->n == nw ? (float)exact->v[k]
-                                                : (float)(wf->v[(gsize)o * nin + i] * gain);
-            }
-        if (strcmp(w->type, "Affine") == 0 && bf && bf->v && bf->n == (gsize)nout &&
-            !dst->exact_bias)
-            for (int o = 0; o < nout; o++)
-                if (bf->v[o] != 0.0) {
-                    dst->bias[o] += (float)(bf->v[o] * gain);
-                    dst->has_bias = TRUE;
-                }
+/* The projection of a chain from src to dst: its section, its weights (times dst's gain)
+ * and its bias added into dst's, by the kind that claims the weight node. */
+static gboolean add_projection(Imp *im, const Pop *src, Pop *dst, const OzNirNode *weights,
+                               const OzProjectionKindOps *kind, const OzNirNode *pre, int delay,
+                               GError **error) {
+    g_autofree char *name = plain_name(weights->name);
+    OzNirProjImport pi = {
+        .weights = weights,
+        .pre = pre,
+        .src_name = src->name,
+        .dst_name = dst->name,
+        .src_rank = src->im.rank,
+        .src_n = src->im.n,
+        .dst_rank = dst->im.rank,
+        .dst_n = dst->im.n,
+        .gain = dst->im.gain,
+        .exact_bias = dst->im.exact_bias,
+        .keys = g_string_new(NULL),
+        .dst_bias = dst->im.bias,
+        .dst_has_bias = &dst->im.has_bias,
+    };
+    memcpy(pi.src_dims, src->im.dims, sizeof pi.src_dims);
+    memcpy(pi.dst_dims, dst->im.dims, sizeof pi.dst_dims);
+    gboolean ok = kind->nir->import_chain(&pi, error);
+    if (ok) {
+        g_string_append_printf(im->text,
+                               "\n[projection %s]\nfrom = %s\nto = %s\ndelay = %d\nkind = %s\n%s",
+                               name, src->name, dst->name, delay, kind->name, pi.keys->str);
+        add_tensor(im, "w:", name, g_steal_pointer(&pi.w), pi.nw);
     }
-    add_tensor(im, "w:", name, wt, nw);
-    return TRUE;
+    g_free(pi.w);
+    g_string_free(pi.keys, TRUE);
+    return ok ? TRUE : failed(im, error);
 }
 
 /* ---- The whole import ---- */
 
-static void pop_section(Imp *im, const Pop *p, const char *encoding) {
-    g_string_append_printf(im->text, "\n[population %s]\nmodel = %s\n", p->name, p->model);
-    if (p->rank == 3)
-        g_string_append_printf(im->text, "shape = %d,%d,%d\n", p->dims[0], p->dims[1], p->dims[2]);
+static void pop_section(Imp *im, const Pop *p) {
+    g_string_append_printf(im->text, "\n[population %s]\nmodel = %s\n", p->name, p->ops->name);
+    if (p->im.rank == 3)
+        g_string_append_printf(im->text, "shape = %d,%d,%d\n", p->im.dims[0], p->im.dims[1],
+                               p->im.dims[2]);
     else
-        g_string_append_printf(im->text, "size = %d\n", p->n);
-    if (strcmp(p->model, "input") == 0) {
-        g_string_append_printf(im->text, "encoding = %s\n", encoding);
-        return;
+        g_string_append_printf(im->text, "size = %d\n", p->im.n);
+    if (!(p->ops->caps & OZ_NEURON_SOURCE))
+        g_string_append_printf(im->text, "bias = %s\n", p->im.has_bias ? "true" : "false");
+    g_string_append(im->text, p->im.keys->str);
+}
+
+/* The model's reading of its node, and this project's exact bias where the metadata has it. */
+static gboolean read_population(Imp *im, Pop *p, GError **error) {
+    if (!p->ops->nir->import_node(&p->im, error))
+        return failed(im, error);
+    if (!p->im.bias)
+        oz_nir_import_shape(&p->im, (const gsize[]){1}, 1);
+    const OzNirField *eb = oz_nir_field_find(p->node->meta, "opzosim_bias");
+    if (eb && eb->v && eb->n == (gsize)p->im.n) {
+        for (gsize i = 0; i < eb->n; i++)
+            p->im.bias[i] = (float)eb->v[i];
+        p->im.has_bias = p->im.exact_bias = TRUE;
     }
-    g_string_append_printf(im->text, "bias = %s\n", p->has_bias ? "true" : "false");
-    if (strcmp(p->model, "readout") == 0)
-        return;
-    if (strcmp(p->model, "lif") == 0)
-        g_string_append_printf(im->text, "lambda = %.9g\n", (double)(float)p->lambda);
-    g_string_append_printf(im->text, "v_th = %.9g\nreset = %s\nv_reset = %.9g\n",
-                           (double)(float)p->v_th, p->soft ? "soft" : "hard",
-                           (double)(float)p->v_reset);
+    return TRUE;
 }
 
 static gboolean import_graph(Imp *im, gboolean train, GError **error) {
+    if (!check_types(im, im->g, error))
+        return FALSE;
+    g_autoptr(OzNirGraph) flat = flatten(im, im->g, "", error);
+    if (!flat)
+        return FALSE;
+    im->g = flat;
     if (!check_graph(im, error))
         return FALSE;
     OzNirGraph *g = im->g;
     const OzNirNode *input = NULL, *output = NULL;
+    Pop *ro = NULL;
     for (guint i = 0; i < g->nodes->len; i++) {
         const OzNirNode *n = g_ptr_array_index(g->nodes, i);
-        int role = role_of(n);
+        Role role = role_of(n);
         if (role == ROLE_INPUT) {
             input = n;
-            const OzNirField *sh = need(im, n, "shape", error);
-            if (!sh)
+            const char *nm = oz_nir_meta_text(g->meta, "opzosim_input");
+            if (!read_population(im, pop_new(im, n, model_of(n->type), nm ? nm : n->name), error))
                 return FALSE;
-            gsize dims[OZ_NIR_RANK_MAX] = {0};
-            int rank = (int)MIN(sh->n, (gsize)OZ_NIR_RANK_MAX);
-            for (int d = 0; d < rank; d++)
-                dims[d] = (gsize)sh->v[d];
-            Pop *p = g_new0(Pop, 1);
-            p->node = n;
-            const char *nm = meta_text(g->meta, "opzosim_input");
-            p->name = plain_name(nm ? nm : n->name);
-            p->model = "input";
-            set_shape(p, dims, rank);
-            g_ptr_array_add(im->pops, p);
-        } else if (role == ROLE_NEURON && !add_neuron(im, n, error)) {
-            return FALSE;
+        } else if (role == ROLE_NEURON) {
+            if (!read_population(im, pop_new(im, n, model_of(n->type), n->name), error))
+                return FALSE;
         } else if (role == ROLE_OUTPUT) {
             output = n;
         }
     }
-    /* The readout: the chains into Output give its size; a neuron straight into Output is a
-     * spiking output layer, counted. */
-    Pop *ro = g_new0(Pop, 1);
-    const char *ro_name = meta_text(g->meta, "opzosim_readout");
-    ro->name = plain_name(ro_name ? ro_name : "out");
-    ro->model = "readout";
-    ro->node = output;
-    ro->gain = 1.0;
-    g_ptr_array_add(im->pops, ro);
-    const OzNirField *osh = oz_nir_field_find(output->fields, "shape");
-    gsize on = 1;
-    for (gsize d = 0; osh && osh->v && d < osh->n; d++)
-        on *= (gsize)osh->v[d];
-    ro->n = (int)on;
-    ro->rank = 1;
-    ro->dims[0] = ro->n;
-    ro->bias = g_new0(float, MAX(ro->n, 1));
-    const OzNirField *eb = oz_nir_field_find(output->meta, "opzosim_bias");
-    if (eb && eb->v && eb->n == (gsize)ro->n) {
-        for (gsize i = 0; i < eb->n; i++)
-            ro->bias[i] = (float)eb->v[i];
-        ro->has_bias = ro->exact_bias = TRUE;
-    }
-    const char *encoding = meta_text(g->meta, "opzosim_encoding");
+    if (!input)
+        return fail(im, error, OZ_NIR_ERROR_FORMAT, "no Input node");
+    /* The readout, last: the chains into Output give its size; a population straight into
+     * Output is a spiking output layer, counted. */
+    const char *ro_name = oz_nir_meta_text(g->meta, "opzosim_readout");
+    ro = pop_new(im, output, model_of(output->type), ro_name ? ro_name : "out");
+    if (!read_population(im, ro, error))
+        return FALSE;
+    ro->im.gain = 1.0;
     /* Sections: populations in node order, the readout last, then the projections. */
     g_autoptr(GString) projections = g_string_new(NULL);
     GString *pops_text = im->text;
     im->text = projections;
-    gboolean spiking_out = FALSE, weighted_out = FALSE, recurrent = FALSE;
-    for (guint e = 0; e < g->edges->len / 2; e++) {
+    gboolean spiking_out = FALSE, weighted_out = FALSE, recurrent = FALSE, ok = TRUE;
+    for (guint e = 0; ok && e < g->edges->len / 2; e++) {
         const OzNirNode *s = oz_nir_node_find(g, edge_source(g, e));
-        int role = role_of(s);
+        Role role = role_of(s);
         if (role != ROLE_INPUT && role != ROLE_NEURON)
             continue;
         Chain c;
-        if (!follow(im, s, edge_target(g, e), &c, error)) {
-            im->text = pops_text;
-            return FALSE;
-        }
+        if (!(ok = follow(im, s, edge_target(g, e), &c, error)))
+            break;
         Pop *src = pop_of_node(im, s);
         Pop *dst = role_of(c.end) == ROLE_OUTPUT ? ro : pop_of_node(im, c.end);
         /* A recurrent edge (a layer onto itself) reads the previous tick's spikes: NIR's
@@ -574,37 +562,36 @@ static gboolean import_graph(Imp *im, gboolean train, GError **error) {
             recurrent = TRUE;
             c.delay_ticks = MAX(c.delay_ticks, 1);
         }
+        if (!c.weights && dst == ro && role == ROLE_NEURON) {
+            /* The readout counts the spikes: o[t] = s[t] through an identity, a Linear. */
+            spiking_out = TRUE;
+            oz_nir_import_shape(&ro->im, (const gsize[]){(gsize)src->im.n}, 1);
+            g_autoptr(OzNirGraph) tmp = oz_nir_graph_new();
+            g_autofree char *pn = g_strconcat(src->name, "_count", NULL);
+            OzNirNode *id = oz_nir_node_add(tmp, pn, "Linear");
+            gsize n = (gsize)src->im.n, dims[2] = {n, n};
+            g_autofree double *v = g_new0(double, n *n);
+            for (gsize i = 0; i < n; i++)
+                v[i * n + i] = 1.0;
+            oz_nir_field_add(id->fields, "weight", OZ_NIR_F32, 2, dims, v);
+            const OzProjectionKindOps *kind = kind_of(id->type, FALSE);
+            ok = kind ? add_projection(im, src, ro, id, kind, NULL, c.delay_ticks, error)
+                      : fail(im, error, OZ_NIR_ERROR_UNSUPPORTED,
+                             "no projection kind takes a Linear node, which a spiking output "
+                             "layer needs");
+            continue;
+        }
         if (!c.weights) {
-            if (dst == ro && role == ROLE_NEURON) {
-                /* The readout counts the spikes: o[t] = s[t] through an identity. */
-                spiking_out = TRUE;
-                ro->n = src->n;
-                ro->dims[0] = src->n;
-                g_free(ro->bias);
-                ro->bias = g_new0(float, src->n);
-                g_autofree char *pn = g_strconcat(src->name, "_count", NULL);
-                g_string_append_printf(im->text,
-                                       "\n[projection %s]\nfrom = %s\nto = %s\ndelay = %d\n"
-                                       "kind = dense\n",
-                                       pn, src->name, ro->name, c.delay_ticks);
-                float *id = g_new0(float, (gsize)src->n *(gsize)src->n);
-                for (int i = 0; i < src->n; i++)
-                    id[(gsize)i * src->n + i] = 1.0f;
-                add_tensor(im, "w:", pn, id, (gsize)src->n * (gsize)src->n);
-                continue;
-            }
-            im->text = pops_text;
-            return fail(im, error, OZ_NIR_ERROR_UNSUPPORTED,
-                        "the path from '%s' to '%s' has no Affine, Linear or Conv2d", s->name,
-                        c.end->name);
+            ok = fail(im, error, OZ_NIR_ERROR_UNSUPPORTED,
+                      "the path from '%s' to '%s' has no weight node", s->name, c.end->name);
+            break;
         }
         weighted_out = weighted_out || dst == ro;
-        if (!add_projection(im, src, dst, &c, error)) {
-            im->text = pops_text;
-            return FALSE;
-        }
+        ok = add_projection(im, src, dst, c.weights, c.kind, c.pre, c.delay_ticks, error);
     }
     im->text = pops_text;
+    if (!ok)
+        return FALSE;
     if (spiking_out && weighted_out)
         return fail(im, error, OZ_NIR_ERROR_UNSUPPORTED,
                     "the Output node '%s' takes both spikes and weighted sums", output->name);
@@ -619,14 +606,12 @@ static gboolean import_graph(Imp *im, gboolean train, GError **error) {
                     "(run.mode = infer), not fine-tuned; replace its output by a readout "
                     "(an Affine into Output) to train it",
                     output->name);
-    if (!input)
-        return fail(im, error, OZ_NIR_ERROR_FORMAT, "no Input node");
     for (guint i = 0; i < im->pops->len; i++) {
         Pop *p = g_ptr_array_index(im->pops, i);
-        pop_section(im, p, encoding ? encoding : "current");
-        if (strcmp(p->model, "input") != 0)
-            add_tensor(im, "b:", p->name, g_memdup2(p->bias, (gsize)p->n * sizeof(float)),
-                       (gsize)p->n);
+        pop_section(im, p);
+        if (!(p->ops->caps & OZ_NEURON_SOURCE))
+            add_tensor(im, "b:", p->name, g_memdup2(p->im.bias, (gsize)p->im.n * sizeof(float)),
+                       (gsize)p->im.n);
     }
     g_string_append(im->text, projections->str);
     return TRUE;

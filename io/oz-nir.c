@@ -1,4 +1,4 @@
-/* oz-nir.c — NIR graphs in HDF5 (nir.write's layout), and their import as a network.
+/* oz-nir.c — NIR graphs in HDF5 (nir.write's layout): the writer and the reader.
  *
  * The reader walks /node with H5Literate and reads every dataset through double (float32,
  * float64 and integers all occur) or as strings (variable or fixed length: h5py writes
@@ -6,130 +6,15 @@
  * Sinabs.  HDF5's own error printing is switched off: every failure becomes one GError
  * naming the file and the node.
  *
- * The import (docs/INTEROP.md, "Import") sees a graph as neuron nodes (Input, LIF, IF,
- * Output) joined by chains of linear nodes (Delay, Flatten, a pool, then one Affine,
- * Linear or Conv2d).  Each neuron node becomes a population, each chain a projection whose
- * weights are the chain's, transposed into opzosim's (n_pre, n_post) for Affine and
- * Linear, and scaled by the neuron's input gain dt·r/τ (r for IF); a chain into Output is
- * the readout's projection.  A neuron node straight into Output (a spiking output layer)
- * becomes a readout that counts its spikes through an identity projection.  The Euler map
- * of docs/INTEROP.md gives λ = 1 − dt/τ; where this project's own metadata holds the exact
- * λ, weights and biases, those are used, so an exported network comes back bit for bit.
+ * A node of type NIRGraph (a nested graph) is read, like /node, into the node's sub; the
+ * import (io/oz-nir-import.c) flattens it.  The graph in memory is neurons/oz-nir-graph.c's;
+ * what each node means is the models' and kinds' (their `nir` slots, neurons/oz-nir-map.h).
  */
 #include "io/oz-nir.h"
 
 #include <hdf5.h>
 #include <math.h>
 #include <string.h>
-
-/* clang-format would split the quark's name at its hyphens (it reads them as minus
- * signs), and the name is the domain's string. */
-// clang-format off
-G_DEFINE_QUARK(oz-nir-error-quark, oz_nir_error)
-// clang-format on
-
-/* ---- The in-memory graph ---- */
-
-static void field_free(OzNirField *f) {
-    if (!f)
-        return;
-    g_free(f->name);
-    g_free(f->v);
-    g_strfreev(f->s);
-    g_free(f);
-}
-
-static void node_free(OzNirNode *n) {
-    if (!n)
-        return;
-    g_free(n->name);
-    g_free(n->type);
-    g_ptr_array_unref(n->fields);
-    g_ptr_array_unref(n->meta);
-    g_free(n);
-}
-
-OzNirGraph *oz_nir_graph_new(void) {
-    OzNirGraph *g = g_new0(OzNirGraph, 1);
-    g->nodes = g_ptr_array_new_with_free_func((GDestroyNotify)node_free);
-    g->edges = g_ptr_array_new_with_free_func(g_free);
-    g->meta = g_ptr_array_new_with_free_func((GDestroyNotify)field_free);
-    return g;
-}
-
-void oz_nir_graph_free(OzNirGraph *g) {
-    if (!g)
-        return;
-    g_ptr_array_unref(g->nodes);
-    g_ptr_array_unref(g->edges);
-    g_ptr_array_unref(g->meta);
-    g_free(g);
-}
-
-OzNirNode *oz_nir_node_add(OzNirGraph *g, const char *name, const char *type) {
-    OzNirNode *n = g_new0(OzNirNode, 1);
-    n->name = g_strdup(name);
-    n->type = g_strdup(type);
-    n->fields = g_ptr_array_new_with_free_func((GDestroyNotify)field_free);
-    n->meta = g_ptr_array_new_with_free_func((GDestroyNotify)field_free);
-    g_ptr_array_add(g->nodes, n);
-    return n;
-}
-
-OzNirNode *oz_nir_node_find(const OzNirGraph *g, const char *name) {
-    for (guint i = 0; i < g->nodes->len; i++) {
-        OzNirNode *n = g_ptr_array_index(g->nodes, i);
-        if (strcmp(n->name, name) == 0)
-            return n;
-    }
-    return NULL;
-}
-
-void oz_nir_edge_add(OzNirGraph *g, const char *source, const char *target) {
-    g_ptr_array_add(g->edges, g_strdup(source));
-    g_ptr_array_add(g->edges, g_strdup(target));
-}
-
-OzNirField *oz_nir_field_add(GPtrArray *list, const char *name, OzNirDtype dtype, int rank,
-                             const gsize *dims, const double *v) {
-    g_return_val_if_fail(rank >= 0 && rank <= OZ_NIR_RANK_MAX, NULL);
-    OzNirField *f = g_new0(OzNirField, 1);
-    f->name = g_strdup(name);
-    f->dtype = dtype;
-    f->rank = rank;
-    f->n = 1;
-    for (int d = 0; d < rank; d++) {
-        f->dims[d] = dims[d];
-        f->n *= dims[d];
-    }
-    f->v = g_memdup2(v, MAX(f->n, 1) * sizeof(double));
-    g_ptr_array_add(list, f);
-    return f;
-}
-
-OzNirField *oz_nir_field_scalar(GPtrArray *list, const char *name, OzNirDtype dtype, double v) {
-    return oz_nir_field_add(list, name, dtype, 0, NULL, &v);
-}
-
-OzNirField *oz_nir_field_string(GPtrArray *list, const char *name, const char *s) {
-    OzNirField *f = g_new0(OzNirField, 1);
-    f->name = g_strdup(name);
-    f->dtype = OZ_NIR_STR;
-    f->n = 1;
-    f->s = g_new0(char *, 2);
-    f->s[0] = g_strdup(s);
-    g_ptr_array_add(list, f);
-    return f;
-}
-
-const OzNirField *oz_nir_field_find(const GPtrArray *list, const char *name) {
-    for (guint i = 0; list && i < list->len; i++) {
-        const OzNirField *f = g_ptr_array_index((GPtrArray *)list, i);
-        if (strcmp(f->name, name) == 0)
-            return f;
-    }
-    return NULL;
-}
 
 /* ---- Writing ---- */
 
@@ -339,14 +224,14 @@ static OzNirField *read_field(hid_t loc, const char *name, const char *path, con
         f->v = g_new0(double, MAX(f->n, 1));
         rc = H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, f->v);
     } else {
-        field_free(f);
+        oz_nir_field_free(f);
         f = NULL;
         goto out;
     }
     if (rc < 0) {
         g_set_error(error, OZ_NIR_ERROR, OZ_NIR_ERROR_FORMAT, "%s: %s/%s: cannot read", path, where,
                     name);
-        field_free(f);
+        oz_nir_field_free(f);
         f = NULL;
     }
 out:
@@ -392,19 +277,17 @@ static char *field_text(const OzNirField *f) {
     return f && f->dtype == OZ_NIR_STR && f->n >= 1 ? g_strdup(f->s[0]) : NULL;
 }
 
-static gboolean read_graph(hid_t file, const char *path, OzNirGraph *g, GError **error) {
-    if (H5Lexists(file, "node", H5P_DEFAULT) <= 0 || !is_group(file, "node")) {
-        g_set_error(error, OZ_NIR_ERROR, OZ_NIR_ERROR_FORMAT,
-                    "%s: no /node group: an HDF5 file, but not a NIR graph", path);
-        return FALSE;
-    }
-    hid_t top = H5Gopen2(file, "node", H5P_DEFAULT);
-    g_autoptr(GPtrArray) tf = g_ptr_array_new_with_free_func((GDestroyNotify)field_free);
-    gboolean ok = read_fields(top, tf, g->meta, NULL, path, "/node", error);
+/* The graph in group grp (/node, or a nested NIRGraph node's group): type, edges, nodes.
+ * A node whose group holds a `nodes` group is a nested graph, read the same way into its
+ * sub (depth bounds the nesting, so a file cannot make the reader recurse without end). */
+static gboolean read_graph(hid_t grp, const char *path, const char *where, OzNirGraph *g, int depth,
+                           GError **error) {
+    g_autoptr(GPtrArray) tf = g_ptr_array_new_with_free_func((GDestroyNotify)oz_nir_field_free);
+    gboolean ok = read_fields(grp, tf, g->meta, NULL, path, where, error);
     g_autofree char *type = ok ? field_text(oz_nir_field_find(tf, "type")) : NULL;
     if (ok && g_strcmp0(type, "NIRGraph") != 0) {
         g_set_error(error, OZ_NIR_ERROR, OZ_NIR_ERROR_FORMAT,
-                    "%s: /node/type is %s%s%s, not 'NIRGraph'", path, type ? "'" : "",
+                    "%s: %s/type is %s%s%s, not 'NIRGraph'", path, where, type ? "'" : "",
                     type ? type : "missing", type ? "'" : "");
         ok = FALSE;
     }
@@ -413,18 +296,18 @@ static gboolean read_graph(hid_t file, const char *path, OzNirGraph *g, GError *
         (edges->dtype != OZ_NIR_STR ||
          (edges->n > 0 && (edges->rank != 2 || edges->dims[1] != 2)))) {
         g_set_error(error, OZ_NIR_ERROR, OZ_NIR_ERROR_FORMAT,
-                    "%s: /node/edges: expected an (E, 2) array of node names", path);
+                    "%s: %s/edges: expected an (E, 2) array of node names", path, where);
         ok = FALSE;
     }
     for (gsize i = 0; ok && edges && i < edges->n; i++)
         g_ptr_array_add(g->edges, g_strdup(g_strstrip(edges->s[i])));
     hid_t nodes = -1;
-    if (ok && (H5Lexists(top, "nodes", H5P_DEFAULT) <= 0 || !is_group(top, "nodes"))) {
-        g_set_error(error, OZ_NIR_ERROR, OZ_NIR_ERROR_FORMAT, "%s: no /node/nodes group", path);
+    if (ok && (H5Lexists(grp, "nodes", H5P_DEFAULT) <= 0 || !is_group(grp, "nodes"))) {
+        g_set_error(error, OZ_NIR_ERROR, OZ_NIR_ERROR_FORMAT, "%s: no %s/nodes group", path, where);
         ok = FALSE;
     }
     if (ok)
-        nodes = H5Gopen2(top, "nodes", H5P_DEFAULT);
+        nodes = H5Gopen2(grp, "nodes", H5P_DEFAULT);
     g_autoptr(GPtrArray) names = ok ? member_names(nodes) : NULL;
     for (guint i = 0; ok && i < names->len; i++) {
         const char *nm = g_ptr_array_index(names, i);
@@ -432,19 +315,29 @@ static gboolean read_graph(hid_t file, const char *path, OzNirGraph *g, GError *
             continue;
         hid_t ng = H5Gopen2(nodes, nm, H5P_DEFAULT);
         OzNirNode *n = oz_nir_node_add(g, nm, NULL);
-        g_autofree char *where = g_strdup_printf("node '%s'", nm);
+        g_autofree char *label = g_strdup_printf("node '%s'", nm);
         g_autofree char *sub = NULL;
-        ok = read_fields(ng, n->fields, n->meta, &sub, path, where, error);
-        H5Gclose(ng);
+        ok = read_fields(ng, n->fields, n->meta, &sub, path, label, error);
         n->type = field_text(oz_nir_field_find(n->fields, "type"));
-        /* A node holding a graph of its own (a nested NIRGraph) keeps its nodes in a
-         * subgroup: mark it so the import can name it. */
-        if (ok && sub && !n->type)
-            n->type = g_strdup("NIRGraph");
+        if (ok && H5Lexists(ng, "nodes", H5P_DEFAULT) > 0 && is_group(ng, "nodes")) {
+            /* A nested graph: its fields were read as the node's (type, edges); read it
+             * again as a graph of its own. */
+            if (depth >= 16) {
+                g_set_error(error, OZ_NIR_ERROR, OZ_NIR_ERROR_FORMAT,
+                            "%s: %s: graphs nested more than 16 deep", path, label);
+                ok = FALSE;
+            } else {
+                g_autofree char *w = g_strdup_printf("%s/nodes/%s", where, nm);
+                n->sub = oz_nir_graph_new();
+                ok = read_graph(ng, path, w, n->sub, depth + 1, error);
+            }
+            if (ok && !n->type)
+                n->type = g_strdup("NIRGraph");
+        }
+        H5Gclose(ng);
     }
     if (nodes >= 0)
         H5Gclose(nodes);
-    H5Gclose(top);
     return ok;
 }
 
@@ -466,7 +359,15 @@ OzNirGraph *oz_nir_read(const char *path, GError **error) {
         return NULL;
     }
     g_autoptr(OzNirGraph) g = oz_nir_graph_new();
-    gboolean ok = read_graph(file, path, g, error);
+    gboolean ok = FALSE;
+    if (H5Lexists(file, "node", H5P_DEFAULT) <= 0 || !is_group(file, "node")) {
+        g_set_error(error, OZ_NIR_ERROR, OZ_NIR_ERROR_FORMAT,
+                    "%s: no /node group: an HDF5 file, but not a NIR graph", path);
+    } else {
+        hid_t top = H5Gopen2(file, "node", H5P_DEFAULT);
+        ok = read_graph(top, path, "/node", g, 0, error);
+        H5Gclose(top);
+    }
     H5Fclose(file);
     return ok ? g_steal_pointer(&g) : NULL;
 }

@@ -648,6 +648,172 @@ static void conv_view_transpose(const OzProjection *p, const float *v, int rows,
     oz_par_for((gsize)rows, 1, view_transpose_part, &j);
 }
 
+/* ---- NIR (docs/INTEROP.md) ---- */
+
+/* A Conv2d node (C_out, C_in, k, k) with a square kernel, one stride and one padding for both
+ * axes, dilation 1 and groups 1, times the target's gain; an AvgPool2d or SumPool2d right
+ * before it is the kind's pool (non-overlapping square windows); its per-channel bias onto
+ * every neuron of the channel. */
+static gboolean conv_nir_import(OzNirProjImport *im, GError **error) {
+    const OzNirNode *w = im->weights;
+    const OzNirField *wf = oz_nir_need(w, "weight", error);
+    if (!wf)
+        return FALSE;
+    if (wf->rank != 4) {
+        g_set_error(error, OZ_NIR_ERROR, OZ_NIR_ERROR_FORMAT,
+                    "node '%s' (%s): weight has %d dimensions, expected (C_out, C_in, kH, kW)",
+                    w->name, w->type, wf->rank);
+        return FALSE;
+    }
+    int stride[2], pad[2], dil[2];
+    oz_nir_pair(w, "stride", 1, stride);
+    oz_nir_pair(w, "padding", 0, pad);
+    oz_nir_pair(w, "dilation", 1, dil);
+    double groups = 1;
+    const OzNirField *gf = oz_nir_field_find(w->fields, "groups");
+    if (gf && gf->v)
+        groups = gf->v[0];
+    const int cout = (int)wf->dims[0], cin = (int)wf->dims[1];
+    if (wf->dims[2] != wf->dims[3] || stride[0] != stride[1] || pad[0] != pad[1] || dil[0] != 1 ||
+        dil[1] != 1 || groups != 1) {
+        g_set_error(error, OZ_NIR_ERROR, OZ_NIR_ERROR_UNSUPPORTED,
+                    "node '%s' (%s): opzosim's conv2d takes a square kernel, one stride and one "
+                    "padding for both axes, dilation 1 and groups 1 (kernel %zux%zu, stride "
+                    "%d,%d, padding %d,%d, dilation %d,%d, groups %g)",
+                    w->name, w->type, wf->dims[2], wf->dims[3], stride[0], stride[1], pad[0],
+                    pad[1], dil[0], dil[1], groups);
+        return FALSE;
+    }
+    if (im->src_rank != 3 || im->src_dims[0] != cin) {
+        g_set_error(error, OZ_NIR_ERROR, OZ_NIR_ERROR_FORMAT,
+                    "node '%s' (%s): weight reads %d channels; '%s' has shape %d,%d,%d", w->name,
+                    w->type, cin, im->src_name, im->src_dims[0],
+                    im->src_rank == 3 ? im->src_dims[1] : 0,
+                    im->src_rank == 3 ? im->src_dims[2] : 0);
+        return FALSE;
+    }
+    if (im->dst_n % cout != 0) {
+        g_set_error(error, OZ_NIR_ERROR, OZ_NIR_ERROR_FORMAT,
+                    "node '%s' (%s): %d output channels do not divide '%s' (%d neurons)", w->name,
+                    w->type, cout, im->dst_name, im->dst_n);
+        return FALSE;
+    }
+    g_string_append_printf(im->keys, "kernel = %zu\nstride = %d\npadding = %d\n", wf->dims[2],
+                           stride[0], pad[0]);
+    if (im->pre) {
+        const OzNirNode *q = im->pre;
+        int k[2], s[2], p[2];
+        oz_nir_pair(q, "kernel_size", 1, k);
+        oz_nir_pair(q, "stride", k[0], s);
+        oz_nir_pair(q, "padding", 0, p);
+        if (k[0] != k[1] || s[0] != k[0] || s[1] != k[1] || p[0] != 0 || p[1] != 0) {
+            g_set_error(error, OZ_NIR_ERROR, OZ_NIR_ERROR_UNSUPPORTED,
+                        "node '%s' (%s): opzosim pools over non-overlapping square windows "
+                        "(kernel_size = stride, padding 0); got kernel %d,%d stride %d,%d "
+                        "padding %d,%d",
+                        q->name, q->type, k[0], k[1], s[0], s[1], p[0], p[1]);
+            return FALSE;
+        }
+        g_string_append_printf(im->keys, "pool = %s\npool_size = %d\n",
+                               strcmp(q->type, "AvgPool2d") == 0 ? "avg" : "sum", k[0]);
+    }
+    const OzNirField *exact = oz_nir_field_find(w->meta, "opzosim_weight");
+    const OzNirField *bf = oz_nir_field_find(w->fields, "bias");
+    im->nw = wf->n;
+    im->w = g_new(float, MAX(im->nw, 1));
+    for (gsize i = 0; i < im->nw; i++)
+        im->w[i] =
+            exact && exact->n == im->nw ? (float)exact->v[i] : (float)(wf->v[i] * im->gain);
+    const int per = im->dst_n / cout;
+    if (bf && bf->v && bf->n == (gsize)cout && !im->exact_bias)
+        for (int co = 0; co < cout; co++)
+            for (int q = 0; q < per; q++)
+                if (bf->v[co] != 0.0) {
+                    im->dst_bias[co * per + q] += (float)(bf->v[co] * im->gain);
+                    *im->dst_has_bias = TRUE;
+                }
+    return TRUE;
+}
+
+/* [AvgPool2d | SumPool2d] → Conv2d (C_out, C_in, k, k) = scale·W, folding the input
+ * normalisation: weight/std, and −mean/std times the kernel's sum over the taps inside the
+ * map (the padding reads zeros, not −mean/std) into the target's bias, one value per output
+ * neuron.  Its bias field holds one value per channel. */
+static gboolean conv_nir_export(OzNirExport *ex, const OzProjection *p, const OzNirLink *link,
+                                GError **error) {
+    (void)error;
+    const Conv *cv = p->kstate;
+    const ConvParams *cp = p->kparams;
+    const Geom *g = &cv->g;
+    g_autofree char *prev = g_strdup(link->from);
+    const int ps = g->ps;
+    if (ps > 1) {
+        g_autofree char *pn = g_strconcat(p->name, "_pool", NULL);
+        OzNirNode *q =
+            oz_nir_node_add(ex->graph, pn, cp->pool == POOL_AVG ? "AvgPool2d" : "SumPool2d");
+        oz_nir_ints2(q->fields, "kernel_size", ps, ps);
+        oz_nir_ints2(q->fields, "stride", ps, ps);
+        oz_nir_ints2(q->fields, "padding", 0, 0);
+        oz_nir_edge_add(ex->graph, prev, pn);
+        g_free(prev);
+        prev = g_strdup(pn);
+    }
+    const int cin = g->cin, hc = g->hc, wc = g->wc, k = g->k;
+    const int cout = g->cout, ho = g->ho, wo = g->wo;
+    const gsize ckk = (gsize)g->ckk;
+    const gboolean fold = link->fold;
+    const double mean = link->mean, std = link->std;
+    g_autofree double *eff = g_new(double, p->nw);
+    g_autofree double *w = g_new(double, p->nw);
+    for (gsize i = 0; i < p->nw; i++) {
+        eff[i] = (double)p->w[i] * link->scale;
+        w[i] = fold ? eff[i] / std : eff[i];
+    }
+    if (fold) {
+        double *acc = oz_nir_export_bias(ex, p->post);
+        for (int co = 0; co < cout; co++)
+            for (int oy = 0; oy < ho; oy++)
+                for (int ox = 0; ox < wo; ox++) {
+                    double sum = 0;
+                    for (int ci = 0; ci < cin; ci++)
+                        for (int ky = 0; ky < k; ky++)
+                            for (int kx = 0; kx < k; kx++) {
+                                int y = oy * g->s - g->pad + ky;
+                                int x = ox * g->s - g->pad + kx;
+                                if (y >= 0 && y < hc && x >= 0 && x < wc)
+                                    sum += eff[(gsize)co * ckk + ((gsize)ci * k + ky) * k + kx];
+                            }
+                    acc[((gsize)co * ho + oy) * wo + ox] -= sum * mean / std;
+                }
+    }
+    OzNirNode *c = oz_nir_node_add(ex->graph, p->name, "Conv2d");
+    oz_nir_ints2(c->fields, "input_shape", hc, wc);
+    gsize wd[4] = {(gsize)cout, (gsize)cin, (gsize)k, (gsize)k};
+    oz_nir_field_add(c->fields, "weight", OZ_NIR_F32, 4, wd, w);
+    oz_nir_ints2(c->fields, "stride", g->s, g->s);
+    oz_nir_ints2(c->fields, "padding", g->pad, g->pad);
+    oz_nir_ints2(c->fields, "dilation", 1, 1);
+    oz_nir_field_scalar(c->fields, "groups", OZ_NIR_I64, 1);
+    g_autofree double *zero = g_new0(double, cout);
+    gsize bd = (gsize)cout;
+    oz_nir_field_add(c->fields, "bias", OZ_NIR_F32, 1, &bd, zero);
+    oz_nir_export_bias_slot(ex, p->post, c, cout);
+    if (fold)
+        oz_nir_field_add(c->meta, "opzosim_weight", OZ_NIR_F32, 4, wd, eff);
+    oz_nir_edge_add(ex->graph, prev, p->name);
+    oz_nir_edge_add(ex->graph, p->name, link->to);
+    return TRUE;
+}
+
+static const char *const conv_nir_types[] = {"Conv2d", NULL};
+static const char *const conv_nir_pre[] = {"AvgPool2d", "SumPool2d", NULL};
+static const OzKindNir conv_nir = {
+    .node_types = conv_nir_types,
+    .pre_types = conv_nir_pre,
+    .import_chain = conv_nir_import,
+    .export_chain = conv_nir_export,
+};
+
 const OzProjectionKindOps oz_projection_kind_conv2d = {
     .api_version = OZ_PROJECTION_KIND_API_VERSION,
     .name = "conv2d",
@@ -670,4 +836,5 @@ const OzProjectionKindOps oz_projection_kind_conv2d = {
     .view_size = conv_view_size,
     .view = conv_view,
     .view_transpose = conv_view_transpose,
+    .nir = &conv_nir,
 };

@@ -358,6 +358,107 @@ static void dense_fan_in(const OzProjection *p, OzFanIn *out) {
                      .elem_stride = (gsize)p->n_post};
 }
 
+/* ---- NIR (docs/INTEROP.md) ---- */
+
+/* An Affine (or Linear) node (out, in) = Wᵀ times the target's gain; an Affine's bias onto
+ * the target's, unless the target's bias is exact. */
+static gboolean dense_nir_import(OzNirProjImport *im, GError **error) {
+    const OzNirNode *w = im->weights;
+    const OzNirField *wf = oz_nir_need(w, "weight", error);
+    if (!wf)
+        return FALSE;
+    const int nin = im->src_n, nout = im->dst_n;
+    if (wf->rank != 2 || (int)wf->dims[0] != nout || (int)wf->dims[1] != nin) {
+        g_autofree char *got = wf->rank == 2
+                                   ? g_strdup_printf("(%zu, %zu)", wf->dims[0], wf->dims[1])
+                                   : g_strdup_printf("%d dimensions", wf->rank);
+        g_set_error(error, OZ_NIR_ERROR, OZ_NIR_ERROR_FORMAT,
+                    "node '%s' (%s): weight has shape %s, expected (out, in) = (%d, %d) for "
+                    "'%s' -> '%s' (a shape mismatch)",
+                    w->name, w->type, got, nout, nin, im->src_name, im->dst_name);
+        return FALSE;
+    }
+    const OzNirField *exact = oz_nir_field_find(w->meta, "opzosim_weight");
+    const OzNirField *bf = oz_nir_field_find(w->fields, "bias");
+    im->nw = (gsize)nin * (gsize)nout;
+    im->w = g_new(float, MAX(im->nw, 1));
+    /* NIR's (out, in) into opzosim's (n_pre, n_post). */
+    for (int i = 0; i < nin; i++)
+        for (int o = 0; o < nout; o++) {
+            gsize k = (gsize)i * nout + o;
+            im->w[k] = exact && exact->n == im->nw ? (float)exact->v[k]
+                                                   : (float)(wf->v[(gsize)o * nin + i] * im->gain);
+        }
+    if (strcmp(w->type, "Affine") == 0 && bf && bf->v && bf->n == (gsize)nout && !im->exact_bias)
+        for (int o = 0; o < nout; o++)
+            if (bf->v[o] != 0.0) {
+                im->dst_bias[o] += (float)(bf->v[o] * im->gain);
+                *im->dst_has_bias = TRUE;
+            }
+    return TRUE;
+}
+
+/* [Flatten, from a shaped (C,H,W) population: opzosim's order is PyTorch's] → Affine
+ * (n_post, n_pre) = (scale·W)ᵀ, folding x = (p/255 − mean)/std into weight/std and
+ * −mean/std·ΣW into the target's bias; its bias field holds one value per neuron. */
+static gboolean dense_nir_export(OzNirExport *ex, const OzProjection *p, const OzNirLink *link,
+                                 GError **error) {
+    (void)error;
+    g_autofree char *prev = g_strdup(link->from);
+    const OzPopulation *src = p->pre;
+    if (src->rank == 3) {
+        g_autofree char *fn = g_strconcat(p->name, "_flatten", NULL);
+        OzNirNode *f = oz_nir_node_add(ex->graph, fn, "Flatten");
+        oz_nir_field_scalar(f->fields, "start_dim", OZ_NIR_I64, 0);
+        oz_nir_field_scalar(f->fields, "end_dim", OZ_NIR_I64, -1);
+        double shp[3] = {src->shape[0], src->shape[1], src->shape[2]};
+        gsize three = 3;
+        oz_nir_field_add(f->fields, "input_type/input", OZ_NIR_I64, 1, &three, shp);
+        oz_nir_edge_add(ex->graph, prev, fn);
+        g_free(prev);
+        prev = g_strdup(fn);
+    }
+    const int nin = p->n_pre, nout = p->n_post;
+    const gboolean fold = link->fold;
+    const double mean = link->mean, std = link->std;
+    g_autofree double *w = g_new(double, (gsize)nin *nout);
+    g_autofree double *off = g_new0(double, nout);
+    g_autofree double *eff = g_new(double, p->nw);
+    for (int i = 0; i < nin; i++)
+        for (int o = 0; o < nout; o++) {
+            double v = (double)p->w[(gsize)i * nout + o] * link->scale;
+            eff[(gsize)i * nout + o] = v;
+            w[(gsize)o * nin + i] = fold ? v / std : v;
+            off[o] -= fold ? v * mean / std : 0.0;
+        }
+    double *acc = oz_nir_export_bias(ex, p->post);
+    for (int o = 0; o < nout; o++)
+        acc[o] += off[o];
+    OzNirNode *a = oz_nir_node_add(ex->graph, p->name, "Affine");
+    gsize wd[2] = {(gsize)nout, (gsize)nin};
+    oz_nir_field_add(a->fields, "weight", OZ_NIR_F32, 2, wd, w);
+    /* The bias is filled when every offset is known (oz_nir_export_place_biases). */
+    oz_nir_field_add(a->fields, "bias", OZ_NIR_F32, 1, wd, off);
+    oz_nir_export_bias_slot(ex, p->post, a, nout);
+    if (fold) {
+        gsize od[2] = {(gsize)nin, (gsize)nout};
+        oz_nir_field_add(a->meta, "opzosim_weight", OZ_NIR_F32, 2, od, eff);
+        oz_nir_field_string(a->meta, "opzosim_folded",
+                            "the input normalisation x = (p/255 - mean)/std is folded in: "
+                            "weight/std, bias - mean/std * sum(weight)");
+    }
+    oz_nir_edge_add(ex->graph, prev, p->name);
+    oz_nir_edge_add(ex->graph, p->name, link->to);
+    return TRUE;
+}
+
+static const char *const dense_nir_types[] = {"Affine", "Linear", NULL};
+static const OzKindNir dense_nir = {
+    .node_types = dense_nir_types,
+    .import_chain = dense_nir_import,
+    .export_chain = dense_nir_export,
+};
+
 const OzProjectionKindOps oz_projection_kind_dense = {
     .api_version = OZ_PROJECTION_KIND_API_VERSION,
     .name = "dense",
@@ -372,4 +473,5 @@ const OzProjectionKindOps oz_projection_kind_dense = {
     .accumulate = dense_accumulate,
     .chain_apply = dense_chain_apply,
     .fan_in = dense_fan_in,
+    .nir = &dense_nir,
 };

@@ -68,6 +68,10 @@
  *       strides).  A kind with it can take `[projection] weight_standardization`: the
  *       projection then keeps the raw W apart and puts Ŵ into w, so deliver, accumulate and
  *       chain_apply need nothing else.  A kind without it is refused by the scenario.
+ *   nir (optional; api_version 2)
+ *       The kind's NIR mapping (neurons/oz-nir-map.h): the weight nodes it builds itself
+ *       from on import and the nodes it writes on export.  A kind without it is not
+ *       exportable and claims no node.
  *
  * The registry (oz-kind-registry.c) is checked at program start: a duplicate name, an
  * ops table of another api_version or a missing required slot aborts.
@@ -76,6 +80,7 @@
 
 #include "engine/oz-params.h"
 #include "engine/oz-rng.h"
+#include "neurons/oz-nir-map.h"
 #include "neurons/oz-population.h"
 #include "neurons/oz-wstd.h"
 
@@ -110,9 +115,10 @@ struct OzProjectionKindOps {
     int (*view_size)(const OzProjection *p);
     void (*view)(const OzProjection *p, const float *in, int rows, float *out);
     void (*view_transpose)(const OzProjection *p, const float *v, int rows, float *out);
+    const OzKindNir *nir;
 };
 
-#define OZ_PROJECTION_KIND_API_VERSION 1
+#define OZ_PROJECTION_KIND_API_VERSION 2
 
 /* The registered kind called name, or NULL.  (transfer none) */
 const OzProjectionKindOps *oz_projection_kind_lookup(const char *name);

@@ -25,6 +25,20 @@ static void if_prepare(OzPopulation *pop) {
     oz__threshold_prepare(pop, 1.0f, 0.5f);
 }
 
+/* An IF node, docs/INTEROP.md. */
+static gboolean if_nir_import(OzNirPopImport *im, GError **error) {
+    return oz__threshold_nir_import(im, FALSE, error);
+}
+
+static const char *const if_nir_types[] = {"IF", NULL};
+static const OzNeuronNir if_nir = {
+    .node_types = if_nir_types,
+    .import_node = if_nir_import,
+    .export_node = oz__threshold_nir_export,
+    .export_bias = oz__threshold_nir_export_bias,
+    .export_scale = oz__threshold_nir_scale,
+};
+
 const OzNeuronOps oz_neuron_model_if = {
     .api_version = OZ_NEURON_API_VERSION,
     .name = "if",
@@ -44,4 +58,5 @@ const OzNeuronOps oz_neuron_model_if = {
     .surrogate = oz__threshold_surrogate,
     .clean_spikes = oz__threshold_clean_spikes,
     .trace_decay = oz__threshold_trace_decay,
+    .nir = &if_nir,
 };

@@ -94,6 +94,44 @@ static OzEmits input_emits(const OzPopulation *pop) {
     return pop->p.encoding == OZ_ENCODING_BERNOULLI ? OZ_EMITS_SPIKES : OZ_EMITS_DENSE;
 }
 
+/* NIR: the Input node, named `input`, with the population's shape (C,H,W or N).  A current
+ * encoding sends the data's values, so the exporter may fold the normalisation into the
+ * first layer; the encoding goes into the graph's metadata. */
+static char *input_nir_export(OzNirExport *ex, const OzPopulation *pop, GError **error) {
+    (void)error;
+    OzNirNode *n = oz_nir_node_add(ex->graph, "input", "Input");
+    double shp[OZ_SHAPE_MAX_RANK];
+    for (int d = 0; d < pop->rank; d++)
+        shp[d] = pop->shape[d];
+    gsize rank = (gsize)pop->rank;
+    oz_nir_field_add(n->fields, "shape", OZ_NIR_I64, 1, &rank, shp);
+    ex->feeds_values = pop->p.encoding == OZ_ENCODING_CURRENT;
+    ex->encoding = ex->feeds_values ? "current" : "bernoulli";
+    return g_strdup("input");
+}
+
+/* The Input node's shape; the encoding this project's metadata names (current without). */
+static gboolean input_nir_import(OzNirPopImport *im, GError **error) {
+    const OzNirField *sh = oz_nir_need(im->node, "shape", error);
+    if (!sh)
+        return FALSE;
+    gsize dims[OZ_NIR_RANK_MAX] = {0};
+    int rank = (int)MIN(sh->n, (gsize)OZ_NIR_RANK_MAX);
+    for (int d = 0; d < rank; d++)
+        dims[d] = (gsize)sh->v[d];
+    oz_nir_import_shape(im, dims, rank);
+    const char *enc = oz_nir_meta_text(im->graph_meta, "opzosim_encoding");
+    g_string_append_printf(im->keys, "encoding = %s\n", enc ? enc : "current");
+    return TRUE;
+}
+
+static const char *const input_nir_types[] = {"Input", NULL};
+static const OzNeuronNir input_nir = {
+    .node_types = input_nir_types,
+    .import_node = input_nir_import,
+    .export_node = input_nir_export,
+};
+
 const OzNeuronOps oz_neuron_model_input = {
     .api_version = OZ_NEURON_API_VERSION,
     .name = "input",
@@ -106,4 +144,5 @@ const OzNeuronOps oz_neuron_model_input = {
     .frame_alloc = input_frame_alloc,
     .step = step_input,
     .emits = input_emits,
+    .nir = &input_nir,
 };

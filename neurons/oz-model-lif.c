@@ -25,6 +25,20 @@ static void lif_prepare(OzPopulation *pop) {
     oz__threshold_prepare(pop, pop->p.lambda, pop->p.lambda);
 }
 
+/* A LIF node (an IF node when λ = 1), docs/INTEROP.md. */
+static gboolean lif_nir_import(OzNirPopImport *im, GError **error) {
+    return oz__threshold_nir_import(im, TRUE, error);
+}
+
+static const char *const lif_nir_types[] = {"LIF", NULL};
+static const OzNeuronNir lif_nir = {
+    .node_types = lif_nir_types,
+    .import_node = lif_nir_import,
+    .export_node = oz__threshold_nir_export,
+    .export_bias = oz__threshold_nir_export_bias,
+    .export_scale = oz__threshold_nir_scale,
+};
+
 const OzNeuronOps oz_neuron_model_lif = {
     .api_version = OZ_NEURON_API_VERSION,
     .name = "lif",
@@ -44,4 +58,5 @@ const OzNeuronOps oz_neuron_model_lif = {
     .surrogate = oz__threshold_surrogate,
     .clean_spikes = oz__threshold_clean_spikes,
     .trace_decay = oz__threshold_trace_decay,
+    .nir = &lif_nir,
 };

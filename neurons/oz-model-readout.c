@@ -53,6 +53,38 @@ static OzEmits readout_emits(const OzPopulation *pop) {
     return OZ_EMITS_NOTHING;
 }
 
+/* NIR: the Output node, of shape (n); the readout's o[t] = I[t] + b is what an Affine into
+ * Output computes, so the bias rides on that Affine (oz_nir_export_place_biases) and
+ * exactly in the metadata. */
+static char *readout_nir_export(OzNirExport *ex, const OzPopulation *pop, GError **error) {
+    (void)error;
+    OzNirNode *out = oz_nir_node_add(ex->graph, "output", "Output");
+    double on = pop->n;
+    gsize one = 1;
+    oz_nir_field_add(out->fields, "shape", OZ_NIR_I64, 1, &one, &on);
+    oz_nir_exact_bias(out->meta, pop);
+    return g_strdup("output");
+}
+
+/* The Output node's shape is the readout's size; a spiking layer straight into it makes the
+ * importer size it to that layer instead. */
+static gboolean readout_nir_import(OzNirPopImport *im, GError **error) {
+    (void)error;
+    const OzNirField *osh = oz_nir_field_find(im->node->fields, "shape");
+    gsize on = 1;
+    for (gsize d = 0; osh && osh->v && d < osh->n; d++)
+        on *= (gsize)osh->v[d];
+    oz_nir_import_shape(im, &on, 1);
+    return TRUE;
+}
+
+static const char *const readout_nir_types[] = {"Output", NULL};
+static const OzNeuronNir readout_nir = {
+    .node_types = readout_nir_types,
+    .import_node = readout_nir_import,
+    .export_node = readout_nir_export,
+};
+
 const OzNeuronOps oz_neuron_model_readout = {
     .api_version = OZ_NEURON_API_VERSION,
     .name = "readout",
@@ -65,4 +97,5 @@ const OzNeuronOps oz_neuron_model_readout = {
     .reset = readout_reset,
     .step = step_readout,
     .emits = readout_emits,
+    .nir = &readout_nir,
 };

@@ -14,7 +14,9 @@
  *   • clean_spikes: the spikes o it sent at a tick before any probe, for the learner's
  *     sparse chunks, instead of the learner recomputing a model's firing rule;
  *   • parameters: keys with type, range, default and help (engine/oz-params.h), which the
- *     scenario validates, `opzosim keys` lists and the run log stores (table `parameters`).
+ *     scenario validates, `opzosim keys` lists and the run log stores (table `parameters`);
+ *   • nir: how it maps to and from NIR nodes (neurons/oz-nir-map.h) — the NIR export and
+ *     import ask it instead of naming models; a model without it is not exportable.
  *
  * Data (docs/CONTRIBUTING.md, house style): parameters are fixed for a run — the keys the
  * core and learning also read (λ, V_th, dropout, bias, encoding) live in the population's
@@ -37,9 +39,10 @@
 #pragma once
 
 #include "engine/oz-params.h"
+#include "neurons/oz-nir-map.h"
 #include "neurons/oz-population.h"
 
-#define OZ_NEURON_API_VERSION 2
+#define OZ_NEURON_API_VERSION 3
 
 /* What a population sends along its outgoing projections. */
 typedef enum {
@@ -68,6 +71,9 @@ typedef enum {
 } OzNeuronCaps;
 
 #define OZ_CTL_UNKNOWN (-1)
+/* ctl op: *(const float **)arg ← the (B, n) synaptic current of a model with one (cubalif),
+ * for tests and diagnostics; returns 0.  Others return OZ_CTL_UNKNOWN. */
+#define OZ_NEURON_CTL_CURRENT 1
 
 /* A named piece of a model's state that must survive a checkpoint: state that outlives a
  * sample window (an adaptive threshold, a homeostatic rate).  None of the built-in models
@@ -138,6 +144,9 @@ struct OzNeuronOps {
     int (*state_tensors)(OzPopulation *pop, OzNeuronTensor *out, int max);
     /* (optional) the escape hatch: returns OZ_CTL_UNKNOWN for an op it does not know. */
     int (*ctl)(OzPopulation *pop, int op, gpointer arg);
+    /* (optional; NULL: no NIR node — not exportable, and it claims no node on import) its
+     * NIR mapping (neurons/oz-nir-map.h).  Added in api_version 3. */
+    const OzNeuronNir *nir;
 };
 
 /* The registry (neurons/oz-neuron-registry.c).  A duplicate name, a wrong api_version or a

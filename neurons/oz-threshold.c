@@ -27,21 +27,10 @@
 #include <stddef.h>
 #include <string.h>
 
-#define R(f) offsetof(OzThresholdParams, f)
 const OzParamSpec oz__threshold_reset_keys[] = {
-    {"reset", OZ_PARAM_ENUM, R(reset), 0, 0, "soft|hard", "soft",
-     "after a spike: soft subtracts V_th from u, hard sets the membrane to v_reset"},
-    {"v_reset", OZ_PARAM_FLOAT, R(v_reset), -1e6, 1e6, NULL, "0",
-     "the membrane after a spike under reset = hard (below v_th)"},
-    {"trace_lambda", OZ_PARAM_FLOAT, R(trace_lambda), -1, 1, NULL, "-1",
-     "decay of the presynaptic trace, a = trace_lambda*a + s (-1: the model's own: lambda "
-     "for lif, 0.5 for if)"},
-    {"output_scale", OZ_PARAM_FLOAT, R(output_scale), 1e-6, 1e6, NULL, "1",
-     "a fixed scale of the transmitted spikes and of the trace (2.74 in the paper's sWS nets); "
-     "firing rates and SynOps still count spikes"},
+    OZ__THRESHOLD_RESET_KEY_ROWS,
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
-#undef R
 
 gboolean oz__threshold_configure(const OzPopulationParams *common, gconstpointer params,
                                  const char **key, GError **error) {
@@ -154,7 +143,8 @@ static int threshold_row(const OzPopulation *pop, const OzThresholdState *st, fl
     const float leak = st->leak, decay = st->trace_decay, vth = pop->p.v_th;
     const float vr = st->v_reset;
     const float *restrict bias = pop->bias;
-    const float bias_on = pop->p.bias ? 1.0f : 0.0f;
+    /* A two-state model adds its bias into its current before the step (bias_in_current). */
+    const float bias_on = pop->p.bias && !st->bias_in_current ? 1.0f : 0.0f;
     int cnt = 0;
     const gboolean plain =
         a_before == 0.0f && !pop->trace_noisy && !pop->noise_unmasked && !chip->on;

@@ -1,25 +1,23 @@
 /* oz-export.c — `opzosim export`: a run's network and one epoch's weights as a NIR graph.
  *
- * The mapping (docs/INTEROP.md, "Export"):
- *   input population → Input (its shape); the graph's metadata keeps what NIR has no
- *     field for: encoding, T, the normalisation, the decision rule, dt;
- *   lif → LIF with per-neuron arrays, τ = dt/(1 − λ), r = 1/(1 − λ), v_leak = 0 (the
- *     forward-Euler map of u = λv + I), v_threshold, v_reset; λ exactly, the reset mode and
- *     the bias in the node's metadata; λ = 1 and if → IF (r = 1);
- *   readout → Output, fed by an Affine per projection into it;
- *   dense projection → [Delay] → [Flatten, when the source is shaped] → Affine, weight
- *     (n_post, n_pre) = Wᵀ;
- *   conv2d projection → [Delay] → [AvgPool2d | SumPool2d] → Conv2d (C_out, C_in, k, k).
- * A population's bias b rides on the first dense Affine into it; with only conv2d inputs
- * on v_leak = b·r (LIF), or on the Conv2d's per-channel bias when it is one value per
- * channel (IF, readout).  The input normalisation x = (p/255 − mean)/std is folded into
- * the projections out of the input (W/std, and −mean/std·ΣW into the bias), so another
- * tool feeds p/255; the unfolded weights stay in the metadata (opzosim_weight) for an
- * exact import here.
+ * The run's populations and projections are built again from the run log (their models,
+ * kinds and keys as they ran, batch 1, no data) and the epoch's checkpoint is loaded into
+ * them — under sWS the raw W and γ, from which the projection forms Ŵ as the run did.  Each
+ * population's model and each projection's kind then write their own nodes through their
+ * `nir` slots (neurons/oz-nir-map.h; the mapping is docs/INTEROP.md's): this file names no
+ * model and no kind.  What it keeps is NIR's structure: the order of the nodes (the input,
+ * the hidden populations, the readout, then the projections), a Delay node before a delayed
+ * projection's nodes, the link a kind gets (the source's output scale, and whether to fold
+ * the input normalisation x = (p/255 − mean)/std into it: a current-encoded input of a
+ * normalised run), where biases land (oz_nir_export_place_biases) and the graph's metadata
+ * (encoding, T, dt, the normalisation, the decision rule).
  */
 #include "sim/oz-export.h"
 
 #include "io/oz-nir.h"
+#include "neurons/oz-kind.h"
+#include "neurons/oz-neuron.h"
+#include "neurons/oz-projection.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -27,49 +25,15 @@
 #include <string.h>
 
 typedef struct {
-    char *name, *model;
-    int n, rank, dims[3];
-    double lambda, v_th, v_reset;
-    gboolean soft, has_bias;
-    float *bias;     /* (n) the checkpoint's, or NULL */
-    double *nirbias; /* (n) what a NIR consumer adds: b plus folded normalisation offsets */
-} EPop;
-
-typedef struct {
-    char *name, *from, *to, *kind;
-    int n_pre, n_post, delay;
-    int kernel, stride, padding, pool_size;
-    char *pool;
-    float *w;
-    gsize nw;
-} EProj;
-
-static void epop_free(EPop *p) {
-    g_free(p->name);
-    g_free(p->model);
-    g_free(p->bias);
-    g_free(p->nirbias);
-    g_free(p);
-}
-
-static void eproj_free(EProj *p) {
-    g_free(p->name);
-    g_free(p->from);
-    g_free(p->to);
-    g_free(p->kind);
-    g_free(p->pool);
-    g_free(p->w);
-    g_free(p);
-}
-
-typedef struct {
     sqlite3 *db;
     gint64 run;
     int epoch;
     double dt;
     GKeyFile *kf;
-    GPtrArray *pops, *projs;
-    EPop *input, *readout;
+    GPtrArray *pops;  /* of OzPopulation*, owned, in the run log's order */
+    GPtrArray *projs; /* of OzProjection*, owned */
+    GHashTable *text; /* "OWNER\nKEY" → value: the run's parameters table */
+    OzPopulation *input, *readout;
 } Ex;
 
 static gboolean fail(GError **error, OzNirError code, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
@@ -82,36 +46,61 @@ static gboolean fail(GError **error, OzNirError code, const char *fmt, ...) {
     return FALSE;
 }
 
-static EPop *find_pop(Ex *ex, const char *name) {
+static OzPopulation *find_pop(Ex *ex, const char *name) {
     for (guint i = 0; i < ex->pops->len; i++) {
-        EPop *p = g_ptr_array_index(ex->pops, i);
+        OzPopulation *p = g_ptr_array_index(ex->pops, i);
         if (strcmp(p->name, name) == 0)
             return p;
     }
     return NULL;
 }
 
-/* A parameter of the run (parameters table) as text, or NULL.  (transfer full) */
-static char *param(Ex *ex, const char *owner, const char *key) {
+/* The run's parameters table, every row (none for a log older than the table). */
+static void read_parameters(Ex *ex) {
     sqlite3_stmt *st = NULL;
-    char *v = NULL;
     if (sqlite3_prepare_v2(ex->db,
-                           "SELECT value FROM parameters WHERE run_id = ? AND owner = ? AND "
-                           "key = ?",
+                           "SELECT owner, key, value FROM parameters WHERE run_id = ? ORDER BY "
+                           "rowid",
                            -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, ex->run);
-        sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, key, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-            v = g_strdup((const char *)sqlite3_column_text(st, 0));
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *o = (const char *)sqlite3_column_text(st, 0);
+            const char *k = (const char *)sqlite3_column_text(st, 1);
+            const char *v = (const char *)sqlite3_column_text(st, 2);
+            if (o && k && v)
+                g_hash_table_replace(ex->text, g_strdup_printf("%s\n%s", o, k), g_strdup(v));
+        }
     }
     sqlite3_finalize(st);
-    return v;
 }
 
-static double param_double(Ex *ex, const char *owner, const char *key, double def) {
-    g_autofree char *v = param(ex, owner, key);
-    return v ? g_ascii_strtod(v, NULL) : def;
+/* The keys of owner the table `specs` knows, as parallel NULL-terminated arrays
+ * (transfer container: the strings are the table's). */
+typedef gboolean (*KeyFilter)(gconstpointer ops, const char *key);
+
+static void owner_keys(Ex *ex, const char *owner, KeyFilter known, gconstpointer ops,
+                       GPtrArray *keys, GPtrArray *values) {
+    g_autofree char *prefix = g_strdup_printf("%s\n", owner);
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, ex->text);
+    while (g_hash_table_iter_next(&it, &k, &v))
+        if (g_str_has_prefix(k, prefix) && known(ops, (const char *)k + strlen(prefix))) {
+            g_ptr_array_add(keys, (char *)k + strlen(prefix));
+            g_ptr_array_add(values, v);
+        }
+    g_ptr_array_add(keys, NULL);
+    g_ptr_array_add(values, NULL);
+}
+
+static gboolean model_key(gconstpointer ops, const char *key) {
+    gboolean common = FALSE;
+    return oz_neuron_param(ops, key, &common) != NULL;
+}
+
+static gboolean kind_key(gconstpointer ops, const char *key) {
+    const OzProjectionKindOps *kind = ops;
+    return kind->params && oz_param_find(kind->params, key) != NULL;
 }
 
 /* A key of the run's scenario text, or def.  (transfer full) */
@@ -153,7 +142,120 @@ static float *tensor(Ex *ex, const char *name, gsize *n) {
     return out;
 }
 
-static gboolean read_structure(Ex *ex, GError **error) {
+/* The checkpoint's tensor name into dst (n floats), or an error naming it. */
+static gboolean load(Ex *ex, const char *name, float *dst, gsize n, GError **error) {
+    gsize got = 0;
+    g_autofree float *v = tensor(ex, name, &got);
+    if (!v || got != n)
+        return fail(error, OZ_NIR_ERROR_FORMAT,
+                    "run %" G_GINT64_FORMAT " epoch %d: no float32 tensor %s of %zu values in "
+                    "the checkpoint",
+                    ex->run, ex->epoch, name, n);
+    memcpy(dst, v, n * sizeof(float));
+    return TRUE;
+}
+
+/* One population of the run, built from its row and its logged keys, with its bias. */
+static gboolean add_population(Ex *ex, const char *name, const char *model, int size,
+                               const char *shape, GError **error) {
+    const OzNeuronOps *ops = oz_neuron_lookup(model);
+    if (!ops)
+        return fail(error, OZ_NIR_ERROR_UNSUPPORTED,
+                    "population %s: model %s is not a model of this build", name, model);
+    if (!ops->nir || !ops->nir->export_node)
+        return fail(error, OZ_NIR_ERROR_UNSUPPORTED,
+                    "population %s: model %s has no NIR node (it is not exportable; "
+                    "docs/INTEROP.md lists the models that are)",
+                    name, model);
+    g_autofree char *owner = g_strdup_printf("population %s", name);
+    g_autoptr(GPtrArray) keys = g_ptr_array_new(), values = g_ptr_array_new();
+    owner_keys(ex, owner, model_key, ops, keys, values);
+    OzPopulationParams pp = {.model = model,
+                             .size = size,
+                             .keys = (const char *const *)keys->pdata,
+                             .values = (const char *const *)values->pdata};
+    g_auto(GStrv) parts = shape ? g_strsplit(shape, ",", -1) : NULL;
+    if (parts && g_strv_length(parts) == 3) {
+        pp.rank = 3;
+        for (int d = 0; d < 3; d++)
+            pp.shape[d] = atoi(parts[d]);
+    }
+    g_autoptr(GError) local = NULL;
+    OzPopulation *pop = oz_population_new(name, &pp, 1, &local);
+    if (!pop)
+        return fail(error, OZ_NIR_ERROR_FORMAT, "population %s: %s", name, local->message);
+    g_ptr_array_add(ex->pops, pop);
+    if (oz_neuron_has(pop, OZ_NEURON_SOURCE))
+        ex->input = pop;
+    else if (oz_neuron_has(pop, OZ_NEURON_READOUT))
+        ex->readout = pop;
+    if (!oz_neuron_has(pop, OZ_NEURON_SOURCE) && pop->p.bias) {
+        g_autofree char *tn = g_strconcat("b:", name, NULL);
+        if (!load(ex, tn, pop->bias, (gsize)pop->n, error))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+/* One projection of the run: its kind and keys, its checkpointed weights. */
+static gboolean add_projection(Ex *ex, const char *name, const char *from, const char *to,
+                               int delay, GError **error) {
+    g_autofree char *group = g_strdup_printf("projection %s", name);
+    g_autofree char *kname = scenario_value(ex, group, "kind", "dense");
+    const OzProjectionKindOps *kind = oz_projection_kind_lookup(kname);
+    if (!kind)
+        return fail(error, OZ_NIR_ERROR_UNSUPPORTED,
+                    "projection %s: kind %s is not a kind of this build", name, kname);
+    if (!kind->nir || !kind->nir->export_chain)
+        return fail(error, OZ_NIR_ERROR_UNSUPPORTED,
+                    "projection %s: kind %s has no NIR node (it is not exportable; "
+                    "docs/INTEROP.md lists the kinds that are)",
+                    name, kname);
+    OzPopulation *pre = find_pop(ex, from), *post = find_pop(ex, to);
+    if (!pre || !post)
+        return fail(error, OZ_NIR_ERROR_FORMAT, "projection %s: no population %s", name,
+                    pre ? to : from);
+    g_autofree gpointer kp = kind->params_size ? g_malloc0(kind->params_size) : NULL;
+    if (kp)
+        oz_param_defaults(kind->params, kp);
+    g_autoptr(GPtrArray) keys = g_ptr_array_new(), values = g_ptr_array_new();
+    owner_keys(ex, group, kind_key, kind, keys, values);
+    for (guint k = 0; kp && keys->pdata[k]; k++) {
+        g_autofree char *why = NULL;
+        if (!oz_param_parse(oz_param_find(kind->params, keys->pdata[k]), values->pdata[k], kp,
+                            &why))
+            return fail(error, OZ_NIR_ERROR_FORMAT, "projection %s: %s = %s: %s", name,
+                        (char *)keys->pdata[k], (char *)values->pdata[k], why);
+    }
+    const char *bad = NULL;
+    g_autoptr(GError) local = NULL;
+    if (!oz_projection_configure(kind, kp, pre, post, &bad, &local))
+        return fail(error, OZ_NIR_ERROR_FORMAT, "projection %s: %s: %s", name, bad ? bad : "",
+                    local->message);
+    g_autofree char *ws = scenario_value(ex, group, "weight_standardization", "false");
+    OzProjectionParams pp = {
+        .delay_ticks = delay,
+        .kind = kind,
+        .kind_params = kp,
+        .weight_standardization = strcmp(ws, "true") == 0,
+    };
+    OzProjection *p = oz_projection_new(name, pre, post, &pp);
+    g_ptr_array_add(ex->projs, p);
+    /* Under sWS the checkpoint holds the raw W and γ; the projection forms Ŵ from them as
+     * the run did (oz_projection_weights_changed), and Ŵ is what the kind exports. */
+    g_autofree char *tn = g_strconcat("w:", name, NULL);
+    if (!load(ex, tn, oz_projection_param(p), p->nw, error))
+        return FALSE;
+    if (p->ws) {
+        g_autofree char *gn = g_strconcat("gamma:", name, NULL);
+        if (!load(ex, gn, p->ws->gamma, p->ws->lay.units, error))
+            return FALSE;
+    }
+    oz_projection_weights_changed(p);
+    return TRUE;
+}
+
+static gboolean read_network(Ex *ex, GError **error) {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(ex->db,
                            "SELECT name, model, size, shape FROM populations WHERE run_id = ? "
@@ -162,411 +264,118 @@ static gboolean read_structure(Ex *ex, GError **error) {
         return fail(error, OZ_NIR_ERROR_FORMAT, "the run log has no populations table: %s",
                     sqlite3_errmsg(ex->db));
     sqlite3_bind_int64(st, 1, ex->run);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        EPop *p = g_new0(EPop, 1);
-        g_ptr_array_add(ex->pops, p);
-        p->name = g_strdup((const char *)sqlite3_column_text(st, 0));
-        p->model = g_strdup((const char *)sqlite3_column_text(st, 1));
-        p->n = sqlite3_column_int(st, 2);
-        const char *shape = (const char *)sqlite3_column_text(st, 3);
-        g_auto(GStrv) parts = shape ? g_strsplit(shape, ",", -1) : NULL;
-        p->rank = parts && g_strv_length(parts) == 3 ? 3 : 1;
-        for (int d = 0; d < p->rank; d++)
-            p->dims[d] = p->rank == 3 ? atoi(parts[d]) : p->n;
-    }
+    gboolean ok = TRUE;
+    while (ok && sqlite3_step(st) == SQLITE_ROW)
+        ok = add_population(ex, (const char *)sqlite3_column_text(st, 0),
+                            (const char *)sqlite3_column_text(st, 1), sqlite3_column_int(st, 2),
+                            (const char *)sqlite3_column_text(st, 3), error);
     sqlite3_finalize(st);
+    if (!ok)
+        return FALSE;
+    if (!ex->input || !ex->readout)
+        return fail(error, OZ_NIR_ERROR_FORMAT,
+                    "run %" G_GINT64_FORMAT " has no input or no readout population", ex->run);
     if (sqlite3_prepare_v2(ex->db,
-                           "SELECT name, pre, post, n_pre, n_post, delay_ticks FROM projections "
-                           "WHERE run_id = ? ORDER BY rowid",
+                           "SELECT name, pre, post, delay_ticks FROM projections WHERE run_id = "
+                           "? ORDER BY rowid",
                            -1, &st, NULL) != SQLITE_OK)
         return fail(error, OZ_NIR_ERROR_FORMAT, "the run log has no projections table: %s",
                     sqlite3_errmsg(ex->db));
     sqlite3_bind_int64(st, 1, ex->run);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        EProj *p = g_new0(EProj, 1);
-        g_ptr_array_add(ex->projs, p);
-        p->name = g_strdup((const char *)sqlite3_column_text(st, 0));
-        p->from = g_strdup((const char *)sqlite3_column_text(st, 1));
-        p->to = g_strdup((const char *)sqlite3_column_text(st, 2));
-        p->n_pre = sqlite3_column_int(st, 3);
-        p->n_post = sqlite3_column_int(st, 4);
-        p->delay = sqlite3_column_int(st, 5);
-    }
+    while (ok && sqlite3_step(st) == SQLITE_ROW)
+        ok = add_projection(
+            ex, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+            (const char *)sqlite3_column_text(st, 2), sqlite3_column_int(st, 3), error);
     sqlite3_finalize(st);
-    return TRUE;
-}
-
-/* Models and kinds the export maps, parameters and tensors. */
-static gboolean read_network(Ex *ex, GError **error) {
-    for (guint i = 0; i < ex->pops->len; i++) {
-        EPop *p = g_ptr_array_index(ex->pops, i);
-        g_autofree char *owner = g_strdup_printf("population %s", p->name);
-        if (strcmp(p->model, "input") == 0) {
-            ex->input = p;
-            continue;
-        }
-        if (strcmp(p->model, "readout") == 0)
-            ex->readout = p;
-        else if (strcmp(p->model, "lif") != 0 && strcmp(p->model, "if") != 0)
-            return fail(error, OZ_NIR_ERROR_UNSUPPORTED,
-                        "population %s: model %s has no NIR node (export maps input, lif, if "
-                        "and readout)",
-                        p->name, p->model);
-        /* Not exported yet: a scale of what the population sends would have to multiply
-         * every outgoing weight (docs/INTEROP.md, "Not exported"). */
-        if (param_double(ex, owner, "output_scale", 1.0) != 1.0)
-            return fail(error, OZ_NIR_ERROR_UNSUPPORTED,
-                        "population %s: output_scale other than 1 is not exported yet "
-                        "(docs/INTEROP.md)",
-                        p->name);
-        p->lambda = strcmp(p->model, "lif") == 0 ? param_double(ex, owner, "lambda", 0.5) : 1.0;
-        p->v_th = param_double(ex, owner, "v_th", 1.0);
-        g_autofree char *reset = param(ex, owner, "reset");
-        p->soft = strcmp(p->model, "readout") != 0 && g_strcmp0(reset, "hard") != 0;
-        p->v_reset = p->soft ? 0.0 : param_double(ex, owner, "v_reset", 0.0);
-        g_autofree char *bias = param(ex, owner, "bias");
-        p->has_bias = g_strcmp0(bias, "false") != 0;
-        p->nirbias = g_new0(double, p->n);
-        if (p->has_bias) {
-            g_autofree char *tn = g_strconcat("b:", p->name, NULL);
-            gsize n = 0;
-            p->bias = tensor(ex, tn, &n);
-            if (!p->bias || n != (gsize)p->n)
-                return fail(error, OZ_NIR_ERROR_FORMAT,
-                            "run %" G_GINT64_FORMAT " epoch %d: no float32 tensor %s of %d "
-                            "values in the checkpoint",
-                            ex->run, ex->epoch, tn, p->n);
-            for (int i = 0; i < p->n; i++)
-                p->nirbias[i] = p->bias[i];
-        }
-    }
-    if (!ex->input || !ex->readout)
-        return fail(error, OZ_NIR_ERROR_FORMAT,
-                    "run %" G_GINT64_FORMAT " has no input or no readout population", ex->run);
-    for (guint i = 0; i < ex->projs->len; i++) {
-        EProj *p = g_ptr_array_index(ex->projs, i);
-        g_autofree char *group = g_strdup_printf("projection %s", p->name);
-        p->kind = scenario_value(ex, group, "kind", "dense");
-        if (strcmp(p->kind, "dense") != 0 && strcmp(p->kind, "conv2d") != 0)
-            return fail(error, OZ_NIR_ERROR_UNSUPPORTED,
-                        "projection %s: kind %s has no NIR node (export maps dense and conv2d)",
-                        p->name, p->kind);
-        /* Not exported yet: the checkpoint holds the raw W, the network delivers Ŵ·γ. */
-        g_autofree char *ws = scenario_value(ex, group, "weight_standardization", "false");
-        if (strcmp(ws, "true") == 0)
-            return fail(error, OZ_NIR_ERROR_UNSUPPORTED,
-                        "projection %s: weight_standardization = true is not exported yet "
-                        "(docs/INTEROP.md)",
-                        p->name);
-        g_autofree char *tn = g_strconcat("w:", p->name, NULL);
-        p->w = tensor(ex, tn, &p->nw);
-        if (!p->w)
-            return fail(error, OZ_NIR_ERROR_FORMAT,
-                        "run %" G_GINT64_FORMAT " epoch %d: no float32 tensor %s in the "
-                        "checkpoint",
-                        ex->run, ex->epoch, tn);
-        if (strcmp(p->kind, "conv2d") == 0) {
-            p->kernel = (int)param_double(ex, group, "kernel", 3);
-            p->stride = (int)param_double(ex, group, "stride", 1);
-            p->padding = (int)param_double(ex, group, "padding", 0);
-            p->pool = param(ex, group, "pool");
-            p->pool_size = (int)param_double(ex, group, "pool_size", 2);
-        } else {
-            if (p->nw != (gsize)p->n_pre * (gsize)p->n_post)
-                return fail(error, OZ_NIR_ERROR_FORMAT, "projection %s: %zu weights for %d x %d",
-                            p->name, p->nw, p->n_pre, p->n_post);
-        }
-    }
-    return TRUE;
+    return ok;
 }
 
 /* ---- Building the graph ---- */
 
-static char *node_name(Ex *ex, const char *pop) {
-    EPop *p = find_pop(ex, pop);
-    if (p == ex->input)
-        return g_strdup("input");
-    if (p == ex->readout)
-        return g_strdup("output");
-    return g_strdup(pop);
-}
-
-static void per_neuron(GPtrArray *fields, const char *name, const EPop *p, double v) {
-    g_autofree double *a = g_new(double, p->n);
-    for (int i = 0; i < p->n; i++)
-        a[i] = v;
-    gsize dims[3] = {(gsize)p->dims[0], (gsize)p->dims[1], (gsize)p->dims[2]};
-    oz_nir_field_add(fields, name, OZ_NIR_F64, p->rank, dims, a);
-}
-
-static void ints2(GPtrArray *fields, const char *name, int a, int b) {
-    double v[2] = {a, b};
-    gsize d = 2;
-    oz_nir_field_add(fields, name, OZ_NIR_I64, 1, &d, v);
-}
-
-/* The neuron node of a lif or if population; the bias is placed later (v_leak). */
-static OzNirNode *neuron_node(Ex *ex, OzNirGraph *g, EPop *p) {
-    (void)ex;
-    gboolean leak = strcmp(p->model, "lif") == 0 && p->lambda < 1.0;
-    OzNirNode *n = oz_nir_node_add(g, p->name, leak ? "LIF" : "IF");
-    if (leak) {
-        double r = 1.0 / (1.0 - p->lambda);
-        per_neuron(n->fields, "tau", p, ex->dt * r);
-        per_neuron(n->fields, "r", p, r);
-        per_neuron(n->fields, "v_leak", p, 0.0);
-    } else {
-        per_neuron(n->fields, "r", p, 1.0);
-    }
-    per_neuron(n->fields, "v_threshold", p, p->v_th);
-    per_neuron(n->fields, "v_reset", p, p->v_reset);
-    oz_nir_field_scalar(n->meta, "opzosim_lambda", OZ_NIR_F64, p->lambda);
-    oz_nir_field_string(n->meta, "opzosim_model", p->model);
-    oz_nir_field_string(n->meta, "opzosim_reset", p->soft ? "soft" : "hard");
-    return n;
-}
-
-static void exact_bias(GPtrArray *meta, const EPop *p) {
-    if (!p->bias)
-        return;
-    g_autofree double *v = g_new(double, p->n);
-    for (int i = 0; i < p->n; i++)
-        v[i] = p->bias[i];
-    gsize d = (gsize)p->n;
-    oz_nir_field_add(meta, "opzosim_bias", OZ_NIR_F32, 1, &d, v);
-}
-
 /* Whether the normalisation is folded into projections out of the input. */
-static gboolean folds(Ex *ex, double *mean, double *std) {
-    g_autofree char *owner = g_strdup_printf("population %s", ex->input->name);
-    g_autofree char *encoding = param(ex, owner, "encoding");
+static gboolean folds(Ex *ex, const OzNirExport *nx, double *mean, double *std) {
     g_autofree char *norm = scenario_value(ex, "data", "normalize", "true");
     g_autofree char *m = scenario_value(ex, "data", "mean", "0.1307");
     g_autofree char *s = scenario_value(ex, "data", "std", "0.3081");
     *mean = g_ascii_strtod(m, NULL);
     *std = g_ascii_strtod(s, NULL);
-    return g_strcmp0(encoding ? encoding : "current", "current") == 0 &&
-           g_strcmp0(norm, "true") == 0;
+    return nx->feeds_values && g_strcmp0(norm, "true") == 0;
 }
 
-static gboolean add_projection(Ex *ex, OzNirGraph *g, EProj *p, GError **error) {
-    EPop *src = find_pop(ex, p->from), *dst = find_pop(ex, p->to);
-    g_autofree char *prev = node_name(ex, p->from);
-    g_autofree char *target = node_name(ex, p->to);
-    if (p->delay > 0) {
+static gboolean export_population(OzNirExport *nx, OzPopulation *p, GError **error) {
+    char *name = p->ops->nir->export_node(nx, p, error);
+    if (!name)
+        return FALSE;
+    g_hash_table_insert(nx->node_names, p, name);
+    return TRUE;
+}
+
+static gboolean export_projection(Ex *ex, OzNirExport *nx, OzProjection *p, GError **error) {
+    g_autofree char *prev = g_strdup(oz_nir_export_node(nx, p->pre));
+    if (p->p.delay_ticks > 0) {
         g_autofree char *dn = g_strconcat(p->name, "_delay", NULL);
-        OzNirNode *d = oz_nir_node_add(g, dn, "Delay");
-        per_neuron(d->fields, "delay", src, p->delay * ex->dt);
-        oz_nir_edge_add(g, prev, dn);
+        OzNirNode *d = oz_nir_node_add(nx->graph, dn, "Delay");
+        oz_nir_per_neuron(d->fields, "delay", p->pre, p->p.delay_ticks * ex->dt);
+        oz_nir_edge_add(nx->graph, prev, dn);
         g_free(prev);
         prev = g_strdup(dn);
     }
-    double mean = 0, std = 1;
-    gboolean fold = src == ex->input && folds(ex, &mean, &std);
-    if (strcmp(p->kind, "dense") == 0) {
-        if (src->rank == 3) {
-            g_autofree char *fn = g_strconcat(p->name, "_flatten", NULL);
-            OzNirNode *f = oz_nir_node_add(g, fn, "Flatten");
-            oz_nir_field_scalar(f->fields, "start_dim", OZ_NIR_I64, 0);
-            oz_nir_field_scalar(f->fields, "end_dim", OZ_NIR_I64, -1);
-            double shp[3] = {src->dims[0], src->dims[1], src->dims[2]};
-            gsize three = 3;
-            oz_nir_field_add(f->fields, "input_type/input", OZ_NIR_I64, 1, &three, shp);
-            oz_nir_edge_add(g, prev, fn);
-            g_free(prev);
-            prev = g_strdup(fn);
-        }
-        int nin = p->n_pre, nout = p->n_post;
-        g_autofree double *w = g_new(double, (gsize)nin *nout);
-        g_autofree double *off = g_new0(double, nout);
-        for (int i = 0; i < nin; i++)
-            for (int o = 0; o < nout; o++) {
-                double v = p->w[(gsize)i * nout + o];
-                w[(gsize)o * nin + i] = fold ? v / std : v;
-                off[o] -= fold ? v * mean / std : 0.0;
-            }
-        for (int o = 0; o < nout; o++)
-            dst->nirbias[o] += off[o];
-        OzNirNode *a = oz_nir_node_add(g, p->name, "Affine");
-        gsize wd[2] = {(gsize)nout, (gsize)nin};
-        oz_nir_field_add(a->fields, "weight", OZ_NIR_F32, 2, wd, w);
-        /* The bias node is filled when every offset is known (place_biases). */
-        oz_nir_field_add(a->fields, "bias", OZ_NIR_F32, 1, wd, off);
-        if (fold) {
-            g_autofree double *orig = g_new(double, p->nw);
-            for (gsize k = 0; k < p->nw; k++)
-                orig[k] = p->w[k];
-            gsize od[2] = {(gsize)nin, (gsize)nout};
-            oz_nir_field_add(a->meta, "opzosim_weight", OZ_NIR_F32, 2, od, orig);
-            oz_nir_field_string(a->meta, "opzosim_folded",
-                                "the input normalisation x = (p/255 - mean)/std is folded in: "
-                                "weight/std, bias - mean/std * sum(weight)");
-        }
-        oz_nir_edge_add(g, prev, p->name);
-        oz_nir_edge_add(g, p->name, target);
-        return TRUE;
-    }
-    /* conv2d */
-    int ps = p->pool && strcmp(p->pool, "none") != 0 ? p->pool_size : 1;
-    if (ps > 1) {
-        g_autofree char *pn = g_strconcat(p->name, "_pool", NULL);
-        OzNirNode *q =
-            oz_nir_node_add(g, pn, strcmp(p->pool, "avg") == 0 ? "AvgPool2d" : "SumPool2d");
-        ints2(q->fields, "kernel_size", ps, ps);
-        ints2(q->fields, "stride", ps, ps);
-        ints2(q->fields, "padding", 0, 0);
-        oz_nir_edge_add(g, prev, pn);
-        g_free(prev);
-        prev = g_strdup(pn);
-    }
-    if (src->rank != 3 || dst->rank != 3)
-        return fail(error, OZ_NIR_ERROR_FORMAT, "projection %s: conv2d between unshaped layers",
-                    p->name);
-    int cin = src->dims[0], hc = src->dims[1] / ps, wc = src->dims[2] / ps, k = p->kernel;
-    int cout = dst->dims[0], ho = dst->dims[1], wo = dst->dims[2];
-    gsize ckk = (gsize)cin * k * k;
-    if (p->nw != (gsize)cout * ckk)
-        return fail(error, OZ_NIR_ERROR_FORMAT, "projection %s: %zu weights for (%d, %d, %d, %d)",
-                    p->name, p->nw, cout, cin, k, k);
-    g_autofree double *w = g_new(double, p->nw);
-    for (gsize i = 0; i < p->nw; i++)
-        w[i] = fold ? p->w[i] / std : p->w[i];
-    if (fold) {
-        /* −mean/std times the kernel's sum over the taps that fall inside the map (the
-         * padding reads zeros, not −mean/std): one value per output neuron. */
-        for (int co = 0; co < cout; co++)
-            for (int oy = 0; oy < ho; oy++)
-                for (int ox = 0; ox < wo; ox++) {
-                    double s = 0;
-                    for (int ci = 0; ci < cin; ci++)
-                        for (int ky = 0; ky < k; ky++)
-                            for (int kx = 0; kx < k; kx++) {
-                                int y = oy * p->stride - p->padding + ky;
-                                int x = ox * p->stride - p->padding + kx;
-                                if (y >= 0 && y < hc && x >= 0 && x < wc)
-                                    s += p->w[(gsize)co * ckk + ((gsize)ci * k + ky) * k + kx];
-                            }
-                    dst->nirbias[((gsize)co * ho + oy) * wo + ox] -= s * mean / std;
-                }
-    }
-    OzNirNode *c = oz_nir_node_add(g, p->name, "Conv2d");
-    ints2(c->fields, "input_shape", hc, wc);
-    gsize wd[4] = {(gsize)cout, (gsize)cin, (gsize)k, (gsize)k};
-    oz_nir_field_add(c->fields, "weight", OZ_NIR_F32, 4, wd, w);
-    ints2(c->fields, "stride", p->stride, p->stride);
-    ints2(c->fields, "padding", p->padding, p->padding);
-    ints2(c->fields, "dilation", 1, 1);
-    oz_nir_field_scalar(c->fields, "groups", OZ_NIR_I64, 1);
-    g_autofree double *zero = g_new0(double, cout);
-    gsize bd = (gsize)cout;
-    oz_nir_field_add(c->fields, "bias", OZ_NIR_F32, 1, &bd, zero);
-    if (fold) {
-        g_autofree double *orig = g_new(double, p->nw);
-        for (gsize i = 0; i < p->nw; i++)
-            orig[i] = p->w[i];
-        oz_nir_field_add(c->meta, "opzosim_weight", OZ_NIR_F32, 4, wd, orig);
-    }
-    oz_nir_edge_add(g, prev, p->name);
-    oz_nir_edge_add(g, p->name, target);
-    return TRUE;
-}
-
-static OzNirField *field_mut(GPtrArray *list, const char *name) {
-    return (OzNirField *)oz_nir_field_find(list, name);
-}
-
-/* Each population's NIR bias (b plus folded offsets) onto the first dense Affine into it,
- * else v_leak (LIF), else the per-channel bias of the first Conv2d into it when it is one
- * value per channel. */
-static gboolean place_biases(Ex *ex, OzNirGraph *g, GError **error) {
-    for (guint i = 0; i < ex->pops->len; i++) {
-        EPop *p = g_ptr_array_index(ex->pops, i);
-        if (p == ex->input)
-            continue;
-        gboolean any = FALSE;
-        for (int k = 0; k < p->n; k++)
-            any = any || p->nirbias[k] != 0.0;
-        EProj *first_dense = NULL, *first_conv = NULL;
-        for (guint j = 0; j < ex->projs->len; j++) {
-            EProj *q = g_ptr_array_index(ex->projs, j);
-            if (strcmp(q->to, p->name) != 0)
-                continue;
-            if (!first_dense && strcmp(q->kind, "dense") == 0)
-                first_dense = q;
-            if (!first_conv && strcmp(q->kind, "conv2d") == 0)
-                first_conv = q;
-        }
-        if (!any)
-            continue;
-        if (first_dense) {
-            OzNirField *b = field_mut(oz_nir_node_find(g, first_dense->name)->fields, "bias");
-            for (int k = 0; k < p->n; k++)
-                b->v[k] = p->nirbias[k];
-            continue;
-        }
-        OzNirNode *nn = oz_nir_node_find(g, p->name);
-        if (nn && strcmp(nn->type, "LIF") == 0) {
-            OzNirField *vl = field_mut(nn->fields, "v_leak");
-            double r = 1.0 / (1.0 - p->lambda);
-            for (int k = 0; k < p->n; k++)
-                vl->v[k] = p->nirbias[k] * r;
-            continue;
-        }
-        int cout = p->dims[0], per = p->n / MAX(cout, 1);
-        gboolean channel = first_conv && p->rank == 3;
-        for (int c = 0; channel && c < cout; c++)
-            for (int q = 1; q < per; q++)
-                channel = channel && p->nirbias[c * per + q] == p->nirbias[c * per];
-        if (!channel)
-            return fail(error, OZ_NIR_ERROR_UNSUPPORTED,
-                        "population %s (%s) takes only conv2d projections and its bias differs "
-                        "within a channel: NIR's Conv2d bias is per channel and %s has no "
-                        "v_leak",
-                        p->name, p->model, strcmp(p->model, "if") == 0 ? "IF" : "Output");
-        OzNirField *b = field_mut(oz_nir_node_find(g, first_conv->name)->fields, "bias");
-        for (int c = 0; c < cout; c++)
-            b->v[c] = p->nirbias[c * per];
-    }
-    return TRUE;
+    const OzNeuronNir *src = p->pre->ops->nir;
+    OzNirLink link = {
+        .from = prev,
+        .to = oz_nir_export_node(nx, p->post),
+        .scale = src->export_scale ? src->export_scale(p->pre) : 1.0,
+        .mean = 0,
+        .std = 1,
+    };
+    link.fold = p->pre == ex->input && folds(ex, nx, &link.mean, &link.std);
+    return p->kind->nir->export_chain(nx, p, &link, error);
 }
 
 static gboolean build(Ex *ex, OzNirGraph *g, char **soft, GError **error) {
-    EPop *in = ex->input;
-    OzNirNode *inode = oz_nir_node_add(g, "input", "Input");
-    double shp[3] = {in->dims[0], in->dims[1], in->dims[2]};
-    gsize rank = (gsize)in->rank;
-    oz_nir_field_add(inode->fields, "shape", OZ_NIR_I64, 1, &rank, shp);
     g_autoptr(GString) softs = g_string_new(NULL);
+    g_autoptr(GHashTable) bias = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
+    g_autoptr(GHashTable) names =
+        g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
+    g_autoptr(GPtrArray) slots = g_ptr_array_new_with_free_func(g_free);
+    OzNirExport nx = {.graph = g,
+                      .dt = ex->dt,
+                      .soft = softs,
+                      .bias = bias,
+                      .slots = slots,
+                      .node_names = names,
+                      .text = ex->text};
+    /* Every population's NIR bias starts as its bias b; kinds add folded offsets. */
     for (guint i = 0; i < ex->pops->len; i++) {
-        EPop *p = g_ptr_array_index(ex->pops, i);
-        if (p == ex->input || p == ex->readout)
-            continue;
-        OzNirNode *n = neuron_node(ex, g, p);
-        exact_bias(n->meta, p);
-        if (p->soft)
-            g_string_append_printf(softs, "%s%s", softs->len ? ", " : "", p->name);
+        OzPopulation *p = g_ptr_array_index(ex->pops, i);
+        double *b = oz_nir_export_bias(&nx, p);
+        for (int k = 0; p != ex->input && p->p.bias && k < p->n; k++)
+            b[k] = p->bias[k];
     }
-    OzNirNode *out = oz_nir_node_add(g, "output", "Output");
-    double on = ex->readout->n;
-    gsize one = 1;
-    oz_nir_field_add(out->fields, "shape", OZ_NIR_I64, 1, &one, &on);
-    exact_bias(out->meta, ex->readout);
-    for (guint i = 0; i < ex->projs->len; i++)
-        if (!add_projection(ex, g, g_ptr_array_index(ex->projs, i), error))
+    /* Nodes in the order: the input, the hidden populations, the readout, the projections. */
+    if (!export_population(&nx, ex->input, error))
+        return FALSE;
+    for (guint i = 0; i < ex->pops->len; i++) {
+        OzPopulation *p = g_ptr_array_index(ex->pops, i);
+        if (p != ex->input && p != ex->readout && !export_population(&nx, p, error))
             return FALSE;
-    if (!place_biases(ex, g, error))
+    }
+    if (!export_population(&nx, ex->readout, error))
+        return FALSE;
+    for (guint i = 0; i < ex->projs->len; i++)
+        if (!export_projection(ex, &nx, g_ptr_array_index(ex->projs, i), error))
+            return FALSE;
+    if (!oz_nir_export_place_biases(&nx, ex->pops, error))
         return FALSE;
     /* What NIR has no field for. */
     double mean = 0, std = 1;
-    gboolean fold = folds(ex, &mean, &std);
-    g_autofree char *enc_owner = g_strdup_printf("population %s", in->name);
-    g_autofree char *encoding = param(ex, enc_owner, "encoding");
+    gboolean fold = folds(ex, &nx, &mean, &std);
     g_autofree char *ticks = scenario_value(ex, "run", "ticks", "6");
     GPtrArray *m = g->meta;
     oz_nir_field_string(m, "opzosim_version", OZ_VERSION);
-    oz_nir_field_string(m, "opzosim_input", in->name);
+    oz_nir_field_string(m, "opzosim_input", ex->input->name);
     oz_nir_field_string(m, "opzosim_readout", ex->readout->name);
-    oz_nir_field_string(m, "opzosim_encoding", encoding ? encoding : "current");
+    oz_nir_field_string(m, "opzosim_encoding", nx.encoding ? nx.encoding : "current");
     oz_nir_field_scalar(m, "opzosim_T", OZ_NIR_I64, g_ascii_strtod(ticks, NULL));
     oz_nir_field_scalar(m, "opzosim_dt", OZ_NIR_F64, ex->dt);
     oz_nir_field_string(m, "opzosim_input_scale",
@@ -622,15 +431,19 @@ gboolean oz_export_nir(sqlite3 *db, const OzExportOptions *opt, const char *out_
                     text ? "has no checkpoint" : "is not in the run log");
     ex.kf = g_key_file_new();
     g_key_file_load_from_data(ex.kf, text, (gsize)-1, G_KEY_FILE_NONE, NULL);
-    ex.pops = g_ptr_array_new_with_free_func((GDestroyNotify)epop_free);
-    ex.projs = g_ptr_array_new_with_free_func((GDestroyNotify)eproj_free);
+    /* Projections first: they point into the populations. */
+    ex.projs = g_ptr_array_new_with_free_func((GDestroyNotify)oz_projection_free);
+    ex.pops = g_ptr_array_new_with_free_func((GDestroyNotify)oz_population_free);
+    ex.text = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    read_parameters(&ex);
     g_autoptr(OzNirGraph) g = oz_nir_graph_new();
     g_autofree char *soft = NULL;
-    gboolean ok = read_structure(&ex, error) && read_network(&ex, error) &&
-                  build(&ex, g, &soft, error) && oz_nir_write(g, out_path, error);
+    gboolean ok =
+        read_network(&ex, error) && build(&ex, g, &soft, error) && oz_nir_write(g, out_path, error);
     g_key_file_free(ex.kf);
-    g_ptr_array_unref(ex.pops);
     g_ptr_array_unref(ex.projs);
+    g_ptr_array_unref(ex.pops);
+    g_hash_table_unref(ex.text);
     if (ok && soft_reset)
         *soft_reset = g_steal_pointer(&soft);
     return ok;

@@ -8,7 +8,10 @@ metadata.  lif1: tau = 2e-4 s, r = 2 (lambda 0.5 and gain 1 at dt = 1e-4), v_res
 lif2: tau = 2e-4 s, r = 1 (gain dt*r/tau = 0.5), v_threshold 0.6.  The broken files are
 snn.nir with one defect each.  recurrent.nir adds a recurrent Linear `rec` on lif1 (neuron 2
 onto neuron 1, weight 0.5; snnTorch's RLeaky layout).  sinabs.nir is a convolutional
-network as Sinabs writes one (sinabs() says what).  Usage: nir-files.py DIR
+network as Sinabs writes one (sinabs() says what).  nested.nir is snn.nir with lif1 inside
+a nested graph (NIRGraph `lif1` holding input, lif, output).  cuba.nir and
+cuba-recurrent.nir are CubaLIF networks (cuba() says what); the recurrent one is the NIR
+paper's example in snnTorch's RSynaptic layout, a nested graph.  Usage: nir-files.py DIR
 
 nir-files.py --strip FILE removes every metadata group from FILE: what a tool that knows
 nothing of opzosim's metadata sees.
@@ -60,20 +63,68 @@ def nodes():
 EDGES = [["input", "fc1"], ["fc1", "lif1"], ["lif1", "fc2"], ["fc2", "lif2"], ["lif2", "output"]]
 
 
+def write_graph(top, ns, edges):
+    """A graph into group top, as nir.write lays it out; a node given as ("graph", nodes,
+    edges) is a nested graph."""
+    top.create_dataset("type", data="NIRGraph", dtype=STR)
+    top.create_dataset("edges", data=np.array(edges, dtype=object), dtype=STR)
+    grp = top.create_group("nodes")
+    for name, fields in ns.items():
+        g = grp.create_group(name)
+        if isinstance(fields, tuple):
+            write_graph(g, fields[1], fields[2])
+            continue
+        for k, v in fields.items():
+            if isinstance(v, str):
+                g.create_dataset(k, data=v, dtype=STR)
+            else:
+                g.create_dataset(k, data=v)
+
+
 def write(path, ns, edges):
     with h5py.File(path, "w") as f:
         f.create_dataset("version", data="1.0.0", dtype=STR)
-        top = f.create_group("node")
-        top.create_dataset("type", data="NIRGraph", dtype=STR)
-        top.create_dataset("edges", data=np.array(edges, dtype=object), dtype=STR)
-        grp = top.create_group("nodes")
-        for name, fields in ns.items():
-            g = grp.create_group(name)
-            for k, v in fields.items():
-                if isinstance(v, str):
-                    g.create_dataset(k, data=v, dtype=STR)
-                else:
-                    g.create_dataset(k, data=v)
+        write_graph(f.create_group("node"), ns, edges)
+
+
+def cuba(d):
+    """Input (4) -> Affine fc (2, 4) -> CubaLIF cuba -> a spiking Output.  cuba: tau_syn =
+    tau_mem = 2e-4 s, r = 2, w_in = 4 at dt = 1e-4: alpha = lambda = 0.5 and the input gain
+    (dt r / tau_mem)(dt w_in / tau_syn) = 1 * 2 = 2, v_threshold 1, v_reset 0, v_leak 0.
+    fc's weights are half the currents they make (0.125 -> 0.25, 0.375 + 0.25 -> 1.25 for
+    x = (1, 0, 1, 0)).  cuba-recurrent.nir wraps the CubaLIF as snnTorch's RSynaptic does: a
+    NIRGraph `rsyn` holding input, lif (the CubaLIF), w_rec (a Linear (2, 2), 0.25 from
+    neuron 1 onto neuron 0, times the gain 0.5) and output, edges input -> lif -> w_rec ->
+    lif -> output."""
+    def cubalif(n):
+        # float64, as nir.write keeps numpy's default: 2e-4 is then exactly twice dt.
+        return {
+            "type": "CubaLIF",
+            "tau_syn": np.full(n, 2e-4),
+            "tau_mem": np.full(n, 2e-4),
+            "r": np.full(n, 2.0),
+            "v_leak": np.zeros(n),
+            "v_threshold": np.ones(n),
+            "v_reset": np.zeros(n),
+            "w_in": np.full(n, 4.0),
+        }
+
+    fc = {"type": "Affine", "weight": np.array([[0.125, 0, 0, 0], [0.375, 0.5, 0.25, 0]], dtype=F),
+          "bias": np.zeros(2, dtype=F)}
+    inp = {"type": "Input", "shape": np.array([4], dtype=np.int64)}
+    out = {"type": "Output", "shape": np.array([2], dtype=np.int64)}
+    write(d + "/cuba.nir", {"input": inp, "fc": fc, "cuba": cubalif(2), "output": out},
+          [["input", "fc"], ["fc", "cuba"], ["cuba", "output"]])
+    sub = {
+        "input": {"type": "Input", "shape": np.array([2], dtype=np.int64)},
+        "lif": cubalif(2),
+        "w_rec": {"type": "Linear", "weight": np.array([[0, 0.25], [0, 0]], dtype=F)},
+        "output": {"type": "Output", "shape": np.array([2], dtype=np.int64)},
+    }
+    sub_edges = [["input", "lif"], ["lif", "w_rec"], ["w_rec", "lif"], ["lif", "output"]]
+    write(d + "/cuba-recurrent.nir",
+          {"input": inp, "fc": fc, "rsyn": ("graph", sub, sub_edges), "output": out},
+          [["input", "fc"], ["fc", "rsyn"], ["rsyn", "output"]])
 
 
 def sinabs(path):
@@ -142,13 +193,22 @@ def main():
     del ns["lif1"]["type"]
     write(d + "/missing-type.nir", ns, EDGES)
     ns = nodes()
-    ns["lif1"]["type"] = "CubaLIF"
+    ns["lif1"]["type"] = "LI"
     ns["thr"] = {"type": "Threshold", "threshold": np.ones(2, dtype=F)}
     write(d + "/unknown-node.nir", ns, EDGES + [["lif2", "thr"]])
     write(d + "/bad-edge.nir", nodes(), EDGES + [["fc1", "ghost"]])
     ns = nodes()
     ns["fc1"]["weight"] = np.zeros((3, 5), dtype=F)
     write(d + "/shape-mismatch.nir", ns, EDGES)
+    ns = nodes()
+    sub = {
+        "input": {"type": "Input", "shape": np.array([3], dtype=np.int64)},
+        "lif": ns.pop("lif1"),
+        "output": {"type": "Output", "shape": np.array([3], dtype=np.int64)},
+    }
+    ns["lif1"] = ("graph", sub, [["input", "lif"], ["lif", "output"]])
+    write(d + "/nested.nir", ns, EDGES)
+    cuba(d)
     with open(d + "/not-hdf5.nir", "w") as f:
         f.write("this is not an HDF5 file\n")
 

@@ -370,7 +370,7 @@ Test(nir, broken_files_exit_2_with_a_clear_message) {
         const char *file, *needle, *needle2;
     } cases[] = {
         {"missing-type.nir", "node 'lif1' has no 'type'", NULL},
-        {"unknown-node.nir", "lif1 (CubaLIF)", "thr (Threshold)"},
+        {"unknown-node.nir", "lif1 (LI)", "thr (Threshold)"},
         {"bad-edge.nir", "names node 'ghost'", "fc1 -> ghost"},
         {"shape-mismatch.nir", "node 'fc1' (Affine): weight has shape (3, 5)", "(3, 4)"},
         {"not-hdf5.nir", "not an HDF5 file", NULL},
@@ -433,34 +433,4 @@ Test(nir, export_of_a_log_without_checkpoints_exits_2) {
     cr_assert_eq(oz_test_run(&err2, "export", db, "--format", "nir", "--out", nir, NULL), 2, "%s",
                  err2);
     cr_assert(strstr(err2, "no checkpoint"), "%s", err2);
-}
-
-/* sWS and output_scale are refused by name (docs/INTEROP.md "Not exported"): the checkpoint
- * holds the raw W and γ, not what the network delivers. */
-Test(nir, standardised_weights_and_output_scale_are_refused_by_name) {
-    const char *variants[][2] = {
-        {"[population h1]\noutput_scale = 2\n", "population h1: output_scale"},
-        {"[projection h1_h2]\nweight_standardization = true\n",
-         "projection h1_h2: weight_standardization"},
-    };
-    for (gsize v = 0; v < G_N_ELEMENTS(variants); v++) {
-        g_autofree char *base = g_strdup_printf(dense_net, "hard", "hard");
-        /* The extra keys go into the sections already there (a key file merges repeated
-         * groups). */
-        g_autofree char *text = g_strdup_printf(
-            "[run]\nmode = train\nticks = 4\nbatch_size = 16\nthreads = 1\n[data]\ndir = %s\n"
-            "normalize = true\n[rule]\nname = dfa\n%s%s",
-            dir, base, variants[v][0]);
-        g_autofree char *sc = oz_test_write_file(dir, "s.ini", text);
-        g_autofree char *db = g_build_filename(dir, "s.sqlite", NULL);
-        g_autofree char *nir = g_build_filename(dir, "s.nir", NULL);
-        g_remove(db);
-        g_autofree char *err = NULL;
-        cr_assert_eq(oz_test_run(&err, "run", sc, "--db", db, "--quiet", NULL), 0, "%s", err);
-        g_autofree char *err2 = NULL;
-        cr_assert_eq(oz_test_run(&err2, "export", db, "--format", "nir", "--out", nir, NULL), 2,
-                     "%s", err2);
-        cr_assert(strstr(err2, variants[v][1]) && strstr(err2, "not exported yet"), "%s", err2);
-        cr_assert(!g_file_test(nir, G_FILE_TEST_EXISTS));
-    }
 }

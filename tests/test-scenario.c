@@ -113,7 +113,7 @@ Test(scenario, wrong_type_is_named) {
     const char *e[] = {"population h.model=izhikevich", NULL};
     err = expect_error(oz_test_tiny_text, e, "population h", "model");
     cr_assert(strstr(err->message, "[population h] model: expected one of input, lif, readout, "
-                                   "if, events, got 'izhikevich'"),
+                                   "if, events, cubalif, got 'izhikevich'"),
               "%s", err->message);
     g_error_free(err);
 }
@@ -386,16 +386,16 @@ Test(scenario, feedback_into_a_population_that_does_not_learn_is_named) {
         const char *section, *says;
     } bad[] = {
         {"[feedback out]\ndelay = 1\n",
-         "my.ini: [feedback out]: errors go to a hidden population of a learnable model (lif|if) "
-         "named like the section; 'out' is of model readout, which does not learn (defined: in, "
-         "h, out)"},
+         "my.ini: [feedback out]: errors go to a hidden population of a learnable model "
+         "(lif|if|cubalif) named like the section; 'out' is of model readout, which does not "
+         "learn (defined: in, h, out)"},
         {"[feedback in]\n",
-         "my.ini: [feedback in]: errors go to a hidden population of a learnable model (lif|if) "
-         "named like the section; 'in' is of model input, which does not learn (defined: in, h, "
-         "out)"},
+         "my.ini: [feedback in]: errors go to a hidden population of a learnable model "
+         "(lif|if|cubalif) named like the section; 'in' is of model input, which does not "
+         "learn (defined: in, h, out)"},
         {"[feedback h9]\ndelay = 1\n",
-         "my.ini: [feedback h9]: errors go to a hidden population of a learnable model (lif|if) "
-         "named like the section; 'h9' is not defined (defined: in, h, out)"},
+         "my.ini: [feedback h9]: errors go to a hidden population of a learnable model "
+         "(lif|if|cubalif) named like the section; 'h9' is not defined (defined: in, h, out)"},
     };
     for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
         g_autofree char *t = with(bad[i].section);
