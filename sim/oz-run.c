@@ -1034,8 +1034,8 @@ gboolean oz_run_step(OzRun *run, OzLogBatch **rows) {
     /* The data set writes the batch's rows into the input (values or spike views). */
     set->ops->fill(set, rows_order, mine, run->input);
     gboolean training = ph->kind == OZ_PHASE_TRAIN;
+    oz_network_set_row_offset(run->net, off); /* before the reset draws dropout masks */
     oz_network_reset(run->net, mine, training);
-    oz_network_set_row_offset(run->net, off);
     run->record_base = run->cursor + off;
     if (run->learner && training && strcmp(run->sc->rule.alpha_schedule, "linear_iteration") == 0) {
         const OzScenario *sc = run->sc;
