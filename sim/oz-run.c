@@ -405,6 +405,30 @@ static gboolean load_split(OzRun *run, OzSplit split, OzDataset *out, OzDatasetP
            check_data(run, out, error);
 }
 
+/* Under MPI every process steps at least one row of every batch (a process with none would
+ * have no window to step while the others wait for its sums): the batch and the last, short
+ * batch of each split must hold at least one sample per process. */
+static gboolean check_shares(OzRun *run, GError **error) {
+    const int size = oz_dist_size();
+    const OzDataset *sets[2] = {&run->train, &run->test};
+    const char *names[2] = {"train", "test"};
+    for (int i = 0; size > 1 && i < 2; i++) {
+        if (!sets[i]->ops)
+            continue;
+        int last = sets[i]->n % run->batch ? sets[i]->n % run->batch : MIN(run->batch, sets[i]->n);
+        if (last < size) {
+            oz_scenario_set_error(run->sc, error, OZ_SCENARIO_ERROR_VALUE, "run", "batch_size",
+                                  "%d with %d %s samples leaves a batch of %d, fewer than the %d "
+                                  "processes (each needs a sample of every batch): choose "
+                                  "batch_size or [data] %s_limit so that every batch holds at "
+                                  "least %d",
+                                  run->batch, sets[i]->n, names[i], last, size, names[i], size);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
 static void plan_phases(OzRun *run) {
     run->phases = g_array_new(FALSE, FALSE, sizeof(OzPhase));
     if (!run->learner) {
@@ -444,6 +468,8 @@ OzRun *oz_run_new_with_progress(OzScenario *sc, OzDatasetProgress progress, gpoi
         !load_split(run, OZ_SPLIT_TRAIN, &run->train, progress, user, error))
         return NULL;
     if (!load_split(run, OZ_SPLIT_TEST, &run->test, progress, user, error))
+        return NULL;
+    if (!check_shares(run, error))
         return NULL;
     run->record_pop = g_new0(gboolean, run->net->pops->len);
     run->runaway = g_new0(int, run->net->pops->len);
