@@ -17,10 +17,37 @@
 #include <stdio.h>
 #include <string.h>
 
-/* A 144-64-64-10 network on 12×12 synthetic images: dropout, a probe (opzo), and 60 batches
- * of 32 per training epoch.  (transfer full) */
+/* One split of a learnable data set: 12×12 images of 10 classes, each a fixed random
+ * prototype (from seed 7) blended with per-image noise, label i % 10. */
+static void write_split(const char *dir, const char *prefix, int n, guint64 salt) {
+    enum { PIX = 144, CLASSES = 10 };
+    OzRng proto_rng, rng;
+    oz_rng_init(&proto_rng, 7, "test-mpi:prototypes");
+    oz_rng_init(&rng, 7 + salt, "test-mpi:images");
+    double proto[CLASSES][PIX];
+    for (int c = 0; c < CLASSES; c++)
+        for (int k = 0; k < PIX; k++)
+            proto[c][k] = oz_rng_uniform(&proto_rng);
+    g_autofree guint8 *img = g_new(guint8, (gsize)n * PIX);
+    g_autofree guint8 *lab = g_new(guint8, n);
+    for (int i = 0; i < n; i++) {
+        lab[i] = (guint8)(i % CLASSES);
+        for (int k = 0; k < PIX; k++)
+            img[(gsize)i * PIX + k] =
+                (guint8)(255.0 * (0.6 * proto[lab[i]][k] + 0.4 * oz_rng_uniform(&rng)));
+    }
+    g_autofree char *ip = g_strdup_printf("%s/%s-images-idx3-ubyte", dir, prefix);
+    g_autofree char *lp = g_strdup_printf("%s/%s-labels-idx1-ubyte", dir, prefix);
+    const guint32 di[3] = {(guint32)n, 12, 12}, dl[1] = {(guint32)n};
+    oz_test_write_idx(ip, di, 3, img, FALSE);
+    oz_test_write_idx(lp, dl, 1, lab, FALSE);
+}
+
+/* A 144-64-64-10 network on the learnable 12×12 images: dropout, a probe (opzo), batches of
+ * 32.  (transfer full) */
 static char *scenario(const char *dir, int n_train, int n_test) {
-    oz_test_write_dataset(dir, n_train, n_test, 12, 12, 10);
+    write_split(dir, "train", n_train, 0);
+    write_split(dir, "t10k", n_test, 1);
     g_autofree char *text = g_strdup_printf(
         "[run]\nname = mpi\nmode = train\nepochs = 1\nseed = 5\nticks = 4\nbatch_size = 32\nthreads = 1\n"
         "[data]\ndir = %s\n"
@@ -175,5 +202,162 @@ Test(mpi, one_batch_gradients_equal_one_process) {
     check_one_batch(dir, ini, "dkp", dkp);
     check_one_batch(dir, ini, "dfa-sws", dfa);
     check_one_batch(dir, ini, "opzo-window", opzo_w);
+    oz_test_rmtree(dir);
+}
+
+/* The largest difference between the weights (w:*) of the newest runs in two logs, and the
+ * largest weight. */
+static double weight_difference(const char *db_a, const char *db_b, double *largest) {
+    g_autoptr(GHashTable) a = tensors(db_a);
+    g_autoptr(GHashTable) b = tensors(db_b);
+    GHashTableIter it;
+    gpointer key, value;
+    double diff = 0;
+    *largest = 0;
+    g_hash_table_iter_init(&it, a);
+    while (g_hash_table_iter_next(&it, &key, &value)) {
+        if (!g_str_has_prefix(key, "w:"))
+            continue;
+        GArray *wa = value, *wb = g_hash_table_lookup(b, key);
+        cr_assert(wb && wb->len == wa->len, "%s", (char *)key);
+        for (guint i = 0; i < wa->len; i++) {
+            *largest = fmax(*largest, fabs(g_array_index(wa, double, i)));
+            diff = fmax(diff, fabs(g_array_index(wa, double, i) - g_array_index(wb, double, i)));
+        }
+    }
+    return diff;
+}
+
+static double test_accuracy(const char *db) {
+    g_autofree char *a = oz_test_qs(db, "SELECT accuracy FROM epochs WHERE phase = 'test' AND "
+                                        "run_id = (SELECT MAX(id) FROM runs) ORDER BY epoch DESC");
+    return g_ascii_strtod(a, NULL);
+}
+
+/* One epoch (600 training samples in batches of 32, the last one short: 600 = 18·32 + 24;
+ * 1000 test samples, split between the ranks too): the test accuracy of 2 ranks against one
+ * process within 0.3 point, and the largest weight difference, printed for docs/CLUSTER.md. */
+Test(mpi, one_epoch_agrees_with_one_process) {
+    char *dir = oz_test_tmpdir();
+    g_autofree char *ini = scenario(dir, 600, 1000);
+    const char *rules[] = {"rule.name=opzo", "rule.name=bp"};
+    for (gsize r = 0; r < G_N_ELEMENTS(rules); r++) {
+        const char *sets[] = {rules[r], NULL};
+        g_autofree char *one = g_strdup_printf("%s/epoch-%zu-1.sqlite", dir, r);
+        g_autofree char *two = g_strdup_printf("%s/epoch-%zu-2.sqlite", dir, r);
+        cr_assert_eq(run_np(0, ini, one, sets, NULL), 0);
+        cr_assert_eq(run_np(2, ini, two, sets, NULL), 0);
+        double largest = 0, diff = weight_difference(one, two, &largest);
+        double a1 = test_accuracy(one), a2 = test_accuracy(two);
+        fprintf(stderr, "test-mpi: one epoch, %s: test accuracy %.2f%% (1 process) and %.2f%% "
+                        "(2 ranks); largest weight difference %.3g (largest weight %.3g)\n",
+                rules[r], 100 * a1, 100 * a2, diff, largest);
+        cr_assert_leq(fabs(a1 - a2), 0.003, "%s: %.2f%% against %.2f%%", rules[r], 100 * a1,
+                      100 * a2);
+        /* Both trained: the runs are not equal because nothing happened. */
+        cr_assert_gt(oz_test_q(one, "SELECT COUNT(*) FROM checkpoints WHERE name LIKE 'w:%'"), 0);
+        cr_assert_eq(oz_test_q(two, "SELECT samples FROM epochs WHERE phase = 'train'"), 600);
+        cr_assert_eq(oz_test_q(two, "SELECT samples FROM epochs WHERE phase = 'test'"), 1000);
+    }
+    oz_test_rmtree(dir);
+}
+
+/* Everything a run records, with the sums over ranks in play: spikes of recorded samples
+ * (some held by rank 1), gradient diagnostics (shadow BP summed), dropout, probes, Bernoulli
+ * input. */
+static const char *const recorded[] = {"record.spike_samples=40", "record.grad_stats=true",
+                                       "population in.encoding=bernoulli", "run.epochs=2", NULL};
+
+/* Two runs with 2 ranks give the same log bit for bit: every row and every checkpoint. */
+Test(mpi, two_rank_runs_are_bit_identical) {
+    char *dir = oz_test_tmpdir();
+    g_autofree char *ini = scenario(dir, 200, 100);
+    g_autofree char *a = g_build_filename(dir, "a.sqlite", NULL);
+    g_autofree char *b = g_build_filename(dir, "b.sqlite", NULL);
+    cr_assert_eq(run_np(2, ini, a, recorded, NULL), 0);
+    cr_assert_eq(run_np(2, ini, b, recorded, NULL), 0);
+    oz_test_assert_logs_equal(a, 1, b, 1);
+    /* Rank 1 recorded samples 16…31 of the first test batch (rows 16… of 32). */
+    cr_assert_eq(oz_test_q(a, "SELECT COUNT(DISTINCT sample) FROM spikes WHERE sample >= 16"
+                              " AND sample < 32"),
+                 16);
+    oz_test_rmtree(dir);
+}
+
+/* A 2-rank run interrupted inside a training phase (after 9 batches: epoch 0 has 7 of 200)
+ * and resumed with 2 ranks equals an uninterrupted 2-rank run bit for bit. */
+Test(mpi, resume_with_two_ranks_is_bit_identical) {
+    char *dir = oz_test_tmpdir();
+    g_autofree char *ini = scenario(dir, 200, 100);
+    g_autofree char *whole = g_build_filename(dir, "whole.sqlite", NULL);
+    g_autofree char *cut = g_build_filename(dir, "cut.sqlite", NULL);
+    cr_assert_eq(run_np(2, ini, whole, recorded, NULL), 0);
+    const char *env[] = {"OPZOSIM_TEST_INTERRUPT_AFTER=9", NULL};
+    cr_assert_eq(run_np(2, ini, cut, recorded, env), 130);
+    cr_assert_eq(oz_test_q(cut, "SELECT status = 'interrupted' FROM runs"), 1);
+    cr_assert_gt(oz_test_q(cut, "SELECT COUNT(*) FROM interrupt_state"), 0);
+    g_autoptr(GPtrArray) resume = g_ptr_array_new();
+    for (const char *const *s = recorded; *s; s++)
+        g_ptr_array_add(resume, (gpointer)*s);
+    g_ptr_array_add(resume, NULL);
+    g_setenv("OZ_NP", "2", TRUE);
+    g_autoptr(GPtrArray) args = oz_test_args_new("run", ini, "--db", cut, "--quiet", "--resume",
+                                                 NULL);
+    for (const char *const *s = recorded; *s; s++)
+        oz_test_args_add(args, "--set", *s, NULL);
+    cr_assert_eq(oz_test_runv(oz_test_args_end(args), NULL), 0);
+    oz_test_assert_logs_equal(whole, 1, cut, 1);
+    oz_test_rmtree(dir);
+}
+
+/* Resumes db's newest run on np ranks (0: one process) with sets. */
+static int resume_np(int np, const char *ini, const char *db, const char *const *sets) {
+    g_autoptr(GPtrArray) all = g_ptr_array_new();
+    for (const char *const *s = sets; s && *s; s++)
+        g_ptr_array_add(all, (gpointer)*s);
+    g_ptr_array_add(all, NULL);
+    if (np > 0) {
+        g_autofree char *n = g_strdup_printf("%d", np);
+        g_setenv("OZ_NP", n, TRUE);
+    } else {
+        g_unsetenv("OZ_NP");
+    }
+    g_autoptr(GPtrArray) args = oz_test_args_new("run", ini, "--db", db, "--quiet", "--resume",
+                                                 NULL);
+    for (const char *const *s = sets; s && *s; s++)
+        oz_test_args_add(args, "--set", *s, NULL);
+    return oz_test_runv(oz_test_args_end(args), NULL);
+}
+
+/* A checkpoint moves between rank counts: interrupted inside a phase with 2 ranks and resumed
+ * in one process, and the other way round; each ends within the tolerance of the one-epoch
+ * test (0.3 point) of an uninterrupted run with the rank count it was resumed with, and its
+ * counters cover every sample once. */
+Test(mpi, resume_across_rank_counts) {
+    char *dir = oz_test_tmpdir();
+    g_autofree char *ini = scenario(dir, 200, 100);
+    const char *sets[] = {"run.epochs=2", "record.spike_samples=40", NULL};
+    const char *env[] = {"OPZOSIM_TEST_INTERRUPT_AFTER=9", NULL};
+    const int from[2] = {2, 0}, to[2] = {0, 2};
+    for (int k = 0; k < 2; k++) {
+        g_autofree char *whole = g_strdup_printf("%s/whole-%d.sqlite", dir, k);
+        g_autofree char *cut = g_strdup_printf("%s/cut-%d.sqlite", dir, k);
+        cr_assert_eq(run_np(to[k], ini, whole, sets, NULL), 0);
+        cr_assert_eq(run_np(from[k], ini, cut, sets, env), 130);
+        cr_assert_eq(resume_np(to[k], ini, cut, sets), 0);
+        double largest = 0, diff = weight_difference(whole, cut, &largest);
+        double a1 = test_accuracy(whole), a2 = test_accuracy(cut);
+        fprintf(stderr, "test-mpi: resumed from %d to %d processes: test accuracy %.2f%% "
+                        "(uninterrupted) and %.2f%%; largest weight difference %.3g (largest "
+                        "weight %.3g)\n",
+                MAX(from[k], 1), MAX(to[k], 1), 100 * a1, 100 * a2, diff, largest);
+        cr_assert_leq(fabs(a1 - a2), 0.003);
+        cr_assert_eq(oz_test_q(cut, "SELECT status = 'finished' FROM runs"), 1);
+        /* The interrupted epoch's counters: every sample counted once, whichever ranks
+         * counted it (the stored counters are rank 0's to continue). */
+        cr_assert_eq(oz_test_q(cut, "SELECT SUM(samples) FROM epochs WHERE phase = 'train'"), 400);
+        const char *same = "SELECT SUM(neuron_updates) FROM firing_rates WHERE population = 'h1'";
+        cr_assert_eq(oz_test_q(cut, same), oz_test_q(whole, same));
+    }
     oz_test_rmtree(dir);
 }
