@@ -361,3 +361,112 @@ Test(mpi, resume_across_rank_counts) {
     }
     oz_test_rmtree(dir);
 }
+
+/* The run of db whose sweep tag ends like `label` (a tag is "FILE@TIME i/n: KEY=V"). */
+static gint64 run_of(const char *db, const char *label) {
+    g_autofree char *sql =
+        g_strdup_printf("SELECT id FROM runs WHERE sweep LIKE '%% %s'", label);
+    return oz_test_q(db, sql);
+}
+
+/* A sweep over 2 ranks (rank 0 runs combinations 1 and 3, rank 1 combination 2, each into
+ * its own log) merged into the target gives the runs of the same sweep in one process: the
+ * same epochs rows and checkpoints, every blob byte for byte.  The ranks' logs are gone. */
+Test(mpi, sweep_over_two_ranks_equals_one_process) {
+    char *dir = oz_test_tmpdir();
+    g_autofree char *ini = scenario(dir, 96, 64);
+    g_autofree char *one = g_build_filename(dir, "one.sqlite", NULL);
+    g_autofree char *two = g_build_filename(dir, "two.sqlite", NULL);
+    const char *dbs[2] = {one, two};
+    for (int k = 0; k < 2; k++) {
+        if (k)
+            g_setenv("OZ_NP", "2", TRUE);
+        else
+            g_unsetenv("OZ_NP");
+        g_autoptr(GPtrArray) args = oz_test_args_new("sweep", ini, "--db", dbs[k], "--quiet",
+                                                     "--vary", "rule.name=opzo,bp,dfa", NULL);
+        cr_assert_eq(oz_test_runv(oz_test_args_end(args), NULL), 0);
+    }
+    cr_assert_eq(oz_test_q(two, "SELECT COUNT(*) FROM runs WHERE status = 'finished'"), 3);
+    const char *labels[] = {"1/3: rule.name=opzo", "2/3: rule.name=bp", "3/3: rule.name=dfa"};
+    for (gsize i = 0; i < G_N_ELEMENTS(labels); i++) {
+        gint64 a = run_of(one, labels[i]), b = run_of(two, labels[i]);
+        oz_test_assert_checkpoints_equal(one, a, two, b);
+        g_autofree char *sql = g_strdup_printf(
+            "SELECT group_concat(phase || ':' || samples || ':' || quote(loss) || ':' || "
+            "quote(accuracy), ' ') FROM epochs WHERE run_id = %" G_GINT64_FORMAT, a);
+        g_autofree char *sql_b = g_strdup_printf(
+            "SELECT group_concat(phase || ':' || samples || ':' || quote(loss) || ':' || "
+            "quote(accuracy), ' ') FROM epochs WHERE run_id = %" G_GINT64_FORMAT, b);
+        g_autofree char *ea = oz_test_qs(one, sql), *eb = oz_test_qs(two, sql_b);
+        cr_assert_str_eq(ea, eb, "%s", labels[i]);
+    }
+    g_autofree char *part0 = g_build_filename(dir, "two.rank0-of-2.sqlite", NULL);
+    g_autofree char *part1 = g_build_filename(dir, "two.rank1-of-2.sqlite", NULL);
+    cr_assert(!g_file_test(part0, G_FILE_TEST_EXISTS) && !g_file_test(part1, G_FILE_TEST_EXISTS));
+    oz_test_rmtree(dir);
+}
+
+/* The rank process of mpirun (pid parent) whose OMPI_COMM_WORLD_RANK is rank, or 0. */
+static GPid rank_pid(GPid parent, int rank) {
+    g_autofree char *want = g_strdup_printf("OMPI_COMM_WORLD_RANK=%d", rank);
+    GPid found = 0;
+    DIR *proc = opendir("/proc");
+    cr_assert(proc);
+    struct dirent *d;
+    while (!found && (d = readdir(proc))) {
+        GPid pid = (GPid)g_ascii_strtoll(d->d_name, NULL, 10);
+        if (pid <= 0)
+            continue;
+        g_autofree char *stat_path = g_strdup_printf("/proc/%d/stat", pid);
+        g_autofree char *stat = NULL;
+        if (!g_file_get_contents(stat_path, &stat, NULL, NULL))
+            continue;
+        /* pid (comm) state ppid …: the parent after the comm's closing parenthesis. */
+        const char *close = strrchr(stat, ')');
+        int ppid = 0;
+        if (!close || sscanf(close + 1, " %*c %d", &ppid) != 1 || ppid != parent)
+            continue;
+        g_autofree char *env_path = g_strdup_printf("/proc/%d/environ", pid);
+        g_autofree char *env = NULL;
+        gsize len = 0;
+        if (!g_file_get_contents(env_path, &env, &len, NULL))
+            continue;
+        for (gsize at = 0; at < len; at += strlen(env + at) + 1)
+            if (strcmp(env + at, want) == 0)
+                found = pid;
+    }
+    closedir(proc);
+    return found;
+}
+
+/* SIGTERM sent to rank 1 alone, while training: every rank stops after the same batch, the
+ * run is marked interrupted (by SIGTERM, exit 143), and every epoch it logged is whole (train
+ * and test rows and the checkpoint). */
+Test(mpi, sigterm_to_one_rank_stops_all) {
+    char *dir = oz_test_tmpdir();
+    g_autofree char *ini = scenario(dir, 200, 100);
+    g_autofree char *db = g_build_filename(dir, "term.sqlite", NULL);
+    g_setenv("OZ_NP", "2", TRUE);
+    const char *const args[] = {"run", ini, "--db", db, "--quiet", "--set", "run.epochs=400",
+                                NULL};
+    GPid mpirun = oz_test_spawnv(args);
+    /* Until an epoch is logged (training is under way), at most a minute. */
+    for (int i = 0; i < 600 && oz_test_q_try(db, "SELECT COUNT(*) FROM epochs WHERE phase = "
+                                                 "'test'") < 1;
+         i++)
+        g_usleep(100000);
+    GPid rank1 = rank_pid(mpirun, 1);
+    cr_assert_gt(rank1, 0, "no process of rank 1 under mpirun %d", mpirun);
+    cr_assert_eq(kill(rank1, SIGTERM), 0);
+    int code = oz_test_wait(mpirun);
+    cr_assert_eq(code, 143, "mpirun ended with %d", code);
+    cr_assert_eq(oz_test_q(db, "SELECT status = 'interrupted' AND message = 'stopped by SIGTERM' "
+                               "FROM runs"),
+                 1);
+    gint64 epochs = oz_test_q(db, "SELECT COUNT(*) FROM epochs WHERE phase = 'test'");
+    cr_assert_lt(epochs, 400);
+    cr_assert_eq(oz_test_q(db, "SELECT COUNT(*) FROM epochs WHERE phase = 'train'"), epochs);
+    cr_assert_eq(oz_test_q(db, "SELECT MAX(epoch) + 1 FROM checkpoints"), epochs);
+    oz_test_rmtree(dir);
+}
