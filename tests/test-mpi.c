@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* One split of a learnable data set: 12×12 images of 10 classes, each a fixed random
@@ -258,6 +259,14 @@ Test(mpi, one_epoch_agrees_with_one_process) {
         cr_assert_gt(oz_test_q(one, "SELECT COUNT(*) FROM checkpoints WHERE name LIKE 'w:%'"), 0);
         cr_assert_eq(oz_test_q(two, "SELECT samples FROM epochs WHERE phase = 'train'"), 600);
         cr_assert_eq(oz_test_q(two, "SELECT samples FROM epochs WHERE phase = 'test'"), 1000);
+        /* The counters are the sums over the ranks: the neuron updates exactly, the spikes
+         * within 1% (a weight 1e-7 away may move a spike). */
+        const char *updates = "SELECT SUM(neuron_updates) FROM firing_rates";
+        cr_assert_eq(oz_test_q(two, updates), oz_test_q(one, updates));
+        const char *spikes = "SELECT SUM(spikes) FROM firing_rates WHERE population = 'h1'";
+        gint64 s1 = oz_test_q(one, spikes), s2 = oz_test_q(two, spikes);
+        cr_assert(s1 > 0 && llabs(s1 - s2) <= s1 / 100, "h1 spiked %" G_GINT64_FORMAT
+                  " times in one process, %" G_GINT64_FORMAT " with 2 ranks", s1, s2);
     }
     oz_test_rmtree(dir);
 }
