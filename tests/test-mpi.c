@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 /* One split of a learnable data set: 12×12 images of 10 classes, each a fixed random
  * prototype (from seed 7) blended with per-image noise, label i % 10. */
@@ -468,6 +469,21 @@ Test(mpi, sigterm_to_one_rank_stops_all) {
     GPid rank1 = rank_pid(mpirun, 1);
     cr_assert_gt(rank1, 0, "no process of rank 1 under mpirun %d", mpirun);
     cr_assert_eq(kill(rank1, SIGTERM), 0);
+    /* Rank 0 must stop too: a minute at most, then mpirun (which ends its ranks) is stopped
+     * and the test fails rather than waiting for ever. */
+    int waited = 0;
+    for (; waited < 600; waited++) {
+        siginfo_t info = {0};
+        /* Ended?  (WNOWAIT: oz_test_wait below reaps it.) */
+        if (waitid(P_PID, (id_t)mpirun, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid)
+            break;
+        g_usleep(100000);
+    }
+    if (waited >= 600) {
+        kill(mpirun, SIGTERM);
+        oz_test_wait(mpirun);
+        cr_assert_fail("rank 0 did not stop within a minute of rank 1's SIGTERM");
+    }
     int code = oz_test_wait(mpirun);
     cr_assert_eq(code, 143, "mpirun ended with %d", code);
     cr_assert_eq(oz_test_q(db, "SELECT status = 'interrupted' AND message = 'stopped by SIGTERM' "
