@@ -30,6 +30,9 @@
 static gboolean joined;
 static gboolean solo;
 static int world_rank, world_size = 1;
+/* What the collectives cost this process (oz_dist_seconds, oz_dist_bytes_sent). */
+static gint64 comm_us;
+static guint64 comm_bytes;
 
 static gboolean launched(void) {
     const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMI_RANK", "PMIX_RANK"};
@@ -116,6 +119,9 @@ static void sum_fixed(void *buf, gsize n, gsize elem, MPI_Datatype type,
         rdisp[r] = r * mycount;
     }
     guint8 *parts = g_malloc(MAX((gsize)mycount * (gsize)N * elem, 1));
+    const gint64 t0 = g_get_monotonic_time();
+    /* Every part but its own out, its own summed part to every other rank. */
+    comm_bytes += (guint64)(n - (gsize)mycount) * elem + (guint64)mycount * (guint64)(N - 1) * elem;
     MPI_Alltoallv(buf, scount, sdisp, type, parts, rcount, rdisp, type, MPI_COMM_WORLD);
     /* Rank 0's copy, then rank 1's added to it, and so on. */
     guint8 *acc = parts;
@@ -123,6 +129,7 @@ static void sum_fixed(void *buf, gsize n, gsize elem, MPI_Datatype type,
         add(acc, parts + (gsize)r * mycount * elem, mycount);
     memcpy((guint8 *)buf + (gsize)mylo * elem, acc, (gsize)mycount * elem);
     MPI_Allgatherv(MPI_IN_PLACE, 0, type, buf, scount, sdisp, type, MPI_COMM_WORLD);
+    comm_us += g_get_monotonic_time() - t0;
     g_free(parts);
     g_free(scount);
     g_free(sdisp);
@@ -156,14 +163,20 @@ void oz_dist_sum_i64(gint64 *buf, gsize n) {
     if (alone() || n == 0)
         return;
     g_assert(n <= INT_MAX);
+    const gint64 t0 = g_get_monotonic_time();
     MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+    comm_us += g_get_monotonic_time() - t0;
+    comm_bytes += n * sizeof(gint64);
 }
 
 int oz_dist_max_int(int value) {
     if (alone())
         return value;
     int out = value;
+    const gint64 t0 = g_get_monotonic_time();
     MPI_Allreduce(&value, &out, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    comm_us += g_get_monotonic_time() - t0;
+    comm_bytes += sizeof(int);
     return out;
 }
 
@@ -201,6 +214,14 @@ guint8 *oz_dist_gather_bytes(const guint8 *buf, gsize n, int root, gsize *out_le
     g_free(disp);
     *out_len = total;
     return all;
+}
+
+double oz_dist_seconds(void) {
+    return (double)comm_us / 1e6;
+}
+
+guint64 oz_dist_bytes_sent(void) {
+    return comm_bytes;
 }
 
 void oz_dist_barrier(void) {

@@ -51,6 +51,10 @@ void oz_dist_bcast(void *buf, gsize bytes, int root);
  * (transfer full) */
 guint8 *oz_dist_gather_bytes(const guint8 *buf, gsize n, int root, gsize *out_len);
 void oz_dist_barrier(void);
+/* Seconds this process has spent in collectives (waiting for slower ranks included) and
+ * the bytes it has sent, since the start; 0 for one process. */
+double oz_dist_seconds(void);
+guint64 oz_dist_bytes_sent(void);
 /* Ends every rank of the job now (MPI_Abort) with code; exits with code for one process. */
 G_NORETURN void oz_dist_abort(int code);
 

@@ -719,8 +719,15 @@ static gboolean mark_run_row(App *app, const char *status, const char *message,
 }
 
 static void print_summary(const App *app, const char *status, int code, const char *db_path) {
-    fprintf(stderr, "run %s: %s in %.1f s\n", status, app->run->sc->run.name,
-            now_s() - app->started);
+    const double seconds = now_s() - app->started;
+    fprintf(stderr, "run %s: %s in %.1f s\n", status, app->run->sc->run.name, seconds);
+    if (oz_dist_size() > 1)
+        fprintf(stderr,
+                "run %s: rank 0 spent %.2f s (%.1f%%) in collectives (waiting for the other "
+                "ranks included) and sent %.1f MB\n",
+                app->run->sc->run.name, oz_dist_seconds(),
+                seconds > 0 ? 100.0 * oz_dist_seconds() / seconds : 0.0,
+                (double)oz_dist_bytes_sent() / 1e6);
     if (oz_run_is_reference(app->run))
         fprintf(stderr, "run %s: %s\n", app->run->sc->run.name, OZ_RUN_REFERENCE_NOTE);
     if (code != EXIT_OK && !app->stop_signal)
