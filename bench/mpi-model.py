@@ -12,8 +12,9 @@ step (gradients, plus OPZO's M × T with m_cadence = tick), k the fixed-order su
 
   bench/mpi-model.py [T_S_MNIST_OPZO_MS T_S_MNIST_BP_MS]
 
-The per-sample times default to what bench/mpi-scaling.sh measured on the 2-core machine
-(docs/CLUSTER.md); N-MNIST FC and conv5 use the estimates given below.
+The MNIST FC times per sample default to the idle 2-core machine's training epochs of
+docs/RESULTS.md (OPZO 9.7 s, BP 8.1 s for 60,000 samples at 2 threads: 0.32 and 0.27 ms per
+sample on one core); N-MNIST FC and conv5 use the estimates given below.
 """
 import sys
 
@@ -58,8 +59,8 @@ def crossover(ts, s, k, bw, lat):
 
 
 def main():
-    ts_opzo = float(sys.argv[1]) / 1e3 if len(sys.argv) > 1 else 0.74e-3
-    ts_bp = float(sys.argv[2]) / 1e3 if len(sys.argv) > 2 else 0.60e-3
+    ts_opzo = float(sys.argv[1]) / 1e3 if len(sys.argv) > 1 else 0.32e-3
+    ts_bp = float(sys.argv[2]) / 1e3 if len(sys.argv) > 2 else 0.27e-3
     rows = nets(ts_opzo, ts_bp)
     print("| network | t_s (ms/sample) | S (MB/step) | " +
           " | ".join(l[0] for l in LINKS) + " |")

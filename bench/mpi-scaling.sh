@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/mpi-scaling.sh [reps] [batches] — one machine, two ways to use two cores on the MNIST
 # FC training (784-800-800-10, T = 6, batch 128; OPZO and BP): one process with a compute
-# team of 2 threads against 2 MPI ranks of 1 thread each (docs/CLUSTER.md quotes the result).
+# team of 2 threads against 2 MPI ranks of 1 thread each, with Open MPI's defaults and tuned
+# for a shared machine (docs/CLUSTER.md quotes the result).  OZ_BENCH_CONFIGS picks some.
 #
 # Each measurement trains `batches` mini-batches (default 200, train_limit = 128·batches) and
 # tests on 1280 images; the two configurations alternate, `reps` times each (default 3), so
@@ -16,6 +17,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 reps=${1:-3}
 batches=${2:-200}
+# The configurations, alternated in this order: 1x2, 2x1 and 2x1y (below).
+configs=${OZ_BENCH_CONFIGS:-1x2 2x1 2x1y}
 mnist=${OZ_MNIST:-data/mnist}
 build=${OZ_MPI_BUILDDIR:-build-mpi}
 bin=$build/sim/opzosim
@@ -38,12 +41,16 @@ measure() {
   local load
   load=$(cut -d' ' -f1 /proc/loadavg)
   local cmd
-  if [ "$config" = 1x2 ]; then
-    cmd=("$bin" run "scenarios/paper/mnist-fc-$rule.ini" --db "$db" --threads 2 "${sets[@]}")
-  else
-    cmd=(mpirun -np 2 --oversubscribe "${root[@]}" "$bin" run
-         "scenarios/paper/mnist-fc-$rule.ini" --db "$db" --threads 1 "${sets[@]}")
-  fi
+  case "$config" in
+  1x2) cmd=("$bin" run "scenarios/paper/mnist-fc-$rule.ini" --db "$db" --threads 2 "${sets[@]}") ;;
+  2x1) cmd=(mpirun -np 2 --oversubscribe "${root[@]}" "$bin" run
+            "scenarios/paper/mnist-fc-$rule.ini" --db "$db" --threads 1 "${sets[@]}") ;;
+  # Open MPI tuned for a shared machine: ranks not bound to a core (the kernel may move a
+  # rank to whichever core is free) and yielding the core while they wait.
+  2x1y) cmd=(mpirun -np 2 --oversubscribe --bind-to none --mca mpi_yield_when_idle 1
+             "${root[@]}" "$bin" run "scenarios/paper/mnist-fc-$rule.ini" --db "$db"
+             --threads 1 "${sets[@]}") ;;
+  esac
   /usr/bin/time -f "%U %S" -o "$tmp/time" "${cmd[@]}" >/dev/null 2>"$tmp/err" || {
     cat "$tmp/err" >&2
     exit 1
@@ -61,21 +68,24 @@ echo
 echo "| rule | configuration | samples/s (median) | CPU s (median) | rank 0 in collectives | runs (samples/s @ load) |"
 echo "| --- | --- | --- | --- | --- | --- |"
 for rule in opzo bp; do
-  : >"$tmp/1x2.$rule"
-  : >"$tmp/2x1.$rule"
+  for config in $configs; do : >"$tmp/$config.$rule"; done
   for rep in $(seq 1 "$reps"); do
-    for config in 1x2 2x1; do
+    for config in $configs; do
       measure "$config" "$rule" "$rep" | tee -a "$tmp/$config.$rule" |
         sed "s/^/mpi-scaling.sh: $rule $config: /" >&2
     done
   done
-  for config in 1x2 2x1; do
+  for config in $configs; do
     f="$tmp/$config.$rule"
     rate=$(cut -d' ' -f1 "$f" | median)
     cpu=$(cut -d' ' -f2 "$f" | median)
     comm=$(cut -d' ' -f3 "$f" | median)
     runs=$(awk '{printf "%s%.0f @ %s", (NR > 1 ? ", " : ""), $1, $4}' "$f")
-    label=$([ "$config" = 1x2 ] && echo "1 rank x 2 threads" || echo "2 ranks x 1 thread")
+    case "$config" in
+    1x2) label="1 rank x 2 threads" ;;
+    2x1) label="2 ranks x 1 thread" ;;
+    2x1y) label="2 ranks x 1 thread, --bind-to none, yield when idle" ;;
+    esac
     share=$([ "$config" = 1x2 ] && echo "-" || echo "$comm %")
     printf "| %s | %s | %.0f | %.1f | %s | %s |\n" "$rule" "$label" "$rate" "$cpu" "$share" "$runs"
   done

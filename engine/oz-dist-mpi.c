@@ -30,6 +30,10 @@
 static gboolean joined;
 static gboolean solo;
 static int world_rank, world_size = 1;
+/* The parts a fixed-order sum receives, kept between calls: a fresh multi-megabyte block
+ * per step would be mapped and faulted in page by page every time. */
+static guint8 *scratch;
+static gsize scratch_len;
 /* What the collectives cost this process (oz_dist_seconds, oz_dist_bytes_sent). */
 static gint64 comm_us;
 static guint64 comm_bytes;
@@ -62,6 +66,8 @@ void oz_dist_finalize(void) {
     if (!joined)
         return;
     joined = FALSE;
+    g_clear_pointer(&scratch, g_free);
+    scratch_len = 0;
     MPI_Finalize();
 }
 
@@ -118,7 +124,13 @@ static void sum_fixed(void *buf, gsize n, gsize elem, MPI_Datatype type,
         rcount[r] = mycount;
         rdisp[r] = r * mycount;
     }
-    guint8 *parts = g_malloc(MAX((gsize)mycount * (gsize)N * elem, 1));
+    const gsize need = MAX((gsize)mycount * (gsize)N * elem, 1);
+    if (need > scratch_len) {
+        g_free(scratch);
+        scratch = g_malloc(need);
+        scratch_len = need;
+    }
+    guint8 *parts = scratch;
     const gint64 t0 = g_get_monotonic_time();
     /* Every part but its own out, its own summed part to every other rank. */
     comm_bytes += (guint64)(n - (gsize)mycount) * elem + (guint64)mycount * (guint64)(N - 1) * elem;
@@ -130,7 +142,6 @@ static void sum_fixed(void *buf, gsize n, gsize elem, MPI_Datatype type,
     memcpy((guint8 *)buf + (gsize)mylo * elem, acc, (gsize)mycount * elem);
     MPI_Allgatherv(MPI_IN_PLACE, 0, type, buf, scount, sdisp, type, MPI_COMM_WORLD);
     comm_us += g_get_monotonic_time() - t0;
-    g_free(parts);
     g_free(scount);
     g_free(sdisp);
     g_free(rcount);
