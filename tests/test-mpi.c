@@ -66,16 +66,21 @@ static char *scenario(const char *dir, int n_train, int n_test) {
     return oz_test_write_file(dir, "mpi.ini", text);
 }
 
-/* Runs `opzosim run ini --db db --quiet sets…` on np ranks (0: one process without mpirun);
- * returns the exit code. */
-static int run_np(int np, const char *ini, const char *db, const char *const *sets,
-                  const char *const *env) {
+/* The program's next runs: under mpirun on np ranks, or (0) one process without mpirun. */
+static void use_ranks(int np) {
     if (np > 0) {
         g_autofree char *n = g_strdup_printf("%d", np);
         g_setenv("OZ_NP", n, TRUE);
     } else {
         g_unsetenv("OZ_NP");
     }
+}
+
+/* Runs `opzosim run ini --db db --quiet sets…` on np ranks (0: one process without mpirun);
+ * returns the exit code. */
+static int run_np(int np, const char *ini, const char *db, const char *const *sets,
+                  const char *const *env) {
+    use_ranks(np);
     g_autoptr(GPtrArray) args = oz_test_args_new("run", ini, "--db", db, "--quiet", NULL);
     for (const char *const *s = sets; s && *s; s++)
         oz_test_args_add(args, "--set", *s, NULL);
@@ -272,6 +277,16 @@ Test(mpi, one_epoch_agrees_with_one_process) {
     oz_test_rmtree(dir);
 }
 
+/* Resumes db's newest run on np ranks (0: one process) with sets. */
+static int resume_np(int np, const char *ini, const char *db, const char *const *sets) {
+    use_ranks(np);
+    g_autoptr(GPtrArray) args = oz_test_args_new("run", ini, "--db", db, "--quiet", "--resume",
+                                                 NULL);
+    for (const char *const *s = sets; s && *s; s++)
+        oz_test_args_add(args, "--set", *s, NULL);
+    return oz_test_runv(oz_test_args_end(args), NULL);
+}
+
 /* Everything a run records, with the sums over ranks in play: spikes of recorded samples
  * (some held by rank 1), gradient diagnostics (shadow BP summed), dropout, probes, Bernoulli
  * input. */
@@ -306,37 +321,9 @@ Test(mpi, resume_with_two_ranks_is_bit_identical) {
     cr_assert_eq(run_np(2, ini, cut, recorded, env), 130);
     cr_assert_eq(oz_test_q(cut, "SELECT status = 'interrupted' FROM runs"), 1);
     cr_assert_gt(oz_test_q(cut, "SELECT COUNT(*) FROM interrupt_state"), 0);
-    g_autoptr(GPtrArray) resume = g_ptr_array_new();
-    for (const char *const *s = recorded; *s; s++)
-        g_ptr_array_add(resume, (gpointer)*s);
-    g_ptr_array_add(resume, NULL);
-    g_setenv("OZ_NP", "2", TRUE);
-    g_autoptr(GPtrArray) args = oz_test_args_new("run", ini, "--db", cut, "--quiet", "--resume",
-                                                 NULL);
-    for (const char *const *s = recorded; *s; s++)
-        oz_test_args_add(args, "--set", *s, NULL);
-    cr_assert_eq(oz_test_runv(oz_test_args_end(args), NULL), 0);
+    cr_assert_eq(resume_np(2, ini, cut, recorded), 0);
     oz_test_assert_logs_equal(whole, 1, cut, 1);
     oz_test_rmtree(dir);
-}
-
-/* Resumes db's newest run on np ranks (0: one process) with sets. */
-static int resume_np(int np, const char *ini, const char *db, const char *const *sets) {
-    g_autoptr(GPtrArray) all = g_ptr_array_new();
-    for (const char *const *s = sets; s && *s; s++)
-        g_ptr_array_add(all, (gpointer)*s);
-    g_ptr_array_add(all, NULL);
-    if (np > 0) {
-        g_autofree char *n = g_strdup_printf("%d", np);
-        g_setenv("OZ_NP", n, TRUE);
-    } else {
-        g_unsetenv("OZ_NP");
-    }
-    g_autoptr(GPtrArray) args = oz_test_args_new("run", ini, "--db", db, "--quiet", "--resume",
-                                                 NULL);
-    for (const char *const *s = sets; s && *s; s++)
-        oz_test_args_add(args, "--set", *s, NULL);
-    return oz_test_runv(oz_test_args_end(args), NULL);
 }
 
 /* A checkpoint moves between rank counts: interrupted inside a phase with 2 ranks and resumed
@@ -389,10 +376,7 @@ Test(mpi, sweep_over_two_ranks_equals_one_process) {
     g_autofree char *two = g_build_filename(dir, "two.sqlite", NULL);
     const char *dbs[2] = {one, two};
     for (int k = 0; k < 2; k++) {
-        if (k)
-            g_setenv("OZ_NP", "2", TRUE);
-        else
-            g_unsetenv("OZ_NP");
+        use_ranks(2 * k);
         g_autoptr(GPtrArray) args = oz_test_args_new("sweep", ini, "--db", dbs[k], "--quiet",
                                                      "--vary", "rule.name=opzo,bp,dfa", NULL);
         cr_assert_eq(oz_test_runv(oz_test_args_end(args), NULL), 0);
@@ -457,7 +441,7 @@ Test(mpi, sigterm_to_one_rank_stops_all) {
     char *dir = oz_test_tmpdir();
     g_autofree char *ini = scenario(dir, 200, 100);
     g_autofree char *db = g_build_filename(dir, "term.sqlite", NULL);
-    g_setenv("OZ_NP", "2", TRUE);
+    use_ranks(2);
     const char *const args[] = {"run", ini, "--db", db, "--quiet", "--set", "run.epochs=400",
                                 NULL};
     GPid mpirun = oz_test_spawnv(args);
