@@ -26,14 +26,17 @@ int main(int argc, char **argv) {
     const struct {
         const char *name;
         gsize n;
-    } sizes[] = {{"MNIST FC gradients", 1276810},   {"N-MNIST FC gradients", 2499210},
-                 {"conv5 gradients", 1727498},      {"FC nets' OPZO M (one tick)", 16000},
+    } sizes[] = {{"MNIST FC gradients", 1276810},
+                 {"N-MNIST FC gradients", 2499210},
+                 {"conv5 gradients", 1727498},
+                 {"FC nets' OPZO M (one tick)", 16000},
                  {"conv5 OPZO M (one tick)", 1756160}};
     const int N = oz_dist_size();
     if (oz_dist_rank() == 0)
-        printf("%d ranks, median of %d sums\n| buffer | floats | ms | GB/s |\n| --- | --- | --- | --- "
-               "|\n",
-               N, reps);
+        printf(
+            "%d ranks, median of %d sums\n| buffer | floats | ms | GB/s |\n| --- | --- | --- | --- "
+            "|\n",
+            N, reps);
     for (gsize s = 0; s < G_N_ELEMENTS(sizes); s++) {
         float *buf = g_new(float, sizes[s].n);
         double *t = g_new(double, reps);

@@ -11,8 +11,7 @@ gboolean oz_dist_init(int *argc, char ***argv) {
     return TRUE;
 }
 
-void oz_dist_finalize(void) {
-}
+void oz_dist_finalize(void) {}
 
 gboolean oz_dist_available(void) {
     return FALSE;
@@ -69,8 +68,7 @@ guint8 *oz_dist_gather_bytes(const guint8 *buf, gsize n, int root, gsize *out_le
     return n ? g_memdup2(buf, n) : g_malloc0(1);
 }
 
-void oz_dist_barrier(void) {
-}
+void oz_dist_barrier(void) {}
 
 double oz_dist_seconds(void) {
     return 0.0;

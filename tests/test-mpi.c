@@ -50,19 +50,20 @@ static void write_split(const char *dir, const char *prefix, int n, guint64 salt
 static char *scenario(const char *dir, int n_train, int n_test) {
     write_split(dir, "train", n_train, 0);
     write_split(dir, "t10k", n_test, 1);
-    g_autofree char *text = g_strdup_printf(
-        "[run]\nname = mpi\nmode = train\nepochs = 1\nseed = 5\nticks = 4\nbatch_size = 32\nthreads = 1\n"
-        "[data]\ndir = %s\n"
-        "[rule]\nname = opzo\n"
-        "[optimizer]\nname = adamw\nlr = 3e-3\n"
-        "[population in]\nmodel = input\nsize = 144\n"
-        "[population h1]\nmodel = lif\nsize = 64\ndropout = 0.2\n"
-        "[population h2]\nmodel = lif\nsize = 64\ndropout = 0.2\n"
-        "[population out]\nmodel = readout\nsize = 10\n"
-        "[projection in_h1]\nfrom = in\nto = h1\n"
-        "[projection h1_h2]\nfrom = h1\nto = h2\n"
-        "[projection h2_out]\nfrom = h2\nto = out\n",
-        dir);
+    g_autofree char *text =
+        g_strdup_printf("[run]\nname = mpi\nmode = train\nepochs = 1\nseed = 5\nticks = "
+                        "4\nbatch_size = 32\nthreads = 1\n"
+                        "[data]\ndir = %s\n"
+                        "[rule]\nname = opzo\n"
+                        "[optimizer]\nname = adamw\nlr = 3e-3\n"
+                        "[population in]\nmodel = input\nsize = 144\n"
+                        "[population h1]\nmodel = lif\nsize = 64\ndropout = 0.2\n"
+                        "[population h2]\nmodel = lif\nsize = 64\ndropout = 0.2\n"
+                        "[population out]\nmodel = readout\nsize = 10\n"
+                        "[projection in_h1]\nfrom = in\nto = h1\n"
+                        "[projection h1_h2]\nfrom = h1\nto = h2\n"
+                        "[projection h2_out]\nfrom = h2\nto = out\n",
+                        dir);
     return oz_test_write_file(dir, "mpi.ini", text);
 }
 
@@ -93,8 +94,8 @@ static int run_np(int np, const char *ini, const char *db, const char *const *se
 
 /* The float32 checkpoint tensors of the newest run in db, by name. */
 static GHashTable *tensors(const char *db_path) {
-    GHashTable *t = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                          (GDestroyNotify)g_array_unref);
+    GHashTable *t =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_array_unref);
     sqlite3 *db = NULL;
     cr_assert_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     sqlite3_stmt *st = NULL;
@@ -132,8 +133,9 @@ static gboolean is_parameter(const char *name) {
     return FALSE;
 }
 
-/* One SGD step of lr 10⁶ (so that lr·∇ outweighs the initial weights and the float rounding of w − lr·∇ stays far below 1e-5 of the change) on one batch of 32, from the same initial parameters (a run with
- * lr 0): the change of every parameter in one process and with the batch split between 2
+/* One SGD step of lr 10⁶ (so that lr·∇ outweighs the initial weights and the float rounding of w −
+ * lr·∇ stays far below 1e-5 of the change) on one batch of 32, from the same initial parameters (a
+ * run with lr 0): the change of every parameter in one process and with the batch split between 2
  * ranks (the same draws: dropout, probes, Bernoulli input).  The change is lr·∇ (or, for
  * OPZO's M, its update), recovered from the checkpoints; each tensor's two changes must agree
  * to 1e-5 of the tensor's largest change — the same sums, added in another order. */
@@ -163,7 +165,8 @@ static void check_one_batch(const char *dir, const char *ini, const char *tag,
     while (g_hash_table_iter_next(&it, &key, &value)) {
         if (!is_parameter(key))
             continue;
-        GArray *p0 = value, *p1 = g_hash_table_lookup(t[1], key), *p2 = g_hash_table_lookup(t[2], key);
+        GArray *p0 = value, *p1 = g_hash_table_lookup(t[1], key),
+               *p2 = g_hash_table_lookup(t[2], key);
         cr_assert(p1 && p2 && p1->len == p0->len && p2->len == p0->len, "%s", (char *)key);
         /* A tensor lr does not move (OPZO's M, a fixed feedback matrix) is compared by its
          * values. */
@@ -179,11 +182,13 @@ static void check_one_batch(const char *dir, const char *ini, const char *tag,
             scale = fmax(scale, fabs(d1));
             diff = fmax(diff, fabs(d2 - d1));
         }
-        fprintf(stderr, "test-mpi: %s one batch, %s: largest change %.4g, 2 ranks vs 1 differ by "
-                        "%.3g (relative %.2g)\n",
+        fprintf(stderr,
+                "test-mpi: %s one batch, %s: largest change %.4g, 2 ranks vs 1 differ by "
+                "%.3g (relative %.2g)\n",
                 tag, (char *)key, scale, diff, scale > 0 ? diff / scale : 0.0);
-        cr_assert(diff <= 1e-5 * scale, "%s: %s changed by up to %g in one process, and the 2-rank "
-                                        "change differs by %g (more than 1e-5 of it)",
+        cr_assert(diff <= 1e-5 * scale,
+                  "%s: %s changed by up to %g in one process, and the 2-rank "
+                  "change differs by %g (more than 1e-5 of it)",
                   tag, (char *)key, scale, diff);
         compared++;
     }
@@ -256,8 +261,9 @@ Test(mpi, one_epoch_agrees_with_one_process) {
         cr_assert_eq(run_np(2, ini, two, sets, NULL), 0);
         double largest = 0, diff = weight_difference(one, two, &largest);
         double a1 = test_accuracy(one), a2 = test_accuracy(two);
-        fprintf(stderr, "test-mpi: one epoch, %s: test accuracy %.2f%% (1 process) and %.2f%% "
-                        "(2 ranks); largest weight difference %.3g (largest weight %.3g)\n",
+        fprintf(stderr,
+                "test-mpi: one epoch, %s: test accuracy %.2f%% (1 process) and %.2f%% "
+                "(2 ranks); largest weight difference %.3g (largest weight %.3g)\n",
                 rules[r], 100 * a1, 100 * a2, diff, largest);
         cr_assert_leq(fabs(a1 - a2), 0.003, "%s: %.2f%% against %.2f%%", rules[r], 100 * a1,
                       100 * a2);
@@ -271,8 +277,10 @@ Test(mpi, one_epoch_agrees_with_one_process) {
         cr_assert_eq(oz_test_q(two, updates), oz_test_q(one, updates));
         const char *spikes = "SELECT SUM(spikes) FROM firing_rates WHERE population = 'h1'";
         gint64 s1 = oz_test_q(one, spikes), s2 = oz_test_q(two, spikes);
-        cr_assert(s1 > 0 && llabs(s1 - s2) <= s1 / 100, "h1 spiked %" G_GINT64_FORMAT
-                  " times in one process, %" G_GINT64_FORMAT " with 2 ranks", s1, s2);
+        cr_assert(s1 > 0 && llabs(s1 - s2) <= s1 / 100,
+                  "h1 spiked %" G_GINT64_FORMAT " times in one process, %" G_GINT64_FORMAT
+                  " with 2 ranks",
+                  s1, s2);
     }
     oz_test_rmtree(dir);
 }
@@ -280,8 +288,8 @@ Test(mpi, one_epoch_agrees_with_one_process) {
 /* Resumes db's newest run on np ranks (0: one process) with sets. */
 static int resume_np(int np, const char *ini, const char *db, const char *const *sets) {
     use_ranks(np);
-    g_autoptr(GPtrArray) args = oz_test_args_new("run", ini, "--db", db, "--quiet", "--resume",
-                                                 NULL);
+    g_autoptr(GPtrArray) args =
+        oz_test_args_new("run", ini, "--db", db, "--quiet", "--resume", NULL);
     for (const char *const *s = sets; s && *s; s++)
         oz_test_args_add(args, "--set", *s, NULL);
     return oz_test_runv(oz_test_args_end(args), NULL);
@@ -344,9 +352,10 @@ Test(mpi, resume_across_rank_counts) {
         cr_assert_eq(resume_np(to[k], ini, cut, sets), 0);
         double largest = 0, diff = weight_difference(whole, cut, &largest);
         double a1 = test_accuracy(whole), a2 = test_accuracy(cut);
-        fprintf(stderr, "test-mpi: resumed from %d to %d processes: test accuracy %.2f%% "
-                        "(uninterrupted) and %.2f%%; largest weight difference %.3g (largest "
-                        "weight %.3g)\n",
+        fprintf(stderr,
+                "test-mpi: resumed from %d to %d processes: test accuracy %.2f%% "
+                "(uninterrupted) and %.2f%%; largest weight difference %.3g (largest "
+                "weight %.3g)\n",
                 MAX(from[k], 1), MAX(to[k], 1), 100 * a1, 100 * a2, diff, largest);
         cr_assert_leq(fabs(a1 - a2), 0.003);
         cr_assert_eq(oz_test_q(cut, "SELECT status = 'finished' FROM runs"), 1);
@@ -361,8 +370,7 @@ Test(mpi, resume_across_rank_counts) {
 
 /* The run of db whose sweep tag ends like `label` (a tag is "FILE@TIME i/n: KEY=V"). */
 static gint64 run_of(const char *db, const char *label) {
-    g_autofree char *sql =
-        g_strdup_printf("SELECT id FROM runs WHERE sweep LIKE '%% %s'", label);
+    g_autofree char *sql = g_strdup_printf("SELECT id FROM runs WHERE sweep LIKE '%% %s'", label);
     return oz_test_q(db, sql);
 }
 
@@ -388,10 +396,12 @@ Test(mpi, sweep_over_two_ranks_equals_one_process) {
         oz_test_assert_checkpoints_equal(one, a, two, b);
         g_autofree char *sql = g_strdup_printf(
             "SELECT group_concat(phase || ':' || samples || ':' || quote(loss) || ':' || "
-            "quote(accuracy), ' ') FROM epochs WHERE run_id = %" G_GINT64_FORMAT, a);
+            "quote(accuracy), ' ') FROM epochs WHERE run_id = %" G_GINT64_FORMAT,
+            a);
         g_autofree char *sql_b = g_strdup_printf(
             "SELECT group_concat(phase || ':' || samples || ':' || quote(loss) || ':' || "
-            "quote(accuracy), ' ') FROM epochs WHERE run_id = %" G_GINT64_FORMAT, b);
+            "quote(accuracy), ' ') FROM epochs WHERE run_id = %" G_GINT64_FORMAT,
+            b);
         g_autofree char *ea = oz_test_qs(one, sql), *eb = oz_test_qs(two, sql_b);
         cr_assert_str_eq(ea, eb, "%s", labels[i]);
     }
@@ -442,8 +452,7 @@ Test(mpi, sigterm_to_one_rank_stops_all) {
     g_autofree char *ini = scenario(dir, 200, 100);
     g_autofree char *db = g_build_filename(dir, "term.sqlite", NULL);
     use_ranks(2);
-    const char *const args[] = {"run", ini, "--db", db, "--quiet", "--set", "run.epochs=400",
-                                NULL};
+    const char *const args[] = {"run", ini, "--db", db, "--quiet", "--set", "run.epochs=400", NULL};
     GPid mpirun = oz_test_spawnv(args);
     /* Until an epoch is logged (training is under way), at most a minute. */
     for (int i = 0; i < 600 && oz_test_q_try(db, "SELECT COUNT(*) FROM epochs WHERE phase = "
@@ -478,8 +487,8 @@ Test(mpi, sigterm_to_one_rank_stops_all) {
     /* An epoch's checkpoint comes with its test row; the train row of an epoch stopped in
      * its test phase is logged already (as in one process). */
     gint64 trained = oz_test_q(db, "SELECT COUNT(*) FROM epochs WHERE phase = 'train'");
-    cr_assert(trained == epochs || trained == epochs + 1, "%" G_GINT64_FORMAT " train rows, %"
-              G_GINT64_FORMAT " test rows", trained, epochs);
+    cr_assert(trained == epochs || trained == epochs + 1,
+              "%" G_GINT64_FORMAT " train rows, %" G_GINT64_FORMAT " test rows", trained, epochs);
     cr_assert_eq(oz_test_q(db, "SELECT MAX(epoch) + 1 FROM checkpoints"), epochs);
     cr_assert_eq(oz_test_q(db, "SELECT COUNT(DISTINCT epoch) FROM checkpoints"), 1);
     oz_test_rmtree(dir);
