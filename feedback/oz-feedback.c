@@ -39,8 +39,8 @@ static void observe_momentum(OzPathway *p, const OzFeedbackCtx *c) {
         gsize sz = (gsize)p->n * p->m;
         if (!p->dist_acc)
             p->dist_acc = g_new0(float, sz);
-        oz_sgemm(CblasTrans, CblasNoTrans, p->n, p->m, c->rows, 1.0f, c->z, p->n, c->o, p->m,
-                 0.0f, p->dist_acc, p->m);
+        oz_sgemm(CblasTrans, CblasNoTrans, p->n, p->m, c->rows, 1.0f, c->z, p->n, c->o, p->m, 0.0f,
+                 p->dist_acc, p->m);
         oz_dist_sum_f32(p->dist_acc, sz);
         const float lam = (float)p->momentum, kk = (float)(k * (1.0 - p->momentum));
         for (gsize i = 0; i < sz; i++)

@@ -277,8 +277,7 @@ const float *oz_chip_noise(OzPopulation *pop, gint64 tick) {
     if (c->noise_is_probe && pop->training && pop->noise_alpha != 0.0f &&
         tick - pop->start_tick < c->probe_ticks)
         return NULL;
-    NoiseJob j = {c->noise, oz_rng_next(c->rng_noise), (guint64)pop->row_offset, pop->n,
-                  c->sigma};
+    NoiseJob j = {c->noise, oz_rng_next(c->rng_noise), (guint64)pop->row_offset, pop->n, c->sigma};
     oz_par_for((gsize)pop->active_samples, 1, noise_rows, &j);
     return c->noise;
 }

@@ -129,7 +129,11 @@ void oz__threshold_reset(OzPopulation *pop) {
     if (pop->training && p > 0.0f) {
         /* One Bernoulli(1−p) draw per neuron per sample, scaled by 1/(1−p) and kept
          * for every tick of the sample (docs/ALGORITHM.md §2.3). */
-        MaskJob j = {pop->mask, oz_rng_next(pop->rng), (guint64)pop->row_offset, pop->n, p,
+        MaskJob j = {pop->mask,
+                     oz_rng_next(pop->rng),
+                     (guint64)pop->row_offset,
+                     pop->n,
+                     p,
                      1.0f / (1.0f - p) * st->output_scale};
         oz_par_for((gsize)pop->batch, 1, mask_rows, &j);
     } else {

@@ -327,8 +327,7 @@ static gboolean restore_state(sqlite3 *db, gint64 id, OzRun *run, GError **error
 
 /* Finds the newest unfinished run with this scenario's name in db, restores its last
  * checkpoint into run and (given the log: rank 0) continues the run row. */
-static gboolean resume_run(OzRunLog *log, sqlite3 *db, OzScenario *sc, OzRun *run,
-                           GError **error) {
+static gboolean resume_run(OzRunLog *log, sqlite3 *db, OzScenario *sc, OzRun *run, GError **error) {
     g_autofree char *text = NULL;
     gint64 id = find_unfinished_run(db, sc->run.name, &text);
     if (id < 0) {
@@ -992,9 +991,9 @@ static int sweep_run(const Sweep *sw, const RunRequest *base, const char *sweep_
 /* The log rank `rank` of `ranks` writes its runs of a sweep into, beside the target.
  * (transfer full) */
 static char *sweep_part_path(const char *db_path, int rank, int ranks) {
-    g_autofree char *stem =
-        g_str_has_suffix(db_path, ".sqlite") ? g_strndup(db_path, strlen(db_path) - 7)
-                                             : g_strdup(db_path);
+    g_autofree char *stem = g_str_has_suffix(db_path, ".sqlite")
+                                ? g_strndup(db_path, strlen(db_path) - 7)
+                                : g_strdup(db_path);
     return g_strdup_printf("%s.rank%d-of-%d.sqlite", stem, rank, ranks);
 }
 

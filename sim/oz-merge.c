@@ -281,8 +281,7 @@ static gboolean merge_into(const char *tmp, const char *out, char **inputs, int 
     return ok;
 }
 
-gboolean oz_merge_logs(const char *out, char **inputs, int n_in, gint64 *n_runs,
-                       GError **error) {
+gboolean oz_merge_logs(const char *out, char **inputs, int n_in, gint64 *n_runs, GError **error) {
     g_autofree char *dir = g_path_get_dirname(out);
     g_autofree char *base = g_path_get_basename(out);
     g_autofree char *tmp = g_strdup_printf("%s/.%s.%d.tmp", dir, base, (int)getpid());
@@ -290,8 +289,8 @@ gboolean oz_merge_logs(const char *out, char **inputs, int n_in, gint64 *n_runs,
     *n_runs = 0;
     gboolean ok = merge_into(tmp, out, inputs, n_in, n_runs, error);
     if (ok && g_rename(tmp, out) != 0) {
-        g_set_error(error, OZ_STUDY_ERROR, OZ_STUDY_ERROR_FAILED, "merge: cannot write %s: %s",
-                    out, g_strerror(errno));
+        g_set_error(error, OZ_STUDY_ERROR, OZ_STUDY_ERROR_FAILED, "merge: cannot write %s: %s", out,
+                    g_strerror(errno));
         ok = FALSE;
     }
     if (!ok) {

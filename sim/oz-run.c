@@ -757,9 +757,9 @@ static void observe(OzPopulation *pop, gint64 tick, gpointer user_data) {
             /* Rank 0 alone writes the log: it receives these at the phase's end. */
             if (!run->spike_text)
                 run->spike_text = g_string_new(NULL);
-            g_string_append_printf(run->spike_text,
-                                   "%d %d %d %d %" G_GINT64_FORMAT " %s\n", ph->epoch,
-                                   (int)ph->kind, run->record_base + b, pop->id, tick, list->str);
+            g_string_append_printf(run->spike_text, "%d %d %d %d %" G_GINT64_FORMAT " %s\n",
+                                   ph->epoch, (int)ph->kind, run->record_base + b, pop->id, tick,
+                                   list->str);
             continue;
         }
         oz_log_batch_add(run->spikes, OZ_ROW_SPIKE_LIST, "iSiSis", (gint64)ph->epoch,
@@ -806,8 +806,7 @@ static GPtrArray *phase_counters(OzRun *run) {
 static void gather_spikes(OzRun *run) {
     const char *text = run->spike_text ? run->spike_text->str : "";
     gsize len = 0;
-    g_autofree guint8 *all =
-        oz_dist_gather_bytes((const guint8 *)text, strlen(text), 0, &len);
+    g_autofree guint8 *all = oz_dist_gather_bytes((const guint8 *)text, strlen(text), 0, &len);
     if (run->spike_text)
         g_string_truncate(run->spike_text, 0);
     if (oz_dist_rank() != 0 || len == 0)
@@ -823,8 +822,8 @@ static void gather_spikes(OzRun *run) {
             g_error("spike rows from another rank are malformed: %s", *r);
         const OzPhase ph = {(OzPhaseKind)kind, epoch};
         OzPopulation *p = g_ptr_array_index(run->net->pops, pop);
-        oz_log_batch_add(run->spikes, OZ_ROW_SPIKE_LIST, "iSiSis", (gint64)epoch,
-                         phase_name(&ph), (gint64)sample, p->name, tick, *r + used);
+        oz_log_batch_add(run->spikes, OZ_ROW_SPIKE_LIST, "iSiSis", (gint64)epoch, phase_name(&ph),
+                         (gint64)sample, p->name, tick, *r + used);
     }
 }
 
@@ -1073,9 +1072,8 @@ gboolean oz_run_step(OzRun *run, OzLogBatch **rows) {
             (float)(sc->rule.alpha_start + (sc->rule.alpha_end - sc->rule.alpha_start) * frac);
     }
     if (run->learner) {
-        run->learner->diag =
-            training && run->learner->stats &&
-            (run->cursor / run->batch) % run->sc->record.grad_stats_every == 0;
+        run->learner->diag = training && run->learner->stats &&
+                             (run->cursor / run->batch) % run->sc->record.grad_stats_every == 0;
         for (int b = 0; b < mine; b++)
             run->labels[b] = set->labels[rows_order[b]];
         run->learner->batch_rows = active;
@@ -1103,9 +1101,8 @@ gboolean oz_run_step(OzRun *run, OzLogBatch **rows) {
         counts[0] += best == set->labels[rows_order[b]];
     }
     for (guint i = 0; i < np; i++)
-        counts[1 + i] =
-            (gint64)(((OzPopulation *)g_ptr_array_index(run->net->pops, i))->spikes -
-                     spikes_before[i]);
+        counts[1 + i] = (gint64)(((OzPopulation *)g_ptr_array_index(run->net->pops, i))->spikes -
+                                 spikes_before[i]);
     oz_dist_sum_i64(counts, np + 1);
     if (run->learner)
         oz_dist_sum_f64(&run->learner->loss_sum, 1);
