@@ -605,7 +605,14 @@ static gboolean open_run_row(App *app, const RunRequest *req, const char *db_pat
                       sc->run.seed, threads,  sc->run.mode, req->sweep};
     if (oz_runlog_begin_run(app->log, &info, error) < 0)
         return FALSE;
-    oz_runlog_submit(app->log, oz_run_structure_rows(app->run));
+    OzLogBatch *rows = oz_run_structure_rows(app->run);
+    if (oz_dist_size() > 1) {
+        /* An MPI run says how many processes split its batches (the last bits of its
+         * results depend on it; docs/CLUSTER.md).  One process logs no such row. */
+        g_autofree char *n = g_strdup_printf("%d", oz_dist_size());
+        oz_log_batch_add(rows, OZ_ROW_PARAMETER, "sSs", "run", "processes", n);
+    }
+    oz_runlog_submit(app->log, rows);
     return TRUE;
 }
 

@@ -310,6 +310,9 @@ Test(mpi, two_rank_runs_are_bit_identical) {
     cr_assert_eq(run_np(2, ini, a, recorded, NULL), 0);
     cr_assert_eq(run_np(2, ini, b, recorded, NULL), 0);
     oz_test_assert_logs_equal(a, 1, b, 1);
+    cr_assert_eq(oz_test_q(a, "SELECT value FROM parameters WHERE owner = 'run' AND key = "
+                              "'processes'"),
+                 2);
     /* Rank 1 recorded samples 16…31 of the first test batch (rows 16… of 32). */
     cr_assert_eq(oz_test_q(a, "SELECT COUNT(DISTINCT sample) FROM spikes WHERE sample >= 16"
                               " AND sample < 32"),
