@@ -964,6 +964,9 @@ MUTATIONS = [
      "int status = oz_dist_max_int(log_error(app) ? STATUS_LOG_FAILED : app->stop_signal);",
      "int status = log_error(app) ? STATUS_LOG_FAILED : app->stop_signal;",
      "test-mpi", "mpi/sigterm_to_one_rank_stops_all"),
+    ("mpi-empty-share-accepted", "sim/oz-run.c",
+     "        if (last < size) {", "        if (last < 0) {",
+     "test-mpi", "mpi/a_batch_smaller_than_the_ranks_is_a_scenario_error"),
 ]
 if args:
     MUTATIONS = [m for m in MUTATIONS if any(a in m[0] for a in args)]

@@ -496,3 +496,19 @@ Test(mpi, sigterm_to_one_rank_stops_all) {
     cr_assert_eq(oz_test_q(db, "SELECT COUNT(DISTINCT epoch) FROM checkpoints"), 1);
     oz_test_rmtree(dir);
 }
+
+/* A batch that would leave a rank without a sample (33 training samples in batches of 32 over
+ * 2 ranks: the last holds 1) is refused before anything runs, naming the key (exit 2). */
+Test(mpi, a_batch_smaller_than_the_ranks_is_a_scenario_error) {
+    char *dir = oz_test_tmpdir();
+    g_autofree char *ini = scenario(dir, 33, 32);
+    g_autofree char *db = g_build_filename(dir, "short.sqlite", NULL);
+    use_ranks(2);
+    g_autofree char *err = NULL;
+    const char *const args[] = {"run", ini, "--db", db, "--quiet", NULL};
+    cr_assert_eq(oz_test_runv(args, &err), 2);
+    cr_assert(strstr(err, "batch_size") && strstr(err, "fewer than the 2 processes"), "%s", err);
+    cr_assert(!g_file_test(db, G_FILE_TEST_EXISTS) ||
+              oz_test_q(db, "SELECT COUNT(*) FROM runs") == 0);
+    oz_test_rmtree(dir);
+}
