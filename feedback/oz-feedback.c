@@ -1,6 +1,7 @@
 /* oz-feedback.c — the four pathways.  Every product is one sgemm over the batch. */
 #include "oz-feedback.h"
 
+#include "engine/oz-dist.h"
 #include "engine/oz-par.h"
 #include <math.h>
 #include <string.h>
@@ -28,9 +29,25 @@ static void observe_learned(OzPathway *p, const OzFeedbackCtx *c) {
 static void observe_momentum(OzPathway *p, const OzFeedbackCtx *c) {
     /* M ← λ_M M + (1 − λ_M)/rows · zᵀ õ [/α]; or the sum over the batch; or, per window,
      * gather zᵀõ and apply the update at the window's end. */
-    double k = p->batch_sum ? 1.0 : 1.0 / c->rows;
+    double k = p->batch_sum ? 1.0 : 1.0 / (c->batch_rows > 0 ? c->batch_rows : c->rows);
     if (p->inverse_alpha && c->alpha != 0.0f)
         k /= c->alpha;
+    if (!p->per_window && oz_dist_size() > 1) {
+        /* Several processes, each with a share of the batch (docs/CLUSTER.md): M needs the
+         * whole batch's zᵀõ at every tick, so the shares' products are summed (in rank
+         * order) before the update; one process takes the fused product below. */
+        gsize sz = (gsize)p->n * p->m;
+        if (!p->dist_acc)
+            p->dist_acc = g_new0(float, sz);
+        oz_sgemm(CblasTrans, CblasNoTrans, p->n, p->m, c->rows, 1.0f, c->z, p->n, c->o, p->m, 0.0f,
+                 p->dist_acc, p->m);
+        oz_dist_sum_f32(p->dist_acc, sz);
+        const float lam = (float)p->momentum, kk = (float)(k * (1.0 - p->momentum));
+        for (gsize i = 0; i < sz; i++)
+            p->mat[i] = kk * p->dist_acc[i] + lam * p->mat[i];
+        p->macs += (guint64)c->rows * p->n * p->m;
+        return;
+    }
     if (p->per_window) {
         if (!p->window_acc)
             p->window_acc = g_new0(float, (gsize)p->n * p->m);
@@ -100,6 +117,8 @@ void oz_pathway_init(OzPathway *p, const OzFeedbackOps *ops, int n, int m, OzRng
 void oz_pathway_end_window(OzPathway *p) {
     if (!p->per_window || !p->window_acc)
         return;
+    /* Several processes: the window's sum over the whole batch (docs/CLUSTER.md). */
+    oz_dist_sum_f32(p->window_acc, (gsize)p->n * p->m);
     const float lam = (float)p->momentum, k = (float)(1.0 - p->momentum);
     for (gsize i = 0, sz = (gsize)p->n * p->m; i < sz; i++) {
         p->mat[i] = lam * p->mat[i] + k * p->window_acc[i];
@@ -109,6 +128,7 @@ void oz_pathway_end_window(OzPathway *p) {
 
 void oz_pathway_clear(OzPathway *p) {
     g_clear_pointer(&p->window_acc, g_free);
+    g_clear_pointer(&p->dist_acc, g_free);
     g_clear_pointer(&p->mat, g_free);
     g_clear_pointer(&p->grad, g_free);
 }

@@ -28,6 +28,9 @@ typedef struct OzFeedbackOps OzFeedbackOps;
 
 typedef struct {
     int rows, n, m;
+    int batch_rows;             /* rows of the whole mini-batch, the batch mean's divisor: rows
+                                 * in one process, more for one share of an MPI run's batch
+                                 * (0: rows) */
     const float *e;             /* (rows, m) output error at the emission tick */
     const float *o;             /* (rows, m) perturbed readout õ at the emission tick */
     const float *z;             /* (rows, n) this layer's probe, or NULL */
@@ -46,6 +49,8 @@ typedef struct {
     gboolean batch_sum;     /* momentum: Σ_b instead of the batch mean */
     gboolean per_window;    /* momentum: gather Σ_t zõᵀ, update M once per window */
     float *window_acc;      /* (n, m) the per-window sum */
+    float *dist_acc;        /* (n, m) zᵀõ of this process's rows, summed over an MPI run's
+                             * processes before M takes it (allocated on first use) */
     guint64 macs;          /* multiply-accumulates spent (signal + update) */
 } OzPathway;
 

@@ -17,6 +17,7 @@ int oz_noise_dist_from_string(const char *s) {
 typedef struct {
     OzNoiseDist dist;
     uint64_t key;
+    guint64 row0; /* the global row of row 0 */
     float *z;
     int n;
     gboolean sphere_unit;
@@ -24,7 +25,7 @@ typedef struct {
 
 static void sample_row(const NoiseJob *j, int b) {
     OzRng rng;
-    oz_rng_init_sub(&rng, j->key, (uint64_t)b);
+    oz_rng_init_sub(&rng, j->key, j->row0 + (uint64_t)b);
     const int n = j->n;
     float *zb = j->z + (gsize)b * n;
     if (j->dist == OZ_NOISE_RADEMACHER) {
@@ -57,7 +58,12 @@ static void sample_rows(void *ctx, int part, gsize begin, gsize end) {
 
 void oz_noise_sample_key(OzNoiseDist dist, uint64_t key, float *z, int rows, int n,
                          gboolean sphere_unit) {
-    NoiseJob j = {dist, key, z, n, sphere_unit};
+    oz_noise_sample_key_at(dist, key, 0, z, rows, n, sphere_unit);
+}
+
+void oz_noise_sample_key_at(OzNoiseDist dist, uint64_t key, int row0, float *z, int rows, int n,
+                            gboolean sphere_unit) {
+    NoiseJob j = {dist, key, (guint64)row0, z, n, sphere_unit};
     oz_par_for((gsize)rows, 1, sample_rows, &j);
 }
 

@@ -25,5 +25,10 @@ void oz_noise_sample(OzNoiseDist dist, OzRng *rng, float *z, int rows, int n,
  * draws the keys of several populations ahead of time fixes their order. */
 void oz_noise_sample_key(OzNoiseDist dist, uint64_t key, float *z, int rows, int n,
                          gboolean sphere_unit);
+/* The same for rows that are rows row0 … row0 + rows − 1 of a larger batch (one process's
+ * share of an MPI run's mini-batch): row b comes from sub-stream (key, row0 + b), so a
+ * batch split between processes draws what it draws whole. */
+void oz_noise_sample_key_at(OzNoiseDist dist, uint64_t key, int row0, float *z, int rows, int n,
+                            gboolean sphere_unit);
 /* Parses "gaussian", "rademacher", "sphere"; −1 otherwise. */
 int oz_noise_dist_from_string(const char *s);

@@ -169,7 +169,8 @@ typedef struct {
 } DropJob;
 
 /* Samples [begin, end): each spike of the packet survives with probability 1 − p, one
- * uniform draw per spike in the sample's neuron order, from the sample's sub-stream. */
+ * uniform draw per spike in the sample's neuron order, from the sample's sub-stream (indexed
+ * by its row in the global mini-batch, as every per-sample draw is). */
 static void drop_rows(void *ctx, int part, gsize begin, gsize end) {
     DropJob *j = ctx;
     OzProjection *p = j->p;
@@ -179,7 +180,7 @@ static void drop_rows(void *ctx, int part, gsize begin, gsize end) {
     guint64 kept = 0, lost = 0;
     for (gsize b = begin; b < end; b++) {
         OzRng rng;
-        oz_rng_init_sub(&rng, j->key, b);
+        oz_rng_init_sub(&rng, j->key, (guint64)p->pre->row_offset + b);
         const float *s = f->s + b * n;
         float *ks = c->kept.s + b * n;
         int *ki = c->kept.idx + b * n;
@@ -250,6 +251,7 @@ OzFrame *oz_chip_drop(OzProjection *p, OzFrame *f) {
 typedef struct {
     float *noise;
     uint64_t key;
+    guint64 row0; /* the global row of row 0 */
     int n;
     float sigma;
 } NoiseJob;
@@ -259,7 +261,7 @@ static void noise_rows(void *ctx, int part, gsize begin, gsize end) {
     const NoiseJob *j = ctx;
     for (gsize b = begin; b < end; b++) {
         OzRng rng;
-        oz_rng_init_sub(&rng, j->key, b);
+        oz_rng_init_sub(&rng, j->key, j->row0 + b);
         float *row = j->noise + b * j->n;
         oz_rng_gauss_fill(&rng, row, (gsize)j->n);
         for (int i = 0; i < j->n; i++)
@@ -275,7 +277,7 @@ const float *oz_chip_noise(OzPopulation *pop, gint64 tick) {
     if (c->noise_is_probe && pop->training && pop->noise_alpha != 0.0f &&
         tick - pop->start_tick < c->probe_ticks)
         return NULL;
-    NoiseJob j = {c->noise, oz_rng_next(c->rng_noise), pop->n, c->sigma};
+    NoiseJob j = {c->noise, oz_rng_next(c->rng_noise), (guint64)pop->row_offset, pop->n, c->sigma};
     oz_par_for((gsize)pop->active_samples, 1, noise_rows, &j);
     return c->noise;
 }

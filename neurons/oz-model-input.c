@@ -67,15 +67,21 @@ static void step_input(OzPopulation *pop, gint64 tick) {
         }
         return;
     }
-    /* Bernoulli rate code: spike with probability x (x ≤ 0 never, x ≥ 1 always). */
+    /* Bernoulli rate code: spike with probability x (x ≤ 0 never, x ≥ 1 always).  One key
+     * per tick from the input stream; each sample draws from its own sub-stream of it,
+     * indexed by its row in the global mini-batch, so a batch split between processes
+     * (docs/CLUSTER.md) draws the same spikes as one process. */
+    const guint64 key = oz_rng_next(pop->rng);
     guint64 total = 0;
     for (int b = 0; b < bsz; b++) {
         const float *x = pop->x + (gsize)b * n;
         float *s = f->s + (gsize)b * n;
         int *idx = f->idx + (gsize)b * n;
         int cnt = 0;
+        OzRng rng;
+        oz_rng_init_sub(&rng, key, (guint64)pop->row_offset + (guint64)b);
         for (int i = 0; i < n; i++) {
-            float spike = oz_rng_uniform(pop->rng) < (double)x[i] ? 1.0f : 0.0f;
+            float spike = oz_rng_uniform(&rng) < (double)x[i] ? 1.0f : 0.0f;
             s[i] = spike;
             idx[cnt] = i;
             cnt += spike != 0.0f;

@@ -343,6 +343,11 @@ void oz_network_reset(OzNetwork *net, int active_samples, gboolean training) {
     oz_engine_reset_clock(net->engine);
 }
 
+void oz_network_set_row_offset(OzNetwork *net, int offset) {
+    for (guint i = 0; i < net->pops->len; i++)
+        ((OzPopulation *)g_ptr_array_index(net->pops, i))->row_offset = offset;
+}
+
 void oz_network_run_window(OzNetwork *net) {
     g_return_if_fail(net->prepared);
     for (guint i = 0; i < net->topo->len; i++) {

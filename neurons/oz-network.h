@@ -72,6 +72,10 @@ gint64 oz_network_delay_between(OzNetwork *net, OzPopulation *from, OzPopulation
 void oz_network_init_parameters(OzNetwork *net, OzRng *rng);
 /* Start of a window: active_samples ≤ batch rows hold data. */
 void oz_network_reset(OzNetwork *net, int active_samples, gboolean training);
+/* Row 0 of the window is row `offset` of the global mini-batch (one process's share of an MPI
+ * run's batch, docs/CLUSTER.md; 0 otherwise): every per-sample draw takes its sub-stream by
+ * the global row. */
+void oz_network_set_row_offset(OzNetwork *net, int offset);
 /* Schedules every population's first update and runs the engine until it is idle. */
 void oz_network_run_window(OzNetwork *net);
 void oz_network_counters_clear(OzNetwork *net);

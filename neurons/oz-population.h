@@ -141,6 +141,8 @@ typedef struct OzPopulation {
     float *bias;    /* (n) */
     float *bias_grad; /* (n) */
     int active_samples; /* samples of the batch that hold data (≤ B) */
+    int row_offset;     /* row 0's row in the global mini-batch: the sub-stream index of its
+                         * per-sample draws (0 but on ranks > 0 of an MPI run) */
     gint64 sum_from, sum_to; /* readout: osum gathers o[t] for t in [sum_from, sum_to) */
     gint64 start_tick;       /* first tick of a window it updates on: when input can first
                               * reach it (the shortest delay path from an input) */

@@ -83,17 +83,20 @@ void oz__threshold_frame_alloc(OzPopulation *pop, OzFrame *f) {
 typedef struct {
     float *mask;
     uint64_t key;
+    guint64 row0; /* the global row of row 0 */
     int n;
     float p, keep;
 } MaskJob;
 
-/* Dropout masks of samples [begin, end), each row from its own sub-stream of the key. */
+/* Dropout masks of samples [begin, end), each row from its own sub-stream of the key, indexed
+ * by the sample's row in the global mini-batch (the same masks however a batch is split
+ * between processes). */
 static void mask_rows(void *ctx, int part, gsize begin, gsize end) {
     (void)part;
     const MaskJob *j = ctx;
     for (gsize b = begin; b < end; b++) {
         OzRng rng;
-        oz_rng_init_sub(&rng, j->key, b);
+        oz_rng_init_sub(&rng, j->key, j->row0 + b);
         float *m = j->mask + b * j->n;
         for (int i = 0; i < j->n; i++)
             m[i] = oz_rng_uniform(&rng) < (double)j->p ? 0.0f : j->keep;
@@ -115,7 +118,11 @@ void oz__threshold_reset(OzPopulation *pop) {
     if (pop->training && p > 0.0f) {
         /* One Bernoulli(1−p) draw per neuron per sample, scaled by 1/(1−p) and kept
          * for every tick of the sample (docs/ALGORITHM.md §2.3). */
-        MaskJob j = {pop->mask, oz_rng_next(pop->rng), pop->n, p,
+        MaskJob j = {pop->mask,
+                     oz_rng_next(pop->rng),
+                     (guint64)pop->row_offset,
+                     pop->n,
+                     p,
                      1.0f / (1.0f - p) * st->output_scale};
         oz_par_for((gsize)pop->batch, 1, mask_rows, &j);
     } else {

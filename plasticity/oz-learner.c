@@ -5,6 +5,7 @@
 #include "neurons/oz-hardware.h"
 #include "plasticity/oz-loss.h"
 
+#include "engine/oz-dist.h"
 #include "engine/oz-par.h"
 #include "engine/oz-vec.h"
 #include <math.h>
@@ -193,6 +194,7 @@ OzLearner *oz_learner_new(OzNetwork *net, const OzLearnParams *params, OzRng *rn
 void oz_learner_free(OzLearner *l) {
     if (!l)
         return;
+    g_free(l->dist_buf);
     if (l->stats) {
         for (guint i = 0; i < l->stats->len; i++) {
             OzGradStats *st = &g_array_index(l->stats, OzGradStats, i);
@@ -506,6 +508,12 @@ void oz_learner_begin(OzLearner *l, const guint8 *labels, gboolean training) {
     oz_engine_schedule(l->net->engine, l->loss_from, l->stage_loss, l->loss_handler, 0);
 }
 
+/* The batch mean's divisor: the whole mini-batch's rows (l->batch_rows) when this process
+ * steps a share of it, else the rows stepped here. */
+static int batch_rows(const OzLearner *l, int rows) {
+    return l->batch_rows > 0 ? l->batch_rows : rows;
+}
+
 /* A fresh probe at input tick k: on every tick, or on even ones with antithetic pairs. */
 static gboolean fresh_probe(const OzLearner *l, gint64 k) {
     return !l->p.antithetic || (k & 1) == 0;
@@ -552,8 +560,8 @@ static void sample_noise(OzPopulation *pop, gint64 tick, gpointer user_data) {
     while (h < l->hidden->len && ((OzHidden *)g_ptr_array_index(l->hidden, h))->pop != pop)
         h++;
     g_assert(h < l->hidden->len);
-    oz_noise_sample_key(l->p.noise, l->noise_keys[(gsize)k * l->hidden->len + h], f->z, rows,
-                        pop->n, l->p.sphere_unit);
+    oz_noise_sample_key_at(l->p.noise, l->noise_keys[(gsize)k * l->hidden->len + h],
+                           pop->row_offset, f->z, rows, pop->n, l->p.sphere_unit);
 }
 
 /* grad (n_pre, n_post) += preᵀ (n_pre, rows) · g (rows, n_post) */
@@ -656,6 +664,7 @@ static void make_signal(OzLearner *l, OzHidden *h, gint64 te) {
         .sample_loss = (t ? t->igl_l_ring : l->l_ring) + at,
         .trace = f->trace,
         .alpha = pop->noise_alpha,
+        .batch_rows = batch_rows(l, rows),
     };
     if (oz_rule_chains(l->rule)) {
         chain_signal(l, h, ctx.e, rows, g_s);
@@ -678,8 +687,8 @@ static void make_signal(OzLearner *l, OzHidden *h, gint64 te) {
         }
         oz_sgemm(CblasNoTrans, CblasNoTrans, rows, m, nr, 1.0f, s, nr, h->ll_w, m, 0.0f, h->ll_r,
                  m);
-        oz_loss_instant(h->ll_r, l->labels, rows, m, l->p.loss_lambda, (int)l->net->input_ticks,
-                        h->ll_e, NULL);
+        oz_loss_instant_share(h->ll_r, l->labels, rows, batch_rows(l, rows), m, l->p.loss_lambda,
+                              (int)l->net->input_ticks, h->ll_e, NULL);
         for (gsize i = 0, sz = (gsize)rows * m; i < sz; i++)
             h->ll_e[i] *= (float)l->p.ll_scale;
         if (v) {
@@ -1167,8 +1176,8 @@ static void igl_readout(OzLearner *l, OzHidden *h, gint64 t) {
     const gsize at = slot_of(l, t) * (gsize)l->net->batch;
     float *r = h->igl_o_ring + at * m, *e = h->igl_e_ring + at * m;
     oz_sgemm(CblasNoTrans, CblasNoTrans, rows, m, n, 1.0f, f->s, n, h->igl_w, m, 0.0f, r, m);
-    oz_loss_instant(r, l->labels, rows, m, l->p.loss_lambda, (int)l->net->input_ticks, e,
-                    h->igl_l_ring + at);
+    oz_loss_instant_share(r, l->labels, rows, batch_rows(l, rows), m, l->p.loss_lambda,
+                          (int)l->net->input_ticks, e, h->igl_l_ring + at);
     accumulate(h->igl_grad, f->trace, e, rows, n, m);
     h->path.macs += 2 * (guint64)rows * n * m; /* r, ∇R_igl */
 }
@@ -1183,8 +1192,8 @@ static void on_loss(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
     float *o = l->o_ring + slot * (gsize)l->net->batch * m;
     double *ls = l->l_ring + slot * (gsize)l->net->batch;
     memcpy(o, ro->o, sizeof(float) * (gsize)rows * m);
-    l->loss_sum += oz_loss_instant(ro->o, l->labels, rows, m, l->p.loss_lambda,
-                                   (int)l->net->input_ticks, e, ls);
+    l->loss_sum += oz_loss_instant_share(ro->o, l->labels, rows, batch_rows(l, rows), m,
+                                         l->p.loss_lambda, (int)l->net->input_ticks, e, ls);
     if (t + 1 < l->loss_to)
         oz_engine_schedule(engine, t + 1, ev->stage, ev->handler, 0);
     if (!l->training)
@@ -1264,12 +1273,82 @@ static void flush_static(OzLearner *l) {
     }
 }
 
+/* Calls fn on every gradient one step sums over the batch, in a fixed order: the kinds'
+ * gradients (∂L/∂Ŵ under sWS, before oz_projection_grad_backward), the biases', the
+ * trained feedback matrices' (DKP), the LL and IGL readouts', and with diagnostics shadow
+ * BP's. */
+static void foreach_grad(OzLearner *l, void (*fn)(float *g, gsize n, gpointer user),
+                         gpointer user) {
+    for (guint i = 0; i < l->net->projs->len; i++) {
+        OzProjection *p = g_ptr_array_index(l->net->projs, i);
+        fn(p->grad, p->nw, user);
+    }
+    for (guint i = 0; i < l->net->pops->len; i++) {
+        OzPopulation *pop = g_ptr_array_index(l->net->pops, i);
+        if (pop->bias && pop->p.bias)
+            fn(pop->bias_grad, (gsize)pop->n, user);
+    }
+    for (guint k = 0; k < l->hidden->len; k++) {
+        OzHidden *h = g_ptr_array_index(l->hidden, k);
+        if (h->path.grad)
+            fn(h->path.grad, (gsize)h->path.n * h->path.m, user);
+        if (h->ll_w)
+            fn(h->ll_grad, (gsize)h->ll_n * l->m, user);
+        if (h->igl_w)
+            fn(h->igl_grad, (gsize)h->pop->n * l->m, user);
+    }
+    for (guint i = 0; l->diag && l->stats && i < l->stats->len; i++) {
+        OzGradStats *st = &g_array_index(l->stats, OzGradStats, i);
+        fn(st->bp_grad, st->proj->nw, user);
+    }
+}
+
+typedef struct {
+    float *buf;
+    gsize at;
+    gboolean unpack;
+} GradPack;
+
+static void count_grad(float *g, gsize n, gpointer user) {
+    (void)g;
+    ((GradPack *)user)->at += n;
+}
+
+static void pack_grad(float *g, gsize n, gpointer user) {
+    GradPack *k = user;
+    if (k->unpack)
+        memcpy(g, k->buf + k->at, n * sizeof(float));
+    else
+        memcpy(k->buf + k->at, g, n * sizeof(float));
+    k->at += n;
+}
+
+/* Several processes, each with a share of the batch (docs/CLUSTER.md): every gradient
+ * becomes the whole batch's, summed over the processes in rank order in one message, before
+ * anything reads it. */
+static void sum_grads(OzLearner *l) {
+    GradPack k = {0};
+    foreach_grad(l, count_grad, &k);
+    if (k.at > l->dist_len) {
+        g_free(l->dist_buf);
+        l->dist_buf = g_new(float, k.at);
+        l->dist_len = k.at;
+    }
+    k = (GradPack){l->dist_buf, 0, FALSE};
+    foreach_grad(l, pack_grad, &k);
+    oz_dist_sum_f32(l->dist_buf, k.at);
+    k = (GradPack){l->dist_buf, 0, TRUE};
+    foreach_grad(l, pack_grad, &k);
+}
+
 static void on_step(OzEngine *engine, const OzEvent *ev, gpointer user_data) {
     OzLearner *l = user_data;
     (void)engine;
     flush_static(l);
     for (guint i = 0; i < l->net->projs->len; i++)
         flush_stage(l, g_ptr_array_index(l->net->projs, i), &l->stage[i]);
+    if (oz_dist_size() > 1)
+        sum_grads(l);
     if (ev->arg + 1 == l->loss_to && !l->frozen)
         for (guint k = 0; k < l->hidden->len; k++)
             oz_pathway_end_window(&((OzHidden *)g_ptr_array_index(l->hidden, k))->path);

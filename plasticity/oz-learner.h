@@ -175,6 +175,11 @@ struct OzLearner {
     double *l_ring; /* (ring, B) per-sample loss */
 
     gboolean training;
+    int batch_rows;  /* rows of the whole mini-batch when this process steps a share of it (an
+                      * MPI run, docs/CLUSTER.md): the loss's batch mean divides by it; 0: the
+                      * rows stepped here */
+    float *dist_buf; /* every gradient, packed for one sum over the processes (on first use) */
+    gsize dist_len;
     float alpha;               /* current perturbation scale */
     double lr;                 /* current learning rate */
     double loss_sum;           /* Σ_t L[t] of the current window */

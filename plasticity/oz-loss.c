@@ -5,8 +5,15 @@
 
 double oz_loss_instant(const float *o, const guint8 *labels, int rows, int classes,
                        double lambda_l, int ticks, float *error, double *sample_loss) {
+    return oz_loss_instant_share(o, labels, rows, rows, classes, lambda_l, ticks, error,
+                                 sample_loss);
+}
+
+double oz_loss_instant_share(const float *o, const guint8 *labels, int rows, int batch_rows,
+                             int classes, double lambda_l, int ticks, float *error,
+                             double *sample_loss) {
     double total = 0.0;
-    const double scale = 1.0 / ((double)ticks * (double)rows);
+    const double scale = 1.0 / ((double)ticks * (double)batch_rows);
     for (int b = 0; b < rows; b++) {
         const float *ob = o + (gsize)b * classes;
         double mx = ob[0];

@@ -14,3 +14,10 @@
  * sample_loss_b is sample b's share, so Σ_b sample_loss_b = L[t].  Returns L[t]. */
 double oz_loss_instant(const float *o, const guint8 *labels, int rows, int classes,
                        double lambda_l, int ticks, float *error, double *sample_loss);
+/* The same for rows that are one share of a mini-batch of batch_rows rows (one process's
+ * share of an MPI run's batch, docs/CLUSTER.md): the means divide by T·batch_rows, so the
+ * shares' losses and errors add up to the whole batch's.  Returns this share's part of
+ * L[t]. */
+double oz_loss_instant_share(const float *o, const guint8 *labels, int rows, int batch_rows,
+                             int classes, double lambda_l, int ticks, float *error,
+                             double *sample_loss);

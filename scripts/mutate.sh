@@ -15,7 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${OZ_MUTATE_BUILDDIR:-build-mutate}
 if [ ! -f "$BUILD/build.ninja" ]; then
-  meson setup "$BUILD" >/dev/null
+  # With MPI where Open MPI is installed, so that tests/test-mpi.c's rows have their binary.
+  meson setup "$BUILD" -Dmpi=auto >/dev/null
 fi
 ninja -C "$BUILD" >/dev/null
 exec python3 - "$BUILD" "$@" <<'PYTHON'
@@ -197,8 +198,8 @@ MUTATIONS = [
      "apply_signal(l, h, h->next_te, h->next_te);",
      "test-learning", "delays/projection_delays_shift_time_and_learn_the_same"),
     ("probe-not-from-drawn-keys", "plasticity/oz-learner.c",
-     "oz_noise_sample_key(l->p.noise, l->noise_keys[(gsize)k * l->hidden->len + h], f->z, rows,",
-     "oz_noise_sample_key(l->p.noise, oz_rng_next(l->rng_noise), f->z, rows,",
+     "oz_noise_sample_key_at(l->p.noise, l->noise_keys[(gsize)k * l->hidden->len + h],",
+     "oz_noise_sample_key_at(l->p.noise, oz_rng_next(l->rng_noise),",
      "test-learning", "delays/projection_delays_learn_the_same_with_the_probe"),
     ("sparse-flush-never", "plasticity/oz-learner.c",
      "if (!g->sparse_ok || !g->consecutive || g->entries == 0)\n        return FALSE;",
@@ -396,8 +397,8 @@ MUTATIONS = [
     # the guard in the last batch of a training phase too, where the mutant logs the faulty
     # epoch's train row.
     ("fault-batch-continues", "sim/oz-run.c",
-     "check_guards(run, ph, spikes_before, active);\n    if (run->fault)\n        return FALSE;",
-     "check_guards(run, ph, spikes_before, active);",
+     "check_guards(run, ph, counts + 1, active);\n    if (run->fault)\n        return FALSE;",
+     "check_guards(run, ph, counts + 1, active);",
      "test-e2e", "e2e/numerical_guards_stop_the_run_and_keep_the_last_good_checkpoint"),
     # --- a model's state tensors in checkpoints: tests/test-checkpoint.c (issue 12)
     ("checkpoint-state-not-saved", "sim/oz-checkpoint.c",
@@ -927,8 +928,8 @@ MUTATIONS = [
      "                    j->p->w, g->ckk, col, g->howo, j->beta,",
      "test-hardware", "hardware/every_kind_delivers_through_the_chips_forward_weights"),
     ("hw-noise-substream", "neurons/oz-hardware.c",
-     "        oz_rng_init_sub(&rng, j->key, b);\n        float *row = j->noise + b * j->n;",
-     "        oz_rng_init_sub(&rng, j->key, b - begin);\n        float *row = j->noise + b * j->n;",
+     "        oz_rng_init_sub(&rng, j->key, j->row0 + b);\n        float *row = j->noise + b * j->n;",
+     "        oz_rng_init_sub(&rng, j->key, j->row0 + b - begin);\n        float *row = j->noise + b * j->n;",
      "test-hardware", "hardware/noise_and_lost_spikes_are_the_same_bits_at_any_thread_count"),
     # --- the current-based LIF (neurons/oz-model-cubalif.c) and NIR through the plugins'
     # nir slots: tests/test-cubalif.c
@@ -969,6 +970,44 @@ MUTATIONS = [
      "    if (!kind->nir || !kind->nir->export_chain)\n        return fail(",
      "    if (0)\n        return fail(",
      "test-nir-graphs", "nir_graphs/a_kind_without_a_nir_mapping_is_not_exportable_by_name"),
+    # --- MPI (docs/CLUSTER.md): tests/test-mpi.c, in a build with -Dmpi=enabled
+    ("mpi-grads-not-summed", "plasticity/oz-learner.c",
+     "    if (oz_dist_size() > 1)\n        sum_grads(l);", "    if (0)\n        sum_grads(l);",
+     "test-mpi", "mpi/one_batch_gradients_equal_one_process"),
+    ("mpi-m-not-summed", "feedback/oz-feedback.c",
+     "        oz_dist_sum_f32(p->dist_acc, sz);", "        (void)sz;",
+     "test-mpi", "mpi/one_batch_gradients_equal_one_process"),
+    ("mpi-loss-local-rows", "plasticity/oz-learner.c",
+     "    return l->batch_rows > 0 ? l->batch_rows : rows;", "    return rows;",
+     "test-mpi", "mpi/one_batch_gradients_equal_one_process"),
+    ("mpi-dropout-local-row", "neurons/oz-threshold.c",
+     "oz_rng_init_sub(&rng, j->key, j->row0 + b);", "oz_rng_init_sub(&rng, j->key, b);",
+     "test-mpi", "mpi/one_batch_gradients_equal_one_process"),
+    ("mpi-bernoulli-local-row", "neurons/oz-model-input.c",
+     "oz_rng_init_sub(&rng, key, (guint64)pop->row_offset + (guint64)b);",
+     "oz_rng_init_sub(&rng, key, (guint64)b);",
+     "test-mpi", "mpi/one_batch_gradients_equal_one_process"),
+    ("mpi-counters-not-summed", "sim/oz-run.c",
+     "    oz_dist_sum_i64(v, c->len + nh);", "    (void)nh;",
+     "test-mpi", "mpi/one_epoch_agrees_with_one_process"),
+    ("mpi-spikes-not-gathered", "sim/oz-run.c",
+     "    gather_spikes(run);\n    sum_counters(run, saved);", "    sum_counters(run, saved);",
+     "test-mpi", "mpi/two_rank_runs_are_bit_identical"),
+    ("mpi-resume-counters-twice", "sim/oz-run.c",
+     "void oz_run_split_counters(OzRun *run) {\n    if (oz_dist_rank() == 0)",
+     "void oz_run_split_counters(OzRun *run) {\n    if (oz_dist_rank() >= 0)",
+     "test-mpi", "mpi/resume_across_rank_counts"),
+    ("mpi-sweep-every-rank-all", "sim/oz-main.c",
+     "for (guint c = rank; c < sw->total && (code == EXIT_OK || code == EXIT_FAIL); c += ranks) {",
+     "for (guint c = 0; c < sw->total && (code == EXIT_OK || code == EXIT_FAIL); c += 1 + 0 * rank * ranks) {",
+     "test-mpi", "mpi/sweep_over_two_ranks_equals_one_process"),
+    ("mpi-status-not-shared", "sim/oz-main.c",
+     "int status = oz_dist_max_int(log_error(app) ? STATUS_LOG_FAILED : app->stop_signal);",
+     "int status = log_error(app) ? STATUS_LOG_FAILED : app->stop_signal;",
+     "test-mpi", "mpi/sigterm_to_one_rank_stops_all"),
+    ("mpi-empty-share-accepted", "sim/oz-run.c",
+     "        if (last < size) {", "        if (last < 0) {",
+     "test-mpi", "mpi/a_batch_smaller_than_the_ranks_is_a_scenario_error"),
 ]
 if args:
     MUTATIONS = [m for m in MUTATIONS if any(a in m[0] for a in args)]
@@ -996,8 +1035,11 @@ signal.signal(signal.SIGINT, on_signal)
 signal.signal(signal.SIGTERM, on_signal)
 
 # Absolute, as meson's full_path(): test-e2e-names runs the program in another directory.
+# test-mpi runs the program through tests/mpi-run.sh (mpirun when it sets OZ_NP).
 env = dict(os.environ, OZ_BIN=os.path.abspath(os.path.join(build, "sim", "opzosim")),
+           OZ_OPZOSIM=os.path.abspath(os.path.join(build, "sim", "opzosim")),
            OPENBLAS_NUM_THREADS="1")
+mpi_env = dict(env, OZ_BIN=os.path.abspath("tests/mpi-run.sh"))
 
 def build_ok():
     return subprocess.run(["ninja", "-C", build], stdout=subprocess.DEVNULL,
@@ -1005,10 +1047,13 @@ def build_ok():
 
 def run_test(binary, flt):
     cmd = [os.path.join(build, "tests", binary)]
+    if not os.path.exists(cmd[0]):
+        # test-mpi exists only in a build with -Dmpi=enabled.
+        return False, f"no {cmd[0]} (a build with -Dmpi=enabled: OZ_MUTATE_BUILDDIR)"
     if flt:
         cmd += ["--filter", flt]
     try:
-        r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        r = subprocess.run(cmd, env=mpi_env if binary == "test-mpi" else env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                            timeout=300, text=True, errors="replace")
     except subprocess.TimeoutExpired:
         return False, "timeout"
@@ -1054,7 +1099,7 @@ try:
             problems += 1
         else:
             ok, why = run_test(binary, flt)
-            if why == "selected no test":
+            if why == "selected no test" or why.startswith("no "):
                 verdict = "NO TEST"
                 problems += 1
             elif ok:

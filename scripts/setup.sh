@@ -20,7 +20,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 need=()
 for pkg in gcc meson ninja-build pkg-config libglib2.0-dev libuv1-dev libsqlite3-dev \
            libopenblas-dev libcriterion-dev sqlite3 zlib1g-dev libplplot-dev \
-           plplot-driver-cairo dataset-fashion-mnist libhdf5-dev python3-h5py; do
+           plplot-driver-cairo dataset-fashion-mnist libhdf5-dev python3-h5py \
+           libopenmpi-dev openmpi-bin; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 mnist_files="train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte"

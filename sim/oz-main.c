@@ -25,6 +25,7 @@
 #include "sim/oz-run.h"
 #include "sim/oz-study.h"
 
+#include "engine/oz-dist.h"
 #include "engine/oz-par.h"
 #include <glib/gstdio.h>
 #include <signal.h>
@@ -57,7 +58,18 @@ typedef struct {
     gint64 interrupt_after; /* test hook: raise SIGINT after this many batches (0: never) */
     double last_time;
     double rate;        /* smoothed samples/s */
+    gboolean peer_failed; /* under MPI: another rank's run log failed, so this rank stopped */
 } App;
+
+/* The collective status word of an MPI run (docs/CLUSTER.md): before every batch each rank
+ * offers what would stop it and every rank takes the largest, so all ranks stop together
+ * after the same batch.  A signal is its number; rank 0's failing run log outranks it. */
+enum { STATUS_OK = 0, STATUS_LOG_FAILED = 1000 };
+
+/* The run log's error, or NULL (ranks other than 0 have no log). */
+static const GError *log_error(const App *app) {
+    return app->log ? oz_runlog_error(app->log) : NULL;
+}
 
 static double now_s(void) {
     return (double)g_get_monotonic_time() / 1e6;
@@ -124,9 +136,24 @@ static void close_all(App *app) {
     uv_close((uv_handle_t *)&app->sigterm, NULL);
 }
 
+/* Takes the collective status word (one process: its own state): TRUE when the run must
+ * stop.  Afterwards every rank has the same stop_signal, and a rank whose log did not fail
+ * knows that rank 0's did (peer_failed). */
+static gboolean agree_status(App *app) {
+    int status = oz_dist_max_int(log_error(app) ? STATUS_LOG_FAILED : app->stop_signal);
+    if (status == STATUS_LOG_FAILED) {
+        app->peer_failed = !log_error(app);
+        app->stop_signal = 0;
+        return TRUE;
+    }
+    /* This rank's signal or another's: every rank stops after the same batch. */
+    app->stop_signal = status;
+    return status != 0;
+}
+
 static void on_idle(uv_idle_t *h) {
     App *app = h->data;
-    if (app->stop_signal || oz_runlog_error(app->log)) {
+    if (agree_status(app)) {
         close_all(app);
         return;
     }
@@ -148,7 +175,10 @@ static void on_idle(uv_idle_t *h) {
                     ph->kind == OZ_PHASE_TRAIN ? "train" : "test", ph->epoch + 1,
                     100.0 * app->run->last_accuracy, app->run->seen, app->run->phase_seconds);
         }
-        oz_runlog_submit(app->log, rows);
+        if (app->log)
+            oz_runlog_submit(app->log, rows);
+        else
+            oz_log_batch_free(rows);
     }
 }
 
@@ -259,12 +289,26 @@ static gint64 find_unfinished_run(sqlite3 *db, const char *name, char **text) {
     return id;
 }
 
+/* Loads run id's newest epoch checkpoint (none: from the start) and positions the plan
+ * after it. */
+static gboolean skip_from_checkpoint(sqlite3 *db, gint64 id, OzRun *run, GError **error) {
+    int epoch = oz_checkpoint_latest_epoch(db, id);
+    if (epoch >= 0 && !oz_checkpoint_load(db, id, epoch, run, OZ_LOAD_ALL, error))
+        return FALSE;
+    oz_run_skip_to_epoch(run, epoch + 1);
+    return TRUE;
+}
+
 /* Restores run id's state: where it was interrupted inside a phase if it was, else its
  * newest epoch checkpoint (none: from the start), and positions the plan after it. */
 static gboolean restore_state(sqlite3 *db, gint64 id, OzRun *run, GError **error) {
     gboolean mid = FALSE;
     if (!oz_checkpoint_load_interrupt(db, id, run, &mid, error))
         return FALSE;
+    /* Under MPI the stored counters are the whole run's: rank 0 continues them. */
+    oz_run_split_counters(run);
+    if (oz_dist_rank() > 0)
+        return mid || skip_from_checkpoint(db, id, run, error);
     if (mid) {
         const OzPhase *ph = oz_run_current_phase(run);
         fprintf(stderr,
@@ -274,19 +318,16 @@ static gboolean restore_state(sqlite3 *db, gint64 id, OzRun *run, GError **error
                 MAX(run->cursor, 0));
         return TRUE;
     }
-    int epoch = oz_checkpoint_latest_epoch(db, id);
-    if (epoch >= 0 && !oz_checkpoint_load(db, id, epoch, run, OZ_LOAD_ALL, error))
+    if (!skip_from_checkpoint(db, id, run, error))
         return FALSE;
-    oz_run_skip_to_epoch(run, epoch + 1);
-    fprintf(stderr, "opzosim: resuming run %" G_GINT64_FORMAT " at epoch %d of %d\n", id, epoch + 2,
-            run->sc->run.epochs);
+    fprintf(stderr, "opzosim: resuming run %" G_GINT64_FORMAT " at epoch %d of %d\n", id,
+            oz_checkpoint_latest_epoch(db, id) + 2, run->sc->run.epochs);
     return TRUE;
 }
 
-/* Finds the newest unfinished run with this scenario's name, restores its last
- * checkpoint into run and continues the run row. */
-static gboolean resume_run(OzRunLog *log, OzScenario *sc, OzRun *run, GError **error) {
-    sqlite3 *db = oz_runlog_db(log);
+/* Finds the newest unfinished run with this scenario's name in db, restores its last
+ * checkpoint into run and (given the log: rank 0) continues the run row. */
+static gboolean resume_run(OzRunLog *log, sqlite3 *db, OzScenario *sc, OzRun *run, GError **error) {
     g_autofree char *text = NULL;
     gint64 id = find_unfinished_run(db, sc->run.name, &text);
     if (id < 0) {
@@ -307,7 +348,7 @@ static gboolean resume_run(OzRunLog *log, OzScenario *sc, OzRun *run, GError **e
                     "--resume: only training runs (run.mode = train) can be resumed");
         return FALSE;
     }
-    return restore_state(db, id, run, error) && oz_runlog_resume_run(log, id, error);
+    return restore_state(db, id, run, error) && (!log || oz_runlog_resume_run(log, id, error));
 }
 
 /* Loading progress of a data set read from many files (event recordings): a line refreshed
@@ -539,16 +580,39 @@ static char *overrides_text(const RunRequest *req) {
 
 /* A new run row with the network's structure, or (--resume) the unfinished run's row
  * with its state restored. */
-static gboolean open_run_row(App *app, const RunRequest *req, int threads, GError **error) {
+static gboolean open_run_row(App *app, const RunRequest *req, const char *db_path, int threads,
+                             GError **error) {
     const OzScenario *sc = app->run->sc;
-    if (req->resume)
-        return resume_run(app->log, app->run->sc, app->run, error);
+    if (req->resume && app->log)
+        return resume_run(app->log, oz_runlog_db(app->log), app->run->sc, app->run, error);
+    if (req->resume) {
+        /* Another rank of an MPI run: it restores the same state from the log rank 0 has
+         * opened (and migrated), reading only. */
+        sqlite3 *db = NULL;
+        gboolean ok = sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK;
+        if (!ok)
+            g_set_error(error, OZ_RUN_ERROR, OZ_RUN_ERROR_FAILED, "cannot open run log %s: %s",
+                        db_path, db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_busy_timeout(db, req->busy_timeout_ms);
+        ok = ok && resume_run(NULL, db, app->run->sc, app->run, error);
+        sqlite3_close(db);
+        return ok;
+    }
+    if (!app->log)
+        return TRUE; /* rank 0 writes the run row */
     g_autofree char *overrides = overrides_text(req);
     OzRunInfo info = {sc->run.name, sc->path, sc->text,     overrides,
                       sc->run.seed, threads,  sc->run.mode, req->sweep};
     if (oz_runlog_begin_run(app->log, &info, error) < 0)
         return FALSE;
-    oz_runlog_submit(app->log, oz_run_structure_rows(app->run));
+    OzLogBatch *rows = oz_run_structure_rows(app->run);
+    if (oz_dist_size() > 1) {
+        /* An MPI run says how many processes split its batches (the last bits of its
+         * results depend on it; docs/CLUSTER.md).  One process logs no such row. */
+        g_autofree char *n = g_strdup_printf("%d", oz_dist_size());
+        oz_log_batch_add(rows, OZ_ROW_PARAMETER, "sSs", "run", "processes", n);
+    }
+    oz_runlog_submit(app->log, rows);
     return TRUE;
 }
 
@@ -557,7 +621,8 @@ static void close_early(App *app) {
     uv_close((uv_handle_t *)&app->sigint, NULL);
     uv_close((uv_handle_t *)&app->sigterm, NULL);
     uv_run(app->loop, UV_RUN_DEFAULT);
-    oz_runlog_close(app->log);
+    if (app->log)
+        oz_runlog_close(app->log);
     uv_loop_close(app->loop);
 }
 
@@ -566,10 +631,13 @@ static void print_banner(const App *app, const char *db_path, int threads) {
     const OzScenario *sc = run->sc;
     fprintf(stderr,
             "opzosim %s: %s (run %" G_GINT64_FORMAT " in %s), %u populations, %u "
-            "projections, T=%d+%" G_GINT64_FORMAT " drain, batch %d, %d thread%s\n",
+            "projections, T=%d+%" G_GINT64_FORMAT " drain, batch %d, %d thread%s",
             OZ_VERSION, sc->run.name, oz_runlog_run_id(app->log), db_path, run->net->pops->len,
             run->net->projs->len, sc->run.ticks, run->net->drain_ticks, sc->run.batch_size, threads,
             threads == 1 ? "" : "s");
+    if (oz_dist_size() > 1)
+        fprintf(stderr, " per process, %d processes", oz_dist_size());
+    fprintf(stderr, "\n");
 }
 
 /* The plan, one mini-batch per idle turn, until it is done, a signal or fault stops it,
@@ -589,8 +657,12 @@ static void run_loop(App *app) {
  * continues at this batch. */
 static void save_interruption(App *app) {
     OzRun *run = app->run;
-    if (!app->stop_signal || !run->learner || run->fault || oz_runlog_error(app->log) ||
+    if (!app->stop_signal || !run->learner || run->fault || log_error(app) || app->peer_failed ||
         !oz_run_current_phase(run))
+        return;
+    /* Under MPI the counters and recorded spikes of every rank, at rank 0. */
+    oz_run_gather_phase(run);
+    if (!app->log)
         return;
     OzLogBatch *state = oz_log_batch_new();
     oz_checkpoint_add_interrupt_rows(run, state);
@@ -601,7 +673,7 @@ static void save_interruption(App *app) {
 /* How the run ended: the run row's status and message (transfer full), and the exit
  * code.  A fault is printed now; a log error after the log is closed (execute). */
 static int run_outcome(const App *app, const char **status, char **message) {
-    const GError *werr = oz_runlog_error(app->log);
+    const GError *werr = log_error(app);
     *status = "finished";
     *message = NULL;
     if (app->run->fault) {
@@ -613,6 +685,11 @@ static int run_outcome(const App *app, const char **status, char **message) {
         *status = "failed";
         *message = g_strdup(werr->message);
         return exit_code_for(werr);
+    }
+    if (app->peer_failed) {
+        *status = "failed";
+        *message = g_strdup("rank 0's run log failed");
+        return EXIT_FAIL;
     }
     if (app->stop_signal) {
         *status = "interrupted";
@@ -648,8 +725,15 @@ static gboolean mark_run_row(App *app, const char *status, const char *message,
 }
 
 static void print_summary(const App *app, const char *status, int code, const char *db_path) {
-    fprintf(stderr, "run %s: %s in %.1f s\n", status, app->run->sc->run.name,
-            now_s() - app->started);
+    const double seconds = now_s() - app->started;
+    fprintf(stderr, "run %s: %s in %.1f s\n", status, app->run->sc->run.name, seconds);
+    if (oz_dist_size() > 1)
+        fprintf(stderr,
+                "run %s: rank 0 spent %.2f s (%.1f%%) in collectives (waiting for the other "
+                "ranks included) and sent %.1f MB\n",
+                app->run->sc->run.name, oz_dist_seconds(),
+                seconds > 0 ? 100.0 * oz_dist_seconds() / seconds : 0.0,
+                (double)oz_dist_bytes_sent() / 1e6);
     if (oz_run_is_reference(app->run))
         fprintf(stderr, "run %s: %s\n", app->run->sc->run.name, OZ_RUN_REFERENCE_NOTE);
     if (code != EXIT_OK && !app->stop_signal)
@@ -665,52 +749,73 @@ static void print_summary(const App *app, const char *status, int code, const ch
 
 /* Runs one scenario (with overrides) to its end: the run loop, progress and signals.
  * Returns an exit code. */
-static int execute(const RunRequest *req) {
+static int execute(const RunRequest *given) {
     g_autoptr(GError) error = NULL;
     g_autoptr(OzScenario) sc = NULL;
     g_autoptr(OzRun) run = NULL;
     int threads = 0;
-    if (!load_run(req, &sc, &run, &threads, &error))
-        return report(error);
-    if (oz_run_is_reference(run))
+    /* Under MPI (docs/CLUSTER.md) every rank loads the scenario and data and steps its share
+     * of each batch; rank 0 alone prints progress and writes the run log.  Every step that
+     * can fail ends with oz_dist_max_int, so all ranks go on or all stop (each failing rank
+     * prints its own error). */
+    const gboolean lead = oz_dist_rank() == 0;
+    RunRequest mine = *given;
+    mine.quiet = given->quiet || !lead;
+    const RunRequest *req = &mine;
+    int code = load_run(req, &sc, &run, &threads, &error) ? EXIT_OK : report(error);
+    if ((code = oz_dist_max_int(code)) != EXIT_OK)
+        return code;
+    if (lead && oz_run_is_reference(run))
         fprintf(stderr, "opzosim: %s\n", OZ_RUN_REFERENCE_NOTE);
     g_autofree char *db_path =
         req->db_path ? g_strdup(req->db_path) : g_strdup_printf("runs/%s.sqlite", sc->run.name);
     g_autofree char *dir = g_path_get_dirname(db_path);
-    if (g_mkdir_with_parents(dir, 0755) != 0)
-        return fail("cannot create the folder %s for the run log: %s", dir, g_strerror(errno));
+    if (lead && g_mkdir_with_parents(dir, 0755) != 0)
+        code = fail("cannot create the folder %s for the run log: %s", dir, g_strerror(errno));
+    if ((code = oz_dist_max_int(code)) != EXIT_OK)
+        return code;
 
     uv_loop_t loop;
     uv_loop_init(&loop);
     App app;
     app_init(&app, &loop, run, req);
-    app.log = oz_runlog_open(db_path, &loop, req->busy_timeout_ms, &error);
-    if (!app.log) {
+    if (lead) {
+        app.log = oz_runlog_open(db_path, &loop, req->busy_timeout_ms, &error);
+        if (!app.log)
+            code = report(error);
+    }
+    if ((code = oz_dist_max_int(code)) != EXIT_OK) {
+        if (app.log)
+            oz_runlog_close(app.log);
         uv_loop_close(&loop);
-        return report(error);
+        return code;
     }
     /* Signals are caught before the run row exists, so an early ^C still ends with the
      * row marked interrupted rather than a process killed mid-write. */
     start_signals(&app);
-    if (!open_run_row(&app, req, threads, &error)) {
+    code = open_run_row(&app, req, db_path, threads, &error) ? EXIT_OK : report(error);
+    if ((code = oz_dist_max_int(code)) != EXIT_OK) {
         close_early(&app);
-        return report(error);
+        return code;
     }
     if (!req->quiet)
         print_banner(&app, db_path, threads);
     run_loop(&app);
+    /* A signal that came as the plan ended: every rank ends alike. */
+    agree_status(&app);
     save_interruption(&app);
     /* Every handle is closed and every queued write has run: the log is quiescent. */
-    g_assert(!oz_runlog_busy(app.log));
+    g_assert(!app.log || !oz_runlog_busy(app.log));
     progress(&app, TRUE);
 
     const char *status = NULL;
     g_autofree char *message = NULL;
-    int code = run_outcome(&app, &status, &message);
-    gboolean log_failed = oz_runlog_error(app.log) != NULL;
-    if (!mark_run_row(&app, status, message, db_path))
+    code = run_outcome(&app, &status, &message);
+    gboolean log_failed = log_error(&app) != NULL;
+    if (app.log && !mark_run_row(&app, status, message, db_path))
         code = EXIT_FAIL;
-    oz_runlog_close(app.log);
+    if (app.log)
+        oz_runlog_close(app.log);
     int rc = uv_loop_close(&loop);
     g_warn_if_fail(rc == 0);
     if (log_failed && !run->fault)
@@ -868,7 +973,10 @@ static gboolean sweep_prepare(Sweep *sw, const char *scenario_path, char **sets)
  * that was not 0. */
 static int sweep_run(const Sweep *sw, const RunRequest *base, const char *sweep_id) {
     int code = EXIT_OK;
-    for (guint c = 0; c < sw->total && (code == EXIT_OK || code == EXIT_FAIL); c++) {
+    /* Under MPI the combinations are dealt to the ranks round-robin (rank r runs r, r + N,
+     * …), each run by one rank alone. */
+    const guint rank = (guint)oz_dist_world_rank(), ranks = (guint)oz_dist_world_size();
+    for (guint c = rank; c < sw->total && (code == EXIT_OK || code == EXIT_FAIL); c += ranks) {
         const char *label = g_ptr_array_index(sw->labels, c);
         g_autofree char *tag = g_strdup_printf("%s %u/%u: %s", sweep_id, c + 1, sw->total, label);
         g_autofree char *prefix = g_strdup_printf("[%u/%u %s] ", c + 1, sw->total, label);
@@ -884,6 +992,63 @@ static int sweep_run(const Sweep *sw, const RunRequest *base, const char *sweep_
         if (rc != EXIT_OK)
             code = rc;
     }
+    return code;
+}
+
+/* The log rank `rank` of `ranks` writes its runs of a sweep into, beside the target.
+ * (transfer full) */
+static char *sweep_part_path(const char *db_path, int rank, int ranks) {
+    g_autofree char *stem = g_str_has_suffix(db_path, ".sqlite")
+                                ? g_strndup(db_path, strlen(db_path) - 7)
+                                : g_strdup(db_path);
+    return g_strdup_printf("%s.rank%d-of-%d.sqlite", stem, rank, ranks);
+}
+
+/* A sweep under MPI (docs/CLUSTER.md): every rank runs its combinations alone into its own
+ * log, TARGET.rankR-of-N.sqlite; at the end rank 0 merges the target (if it exists) and the
+ * parts, in rank order, into the target and removes the parts (kept if the merge fails).
+ * Returns the largest exit code of any rank's runs, or the merge's. */
+static int sweep_ranks(const Sweep *sw, const RunRequest *base, const char *sweep_id) {
+    const int rank = oz_dist_world_rank(), ranks = oz_dist_world_size();
+    g_autofree char *part = sweep_part_path(base->db_path, rank, ranks);
+    g_unlink(part); /* a part left by an earlier sweep would be merged twice */
+    RunRequest mine = *base;
+    mine.db_path = part;
+    /* Every run of the sweep is one rank's alone. */
+    oz_dist_solo(TRUE);
+    int code = sweep_run(sw, &mine, sweep_id);
+    oz_dist_solo(FALSE);
+    code = oz_dist_max_int(code);
+    if (rank != 0)
+        return code;
+    GPtrArray *inputs = g_ptr_array_new_with_free_func(g_free);
+    if (g_file_test(base->db_path, G_FILE_TEST_EXISTS))
+        g_ptr_array_add(inputs, g_strdup(base->db_path));
+    for (int r = 0; r < ranks; r++) {
+        char *p = sweep_part_path(base->db_path, r, ranks);
+        if (g_file_test(p, G_FILE_TEST_EXISTS))
+            g_ptr_array_add(inputs, p);
+        else
+            g_free(p); /* a rank with no combination (more ranks than runs) */
+    }
+    g_autoptr(GError) error = NULL;
+    gint64 n_runs = 0;
+    guint first_part = g_file_test(base->db_path, G_FILE_TEST_EXISTS) ? 1 : 0;
+    if (inputs->len > 0 &&
+        !oz_merge_logs(base->db_path, (char **)inputs->pdata, (int)inputs->len, &n_runs, &error)) {
+        fprintf(stderr, "opzosim: error: sweep: merging the ranks' run logs: %s (they are kept)\n",
+                error->message);
+        g_ptr_array_free(inputs, TRUE);
+        return MAX(code, EXIT_FAIL);
+    }
+    for (guint i = first_part; i < inputs->len; i++)
+        g_unlink(inputs->pdata[i]);
+    g_ptr_array_free(inputs, TRUE);
+    if (!base->quiet)
+        printf("sweep %s: %u runs on %d ranks, merged into %s\n  sqlite3 %s \"select r.sweep, "
+               "e.accuracy from runs r join epochs e on e.run_id = r.id where e.phase = 'test' "
+               "and r.sweep like '%s%%' order by r.id, e.epoch\"\n",
+               sweep_id, sw->total, ranks, base->db_path, base->db_path, sweep_id);
     return code;
 }
 
@@ -928,6 +1093,12 @@ static int cmd_sweep(int argc, char **argv) {
         return EXIT_USAGE;
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
     g_autofree char *stamp = g_date_time_format(now, "%Y%m%dT%H%M%SZ");
+    /* Under MPI every rank tags its runs with rank 0's time. */
+    char shared[32] = {0};
+    g_strlcpy(shared, stamp, sizeof shared);
+    oz_dist_bcast(shared, sizeof shared, 0);
+    g_free(stamp);
+    stamp = g_strdup(shared);
     g_autofree char *base = g_path_get_basename(argv[1]);
     g_autofree char *sweep_id = g_strdup_printf("%s@%s", base, stamp);
     if (!db_path) {
@@ -941,6 +1112,8 @@ static int cmd_sweep(int argc, char **argv) {
                        .quiet = quiet,
                        .init_from = init_from,
                        .busy_timeout_ms = 5000};
+    if (oz_dist_world_size() > 1)
+        return sweep_ranks(&sw, &each, sweep_id);
     int code = sweep_run(&sw, &each, sweep_id);
     if (!quiet)
         printf(
@@ -987,7 +1160,22 @@ static void usage(FILE *f) {
                "  --help       this text (opzosim run --help for run's options)\n");
 }
 
+static int dispatch(int argc, char **argv);
+
+/* Under MPI (docs/CLUSTER.md) `run` splits its batches over the ranks and `sweep` deals its
+ * combinations to them; any other command runs in every rank alone. */
 int main(int argc, char **argv) {
+    if (!oz_dist_init(&argc, &argv))
+        return EXIT_FAIL;
+    if (argc < 2 || (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "sweep") != 0))
+        oz_dist_solo(TRUE);
+    int code = dispatch(argc, argv);
+    oz_dist_solo(FALSE);
+    oz_dist_finalize();
+    return code;
+}
+
+static int dispatch(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;

@@ -281,6 +281,26 @@ static gboolean merge_into(const char *tmp, const char *out, char **inputs, int 
     return ok;
 }
 
+gboolean oz_merge_logs(const char *out, char **inputs, int n_in, gint64 *n_runs, GError **error) {
+    g_autofree char *dir = g_path_get_dirname(out);
+    g_autofree char *base = g_path_get_basename(out);
+    g_autofree char *tmp = g_strdup_printf("%s/.%s.%d.tmp", dir, base, (int)getpid());
+    g_unlink(tmp);
+    *n_runs = 0;
+    gboolean ok = merge_into(tmp, out, inputs, n_in, n_runs, error);
+    if (ok && g_rename(tmp, out) != 0) {
+        g_set_error(error, OZ_STUDY_ERROR, OZ_STUDY_ERROR_FAILED, "merge: cannot write %s: %s", out,
+                    g_strerror(errno));
+        ok = FALSE;
+    }
+    if (!ok) {
+        g_unlink(tmp);
+        g_autofree char *journal = g_strconcat(tmp, "-journal", NULL);
+        g_unlink(journal);
+    }
+    return ok;
+}
+
 int oz_cmd_merge(int argc, char **argv) {
     gboolean force = FALSE;
     GOptionEntry entries[] = {
@@ -300,21 +320,8 @@ int oz_cmd_merge(int argc, char **argv) {
         fprintf(stderr, "opzosim: error: merge: %s exists (--force replaces it)\n", out);
         return 2;
     }
-    g_autofree char *dir = g_path_get_dirname(out);
-    g_autofree char *base = g_path_get_basename(out);
-    g_autofree char *tmp = g_strdup_printf("%s/.%s.%d.tmp", dir, base, (int)getpid());
-    g_unlink(tmp);
     gint64 n_runs = 0;
-    gboolean ok = merge_into(tmp, out, argv + 2, argc - 2, &n_runs, &error);
-    if (ok && g_rename(tmp, out) != 0) {
-        g_set_error(&error, OZ_STUDY_ERROR, OZ_STUDY_ERROR_FAILED, "merge: cannot write %s: %s",
-                    out, g_strerror(errno));
-        ok = FALSE;
-    }
-    if (!ok) {
-        g_unlink(tmp);
-        g_autofree char *journal = g_strconcat(tmp, "-journal", NULL);
-        g_unlink(journal);
+    if (!oz_merge_logs(out, argv + 2, argc - 2, &n_runs, &error)) {
         fprintf(stderr, "opzosim: error: %s\n", error->message);
         return oz_study_exit_code(error);
     }

@@ -4,6 +4,7 @@
 #include "io/oz-nir.h"
 #include "sim/oz-checkpoint.h"
 
+#include "engine/oz-dist.h"
 #include "neurons/oz-hardware.h"
 
 #include <math.h>
@@ -36,6 +37,7 @@ static OzInit init_of(const char *s) {
 }
 
 static void observe(OzPopulation *pop, gint64 tick, gpointer user_data);
+static OzLogBatch *phase_rows(OzRun *run, const OzPhase *ph);
 
 /* Populations whose output is spikes (firing rates and spike recording apply). */
 static gboolean emits_spikes(const OzRun *run, const OzPopulation *pop) {
@@ -256,7 +258,11 @@ static OzHardwareParams hardware_params(const OzScenario *sc) {
  * key. */
 static gboolean build_network(OzRun *run, GError **error) {
     OzScenario *sc = run->sc;
-    run->net = oz_network_new(sc->run.batch_size, sc->run.ticks);
+    /* Under MPI each process steps its share of every mini-batch (docs/CLUSTER.md): the
+     * network holds the largest share. */
+    const int size = oz_dist_size();
+    run->batch = sc->run.batch_size;
+    run->net = oz_network_new((run->batch + size - 1) / size, sc->run.ticks);
     if (!add_populations(run, error) || !add_projections(run, error))
         return FALSE;
     /* The chip before the learner: the rules' probes and ψ depend on it. */
@@ -399,6 +405,30 @@ static gboolean load_split(OzRun *run, OzSplit split, OzDataset *out, OzDatasetP
            check_data(run, out, error);
 }
 
+/* Under MPI every process steps at least one row of every batch (a process with none would
+ * have no window to step while the others wait for its sums): the batch and the last, short
+ * batch of each split must hold at least one sample per process. */
+static gboolean check_shares(OzRun *run, GError **error) {
+    const int size = oz_dist_size();
+    const OzDataset *sets[2] = {&run->train, &run->test};
+    const char *names[2] = {"train", "test"};
+    for (int i = 0; size > 1 && i < 2; i++) {
+        if (!sets[i]->ops)
+            continue;
+        int last = sets[i]->n % run->batch ? sets[i]->n % run->batch : MIN(run->batch, sets[i]->n);
+        if (last < size) {
+            oz_scenario_set_error(run->sc, error, OZ_SCENARIO_ERROR_VALUE, "run", "batch_size",
+                                  "%d with %d %s samples leaves a batch of %d, fewer than the %d "
+                                  "processes (each needs a sample of every batch): choose "
+                                  "batch_size or [data] %s_limit so that every batch holds at "
+                                  "least %d",
+                                  run->batch, sets[i]->n, names[i], last, size, names[i], size);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
 static void plan_phases(OzRun *run) {
     run->phases = g_array_new(FALSE, FALSE, sizeof(OzPhase));
     if (!run->learner) {
@@ -439,6 +469,8 @@ OzRun *oz_run_new_with_progress(OzScenario *sc, OzDatasetProgress progress, gpoi
         return NULL;
     if (!load_split(run, OZ_SPLIT_TEST, &run->test, progress, user, error))
         return NULL;
+    if (!check_shares(run, error))
+        return NULL;
     run->record_pop = g_new0(gboolean, run->net->pops->len);
     run->runaway = g_new0(int, run->net->pops->len);
     for (guint i = 0; i < run->net->pops->len; i++) {
@@ -469,6 +501,8 @@ void oz_run_free(OzRun *run) {
     g_free(run->runaway);
     g_clear_error(&run->fault);
     oz_log_batch_free(run->spikes);
+    if (run->spike_text)
+        g_string_free(run->spike_text, TRUE);
     g_free(run);
 }
 
@@ -719,11 +753,150 @@ static void observe(OzPopulation *pop, gint64 tick, gpointer user_data) {
         for (int k = 0; k < f->counts[b]; k++)
             g_string_append_printf(list, k ? ",%d" : "%d", idx[k]);
         g_string_append_c(list, ']');
+        if (oz_dist_rank() > 0) {
+            /* Rank 0 alone writes the log: it receives these at the phase's end. */
+            if (!run->spike_text)
+                run->spike_text = g_string_new(NULL);
+            g_string_append_printf(run->spike_text, "%d %d %d %d %" G_GINT64_FORMAT " %s\n",
+                                   ph->epoch, (int)ph->kind, run->record_base + b, pop->id, tick,
+                                   list->str);
+            continue;
+        }
         oz_log_batch_add(run->spikes, OZ_ROW_SPIKE_LIST, "iSiSis", (gint64)ph->epoch,
                          phase_name(ph), (gint64)(run->record_base + b), pop->name, tick,
                          list->str);
     }
     g_string_free(list, TRUE);
+}
+
+/* ---- Several processes (docs/CLUSTER.md) ---- */
+
+void oz_run_share(int active, int rank, int size, int *offset, int *rows) {
+    int base = active / size, rest = active % size;
+    *offset = rank * base + MIN(rank, rest);
+    *rows = base + (rank < rest);
+}
+
+/* The phase's counters that each process counts for its own rows, in a fixed order: per
+ * population, per projection, the learner's gradient chunks.  (The error path's MACs are
+ * cumulative and handled apart.) */
+static GPtrArray *phase_counters(OzRun *run) {
+    GPtrArray *c = g_ptr_array_new();
+    for (guint i = 0; i < run->net->pops->len; i++) {
+        OzPopulation *pop = g_ptr_array_index(run->net->pops, i);
+        g_ptr_array_add(c, &pop->spikes);
+        g_ptr_array_add(c, &pop->neuron_updates);
+    }
+    for (guint i = 0; i < run->net->projs->len; i++) {
+        OzProjection *p = g_ptr_array_index(run->net->projs, i);
+        guint64 *f[] = {&p->synops,        &p->row_fetches,      &p->dense_macs,
+                        &p->update_macs,   &p->spike_dense_macs, &p->packets_event,
+                        &p->packets_dense, &p->packets_delta,    &p->delta_rows};
+        for (gsize k = 0; k < G_N_ELEMENTS(f); k++)
+            g_ptr_array_add(c, f[k]);
+        if (run->learner && run->learner->stage) {
+            g_ptr_array_add(c, &run->learner->stage[i].flushes_sparse);
+            g_ptr_array_add(c, &run->learner->stage[i].flushes_dense);
+        }
+    }
+    return c;
+}
+
+/* Rank 0 receives the spikes the other ranks recorded, as rows after its own. */
+static void gather_spikes(OzRun *run) {
+    const char *text = run->spike_text ? run->spike_text->str : "";
+    gsize len = 0;
+    g_autofree guint8 *all = oz_dist_gather_bytes((const guint8 *)text, strlen(text), 0, &len);
+    if (run->spike_text)
+        g_string_truncate(run->spike_text, 0);
+    if (oz_dist_rank() != 0 || len == 0)
+        return;
+    g_autofree char *lines = g_strndup((const char *)all, len);
+    g_auto(GStrv) rows = g_strsplit(lines, "\n", -1);
+    for (char **r = rows; *r && **r; r++) {
+        int epoch = 0, kind = 0, sample = 0, pop = 0, used = 0;
+        gint64 tick = 0;
+        if (sscanf(*r, "%d %d %d %d %" G_GINT64_FORMAT " %n", &epoch, &kind, &sample, &pop, &tick,
+                   &used) != 5 ||
+            pop < 0 || (guint)pop >= run->net->pops->len)
+            g_error("spike rows from another rank are malformed: %s", *r);
+        const OzPhase ph = {(OzPhaseKind)kind, epoch};
+        OzPopulation *p = g_ptr_array_index(run->net->pops, pop);
+        oz_log_batch_add(run->spikes, OZ_ROW_SPIKE_LIST, "iSiSis", (gint64)epoch, phase_name(&ph),
+                         (gint64)sample, p->name, tick, *r + used);
+    }
+}
+
+/* Every counter of the phase as the sum over the processes.  saved (length: the counters,
+ * then one per hidden population) receives this process's own values, for restore_counters;
+ * NULL: they are not kept. */
+static void sum_counters(OzRun *run, gint64 *saved) {
+    g_autoptr(GPtrArray) c = phase_counters(run);
+    guint nh = run->learner ? run->learner->hidden->len : 0;
+    g_autofree gint64 *v = g_new(gint64, c->len + nh);
+    for (guint i = 0; i < c->len; i++)
+        v[i] = (gint64) * (guint64 *)c->pdata[i];
+    for (guint k = 0; k < nh; k++) {
+        OzHidden *h = g_ptr_array_index(run->learner->hidden, k);
+        v[c->len + k] = (gint64)(h->path.macs - h->macs_at_phase_start);
+    }
+    if (saved)
+        memcpy(saved, v, sizeof(gint64) * (c->len + nh));
+    oz_dist_sum_i64(v, c->len + nh);
+    for (guint i = 0; i < c->len; i++)
+        *(guint64 *)c->pdata[i] = (guint64)v[i];
+    for (guint k = 0; k < nh; k++) {
+        OzHidden *h = g_ptr_array_index(run->learner->hidden, k);
+        h->path.macs = h->macs_at_phase_start + (guint64)v[c->len + k];
+    }
+}
+
+/* Back to this process's own counts after the phase's rows were made (the error path's
+ * MACs restart from them). */
+static void restore_counters(OzRun *run, const gint64 *saved, const guint64 *macs) {
+    g_autoptr(GPtrArray) c = phase_counters(run);
+    for (guint i = 0; i < c->len; i++)
+        *(guint64 *)c->pdata[i] = (guint64)saved[i];
+    for (guint k = 0; run->learner && k < run->learner->hidden->len; k++) {
+        OzHidden *h = g_ptr_array_index(run->learner->hidden, k);
+        h->path.macs = h->macs_at_phase_start = macs[k];
+    }
+}
+
+void oz_run_gather_phase(OzRun *run) {
+    if (oz_dist_size() == 1)
+        return;
+    gather_spikes(run);
+    sum_counters(run, NULL);
+}
+
+void oz_run_split_counters(OzRun *run) {
+    if (oz_dist_rank() == 0)
+        return;
+    g_autoptr(GPtrArray) c = phase_counters(run);
+    for (guint i = 0; i < c->len; i++)
+        *(guint64 *)c->pdata[i] = 0;
+    for (guint k = 0; run->learner && k < run->learner->hidden->len; k++) {
+        OzHidden *h = g_ptr_array_index(run->learner->hidden, k);
+        h->path.macs = h->macs_at_phase_start;
+    }
+}
+
+/* The phase's rows; under several processes from the sums over them (rank 0 writes them). */
+static OzLogBatch *phase_rows_all(OzRun *run, const OzPhase *ph) {
+    if (oz_dist_size() == 1)
+        return phase_rows(run, ph);
+    g_autoptr(GPtrArray) c = phase_counters(run);
+    guint nh = run->learner ? run->learner->hidden->len : 0;
+    g_autofree gint64 *saved = g_new(gint64, c->len + nh);
+    g_autofree guint64 *macs = g_new(guint64, nh + 1);
+    for (guint k = 0; k < nh; k++)
+        macs[k] = ((OzHidden *)g_ptr_array_index(run->learner->hidden, k))->path.macs;
+    gather_spikes(run);
+    sum_counters(run, saved);
+    OzLogBatch *rows = phase_rows(run, ph);
+    restore_counters(run, saved, macs);
+    return rows;
 }
 
 static OzLogBatch *phase_rows(OzRun *run, const OzPhase *ph) {
@@ -827,7 +1000,7 @@ static char *last_good(int epoch) {
 /* NaN or Inf in the loss or any parameter, or a population firing on (nearly) every
  * neuron-tick for runaway_batches batches in a row, stops the run (the
  * simulator's own guards, not part of the algorithm; docs/RELIABILITY.md; issue 6). */
-static void check_guards(OzRun *run, const OzPhase *ph, guint64 *spikes_before, int active) {
+static void check_guards(OzRun *run, const OzPhase *ph, const gint64 *spiked, int active) {
     const OzScenario *sc = run->sc;
     g_autofree char *good = last_good(ph->epoch);
     if (run->learner && !isfinite(run->learner->loss_sum)) {
@@ -856,7 +1029,7 @@ static void check_guards(OzRun *run, const OzPhase *ph, guint64 *spikes_before, 
         if (oz_neuron_has(pop, OZ_NEURON_SOURCE) || oz_neuron_emits(pop) != OZ_EMITS_SPIKES)
             continue;
         double cells = (double)active * pop->n * (double)(run->net->window_ticks - pop->start_tick);
-        double rate = (double)(pop->spikes - spikes_before[i]) / cells;
+        double rate = (double)spiked[i] / cells;
         run->runaway[i] = rate >= sc->run.max_rate ? run->runaway[i] + 1 : 0;
         if (run->runaway[i] >= sc->run.runaway_batches) {
             g_set_error(&run->fault, OZ_RUN_ERROR, OZ_RUN_ERROR_NUMERIC,
@@ -877,27 +1050,33 @@ gboolean oz_run_step(OzRun *run, OzLogBatch **rows) {
     if (run->cursor < 0)
         begin_phase(run, ph);
     const OzDataset *set = phase_set(run, ph);
-    int active = MIN(run->net->batch, set->n - run->cursor);
+    int active = MIN(run->batch, set->n - run->cursor);
+    /* This process's rows of the batch: all of them, or under MPI its share (the other
+     * processes step theirs; docs/CLUSTER.md). */
+    int off = 0, mine = active;
+    oz_run_share(active, oz_dist_rank(), oz_dist_size(), &off, &mine);
+    const int *rows_order = run->order + run->cursor + off;
     /* The data set writes the batch's rows into the input (values or spike views). */
-    set->ops->fill(set, run->order + run->cursor, active, run->input);
+    set->ops->fill(set, rows_order, mine, run->input);
     gboolean training = ph->kind == OZ_PHASE_TRAIN;
-    oz_network_reset(run->net, active, training);
-    run->record_base = run->cursor;
+    oz_network_set_row_offset(run->net, off); /* before the reset draws dropout masks */
+    oz_network_reset(run->net, mine, training);
+    run->record_base = run->cursor + off;
     if (run->learner && training && strcmp(run->sc->rule.alpha_schedule, "linear_iteration") == 0) {
         const OzScenario *sc = run->sc;
-        gint64 per_epoch = (set->n + run->net->batch - 1) / run->net->batch;
+        gint64 per_epoch = (set->n + run->batch - 1) / run->batch;
         gint64 total = per_epoch * sc->run.epochs;
-        gint64 it = per_epoch * ph->epoch + run->cursor / run->net->batch;
+        gint64 it = per_epoch * ph->epoch + run->cursor / run->batch;
         double frac = total > 1 ? (double)it / (double)(total - 1) : 0.0;
         run->learner->alpha =
             (float)(sc->rule.alpha_start + (sc->rule.alpha_end - sc->rule.alpha_start) * frac);
     }
     if (run->learner) {
-        run->learner->diag =
-            training && run->learner->stats &&
-            (run->cursor / run->net->batch) % run->sc->record.grad_stats_every == 0;
-        for (int b = 0; b < active; b++)
-            run->labels[b] = set->labels[run->order[run->cursor + b]];
+        run->learner->diag = training && run->learner->stats &&
+                             (run->cursor / run->batch) % run->sc->record.grad_stats_every == 0;
+        for (int b = 0; b < mine; b++)
+            run->labels[b] = set->labels[rows_order[b]];
+        run->learner->batch_rows = active;
         oz_learner_begin(run->learner, run->labels, training);
     }
     run->recording = !training && is_last_test(run) && run->cursor < run->sc->record.spike_samples;
@@ -906,19 +1085,31 @@ gboolean oz_run_step(OzRun *run, OzLogBatch **rows) {
         spikes_before[i] = ((OzPopulation *)g_ptr_array_index(run->net->pops, i))->spikes;
     oz_network_run_window(run->net);
     run->recording = FALSE;
-    check_guards(run, ph, spikes_before, active);
-    if (run->fault)
-        return FALSE;
 
+    /* The batch's correct answers and spikes, and (below) its loss: sums over the processes
+     * under MPI, so the guards decide alike on every rank. */
+    const guint np = run->net->pops->len;
+    gint64 counts[np + 1];
+    counts[0] = 0;
     const OzPopulation *ro = run->readout;
-    for (int b = 0; b < active; b++) {
+    for (int b = 0; b < mine; b++) {
         const float *score = ro->osum + (gsize)b * ro->n;
         int best = 0;
         for (int c = 1; c < ro->n; c++)
             if (score[c] > score[best])
                 best = c;
-        run->correct += best == set->labels[run->order[run->cursor + b]];
+        counts[0] += best == set->labels[rows_order[b]];
     }
+    for (guint i = 0; i < np; i++)
+        counts[1 + i] = (gint64)(((OzPopulation *)g_ptr_array_index(run->net->pops, i))->spikes -
+                                 spikes_before[i]);
+    oz_dist_sum_i64(counts, np + 1);
+    if (run->learner)
+        oz_dist_sum_f64(&run->learner->loss_sum, 1);
+    check_guards(run, ph, counts + 1, active);
+    if (run->fault)
+        return FALSE;
+    run->correct += counts[0];
     run->seen += active;
     if (run->learner) {
         run->loss_sum += run->learner->loss_sum;
@@ -930,7 +1121,7 @@ gboolean oz_run_step(OzRun *run, OzLogBatch **rows) {
         run->phase_seconds = (double)g_get_monotonic_time() / 1e6 - run->phase_started;
         run->last_accuracy = oz_run_running_accuracy(run);
         run->last_loss = run->batches ? run->loss_sum / (double)run->batches : 0.0;
-        *rows = phase_rows(run, ph);
+        *rows = phase_rows_all(run, ph);
         if (run->learner && ph->kind == OZ_PHASE_TEST)
             oz_checkpoint_add_rows(run, ph->epoch, run->sc->record.checkpoints_all, *rows);
         run->phase_index++;

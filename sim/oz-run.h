@@ -42,6 +42,9 @@ typedef struct OzRun {
     OzRng rng_input_test; /* rng_input as the last test phase began (for eval) */
     OzLearner *learner; /* NULL when only inferring */
     guint8 *labels;     /* (B) labels of the current batch */
+    int batch;          /* [run] batch_size: the global mini-batch, split between the
+                         * processes of an MPI run (docs/CLUSTER.md) */
+    GString *spike_text; /* an MPI run's rank > 0: its recorded spikes, for rank 0 */
     double loss_sum;    /* Σ over batches of the window loss Σ_t L[t] */
     gint64 batches;
 
@@ -101,3 +104,16 @@ int *oz_run_order_for_phase(OzRun *run, guint phase_index, gsize *n);
  * phase's schedules, clock and spike buffer, without reshuffling or resetting. */
 void oz_run_continue_phase(OzRun *run, double elapsed_seconds);
 double oz_run_running_accuracy(const OzRun *run);
+
+/* Several processes (docs/CLUSTER.md).  Rank r steps rows [*offset, *offset + *rows) of a
+ * global mini-batch of `active` rows: contiguous shares, the first active % N ranks one row
+ * more. */
+void oz_run_share(int active, int rank, int size, int *offset, int *rows);
+/* Before an interruption state is saved: every counter of the phase becomes the sum over the
+ * processes (on every rank) and rank 0 receives the other ranks' recorded spikes.  Collective;
+ * nothing for one process. */
+void oz_run_gather_phase(OzRun *run);
+/* After an interruption state was loaded under several processes: the stored counters are the
+ * whole run's, so rank 0 keeps them and the others start theirs from zero (their sum at the
+ * phase's end is then right). */
+void oz_run_split_counters(OzRun *run);

@@ -85,6 +85,10 @@ int oz_cmd_plot(int argc, char **argv);
 int oz_cmd_report(int argc, char **argv);
 int oz_cmd_runs(int argc, char **argv);
 int oz_cmd_merge(int argc, char **argv);
+/* Merges the run logs inputs into out (runs renumbered in input order), replacing out at
+ * the end by a rename, so out is whole or unchanged; out may be one of the inputs.  The
+ * core of `merge`; `sweep` under MPI merges its ranks' logs with it. */
+gboolean oz_merge_logs(const char *out, char **inputs, int n_in, gint64 *n_runs, GError **error);
 
 /* What `plot` draws: kind is curves, raster, rates, energy, grad or ops; the raster's
  * sample is chosen by epoch, phase and sample (−1 and NULL: the newest recorded). */
