@@ -14,7 +14,7 @@ step (gradients, plus OPZO's M × T with m_cadence = tick), k the fixed-order su
 
 The MNIST FC times per sample default to the idle 2-core machine's training epochs of
 docs/RESULTS.md (OPZO 9.7 s, BP 8.1 s for 60,000 samples at 2 threads: 0.32 and 0.27 ms per
-sample on one core); N-MNIST FC and conv5 use the estimates given below.
+sample on one core); N-MNIST FC's come from bench/nmnist.sh, conv5's are estimates (below).
 """
 import sys
 
@@ -28,10 +28,10 @@ def nets(ts_mnist_opzo, ts_mnist_bp):
     return [
         ("MNIST FC, OPZO (T = 6)", ts_mnist_opzo, grad_fc + 6 * m_fc, 7),
         ("MNIST FC, BP", ts_mnist_bp, grad_fc, 1),
-        # N-MNIST: 30 ticks instead of 6 and a first layer of 2312 instead of 784: about six
-        # times MNIST's time per sample (an estimate, not measured here).
-        ("N-MNIST FC, OPZO (T = 30)", 6 * ts_mnist_opzo, grad_nfc + 30 * m_fc, 31),
-        ("N-MNIST FC, BP", 6 * ts_mnist_bp, grad_nfc, 1),
+        # N-MNIST: the training epochs of bench/nmnist.sh (docs/PERFORMANCE.md, N-MNIST: OPZO
+        # 76 s, BP 77 s for 60,000 samples at 2 threads), as one core's time per sample.
+        ("N-MNIST FC, OPZO (T = 30)", 2 * 76.0 / 60000, grad_nfc + 30 * m_fc, 31),
+        ("N-MNIST FC, BP", 2 * 77.0 / 60000, grad_nfc, 1),
         # conv5: about 130 ms of CPU per sample (docs/PERFORMANCE.md, 2 threads' CPU time).
         ("conv5, OPZO, m_cadence = tick", 0.130, grad_conv + 6 * m_conv, 7),
         ("conv5, OPZO, m_cadence = window", 0.130, grad_conv + m_conv, 2),
