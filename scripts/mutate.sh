@@ -1008,6 +1008,17 @@ MUTATIONS = [
     ("mpi-empty-share-accepted", "sim/oz-run.c",
      "        if (last < size) {", "        if (last < 0) {",
      "test-mpi", "mpi/a_batch_smaller_than_the_ranks_is_a_scenario_error"),
+    # --- The fixed summation order at 3 ranks: tests/test-dist.c (dist-check.c) and test-mpi
+    ("mpi3-sum-reverse-order", "engine/oz-dist-mpi.c",
+     "    for (int r = 1; r < N; r++)\n        add(acc,",
+     "    for (int r = N - 1; r >= 1; r--)\n        add(acc,",
+     "test-dist", "dist/collectives_in_rank_order_on_3_ranks"),
+    ("mpi3-sum-part-offset", "engine/oz-dist-mpi.c",
+     "gsize start = (gsize)r * base + MIN((gsize)r, rest);", "gsize start = (gsize)r * base;",
+     "test-dist", "dist/collectives_in_rank_order_on_3_ranks"),
+    ("mpi3-share-offset", "sim/oz-run.c",
+     "*offset = rank * base + MIN(rank, rest);", "*offset = rank * base;",
+     "test-mpi", "mpi/three_rank_runs_are_bit_identical"),
 ]
 if args:
     MUTATIONS = [m for m in MUTATIONS if any(a in m[0] for a in args)]
@@ -1035,7 +1046,8 @@ signal.signal(signal.SIGINT, on_signal)
 signal.signal(signal.SIGTERM, on_signal)
 
 # Absolute, as meson's full_path(): test-e2e-names runs the program in another directory.
-# test-mpi runs the program through tests/mpi-run.sh (mpirun when it sets OZ_NP).
+# test-mpi and test-dist run their programs through tests/mpi-run.sh (mpirun when OZ_NP is
+# set).
 env = dict(os.environ, OZ_BIN=os.path.abspath(os.path.join(build, "sim", "opzosim")),
            OZ_OPZOSIM=os.path.abspath(os.path.join(build, "sim", "opzosim")),
            OPENBLAS_NUM_THREADS="1")
@@ -1048,12 +1060,13 @@ def build_ok():
 def run_test(binary, flt):
     cmd = [os.path.join(build, "tests", binary)]
     if not os.path.exists(cmd[0]):
-        # test-mpi exists only in a build with -Dmpi=enabled.
+        # test-mpi and test-dist exist only in a build with -Dmpi=enabled.
         return False, f"no {cmd[0]} (a build with -Dmpi=enabled: OZ_MUTATE_BUILDDIR)"
     if flt:
         cmd += ["--filter", flt]
     try:
-        r = subprocess.run(cmd, env=mpi_env if binary == "test-mpi" else env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        r = subprocess.run(cmd, env=mpi_env if binary in ("test-mpi", "test-dist") else env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                            timeout=300, text=True, errors="replace")
     except subprocess.TimeoutExpired:
         return False, "timeout"

@@ -1,6 +1,7 @@
 #!/bin/sh
-# tests/mpi-run.sh — $OZ_BIN of tests/test-mpi.c: the program under `mpirun -np $OZ_NP` when
-# OZ_NP is set, the program alone otherwise.  --oversubscribe lets 2 ranks run on a machine
+# tests/mpi-run.sh — $OZ_BIN of tests/test-mpi.c and tests/test-dist.c: $OZ_OPZOSIM (the
+# program, or tests/dist-check.c for test-dist) under `mpirun -np $OZ_NP` when OZ_NP is set,
+# alone otherwise.  --oversubscribe lets 2 ranks run on a machine
 # with fewer free cores; as root Open MPI wants --allow-run-as-root.
 if [ -z "$OZ_NP" ]; then
   exec "$OZ_OPZOSIM" "$@"
