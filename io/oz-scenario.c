@@ -462,8 +462,8 @@ static gboolean expand_nir(const OzScenarioCtx *c, GKeyFile *kf, gboolean *expan
     g_autofree char *mode = g_key_file_get_string(kf, "run", "mode", NULL);
     g_autofree char *sections = NULL;
     if (!oz_nir_import_given(file, nc.nir_dt,
-                             g_strcmp0(mode ? g_strstrip(mode) : NULL, "train") == 0, kf,
-                             &sections, NULL, error)) {
+                             g_strcmp0(mode ? g_strstrip(mode) : NULL, "train") == 0, kf, &sections,
+                             NULL, error)) {
         g_prefix_error(error, "%s: [network] from_nir: ", c->path);
         return FALSE;
     }

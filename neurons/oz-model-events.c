@@ -122,7 +122,7 @@ static const char events_feed[] =
 static const struct {
     const char *key;
     gboolean number;
-} events_binning_keys[] = {{"dataset", FALSE}, {"bin", FALSE},    {"bin_us", TRUE},
+} events_binning_keys[] = {{"dataset", FALSE}, {"bin", FALSE},       {"bin_us", TRUE},
                            {"values", FALSE},  {"stabilise", FALSE}, {"from_first_event", FALSE},
                            {"size", TRUE}};
 

@@ -74,15 +74,15 @@ static const OzNirField *meta(const GPtrArray *m, const char *name) {
  * the scenario's model = input wins over the metadata (and is refused by the data check). */
 Test(nir_events, an_event_network_exports_its_binning_and_comes_back_spike_for_spike) {
     g_autofree char *data = real_data("bin = time\nbin_us = 4000\nvalues = counts\n");
-    g_autofree char *train = g_strdup_printf(
-        "[run]\nmode = train\nticks = 6\nbatch_size = 10\nthreads = 1\n%s"
-        "[population in]\nmodel = events\nshape = 2,34,34\n"
-        "[population h]\nmodel = lif\nsize = 32\nreset = hard\n"
-        "[population out]\nmodel = readout\nsize = 10\n"
-        "[projection in_h]\nfrom = in\nto = h\ninit_scale = 6\n"
-        "[projection h_out]\nfrom = h\nto = out\n"
-        "[rule]\nname = dfa\n[record]\nspike_samples = 10\n",
-        data);
+    g_autofree char *train =
+        g_strdup_printf("[run]\nmode = train\nticks = 6\nbatch_size = 10\nthreads = 1\n%s"
+                        "[population in]\nmodel = events\nshape = 2,34,34\n"
+                        "[population h]\nmodel = lif\nsize = 32\nreset = hard\n"
+                        "[population out]\nmodel = readout\nsize = 10\n"
+                        "[projection in_h]\nfrom = in\nto = h\ninit_scale = 6\n"
+                        "[projection h_out]\nfrom = h\nto = out\n"
+                        "[rule]\nname = dfa\n[record]\nspike_samples = 10\n",
+                        data);
     g_autofree char *sa = oz_test_write_file(dir, "a.ini", train);
     g_autofree char *a = g_build_filename(dir, "a.sqlite", NULL);
     g_autofree char *nir = g_build_filename(dir, "net.nir", NULL);
@@ -103,8 +103,7 @@ Test(nir_events, an_event_network_exports_its_binning_and_comes_back_spike_for_s
     const OzNirNode *in = oz_nir_node_find(g, "input");
     cr_assert(in && strcmp(in->type, "Input") == 0);
     const OzNirField *shape = oz_nir_field_find(in->fields, "shape");
-    cr_assert(shape && shape->n == 3 && shape->v[0] == 2 && shape->v[1] == 34 &&
-              shape->v[2] == 34);
+    cr_assert(shape && shape->n == 3 && shape->v[0] == 2 && shape->v[1] == 34 && shape->v[2] == 34);
     cr_assert_str_eq(oz_nir_meta_text(in->meta, "opzosim_model"), "events");
     cr_assert_str_eq(oz_nir_meta_text(in->meta, "opzosim_dataset"), "nmnist");
     cr_assert_str_eq(oz_nir_meta_text(in->meta, "opzosim_bin"), "time");
@@ -121,10 +120,10 @@ Test(nir_events, an_event_network_exports_its_binning_and_comes_back_spike_for_s
     cr_assert_null(oz_nir_field_find(w->meta, "opzosim_weight"), "nothing folded");
 
     /* Back in through the scenario: the input is the spike input again. */
-    g_autofree char *infer = g_strdup_printf(
-        "[run]\nticks = 6\nbatch_size = 10\nthreads = 1\n%s"
-        "[record]\nspike_samples = 10\n[network]\nfrom_nir = %s\n",
-        data, nir);
+    g_autofree char *infer =
+        g_strdup_printf("[run]\nticks = 6\nbatch_size = 10\nthreads = 1\n%s"
+                        "[record]\nspike_samples = 10\n[network]\nfrom_nir = %s\n",
+                        data, nir);
     g_autofree char *sb = oz_test_write_file(dir, "b.ini", infer);
     g_autofree char *b = g_build_filename(dir, "b.sqlite", NULL);
     err = NULL;
@@ -145,8 +144,8 @@ Test(nir_events, an_event_network_exports_its_binning_and_comes_back_spike_for_s
     g_autofree char *c = g_build_filename(dir, "c.sqlite", NULL);
     err = NULL;
     cr_assert_eq(oz_test_run(&err, "run", sc, "--db", c, "--quiet", NULL), 2, "%s", err);
-    cr_assert(strstr(err, "c.ini: [population in] model: input does not take the samples"),
-              "%s", err);
+    cr_assert(strstr(err, "c.ini: [population in] model: input does not take the samples"), "%s",
+              err);
     g_free(err);
 }
 
@@ -171,8 +170,8 @@ Test(nir_events, the_scenario_or_the_metadata_chooses_the_spike_input_for_an_inp
     cr_assert(oz_nir_import_given(file, 1e-4, FALSE, NULL, &plain, NULL, &error), "%s",
               error ? error->message : "");
     g_autofree char *in_plain = section_of(plain, "input");
-    cr_assert(strstr(in_plain, "model = input\n") && strstr(in_plain, "shape = 2,34,34\n"),
-              "%s", in_plain);
+    cr_assert(strstr(in_plain, "model = input\n") && strstr(in_plain, "shape = 2,34,34\n"), "%s",
+              in_plain);
 
     g_autoptr(GKeyFile) given = g_key_file_new();
     g_key_file_set_value(given, "population input", "model", "events");
@@ -180,10 +179,9 @@ Test(nir_events, the_scenario_or_the_metadata_chooses_the_spike_input_for_an_inp
     cr_assert(oz_nir_import_given(file, 1e-4, FALSE, given, &named, NULL, &error), "%s",
               error ? error->message : "");
     g_autofree char *in_named = section_of(named, "input");
-    cr_assert(strstr(in_named, "model = events\n") && strstr(in_named, "shape = 2,34,34\n"),
-              "%s", in_named);
-    cr_assert_null(strstr(in_named, "encoding"), "the spike input has no encoding: %s",
-                   in_named);
+    cr_assert(strstr(in_named, "model = events\n") && strstr(in_named, "shape = 2,34,34\n"), "%s",
+              in_named);
+    cr_assert_null(strstr(in_named, "encoding"), "the spike input has no encoding: %s", in_named);
 
     /* Through the program, without the scenario's model: the image input, refused. */
     g_autofree char *data = real_data("test_limit = 1\n");
@@ -203,9 +201,9 @@ Test(nir_events, the_scenario_or_the_metadata_chooses_the_spike_input_for_an_inp
 /* events.nir (h5py, no metadata of this project) run with [population input] model = events
  * on the first test recording (60001.bs2; 10 ms bins from t = 0, binary, T = 4: it has few
  * events in its first 12 ms).  The reference: the recording read and binned here (cell
- * p·34·34 + y·34 + x for ⌊t/10000⌋ = tick), I = W x + b with the file's weights (k/8: exact sums in any order), the
- * LIF u = v/2 + I, a spike at u ≥ 1, hard reset to 0.  Every input and hidden spike of the
- * four ticks must be the reference's. */
+ * p·34·34 + y·34 + x for ⌊t/10000⌋ = tick), I = W x + b with the file's weights (k/8: exact
+ * sums in any order), the LIF u = v/2 + I, a spike at u ≥ 1, hard reset to 0.  Every input
+ * and hidden spike of the four ticks must be the reference's. */
 Test(nir_events, a_foreign_event_network_spikes_as_a_dense_reference_on_a_real_recording) {
     write_nir_files();
     g_autofree char *file = g_build_filename(dir, "events.nir", NULL);
@@ -263,8 +261,8 @@ Test(nir_events, a_foreign_event_network_spikes_as_a_dense_reference_on_a_real_r
             v[j] = u >= 1.0f ? 0.0f : u;
         }
     cr_assert(input_spikes > 0, "the recording has events in the first 40 ms");
-    cr_assert(hidden > 0 && hidden < T * N_H, "the reference spikes sometimes: %d of %d",
-              hidden, T * N_H);
+    cr_assert(hidden > 0 && hidden < T * N_H, "the reference spikes sometimes: %d of %d", hidden,
+              T * N_H);
     g_autofree char *got = test_spikes(db);
     cr_assert_str_eq(got, want->str);
 }
@@ -318,15 +316,14 @@ Test(nir_events, sparse_projections_export_as_affines_with_zeros_and_come_back_e
         g_autofree char *sql = g_strdup_printf(
             "select length(data) / 4 from checkpoints where name = 'w:%s'", names[k]);
         gint64 synapses = oz_test_q(a, sql);
-        cr_assert_eq((gint64)nonzero, synapses, "%s: one non-zero weight per synapse",
-                     names[k]);
+        cr_assert_eq((gint64)nonzero, synapses, "%s: one non-zero weight per synapse", names[k]);
         cr_assert_lt(synapses, (gint64)w->n / 4, "%s is sparse", names[k]);
     }
 
-    g_autofree char *infer = g_strdup_printf(
-        "[run]\nticks = 6\nbatch_size = 10\nthreads = 1\ndelivery = event\n%s"
-        "[record]\nspike_samples = 10\n[network]\nfrom_nir = %s\n",
-        data, nir);
+    g_autofree char *infer =
+        g_strdup_printf("[run]\nticks = 6\nbatch_size = 10\nthreads = 1\ndelivery = event\n%s"
+                        "[record]\nspike_samples = 10\n[network]\nfrom_nir = %s\n",
+                        data, nir);
     g_autofree char *sb = oz_test_write_file(dir, "sparse-b.ini", infer);
     g_autofree char *b = g_build_filename(dir, "sparse-b.sqlite", NULL);
     err = NULL;
