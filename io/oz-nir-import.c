@@ -6,13 +6,17 @@
  * (flatten).
  *
  * Node roles come from the registries, never from names: a node whose type a neuron model
- * claims (OzNeuronOps.nir->node_types) is a population — the source model's is the input,
- * the readout model's is Output; a node whose type a projection kind claims is a weight
- * node, or a node the kind takes directly before its weight node (a pool); Delay and
- * Flatten are NIR's structure, kept here.  Between two populations runs a chain of linear
- * nodes, each with one edge in and one out: Delays (a uniform delay, rounded to ticks of
- * dt), Flattens (opzosim populations are flat already: a C,H,W map is read in PyTorch's
- * flattening order), at most one node a kind takes before, and exactly one weight node.
+ * claims (OzNeuronOps.nir->node_types) is a population — a source model's is the input,
+ * the readout model's is Output; where several models claim a type (Input: the image input
+ * and the spike input of event data) the one the scenario's [population NAME] model names
+ * is taken, else the one the node's metadata names (opzosim_model), else the first that
+ * does not wait to be named (OzNeuronNir.named_only); a node whose type a projection kind
+ * claims is a weight node, or a node the kind takes directly before its weight node (a
+ * pool); Delay and Flatten are NIR's structure, kept here.  Between two populations runs a
+ * chain of linear nodes, each with one edge in and one out: Delays (a uniform delay, rounded
+ * to ticks of dt), Flattens (opzosim populations are flat already: a C,H,W map is read in
+ * PyTorch's flattening order), at most one node a kind takes before, and exactly one weight
+ * node.
  * Each chain is one projection of the kind that claims its weight node.
  *
  * The model reads its node (its discrete-time form, docs/INTEROP.md): its keys, its input
@@ -128,6 +132,7 @@ typedef struct {
 typedef struct {
     const char *path;
     double dt;
+    GKeyFile *given; /* the scenario as written, or NULL */
     OzNirGraph *g;
     GPtrArray *pops; /* of Pop* */
     GString *text;   /* the sections */
@@ -142,6 +147,31 @@ static void pop_free(Pop *p) {
     if (p->im.keys)
         g_string_free(p->im.keys, TRUE);
     g_free(p);
+}
+
+/* The model population `name` (a plain name) is built from node n with: among the models
+ * claiming n's type, the one the scenario names, else the one n's metadata names, else the
+ * first that is not named_only; NULL when none. */
+static const OzNeuronOps *choose_model(const Imp *im, const OzNirNode *n, const char *name) {
+    g_autofree char *group = g_strdup_printf("population %s", name);
+    g_autofree char *given =
+        im->given ? g_key_file_get_value(im->given, group, "model", NULL) : NULL;
+    if (given)
+        g_strstrip(given);
+    const char *meta = oz_nir_meta_text(n->meta, "opzosim_model");
+    const OzNeuronOps *by_scenario = NULL, *by_meta = NULL, *first = NULL;
+    for (const OzNeuronOps *const *m = oz_neuron_models(); *m; m++) {
+        const OzNeuronNir *nir = (*m)->nir;
+        if (!nir || !nir->import_node || !in_list(nir->node_types, n->type))
+            continue;
+        if (given && strcmp((*m)->name, given) == 0)
+            by_scenario = *m;
+        if (meta && strcmp((*m)->name, meta) == 0)
+            by_meta = *m;
+        if (!first && !nir->named_only)
+            first = *m;
+    }
+    return by_scenario ? by_scenario : by_meta ? by_meta : first;
 }
 
 static Pop *pop_new(Imp *im, const OzNirNode *node, const OzNeuronOps *ops, const char *name) {
@@ -505,6 +535,22 @@ static gboolean read_population(Imp *im, Pop *p, GError **error) {
     return TRUE;
 }
 
+/* The population of node n named name (before plain_name), of the model choose_model
+ * takes, with the model's reading of the node (read_population); NULL with an error. */
+static Pop *new_population(Imp *im, const OzNirNode *n, const char *name, GError **error) {
+    g_autofree char *plain = plain_name(name);
+    const OzNeuronOps *ops = choose_model(im, n, plain);
+    if (!ops) {
+        fail(im, error, OZ_NIR_ERROR_UNSUPPORTED,
+             "node '%s' (%s): the models that take it are taken only where the scenario "
+             "([population %s] model) or the node's metadata names one",
+             n->name, n->type, plain);
+        return NULL;
+    }
+    Pop *p = pop_new(im, n, ops, name);
+    return read_population(im, p, error) ? p : NULL;
+}
+
 static gboolean import_graph(Imp *im, gboolean train, GError **error) {
     if (!check_types(im, im->g, error))
         return FALSE;
@@ -523,10 +569,10 @@ static gboolean import_graph(Imp *im, gboolean train, GError **error) {
         if (role == ROLE_INPUT) {
             input = n;
             const char *nm = oz_nir_meta_text(g->meta, "opzosim_input");
-            if (!read_population(im, pop_new(im, n, model_of(n->type), nm ? nm : n->name), error))
+            if (!new_population(im, n, nm ? nm : n->name, error))
                 return FALSE;
         } else if (role == ROLE_NEURON) {
-            if (!read_population(im, pop_new(im, n, model_of(n->type), n->name), error))
+            if (!new_population(im, n, n->name, error))
                 return FALSE;
         } else if (role == ROLE_OUTPUT) {
             output = n;
@@ -537,8 +583,7 @@ static gboolean import_graph(Imp *im, gboolean train, GError **error) {
     /* The readout, last: the chains into Output give its size; a population straight into
      * Output is a spiking output layer, counted. */
     const char *ro_name = oz_nir_meta_text(g->meta, "opzosim_readout");
-    ro = pop_new(im, output, model_of(output->type), ro_name ? ro_name : "out");
-    if (!read_population(im, ro, error))
+    if (!(ro = new_population(im, output, ro_name ? ro_name : "out", error)))
         return FALSE;
     ro->im.gain = 1.0;
     /* Sections: populations in node order, the readout last, then the projections. */
@@ -619,12 +664,18 @@ static gboolean import_graph(Imp *im, gboolean train, GError **error) {
 
 gboolean oz_nir_import(const char *path, double dt_s, gboolean train, char **sections,
                        GHashTable **tensors, GError **error) {
+    return oz_nir_import_given(path, dt_s, train, NULL, sections, tensors, error);
+}
+
+gboolean oz_nir_import_given(const char *path, double dt_s, gboolean train, GKeyFile *given,
+                             char **sections, GHashTable **tensors, GError **error) {
     g_autoptr(OzNirGraph) g = oz_nir_read(path, error);
     if (!g)
         return FALSE;
     Imp im = {
         .path = path,
         .dt = dt_s,
+        .given = given,
         .g = g,
         .pops = g_ptr_array_new_with_free_func((GDestroyNotify)pop_free),
         .text = g_string_new(NULL),

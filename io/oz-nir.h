@@ -41,3 +41,10 @@ typedef struct {
  * whose output layer spikes refuses. */
 gboolean oz_nir_import(const char *path, double dt_s, gboolean train, char **sections,
                        GHashTable **tensors, GError **error);
+/* oz_nir_import with the scenario as written (given, NULL: none): where several neuron
+ * models claim a node's type (Input: the image input and the spike input of event data),
+ * the population takes the model given's [population NAME] model names, else the one the
+ * node's metadata names (opzosim_model), else the first that is not named_only
+ * (neurons/oz-nir-map.h). */
+gboolean oz_nir_import_given(const char *path, double dt_s, gboolean train, GKeyFile *given,
+                             char **sections, GHashTable **tensors, GError **error);

@@ -461,8 +461,9 @@ static gboolean expand_nir(const OzScenarioCtx *c, GKeyFile *kf, gboolean *expan
     oz__scenario_clear_section(K_NETWORK, &nc);
     g_autofree char *mode = g_key_file_get_string(kf, "run", "mode", NULL);
     g_autofree char *sections = NULL;
-    if (!oz_nir_import(file, nc.nir_dt, g_strcmp0(mode ? g_strstrip(mode) : NULL, "train") == 0,
-                       &sections, NULL, error)) {
+    if (!oz_nir_import_given(file, nc.nir_dt,
+                             g_strcmp0(mode ? g_strstrip(mode) : NULL, "train") == 0, kf, &sections,
+                             NULL, error)) {
         g_prefix_error(error, "%s: [network] from_nir: ", c->path);
         return FALSE;
     }

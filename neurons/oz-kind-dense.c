@@ -398,57 +398,12 @@ static gboolean dense_nir_import(OzNirProjImport *im, GError **error) {
     return TRUE;
 }
 
-/* [Flatten, from a shaped (C,H,W) population: opzosim's order is PyTorch's] → Affine
- * (n_post, n_pre) = (scale·W)ᵀ, folding x = (p/255 − mean)/std into weight/std and
- * −mean/std·ΣW into the target's bias; its bias field holds one value per neuron. */
+/* [Flatten] → Affine (n_post, n_pre) = (scale·W)ᵀ, the normalisation folded in
+ * (oz_nir_export_affine). */
 static gboolean dense_nir_export(OzNirExport *ex, const OzProjection *p, const OzNirLink *link,
                                  GError **error) {
     (void)error;
-    g_autofree char *prev = g_strdup(link->from);
-    const OzPopulation *src = p->pre;
-    if (src->rank == 3) {
-        g_autofree char *fn = g_strconcat(p->name, "_flatten", NULL);
-        OzNirNode *f = oz_nir_node_add(ex->graph, fn, "Flatten");
-        oz_nir_field_scalar(f->fields, "start_dim", OZ_NIR_I64, 0);
-        oz_nir_field_scalar(f->fields, "end_dim", OZ_NIR_I64, -1);
-        double shp[3] = {src->shape[0], src->shape[1], src->shape[2]};
-        gsize three = 3;
-        oz_nir_field_add(f->fields, "input_type/input", OZ_NIR_I64, 1, &three, shp);
-        oz_nir_edge_add(ex->graph, prev, fn);
-        g_free(prev);
-        prev = g_strdup(fn);
-    }
-    const int nin = p->n_pre, nout = p->n_post;
-    const gboolean fold = link->fold;
-    const double mean = link->mean, std = link->std;
-    g_autofree double *w = g_new(double, (gsize)nin *nout);
-    g_autofree double *off = g_new0(double, nout);
-    g_autofree double *eff = g_new(double, p->nw);
-    for (int i = 0; i < nin; i++)
-        for (int o = 0; o < nout; o++) {
-            double v = (double)p->w[(gsize)i * nout + o] * link->scale;
-            eff[(gsize)i * nout + o] = v;
-            w[(gsize)o * nin + i] = fold ? v / std : v;
-            off[o] -= fold ? v * mean / std : 0.0;
-        }
-    double *acc = oz_nir_export_bias(ex, p->post);
-    for (int o = 0; o < nout; o++)
-        acc[o] += off[o];
-    OzNirNode *a = oz_nir_node_add(ex->graph, p->name, "Affine");
-    gsize wd[2] = {(gsize)nout, (gsize)nin};
-    oz_nir_field_add(a->fields, "weight", OZ_NIR_F32, 2, wd, w);
-    /* The bias is filled when every offset is known (oz_nir_export_place_biases). */
-    oz_nir_field_add(a->fields, "bias", OZ_NIR_F32, 1, wd, off);
-    oz_nir_export_bias_slot(ex, p->post, a, nout);
-    if (fold) {
-        gsize od[2] = {(gsize)nin, (gsize)nout};
-        oz_nir_field_add(a->meta, "opzosim_weight", OZ_NIR_F32, 2, od, eff);
-        oz_nir_field_string(a->meta, "opzosim_folded",
-                            "the input normalisation x = (p/255 - mean)/std is folded in: "
-                            "weight/std, bias - mean/std * sum(weight)");
-    }
-    oz_nir_edge_add(ex->graph, prev, p->name);
-    oz_nir_edge_add(ex->graph, p->name, link->to);
+    oz_nir_export_affine(ex, p, link, p->w);
     return TRUE;
 }
 

@@ -22,6 +22,11 @@
  * gather along row i.  SynOps are the synapses reached: Σ over transmitted spikes of the
  * neuron's out-degree (in a dense noisy frame, the spikes are the presynaptic model's
  * clean spikes).  There is no delta path: a spike costs its out-degree, already small.
+ *
+ * NIR (docs/INTEROP.md): exported as the Affine of its dense equivalent, absent synapses
+ * zero, which is lossless (the products are the same: a zero weight adds nothing); NIR has
+ * no sparse connectivity, so the file comes back as a dense projection, and this kind
+ * claims no node.  The dense matrix is built for the export, n_pre × n_post floats.
  */
 #include "neurons/oz-projection.h"
 
@@ -321,6 +326,23 @@ static guint64 sparse_chain_apply(const OzProjection *p, const float *c, const f
     return (guint64)rows * p->nw;
 }
 
+/* The Affine of W with zeros where no synapse is (oz_nir_export_affine). */
+static gboolean sparse_nir_export(OzNirExport *ex, const OzProjection *p, const OzNirLink *link,
+                                  GError **error) {
+    (void)error;
+    const Sparse *s = p->kstate;
+    g_autofree float *w = g_new0(float, MAX((gsize)p->n_pre * (gsize)p->n_post, 1));
+    for (int i = 0; i < p->n_pre; i++)
+        for (gsize k = s->start[i]; k < s->start[i + 1]; k++)
+            w[(gsize)i * p->n_post + s->col[k]] = p->w[k];
+    oz_nir_export_affine(ex, p, link, w);
+    return TRUE;
+}
+
+static const OzKindNir sparse_nir = {
+    .export_chain = sparse_nir_export,
+};
+
 const OzProjectionKindOps oz_projection_kind_sparse = {
     .api_version = OZ_PROJECTION_KIND_API_VERSION,
     .name = "sparse",
@@ -336,4 +358,5 @@ const OzProjectionKindOps oz_projection_kind_sparse = {
     .deliver = sparse_deliver,
     .accumulate = sparse_accumulate,
     .chain_apply = sparse_chain_apply,
+    .nir = &sparse_nir,
 };

@@ -19,6 +19,12 @@
  * frame (depth ticks later) clears those cells only: a step costs O(cells) plus, with the
  * λ-trace, one pass over (B, n).
  *
+ * NIR (docs/INTEROP.md): the population is an Input node of its shape whose metadata says
+ * how the run binned the events (the run's [data] keys as the run log holds them, and T), so
+ * another tool can feed the same frames; events have no normalisation, so nothing is folded
+ * into the first layer.  The image input claims Input too: this model is taken on import
+ * only where the node's metadata or the scenario names it (named_only).
+ *
  * Deliberately not here: reading, binning or choosing the samples (io/oz-dataset-*.c and the
  * run), learning (no surrogate: not learnable), probes (the input is never probed).
  */
@@ -103,6 +109,58 @@ static OzEmits events_emits(const OzPopulation *pop) {
     return OZ_EMITS_SPIKES;
 }
 
+/* What another tool feeds the Input node (the graph's and the node's metadata). */
+static const char events_feed[] =
+    "binned events: at tick t < T, frame t of the sample, a C,H,W tensor (channel = "
+    "polarity, OFF 0, ON 1; cell c*H*W + y*W + x) holding 1 where an event fell in bin t "
+    "(values = binary) or the number of events, at most 255 (values = counts), binned as "
+    "opzosim_bin, opzosim_bin_us, opzosim_stabilise, opzosim_from_first_event say; zeros "
+    "after T; no normalisation";
+
+/* The [data] keys that say how the events were binned, written as metadata opzosim_KEY where
+ * the run logged them: numbers as numbers, choices as text. */
+static const struct {
+    const char *key;
+    gboolean number;
+} events_binning_keys[] = {{"dataset", FALSE}, {"bin", FALSE},       {"bin_us", TRUE},
+                           {"values", FALSE},  {"stabilise", FALSE}, {"from_first_event", FALSE},
+                           {"size", TRUE}};
+
+static char *events_nir_export(OzNirExport *ex, const OzPopulation *pop, GError **error) {
+    (void)error;
+    OzNirNode *n = oz_nir_export_input_node(ex, pop);
+    oz_nir_field_string(n->meta, "opzosim_model", pop->ops->name);
+    oz_nir_field_scalar(n->meta, "opzosim_T", OZ_NIR_I64, ex->ticks);
+    for (gsize k = 0; k < G_N_ELEMENTS(events_binning_keys); k++) {
+        const char *v = oz_nir_export_text(ex, "data", events_binning_keys[k].key);
+        if (!v)
+            continue;
+        g_autofree char *name = g_strconcat("opzosim_", events_binning_keys[k].key, NULL);
+        if (events_binning_keys[k].number)
+            oz_nir_field_scalar(n->meta, name, OZ_NIR_F64, g_ascii_strtod(v, NULL));
+        else
+            oz_nir_field_string(n->meta, name, v);
+    }
+    oz_nir_field_string(n->meta, "opzosim_feed", events_feed);
+    ex->feeds_values = FALSE;
+    ex->encoding = "events";
+    ex->feed = events_feed;
+    return g_strdup("input");
+}
+
+/* The Input node's shape, which the event data set's frames must have (the run checks). */
+static gboolean events_nir_import(OzNirPopImport *im, GError **error) {
+    return oz_nir_import_input_shape(im, error);
+}
+
+static const char *const events_nir_types[] = {"Input", NULL};
+static const OzNeuronNir events_nir = {
+    .node_types = events_nir_types,
+    .named_only = TRUE,
+    .import_node = events_nir_import,
+    .export_node = events_nir_export,
+};
+
 const OzNeuronOps oz_neuron_model_events = {
     .api_version = OZ_NEURON_API_VERSION,
     .name = "events",
@@ -116,4 +174,5 @@ const OzNeuronOps oz_neuron_model_events = {
     .frame_alloc = events_frame_alloc,
     .step = step_events,
     .emits = events_emits,
+    .nir = &events_nir,
 };

@@ -105,29 +105,21 @@ static OzEmits input_emits(const OzPopulation *pop) {
  * first layer; the encoding goes into the graph's metadata. */
 static char *input_nir_export(OzNirExport *ex, const OzPopulation *pop, GError **error) {
     (void)error;
-    OzNirNode *n = oz_nir_node_add(ex->graph, "input", "Input");
-    double shp[OZ_SHAPE_MAX_RANK];
-    for (int d = 0; d < pop->rank; d++)
-        shp[d] = pop->shape[d];
-    gsize rank = (gsize)pop->rank;
-    oz_nir_field_add(n->fields, "shape", OZ_NIR_I64, 1, &rank, shp);
+    oz_nir_export_input_node(ex, pop);
     ex->feeds_values = pop->p.encoding == OZ_ENCODING_CURRENT;
     ex->encoding = ex->feeds_values ? "current" : "bernoulli";
     return g_strdup("input");
 }
 
-/* The Input node's shape; the encoding this project's metadata names (current without). */
+/* The Input node's shape; the encoding this project's metadata names (current without, or
+ * when it names no encoding of this model: a file exported from the spike input of event
+ * data, run on images because the scenario says model = input). */
 static gboolean input_nir_import(OzNirPopImport *im, GError **error) {
-    const OzNirField *sh = oz_nir_need(im->node, "shape", error);
-    if (!sh)
+    if (!oz_nir_import_input_shape(im, error))
         return FALSE;
-    gsize dims[OZ_NIR_RANK_MAX] = {0};
-    int rank = (int)MIN(sh->n, (gsize)OZ_NIR_RANK_MAX);
-    for (int d = 0; d < rank; d++)
-        dims[d] = (gsize)sh->v[d];
-    oz_nir_import_shape(im, dims, rank);
     const char *enc = oz_nir_meta_text(im->graph_meta, "opzosim_encoding");
-    g_string_append_printf(im->keys, "encoding = %s\n", enc ? enc : "current");
+    g_string_append_printf(im->keys, "encoding = %s\n",
+                           g_strcmp0(enc, "bernoulli") == 0 ? "bernoulli" : "current");
     return TRUE;
 }
 

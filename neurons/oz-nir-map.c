@@ -4,6 +4,7 @@
 #include "neurons/oz-nir-map.h"
 
 #include "neurons/oz-neuron.h"
+#include "neurons/oz-projection.h"
 
 #include <string.h>
 
@@ -22,10 +23,15 @@ double *oz_nir_export_bias(OzNirExport *ex, const OzPopulation *pop) {
     return b;
 }
 
+const char *oz_nir_export_text(const OzNirExport *ex, const char *owner, const char *key) {
+    g_autofree char *k = g_strdup_printf("%s\n%s", owner, key);
+    return ex->text ? g_hash_table_lookup(ex->text, k) : NULL;
+}
+
 double oz_nir_export_number(const OzNirExport *ex, const OzPopulation *pop, const char *key,
                             double fallback) {
-    g_autofree char *k = g_strdup_printf("population %s\n%s", pop->name, key);
-    const char *v = ex->text ? g_hash_table_lookup(ex->text, k) : NULL;
+    g_autofree char *owner = g_strdup_printf("population %s", pop->name);
+    const char *v = oz_nir_export_text(ex, owner, key);
     return v ? g_ascii_strtod(v, NULL) : fallback;
 }
 
@@ -85,6 +91,80 @@ void oz_nir_import_shape(OzNirPopImport *im, const gsize *dims, int rank) {
     }
     g_free(im->bias);
     im->bias = g_new0(float, MAX(im->n, 1));
+}
+
+gboolean oz_nir_import_input_shape(OzNirPopImport *im, GError **error) {
+    const OzNirField *sh = oz_nir_need(im->node, "shape", error);
+    if (!sh)
+        return FALSE;
+    gsize dims[OZ_NIR_RANK_MAX] = {0};
+    int rank = (int)MIN(sh->n, (gsize)OZ_NIR_RANK_MAX);
+    for (int d = 0; d < rank; d++)
+        dims[d] = (gsize)sh->v[d];
+    oz_nir_import_shape(im, dims, rank);
+    return TRUE;
+}
+
+OzNirNode *oz_nir_export_input_node(OzNirExport *ex, const OzPopulation *pop) {
+    OzNirNode *n = oz_nir_node_add(ex->graph, "input", "Input");
+    double shp[OZ_SHAPE_MAX_RANK];
+    for (int d = 0; d < pop->rank; d++)
+        shp[d] = pop->shape[d];
+    gsize rank = (gsize)pop->rank;
+    oz_nir_field_add(n->fields, "shape", OZ_NIR_I64, 1, &rank, shp);
+    return n;
+}
+
+/* [Flatten, from a shaped (C,H,W) population: opzosim's order is PyTorch's] → Affine
+ * (n_post, n_pre) = (scale·W)ᵀ, folding x = (p/255 − mean)/std into weight/std and
+ * −mean/std·ΣW into the target's bias; its bias field holds one value per neuron. */
+void oz_nir_export_affine(OzNirExport *ex, const OzProjection *p, const OzNirLink *link,
+                          const float *w_pre_post) {
+    g_autofree char *prev = g_strdup(link->from);
+    const OzPopulation *src = p->pre;
+    if (src->rank == 3) {
+        g_autofree char *fn = g_strconcat(p->name, "_flatten", NULL);
+        OzNirNode *f = oz_nir_node_add(ex->graph, fn, "Flatten");
+        oz_nir_field_scalar(f->fields, "start_dim", OZ_NIR_I64, 0);
+        oz_nir_field_scalar(f->fields, "end_dim", OZ_NIR_I64, -1);
+        double shp[3] = {src->shape[0], src->shape[1], src->shape[2]};
+        gsize three = 3;
+        oz_nir_field_add(f->fields, "input_type/input", OZ_NIR_I64, 1, &three, shp);
+        oz_nir_edge_add(ex->graph, prev, fn);
+        g_free(prev);
+        prev = g_strdup(fn);
+    }
+    const int nin = p->n_pre, nout = p->n_post;
+    const gboolean fold = link->fold;
+    const double mean = link->mean, std = link->std;
+    g_autofree double *w = g_new(double, (gsize)nin *nout);
+    g_autofree double *off = g_new0(double, nout);
+    g_autofree double *eff = g_new(double, (gsize)nin *nout);
+    for (int i = 0; i < nin; i++)
+        for (int o = 0; o < nout; o++) {
+            double v = (double)w_pre_post[(gsize)i * nout + o] * link->scale;
+            eff[(gsize)i * nout + o] = v;
+            w[(gsize)o * nin + i] = fold ? v / std : v;
+            off[o] -= fold ? v * mean / std : 0.0;
+        }
+    double *acc = oz_nir_export_bias(ex, p->post);
+    for (int o = 0; o < nout; o++)
+        acc[o] += off[o];
+    OzNirNode *a = oz_nir_node_add(ex->graph, p->name, "Affine");
+    gsize wd[2] = {(gsize)nout, (gsize)nin};
+    oz_nir_field_add(a->fields, "weight", OZ_NIR_F32, 2, wd, w);
+    /* The bias is filled when every offset is known (oz_nir_export_place_biases). */
+    oz_nir_field_add(a->fields, "bias", OZ_NIR_F32, 1, wd, off);
+    oz_nir_export_bias_slot(ex, p->post, a, nout);
+    if (fold) {
+        gsize od[2] = {(gsize)nin, (gsize)nout};
+        oz_nir_field_add(a->meta, "opzosim_weight", OZ_NIR_F32, 2, od, eff);
+        oz_nir_field_string(a->meta, "opzosim_folded",
+                            "the input normalisation x = (p/255 - mean)/std is folded in: "
+                            "weight/std, bias - mean/std * sum(weight)");
+    }
+    oz_nir_edge_add(ex->graph, prev, p->name);
+    oz_nir_edge_add(ex->graph, p->name, link->to);
 }
 
 static gboolean fill_slot(const BiasSlot *s, const double *b, int n, gboolean check) {

@@ -38,6 +38,9 @@ typedef struct {
     GPtrArray *slots;       /* bias slots offered by kinds, in projection order */
     GHashTable *node_names; /* OzPopulation* → char*: the node a population is */
     GHashTable *text;       /* "OWNER\nKEY" → the parameter's value as the run log holds it */
+    int ticks;              /* T, the run's input ticks ([run] ticks) */
+    const char *feed;       /* what to feed the Input, for the graph's metadata, set by the
+                             * source model (static); NULL: the exporter says it for values */
 } OzNirExport;
 
 /* What a kind's export_chain gets for one projection. */
@@ -57,6 +60,9 @@ double *oz_nir_export_bias(OzNirExport *ex, const OzPopulation *pop);
  * value was stored), or fallback when the log has none. */
 double oz_nir_export_number(const OzNirExport *ex, const OzPopulation *pop, const char *key,
                             double fallback);
+/* A parameter's value as the run log holds it (owner "data", "population NAME", …), or
+ * NULL.  (transfer none) */
+const char *oz_nir_export_text(const OzNirExport *ex, const char *owner, const char *key);
 /* The node name population pop was exported as.  (transfer none) */
 const char *oz_nir_export_node(const OzNirExport *ex, const OzPopulation *pop);
 /* A kind offers node's field `bias` for post's bias: one value per group of
@@ -65,6 +71,14 @@ void oz_nir_export_bias_slot(OzNirExport *ex, const OzPopulation *post, OzNirNod
                              int groups);
 /* Marks pop as having a reset NIR cannot express (the export warns, naming it). */
 void oz_nir_export_soft(OzNirExport *ex, const OzPopulation *pop);
+/* The Affine of projection p, whose weights are w_pre_post (n_pre, n_post) in the dense
+ * layout: a Flatten before it when the source is shaped (C,H,W) (opzosim's order is
+ * PyTorch's), weight (n_post, n_pre) = (link->scale·W)ᵀ, the normalisation folded in when
+ * link->fold (weight/std, −mean/std·ΣW onto the target's bias, the unfolded weights as
+ * opzosim_weight), its bias offered as a slot of one value per neuron; edges from link->from
+ * to link->to.  For the kinds whose projection is a matrix (dense, sparse). */
+void oz_nir_export_affine(OzNirExport *ex, const OzProjection *p, const OzNirLink *link,
+                          const float *w_pre_post);
 /* A per-neuron field of pop's shape, every entry v (float64). */
 void oz_nir_per_neuron(GPtrArray *fields, const char *name, const OzPopulation *pop, double v);
 /* An int64 pair field (a, b). */
@@ -112,14 +126,25 @@ typedef struct {
 /* Sets the population's shape from a NIR shape (rank 1, 2 (H, W: one channel) or 3) and
  * allocates its bias. */
 void oz_nir_import_shape(OzNirPopImport *im, const gsize *dims, int rank);
+/* The shape of an Input node (its `shape` field) as the population's, for a source model. */
+gboolean oz_nir_import_input_shape(OzNirPopImport *im, GError **error);
+/* An Input node named `input` with pop's shape (C,H,W or N), for a source model.
+ * (transfer none: the graph's) */
+OzNirNode *oz_nir_export_input_node(OzNirExport *ex, const OzPopulation *pop);
 
 /* ---- The slots ---- */
 
 /* OzNeuronOps.nir.  Every callback is optional. */
 typedef struct {
     /* NIR node types the model builds a population from, NULL-terminated (NULL: none).
-     * The source model claims Input, the readout Output. */
+     * The source models claim Input, the readout Output. */
     const char *const *node_types;
+    /* Where several models claim a node type, the importer takes the one the scenario's
+     * [population NAME] model names, else the one the node's metadata names
+     * (opzosim_model), else the first in the registry without this flag: a model with it
+     * (the spike input of event data, which shares Input with the image input) is taken
+     * only when named. */
+    gboolean named_only;
     /* Reads im->node: shape, keys, gain, bias.  Errors name the node (not the file). */
     gboolean (*import_node)(OzNirPopImport *im, GError **error);
     /* Adds pop's node(s) to ex->graph and returns the name of the node projections

@@ -10,7 +10,8 @@
  * projection's nodes, the link a kind gets (the source's output scale, and whether to fold
  * the input normalisation x = (p/255 − mean)/std into it: a current-encoded input of a
  * normalised run), where biases land (oz_nir_export_place_biases) and the graph's metadata
- * (encoding, T, dt, the normalisation, the decision rule).
+ * (encoding, T, dt, the normalisation, what to feed — the source model's words when it gives
+ * them —, the decision rule).
  */
 #include "sim/oz-export.h"
 
@@ -29,6 +30,7 @@ typedef struct {
     gint64 run;
     int epoch;
     double dt;
+    gint64 seed; /* the run's seed: a kind that draws its structure (sparse) draws it again */
     GKeyFile *kf;
     GPtrArray *pops;  /* of OzPopulation*, owned, in the run log's order */
     GPtrArray *projs; /* of OzProjection*, owned */
@@ -237,6 +239,7 @@ static gboolean add_projection(Ex *ex, const char *name, const char *from, const
         .delay_ticks = delay,
         .kind = kind,
         .kind_params = kp,
+        .seed = ex->seed,
         .weight_standardization = strcmp(ws, "true") == 0,
     };
     OzProjection *p = oz_projection_new(name, pre, post, &pp);
@@ -338,13 +341,15 @@ static gboolean build(Ex *ex, OzNirGraph *g, char **soft, GError **error) {
     g_autoptr(GHashTable) names =
         g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
     g_autoptr(GPtrArray) slots = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *ticks = scenario_value(ex, "run", "ticks", "6");
     OzNirExport nx = {.graph = g,
                       .dt = ex->dt,
                       .soft = softs,
                       .bias = bias,
                       .slots = slots,
                       .node_names = names,
-                      .text = ex->text};
+                      .text = ex->text,
+                      .ticks = atoi(ticks)};
     /* Every population's NIR bias starts as its bias b; kinds add folded offsets. */
     for (guint i = 0; i < ex->pops->len; i++) {
         OzPopulation *p = g_ptr_array_index(ex->pops, i);
@@ -370,18 +375,18 @@ static gboolean build(Ex *ex, OzNirGraph *g, char **soft, GError **error) {
     /* What NIR has no field for. */
     double mean = 0, std = 1;
     gboolean fold = folds(ex, &nx, &mean, &std);
-    g_autofree char *ticks = scenario_value(ex, "run", "ticks", "6");
     GPtrArray *m = g->meta;
     oz_nir_field_string(m, "opzosim_version", OZ_VERSION);
     oz_nir_field_string(m, "opzosim_input", ex->input->name);
     oz_nir_field_string(m, "opzosim_readout", ex->readout->name);
     oz_nir_field_string(m, "opzosim_encoding", nx.encoding ? nx.encoding : "current");
-    oz_nir_field_scalar(m, "opzosim_T", OZ_NIR_I64, g_ascii_strtod(ticks, NULL));
+    oz_nir_field_scalar(m, "opzosim_T", OZ_NIR_I64, nx.ticks);
     oz_nir_field_scalar(m, "opzosim_dt", OZ_NIR_F64, ex->dt);
     oz_nir_field_string(m, "opzosim_input_scale",
-                        fold ? "feed x = pixel/255; the normalisation is folded into the first "
-                               "layer"
-                             : "feed x = pixel/255 (no normalisation)");
+                        nx.feed ? nx.feed
+                        : fold  ? "feed x = pixel/255; the normalisation is folded into the "
+                                  "first layer"
+                                : "feed x = pixel/255 (no normalisation)");
     oz_nir_field_scalar(m, "opzosim_normalize", OZ_NIR_I64, fold ? 1 : 0);
     oz_nir_field_scalar(m, "opzosim_mean", OZ_NIR_F64, mean);
     oz_nir_field_scalar(m, "opzosim_std", OZ_NIR_F64, std);
@@ -419,11 +424,13 @@ gboolean oz_export_nir(sqlite3 *db, const OzExportOptions *opt, const char *out_
     sqlite3_finalize(st);
     st = NULL;
     g_autofree char *text = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT scenario FROM runs WHERE id = ?", -1, &st, NULL) ==
+    if (sqlite3_prepare_v2(db, "SELECT scenario, seed FROM runs WHERE id = ?", -1, &st, NULL) ==
         SQLITE_OK) {
         sqlite3_bind_int64(st, 1, ex.run);
-        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
             text = g_strdup((const char *)sqlite3_column_text(st, 0));
+            ex.seed = sqlite3_column_int64(st, 1);
+        }
     }
     sqlite3_finalize(st);
     if (!text || ex.epoch < 0)

@@ -11,7 +11,8 @@ onto neuron 1, weight 0.5; snnTorch's RLeaky layout).  sinabs.nir is a convoluti
 network as Sinabs writes one (sinabs() says what).  nested.nir is snn.nir with lif1 inside
 a nested graph (NIRGraph `lif1` holding input, lif, output).  cuba.nir and
 cuba-recurrent.nir are CubaLIF networks (cuba() says what); the recurrent one is the NIR
-paper's example in snnTorch's RSynaptic layout, a nested graph.  Usage: nir-files.py DIR
+paper's example in snnTorch's RSynaptic layout, a nested graph.  events.nir is a network for
+N-MNIST frames as another tool would write one (events() says what).  Usage: nir-files.py DIR
 
 nir-files.py --strip FILE removes every metadata group from FILE: what a tool that knows
 nothing of opzosim's metadata sees.
@@ -171,6 +172,30 @@ def sinabs(path):
     write(path, ns, [[a, b] for a, b in zip(order, order[1:])])
 
 
+def events(path):
+    """Input (2, 34, 34) -> Flatten -> Affine fc1 (8, 2312) -> LIF lif1 -> Affine fc2 (10, 8)
+    -> Output, no metadata.  fc1's weights are k/8 with k drawn uniformly from -3..3 (seed 5)
+    and its bias is k/8 from 0..2, so every sum is exact in float32 whatever its order; lif1:
+    tau = 2e-4 s, r = 2 (lambda 0.5, gain 1 at dt = 1e-4; float64, so that tau is exactly
+    twice dt), v_threshold 1, v_reset 0.  fc2 is the identity on the first 8 classes."""
+    rng = np.random.default_rng(5)
+    n = 8
+    fc2 = np.zeros((10, n), dtype=F)
+    fc2[:n, :n] = np.eye(n, dtype=F)
+    ns = {
+        "input": {"type": "Input", "shape": np.array([2, 34, 34], dtype=np.int64)},
+        "flat": {"type": "Flatten", "start_dim": np.int64(0), "end_dim": np.int64(-1)},
+        "fc1": {"type": "Affine", "weight": (rng.integers(-3, 4, (n, 2 * 34 * 34)) / 8).astype(F),
+                "bias": (rng.integers(0, 3, n) / 8).astype(F)},
+        "lif1": {"type": "LIF", "tau": np.full(n, 2e-4), "r": np.full(n, 2.0),
+                 "v_leak": np.zeros(n), "v_threshold": np.ones(n), "v_reset": np.zeros(n)},
+        "fc2": {"type": "Affine", "weight": fc2, "bias": np.zeros(10, dtype=F)},
+        "output": {"type": "Output", "shape": np.array([10], dtype=np.int64)},
+    }
+    order = ["input", "flat", "fc1", "lif1", "fc2", "output"]
+    write(path, ns, [[a, b] for a, b in zip(order, order[1:])])
+
+
 def strip(path):
     with h5py.File(path, "r+") as f:
         found = []
@@ -209,6 +234,7 @@ def main():
     ns["lif1"] = ("graph", sub, [["input", "lif"], ["lif", "output"]])
     write(d + "/nested.nir", ns, EDGES)
     cuba(d)
+    events(d + "/events.nir")
     with open(d + "/not-hdf5.nir", "w") as f:
         f.write("this is not an HDF5 file\n")
 
