@@ -7,7 +7,7 @@
 static const OzParamSpec dfa_params[] = {
     {"dfa_fan", OZ_PARAM_ENUM, offsetof(OzLearnParams, dfa_fan_n), 0, 0, "m|n", "m",
      "DFA's B ~ N(0, 2/fan): fan = outputs m or layer width n"},
-    {NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
 const OzRuleOps oz_rule_dfa_ops = {

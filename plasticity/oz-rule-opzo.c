@@ -22,7 +22,7 @@ static const OzParamSpec opzo_params[] = {
      "OPZO: M gathers the batch mean or the batch sum of zõᵀ"},
     {"m_cadence", OZ_PARAM_ENUM, offsetof(OzLearnParams, m_per_window), 0, 0, "tick|window",
      "tick", "OPZO: update M every tick, or once per window with Σ_t zõᵀ (used from the next window)"},
-    {NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
 const OzRuleOps oz_rule_opzo_ops = {
