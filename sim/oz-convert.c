@@ -332,7 +332,8 @@ static gpointer worker(gpointer data) {
     return NULL;
 }
 
-static void format_eta(double s, char *buf, gsize n) {
+/* Seconds as the progress lines print them: 1h05m, 3m07s, 42s, or ? (unknown). */
+void oz_format_eta(double s, char *buf, gsize n) {
     if (s < 0 || s > 1e7)
         g_strlcpy(buf, "?", n);
     else if (s >= 3600)
@@ -355,7 +356,7 @@ static void wait_progress(Job *job, gboolean quiet) {
         if (!quiet && (finished || now - last_print >= (tty ? 0.5 : 30.0))) {
             double rate = now > start ? done / (now - start) : 0;
             char eta[32];
-            format_eta(rate > 0 ? (job->total - done) / rate : -1, eta, sizeof eta);
+            oz_format_eta(rate > 0 ? (job->total - done) / rate : -1, eta, sizeof eta);
             fprintf(stderr, "%s[convert] %d/%d recordings  %.0f recordings/s  ETA %s%s",
                     tty ? "\r\033[K" : "", done, job->total, rate, eta,
                     tty && !finished ? "" : "\n");

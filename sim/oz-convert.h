@@ -19,3 +19,6 @@ typedef enum {
  * other error goes to report, which prints it and returns its exit code.  Returns the exit
  * code. */
 int oz_convert_main(int argc, char **argv, int (*report)(const GError *error));
+/* Seconds as the progress lines print them: 1h05m, 3m07s, 42s, or ? (unknown, s < 0). */
+void oz_format_eta(double s, char *buf, gsize n);
+

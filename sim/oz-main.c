@@ -75,17 +75,6 @@ static double now_s(void) {
     return (double)g_get_monotonic_time() / 1e6;
 }
 
-static void format_eta(double s, char *buf, gsize n) {
-    if (s < 0 || s > 1e7)
-        g_strlcpy(buf, "?", n);
-    else if (s >= 3600)
-        g_snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
-    else if (s >= 60)
-        g_snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)s % 60);
-    else
-        g_snprintf(buf, n, "%.0fs", s);
-}
-
 static void progress(App *app, gboolean final) {
     if (app->quiet)
         return;
@@ -101,7 +90,7 @@ static void progress(App *app, gboolean final) {
     const OzPhase *ph = oz_run_current_phase(run);
     char eta[32];
     double left = (double)(run->samples_total - run->samples_done);
-    format_eta(app->rate > 0 ? left / app->rate : -1, eta, sizeof eta);
+    oz_format_eta(app->rate > 0 ? left / app->rate : -1, eta, sizeof eta);
     g_autofree char *line = g_strdup_printf(
         "%s%s epoch %d/%d  %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT " samples  %.0f samples/s  "
         "acc %.2f%%  ETA %s",
