@@ -97,28 +97,35 @@ static gboolean nmnist_configure(gconstpointer params, gboolean train, const cha
     return TRUE;
 }
 
-/* Keeps the first `limit` files of the folder layout taking each class in turn (the list is
- * in label order, name order inside a label), so a limited set keeps every class. */
+/* Keeps `limit` files of the folder layout taking each class in turn: the first file of class
+ * 0, of class 1, …, then the second of each, so a limited set keeps every class.  The list is
+ * in sample-number order across classes (oz_nmnist_list_dir); each class's files are taken in
+ * that order, each with its own label. */
 static void limit_by_class(OzEventFileList *l, int limit) {
     if (limit <= 0 || (gsize)limit >= l->n)
         return;
-    gsize count[256] = {0}, start[257] = {0}, taken[256] = {0};
+    gsize count[256] = {0}, start[257] = {0}, filled[256] = {0}, taken[256] = {0};
     for (gsize i = 0; i < l->n; i++)
         count[l->labels[i]]++;
     for (int c = 0; c < 256; c++)
         start[c + 1] = start[c] + count[c];
+    /* by_class[start[c] …]: the positions in the list of class c's files, in list order. */
+    gsize *by_class = g_new(gsize, l->n);
+    for (gsize i = 0; i < l->n; i++)
+        by_class[start[l->labels[i]] + filled[l->labels[i]]++] = i;
     char **paths = g_new0(char *, (gsize)limit + 1);
     guint8 *labels = g_new0(guint8, (gsize)limit);
     gsize kept = 0;
     while (kept < (gsize)limit) {
         for (int c = 0; c < 256 && kept < (gsize)limit; c++) {
-            if (start[c] + taken[c] >= start[c + 1])
+            if (taken[c] >= count[c])
                 continue;
-            gsize at = start[c] + taken[c]++;
+            gsize at = by_class[start[c] + taken[c]++];
             paths[kept] = g_strdup(l->paths[at]);
-            labels[kept++] = (guint8)c;
+            labels[kept++] = l->labels[at];
         }
     }
+    g_free(by_class);
     OzEventFileList kept_list = {paths, labels, kept};
     oz_event_file_list_clear(l);
     *l = kept_list;

@@ -1,6 +1,7 @@
 /* Event-camera input (io/oz-events.h): the N-MNIST reader, writer and layouts, the AEDAT 3.1
  * reader and DVS-Gesture lists, and binning, each on small recordings the tests write
  * themselves; every expected event, frame and byte offset is worked out by hand here. */
+#include "io/oz-dataset.h"
 #include "io/oz-events.h"
 #include "oz-test-util.h"
 
@@ -238,6 +239,46 @@ Test(events, nmnist_list_dir_orders_by_sample_number_across_classes) {
     cr_assert_not(oz_nmnist_list_dir(train, 0, &l, &err));
     cr_assert(strstr(err->message, seven), "names the missing class folder: %s", err->message);
     g_clear_error(&err);
+}
+
+static void assert_sample(const OzSpikeSet *set, gsize s, const char *want);
+
+/* train_limit with the folder layout: the list is in sample-number order across classes, and
+ * the limited set takes each class in turn; every kept recording must keep its own label.
+ * Each recording holds one event whose x is its class and whose y is its sample number. */
+Test(events, a_limited_folder_layout_keeps_each_recording_with_its_own_label) {
+    const struct {
+        int label, number;
+    } files[] = {{1, 1}, {0, 2}, {0, 3}, {1, 4}, {2, 5}, {0, 6}};
+    for (int c = 0; c < 10; c++) {
+        g_autofree char *cdir = g_strdup_printf("%s/Train/%d", dir, c);
+        cr_assert_eq(g_mkdir_with_parents(cdir, 0755), 0);
+    }
+    for (gsize i = 0; i < G_N_ELEMENTS(files); i++) {
+        g_autoptr(GByteArray) b = g_byte_array_new();
+        rec(b, (guint)files[i].label, (guint)files[i].number, 1, 0);
+        g_autofree char *name =
+            g_strdup_printf("Train/%d/%05d.bin", files[i].label, files[i].number);
+        g_free(write_bytes(name, b->data, b->len));
+    }
+    const char *keys[] = {"dir", NULL}, *values[] = {dir, NULL};
+    /* Limit 4: one of each class in turn (class 0's 2, class 1's 1, class 2's 5), then class
+     * 0's next (3). */
+    const int want_number[] = {2, 1, 5, 3}, want_label[] = {0, 1, 2, 0};
+    OzDatasetRequest req = {.split = OZ_SPLIT_TRAIN, .classes = 10, .limit = 4, .ticks = 2};
+    OzDataset set = {0};
+    GError *err = NULL;
+    cr_assert(oz_dataset_load(oz_dataset_lookup("nmnist"), keys, values, &req, &set, &err),
+              "%s", err ? err->message : "");
+    cr_assert_eq(set.n, 4);
+    for (int s = 0; s < 4; s++) {
+        /* Tick 0 holds the one event: cell = 34·34 (ON) + 34·y + x. */
+        guint cell = 34 * 34 + 34 * (guint)want_number[s] + (guint)want_label[s];
+        g_autofree char *want = g_strdup_printf("%u|", cell);
+        cr_assert_eq(set.labels[s], want_label[s], "sample %d's label", s);
+        assert_sample(&set.spikes, (gsize)s, want);
+    }
+    oz_dataset_clear(&set);
 }
 
 Test(events, nmnist_list_file_reads_ids_and_labels_beside_it) {
