@@ -1,30 +1,45 @@
 #!/usr/bin/env bash
-# scripts/hardware-study.sh [OUTDIR] — the study of docs/HARDWARE.md: a BP-pretrained MNIST
-# FC net deployed on chips ([hardware], scenarios/hardware/*.ini) at three levels each, then
-# fine-tuned on each chip with every rule; writes OUTDIR/table.md (default runs/hardware).
+# scripts/hardware-study.sh [OUTDIR] — the study of docs/HARDWARE.md: a BP-pretrained FC net
+# (MNIST, or N-MNIST with HW_DATASET=nmnist) deployed on chips ([hardware],
+# scenarios/hardware/*.ini) at three levels each, then fine-tuned on each chip with every rule;
+# writes OUTDIR/table.md (default runs/hardware) and, per chip, OUTDIR/CHIP.png (accuracy
+# against the chip's level, one line per rule, from `opzosim plot --what levels`).
 #
 # Steps, each skipped when its result is already in OUTDIR (so a stopped study continues):
-#   1. split: the training set into fit (the first 50000) and held-out (the last 10000) IDX
-#      files, OUTDIR/split/;
-#   2. pretrain: scenarios/paper/mnist-fc-bp.ini on fit for HW_PRETRAIN_EPOCHS (20);
+#   1. split: the training set into fit (the first 50000) and held-out (the last 10000):
+#      IDX files for MNIST, folders of symbolic links for N-MNIST (OUTDIR/split/);
+#   2. pretrain: scenarios/paper/DATASET-fc-bp.ini on fit for HW_PRETRAIN_EPOCHS (20), or
+#      HW_PRETRAINED=PATH[:RUN[:EPOCH]], an existing checkpoint (then fit is the whole
+#      training set, which that net was trained on);
 #   3. levels: `opzosim eval --set hardware.…` of the pretrained net at candidate levels of
 #      each chip; per chip the candidates whose deployment loss is closest to 5, 10 and 20
-#      points are its three levels (OUTDIR/levels.tsv);
+#      points are its three levels (OUTDIR/levels.tsv; a level that is closest for two targets
+#      is run once); each chosen level is also logged as a test-only run `deploy-CHIP-LOSS`
+#      (run.mode = infer) in OUTDIR/finetune.sqlite, for the figure;
 #   4. lr: per rule, HW_SEARCH_EPOCHS (1) of fine-tuning on the strongest noise-probe level at
 #      each of HW_LRS, scored on the held-out part; the best lr per rule (OUTDIR/lr.tsv) —
-#      the same budget for every rule;
-#   5. fine-tune: every chip × level × rule for HW_FINETUNE_EPOCHS (5), tested on MNIST's
-#      test set on the same chip (OUTDIR/finetune.sqlite), and the table.
-# Environment: HW_DATA (data/mnist), HW_THREADS (2), HW_RULES ("opzo dfa dkp zo bp
-# bp-exact"; bp-exact is BP given the true chip, a reference only), HW_CHIPS ("noise-probe
-# noise-own mismatch lowbit combined"), HW_PRETRAIN_EPOCHS, HW_FINETUNE_EPOCHS,
-# HW_SEARCH_EPOCHS, HW_LRS ("3e-6 1e-5 3e-5 1e-4 3e-4"), HW_FIT_LIMIT and HW_TEST_LIMIT
-# (0: all 50000 and all 10000; smaller numbers for a quick demonstration), HW_PRETRAIN_LIMIT
-# (the pretraining's own train_limit; default HW_FIT_LIMIT).
+#      the same budget for every rule; or HW_LRFILE, the lr.tsv of an earlier study;
+#   5. fine-tune: every chip × level × rule for HW_FINETUNE_EPOCHS (5), tested on the test set
+#      on the same chip (OUTDIR/finetune.sqlite), the table and the figures.
+# Environment: HW_DATASET (mnist | nmnist), HW_DATA (data/mnist or data/nmnist), HW_THREADS
+# (2), HW_RULES ("opzo dfa dkp zo bp bp-exact"; bp-exact is BP given the true chip, a reference
+# only), HW_CHIPS ("noise-probe noise-own mismatch lowbit combined"), HW_PRETRAIN_EPOCHS,
+# HW_PRETRAINED, HW_FINETUNE_EPOCHS, HW_SEARCH_EPOCHS, HW_LRS ("3e-6 1e-5 3e-5 1e-4 3e-4"),
+# HW_LRFILE, HW_FIT_LIMIT and HW_TEST_LIMIT (0: the whole fit and test sets; smaller numbers
+# for a quick demonstration or a cheaper N-MNIST study), HW_PRETRAIN_LIMIT (the pretraining's
+# own train_limit; default HW_FIT_LIMIT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs/hardware}
-data=${HW_DATA:-data/mnist}
+dataset=${HW_DATASET:-mnist}
+case $dataset in
+  mnist) prefix= ;;
+  nmnist) prefix=nmnist- ;;
+  *) echo "HW_DATASET: mnist or nmnist, not '$dataset'" >&2; exit 2 ;;
+esac
+data=${HW_DATA:-data/$dataset}
+pretrained=${HW_PRETRAINED:-}
+lr_given=${HW_LRFILE:-}
 threads=${HW_THREADS:-2}
 rules=${HW_RULES:-opzo dfa dkp zo bp bp-exact}
 chips=${HW_CHIPS:-noise-probe noise-own mismatch lowbit combined}
@@ -44,13 +59,16 @@ mkdir -p "$out/split"
 candidates() {
   case $1 in
     noise-probe | noise-own)
-      for s in 0.1 0.2 0.3 0.5 0.7 1.0 1.5 2.0 2.5 3.0 4.0; do echo "neuron_noise=$s"; done ;;
+      for s in 0.1 0.3 0.5 0.7 1.0 1.25 1.5 1.6 1.7 1.8 1.9 2.0 2.1 2.2 2.3 2.4 2.5 2.75 3.0 \
+               3.5 4.0 5.0 6.0; do echo "neuron_noise=$s"; done ;;
     mismatch)
-      for s in 0.1 0.2 0.3 0.5 0.7 1.0 1.5 2.0; do echo "weight_mismatch=$s"; done ;;
-    lowbit)
+      for s in 0.1 0.3 0.5 0.7 0.8 0.9 1.0 1.05 1.1 1.15 1.2 1.25 1.3 1.4 1.5 2.0; do
+        echo "weight_mismatch=$s"
+      done ;;
+    lowbit) # Integer bits only: the loss jumps from one to the next (docs/HARDWARE.md).
       for b in 8 6 5 4 3 2; do echo "weight_bits=$b"; done ;;
     combined)
-      for s in 0.05 0.1 0.15 0.2 0.3 0.4 0.5; do
+      for s in 0.1 0.2 0.3 0.4 0.5 0.55 0.6 0.65 0.7 0.75 0.8 0.85 0.9; do
         echo "weight_bits=4+weight_mismatch=$s+threshold_mismatch=$s+spike_drop=$s"
       done ;;
   esac
@@ -71,7 +89,8 @@ noise_is_probe() { [ "$1" = noise-probe ] && echo true || echo false; }
 
 # 1. The split: fit = the first 50000 training samples, held-out = the last 10000.
 if [ ! -f "$out/split/done" ]; then
-  python3 - "$data" "$out/split" <<'PY'
+  if [ "$dataset" = mnist ]; then
+    python3 - "$data" "$out/split" <<'PY'
 import struct, sys
 src, dst = sys.argv[1], sys.argv[2]
 def read(name):
@@ -88,24 +107,54 @@ for kind, per in (("images-idx3", 784), ("labels-idx1", 1)):
     write(f"fit-{kind}-ubyte", magic, (50000,) + dims[1:], body[:50000 * per])
     write(f"held-{kind}-ubyte", magic, (10000,) + dims[1:], body[50000 * per:])
 PY
+  else
+    # N-MNIST's Train/D/NNNNN.bin are numbered by training image (1 … 60000): fit-test/ has
+    # Train = the first 50000 and the real Test, fit-held/ Train = the same and Test = the
+    # last 10000; all symbolic links to the recordings.
+    python3 - "$data" "$out/split" <<'PY'
+import os, sys
+src, dst = os.path.abspath(sys.argv[1]), sys.argv[2]
+n = 0
+for d in range(10):
+    for tree in ("fit-test/Train", "fit-held/Train", "fit-held/Test"):
+        os.makedirs(f"{dst}/{tree}/{d}", exist_ok=True)
+    for f in os.listdir(f"{src}/Train/{d}"):
+        if not f.endswith(".bin"):
+            continue
+        held = int(f[:-4]) > 50000
+        for tree in (("fit-held/Test",) if held else ("fit-test/Train", "fit-held/Train")):
+            os.symlink(f"{src}/Train/{d}/{f}", f"{dst}/{tree}/{d}/{f}")
+        n += 1
+assert n == 60000, f"{src}/Train holds {n} recordings, not 60000"
+os.symlink(f"{src}/Test", f"{dst}/fit-test/Test")
+PY
+  fi
   touch "$out/split/done"
 fi
 split=$(cd "$out/split" && pwd)
-testdir=$(cd "$data" && pwd)
-# The fit set for training and MNIST's test set for testing (step 2 and 5), or the held-out
-# part for testing (step 4).
-on_test=(--set data.dataset=idx --set "data.train_images=$split/fit-images-idx3-ubyte"
-         --set "data.train_labels=$split/fit-labels-idx1-ubyte"
-         --set "data.test_images=$testdir/t10k-images-idx3-ubyte"
-         --set "data.test_labels=$testdir/t10k-labels-idx1-ubyte"
-         --set data.train_limit="$fit_limit" --set data.test_limit="$test_limit"
-         --set record.spike_samples=0)
-on_held=(--set data.dataset=idx --set "data.train_images=$split/fit-images-idx3-ubyte"
-         --set "data.train_labels=$split/fit-labels-idx1-ubyte"
-         --set "data.test_images=$split/held-images-idx3-ubyte"
-         --set "data.test_labels=$split/held-labels-idx1-ubyte"
-         --set data.train_limit="$fit_limit" --set data.test_limit="$test_limit"
-         --set record.spike_samples=0)
+datadir=$(cd "$data" && pwd)
+# The fit set for training and the test set for testing (step 2 and 5), or the held-out part
+# for testing (step 4).  A given pretrained net was trained on the whole training set: it is
+# fine-tuned on the whole set too (its held-out part is then not unseen: say so with the
+# learning rates, or give HW_LRFILE).
+if [ "$dataset" = mnist ]; then
+  on_test=(--set data.dataset=idx --set "data.train_images=$split/fit-images-idx3-ubyte"
+           --set "data.train_labels=$split/fit-labels-idx1-ubyte"
+           --set "data.test_images=$datadir/t10k-images-idx3-ubyte"
+           --set "data.test_labels=$datadir/t10k-labels-idx1-ubyte")
+  on_held=(--set data.dataset=idx --set "data.train_images=$split/fit-images-idx3-ubyte"
+           --set "data.train_labels=$split/fit-labels-idx1-ubyte"
+           --set "data.test_images=$split/held-images-idx3-ubyte"
+           --set "data.test_labels=$split/held-labels-idx1-ubyte")
+else
+  if [ -n "$pretrained" ]; then on_test=(--set "data.dir=$datadir")
+  else on_test=(--set "data.dir=$split/fit-test"); fi
+  on_held=(--set "data.dir=$split/fit-held")
+fi
+limits=(--set data.train_limit="$fit_limit" --set data.test_limit="$test_limit"
+        --set record.spike_samples=0)
+on_test+=("${limits[@]}")
+on_held+=("${limits[@]}")
 finished() { # db run-name
   [ -f "$1" ] && [ "$(sqlite3 "$1" "select count(*) from runs where name = '$2' and status = 'finished'" 2>/dev/null || echo 0)" -gt 0 ]
 }
@@ -115,14 +164,29 @@ last_test() { # db run-name → the last epoch's test accuracy, %
     order by r.id desc, e.epoch desc limit 1"
 }
 
-# 2. Pretrain with BP in the ideal simulation.
-pre=$out/pretrain.sqlite
-if ! finished "$pre" pretrain; then
-  $bin run scenarios/paper/mnist-fc-bp.ini --db "$pre" --quiet --threads "$threads" \
-    --set run.name=pretrain --set run.epochs="$pre_epochs" "${on_test[@]}" \
-    --set data.train_limit="$pre_limit"
+# 2. Pretrain with BP in the ideal simulation (or take the given pretrained net).
+if [ -n "$pretrained" ]; then
+  IFS=: read -r pre pre_run pre_epoch <<< "$pretrained"
+  [ -f "$pre" ] || { echo "HW_PRETRAINED: no run log $pre" >&2; exit 2; }
+  init=$pretrained
+  evalsel=()
+  [ -z "$pre_run" ] || evalsel+=(--run "$pre_run")
+  [ -z "$pre_epoch" ] || evalsel+=(--epoch "$pre_epoch")
+  [ -f "$out/ideal.txt" ] ||
+    $bin eval --db "$pre" "${evalsel[@]}" --threads "$threads" |
+      sed -n 's/.*test accuracy \([0-9.]*\)%.*/\1/p' > "$out/ideal.txt"
+  ideal=$(cat "$out/ideal.txt")
+else
+  pre=$out/pretrain.sqlite
+  init=$pre
+  evalsel=()
+  if ! finished "$pre" pretrain; then
+    $bin run "scenarios/paper/${dataset}-fc-bp.ini" --db "$pre" --quiet --threads "$threads" \
+      --set run.name=pretrain --set run.epochs="$pre_epochs" "${on_test[@]}" \
+      --set data.train_limit="$pre_limit"
+  fi
+  ideal=$(last_test "$pre" pretrain)
 fi
-ideal=$(last_test "$pre" pretrain)
 echo "pretrained (ideal simulation): $ideal %"
 
 # 3. Deployment cost of each candidate level; three levels per chip.
@@ -132,7 +196,7 @@ if [ ! -f "$levels" ]; then
   for chip in $chips; do
     for c in $(candidates "$chip"); do
       mapfile -t sets < <(level_sets "$c")
-      acc=$($bin eval --db "$pre" --threads "$threads" "${sets[@]}" \
+      acc=$($bin eval --db "$pre" "${evalsel[@]}" --threads "$threads" "${sets[@]}" \
               --set "hardware.noise_is_probe=$(noise_is_probe "$chip")" |
             sed -n 's/.*test accuracy \([0-9.]*\)%.*/\1/p')
       printf '%s\t%s\t%s\n' "$chip" "$c" "$acc" | tee -a "$out/deploy.tsv"
@@ -158,9 +222,31 @@ if [ ! -f "$levels" ]; then
 fi
 echo "levels (chip, target loss, keys, deployed accuracy %):"; cat "$levels"
 
+# A level closest to two targets is run once: the rows of levels.tsv to run, each chip's
+# distinct levels in target order.
+ft=$out/finetune.sqlite
+mapfile -t rows < <(awk -F'\t' '!seen[$1 FS $3]++' "$levels")
+# The deployed network as a test-only run on each chosen level (for the figure; the table's
+# "deployed" column is this run's accuracy: the same scenario and noise streams as the
+# fine-tuned runs' test phases).
+for r in "${rows[@]}"; do
+  IFS=$'\t' read -r chip target keys _ <<< "$r"
+  [[ " $chips " == *" $chip "* ]] || continue
+  name="deploy-$chip-$target"
+  if ! finished "$ft" "$name"; then
+    mapfile -t sets < <(level_sets "$keys")
+    $bin run "scenarios/hardware/$prefix$chip.ini" --db "$ft" --quiet --threads "$threads" \
+      --init-from "$init" --set run.name="$name" --set run.mode=infer --set rule.name=bp \
+      "${sets[@]}" "${on_test[@]}"
+  fi
+done
+
 # 4. The learning rate per rule: fine-tune on the strongest noise-probe level, score on the
 # held-out part.
 lrfile=$out/lr.tsv
+if [ -n "$lr_given" ] && [ ! -f "$lrfile" ]; then
+  cp "$lr_given" "$lrfile"
+fi
 if [ ! -f "$lrfile" ]; then
   strongest=$(awk -F'\t' '$1 == "noise-probe" && $2 == 20 { print $3 }' "$levels")
   [ -n "$strongest" ] || strongest=$(awk -F'\t' '$2 == 20 { print $3; exit }' "$levels")
@@ -171,9 +257,10 @@ if [ ! -f "$lrfile" ]; then
       name="lr-$rule-$lr"
       if ! finished "$search" "$name"; then
         mapfile -t sets < <(level_sets "$strongest"; rule_sets "$rule")
-        $bin run scenarios/hardware/noise-probe.ini --db "$search" --quiet --threads "$threads" \
-          --init-from "$pre" --set run.name="$name" --set run.epochs="$search_epochs" \
-          --set optimizer.lr="$lr" "${sets[@]}" "${on_held[@]}" || true
+        $bin run "scenarios/hardware/${prefix}noise-probe.ini" --db "$search" --quiet \
+          --threads "$threads" --init-from "$init" --set run.name="$name" \
+          --set run.epochs="$search_epochs" --set optimizer.lr="$lr" "${sets[@]}" \
+          "${on_held[@]}" || true
       fi
       printf '%s\t%s\t%s\n' "$rule" "$lr" "$(last_test "$search" "$name")" |
         tee -a "$out/lr-search.tsv"
@@ -186,28 +273,50 @@ fi
 echo "learning rates (rule, lr, held-out accuracy %):"; cat "$lrfile"
 
 # 5. Fine-tune every chip × level × rule and test on the chip.
-ft=$out/finetune.sqlite
 table=$out/table.md
 {
-  printf '| chip | level | deployed |'
+  printf '| chip | level (target loss) | deployed |'
   for rule in $rules; do printf ' %s |' "$([ "$rule" = bp-exact ] && echo 'bp exact (reference)' || echo "$rule")"; done
   printf '\n|---|---|---|'; for rule in $rules; do printf -- '---|'; done; printf '\n'
 } > "$table"
-while IFS=$'\t' read -r chip target keys deployed; do
+for r in "${rows[@]}"; do
+  IFS=$'\t' read -r chip target keys _ <<< "$r"
   [[ " $chips " == *" $chip "* ]] || continue
-  row="| $chip | $keys (−$target) | $deployed |"
+  row="| $chip | $keys (−$target) | $(last_test "$ft" "deploy-$chip-$target") |"
   for rule in $rules; do
     lr=$(awk -F'\t' -v r="$rule" '$1 == r { print $2 }' "$lrfile")
     name="ft-$chip-$target-$rule"
     if ! finished "$ft" "$name"; then
       mapfile -t sets < <(level_sets "$keys"; rule_sets "$rule")
-      $bin run "scenarios/hardware/$chip.ini" --db "$ft" --quiet --threads "$threads" \
-        --init-from "$pre" --set run.name="$name" --set run.epochs="$ft_epochs" \
+      $bin run "scenarios/hardware/$prefix$chip.ini" --db "$ft" --quiet --threads "$threads" \
+        --init-from "$init" --set run.name="$name" --set run.epochs="$ft_epochs" \
         --set optimizer.lr="${lr:-1e-5}" "${sets[@]}" "${on_test[@]}" || true
     fi
     row="$row $(last_test "$ft" "$name") |"
   done
   echo "$row" >> "$table"
   echo "$row"
-done < "$levels"
+done
 echo "ideal simulation: $ideal %; table: $table"
+
+# The figures: per chip, test accuracy against its level, one line per rule and the
+# deployed network (needs the `levels` plot kind).
+xkey() {
+  case $1 in
+    noise-probe | noise-own) echo hardware.neuron_noise ;;
+    mismatch | combined) echo hardware.weight_mismatch ;;
+    lowbit) echo hardware.weight_bits ;;
+  esac
+}
+for chip in $chips; do
+  sel=()
+  for r in "${rows[@]}"; do
+    IFS=$'\t' read -r c target _ <<< "$r"
+    [ "$c" = "$chip" ] || continue
+    sel+=(--run "deploy-$chip-$target")
+    for rule in $rules; do sel+=(--run "ft-$chip-$target-$rule"); done
+  done
+  $bin plot "$ft" "${sel[@]}" --what levels --x "$(xkey "$chip")" \
+    --by rule.name,hardware.bp_model,run.mode --out "$out/$chip.png" --data "$out/$chip.csv" ||
+    echo "no figure for $chip (opzosim plot --what levels)" >&2
+done
