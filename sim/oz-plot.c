@@ -6,8 +6,10 @@
  * the CSV holds exactly what is plotted.  Kinds: curves (accuracy and loss per epoch),
  * raster (the recorded spikes of one sample), rates (firing rate per population and
  * epoch), energy (joules per sample under each hardware model, inference and training,
- * log axis), grad (cosine to BP and gradient variance per projection) and ops (training
- * operations per sample by kind, stacked).
+ * log axis), grad (cosine to BP and gradient variance per projection), ops (training
+ * operations per sample by kind, stacked) and levels (each run's last test accuracy against
+ * the value of a scenario key in its scenario, one line per group of runs: a study's
+ * accuracy against a chip's noise level per rule).
  *
  * Not here: any pixel drawing of our own (PLplot draws everything), and writing to the
  * log.  PLplot keeps global state, so one figure is drawn at a time.
