@@ -1064,6 +1064,10 @@ MUTATIONS = [
      "if (j == 0 || !is_default(v, def))", "if (!is_default(v, def))",
      "test-plot-levels",
      "plot_levels/line_names_leave_out_default_values_and_a_deployment_is_evals_point"),
+    ("scenario-key-chosen-plugin", "io/oz-scenario-keys.c",
+     "const OzDatasetOps *d = oz_dataset_lookup(chosen);", "const OzDatasetOps *d = NULL;",
+     "test-scenario-key",
+     "scenario_key/a_plugin_key_takes_the_default_of_the_plugin_the_section_chooses"),
 ]
 if args:
     MUTATIONS = [m for m in MUTATIONS if any(a in m[0] for a in args)]
