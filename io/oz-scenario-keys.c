@@ -506,3 +506,177 @@ gboolean oz__scenario_fill_kind_keys(const OzScenarioCtx *c, GKeyFile *kf, const
     g_autofree gpointer own = ops->params_size ? g_malloc0(ops->params_size) : NULL;
     return fill_plugin_keys(c, kf, section, ops->params, own, &p->keys, &p->values, error);
 }
+
+/* ---- One key's value without loading the scenario (oz_scenario_key_value) ---- */
+
+/* The kind of a section name ("hardware", "population h1"), or K_COUNT. */
+static OzSectionKind section_kind(const char *section) {
+    for (int k = 0; k < K_COUNT; k++) {
+        const char *name = oz__section_names[k];
+        gsize len = strlen(name);
+        if (!oz__section_named[k] ? strcmp(section, name) == 0
+                                  : strncmp(section, name, len) == 0 && section[len] == ' ' &&
+                                        section[len + 1])
+            return (OzSectionKind)k;
+    }
+    return K_COUNT;
+}
+
+/* The default of a key a plugin takes: from the plugin the section chooses (chosen: its
+ * model, kind, rule or data set name), else from the first registered plugin of the family
+ * that has the key (a key accepted and ignored), else NULL. */
+static const char *plugin_default(OzSectionKind kind, const char *chosen, const char *key) {
+    const OzParamSpec *s = NULL;
+    switch (kind) {
+    case K_POPULATION: {
+        const OzNeuronOps *m = oz_neuron_lookup(chosen);
+        s = m ? oz_neuron_param(m, key, NULL) : NULL;
+        for (const OzNeuronOps *const *o = oz_neuron_models(); !s && *o; o++)
+            s = oz_neuron_param(*o, key, NULL);
+        break;
+    }
+    case K_PROJECTION: {
+        const OzProjectionKindOps *k = oz_projection_kind_lookup(chosen);
+        s = k ? oz_param_find(k->params, key) : NULL;
+        for (const OzProjectionKindOps *const *o = oz_projection_kinds(); !s && *o; o++)
+            s = oz_param_find((*o)->params, key);
+        break;
+    }
+    case K_RULE: {
+        const OzRuleOps *r = oz_rule_lookup(chosen);
+        s = r ? oz_param_find(r->params, key) : NULL;
+        for (const OzRuleOps *const *o = oz_rule_all(); !s && *o; o++)
+            s = oz_param_find((*o)->params, key);
+        break;
+    }
+    case K_DATA: {
+        const OzDatasetOps *d = oz_dataset_lookup(chosen);
+        s = d ? oz_param_find(d->params, key) : NULL;
+        for (const OzDatasetOps *const *o = oz_datasets(); !s && *o; o++)
+            s = oz_param_find((*o)->params, key);
+        break;
+    }
+    default:
+        break;
+    }
+    return s ? s->def : NULL;
+}
+
+/* The schema's entry for key in a section of this kind, or NULL. */
+static const OzKeySpec *schema_key(OzSectionKind kind, const char *key) {
+    for (gsize i = 0; i < oz__scenario_schema_len; i++)
+        if (oz__scenario_schema[i].kind == kind && strcmp(oz__scenario_schema[i].key, key) == 0)
+            return &oz__scenario_schema[i];
+    return NULL;
+}
+
+/* The key of a section of this kind that chooses its plugin, or NULL. */
+static const char *plugin_choice_key(OzSectionKind kind) {
+    switch (kind) {
+    case K_POPULATION:
+        return "model";
+    case K_PROJECTION:
+        return "kind";
+    case K_RULE:
+        return "name";
+    case K_DATA:
+        return "dataset";
+    default:
+        return NULL;
+    }
+}
+
+char *oz_scenario_key_value(const char *text, const char *path, const char *const *overrides,
+                            const char *section_key, char **def_out, GError **error) {
+    if (def_out)
+        *def_out = NULL;
+    g_autofree char *lhs = g_strdup(section_key);
+    char *dot = strrchr(lhs, '.');
+    if (!dot || dot == lhs || !dot[1]) {
+        g_set_error(error, OZ_SCENARIO_ERROR, OZ_SCENARIO_ERROR_PARSE,
+                    "'%s': expected section.key, e.g. hardware.neuron_noise or "
+                    "'population h1.dropout'",
+                    section_key);
+        return NULL;
+    }
+    *dot = '\0';
+    const char *section = g_strstrip(lhs), *key = g_strstrip(dot + 1);
+    g_autoptr(GHashTable) overridden = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    OzScenarioCtx c = {path, overridden};
+    OzSectionKind kind = section_kind(section);
+    if (kind == K_COUNT) {
+        const char *cands[K_COUNT];
+        for (int k = 0; k < K_COUNT; k++)
+            cands[k] = oz__section_names[k];
+        g_autofree char *sug = oz__scenario_suggest(section, cands, K_COUNT);
+        oz__scenario_key_error(&c, error, OZ_SCENARIO_ERROR_UNKNOWN, section, NULL,
+                               "unknown section%s; sections are [run], [data], [record], [rule], "
+                               "[optimizer], [population NAME], [projection NAME], [feedback "
+                               "NAME], [network] and [hardware]",
+                               sug);
+        return NULL;
+    }
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    g_autoptr(GError) local = NULL;
+    if (!g_key_file_load_from_data(kf, text, (gsize)-1, G_KEY_FILE_NONE, &local)) {
+        g_set_error(error, OZ_SCENARIO_ERROR, OZ_SCENARIO_ERROR_PARSE,
+                    "%s: not a valid key file: %s", path, local->message);
+        return NULL;
+    }
+    if (!oz__scenario_apply_overrides(&c, kf, overrides, error))
+        return NULL;
+    if (oz__section_named[kind] && !g_key_file_has_group(kf, section)) {
+        oz__scenario_key_error(&c, error, OZ_SCENARIO_ERROR_REFERENCE, section, NULL,
+                               "no such section in the scenario");
+        return NULL;
+    }
+    /* The same known keys, and the same message, as reading the section. */
+    g_autoptr(GPtrArray) known = g_ptr_array_new();
+    for (gsize i = 0; i < oz__scenario_schema_len; i++)
+        if (oz__scenario_schema[i].kind == kind)
+            g_ptr_array_add(known, (gpointer)oz__scenario_schema[i].key);
+    add_plugin_keys(known, kind);
+    gboolean found = FALSE;
+    for (guint i = 0; i < known->len && !found; i++)
+        found = strcmp(known->pdata[i], key) == 0;
+    if (!found) {
+        g_autofree char *sug =
+            oz__scenario_suggest(key, (const char *const *)known->pdata, known->len);
+        GString *all = g_string_new(NULL);
+        for (guint i = 0; i < known->len; i++)
+            g_string_append_printf(all, "%s%s", i ? ", " : "", (char *)known->pdata[i]);
+        oz__scenario_key_error(&c, error, OZ_SCENARIO_ERROR_UNKNOWN, section, key,
+                               "unknown key%s; keys of a %s section: %s", sug,
+                               oz__section_names[kind], all->str);
+        g_string_free(all, TRUE);
+        return NULL;
+    }
+    const OzKeySpec *ks = schema_key(kind, key);
+    const char *def = NULL;
+    if (ks) {
+        def = ks->def;
+    } else {
+        /* A plugin's key: the default of the plugin the section chooses. */
+        const char *ck = plugin_choice_key(kind);
+        g_autofree char *chosen = NULL;
+        if (!read_raw(&c, kf, section, ck, &chosen, error))
+            return NULL;
+        if (!chosen)
+            chosen = g_strdup(schema_key(kind, ck)->def);
+        def = plugin_default(kind, g_strstrip(chosen), key);
+    }
+    char *raw = NULL;
+    if (!read_raw(&c, kf, section, key, &raw, error))
+        return NULL;
+    if (!raw && !def) {
+        oz__scenario_key_error(&c, error, OZ_SCENARIO_ERROR_MISSING, section, key,
+                               "the scenario gives no value and the key has no default%s",
+                               kind == K_POPULATION && strcmp(key, "size") == 0
+                                   ? " (a size given by shape is not read here)"
+                                   : "");
+        return NULL;
+    }
+    if (def_out)
+        *def_out = g_strdup(def);
+    return raw ? g_strstrip(raw) : g_strdup(def);
+}

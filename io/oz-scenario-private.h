@@ -65,6 +65,10 @@ typedef struct {
     GHashTable *overridden; /* "section\x1fkey" set */
 } OzScenarioCtx;
 
+/* Applies --set overrides ("section.key=value") to kf, recording each in c->overridden;
+ * FALSE with an error at the first that is malformed or names a section kf lacks. */
+gboolean oz__scenario_apply_overrides(OzScenarioCtx *c, GKeyFile *kf, const char *const *overrides,
+                                      GError **error);
 /* Sets error to "PATH: [SECTION] KEY: MESSAGE" (with " (set with --set)" when the key
  * came from an override), or "PATH: [SECTION]: MESSAGE" when key is NULL. */
 void oz__scenario_key_error(const OzScenarioCtx *c, GError **error, OzScenarioError code,

@@ -165,8 +165,8 @@ void oz_scenario_free(OzScenario *sc) {
     g_free(sc);
 }
 
-static gboolean apply_overrides(OzScenarioCtx *c, GKeyFile *kf, const char *const *overrides,
-                                GError **error) {
+gboolean oz__scenario_apply_overrides(OzScenarioCtx *c, GKeyFile *kf, const char *const *overrides,
+                                      GError **error) {
     for (const char *const *o = overrides; o && *o; o++) {
         const char *eq = strchr(*o, '=');
         g_autofree char *lhs = eq ? g_strndup(*o, (gsize)(eq - *o)) : NULL;
@@ -526,7 +526,7 @@ OzScenario *oz_scenario_load_data(const char *text, const char *path, const char
     }
     g_autoptr(GHashTable) overridden = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     OzScenarioCtx c = {path, overridden};
-    if (!apply_overrides(&c, kf, overrides, error))
+    if (!oz__scenario_apply_overrides(&c, kf, overrides, error))
         return NULL;
 
     /* The text as written (with overrides), before a NIR file adds its sections: the run

@@ -192,6 +192,20 @@ OzScenario *oz_scenario_load_data(const char *text, const char *path,
 void oz_scenario_free(OzScenario *sc);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(OzScenario, oz_scenario_free)
 
+/* The value of one key as a scenario's text with overrides gives it, without loading the
+ * rest (so without its data or NIR files: the study commands read runs whose data may be
+ * elsewhere): what the text says, else the default — the schema's, or for a key a plugin
+ * takes (a population's model, a projection's kind, the rule, the data set) the default of
+ * the plugin the section chooses, else of the first registered plugin that has the key.
+ * section_key is SECTION.KEY as --set takes it ("hardware.neuron_noise", "population
+ * h1.dropout"); path names the scenario in messages.  *def (when def is not NULL) receives
+ * the default (transfer full; NULL for a required key).  An unknown section or key is
+ * OZ_SCENARIO_ERROR_UNKNOWN (with a "did you mean"), a named section the text lacks
+ * OZ_SCENARIO_ERROR_REFERENCE, a required key without a value OZ_SCENARIO_ERROR_MISSING,
+ * each message naming the section and key.  (transfer full) */
+char *oz_scenario_key_value(const char *text, const char *path, const char *const *overrides,
+                            const char *section_key, char **def, GError **error);
+
 /* Formats an error about a key: "PATH: [SECTION] KEY: MESSAGE". */
 void oz_scenario_set_error(const OzScenario *sc, GError **error, OzScenarioError code,
                            const char *section, const char *key, const char *fmt, ...)

@@ -1051,6 +1051,23 @@ MUTATIONS = [
      "        .seed = ex->seed,", "        .seed = 0,",
      "test-nir-events",
      "nir_events/sparse_projections_export_as_affines_with_zeros_and_come_back_exactly"),
+    # --- plot --what levels (tests/test-plot-levels.c)
+    ("levels-last-test-epoch", "sim/oz-plot.c",
+     "phase = 'test' ORDER BY epoch DESC LIMIT 1) FROM runs",
+     "phase = 'test' ORDER BY epoch LIMIT 1) FROM runs",
+     "test-plot-levels",
+     "plot_levels/the_data_has_one_point_per_run_at_its_level_with_its_last_test_accuracy"),
+    ("levels-one-run-per-cell", "sim/oz-plot.c",
+     "if (q && q->order == p->order && q->x == p->x) {", "if (0) {",
+     "test-plot-levels", "plot_levels/two_runs_in_one_cell_exit_2_naming_both"),
+    ("levels-label-first-key", "sim/oz-plot.c",
+     "if (j == 0 || !is_default(v, def))", "if (!is_default(v, def))",
+     "test-plot-levels",
+     "plot_levels/line_names_leave_out_default_values_and_a_deployment_is_evals_point"),
+    ("scenario-key-chosen-plugin", "io/oz-scenario-keys.c",
+     "const OzDatasetOps *d = oz_dataset_lookup(chosen);", "const OzDatasetOps *d = NULL;",
+     "test-scenario-key",
+     "scenario_key/a_plugin_key_takes_the_default_of_the_plugin_the_section_chooses"),
 ]
 if args:
     MUTATIONS = [m for m in MUTATIONS if any(a in m[0] for a in args)]

@@ -6,13 +6,17 @@
  * the CSV holds exactly what is plotted.  Kinds: curves (accuracy and loss per epoch),
  * raster (the recorded spikes of one sample), rates (firing rate per population and
  * epoch), energy (joules per sample under each hardware model, inference and training,
- * log axis), grad (cosine to BP and gradient variance per projection) and ops (training
- * operations per sample by kind, stacked).
+ * log axis), grad (cosine to BP and gradient variance per projection), ops (training
+ * operations per sample by kind, stacked) and levels (each run's last test accuracy against
+ * the value of a scenario key in its scenario, one line per group of runs: a study's
+ * accuracy against a chip's noise level per rule).
  *
  * Not here: any pixel drawing of our own (PLplot draws everything), and writing to the
  * log.  PLplot keeps global state, so one figure is drawn at a time.
  */
 #include "sim/oz-study.h"
+
+#include "io/oz-scenario.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -331,6 +335,168 @@ static gboolean read_raster(Fig *f, GError **error) {
     return TRUE;
 }
 
+/* ---- levels: final test accuracy against a scenario key ---- */
+
+/* One run's point before the lines are formed. */
+typedef struct {
+    guint run;
+    const char *group; /* (transfer none): a string of the figure's */
+    guint order;       /* the group's place in the legend: first appearance in id order */
+    double x, y;
+} Level;
+
+typedef struct {
+    Fig *f;
+    char **by;     /* the --by keys */
+    GArray *pts;   /* of Level */
+    GPtrArray *groups; /* group labels in order of first appearance (transfer none) */
+    GError *error; /* the first error; rows after it are skipped */
+} Levels;
+
+/* Whether a value is its key's default: the same text, or the same number written
+ * otherwise ("0" and "0.0"). */
+static gboolean is_default(const char *v, const char *def) {
+    if (!def)
+        return FALSE;
+    if (strcmp(v, def) == 0)
+        return TRUE;
+    char *e1 = NULL, *e2 = NULL;
+    double a = g_ascii_strtod(v, &e1), b = g_ascii_strtod(def, &e2);
+    return e1 != v && !*e1 && e2 != def && !*e2 && a == b;
+}
+
+/* One run: its scenario text, overrides, scenario path, and the accuracy of its highest
+ * test epoch (NULL without one). */
+static void levels_row(guint i, sqlite3_stmt *st, gpointer data) {
+    Levels *l = data;
+    if (l->error)
+        return;
+    Fig *f = l->f;
+    OzStudyRun *r = run_at(f, i);
+    const char *text = (const char *)sqlite3_column_text(st, 0);
+    const char *stored = (const char *)sqlite3_column_text(st, 1);
+    const char *spath = (const char *)sqlite3_column_text(st, 2);
+    g_autofree char *where = g_strdup_printf("run %s (id %" G_GINT64_FORMAT ")", r->name, r->id);
+    /* The scenario as it ran: the stored text (written after its overrides) with the stored
+     * --set lines applied again, as eval rebuilds it; the run row's "--init-from" line says
+     * where the weights came from and is no key. */
+    g_autoptr(GPtrArray) sets = g_ptr_array_new_with_free_func(g_free);
+    g_auto(GStrv) lines = g_strsplit(stored ? stored : "", "\n", -1);
+    for (char **s = lines; *s; s++)
+        if (**s && !g_str_has_prefix(*s, "--"))
+            g_ptr_array_add(sets, g_strdup(*s));
+    g_ptr_array_add(sets, NULL);
+    const char *const *ov = (const char *const *)sets->pdata;
+    const char *path = spath ? spath : r->name;
+    g_autoptr(GError) err = NULL;
+    g_autofree char *xv = oz_scenario_key_value(text ? text : "", path, ov, f->opt->x, NULL, &err);
+    if (!xv) {
+        g_set_error(&l->error, OZ_STUDY_ERROR, OZ_STUDY_ERROR_INPUT, "plot --x %s: %s: %s",
+                    f->opt->x, where, err->message);
+        return;
+    }
+    char *end = NULL;
+    double x = g_ascii_strtod(xv, &end);
+    if (end == xv || *end || !isfinite(x)) {
+        g_set_error(&l->error, OZ_STUDY_ERROR, OZ_STUDY_ERROR_INPUT,
+                    "plot --x %s: %s has %s = '%s', which is not a number", f->opt->x, where,
+                    f->opt->x, xv);
+        return;
+    }
+    /* The group: the first key's value always (a line always has a name), the others'
+     * only where they differ from the key's default, so the usual run reads short. */
+    GString *label = g_string_new(NULL);
+    for (int j = 0; l->by[j]; j++) {
+        g_autofree char *def = NULL;
+        g_autofree char *v = oz_scenario_key_value(text ? text : "", path, ov, l->by[j], &def, &err);
+        if (!v) {
+            g_set_error(&l->error, OZ_STUDY_ERROR, OZ_STUDY_ERROR_INPUT, "plot --by %s: %s: %s",
+                        l->by[j], where, err->message);
+            g_string_free(label, TRUE);
+            return;
+        }
+        if (j == 0 || !is_default(v, def))
+            g_string_append_printf(label, "%s%s", label->len ? " " : "", *v ? v : "\"\"");
+    }
+    const char *group = keep(f, label->str);
+    g_string_free(label, TRUE);
+    if (sqlite3_column_type(st, 3) == SQLITE_NULL) {
+        fprintf(stderr,
+                "opzosim: warning: plot --what levels: %s has no test accuracy (epochs, phase "
+                "test): left out\n",
+                where);
+        return;
+    }
+    guint order = 0;
+    while (order < l->groups->len && l->groups->pdata[order] != group)
+        order++;
+    if (order == l->groups->len)
+        g_ptr_array_add(l->groups, (char *)group);
+    Level p = {i, group, order, x, 100.0 * sqlite3_column_double(st, 3)};
+    g_array_append_val(l->pts, p);
+}
+
+static gint compare_levels(gconstpointer a, gconstpointer b) {
+    const Level *p = a, *q = b;
+    if (p->order != q->order)
+        return p->order < q->order ? -1 : 1;
+    if (p->x != q->x)
+        return p->x < q->x ? -1 : 1;
+    return p->run < q->run ? -1 : p->run > q->run;
+}
+
+/* One point per chosen run: x the value of the scenario key --x in the run's scenario, y
+ * its last test accuracy; one line per group of --by values, points in x order.  Two runs
+ * of one group at one x are refused: a study has one run per cell, and averaging them
+ * would hide that the selection is not what was meant. */
+static gboolean read_levels(Fig *f, GError **error) {
+    const OzPlotOptions *o = f->opt;
+    g_auto(GStrv) by = g_strsplit(o->by ? o->by : "rule.name", ",", -1);
+    for (char **b = by; *b; b++)
+        if (!*g_strstrip(*b)) {
+            g_set_error(error, OZ_STUDY_ERROR, OZ_STUDY_ERROR_INPUT,
+                        "plot --by '%s': expected SECTION.KEY[,SECTION.KEY...]", o->by);
+            return FALSE;
+        }
+    f->xlabel = o->x;
+    panel_index(f, "final test accuracy", "test accuracy (%)", FALSE);
+    g_autofree char *runs_title = oz_study_title(f->study);
+    g_free(f->title);
+    f->title = g_strdup_printf("%s: final test accuracy against %s", runs_title, o->x);
+    Levels l = {f, by, g_array_new(FALSE, FALSE, sizeof(Level)), g_ptr_array_new(), NULL};
+    gboolean ok = oz_study_each_run_rows(
+        f->study,
+        "SELECT scenario, overrides, scenario_path, (SELECT accuracy FROM epochs WHERE"
+        " run_id = ?1 AND phase = 'test' ORDER BY epoch DESC LIMIT 1) FROM runs WHERE id = ?1",
+        levels_row, &l, error);
+    if (ok && l.error) {
+        g_propagate_error(error, l.error);
+        ok = FALSE;
+    }
+    g_array_sort(l.pts, compare_levels);
+    for (guint i = 0; ok && i < l.pts->len; i++) {
+        const Level *p = &g_array_index(l.pts, Level, i);
+        const Level *q = i ? &g_array_index(l.pts, Level, i - 1) : NULL;
+        if (q && q->order == p->order && q->x == p->x) {
+            OzStudyRun *a = run_at(f, q->run), *b = run_at(f, p->run);
+            g_set_error(error, OZ_STUDY_ERROR, OZ_STUDY_ERROR_INPUT,
+                        "plot --what levels: runs %s (id %" G_GINT64_FORMAT ") and %s (id %"
+                        G_GINT64_FORMAT ") are both in line '%s' at %s = %.17g; a study has "
+                        "one run per cell (line × level): choose the runs with --run or --sweep, "
+                        "or tell them apart with --by",
+                        a->name, a->id, b->name, b->id, p->group, o->x, p->x);
+            ok = FALSE;
+        }
+    }
+    for (guint i = 0; ok && i < l.pts->len; i++) {
+        const Level *p = &g_array_index(l.pts, Level, i);
+        add_pt(f, p->run, "final test accuracy", p->group, p->group, p->x, p->y, NULL);
+    }
+    g_array_free(l.pts, TRUE);
+    g_ptr_array_free(l.groups, TRUE);
+    return ok;
+}
+
 /* ---- Drawing ---- */
 
 /* Colours of the runs (colour map 0 from index 2 on; 0 is the background, 1 black). */
@@ -420,16 +586,16 @@ static void log_label(PLINT axis, PLFLT value, char *label, PLINT length, PLPoin
 }
 
 static void frame(double vx0, double vx1, double vy0, double vy1, double x0, double x1, double y0,
-                  double y1, gboolean logy, const char *xlabel, const char *ylabel,
-                  const char *name) {
+                  double y1, gboolean logy, gboolean whole_x, const char *xlabel,
+                  const char *ylabel, const char *name) {
     plvpor(vx0, vx1, vy0, vy1);
     plwind(x0, x1, y0, y1);
     plcol0(1);
     plwidth(1.0);
     pllsty(1);
-    /* Integer ticks when the x range is short (a raster's ticks, a few epochs); on a log
-     * axis a label every decade up to six decades, then every second or third. */
-    double xtick = x1 - x0 <= 12 ? 1.0 : 0.0;
+    /* Integer ticks when x counts (a raster's ticks, epochs) and its range is short; on a
+     * log axis a label every decade up to six decades, then every second or third. */
+    double xtick = whole_x && x1 - x0 <= 12 ? 1.0 : 0.0;
     if (logy) {
         /* The y values are log10 of the data: a linear axis labelled 10^k by log_label (PLplot's
          * own log labels put one at every decade, unreadable over ten decades). */
@@ -446,9 +612,10 @@ static void frame(double vx0, double vx1, double vy0, double vy1, double x0, dou
 }
 
 /* The legend in the right-hand column of the page: entries with a colour and a line
- * style each (style < 0: a colour box). */
+ * style each (boxes: a colour box, hatched by patterns), with a marker on the line where
+ * markers is not NULL. */
 static void legend(double vy1, int n, const char **text, const int *colours, const int *styles,
-                   gboolean boxes, const int *patterns) {
+                   gboolean boxes, const int *patterns, const char *const *markers) {
     if (n == 0)
         return;
     g_autofree PLINT *opt = g_new0(PLINT, n);
@@ -459,8 +626,14 @@ static void legend(double vy1, int n, const char **text, const int *colours, con
     g_autofree PLINT *bpat = g_new0(PLINT, n);
     g_autofree PLFLT *bscale = g_new0(PLFLT, n);
     g_autofree PLFLT *bw = g_new0(PLFLT, n);
+    g_autofree PLFLT *sscale = g_new0(PLFLT, n);
+    g_autofree PLINT *snum = g_new0(PLINT, n);
     for (int i = 0; i < n; i++) {
         opt[i] = boxes ? PL_LEGEND_COLOR_BOX : PL_LEGEND_LINE;
+        if (markers)
+            opt[i] |= PL_LEGEND_SYMBOL;
+        sscale[i] = 0.6;
+        snum[i] = 1;
         tcol[i] = 1;
         lcol[i] = colours[i];
         lsty[i] = styles ? styles[i] : 1;
@@ -475,8 +648,9 @@ static void legend(double vy1, int n, const char **text, const int *colours, con
     plschr(0.0, 0.6);
     pllegend(&w, &h, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX,
              PL_POSITION_LEFT | PL_POSITION_TOP | PL_POSITION_INSIDE, 0.0, 0.0, 0.05, 0, 1, 1, 0, 0,
-             n, opt, 0.6, 0.8, 1.8, 0.0, tcol, text, lcol, bpat, bscale, bw, lcol, lsty, lw, NULL,
-             NULL, NULL, NULL);
+             n, opt, 0.6, 0.8, 1.8, 0.0, tcol, text, lcol, bpat, bscale, bw, lcol, lsty, lw,
+             markers ? lcol : NULL, markers ? sscale : NULL, markers ? snum : NULL,
+             markers ? (const char **)markers : NULL);
     plschr(0.0, 0.85);
 }
 
@@ -491,8 +665,8 @@ static void draw_lines(const Fig *f) {
         panel_range(f, p, &x0, &x1, &y0, &y1);
         gboolean logy = g_array_index(f->logy, gboolean, p);
         double vy1 = top - p * (h + gap);
-        frame(0.09, 0.645, vy1 - h, vy1, x0, x1, y0, y1, logy, p == np - 1 ? f->xlabel : NULL,
-              f->ylabels->pdata[p], f->panels->pdata[p]);
+        frame(0.09, 0.645, vy1 - h, vy1, x0, x1, y0, y1, logy, TRUE,
+              p == np - 1 ? f->xlabel : NULL, f->ylabels->pdata[p], f->panels->pdata[p]);
         /* Consecutive points of one run and series form a line. */
         g_autoptr(GArray) xs = g_array_new(FALSE, FALSE, sizeof(PLFLT));
         g_autoptr(GArray) ys = g_array_new(FALSE, FALSE, sizeof(PLFLT));
@@ -547,7 +721,7 @@ static void draw_lines(const Fig *f) {
         col[nr + s] = 1;
         sty[nr + s] = line_style((int)s);
     }
-    legend(top, (int)(nr + (ns > 1 ? ns : 0)), text, col, sty, FALSE, NULL);
+    legend(top, (int)(nr + (ns > 1 ? ns : 0)), text, col, sty, FALSE, NULL, NULL);
 }
 
 /* Bars: energy (grouped by model, one bar per run, log axis; a model that does not cover
@@ -579,8 +753,8 @@ static void draw_bars(const Fig *f, gboolean stacked) {
             y1 *= 1.08;
         }
         double vy1 = top - p * (h + gap);
-        frame(0.09, 0.645, vy1 - h, vy1, -0.5, ng - 0.5, y0, y1, logy, NULL, f->ylabels->pdata[p],
-              f->panels->pdata[p]);
+        frame(0.09, 0.645, vy1 - h, vy1, -0.5, ng - 0.5, y0, y1, logy, TRUE, NULL,
+              f->ylabels->pdata[p], f->panels->pdata[p]);
         /* Group names under the axis. */
         plcol0(1);
         plschr(0.0, 0.7);
@@ -638,7 +812,7 @@ static void draw_bars(const Fig *f, gboolean stacked) {
             pat[i] = 3;
         }
     }
-    legend(top, (int)n, text, col, NULL, TRUE, pat);
+    legend(top, (int)n, text, col, NULL, TRUE, pat, NULL);
 }
 
 /* Raster: one panel per population, heights by the square root of its size. */
@@ -658,7 +832,7 @@ static void draw_raster(const Fig *f) {
         double h = avail * sqrt(n) / total;
         g_autofree char *name =
             g_strdup_printf("population %s (%.0f neurons)", (char *)f->panels->pdata[p], n);
-        frame(0.09, 0.95, vy1 - h, vy1, -0.5, tmax + 0.5, -0.5, n - 0.5, FALSE,
+        frame(0.09, 0.95, vy1 - h, vy1, -0.5, tmax + 0.5, -0.5, n - 0.5, FALSE, TRUE,
               p == np - 1 ? f->xlabel : NULL, "neuron", name);
         g_array_set_size(xs, 0);
         g_array_set_size(ys, 0);
@@ -683,6 +857,59 @@ static void draw_raster(const Fig *f) {
         }
         vy1 -= h + gap;
     }
+}
+
+/* levels: one panel, one line per group (colour and marker by group, points in x order,
+ * as read_levels sorted them), the legend naming the groups.  The markers are glyphs of the
+ * font, so they are of one size; the colours repeat after ten groups, the markers after
+ * eight, so two groups share both only after forty. */
+static void draw_levels(const Fig *f) {
+    static const char *const markers[] = {"●", "■", "▲", "◆", "▼", "★", "+", "×"};
+    double x0, x1, y0, y1, top = 0.9;
+    panel_range(f, 0, &x0, &x1, &y0, &y1);
+    /* Room for the markers at the ends. */
+    double dx = x1 - x0;
+    x0 -= 0.03 * dx;
+    x1 += 0.03 * dx;
+    g_auto(GStrv) by = g_strsplit(f->opt->by ? f->opt->by : "rule.name", ",", -1);
+    for (char **b = by; *b; b++)
+        g_strstrip(*b);
+    g_autofree char *by_text = g_strjoinv(", ", by);
+    g_autofree char *name = g_strdup_printf("one line per %s", by_text);
+    frame(0.09, 0.645, 0.12, top, x0, x1, y0, y1, FALSE, FALSE, f->xlabel, f->ylabels->pdata[0],
+          name);
+    guint ng = f->styles->len;
+    g_autoptr(GArray) xs = g_array_new(FALSE, FALSE, sizeof(PLFLT));
+    g_autoptr(GArray) ys = g_array_new(FALSE, FALSE, sizeof(PLFLT));
+    for (guint g = 0; g < ng; g++) {
+        g_array_set_size(xs, 0);
+        g_array_set_size(ys, 0);
+        for (guint i = 0; i < f->pts->len; i++) {
+            const Pt *q = &g_array_index(f->pts, Pt, i);
+            if ((guint)q->style != g)
+                continue;
+            PLFLT x = q->x, y = q->y;
+            g_array_append_val(xs, x);
+            g_array_append_val(ys, y);
+        }
+        plcol0(colour_of(g));
+        pllsty(1);
+        plwidth(2.0);
+        plline((PLINT)xs->len, (PLFLT *)xs->data, (PLFLT *)ys->data);
+        plschr(0.0, 0.7);
+        plstring((PLINT)xs->len, (PLFLT *)xs->data, (PLFLT *)ys->data,
+                 markers[g % G_N_ELEMENTS(markers)]);
+        plschr(0.0, 0.85);
+    }
+    g_autofree const char **text = g_new0(const char *, ng);
+    g_autofree const char **sym = g_new0(const char *, ng);
+    g_autofree int *col = g_new0(int, ng);
+    for (guint g = 0; g < ng; g++) {
+        text[g] = f->styles->pdata[g];
+        sym[g] = markers[g % G_N_ELEMENTS(markers)];
+        col[g] = colour_of(g);
+    }
+    legend(top, (int)ng, text, col, NULL, FALSE, NULL, sym);
 }
 
 /* A quoted CSV field and its comma. */
@@ -719,20 +946,26 @@ static const char *device_for(const char *path) {
     return NULL;
 }
 
-/* What each kind reads, for the message when there is nothing to draw. */
+/* What each kind reads, its title after the runs' (raster and levels make their own), and
+ * the message when there is nothing to draw. */
 static const struct {
     const char *kind;
     gboolean (*read)(Fig *, GError **);
+    const char *title;
     const char *empty;
 } kinds[] = {
-    {"curves", read_curves, "no rows in epochs"},
-    {"raster", read_raster,
+    {"curves", read_curves, "accuracy and loss", "no rows in epochs"},
+    {"raster", read_raster, "spikes",
      "no recorded spikes (in spikes; record some with [record] spike_samples = N)"},
-    {"rates", read_rates, "no firing rates (in firing_rates)"},
-    {"energy", read_energy, "no operation counts for the energy views (in synops)"},
-    {"grad", read_grad,
+    {"rates", read_rates, "firing rates", "no firing rates (in firing_rates)"},
+    {"energy", read_energy, "energy per sample",
+     "no operation counts for the energy views (in synops)"},
+    {"grad", read_grad, "gradient against BP",
      "no gradient statistics (in grad_stats; record them with [record] grad_stats = true)"},
-    {"ops", read_ops, "no training operations (in synops, phase train): inference runs only"},
+    {"ops", read_ops, "training operations per sample",
+     "no training operations (in synops, phase train): inference runs only"},
+    {"levels", read_levels, "final test accuracy",
+     "no test accuracy (in epochs, phase test) of any chosen run"},
 };
 
 gboolean oz_plot_draw(OzStudy *study, const OzPlotOptions *opt, const char *path,
@@ -743,8 +976,19 @@ gboolean oz_plot_draw(OzStudy *study, const OzPlotOptions *opt, const char *path
             k = i;
     if (k < 0) {
         g_set_error(error, OZ_STUDY_ERROR, OZ_STUDY_ERROR_INPUT,
-                    "plot --what %s: expected curves, raster, rates, energy, grad or ops",
+                    "plot --what %s: expected curves, raster, rates, energy, grad, ops or levels",
                     opt->kind ? opt->kind : "(missing)");
+        return FALSE;
+    }
+    gboolean levels = strcmp(kinds[k].kind, "levels") == 0;
+    if (levels && !opt->x) {
+        g_set_error(error, OZ_STUDY_ERROR, OZ_STUDY_ERROR_INPUT,
+                    "plot --what levels needs --x SECTION.KEY (e.g. --x hardware.neuron_noise)");
+        return FALSE;
+    }
+    if (!levels && (opt->x || opt->by)) {
+        g_set_error(error, OZ_STUDY_ERROR, OZ_STUDY_ERROR_INPUT,
+                    "plot --%s is for --what levels, not %s", opt->x ? "x" : "by", opt->kind);
         return FALSE;
     }
     const char *device = device_for(path);
@@ -763,12 +1007,7 @@ gboolean oz_plot_draw(OzStudy *study, const OzPlotOptions *opt, const char *path
              .logy = g_array_new(FALSE, FALSE, sizeof(gboolean)),
              .sizes = g_array_new(FALSE, FALSE, sizeof(double))};
     g_autofree char *runs_title = oz_study_title(study);
-    f.title = g_strdup_printf("%s: %s", runs_title,
-                              k == 0   ? "accuracy and loss"
-                              : k == 2 ? "firing rates"
-                              : k == 3 ? "energy per sample"
-                              : k == 4 ? "gradient against BP"
-                                       : "training operations per sample");
+    f.title = g_strdup_printf("%s: %s", runs_title, kinds[k].title);
     gboolean ok = kinds[k].read(&f, error);
     if (ok && f.pts->len == 0) {
         GString *ids = g_string_new(NULL);
@@ -805,7 +1044,9 @@ gboolean oz_plot_draw(OzStudy *study, const OzPlotOptions *opt, const char *path
     if (ok) {
         begin(device, tmp, 1100, k == 1 ? 760 : 680);
         draw_title(f.title);
-        if (k == 1)
+        if (levels)
+            draw_levels(&f);
+        else if (k == 1)
             draw_raster(&f);
         else if (k == 3 || k == 5)
             draw_bars(&f, k == 5);
@@ -830,6 +1071,7 @@ gboolean oz_plot_draw(OzStudy *study, const OzPlotOptions *opt, const char *path
 int oz_cmd_plot(int argc, char **argv) {
     g_auto(GStrv) run_args = NULL;
     g_autofree char *sweep = NULL, *what = NULL, *out = NULL, *data = NULL, *phase = NULL;
+    g_autofree char *x = NULL, *by = NULL;
     int epoch = -1;
     gint64 sample = -1;
     GOptionEntry entries[] = {
@@ -837,7 +1079,7 @@ int oz_cmd_plot(int argc, char **argv) {
          "A run to draw, by id or name (repeat for more; default: every run)", "ID|NAME"},
         {"sweep", 0, 0, G_OPTION_ARG_STRING, &sweep, "The runs of a sweep (tag prefix)", "TAG"},
         {"what", 'w', 0, G_OPTION_ARG_STRING, &what,
-         "curves, raster, rates, energy, grad or ops (required)", "KIND"},
+         "curves, raster, rates, energy, grad, ops or levels (required)", "KIND"},
         {"out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "The figure: .png, .svg or .pdf (required)",
          "FILE"},
         {"data", 0, 0, G_OPTION_ARG_FILENAME, &data, "Also write the plotted numbers as CSV",
@@ -847,6 +1089,14 @@ int oz_cmd_plot(int argc, char **argv) {
          "PHASE"},
         {"sample", 0, 0, G_OPTION_ARG_INT64, &sample,
          "raster: the sample (default: the first recorded)", "N"},
+        {"x", 0, 0, G_OPTION_ARG_STRING, &x,
+         "levels: the scenario key on the x axis, e.g. hardware.neuron_noise (required); each run "
+         "is one point, its last test accuracy at the key's value in its scenario",
+         "SECTION.KEY"},
+        {"by", 0, 0, G_OPTION_ARG_STRING, &by,
+         "levels: the scenario keys whose values group runs into lines (default: rule.name); a "
+         "line's name leaves out a value that is its key's default, but for the first key",
+         "SECTION.KEY[,...]"},
         {NULL, 0, 0, 0, NULL, NULL, NULL}};
     g_autoptr(GOptionContext) ctx = g_option_context_new("DB - draw a figure of a run log");
     g_option_context_add_main_entries(ctx, entries, NULL);
@@ -855,8 +1105,8 @@ int oz_cmd_plot(int argc, char **argv) {
         fprintf(stderr, "opzosim plot: %s\n",
                 error ? error->message
                       : "usage: opzosim plot DB [--run ID|NAME]... [--sweep TAG] --what "
-                        "curves|raster|rates|energy|grad|ops --out FILE.{png,svg,pdf} "
-                        "[--data FILE.csv]");
+                        "curves|raster|rates|energy|grad|ops|levels --out FILE.{png,svg,pdf} "
+                        "[--data FILE.csv] [--x SECTION.KEY [--by SECTION.KEY,...]]");
         return 2;
     }
     if (phase && strcmp(phase, "train") != 0 && strcmp(phase, "test") != 0) {
@@ -864,7 +1114,8 @@ int oz_cmd_plot(int argc, char **argv) {
         return 2;
     }
     g_autoptr(OzStudy) study = oz_study_open(argv[1], &error);
-    OzPlotOptions opt = {.kind = what, .epoch = epoch, .phase = phase, .sample = sample};
+    OzPlotOptions opt = {
+        .kind = what, .epoch = epoch, .phase = phase, .sample = sample, .x = x, .by = by};
     if (!study || !oz_study_select(study, run_args, sweep, &error) ||
         !oz_plot_draw(study, &opt, out, data, &error)) {
         fprintf(stderr, "opzosim: error: %s\n", error->message);

@@ -90,13 +90,17 @@ int oz_cmd_merge(int argc, char **argv);
  * core of `merge`; `sweep` under MPI merges its ranks' logs with it. */
 gboolean oz_merge_logs(const char *out, char **inputs, int n_in, gint64 *n_runs, GError **error);
 
-/* What `plot` draws: kind is curves, raster, rates, energy, grad or ops; the raster's
- * sample is chosen by epoch, phase and sample (−1 and NULL: the newest recorded). */
+/* What `plot` draws: kind is curves, raster, rates, energy, grad, ops or levels; the
+ * raster's sample is chosen by epoch, phase and sample (−1 and NULL: the newest recorded);
+ * levels puts each run at the value of the scenario key x (SECTION.KEY) and groups runs
+ * into lines by the keys of by (comma-separated; NULL: rule.name). */
 typedef struct {
     const char *kind;
     int epoch;
     const char *phase;
     gint64 sample;
+    const char *x;
+    const char *by;
 } OzPlotOptions;
 
 /* Draws a figure of the chosen runs of study into path (.png, .svg or .pdf, written
