@@ -300,7 +300,7 @@ done
 echo "ideal simulation: $ideal %; table: $table"
 
 # The figures: per chip, test accuracy against its level, one line per rule and the
-# deployed network (needs the `levels` plot kind).
+# deployed network ("bp": the BP-pretrained net as deployed; "RULE train": fine-tuned with RULE).
 xkey() {
   case $1 in
     noise-probe | noise-own) echo hardware.neuron_noise ;;
@@ -317,6 +317,6 @@ for chip in $chips; do
     for rule in $rules; do sel+=(--run "ft-$chip-$target-$rule"); done
   done
   $bin plot "$ft" "${sel[@]}" --what levels --x "$(xkey "$chip")" \
-    --by rule.name,hardware.bp_model,run.mode --out "$out/$chip.png" --data "$out/$chip.csv" ||
+    --by rule.name,run.mode,hardware.bp_model --out "$out/$chip.png" --data "$out/$chip.csv" ||
     echo "no figure for $chip (opzosim plot --what levels)" >&2
 done
