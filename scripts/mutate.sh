@@ -1068,6 +1068,10 @@ MUTATIONS = [
      "const OzDatasetOps *d = oz_dataset_lookup(chosen);", "const OzDatasetOps *d = NULL;",
      "test-scenario-key",
      "scenario_key/a_plugin_key_takes_the_default_of_the_plugin_the_section_chooses"),
+    # --- N-MNIST: a limited folder layout (tests/test-events.c)
+    ("nmnist-limit-own-label", "io/oz-dataset-nmnist.c",
+     "gsize at = by_class[start[c] + taken[c]++];", "gsize at = start[c] + taken[c]++;",
+     "test-events", "events/a_limited_folder_layout_keeps_each_recording_with_its_own_label"),
 ]
 if args:
     MUTATIONS = [m for m in MUTATIONS if any(a in m[0] for a in args)]
