@@ -71,6 +71,12 @@ static void signal_broadcast(OzPathway *p, const OzFeedbackCtx *c, float *g_s) {
     p->macs += (guint64)c->rows * p->n;
 }
 
+/* No signal: g_s = 0, so a hidden population learns nothing from the output (the readout
+ * still learns by its own local rule). */
+static void signal_none(OzPathway *p, const OzFeedbackCtx *c, float *g_s) {
+    memset(g_s, 0, sizeof(float) * (gsize)c->rows * (gsize)p->n);
+}
+
 static const OzFeedbackOps random_ops = {
     OZ_FEEDBACK_API_VERSION, "random", TRUE, FALSE, FALSE, NULL, signal_matrix};
 static const OzFeedbackOps learned_ops = {OZ_FEEDBACK_API_VERSION, "learned",    TRUE, TRUE, FALSE,
@@ -80,8 +86,11 @@ static const OzFeedbackOps momentum_ops = {OZ_FEEDBACK_API_VERSION, "momentum", 
 static const OzFeedbackOps broadcast_ops = {
     OZ_FEEDBACK_API_VERSION, "broadcast", FALSE, FALSE, TRUE, NULL, signal_broadcast};
 
+static const OzFeedbackOps none_ops = {
+    OZ_FEEDBACK_API_VERSION, "none", FALSE, FALSE, FALSE, NULL, signal_none};
+
 static const OzFeedbackOps *const registry[] = {&random_ops, &learned_ops, &momentum_ops,
-                                                &broadcast_ops, NULL};
+                                                &broadcast_ops, &none_ops, NULL};
 
 const OzFeedbackOps *oz_feedback_lookup(const char *name) {
     for (int i = 0; registry[i]; i++)

@@ -8,6 +8,7 @@
  *   learned    (DKP)  g_s = e Bᵀ, B starts at 0, ∇B = Σ_t â[t]ᵀ e[t] (trained by the optimizer)
  *   momentum   (OPZO) g_s = e Mᵀ after M ← λ_M M + (1−λ_M)/rows · zᵀ õ [/α]  (Eqs. 5–6)
  *   broadcast  (ZO)   g_s,b = (ℓ_b / α) z_b
+ *   none       (readout) g_s = 0: the hidden populations learn nothing from the output
  * Matrices are stored (n, m) row-major.  Delays and jitter are the engine's business.
  */
 #pragma once

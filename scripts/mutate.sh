@@ -1072,6 +1072,11 @@ MUTATIONS = [
     ("nmnist-limit-own-label", "io/oz-dataset-nmnist.c",
      "gsize at = by_class[start[c] + taken[c]++];", "gsize at = start[c] + taken[c]++;",
      "test-events", "events/a_limited_folder_layout_keeps_each_recording_with_its_own_label"),
+    # --- the readout rule: no signal to the hidden layers (tests/test-learning.c)
+    ("readout-silent", "feedback/oz-feedback.c",
+     "memset(g_s, 0, sizeof(float) * (gsize)c->rows * (gsize)p->n);",
+     "memset(g_s, 0x3f, sizeof(float) * (gsize)c->rows * (gsize)p->n);",
+     "test-learning", "rules/match_the_reference"),
 ]
 if args:
     MUTATIONS = [m for m in MUTATIONS if any(a in m[0] for a in args)]
