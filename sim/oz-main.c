@@ -88,6 +88,8 @@ static void progress(App *app, gboolean final) {
         app->last_time = t;
     }
     const OzPhase *ph = oz_run_current_phase(run);
+    /* An inference run has one test phase whatever [run] epochs says. */
+    const int epochs = run->learner ? run->sc->run.epochs : 1;
     char eta[32];
     double left = (double)(run->samples_total - run->samples_done);
     oz_format_eta(app->rate > 0 ? left / app->rate : -1, eta, sizeof eta);
@@ -95,7 +97,7 @@ static void progress(App *app, gboolean final) {
         "%s%s epoch %d/%d  %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT " samples  %.0f samples/s  "
         "acc %.2f%%  ETA %s",
         app->prefix ? app->prefix : "", ph ? (ph->kind == OZ_PHASE_TRAIN ? "[train]" : "[test]") : "[done]",
-        ph ? ph->epoch + 1 : run->sc->run.epochs, run->sc->run.epochs, run->samples_done,
+        ph ? ph->epoch + 1 : epochs, epochs, run->samples_done,
         run->samples_total, app->rate, 100.0 * oz_run_running_accuracy(run), eta);
     if (app->sweep_count > 0 && run->samples_total > 0) {
         double frac = ((double)app->sweep_index +
