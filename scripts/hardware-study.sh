@@ -22,9 +22,9 @@
 #   5. fine-tune: every chip × level × rule for HW_FINETUNE_EPOCHS (5), tested on the test set
 #      on the same chip (OUTDIR/finetune.sqlite), the table and the figures.
 # Environment: HW_DATASET (mnist | nmnist), HW_DATA (data/mnist or data/nmnist), HW_THREADS
-# (2), HW_RULES ("opzo dfa dkp zo bp bp-exact"; bp-exact is BP given the true chip, a reference
-# only), HW_CHIPS ("noise-probe noise-own mismatch lowbit combined"), HW_PRETRAIN_EPOCHS,
-# HW_PRETRAINED, HW_FINETUNE_EPOCHS, HW_SEARCH_EPOCHS, HW_LRS ("3e-6 1e-5 3e-5 1e-4 3e-4"),
+# (2), HW_RULES ("opzo dfa dkp zo bp bp-exact readout"; bp-exact is BP given the true chip, a
+# reference only; readout trains the readout alone, a control), HW_CHIPS ("noise-probe
+# noise-own mismatch lowbit combined", run in this order), HW_PRETRAIN_EPOCHS, HW_PRETRAINED, HW_FINETUNE_EPOCHS, HW_SEARCH_EPOCHS, HW_LRS ("3e-6 1e-5 3e-5 1e-4 3e-4"),
 # HW_LRFILE, HW_FIT_LIMIT and HW_TEST_LIMIT (0: the whole fit and test sets; smaller numbers
 # for a quick demonstration or a cheaper N-MNIST study), HW_PRETRAIN_LIMIT (the pretraining's
 # own train_limit; default HW_FIT_LIMIT).
@@ -41,7 +41,7 @@ data=${HW_DATA:-data/$dataset}
 pretrained=${HW_PRETRAINED:-}
 lr_given=${HW_LRFILE:-}
 threads=${HW_THREADS:-2}
-rules=${HW_RULES:-opzo dfa dkp zo bp bp-exact}
+rules=${HW_RULES:-opzo dfa dkp zo bp bp-exact readout}
 chips=${HW_CHIPS:-noise-probe noise-own mismatch lowbit combined}
 pre_epochs=${HW_PRETRAIN_EPOCHS:-20}
 ft_epochs=${HW_FINETUNE_EPOCHS:-5}
@@ -223,9 +223,13 @@ fi
 echo "levels (chip, target loss, keys, deployed accuracy %):"; cat "$levels"
 
 # A level closest to two targets is run once: the rows of levels.tsv to run, each chip's
-# distinct levels in target order.
+# distinct levels in target order, the chips in HW_CHIPS order (the Table 4 chip first by
+# default, so that a study stopped early has it).
 ft=$out/finetune.sqlite
-mapfile -t rows < <(awk -F'\t' '!seen[$1 FS $3]++' "$levels")
+mapfile -t rows < <(awk -F'\t' -v order="$chips" '
+  BEGIN { n = split(order, c, " "); for (i = 1; i <= n; i++) pos[c[i]] = i }
+  ($1 in pos) && !seen[$1 FS $3]++ { printf "%d\t%s\n", pos[$1], $0 }' "$levels" |
+  sort -s -t$'\t' -k1,1n | cut -f2-)
 # The deployed network as a test-only run on each chosen level (for the figure; the table's
 # "deployed" column is this run's accuracy: the same scenario and noise streams as the
 # fine-tuned runs' test phases).
