@@ -59,8 +59,8 @@ mkdir -p "$out/split"
 candidates() {
   case $1 in
     noise-probe | noise-own)
-      for s in 0.1 0.3 0.5 0.7 1.0 1.25 1.5 1.6 1.7 1.8 1.9 2.0 2.1 2.2 2.3 2.4 2.5 2.75 3.0 \
-               3.5 4.0 5.0 6.0; do echo "neuron_noise=$s"; done ;;
+      for s in 0.1 0.3 0.5 0.6 0.7 0.8 0.9 1.0 1.25 1.5 1.6 1.7 1.8 1.9 2.0 2.1 2.2 2.3 2.4 2.5 \
+               2.75 3.0 3.5 4.0 5.0 6.0; do echo "neuron_noise=$s"; done ;;
     mismatch)
       for s in 0.1 0.3 0.5 0.7 0.8 0.9 1.0 1.05 1.1 1.15 1.2 1.25 1.3 1.4 1.5 2.0; do
         echo "weight_mismatch=$s"
@@ -192,9 +192,11 @@ echo "pretrained (ideal simulation): $ideal %"
 # 3. Deployment cost of each candidate level; three levels per chip.
 levels=$out/levels.tsv
 if [ ! -f "$levels" ]; then
-  : > "$out/deploy.tsv"
+  touch "$out/deploy.tsv"  # a candidate measured before (a stopped study) is kept
   for chip in $chips; do
     for c in $(candidates "$chip"); do
+      awk -F'\t' -v k="$chip" -v c="$c" '$1 == k && $2 == c { f = 1 } END { exit !f }' \
+        "$out/deploy.tsv" && continue
       mapfile -t sets < <(level_sets "$c")
       acc=$($bin eval --db "$pre" "${evalsel[@]}" --threads "$threads" "${sets[@]}" \
               --set "hardware.noise_is_probe=$(noise_is_probe "$chip")" |
