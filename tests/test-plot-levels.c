@@ -156,6 +156,7 @@ Test(plot_levels, the_data_has_one_point_per_run_at_its_level_with_its_last_test
     cr_assert(g_file_get_contents(png, (char **)&b, &n, NULL));
     static const guint8 sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     cr_assert(n > 1000 && memcmp(b, sig, 8) == 0, "%s is a PNG", png);
+    g_clear_pointer(&err, g_free);
     cr_assert_eq(plot(svg, NULL, x, &err), 0, "%s", err);
     g_autofree char *text = NULL;
     cr_assert(g_file_get_contents(svg, &text, NULL, NULL));
