@@ -36,7 +36,9 @@
  * spikes are the presynaptic model's clean spikes.
  *
  * Learning: accumulate ∇W (C_out, C_in·k·k) += Σ_b g_u,b (C_out, H′·W′) · col_bᵀ, the
- * correlation of the (pooled) trace with g_u over positions, one oz_sgemm per sample; the
+ * correlation of the (pooled) trace with g_u over positions: a chunk of samples' col_b and
+ * g_u,b side by side (built in parallel, each buffer at most 8 MB, the chunk fixed by the
+ * geometry) and one oz_sgemm with K = chunk·H′·W′ per chunk, in sample order; the
  * chain (bp, fa, sign, shadow BP) is the transposed convolution followed by the transposed
  * pool: col = Cᵀ · down_b, col2im into the pooled map, each pooled value spread over its
  * window (÷p² for avg).  The learner's gradient stages, sparse chunks and delta delivery
@@ -99,6 +101,9 @@ typedef struct {
     float *map;       /* (parts, cin·hcwc) pooled maps (with a pool) */
     float *scratch;   /* (parts, howo·cout) event accumulators, position-major */
     float *o;         /* (n_pre) one sample's clean spikes, for a dense frame's SynOps */
+    int chunk;        /* samples per gradient product (a fixed number: see grad_chunk) */
+    float *gcol;      /* (ckk, chunk·howo) the chunk's im2col matrices side by side */
+    float *gg;        /* (C_out, chunk·howo) the chunk's g_u side by side */
 } Conv;
 
 /* The output side of a convolution over n positions, or ≤ 0 when the kernel does not fit. */
@@ -242,6 +247,8 @@ static void conv_free(OzProjection *p) {
     g_clear_pointer(&cv->map, g_free);
     g_clear_pointer(&cv->scratch, g_free);
     g_clear_pointer(&cv->o, g_free);
+    g_clear_pointer(&cv->gcol, g_free);
+    g_clear_pointer(&cv->gg, g_free);
     g_clear_pointer(&p->w, g_free);
 }
 
@@ -289,17 +296,24 @@ static void ensure_parts(Conv *cv) {
     cv->parts = parts;
 }
 
-/* map (C_in, hc, wc) = the pooled in (C_in, hin, win): mean or sum of each window. */
+/* map (C_in, hc, wc) = the pooled in (C_in, hin, win): mean or sum of each window, its
+ * cells added row by row, left to right (a window row at a time across the map row, so
+ * the loop over qx vectorises; the order of each window's sum is unchanged). */
 static void pool_map(const Geom *g, const float *in, float *map) {
     for (int c = 0; c < g->cin; c++)
-        for (int qy = 0; qy < g->hc; qy++)
-            for (int qx = 0; qx < g->wc; qx++) {
-                float sum = 0.0f;
-                for (int dy = 0; dy < g->ps; dy++)
-                    for (int dx = 0; dx < g->ps; dx++)
-                        sum += in[(gsize)c * g->hw + (qy * g->ps + dy) * g->win + qx * g->ps + dx];
-                map[(gsize)c * g->hcwc + qy * g->wc + qx] = sum * g->gain;
+        for (int qy = 0; qy < g->hc; qy++) {
+            float *dst = map + (gsize)c * g->hcwc + (gsize)qy * g->wc;
+            for (int qx = 0; qx < g->wc; qx++)
+                dst[qx] = 0.0f;
+            for (int dy = 0; dy < g->ps; dy++) {
+                const float *row = in + (gsize)c * g->hw + (gsize)(qy * g->ps + dy) * g->win;
+                for (int dx = 0; dx < g->ps; dx++)
+                    for (int qx = 0; qx < g->wc; qx++)
+                        dst[qx] += row[qx * g->ps + dx];
             }
+            for (int qx = 0; qx < g->wc; qx++)
+                dst[qx] *= g->gain;
+        }
 }
 
 /* out (C_in, hin, win) += the transposed pool of map: each window's cells get its value
@@ -312,13 +326,17 @@ static void unpool_add(const Geom *g, const float *map, float *out) {
                     g->gain * map[(gsize)c * g->hcwc + (y / g->ps) * g->wc + x / g->ps];
 }
 
-/* col rows [r0, r1) of the im2col matrix (ckk, howo) of map (C_in, hc, wc): row
- * (c, ky, kx), column (oy, ox) holds map[c, oy·s − pad + ky, ox·s − pad + kx], 0 outside. */
-static void im2col_rows(const Geom *g, const float *map, float *col, int r0, int r1) {
+/* col rows [r0, r1) of the im2col matrix (ckk, howo) of map (C_in, hc, wc), rows ld
+ * floats apart: row (c, ky, kx), column (oy, ox) holds map[c, oy·s − pad + ky,
+ * ox·s − pad + kx], 0 outside. */
+static void im2col_rows(const Geom *g, const float *map, float *col, gsize ld, int r0, int r1) {
     for (int r = r0; r < r1; r++) {
         const int c = r / g->kk, ky = (r % g->kk) / g->k, kx = r % g->k;
-        float *dst = col + (gsize)r * g->howo;
+        float *dst = col + (gsize)r * ld;
         const float *src = map + (gsize)c * g->hcwc;
+        /* The output columns whose x = ox·s − pad + kx falls inside the map: [lo, hi). */
+        const int lo = MIN(g->wo, MAX(0, (g->pad - kx + g->s - 1) / g->s));
+        const int hi = MAX(lo, MIN(g->wo, (g->wc - 1 + g->pad - kx) / g->s + 1));
         for (int oy = 0; oy < g->ho; oy++) {
             const int y = oy * g->s - g->pad + ky;
             float *d = dst + oy * g->wo;
@@ -326,10 +344,17 @@ static void im2col_rows(const Geom *g, const float *map, float *col, int r0, int
                 memset(d, 0, sizeof(float) * (gsize)g->wo);
                 continue;
             }
-            for (int ox = 0; ox < g->wo; ox++) {
-                const int x = ox * g->s - g->pad + kx;
-                d[ox] = x >= 0 && x < g->wc ? src[y * g->wc + x] : 0.0f;
-            }
+            /* sy[i] is map[c, y, lo·s − pad + kx + i] */
+            const float *sy = src + (gsize)y * g->wc + (lo * g->s - g->pad + kx);
+            for (int ox = 0; ox < lo; ox++)
+                d[ox] = 0.0f;
+            if (g->s == 1)
+                memcpy(d + lo, sy, sizeof(float) * (gsize)(hi - lo));
+            else
+                for (int ox = lo; ox < hi; ox++)
+                    d[ox] = sy[(ox - lo) * g->s];
+            for (int ox = hi; ox < g->wo; ox++)
+                d[ox] = 0.0f;
         }
     }
 }
@@ -386,7 +411,7 @@ static void im2col_part(void *ctx, int part, gsize begin, gsize end) {
     float *col = cv->col + (gsize)part * g->ckk * g->howo;
     for (gsize b = begin; b < end; b++) {
         const float *map = kernel_map(cv, part, j->s + b * j->p->n_pre);
-        im2col_rows(g, map, col, 0, g->ckk);
+        im2col_rows(g, map, col, (gsize)g->howo, 0, g->ckk);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->cout, g->howo, g->ckk, 1.0f,
                     oz_projection_forward_w(j->p), g->ckk, col, g->howo, j->beta,
                     j->out + b * j->p->n_post, g->howo);
@@ -535,30 +560,68 @@ static void conv_deliver(OzProjection *p, OzFrame *f, float *acc) {
     p->packets_event++;
 }
 
-typedef struct {
-    const Geom *g;
-    const float *map;
-    float *col;
-} ColJob;
+/* The gradient's products take chunk samples side by side, so that one product has
+ * K = chunk·howo (a long inner dimension, efficient) while each buffer stays within
+ * GRAD_FLOATS floats (8 MB) whatever the batch and T. */
+#define GRAD_FLOATS ((gsize)1 << 21)
 
-static void col_part(void *ctx, int part, gsize begin, gsize end) {
-    (void)part;
-    const ColJob *j = ctx;
-    im2col_rows(j->g, j->map, j->col, (int)begin, (int)end);
+static gsize grad_floats = GRAD_FLOATS;
+
+/* For the tests: the bound of the gradient's buffers (0: GRAD_FLOATS), read when a
+ * projection first accumulates (a small one forces chunks of one sample). */
+void oz_conv2d_test_grad_floats(gsize floats);
+void oz_conv2d_test_grad_floats(gsize floats) {
+    grad_floats = floats ? floats : GRAD_FLOATS;
+}
+
+static int grad_chunk(const Geom *g) {
+    const gsize per = (gsize)MAX(g->ckk, g->cout) * g->howo;
+    return (int)MAX((gsize)1, grad_floats / per);
+}
+
+typedef struct {
+    const OzProjection *p;
+    const float *pre, *g_u; /* (rows, n_pre), (rows, n_post) */
+    int b0, n;              /* the chunk: samples [b0, b0 + n) */
+} GradJob;
+
+/* Samples [begin, end) of a chunk: the pooled trace's im2col matrix into columns
+ * [i·howo, (i+1)·howo) of gcol, g_u into the same columns of gg. */
+static void grad_part(void *ctx, int part, gsize begin, gsize end) {
+    const GradJob *j = ctx;
+    const Conv *cv = j->p->kstate;
+    const Geom *g = &cv->g;
+    const gsize ld = (gsize)j->n * g->howo;
+    for (gsize i = begin; i < end; i++) {
+        const gsize b = (gsize)j->b0 + i;
+        const float *map = kernel_map(cv, part, j->pre + b * j->p->n_pre);
+        im2col_rows(g, map, cv->gcol + i * g->howo, ld, 0, g->ckk);
+        const float *gu = j->g_u + b * j->p->n_post;
+        for (int co = 0; co < g->cout; co++)
+            memcpy(cv->gg + co * ld + i * g->howo, gu + (gsize)co * g->howo,
+                   sizeof(float) * (gsize)g->howo);
+    }
 }
 
 /* grad (C_out, ckk) += Σ_b g_u,b (C_out, howo) · col_bᵀ, col_b the im2col of the pooled
- * pre_b: one oz_sgemm per sample, in sample order. */
+ * pre_b: per chunk of samples (a number fixed by the geometry, not by the team) the
+ * matrices side by side and one oz_sgemm, chunks in sample order. */
 static guint64 conv_accumulate(OzProjection *p, float *grad, const float *pre, const float *g_u,
                                int rows) {
     Conv *cv = p->kstate;
     const Geom *g = &cv->g;
     ensure_parts(cv);
-    for (int b = 0; b < rows; b++) {
-        ColJob cj = {g, kernel_map(cv, 0, pre + (gsize)b * p->n_pre), cv->col};
-        oz_par_for((gsize)g->ckk, 1, col_part, &cj);
-        oz_sgemm(CblasNoTrans, CblasTrans, g->cout, g->ckk, g->howo, 1.0f,
-                 g_u + (gsize)b * p->n_post, g->howo, cv->col, g->howo, 1.0f, grad, g->ckk);
+    if (!cv->gcol) {
+        cv->chunk = grad_chunk(g);
+        cv->gcol = g_new(float, (gsize)cv->chunk * g->ckk * g->howo);
+        cv->gg = g_new(float, (gsize)cv->chunk * g->cout * g->howo);
+    }
+    for (int b0 = 0; b0 < rows; b0 += cv->chunk) {
+        GradJob j = {p, pre, g_u, b0, MIN(cv->chunk, rows - b0)};
+        oz_par_for((gsize)j.n, 1, grad_part, &j);
+        const int ld = j.n * g->howo;
+        oz_sgemm(CblasNoTrans, CblasTrans, g->cout, g->ckk, ld, 1.0f, cv->gg, ld, cv->gcol, ld,
+                 1.0f, grad, g->ckk);
     }
     return im2col_macs(p, rows);
 }

@@ -22,6 +22,9 @@
 
 TestSuite(conv);
 
+/* neurons/oz-kind-conv2d.c: the bound of the gradient's buffers (0: the default). */
+void oz_conv2d_test_grad_floats(gsize floats);
+
 /* A conv2d's geometry as the test writes it. */
 typedef struct {
     int cin, hin, win, cout, k, s, pad;
@@ -250,6 +253,12 @@ static void check_toeplitz(const Conf *c) {
     guint64 macs = ev->kind->accumulate(ev, oz_projection_grad(ev), prev, gu, B);
     expect_close("gradient", c, ev->grad, gwant, ev->nw);
     cr_assert_eq(macs, (guint64)B * ev->nw * ho * wo);
+    /* The same gradient taken one sample per product (the chunks of a large layer). */
+    oz_conv2d_test_grad_floats(1);
+    macs = im->kind->accumulate(im, oz_projection_grad(im), prev, gu, B);
+    oz_conv2d_test_grad_floats(0);
+    expect_close("gradient in chunks of one sample", c, im->grad, gwant, im->nw);
+    cr_assert_eq(macs, (guint64)B * im->nw * ho * wo);
     /* The chain: down · Dᵀ, for W and for another tensor in W's layout (fa's B). */
     double *cwant = g_new(double, B *n_pre);
     float *out = g_new(float, B *n_pre), *other = g_new(float, ev->nw);
