@@ -611,7 +611,9 @@ static guint64 conv_accumulate(OzProjection *p, float *grad, const float *pre, c
     Conv *cv = p->kstate;
     const Geom *g = &cv->g;
     ensure_parts(cv);
-    if (!cv->gcol) {
+    if (!cv->gcol || cv->chunk != grad_chunk(g)) {
+        g_free(cv->gcol);
+        g_free(cv->gg);
         cv->chunk = grad_chunk(g);
         cv->gcol = g_new(float, (gsize)cv->chunk * g->ckk * g->howo);
         cv->gg = g_new(float, (gsize)cv->chunk * g->cout * g->howo);

@@ -367,7 +367,7 @@ Test(conv, auto_delivery_picks_the_path_by_the_kinds_threshold) {
 
 /* Delivery (both paths) and the chain split samples across the team, each sample summed
  * by itself in a fixed order: the same bits at 1, 2 and 3 threads. */
-Test(conv, delivery_and_chain_are_the_same_bits_at_any_thread_count) {
+Test(conv, delivery_chain_and_gradient_are_the_same_bits_at_any_thread_count) {
     const Conf c = {.cin = 3, .hin = 8, .win = 6, .cout = 4, .k = 3, .s = 1, .pad = 1,
                     .pool = "avg", .ps = 2};
     const int B = 5, NPRE = 144, NPOST = 4 * 4 * 3;
@@ -384,6 +384,7 @@ Test(conv, delivery_and_chain_are_the_same_bits_at_any_thread_count) {
     float *down = g_new(float, B * NPOST);
     for (int i = 0; i < B * NPOST; i++)
         down[i] = (float)oz_rng_gauss(&rng);
+    float *gref[2] = {g_new(float, p->nw), g_new(float, p->nw)}, *ggot = g_new(float, p->nw);
     OzFrame *f = oz_population_frame(pre, 0);
     for (int threads = 1; threads <= 3; threads++) {
         oz_par_set_threads(threads);
@@ -400,11 +401,26 @@ Test(conv, delivery_and_chain_are_the_same_bits_at_any_thread_count) {
         if (threads > 1)
             cr_assert(memcmp(ref, got, sizeof(float) * 3 * B * NPRE) == 0,
                       "%d threads: other bits than 1 thread", threads);
+        /* The weight gradient, in chunks of two samples (three products) and in one. */
+        for (int chunked = 0; chunked < 2; chunked++) {
+            float *grad = threads == 1 ? gref[chunked] : ggot;
+            memset(oz_projection_grad(p), 0, sizeof(float) * p->nw);
+            oz_conv2d_test_grad_floats(chunked ? 2 * 12 * 27 : 0);
+            p->kind->accumulate(p, oz_projection_grad(p), ref + 2 * B * NPRE, down, B);
+            memcpy(grad, p->grad, sizeof(float) * p->nw);
+            if (threads > 1)
+                cr_assert(memcmp(gref[chunked], ggot, sizeof(float) * p->nw) == 0,
+                          "%d threads: another gradient than 1 thread", threads);
+        }
+        oz_conv2d_test_grad_floats(0);
     }
     oz_par_set_threads(1);
     g_free(ref);
     g_free(got);
     g_free(down);
+    g_free(gref[0]);
+    g_free(gref[1]);
+    g_free(ggot);
     oz_projection_free(p);
     oz_population_free(pre);
     oz_population_free(post);
