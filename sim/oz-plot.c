@@ -607,7 +607,17 @@ static void frame(double vx0, double vx1, double vy0, double vy1, double x0, dou
     }
     if (xlabel)
         plmtex("b", 2.6, 0.5, 0.5, xlabel);
+    /* The y label within its panel's height: smaller text for a short panel. */
+    PLFLT def_ht, ht, sx0, sx1, sy0, sy1;
+    plgchr(&def_ht, &ht);
+    plgspa(&sx0, &sx1, &sy0, &sy1);
+    const double room = (vy1 - vy0) * (sy1 - sy0), need = 0.62 * ht * (double)strlen(ylabel);
+    const double scale = need > room ? room / need : 1.0;
+    if (scale < 1.0)
+        plschr(0.0, ht / def_ht * scale);
     plmtex("l", logy ? 5.0 : 4.2, 0.5, 0.5, ylabel);
+    if (scale < 1.0)
+        plschr(0.0, ht / def_ht);
     plmtex("t", 0.9, 0.5, 0.5, name);
 }
 
@@ -755,9 +765,15 @@ static void draw_bars(const Fig *f, gboolean stacked) {
         double vy1 = top - p * (h + gap);
         frame(0.09, 0.645, vy1 - h, vy1, -0.5, ng - 0.5, y0, y1, logy, TRUE, NULL,
               f->ylabels->pdata[p], f->panels->pdata[p]);
-        /* Group names under the axis. */
+        /* Group names under the axis; vertical ones smaller when the longest would not fit
+         * in the space below the axis (about 27 characters at the usual size). */
         plcol0(1);
-        plschr(0.0, 0.7);
+        glong longest = 0;
+        for (guint g = 0; stacked && g < ng; g++) {
+            OzStudyRun *r = run_at((Fig *)f, g);
+            longest = MAX(longest, g_utf8_strlen(r->label, -1) + g_utf8_strlen(r->rule, -1) + 3);
+        }
+        plschr(0.0, longest > 27 ? 0.7 * 27.0 / (double)longest : 0.7);
         for (guint g = 0; g < ng; g++) {
             OzStudyRun *r = stacked ? run_at((Fig *)f, g) : NULL;
             g_autofree char *name =
