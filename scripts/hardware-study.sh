@@ -159,6 +159,10 @@ on_held+=("${limits[@]}")
 finished() { # db run-name
   [ -f "$1" ] && [ "$(sqlite3 "$1" "select count(*) from runs where name = '$2' and status = 'finished'" 2>/dev/null || echo 0)" -gt 0 ]
 }
+newest() { # db run-name → the id of the newest finished run of that name (a run stopped
+  # and started again leaves an unfinished one beside it), or nothing
+  sqlite3 "$1" "select max(id) from runs where name = '$2' and status = 'finished'"
+}
 last_test() { # db run-name → the last epoch's test accuracy, %
   sqlite3 "$1" "select printf('%.2f', 100 * e.accuracy) from runs r join epochs e on e.run_id = r.id
     where r.name = '$2' and r.status = 'finished' and e.phase = 'test'
@@ -334,9 +338,12 @@ for chip in $chips; do
   for r in "${rows[@]}"; do
     IFS=$'\t' read -r c target _ <<< "$r"
     [ "$c" = "$chip" ] || continue
-    sel+=(--run "deploy-$chip-$target")
-    for rule in $rules; do sel+=(--run "ft-$chip-$target-$rule"); done
+    for name in "deploy-$chip-$target" $(printf "ft-$chip-$target-%s " $rules); do
+      id=$(newest "$ft" "$name")
+      [ -n "$id" ] && sel+=(--run "$id")
+    done
   done
+  [ ${#sel[@]} -gt 0 ] || continue
   $bin plot "$ft" "${sel[@]}" --what levels --x "$(xkey "$chip")" \
     --by rule.name,run.mode,hardware.bp_model --out "$out/$chip.png" --data "$out/$chip.csv" ||
     echo "no figure for $chip (opzosim plot --what levels)" >&2
