@@ -567,8 +567,8 @@ static void conv_deliver(OzProjection *p, OzFrame *f, float *acc) {
 
 static gsize grad_floats = GRAD_FLOATS;
 
-/* For the tests: the bound of the gradient's buffers (0: GRAD_FLOATS), read when a
- * projection first accumulates (a small one forces chunks of one sample). */
+/* For the tests: the bound of the gradient's buffers (0: GRAD_FLOATS); a projection's
+ * buffers follow it at its next gradient (a small bound forces chunks of one sample). */
 void oz_conv2d_test_grad_floats(gsize floats);
 void oz_conv2d_test_grad_floats(gsize floats) {
     grad_floats = floats ? floats : GRAD_FLOATS;
