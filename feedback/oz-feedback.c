@@ -104,7 +104,7 @@ const OzFeedbackOps *const *oz_feedback_all(void) {
 }
 
 void oz_pathway_init(OzPathway *p, const OzFeedbackOps *ops, int n, int m, OzRng *rng,
-                     gboolean fan_n) {
+                     gboolean fan_n, gboolean draw_trained) {
     memset(p, 0, sizeof *p);
     p->ops = ops;
     p->n = n;
@@ -116,7 +116,7 @@ void oz_pathway_init(OzPathway *p, const OzFeedbackOps *ops, int n, int m, OzRng
     p->mat = g_new0(float, sz);
     if (ops->trained)
         p->grad = g_new0(float, sz);
-    if (ops == &random_ops) {
+    if (ops == &random_ops || (ops->trained && draw_trained)) {
         double std = sqrt(2.0 / (fan_n ? n : m));
         for (gsize i = 0; i < sz; i++)
             p->mat[i] = (float)(oz_rng_gauss(rng) * std);

@@ -73,9 +73,10 @@ const OzFeedbackOps *oz_feedback_lookup(const char *name);
 const OzFeedbackOps *const *oz_feedback_all(void);
 
 /* Allocates the matrix; `random` draws N(0, 2/fan_in) with fan_in = m, or n when
- * fan_n.  (transfer full) of the buffers inside p; free with oz_pathway_clear. */
+ * fan_n; a trained matrix starts at 0, or from the same draw when draw_trained.
+ * (transfer full) of the buffers inside p; free with oz_pathway_clear. */
 void oz_pathway_init(OzPathway *p, const OzFeedbackOps *ops, int n, int m, OzRng *rng,
-                     gboolean fan_n);
+                     gboolean fan_n, gboolean draw_trained);
 /* With ops NULL, p only counts macs (a chain rule's error path) and has no matrix. */
 void oz_pathway_clear(OzPathway *p);
 /* End of a sample window: applies a per-window momentum update (no-op otherwise). */

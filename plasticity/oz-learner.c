@@ -64,7 +64,8 @@ static OzHidden *hidden_new(OzLearner *l, OzPopulation *pop, const OzFeedbackOps
     const int B = l->net->batch;
     OzHidden *h = g_new0(OzHidden, 1);
     h->pop = pop;
-    oz_pathway_init(&h->path, fb, pop->n, l->m, rng_init, params->dfa_fan_n);
+    oz_pathway_init(&h->path, fb, pop->n, l->m, rng_init, params->dfa_fan_n,
+                    params->dkp_init_random);
     h->path.momentum = params->momentum;
     h->path.inverse_alpha = params->inverse_alpha;
     h->path.batch_sum = params->m_batch_sum;

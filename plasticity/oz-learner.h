@@ -52,7 +52,8 @@ typedef struct {
     gboolean antithetic;
     double momentum; /* λ_M */
     gboolean inverse_alpha;
-    gboolean dfa_fan_n; /* DFA init N(0, 2/n) instead of N(0, 2/m) */
+    gboolean dfa_fan_n;       /* DFA init N(0, 2/n) instead of N(0, 2/m) */
+    gboolean dkp_init_random; /* DKP's B starts from DFA's draw, not 0 */
     gboolean step_every_tick;
     gboolean sphere_unit;    /* sphere noise on radius 1, not √n */
     gboolean trace_noisy;    /* traces follow ŝ, not the clean spikes */

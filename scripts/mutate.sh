@@ -28,6 +28,16 @@ baseline = "--no-baseline" not in sys.argv[2:]
 
 # name, file, exact text (may span lines), replacement, test binary, Criterion filter.
 MUTATIONS = [
+    # --- dkp's start (tests/test-learning.c)
+    ("dkp-random-start-ignored", "feedback/oz-feedback.c",
+     "if (ops == &random_ops || (ops->trained && draw_trained)) {", "if (ops == &random_ops) {",
+     "test-learning", "rules/dkp_from_zero_cannot_leave_a_silent_start"),
+    ("silent-hidden-unnamed", "sim/oz-run.c",
+     "if (samples > 0 && h->pop->spikes == 0 && emits_spikes(run, h->pop))", "if (0)",
+     "test-e2e-events", "e2e_events/a_hidden_layer_silent_for_a_training_epoch_is_named_in_a_warning"),
+    ("dkp-zero-start-drawn", "feedback/oz-feedback.c",
+     "if (ops == &random_ops || (ops->trained && draw_trained)) {", "if (ops->has_matrix && !ops->needs_noise) {",
+     "test-learning", "rules/dkp_from_zero_cannot_leave_a_silent_start"),
     # --- docs/RELIABILITY.md statements tested by tests/test-claims.c and test-e2e-claims.c
     ("readout-vs-classes", "sim/oz-run.c",
      "if (run->readout->n != run->sc->data.classes) {", "if (0) {",

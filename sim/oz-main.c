@@ -166,6 +166,13 @@ static void on_idle(uv_idle_t *h) {
                     ph->kind == OZ_PHASE_TRAIN ? "train" : "test", ph->epoch + 1,
                     100.0 * app->run->last_accuracy, app->run->seen, app->run->phase_seconds);
         }
+        if (ph->kind == OZ_PHASE_TRAIN && app->run->silent_hidden &&
+            app->run->silent_hidden->len > 0)
+            fprintf(stderr,
+                    "opzosim: warning: training epoch %d: %s fired no spike.  A silent layer "
+                    "passes nothing on, and a feedback matrix learned from its own trace (dkp "
+                    "starting from 0) stays 0: see docs/ALGORITHM.md §7.3\n",
+                    ph->epoch + 1, app->run->silent_hidden->str);
         if (app->log)
             oz_runlog_submit(app->log, rows);
         else

@@ -491,6 +491,8 @@ void oz_run_free(OzRun *run) {
         return;
     oz_learner_free(run->learner);
     oz_network_free(run->net);
+    if (run->silent_hidden)
+        g_string_free(run->silent_hidden, TRUE);
     g_free(run->labels);
     oz_dataset_clear(&run->train);
     oz_dataset_clear(&run->test);
@@ -931,12 +933,19 @@ static OzLogBatch *phase_rows(OzRun *run, const OzPhase *ph) {
         }
     }
     if (run->learner && ph->kind == OZ_PHASE_TRAIN) {
-        /* The error path's cost per hidden population (the paper's Table 5). */
+        /* The error path's cost per hidden population (the paper's Table 5), and which
+         * of them fired no spike. */
+        if (!run->silent_hidden)
+            run->silent_hidden = g_string_new(NULL);
+        g_string_truncate(run->silent_hidden, 0);
         for (guint k = 0; k < run->learner->hidden->len; k++) {
             OzHidden *h = g_ptr_array_index(run->learner->hidden, k);
             oz_log_batch_add(b, OZ_ROW_TRAINING_OPS, "isii", (gint64)ph->epoch, h->pop->name,
                              samples, (gint64)(h->path.macs - h->macs_at_phase_start));
             h->macs_at_phase_start = h->path.macs;
+            if (samples > 0 && h->pop->spikes == 0 && emits_spikes(run, h->pop))
+                g_string_append_printf(run->silent_hidden, "%s%s",
+                                       run->silent_hidden->len ? ", " : "", h->pop->name);
         }
     }
     if (run->learner && run->learner->stats && ph->kind == OZ_PHASE_TRAIN) {

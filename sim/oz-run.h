@@ -64,6 +64,10 @@ typedef struct OzRun {
     /* Results of the last finished phase. */
     double last_accuracy;
     double last_loss;
+    /* Hidden populations that fired no spike in the last training phase, ", "-separated
+     * (empty: none).  A layer silent from the start may never wake up: a rule whose
+     * feedback learns from the layer's own trace (dkp from 0) stays at 0 with it. */
+    GString *silent_hidden;
 
     /* Numerical guards: set when the run must stop (NaN/Inf, runaway firing). */
     GError *fault;

@@ -152,6 +152,37 @@ Test(e2e_events, real_recordings_train_and_test_through_a_scenario) {
               "%s", out);
 }
 
+/* A hidden layer that never fires in a training epoch is named in a warning (the run
+ * goes on): the real recordings through weights 1/1000 of the usual reach no threshold,
+ * and dkp starting from 0 then learns nothing (docs/ALGORITHM.md §7.3).  With the usual
+ * weights the layer fires and nothing is said. */
+Test(e2e_events, a_hidden_layer_silent_for_a_training_epoch_is_named_in_a_warning) {
+    g_autofree char *data = g_strdup_printf("dir = %s/nmnist-small\ntrain_list = train20.txt\n"
+                                            "test_list = test10.txt",
+                                            OZ_TEST_DATA_DIR);
+    g_autofree char *s =
+        scenario("silent.ini", data, 30, 40, "[rule]\nname = dkp\nloss_lambda = 0.001\n");
+    const char *const scales[] = {"projection in_h.init_scale=0.006",
+                                  "projection in_h.init_scale=6"};
+    for (int k = 0; k < 2; k++) {
+        g_autofree char *db = g_strdup_printf("%s/silent%d.sqlite", dir, k);
+        char *err = NULL;
+        int rc = oz_test_run(&err, "run", s, "--db", db, "--quiet", "--set", "run.mode=train",
+                             "--set", "run.epochs=1", "--set", scales[k], NULL);
+        cr_assert_eq(rc, 0, "%s", err);
+        const char *w = strstr(err, "warning: training epoch 1: h fired no spike");
+        if (k == 0) {
+            cr_assert(w && strstr(err, "docs/ALGORITHM.md"), "%s", err);
+            cr_assert_eq(oz_test_q(db, "select spikes from firing_rates where population = 'h' "
+                                       "and phase = 'train'"),
+                         0);
+        } else {
+            cr_assert_null(w, "%s", err);
+        }
+        g_free(err);
+    }
+}
+
 /* Each case: exit 2, the file, section and key (or what else names the place) in the
  * message, and no run row. */
 Test(e2e_events, bad_data_keys_and_inputs_that_do_not_fit_exit_2_naming_file_section_key) {

@@ -1391,3 +1391,104 @@ Test(delays, projection_delays_learn_the_same_with_the_probe) {
         }
     cr_assert_geq(probing, 2, "zo and opzo probe");
 }
+
+/* A run of `rule` (extra: more [rule] keys) on a net whose hidden layers never fire: the
+ * inputs reach h1 through weights 1/100 of the usual, and no weight decay.  Returns the
+ * run after `batches` steps; out gets every projection's weights. */
+static OzRun *silent_run(const char *rule, const char *extra, int batches, GByteArray *out,
+                         OzScenario **sc_out) {
+    g_autofree char *text = g_strdup_printf(
+        "[run]\nmode = train\nticks = 4\nbatch_size = 8\nseed = 3\n"
+        "[data]\ndir = %s\n[rule]\nname = %s\n%s[optimizer]\nlr = 1e-2\nweight_decay = 0\n"
+        "[population in]\nmodel = input\nsize = 16\n"
+        "[population h1]\nmodel = lif\nsize = 12\n"
+        "[population h2]\nmodel = lif\nsize = 12\n"
+        "[population out]\nmodel = readout\nsize = 4\n"
+        "[projection a]\nfrom = in\nto = h1\ninit_scale = 0.01\n"
+        "[projection b]\nfrom = h1\nto = h2\ninit_scale = 0.01\n"
+        "[projection c]\nfrom = h2\nto = out\n",
+        run_dir, rule, extra);
+    GError *err = NULL;
+    OzScenario *sc = oz_scenario_load_data(text, "silent.ini", NULL, &err);
+    cr_assert_not_null(sc, "%s", err ? err->message : "");
+    sc->data.classes = 4;
+    OzRun *run = oz_run_new(sc, &err);
+    cr_assert_not_null(run, "%s", err ? err->message : "");
+    for (int i = 0; i < batches; i++) {
+        OzLogBatch *rows = NULL;
+        cr_assert(oz_run_step(run, &rows));
+        oz_log_batch_free(rows);
+    }
+    for (guint i = 0; i < run->net->projs->len; i++) {
+        OzProjection *p = g_ptr_array_index(run->net->projs, i);
+        g_byte_array_append(out, (const guint8 *)p->w, sizeof(float) * p->n_pre * p->n_post);
+    }
+    *sc_out = sc;
+    return run;
+}
+
+/* Bytes of projections a and b at the front of silent_run's weights. */
+static gsize hidden_weight_bytes(const OzRun *run) {
+    gsize n = 0;
+    for (guint i = 0; i < 2; i++) {
+        const OzProjection *p = g_ptr_array_index(run->net->projs, i);
+        n += sizeof(float) * (gsize)p->n_pre * p->n_post;
+    }
+    return n;
+}
+
+/* DKP's B starts at 0 (the paper) and learns from the layer's own trace: on a net whose
+ * hidden layers are silent, B and the hidden weights never move (docs/ALGORITHM.md §7.3),
+ * while DFA's fixed B does move them.  dkp_init = random starts B from DFA's draw, bit for
+ * bit, and the hidden weights move as under DFA. */
+Test(rules, dkp_from_zero_cannot_leave_a_silent_start) {
+    run_dir = oz_test_tmpdir();
+    oz_test_write_dataset(run_dir, 64, 8, 4, 4, 4);
+    GByteArray *w0 = g_byte_array_new(), *zero = g_byte_array_new(), *rnd = g_byte_array_new(),
+               *dfa = g_byte_array_new();
+    OzScenario *s0, *s1, *s2, *s3;
+    OzRun *r0 = silent_run("dkp", "", 0, w0, &s0);
+    OzRun *r1 = silent_run("dkp", "", 5, zero, &s1);
+    OzRun *r2 = silent_run("dkp", "dkp_init = random\n", 5, rnd, &s2);
+    OzRun *r3 = silent_run("dfa", "", 0, dfa, &s3);
+    const gsize hb = hidden_weight_bytes(r0);
+    cr_assert(memcmp(w0->data, zero->data, hb) == 0, "dkp from 0: the hidden weights moved");
+    cr_assert(memcmp(w0->data + hb, zero->data + hb, w0->len - hb) == 0,
+              "dkp from 0: the readout's weights read a silent h2 and stay");
+    cr_assert(memcmp(w0->data, rnd->data, hb) != 0, "dkp from DFA's draw: the hidden weights move");
+    for (guint h = 0; h < r1->learner->hidden->len; h++) {
+        const OzHidden *z = g_ptr_array_index(r1->learner->hidden, h);
+        const OzHidden *d = g_ptr_array_index(r3->learner->hidden, h);
+        const OzHidden *r = g_ptr_array_index(r2->learner->hidden, h);
+        const gsize n = (gsize)z->path.n * z->path.m;
+        for (gsize i = 0; i < n; i++)
+            cr_assert(z->path.mat[i] == 0.0f, "%s B[%zu] = %g, not 0", z->pop->name, i,
+                      z->path.mat[i]);
+        /* h1 starts firing within the 5 steps, so its B learns (h2 stays silent). */
+        int moved = 0;
+        for (gsize i = 0; i < n; i++)
+            moved += r->path.mat[i] != d->path.mat[i];
+        if (h == 0)
+            cr_assert_gt(moved, 0, "%s: the random start's B learns", r->pop->name);
+    }
+    /* At step 0 the random start is DFA's matrix. */
+    OzScenario *s4;
+    GByteArray *w4 = g_byte_array_new();
+    OzRun *r4 = silent_run("dkp", "dkp_init = random\n", 0, w4, &s4);
+    for (guint h = 0; h < r4->learner->hidden->len; h++) {
+        const OzHidden *r = g_ptr_array_index(r4->learner->hidden, h);
+        const OzHidden *d = g_ptr_array_index(r3->learner->hidden, h);
+        cr_assert(memcmp(r->path.mat, d->path.mat, sizeof(float) * r->path.n * r->path.m) == 0,
+                  "%s: dkp_init = random draws DFA's B", r->pop->name);
+    }
+    cr_assert(memcmp(w4->data, dfa->data, w4->len) == 0, "the weights are drawn as under dfa");
+    OzRun *runs[] = {r0, r1, r2, r3, r4};
+    OzScenario *scs[] = {s0, s1, s2, s3, s4};
+    GByteArray *bufs[] = {w0, zero, rnd, dfa, w4};
+    for (int i = 0; i < 5; i++) {
+        oz_run_free(runs[i]);
+        oz_scenario_free(scs[i]);
+        g_byte_array_free(bufs[i], TRUE);
+    }
+    oz_test_rmtree(run_dir);
+}
