@@ -948,17 +948,9 @@ Test(learning, sgd_momentum_step_matches_hand_computation) {
 
 static char *run_dir;
 
-static void weights_after(const char *rule, int batches, GByteArray *out) {
-    g_autofree char *text =
-        g_strdup_printf("[run]\nmode = train\nticks = 4\nbatch_size = 8\nseed = 3\n"
-                        "[data]\ndir = %s\n[rule]\nname = %s\n[optimizer]\nlr = 1e-2\n"
-                        "[population in]\nmodel = input\nsize = 16\n"
-                        "[population h1]\nmodel = lif\nsize = 12\ndropout = 0.2\n"
-                        "[population h2]\nmodel = lif\nsize = 12\ndropout = 0.2\n"
-                        "[population out]\nmodel = readout\nsize = 4\n"
-                        "[projection a]\nfrom = in\nto = h1\n[projection b]\nfrom = h1\nto = h2\n"
-                        "[projection c]\nfrom = h2\nto = out\n",
-                        run_dir, rule);
+/* Loads the scenario text, steps its run `batches` times and appends every projection's
+ * weights to out.  (transfer full) the run and, in sc_out, its scenario. */
+static OzRun *run_steps(const char *text, int batches, GByteArray *out, OzScenario **sc_out) {
     GError *err = NULL;
     OzScenario *sc = oz_scenario_load_data(text, "det.ini", NULL, &err);
     cr_assert_not_null(sc, "%s", err ? err->message : "");
@@ -974,7 +966,23 @@ static void weights_after(const char *rule, int batches, GByteArray *out) {
         OzProjection *p = g_ptr_array_index(run->net->projs, i);
         g_byte_array_append(out, (const guint8 *)p->w, sizeof(float) * p->n_pre * p->n_post);
     }
-    oz_run_free(run);
+    *sc_out = sc;
+    return run;
+}
+
+static void weights_after(const char *rule, int batches, GByteArray *out) {
+    g_autofree char *text =
+        g_strdup_printf("[run]\nmode = train\nticks = 4\nbatch_size = 8\nseed = 3\n"
+                        "[data]\ndir = %s\n[rule]\nname = %s\n[optimizer]\nlr = 1e-2\n"
+                        "[population in]\nmodel = input\nsize = 16\n"
+                        "[population h1]\nmodel = lif\nsize = 12\ndropout = 0.2\n"
+                        "[population h2]\nmodel = lif\nsize = 12\ndropout = 0.2\n"
+                        "[population out]\nmodel = readout\nsize = 4\n"
+                        "[projection a]\nfrom = in\nto = h1\n[projection b]\nfrom = h1\nto = h2\n"
+                        "[projection c]\nfrom = h2\nto = out\n",
+                        run_dir, rule);
+    OzScenario *sc;
+    oz_run_free(run_steps(text, batches, out, &sc));
     oz_scenario_free(sc);
 }
 
@@ -1408,23 +1416,7 @@ static OzRun *silent_run(const char *rule, const char *extra, int batches, GByte
         "[projection b]\nfrom = h1\nto = h2\ninit_scale = 0.01\n"
         "[projection c]\nfrom = h2\nto = out\n",
         run_dir, rule, extra);
-    GError *err = NULL;
-    OzScenario *sc = oz_scenario_load_data(text, "silent.ini", NULL, &err);
-    cr_assert_not_null(sc, "%s", err ? err->message : "");
-    sc->data.classes = 4;
-    OzRun *run = oz_run_new(sc, &err);
-    cr_assert_not_null(run, "%s", err ? err->message : "");
-    for (int i = 0; i < batches; i++) {
-        OzLogBatch *rows = NULL;
-        cr_assert(oz_run_step(run, &rows));
-        oz_log_batch_free(rows);
-    }
-    for (guint i = 0; i < run->net->projs->len; i++) {
-        OzProjection *p = g_ptr_array_index(run->net->projs, i);
-        g_byte_array_append(out, (const guint8 *)p->w, sizeof(float) * p->n_pre * p->n_post);
-    }
-    *sc_out = sc;
-    return run;
+    return run_steps(text, batches, out, sc_out);
 }
 
 /* Bytes of projections a and b at the front of silent_run's weights. */
