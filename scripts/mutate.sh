@@ -28,6 +28,9 @@ baseline = "--no-baseline" not in sys.argv[2:]
 
 # name, file, exact text (may span lines), replacement, test binary, Criterion filter.
 MUTATIONS = [
+    ("levels-lines-in-run-order", "sim/oz-plot.c",
+     "g_ptr_array_sort(l.groups, compare_names);", "(void)compare_names;",
+     "test-plot-levels", "plot_levels/the_data_has_one_point_per_run_at_its_level_with_its_last_test_accuracy"),
     # --- dkp's start (tests/test-learning.c)
     ("dkp-random-start-ignored", "feedback/oz-feedback.c",
      "if (ops == &random_ops || (ops->trained && draw_trained)) {", "if (ops == &random_ops) {",

@@ -341,7 +341,7 @@ static gboolean read_raster(Fig *f, GError **error) {
 typedef struct {
     guint run;
     const char *group; /* (transfer none): a string of the figure's */
-    guint order;       /* the group's place in the legend: first appearance in id order */
+    guint order;       /* the group's place in the legend: its name's in byte order */
     double x, y;
 } Level;
 
@@ -436,6 +436,11 @@ static void levels_row(guint i, sqlite3_stmt *st, gpointer data) {
     g_array_append_val(l->pts, p);
 }
 
+/* g_ptr_array_sort's order of two strings. */
+static gint compare_names(gconstpointer a, gconstpointer b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static gint compare_levels(gconstpointer a, gconstpointer b) {
     const Level *p = a, *q = b;
     if (p->order != q->order)
@@ -472,6 +477,15 @@ static gboolean read_levels(Fig *f, GError **error) {
     if (ok && l.error) {
         g_propagate_error(error, l.error);
         ok = FALSE;
+    }
+    /* The lines in the order of their names, so that figures of the same lines have the
+     * same colours and markers whatever order their runs ran in. */
+    g_ptr_array_sort(l.groups, compare_names);
+    for (guint i = 0; i < l.pts->len; i++) {
+        Level *p = &g_array_index(l.pts, Level, i);
+        p->order = 0;
+        while (l.groups->pdata[p->order] != p->group)
+            p->order++;
     }
     g_array_sort(l.pts, compare_levels);
     for (guint i = 0; ok && i < l.pts->len; i++) {
@@ -876,8 +890,8 @@ static void draw_raster(const Fig *f) {
     }
 }
 
-/* levels: one panel, one line per group (colour and marker by group, points in x order,
- * as read_levels sorted them), the legend naming the groups.  The markers are glyphs of the
+/* levels: one panel, one line per group (colour and marker by group, groups by name and
+ * points in x order, as read_levels sorted them), the legend naming the groups.  The markers are glyphs of the
  * font, so they are of one size; the colours repeat after ten groups, the markers after
  * eight, so two groups share both only after forty. */
 static void draw_levels(const Fig *f) {

@@ -136,7 +136,7 @@ Test(plot_levels, the_data_has_one_point_per_run_at_its_level_with_its_last_test
         gint64 id = g_ascii_strtoll(r[cid], NULL, 10);
         cr_assert(id >= 1 && id <= 6, "run %s is of the sweep", r[cid]);
         cr_assert_str_eq(r[cs], id % 2 ? "dfa" : "opzo", "run %" G_GINT64_FORMAT "'s line", id);
-        /* Lines in order of first appearance, points by x: dfa's three, then opzo's. */
+        /* Lines in the order of their names, points by x: dfa's three, then opzo's. */
         guint k = (i - 1) % 3;
         cr_assert_str_eq(r[cs], i <= 3 ? "dfa" : "opzo", "row %u's line", i);
         cr_assert_eq(g_ascii_strtod(r[cx], NULL), levels[k], "row %u: x %s", i, r[cx]);
@@ -150,6 +150,18 @@ Test(plot_levels, the_data_has_one_point_per_run_at_its_level_with_its_last_test
         cr_assert_eq(g_ascii_strtod(r[cy], NULL), want, "run %" G_GINT64_FORMAT ": y %s, SQL %.17g",
                      id, r[cy], want);
     }
+    /* The lines are in name order, not in the order of the runs: opzo's runs 2, 4 and 6
+     * ran before bp's run 7, yet bp's line comes first (the same colour in every figure
+     * of the same lines). */
+    g_autofree char *csv2 = g_build_filename(dir, "l2.csv", NULL);
+    const char *const x2[] = {"--run", "2", "--run", "4", "--run", "6", "--run", "7",
+                              "--x",   "hardware.neuron_noise", NULL};
+    g_clear_pointer(&err, g_free);
+    cr_assert_eq(plot(png, csv2, x2, &err), 0, "%s", err);
+    g_autoptr(GPtrArray) rows2 = read_csv(csv2);
+    cr_assert_eq(rows2->len, 1 + 4);
+    for (guint i = 1; i < rows2->len; i++)
+        cr_assert_str_eq(((char **)rows2->pdata[i])[cs], i == 1 ? "bp" : "opzo", "row %u", i);
     /* The figure: a PNG by its signature, and an SVG of the same points. */
     g_autofree guint8 *b = NULL;
     gsize n = 0;
