@@ -93,6 +93,7 @@ typedef struct {
     Geom g;
     float *wt;        /* (C_in·k·k, C_out) W transposed, for the event path */
     int *pre_q;       /* (hin·win) the pooled position of a presynaptic position, or −1 */
+    guint64 *degree;  /* (hin·win) the synapses a spike at that position reaches (any channel) */
     int *reach_start; /* (hc·wc + 1) the output positions position q reaches ... */
     int *reach_pos;   /* ... each an output position oy·wo + ox */
     int *reach_kk;    /* ... through kernel element ky·k + kx */
@@ -218,6 +219,12 @@ static void build_reach(Conv *cv) {
             const int qy = y / g->ps, qx = x / g->ps;
             cv->pre_q[y * g->win + x] = qy < g->hc && qx < g->wc ? qy * g->wc + qx : -1;
         }
+    cv->degree = g_new(guint64, (gsize)g->hw);
+    for (int i = 0; i < g->hw; i++) {
+        const int q = cv->pre_q[i];
+        cv->degree[i] =
+            q < 0 ? 0 : (guint64)(cv->reach_start[q + 1] - cv->reach_start[q]) * g->cout;
+    }
 }
 
 static void conv_alloc(OzProjection *p) {
@@ -240,6 +247,7 @@ static void conv_free(OzProjection *p) {
     Conv *cv = p->kstate;
     g_clear_pointer(&cv->wt, g_free);
     g_clear_pointer(&cv->pre_q, g_free);
+    g_clear_pointer(&cv->degree, g_free);
     g_clear_pointer(&cv->reach_start, g_free);
     g_clear_pointer(&cv->reach_pos, g_free);
     g_clear_pointer(&cv->reach_kk, g_free);
@@ -458,8 +466,7 @@ static void event_part(void *ctx, int part, gsize begin, gsize end) {
 
 /* The output positions × C_out a presynaptic neuron reaches: its out-degree. */
 static guint64 out_degree(const Conv *cv, int i) {
-    const int c = i / cv->g.hw, q = cv->pre_q[i - c * cv->g.hw];
-    return q < 0 ? 0 : (guint64)(cv->reach_start[q + 1] - cv->reach_start[q]) * cv->g.cout;
+    return cv->degree[i % cv->g.hw];
 }
 
 /* The synapses a frame's spikes reach: a spike packet's spikes (an entry of c events c
@@ -483,9 +490,9 @@ static guint64 frame_synops(const OzProjection *p, OzFrame *f, int rows) {
             p->pre->ops->clean_spikes(p->pre, f, (gsize)b, cv->o);
             o = cv->o;
         }
-        for (int i = 0; i < p->n_pre; i++)
-            if (o[i] != 0.0f)
-                n += out_degree(cv, i);
+        for (int c = 0; c < cv->g.cin; c++, o += cv->g.hw)
+            for (int i = 0; i < cv->g.hw; i++)
+                n += o[i] != 0.0f ? cv->degree[i] : 0;
     }
     return n;
 }

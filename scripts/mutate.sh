@@ -28,6 +28,13 @@ baseline = "--no-baseline" not in sys.argv[2:]
 
 # name, file, exact text (may span lines), replacement, test binary, Criterion filter.
 MUTATIONS = [
+    ("conv-dense-frame-synops-all", "neurons/oz-kind-conv2d.c",
+     "n += o[i] != 0.0f ? cv->degree[i] : 0;", "n += cv->degree[i];",
+     "test-conv", "conv/delivery_synops_gradient_and_chain_equal_the_unrolled_matrix"),
+    ("conv-degree-without-cout", "neurons/oz-kind-conv2d.c",
+     "q < 0 ? 0 : (guint64)(cv->reach_start[q + 1] - cv->reach_start[q]) * g->cout;",
+     "q < 0 ? 0 : (guint64)(cv->reach_start[q + 1] - cv->reach_start[q]);",
+     "test-conv", "conv/delivery_synops_gradient_and_chain_equal_the_unrolled_matrix"),
     ("levels-lines-in-run-order", "sim/oz-plot.c",
      "g_ptr_array_sort(l.groups, compare_names);", "(void)compare_names;",
      "test-plot-levels", "plot_levels/the_data_has_one_point_per_run_at_its_level_with_its_last_test_accuracy"),
