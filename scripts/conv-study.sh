@@ -12,13 +12,18 @@
 #                            the training operations per sample by kind (the paper's
 #                            Table 7 and Table 5, measured), with and without LL;
 #   OUTDIR/report-sSEED.md   `opzosim report` of every run side by side;
-#   OUTDIR/fmnist-conv-{curves,rates,ops,energy}-sSEED.png  the figures.
+#   OUTDIR/cosine-sSEED.md   each run's gradient against BP's on the same forward pass
+#                            (cosine per conv layer, first and last epoch), which says
+#                            where a rule's updates part from BP's (docs/ALGORITHM.md §12);
+#   OUTDIR/fmnist-conv-{curves,rates,ops,energy,grad}-sSEED.png  the figures.
 # Environment: CONV_RUNS (the scenario names, default "opzo-ll bp-ll opzo bp dfa dkp zo
 # dfa-ll dkp-ll zo-ll"), CONV_EPOCHS (10), CONV_SEED (2022; another seed gives other run
 # names and logs, so seeds 0 and 1 sit beside 2022), CONV_JOBS (1: runs at a time),
 # CONV_THREADS (threads per run: 2 with one job, 1 with several), CONV_TRAIN_LIMIT and
 # CONV_TEST_LIMIT (0: the whole sets; small numbers for a quick demonstration),
-# CONV_NICE (0: the runs' nice level).
+# CONV_NICE (0: the runs' nice level), CONV_GRAD_EVERY (20: the cosine to BP is measured on
+# every 20th training batch, about 2% more time; the training is the same bits with it;
+# 0 turns it off).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs/conv}
@@ -30,6 +35,10 @@ threads=${CONV_THREADS:-$((jobs > 1 ? 1 : 2))}
 train_limit=${CONV_TRAIN_LIMIT:-0}
 test_limit=${CONV_TEST_LIMIT:-0}
 nice_level=${CONV_NICE:-0}
+grad_every=${CONV_GRAD_EVERY:-20}
+grad=(--set record.grad_stats=false)
+[ "$grad_every" -gt 0 ] &&
+  grad=(--set record.grad_stats=true --set record.grad_stats_every="$grad_every")
 bin=./build/sim/opzosim
 [ -x "$bin" ] || { echo "build first: ninja -C build" >&2; exit 2; }
 for n in $names; do
@@ -56,7 +65,7 @@ run_one() { # NAME: run (or resume) one scenario; its progress goes to OUTDIR/RU
   nice -n "$nice_level" "$bin" run "scenarios/conv/fmnist-conv-$n.ini" --db "$db" \
     --threads "$threads" --set run.name="$name" --set run.seed="$seed" \
     --set run.epochs="$epochs" --set data.train_limit="$train_limit" \
-    --set data.test_limit="$test_limit" "${resume[@]}" >> "$out/$name.log" 2>&1 ||
+    --set data.test_limit="$test_limit" "${grad[@]}" "${resume[@]}" >> "$out/$name.log" 2>&1 ||
     echo "$name: stopped with exit $? (see $out/$name.log; run the study again to resume)"
 }
 
@@ -130,11 +139,27 @@ md "
     join tr on tr.run_id = r.id left join fb on fb.run_id = r.id
   order by inf.synops" > "$out/table7-s$seed.md"
 
+# The cosine to BP of each conv layer's gradient, the first and the last epoch.
+md "
+  with e as (select run_id, min(epoch) as first, max(epoch) as last from grad_stats
+    group by run_id)
+  select substr(r.name, 13, length(r.name) - 12 - length('-s$seed')) as scenario,
+    group_concat(g.projection || ' ' || printf('%.3f', g.cos_bp) || ' → ' ||
+      printf('%.3f', (select cos_bp from grad_stats where run_id = r.id and
+        projection = g.projection and epoch = e.last)), ', ') as 'cosine to BP, first → last epoch'
+  from runs r join e on e.run_id = r.id join grad_stats g on g.run_id = r.id and g.epoch = e.first
+  group by r.id order by r.id" > "$out/cosine-s$seed.md"
+
 "$bin" report "$merged" --format markdown > "$out/report-s$seed.md"
-for what in curves rates ops energy; do
+whats="curves rates ops energy"
+[ -s "$out/cosine-s$seed.md" ] && whats="$whats grad"
+for what in $whats; do
   "$bin" plot "$merged" --what "$what" --out "$out/fmnist-conv-$what-s$seed.png"
 done
 echo "### Fashion-MNIST, width/4 conv net, seed $seed"; cat "$out/results-s$seed.md"
 echo; echo "### Firing rates, SynOps and training operations per sample"
 cat "$out/table7-s$seed.md"
+if [ -s "$out/cosine-s$seed.md" ]; then
+  echo; echo "### Cosine to BP per conv layer"; cat "$out/cosine-s$seed.md"
+fi
 echo; echo "logs merged into $merged; figures $out/fmnist-conv-*-s$seed.png"
