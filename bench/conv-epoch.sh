@@ -13,6 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 reps=${1:-1}
+[[ $reps =~ ^[1-9][0-9]*$ ]] || { echo "bench/conv-epoch.sh: reps: expected a number ≥ 1, got '$reps'" >&2; exit 2; }
 threads=${CONV_BENCH_THREADS:-2}
 limit=${CONV_BENCH_LIMIT:-1536}
 limit5=${CONV5_BENCH_LIMIT:-256}
@@ -45,6 +46,8 @@ for i in $(seq 1 "$reps"); do
       select tr.seconds * 60000.0 / tr.samples, r.peak_rss_kb / 1024.0
         from runs r join epochs tr on tr.run_id = r.id and tr.epoch = 1 and tr.phase = 'train'" \
       >>"$tmp/$n.txt"
+    [ -s "$tmp/$n.txt" ] ||
+      { echo "bench/conv-epoch.sh: $n logged no second training epoch (is the limit below the batch size?)" >&2; exit 1; }
   done
 done
 

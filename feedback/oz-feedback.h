@@ -5,7 +5,7 @@
  * gating; docs/ALGORITHM.md §5.3, §7) — the direct pathways of the learning rules
  * (plasticity/oz-rule.h; BP's layer-by-layer chain is not a pathway but a rule's chain):
  *   random     (DFA)  g_s = e Bᵀ, B (n, m) fixed, N(0, 2/fan)
- *   learned    (DKP)  g_s = e Bᵀ, B starts at 0, ∇B = Σ_t â[t]ᵀ e[t] (trained by the optimizer)
+ *   learned    (DKP)  g_s = e Bᵀ, B starts at 0 (or as DFA's), ∇B = Σ_t â[t]ᵀ e[t] (trained)
  *   momentum   (OPZO) g_s = e Mᵀ after M ← λ_M M + (1−λ_M)/rows · zᵀ õ [/α]  (Eqs. 5–6)
  *   broadcast  (ZO)   g_s,b = (ℓ_b / α) z_b
  *   none       (readout) g_s = 0: the hidden populations learn nothing from the output

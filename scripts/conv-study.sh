@@ -22,8 +22,9 @@
 # CONV_THREADS (threads per run: 2 with one job, 1 with several), CONV_TRAIN_LIMIT and
 # CONV_TEST_LIMIT (0: the whole sets; small numbers for a quick demonstration),
 # CONV_NICE (0: the runs' nice level), CONV_GRAD_EVERY (20: the cosine to BP is measured on
-# every 20th training batch, about 2% more time; the training is the same bits with it;
-# 0 turns it off).
+# every 20th training batch, about 2% more time; the training is the same bits with it or
+# without; 0 turns it off).  Keep CONV_GRAD_EVERY and CONV_THREADS the same across the
+# sessions of a study: they are part of a run's scenario, and --resume refuses a change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs/conv}
@@ -36,7 +37,8 @@ train_limit=${CONV_TRAIN_LIMIT:-0}
 test_limit=${CONV_TEST_LIMIT:-0}
 nice_level=${CONV_NICE:-0}
 grad_every=${CONV_GRAD_EVERY:-20}
-grad=(--set record.grad_stats=false)
+[[ $grad_every =~ ^[0-9]+$ ]] || { echo "CONV_GRAD_EVERY: expected a whole number, got '$grad_every'" >&2; exit 2; }
+grad=()
 [ "$grad_every" -gt 0 ] &&
   grad=(--set record.grad_stats=true --set record.grad_stats_every="$grad_every")
 bin=./build/sim/opzosim
@@ -144,11 +146,14 @@ md "
   with e as (select run_id, min(epoch) as first, max(epoch) as last from grad_stats
     group by run_id)
   select substr(r.name, 13, length(r.name) - 12 - length('-s$seed')) as scenario,
-    group_concat(g.projection || ' ' || printf('%.3f', g.cos_bp) || ' → ' ||
-      printf('%.3f', (select cos_bp from grad_stats where run_id = r.id and
-        projection = g.projection and epoch = e.last)), ', ') as 'cosine to BP, first → last epoch'
-  from runs r join e on e.run_id = r.id join grad_stats g on g.run_id = r.id and g.epoch = e.first
-  group by r.id order by r.id" > "$out/cosine-s$seed.md"
+    (select group_concat(c, ', ') from (select g.projection || ' ' ||
+        ifnull(case when g.cos_bp is not null then printf('%.3f', g.cos_bp) end, '–') || ' → ' ||
+        ifnull((select case when cos_bp is not null then printf('%.3f', cos_bp) end
+          from grad_stats where run_id = r.id and
+          projection = g.projection and epoch = e.last), '–') as c
+      from grad_stats g where g.run_id = r.id and g.epoch = e.first order by g.projection))
+      as 'cosine to BP, first → last epoch'
+  from runs r join e on e.run_id = r.id order by r.id" > "$out/cosine-s$seed.md"
 
 "$bin" report "$merged" --format markdown > "$out/report-s$seed.md"
 whats="curves rates ops energy"

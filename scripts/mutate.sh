@@ -28,6 +28,17 @@ baseline = "--no-baseline" not in sys.argv[2:]
 
 # name, file, exact text (may span lines), replacement, test binary, Criterion filter.
 MUTATIONS = [
+    ("conv-dense-counts-synops", "neurons/oz-kind-conv2d.c",
+     "n += out_degree(cv, idx[at]) * (guint64)f->mult[at];", "n += out_degree(cv, idx[at]);",
+     "test-conv", "conv/delivery_synops_gradient_and_chain_equal_the_unrolled_matrix"),
+    ("grad-stats-into-the-gradient", "plasticity/oz-learner.c",
+     "st->proj->kind->accumulate(st->proj, st->bp_grad, pre, st->hidden->bp_gu, rows);",
+     "st->proj->kind->accumulate(st->proj, st->proj->grad, pre, st->hidden->bp_gu, rows);",
+     "test-learning", "learning/gradient_statistics_leave_the_training_unchanged"),
+    ("dkp-test-dfa-moves", "feedback/oz-feedback.c",
+     "if (ops == &random_ops || (ops->trained && draw_trained)) {",
+     "if (ops->trained && draw_trained) {",
+     "test-learning", "rules/dkp_from_zero_cannot_leave_a_silent_start"),
     ("conv-dense-frame-synops-all", "neurons/oz-kind-conv2d.c",
      "n += o[i] != 0.0f ? cv->degree[i] : 0;", "n += cv->degree[i];",
      "test-conv", "conv/delivery_synops_gradient_and_chain_equal_the_unrolled_matrix"),

@@ -166,7 +166,7 @@ static void on_idle(uv_idle_t *h) {
                     ph->kind == OZ_PHASE_TRAIN ? "train" : "test", ph->epoch + 1,
                     100.0 * app->run->last_accuracy, app->run->seen, app->run->phase_seconds);
         }
-        if (ph->kind == OZ_PHASE_TRAIN && app->run->silent_hidden &&
+        if (ph->kind == OZ_PHASE_TRAIN && oz_dist_rank() == 0 && app->run->silent_hidden &&
             app->run->silent_hidden->len > 0)
             fprintf(stderr,
                     "opzosim: warning: training epoch %d: %s fired no spike.  A silent layer "

@@ -223,6 +223,40 @@ static void check_toeplitz(const Conf *c) {
         cr_assert_eq(im->synops, synops, "im2col SynOps are the synapses reached too");
         cr_assert_eq(ev->row_fetches, f->nspikes);
     }
+    /* A counts-mode packet (an event camera's cell of c events, value 1): each entry sends
+     * its row c times and makes c × out-degree SynOps, on both paths. */
+    {
+        OzFrame *f = oz_population_frame(pre, 0);
+        oz_test_spike_frame(f, B, n_pre, 0.3, 1.0f, FALSE, &rng);
+        const int *idx = oz_frame_index(f, B, n_pre);
+        f->mult = g_new0(float, (gsize)B * n_pre);
+        guint64 synops = 0, events = 0;
+        for (int b = 0; b < B; b++)
+            for (int m = 0; m < f->counts[b]; m++) {
+                const int i = idx[b * n_pre + m], cnt = 1 + (b + m) % 3;
+                f->s[b * n_pre + i] = (float)cnt;
+                f->mult[b * n_pre + m] = (float)cnt;
+                events += (guint64)cnt;
+                for (int j = 0; j < n_post; j++)
+                    synops += (guint64)cnt * reach[(gsize)i * n_post + j];
+            }
+        f->nspikes = events;
+        for (int i = 0; i < B * n_pre; i++)
+            sd[i] = f->s[i];
+        product(sd, d, B, n_pre, n_post, want);
+        memset(a, 0, sizeof(float) * B * n_post);
+        memset(e, 0, sizeof(float) * B * n_post);
+        oz_projection_counters_clear(ev);
+        oz_projection_counters_clear(im);
+        oz_projection_deliver(ev, f, e);
+        oz_projection_deliver(im, f, a);
+        cr_assert_eq(im->packets_dense, 1, "the im2col path");
+        expect_close("event current, counts", c, e, want, (gsize)B * n_post);
+        expect_close("im2col current, counts", c, a, want, (gsize)B * n_post);
+        cr_assert_eq(ev->synops, synops, "event SynOps of counts");
+        cr_assert_eq(im->synops, synops, "im2col SynOps of counts");
+        g_clear_pointer(&f->mult, g_free);
+    }
     /* Real-valued frames: the static current (cached) and a dense noisy frame. */
     OzFrame *f = oz_population_frame(pre, 0);
     for (int i = 0; i < B * n_pre; i++)

@@ -970,7 +970,9 @@ static OzRun *run_steps(const char *text, int batches, GByteArray *out, OzScenar
     return run;
 }
 
-static void weights_after(const char *rule, int batches, GByteArray *out) {
+/* weights_after with more sections appended to the scenario (record, for instance). */
+static void weights_after_with(const char *rule, const char *more, int batches,
+                               GByteArray *out) {
     g_autofree char *text =
         g_strdup_printf("[run]\nmode = train\nticks = 4\nbatch_size = 8\nseed = 3\n"
                         "[data]\ndir = %s\n[rule]\nname = %s\n[optimizer]\nlr = 1e-2\n"
@@ -979,11 +981,34 @@ static void weights_after(const char *rule, int batches, GByteArray *out) {
                         "[population h2]\nmodel = lif\nsize = 12\ndropout = 0.2\n"
                         "[population out]\nmodel = readout\nsize = 4\n"
                         "[projection a]\nfrom = in\nto = h1\n[projection b]\nfrom = h1\nto = h2\n"
-                        "[projection c]\nfrom = h2\nto = out\n",
-                        run_dir, rule);
+                        "[projection c]\nfrom = h2\nto = out\n%s",
+                        run_dir, rule, more);
     OzScenario *sc;
     oz_run_free(run_steps(text, batches, out, &sc));
     oz_scenario_free(sc);
+}
+
+static void weights_after(const char *rule, int batches, GByteArray *out) {
+    weights_after_with(rule, "", batches, out);
+}
+
+/* Every registered rule: measuring the gradient against BP on every batch ([record]
+ * grad_stats, docs/ALGORITHM.md §12) leaves the training the same bits. */
+Test(learning, gradient_statistics_leave_the_training_unchanged) {
+    run_dir = oz_test_tmpdir();
+    oz_test_write_dataset(run_dir, 64, 8, 4, 4, 4);
+    for (const OzRuleOps *const *rr = oz_rule_all(); *rr; rr++) {
+        GByteArray *off = g_byte_array_new(), *on = g_byte_array_new();
+        weights_after((*rr)->name, 5, off);
+        weights_after_with((*rr)->name,
+                           "[record]\ngrad_stats = true\ngrad_stats_every = 1\n", 5, on);
+        cr_assert_eq(off->len, on->len);
+        cr_assert(memcmp(off->data, on->data, off->len) == 0,
+                  "%s: the weights differ with grad_stats on", (*rr)->name);
+        g_byte_array_free(off, TRUE);
+        g_byte_array_free(on, TRUE);
+    }
+    oz_test_rmtree(run_dir);
 }
 
 /* Every registered rule: the same seed gives the same weights, through the program's run. */
@@ -1444,6 +1469,16 @@ Test(rules, dkp_from_zero_cannot_leave_a_silent_start) {
     OzRun *r2 = silent_run("dkp", "dkp_init = random\n", 5, rnd, &s2);
     OzRun *r3 = silent_run("dfa", "", 0, dfa, &s3);
     const gsize hb = hidden_weight_bytes(r0);
+    {
+        /* DFA's fixed B moves the hidden weights of the same silent net. */
+        OzScenario *s5;
+        GByteArray *w5 = g_byte_array_new();
+        OzRun *r5 = silent_run("dfa", "", 5, w5, &s5);
+        cr_assert(memcmp(w0->data, w5->data, hb) != 0, "dfa: the hidden weights move");
+        oz_run_free(r5);
+        oz_scenario_free(s5);
+        g_byte_array_free(w5, TRUE);
+    }
     cr_assert(memcmp(w0->data, zero->data, hb) == 0, "dkp from 0: the hidden weights moved");
     cr_assert(memcmp(w0->data + hb, zero->data + hb, w0->len - hb) == 0,
               "dkp from 0: the readout's weights read a silent h2 and stay");
