@@ -891,9 +891,9 @@ static void draw_raster(const Fig *f) {
 }
 
 /* levels: one panel, one line per group (colour and marker by group, groups by name and
- * points in x order, as read_levels sorted them), the legend naming the groups.  The markers are glyphs of the
- * font, so they are of one size; the colours repeat after ten groups, the markers after
- * eight, so two groups share both only after forty. */
+ * points in x order, as read_levels sorted them), the legend naming the groups.  The markers are
+ * glyphs of the font, so they are of one size; the colours repeat after ten groups, the markers
+ * after eight, so two groups share both only after forty. */
 static void draw_levels(const Fig *f) {
     static const char *const markers[] = {"●", "■", "▲", "◆", "▼", "★", "+", "×"};
     double x0, x1, y0, y1, top = 0.9;

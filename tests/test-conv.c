@@ -229,7 +229,7 @@ static void check_toeplitz(const Conf *c) {
         OzFrame *f = oz_population_frame(pre, 0);
         oz_test_spike_frame(f, B, n_pre, 0.3, 1.0f, FALSE, &rng);
         const int *idx = oz_frame_index(f, B, n_pre);
-        f->mult = g_new0(float, (gsize)B * n_pre);
+        f->mult = g_new0(float, (gsize)B *n_pre);
         guint64 synops = 0, events = 0;
         for (int b = 0; b < B; b++)
             for (int m = 0; m < f->counts[b]; m++) {

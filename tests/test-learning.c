@@ -971,8 +971,7 @@ static OzRun *run_steps(const char *text, int batches, GByteArray *out, OzScenar
 }
 
 /* weights_after with more sections appended to the scenario (record, for instance). */
-static void weights_after_with(const char *rule, const char *more, int batches,
-                               GByteArray *out) {
+static void weights_after_with(const char *rule, const char *more, int batches, GByteArray *out) {
     g_autofree char *text =
         g_strdup_printf("[run]\nmode = train\nticks = 4\nbatch_size = 8\nseed = 3\n"
                         "[data]\ndir = %s\n[rule]\nname = %s\n[optimizer]\nlr = 1e-2\n"
@@ -1000,8 +999,8 @@ Test(learning, gradient_statistics_leave_the_training_unchanged) {
     for (const OzRuleOps *const *rr = oz_rule_all(); *rr; rr++) {
         GByteArray *off = g_byte_array_new(), *on = g_byte_array_new();
         weights_after((*rr)->name, 5, off);
-        weights_after_with((*rr)->name,
-                           "[record]\ngrad_stats = true\ngrad_stats_every = 1\n", 5, on);
+        weights_after_with((*rr)->name, "[record]\ngrad_stats = true\ngrad_stats_every = 1\n", 5,
+                           on);
         cr_assert_eq(off->len, on->len);
         cr_assert(memcmp(off->data, on->data, off->len) == 0,
                   "%s: the weights differ with grad_stats on", (*rr)->name);

@@ -154,8 +154,9 @@ Test(plot_levels, the_data_has_one_point_per_run_at_its_level_with_its_last_test
      * ran before bp's run 7, yet bp's line comes first (the same colour in every figure
      * of the same lines). */
     g_autofree char *csv2 = g_build_filename(dir, "l2.csv", NULL);
-    const char *const x2[] = {"--run", "2", "--run", "4", "--run", "6", "--run", "7",
-                              "--x",   "hardware.neuron_noise", NULL};
+    const char *const x2[] = {"--run", "2",     "--run", "4",   "--run",
+                              "6",     "--run", "7",     "--x", "hardware.neuron_noise",
+                              NULL};
     g_clear_pointer(&err, g_free);
     cr_assert_eq(plot(png, csv2, x2, &err), 0, "%s", err);
     g_autoptr(GPtrArray) rows2 = read_csv(csv2);
