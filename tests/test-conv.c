@@ -160,6 +160,41 @@ static void product(const double *s, const double *d, int rows, int n_pre, int n
         }
 }
 
+/* The two projections of one geometry (event-driven and im2col) against D. */
+typedef struct {
+    const Conf *c;
+    OzProjection *ev, *im;
+    const double *d; /* (n_pre, n_post) */
+    int rows, n_pre, n_post;
+    double *sd, *want; /* (rows, n_pre), (rows, n_post) */
+    float *e, *a;      /* (rows, n_post): the event and im2col currents */
+} Pair;
+
+/* Delivers spike frame f on both paths and checks the currents against s·D, the im2col
+ * path taken, and both SynOp counts against synops. */
+static void deliver_both(Pair *q, OzFrame *f, guint64 synops, const char *what) {
+    const gsize np = (gsize)q->rows * q->n_pre, nq = (gsize)q->rows * q->n_post;
+    for (gsize i = 0; i < np; i++)
+        q->sd[i] = f->s[i];
+    product(q->sd, q->d, q->rows, q->n_pre, q->n_post, q->want);
+    memset(q->a, 0, sizeof(float) * nq);
+    memset(q->e, 0, sizeof(float) * nq);
+    oz_projection_counters_clear(q->ev);
+    oz_projection_counters_clear(q->im);
+    oz_projection_deliver(q->ev, f, q->e);
+    oz_projection_deliver(q->im, f, q->a);
+    cr_assert_eq(q->im->packets_dense, 1, "%s: the im2col path", what);
+    g_autofree char *ew = g_strdup_printf("event current, %s", what);
+    g_autofree char *aw = g_strdup_printf("im2col current, %s", what);
+    expect_close(ew, q->c, q->e, q->want, nq);
+    expect_close(aw, q->c, q->a, q->want, nq);
+    const Conf *c = q->c;
+    cr_assert_eq(q->ev->synops, synops, "%s, k%d s%d p%d pool %s: event SynOps %lu, reached %lu",
+                 what, c->k, c->s, c->pad, c->pool, (unsigned long)q->ev->synops,
+                 (unsigned long)synops);
+    cr_assert_eq(q->im->synops, synops, "%s: im2col SynOps are the synapses reached too", what);
+}
+
 /* One geometry: delivery on both paths, SynOps, gradient and chain against D. */
 static void check_toeplitz(const Conf *c) {
     const int B = 3, ho = side(c, c->hin), wo = side(c, c->win);
@@ -194,33 +229,19 @@ static void check_toeplitz(const Conf *c) {
     oz_rng_init(&rng, 7, "test");
     float *a = g_new0(float, B *n_post), *e = g_new0(float, B *n_post);
     double *want = g_new(double, B *n_post), *sd = g_new(double, B *n_pre);
+    Pair q = {c, ev, im, d, B, n_pre, n_post, sd, want, e, a};
     const double rates[] = {0.05, 0.3, 1.0};
     for (gsize r = 0; r < G_N_ELEMENTS(rates); r++) {
         OzFrame *f = oz_population_frame(pre, 0);
         oz_test_spike_frame(f, B, n_pre, rates[r], 1.25f, FALSE, &rng);
-        for (int i = 0; i < B * n_pre; i++)
-            sd[i] = f->s[i];
-        product(sd, d, B, n_pre, n_post, want);
         guint64 synops = 0;
         for (int b = 0; b < B; b++)
             for (int i = 0; i < n_pre; i++)
                 if (f->s[b * n_pre + i] != 0.0f)
                     for (int j = 0; j < n_post; j++)
                         synops += reach[(gsize)i * n_post + j];
-        memset(a, 0, sizeof(float) * B * n_post);
-        memset(e, 0, sizeof(float) * B * n_post);
-        oz_projection_counters_clear(ev);
-        oz_projection_counters_clear(im);
-        oz_projection_deliver(ev, f, e);
-        oz_projection_deliver(im, f, a);
+        deliver_both(&q, f, synops, "spikes");
         cr_assert_eq(ev->packets_event, 1, "the event path");
-        cr_assert_eq(im->packets_dense, 1, "the im2col path");
-        expect_close("event current", c, e, want, (gsize)B * n_post);
-        expect_close("im2col current", c, a, want, (gsize)B * n_post);
-        cr_assert_eq(ev->synops, synops, "k%d s%d p%d pool %s: event SynOps %lu, reached %lu",
-                     c->k, c->s, c->pad, c->pool, (unsigned long)ev->synops,
-                     (unsigned long)synops);
-        cr_assert_eq(im->synops, synops, "im2col SynOps are the synapses reached too");
         cr_assert_eq(ev->row_fetches, f->nspikes);
     }
     /* A counts-mode packet (an event camera's cell of c events, value 1): each entry sends
@@ -241,20 +262,7 @@ static void check_toeplitz(const Conf *c) {
                     synops += (guint64)cnt * reach[(gsize)i * n_post + j];
             }
         f->nspikes = events;
-        for (int i = 0; i < B * n_pre; i++)
-            sd[i] = f->s[i];
-        product(sd, d, B, n_pre, n_post, want);
-        memset(a, 0, sizeof(float) * B * n_post);
-        memset(e, 0, sizeof(float) * B * n_post);
-        oz_projection_counters_clear(ev);
-        oz_projection_counters_clear(im);
-        oz_projection_deliver(ev, f, e);
-        oz_projection_deliver(im, f, a);
-        cr_assert_eq(im->packets_dense, 1, "the im2col path");
-        expect_close("event current, counts", c, e, want, (gsize)B * n_post);
-        expect_close("im2col current, counts", c, a, want, (gsize)B * n_post);
-        cr_assert_eq(ev->synops, synops, "event SynOps of counts");
-        cr_assert_eq(im->synops, synops, "im2col SynOps of counts");
+        deliver_both(&q, f, synops, "counts");
         g_clear_pointer(&f->mult, g_free);
     }
     /* Real-valued frames: the static current (cached) and a dense noisy frame. */
