@@ -629,8 +629,12 @@ static void frame(double vx0, double vx1, double vy0, double vy1, double x0, dou
     const double scale = need > room ? room / need : 1.0;
     if (scale < 1.0)
         plschr(0.0, ht / def_ht * scale);
-    /* The displacement is in character heights: the same distance from the axis at any size. */
-    plmtex("l", (logy ? 5.0 : 4.2) / scale, 0.5, 0.5, ylabel);
+    /* The displacement is in character heights: the same distance from the axis at any size,
+     * and beyond the widest tick label (plbox reports its digits; 4.2 clears four). */
+    PLINT digmax = 0, digits = 0;
+    plgyax(&digmax, &digits);
+    const double disp = logy ? 5.0 : 4.2 + 0.7 * (double)MAX(0, digits - 4);
+    plmtex("l", disp / scale, 0.5, 0.5, ylabel);
     if (scale < 1.0)
         plschr(0.0, ht / def_ht);
     plmtex("t", 0.9, 0.5, 0.5, name);
