@@ -442,13 +442,12 @@ static void event_part(void *ctx, int part, gsize begin, gsize end) {
         memset(acc, 0, sizeof(float) * (gsize)g->howo * g->cout);
         const int *ib = j->idx + b * p->n_pre;
         for (int m = 0; m < j->counts[b]; m++) {
-            const int i = ib[m], c = i / g->hw, q = cv->pre_q[i - c * g->hw];
+            const int i = ib[m], c = i / g->hw, pos = i - c * g->hw, q = cv->pre_q[pos];
             if (q < 0)
                 continue;
             /* v·1 is v exactly, so a packet without counts gives the same bits as before. */
             const float events = j->mult ? j->mult[b * p->n_pre + m] : 1.0f, ve = v * events;
-            synops += (guint64)(cv->reach_start[q + 1] - cv->reach_start[q]) * g->cout *
-                      (guint64)events;
+            synops += cv->degree[pos] * (guint64)events;
             for (int e = cv->reach_start[q]; e < cv->reach_start[q + 1]; e++) {
                 const float *row = cv->wt + ((gsize)c * g->kk + cv->reach_kk[e]) * g->cout;
                 float *dst = acc + (gsize)cv->reach_pos[e] * g->cout;

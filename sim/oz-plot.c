@@ -340,8 +340,7 @@ static gboolean read_raster(Fig *f, GError **error) {
 /* One run's point before the lines are formed. */
 typedef struct {
     guint run;
-    const char *group; /* (transfer none): a string of the figure's */
-    guint order;       /* the group's place in the legend: its name's in byte order */
+    const char *group; /* (transfer none): a string of the figure's (one per name) */
     double x, y;
 } Level;
 
@@ -349,7 +348,6 @@ typedef struct {
     Fig *f;
     char **by;     /* the --by keys */
     GArray *pts;   /* of Level */
-    GPtrArray *groups; /* group labels in order of first appearance (transfer none) */
     GError *error; /* the first error; rows after it are skipped */
 } Levels;
 
@@ -427,24 +425,17 @@ static void levels_row(guint i, sqlite3_stmt *st, gpointer data) {
                 where);
         return;
     }
-    guint order = 0;
-    while (order < l->groups->len && l->groups->pdata[order] != group)
-        order++;
-    if (order == l->groups->len)
-        g_ptr_array_add(l->groups, (char *)group);
-    Level p = {i, group, order, x, 100.0 * sqlite3_column_double(st, 3)};
+    Level p = {i, group, x, 100.0 * sqlite3_column_double(st, 3)};
     g_array_append_val(l->pts, p);
 }
 
-/* g_ptr_array_sort's order of two strings. */
-static gint compare_names(gconstpointer a, gconstpointer b) {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
+/* Lines in the order of their names, so that figures of the same lines have the same
+ * colours and markers whatever order their runs ran in; points in x order. */
 static gint compare_levels(gconstpointer a, gconstpointer b) {
     const Level *p = a, *q = b;
-    if (p->order != q->order)
-        return p->order < q->order ? -1 : 1;
+    const int by_name = strcmp(p->group, q->group);
+    if (by_name != 0)
+        return by_name;
     if (p->x != q->x)
         return p->x < q->x ? -1 : 1;
     return p->run < q->run ? -1 : p->run > q->run;
@@ -468,7 +459,7 @@ static gboolean read_levels(Fig *f, GError **error) {
     g_autofree char *runs_title = oz_study_title(f->study);
     g_free(f->title);
     f->title = g_strdup_printf("%s: final test accuracy against %s", runs_title, o->x);
-    Levels l = {f, by, g_array_new(FALSE, FALSE, sizeof(Level)), g_ptr_array_new(), NULL};
+    Levels l = {f, by, g_array_new(FALSE, FALSE, sizeof(Level)), NULL};
     gboolean ok = oz_study_each_run_rows(
         f->study,
         "SELECT scenario, overrides, scenario_path, (SELECT accuracy FROM epochs WHERE"
@@ -478,20 +469,11 @@ static gboolean read_levels(Fig *f, GError **error) {
         g_propagate_error(error, l.error);
         ok = FALSE;
     }
-    /* The lines in the order of their names, so that figures of the same lines have the
-     * same colours and markers whatever order their runs ran in. */
-    g_ptr_array_sort(l.groups, compare_names);
-    for (guint i = 0; i < l.pts->len; i++) {
-        Level *p = &g_array_index(l.pts, Level, i);
-        p->order = 0;
-        while (l.groups->pdata[p->order] != p->group)
-            p->order++;
-    }
     g_array_sort(l.pts, compare_levels);
     for (guint i = 0; ok && i < l.pts->len; i++) {
         const Level *p = &g_array_index(l.pts, Level, i);
         const Level *q = i ? &g_array_index(l.pts, Level, i - 1) : NULL;
-        if (q && q->order == p->order && q->x == p->x) {
+        if (q && q->group == p->group && q->x == p->x) {
             OzStudyRun *a = run_at(f, q->run), *b = run_at(f, p->run);
             g_set_error(error, OZ_STUDY_ERROR, OZ_STUDY_ERROR_INPUT,
                         "plot --what levels: runs %s (id %" G_GINT64_FORMAT ") and %s (id %"
@@ -507,7 +489,6 @@ static gboolean read_levels(Fig *f, GError **error) {
         add_pt(f, p->run, "final test accuracy", p->group, p->group, p->x, p->y, NULL);
     }
     g_array_free(l.pts, TRUE);
-    g_ptr_array_free(l.groups, TRUE);
     return ok;
 }
 
