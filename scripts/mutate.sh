@@ -52,6 +52,12 @@ MUTATIONS = [
     ("levels-lines-in-run-order", "sim/oz-plot.c",
      "const int by_name = strcmp(p->group, q->group);", "const int by_name = 0;",
      "test-plot-levels", "plot_levels/the_data_has_one_point_per_run_at_its_level_with_its_last_test_accuracy"),
+    ("blas-kernels-warning-always", "sim/oz-main.c",
+     "if (then && g_ascii_strcasecmp(then, now) != 0)", "if (then)",
+     "test-e2e-claims", "e2e_claims/a_run_logs_its_blas_kernels_and_a_resume_on_other_kernels_warns"),
+    ("blas-kernels-not-logged", "sim/oz-run.c",
+     'oz_log_batch_add(b, OZ_ROW_PARAMETER, "sSs", "run", "blas_kernels", oz_blas_kernels());', "",
+     "test-e2e-claims", "e2e_claims/a_run_logs_its_blas_kernels_and_a_resume_on_other_kernels_warns"),
     # --- dkp's start (tests/test-learning.c)
     ("dkp-random-start-ignored", "feedback/oz-feedback.c",
      "if (ops == &random_ops || (ops->trained && draw_trained)) {", "if (ops == &random_ops) {",

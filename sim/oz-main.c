@@ -25,6 +25,7 @@
 #include "sim/oz-run.h"
 #include "sim/oz-study.h"
 
+#include "engine/oz-blas.h"
 #include "engine/oz-dist.h"
 #include "engine/oz-par.h"
 #include <glib/gstdio.h>
@@ -323,6 +324,33 @@ static gboolean restore_state(sqlite3 *db, gint64 id, OzRun *run, GError **error
     return TRUE;
 }
 
+/* A run continued with other OpenBLAS kernels than it started with goes on correctly but
+ * rounds its products differently, so it is no longer the same bits as an uninterrupted
+ * run: say so, and how to keep them (runs older than the record say nothing). */
+static void warn_other_kernels(sqlite3 *db, gint64 id) {
+    sqlite3_stmt *st = NULL;
+    if (oz_dist_rank() > 0 ||
+        sqlite3_prepare_v2(db,
+                           "SELECT value FROM parameters WHERE run_id = ? AND owner = 'run' AND "
+                           "key = 'blas_kernels'",
+                           -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return;
+    }
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *then = (const char *)sqlite3_column_text(st, 0);
+        const char *now = oz_blas_kernels();
+        if (then && g_ascii_strcasecmp(then, now) != 0)
+            fprintf(stderr,
+                    "opzosim: warning: run %" G_GINT64_FORMAT " started with OpenBLAS's %s "
+                    "kernels and continues with %s: its results will differ in the last bits "
+                    "from an uninterrupted run (OPENBLAS_CORETYPE=%s keeps the first)\n",
+                    id, then, now, then);
+    }
+    sqlite3_finalize(st);
+}
+
 /* Finds the newest unfinished run with this scenario's name in db, restores its last
  * checkpoint into run and (given the log: rank 0) continues the run row. */
 static gboolean resume_run(OzRunLog *log, sqlite3 *db, OzScenario *sc, OzRun *run, GError **error) {
@@ -346,6 +374,7 @@ static gboolean resume_run(OzRunLog *log, sqlite3 *db, OzScenario *sc, OzRun *ru
                     "--resume: only training runs (run.mode = train) can be resumed");
         return FALSE;
     }
+    warn_other_kernels(db, id);
     return restore_state(db, id, run, error) && (!log || oz_runlog_resume_run(log, id, error));
 }
 
@@ -635,7 +664,7 @@ static void print_banner(const App *app, const char *db_path, int threads) {
             threads == 1 ? "" : "s");
     if (oz_dist_size() > 1)
         fprintf(stderr, " per process, %d processes", oz_dist_size());
-    fprintf(stderr, "\n");
+    fprintf(stderr, ", OpenBLAS %s kernels\n", oz_blas_kernels());
 }
 
 /* The plan, one mini-batch per idle turn, until it is done, a signal or fault stops it,
@@ -1179,9 +1208,9 @@ static int dispatch(int argc, char **argv) {
         return EXIT_USAGE;
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
-        printf("opzosim %s (SQLite %s, libuv %s, GLib %u.%u.%u)\n", OZ_VERSION,
-               sqlite3_libversion(), uv_version_string(), glib_major_version,
-               glib_minor_version, glib_micro_version);
+        printf("opzosim %s (SQLite %s, libuv %s, GLib %u.%u.%u, OpenBLAS %s kernels)\n", OZ_VERSION,
+               sqlite3_libversion(), uv_version_string(), glib_major_version, glib_minor_version,
+               glib_micro_version, oz_blas_kernels());
         return EXIT_OK;
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||

@@ -4,6 +4,7 @@
 #include "io/oz-nir.h"
 #include "sim/oz-checkpoint.h"
 
+#include "engine/oz-blas.h"
 #include "engine/oz-dist.h"
 #include "neurons/oz-hardware.h"
 
@@ -626,6 +627,9 @@ OzLogBatch *oz_run_structure_rows(OzRun *run) {
         }
     }
     hardware_rows(run, b);
+    /* The kernels that round its products (engine/oz-blas.h): the last bits of a run
+     * depend on them, as on the thread count. */
+    oz_log_batch_add(b, OZ_ROW_PARAMETER, "sSs", "run", "blas_kernels", oz_blas_kernels());
     return b;
 }
 

@@ -110,6 +110,42 @@ Test(e2e_claims, resume_with_a_changed_scenario_exits_2_saying_so) {
     cr_assert_eq(oz_test_q(db, "select count(*) from runs where status = 'finished'"), 1);
 }
 
+/* The kernel set OpenBLAS multiplies with decides the last bits of a run, so the run log
+ * keeps the one a run started with, and a resume on another set says so (and only then).
+ * Prescott and Nehalem are SSE kernel sets every x86-64 machine runs. */
+Test(e2e_claims, a_run_logs_its_blas_kernels_and_a_resume_on_other_kernels_warns) {
+    struct {
+        const char *start, *resume;
+        gboolean warns;
+    } cases[] = {{"Prescott", "Prescott", FALSE}, {"Prescott", "Nehalem", TRUE}};
+    for (int i = 0; i < 2; i++) {
+        g_setenv("OPENBLAS_CORETYPE", cases[i].start, TRUE);
+        run_interrupted();
+        cr_assert_eq(oz_test_q(db, "select max(id) from runs where status = 'interrupted'"), i + 1);
+        g_setenv("OPENBLAS_CORETYPE", cases[i].resume, TRUE);
+        char *err = NULL;
+        int rc = oz_test_run(&err, "run", scenario, "--db", db, "--resume", NULL);
+        g_unsetenv("OPENBLAS_CORETYPE");
+        cr_assert_eq(rc, 0, "%s", err);
+        g_autofree char *banner = g_strdup_printf(", OpenBLAS %s kernels\n", cases[i].resume);
+        cr_assert(strstr(err, banner), "the banner names the kernels: %s", err);
+        g_autofree char *warning = g_strdup_printf(
+            "opzosim: warning: run %d started with OpenBLAS's Prescott kernels and continues "
+            "with %s: its results will differ in the last bits from an uninterrupted run "
+            "(OPENBLAS_CORETYPE=Prescott keeps the first)\n",
+            i + 1, cases[i].resume);
+        cr_assert_eq(strstr(err, warning) != NULL, cases[i].warns, "case %d: %s", i, err);
+        cr_assert_eq(strstr(err, "warning") != NULL, cases[i].warns, "case %d: %s", i, err);
+        g_free(err);
+        g_autofree char *q = g_strdup_printf(
+            "select group_concat(value) from parameters where run_id = %d and owner = 'run' "
+            "and key = 'blas_kernels'",
+            i + 1);
+        g_autofree char *kept = oz_test_qs(db, q);
+        cr_assert_str_eq(kept, "Prescott", "the run keeps the kernels it started with");
+    }
+}
+
 /* An interruption state written by a build that stored fewer tensors (as one from before
  * a counter was added) lacks one this build needs: resuming it could not continue as
  * the uninterrupted run would, so it is refused, naming the tensor. */
