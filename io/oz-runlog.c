@@ -98,7 +98,7 @@ static const char schema_sql[] =
     "CREATE INDEX IF NOT EXISTS epochs_by_phase ON epochs(phase, run_id);"
     /* Per-operation energies in picojoules (docs/ENERGY.md gives each source).  NULL: the
      * model has no figure for that operation, and a view marks the result as not covering
-     * every operation.  The rows are seeded by seed_sql, after migrate_columns has given an
+     * every operation.  The rows are seeded by seed_sql, after oz_runlog_migrate has given an
      * older table the training columns. */
     "CREATE TABLE IF NOT EXISTS energy_models("
     "  model TEXT PRIMARY KEY, synop_pj REAL, mac_pj REAL, neuron_update_pj REAL,"

@@ -1173,7 +1173,7 @@ static void usage(FILE *f) {
                "               write a trained network as a NIR graph (docs/INTEROP.md)\n"
                "  plot DB [--run ID|NAME]... [--sweep TAG] --what KIND --out FILE.{png,svg,pdf}\n"
                "               [--data FILE.csv]   draw a figure; KIND: curves, raster, rates,\n"
-               "               energy, grad or ops\n"
+               "               energy, grad, ops or levels\n"
                "  report DB [--run ID|NAME]... [--sweep TAG] [--format text|markdown|csv|html]\n"
                "               the tables of a study (accuracy, rates, SynOps, energy)\n"
                "  runs DB      list the runs of a run log\n"
