@@ -23,8 +23,12 @@
 # CONV_TEST_LIMIT (0: the whole sets; small numbers for a quick demonstration),
 # CONV_NICE (0: the runs' nice level), CONV_GRAD_EVERY (20: the cosine to BP is measured on
 # every 20th training batch, about 2% more time; the training is the same bits with it or
-# without; 0 turns it off).  Keep CONV_GRAD_EVERY and CONV_THREADS the same across the
-# sessions of a study: they are part of a run's scenario, and --resume refuses a change.
+# without; 0 turns it off).  Keep CONV_GRAD_EVERY the same across the sessions of a study:
+# it is part of a run's scenario (an override), and --resume refuses a change.  Keep
+# CONV_THREADS too: --resume accepts another thread count, but the runs table keeps the
+# first session's and the s/epoch column would mix thread counts.
+# A run that failed (a numeric fault, say) is not resumed: the study stops at the end with
+# its message; delete its log to run it again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs/conv}
@@ -60,6 +64,11 @@ run_one() { # NAME: run (or resume) one scenario; its progress goes to OUTDIR/RU
   st=$(status "$db" "$name")
   case $st in
     finished) echo "$name: finished"; return 0 ;;
+    failed)
+      echo "$name: failed earlier ($(sqlite3 "$db" "select ifnull(message, 'no message') from runs
+        where name = '$name' order by id desc limit 1")); not resumed: see $out/$name.log,
+        and delete $db to run it again" >&2
+      return 0 ;;
     "") ;;
     *) resume=(--resume) ;;
   esac
@@ -111,13 +120,17 @@ md "
   from runs r order by r.id" > "$out/results-s$seed.md"
 
 # Table 7: firing rate per layer and SynOps per sample, inference (the last test epoch),
-# and the training operations per sample by kind (the last training epoch).
+# and the training operations per sample by kind (the last training epoch).  The total
+# rate is the paper's "Total fr": every hidden neuron's spikes over every hidden neuron's
+# ticks (weighted by layer size, so the large first layer counts most).
 md "
   with last as (select run_id, max(epoch) as epoch from epochs group by run_id),
   rate as (select f.run_id,
       max(case when population = 'h1' then rate end) as h1,
       max(case when population = 'h2' then rate end) as h2,
-      max(case when population = 'h3' then rate end) as h3
+      max(case when population = 'h3' then rate end) as h3,
+      sum(case when population in ('h1', 'h2', 'h3') then spikes end) * 1.0 /
+        sum(case when population in ('h1', 'h2', 'h3') then neuron_ticks end) as total
     from firing_rates f join last using (run_id, epoch) where f.phase = 'test'
     group by f.run_id),
   inf as (select s.run_id, sum(s.synops) * 1.0 / max(s.samples) as synops,
@@ -129,8 +142,10 @@ md "
   fb as (select t.run_id, sum(t.feedback_macs) as feedback
     from training_ops t join last using (run_id, epoch) group by t.run_id)
   select substr(r.name, 13, length(r.name) - 12 - length('-s$seed')) as scenario,
-    printf('%.4f', rate.h1) as 'h1 rate', printf('%.4f', rate.h2) as 'h2 rate',
-    printf('%.4f', rate.h3) as 'h3 rate',
+    ifnull(case when rate.h1 is not null then printf('%.4f', rate.h1) end, '–') as 'h1 rate',
+    ifnull(case when rate.h2 is not null then printf('%.4f', rate.h2) end, '–') as 'h2 rate',
+    ifnull(case when rate.h3 is not null then printf('%.4f', rate.h3) end, '–') as 'h3 rate',
+    ifnull(case when rate.total is not null then printf('%.4f', rate.total) end, '–') as 'total rate',
     printf('%.3f M', inf.synops / 1e6) as 'SynOps/sample (inference)',
     printf('%.3f M', inf.macs / 1e6) as 'dense MACs/sample (inference)',
     printf('%.2f M', tr.synops * 1.0 / tr.samples / 1e6) as 'training: forward SynOps',

@@ -534,11 +534,14 @@ static void draw_title(const char *title) {
     plschr(0.0, 0.85);
 }
 
-/* The data range of panel p, padded; for a log panel in log10 units. */
-static void panel_range(const Fig *f, int p, double *x0, double *x1, double *y0, double *y1) {
+/* The data range of panel p, padded; for a log panel in log10 units.  A panel without
+ * points (the gradient variance of epochs that measured one batch, say) takes x from the
+ * whole figure and y from 0 to 1 (one decade on a log axis).  Returns its point count. */
+static guint panel_range(const Fig *f, int p, double *x0, double *x1, double *y0, double *y1) {
     gboolean logy = g_array_index(f->logy, gboolean, p);
     *x0 = *y0 = INFINITY;
     *x1 = *y1 = -INFINITY;
+    guint n = 0;
     for (guint i = 0; i < f->pts->len; i++) {
         const Pt *q = &g_array_index(f->pts, Pt, i);
         if (strcmp(q->panel, f->panels->pdata[p]) != 0)
@@ -548,6 +551,17 @@ static void panel_range(const Fig *f, int p, double *x0, double *x1, double *y0,
         *x1 = MAX(*x1, q->x);
         *y0 = MIN(*y0, y);
         *y1 = MAX(*y1, y);
+        n++;
+    }
+    if (n == 0) {
+        for (guint i = 0; i < f->pts->len; i++) {
+            *x0 = MIN(*x0, g_array_index(f->pts, Pt, i).x);
+            *x1 = MAX(*x1, g_array_index(f->pts, Pt, i).x);
+        }
+        if (!(*x0 <= *x1))
+            *x0 = *x1 = 0.0;
+        *y0 = 0.0;
+        *y1 = 1.0;
     }
     if (*x1 <= *x0) {
         *x0 -= 0.5;
@@ -569,6 +583,7 @@ static void panel_range(const Fig *f, int p, double *x0, double *x1, double *y0,
     double dx = *x1 - *x0;
     *x0 -= 0.02 * dx;
     *x1 += 0.02 * dx;
+    return n;
 }
 
 /* The label of a log axis at log10 value v: 10 to the power (PLplot's #u, #d: up, down). */
@@ -672,11 +687,13 @@ static void draw_lines(const Fig *f) {
     double h = (top - bottom - gap * (np - 1)) / np;
     for (int p = 0; p < np; p++) {
         double x0, x1, y0, y1;
-        panel_range(f, p, &x0, &x1, &y0, &y1);
+        guint n = panel_range(f, p, &x0, &x1, &y0, &y1);
         gboolean logy = g_array_index(f->logy, gboolean, p);
         double vy1 = top - p * (h + gap);
         frame(0.09, 0.645, vy1 - h, vy1, x0, x1, y0, y1, logy, TRUE,
               p == np - 1 ? f->xlabel : NULL, f->ylabels->pdata[p], f->panels->pdata[p]);
+        if (n == 0)
+            plptex(0.5 * (x0 + x1), 0.5 * (y0 + y1), 1.0, 0.0, 0.5, "no data in the run log");
         /* Consecutive points of one run and series form a line. */
         g_autoptr(GArray) xs = g_array_new(FALSE, FALSE, sizeof(PLFLT));
         g_autoptr(GArray) ys = g_array_new(FALSE, FALSE, sizeof(PLFLT));

@@ -297,6 +297,24 @@ Test(report, grad_data_equals_grad_stats) {
     }
 }
 
+/* A panel without points — no variance, as when an epoch measured one batch — is drawn
+ * empty (with a note) beside the others, instead of an axis over an empty range (which
+ * hung PLplot's axis drawing). */
+Test(report, grad_without_variance_draws_the_cosines_and_an_empty_panel) {
+    oz_test_exec(db, "update grad_stats set variance = null");
+    g_autoptr(GPtrArray) rows = plot_data("grad", NULL, 2);
+    cr_assert_eq((gint64)rows->len, oz_test_q(db, "select count(cos_bp) from grad_stats"));
+    for (guint i = 0; i < rows->len; i++)
+        cr_assert(g_str_has_prefix(sfield(rows, i, 2), "cosine"), "%s", sfield(rows, i, 2));
+    g_autofree char *png = g_strdup_printf("%s/grad.png", dir);
+    assert_png(png, 1100, 680);
+    g_autofree char *svg = g_strdup_printf("%s/grad.svg", dir);
+    char *err = NULL;
+    cr_assert_eq(plot("grad", svg, NULL, NULL, &err), 0, "%s", err);
+    g_free(err);
+    assert_svg(svg);
+}
+
 Test(report, ops_data_is_the_training_counts_per_sample_in_millions) {
     g_autoptr(GPtrArray) rows = plot_data("ops", NULL, 2);
     cr_assert_eq(rows->len, 2 * 4);
