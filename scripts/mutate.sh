@@ -58,6 +58,9 @@ MUTATIONS = [
     ("blas-kernels-not-logged", "sim/oz-run.c",
      'oz_log_batch_add(b, OZ_ROW_PARAMETER, "sSs", "run", "blas_kernels", oz_blas_kernels());', "",
      "test-e2e-claims", "e2e_claims/a_run_logs_its_blas_kernels_and_a_resume_on_other_kernels_warns"),
+    ("plot-draws-infinite-values", "sim/oz-plot.c",
+     "if (!isfinite(x) || !isfinite(y))\n        return;", "",
+     "test-report", "report/a_value_that_is_not_finite_is_left_out_of_the_figure_and_its_data"),
     # --- dkp's start (tests/test-learning.c)
     ("dkp-random-start-ignored", "feedback/oz-feedback.c",
      "if (ops == &random_ops || (ops->trained && draw_trained)) {", "if (ops == &random_ops) {",

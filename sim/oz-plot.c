@@ -82,8 +82,12 @@ static int style_index(Fig *f, const char *name) {
     return (int)f->styles->len - 1;
 }
 
+/* A point to draw.  A value that is not finite (the loss of a run that diverged) cannot
+ * be drawn: it is left out of the figure and of --data alike. */
 static void add_pt(Fig *f, guint run, const char *panel, const char *series, const char *style,
                    double x, double y, const char *note) {
+    if (!isfinite(x) || !isfinite(y))
+        return;
     Pt p = {.run = run,
             .panel = (char *)keep(f, panel),
             .series = (char *)keep(f, series),

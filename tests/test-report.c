@@ -196,6 +196,26 @@ Test(report, curves_data_holds_every_epoch_row_with_its_accuracy_and_loss) {
     }
 }
 
+/* The loss of a run that diverged is not finite: it cannot be drawn, so it is left out of
+ * the figure and of --data, and the rest is drawn (PLplot would otherwise get an infinite
+ * axis and warn). */
+Test(report, a_value_that_is_not_finite_is_left_out_of_the_figure_and_its_data) {
+    oz_test_exec(db, "update epochs set loss = 9e999 where run_id = 1 and epoch = 1 and "
+                     "phase = 'train'");
+    cr_assert_eq(oz_test_q(db, "select count(*) from epochs where loss > 1e308"), 1);
+    g_autofree char *png = g_strdup_printf("%s/inf.png", dir);
+    g_autofree char *csv = g_strdup_printf("%s/inf.csv", dir);
+    char *err = NULL;
+    cr_assert_eq(plot("curves", png, csv, NULL, &err), 0, "%s", err);
+    cr_assert(!strstr(err, "PLPLOT"), "%s", err);
+    g_free(err);
+    assert_png(png, 1100, 680);
+    g_autoptr(GPtrArray) rows = read_csv(csv);
+    cr_assert_eq(rows->len, 1 + 2 * 2 * 2 * 2 - 1, "every point but the infinite loss");
+    for (guint i = 1; i < rows->len; i++)
+        cr_assert(isfinite(field(rows, i, 5)), "row %u: %s", i, sfield(rows, i, 5));
+}
+
 Test(report, raster_data_has_one_mark_per_recorded_spike_of_the_sample) {
     const char *const one[] = {"--run", "2", NULL};
     g_autoptr(GPtrArray) rows = plot_data("raster", one, 1);
