@@ -371,6 +371,23 @@ int oz_runlog_schema_version(sqlite3 *db) {
     return version;
 }
 
+char *oz_runlog_parameter(sqlite3 *db, gint64 run_id, const char *owner, const char *key) {
+    sqlite3_stmt *st = NULL;
+    char *value = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT value FROM parameters WHERE run_id = ? AND owner = ? AND "
+                           "key = ?",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, run_id);
+        sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, key, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+            value = g_strdup((const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    return value;
+}
+
 gboolean oz_runlog_migrate(sqlite3 *db, const char *path, GError **error) {
     int version = oz_runlog_schema_version(db);
     if (version > OZ_RUNLOG_SCHEMA_VERSION) {

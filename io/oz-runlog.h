@@ -114,6 +114,9 @@ gboolean oz_runlog_finish_run(OzRunLog *log, const char *status, const char *mes
  * a newer schema version is refused (OZ_RUNLOG_ERROR_VERSION); path only names the log in
  * messages. */
 gboolean oz_runlog_migrate(struct sqlite3 *db, const char *path, GError **error);
+/* The value of run_id's parameters row (owner, key), or NULL: no such row, a NULL value, a
+ * log older than the table (transfer full). */
+char *oz_runlog_parameter(struct sqlite3 *db, gint64 run_id, const char *owner, const char *key);
 /* PRAGMA user_version of db (0 for a log made before versions were kept), −1 on error. */
 int oz_runlog_schema_version(struct sqlite3 *db);
 /* The SQLite handle, for tests and fault injection.  (transfer none) */

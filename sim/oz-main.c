@@ -328,27 +328,16 @@ static gboolean restore_state(sqlite3 *db, gint64 id, OzRun *run, GError **error
  * rounds its products differently, so it is no longer the same bits as an uninterrupted
  * run: say so, and how to keep them (runs older than the record say nothing). */
 static void warn_other_kernels(sqlite3 *db, gint64 id) {
-    sqlite3_stmt *st = NULL;
-    if (oz_dist_rank() > 0 ||
-        sqlite3_prepare_v2(db,
-                           "SELECT value FROM parameters WHERE run_id = ? AND owner = 'run' AND "
-                           "key = 'blas_kernels'",
-                           -1, &st, NULL) != SQLITE_OK) {
-        sqlite3_finalize(st);
+    if (oz_dist_rank() > 0)
         return;
-    }
-    sqlite3_bind_int64(st, 1, id);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        const char *then = (const char *)sqlite3_column_text(st, 0);
-        const char *now = oz_blas_kernels();
-        if (then && g_ascii_strcasecmp(then, now) != 0)
-            fprintf(stderr,
-                    "opzosim: warning: run %" G_GINT64_FORMAT " started with OpenBLAS's %s "
-                    "kernels and continues with %s: its results will differ in the last bits "
-                    "from an uninterrupted run (OPENBLAS_CORETYPE=%s keeps the first)\n",
-                    id, then, now, then);
-    }
-    sqlite3_finalize(st);
+    g_autofree char *then = oz_runlog_parameter(db, id, "run", "blas_kernels");
+    const char *now = oz_blas_kernels();
+    if (then && g_ascii_strcasecmp(then, now) != 0)
+        fprintf(stderr,
+                "opzosim: warning: run %" G_GINT64_FORMAT " started with OpenBLAS's %s kernels "
+                "and continues with %s: its results will differ in the last bits from an "
+                "uninterrupted run (OPENBLAS_CORETYPE=%s keeps the first)\n",
+                id, then, now, then);
 }
 
 /* Finds the newest unfinished run with this scenario's name in db, restores its last

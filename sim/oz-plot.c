@@ -540,7 +540,8 @@ static void draw_title(const char *title) {
 
 /* The data range of panel p, padded; for a log panel in log10 units.  A panel without
  * points (the gradient variance of epochs that measured one batch, say) takes x from the
- * whole figure and y from 0 to 1 (one decade on a log axis).  Returns its point count. */
+ * whole figure (which has points: an empty figure is refused before drawing) and y from 0
+ * to 1 (one decade on a log axis).  Returns its point count. */
 static guint panel_range(const Fig *f, int p, double *x0, double *x1, double *y0, double *y1) {
     gboolean logy = g_array_index(f->logy, gboolean, p);
     *x0 = *y0 = INFINITY;
@@ -562,8 +563,6 @@ static guint panel_range(const Fig *f, int p, double *x0, double *x1, double *y0
             *x0 = MIN(*x0, g_array_index(f->pts, Pt, i).x);
             *x1 = MAX(*x1, g_array_index(f->pts, Pt, i).x);
         }
-        if (!(*x0 <= *x1))
-            *x0 = *x1 = 0.0;
         *y0 = 0.0;
         *y1 = 1.0;
     }

@@ -166,17 +166,7 @@ OzStudy *oz_study_open(const char *path, GError **error) {
 /* [rule] name as the run ran: the parameters table if it has it, else the scenario text
  * with the overrides (SECTION.KEY=VALUE lines) applied, else the default, opzo. */
 static char *run_rule(sqlite3 *db, gint64 id, const char *scenario, const char *overrides) {
-    sqlite3_stmt *st = NULL;
-    char *rule = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT value FROM parameters WHERE run_id = ? AND owner = 'rule' AND "
-                           "key = 'name'",
-                           -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(st, 1, id);
-        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-            rule = g_strdup((const char *)sqlite3_column_text(st, 0));
-    }
-    sqlite3_finalize(st);
+    char *rule = oz_runlog_parameter(db, id, "rule", "name");
     if (rule)
         return rule;
     if (overrides) {
