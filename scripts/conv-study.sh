@@ -29,6 +29,12 @@
 # first session's and the s/epoch column would mix thread counts.
 # A run that failed (a numeric fault, say) is not resumed: the study stops at the end with
 # its message; delete its log to run it again.
+# CONV_TABLES_ONLY=1 starts and resumes nothing: it writes the tables and figures of the runs
+# that have finished so far (the pending ones named above the tables), to look at a study
+# while it runs; it reads the logs only, so it may run beside the study itself.
+# Every time the tables are written, OUTDIR/seeds.md is written too: the last test accuracy
+# of every finished run of every seed in OUTDIR, and, seed by seed, the orderings the paper
+# claims (docs/RESULTS.md); an ordering holds only if it holds in every seed listed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs/conv}
@@ -41,6 +47,7 @@ train_limit=${CONV_TRAIN_LIMIT:-0}
 test_limit=${CONV_TEST_LIMIT:-0}
 nice_level=${CONV_NICE:-0}
 grad_every=${CONV_GRAD_EVERY:-20}
+tables_only=${CONV_TABLES_ONLY:-0}
 [[ $grad_every =~ ^[0-9]+$ ]] || { echo "CONV_GRAD_EVERY: expected a whole number, got '$grad_every'" >&2; exit 2; }
 grad=()
 [ "$grad_every" -gt 0 ] &&
@@ -80,11 +87,13 @@ run_one() { # NAME: run (or resume) one scenario; its progress goes to OUTDIR/RU
     echo "$name: stopped with exit $? (see $out/$name.log; run the study again to resume)"
 }
 
-for n in $names; do
-  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
-  run_one "$n" &
-done
-wait
+if [ "$tables_only" != 1 ]; then
+  for n in $names; do
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+    run_one "$n" &
+  done
+  wait
+fi
 
 logs=() pending=()
 for n in $names; do
@@ -97,7 +106,7 @@ for n in $names; do
 done
 if [ ${#pending[@]} -gt 0 ]; then
   echo "not finished yet: ${pending[*]}; run the study again to continue" >&2
-  exit 1
+  [ "$tables_only" = 1 ] && [ ${#logs[@]} -gt 0 ] || exit 1
 fi
 
 merged=$out/fmnist-conv-s$seed.sqlite
@@ -182,4 +191,26 @@ cat "$out/table7-s$seed.md"
 if [ -s "$out/cosine-s$seed.md" ]; then
   echo; echo "### Cosine to BP per conv layer"; cat "$out/cosine-s$seed.md"
 fi
+
+# Every seed in OUTDIR side by side: one line per finished run (scenario, seed, last test
+# accuracy, total hidden rate and SynOps per sample at inference), then the paper's
+# orderings seed by seed.
+for f in "$out"/fmnist-conv-*-s*.sqlite; do
+  [ -f "$f" ] || continue
+  sqlite3 -separator '|' "$f" "
+    with r as (select * from runs where status = 'finished' and name like 'fmnist-conv-%-s%'
+        order by id desc limit 1),
+      last as (select max(epoch) as epoch from epochs, r where run_id = r.id and phase = 'test')
+    select substr(r.name, 13, length(r.name) - 12 - length('-s' || r.seed)), r.seed,
+      (select accuracy from epochs, last where run_id = r.id and phase = 'test'
+         and epochs.epoch = last.epoch),
+      (select sum(spikes) * 1.0 / sum(neuron_ticks) from firing_rates, last
+         where run_id = r.id and phase = 'test' and firing_rates.epoch = last.epoch
+         and population in ('h1', 'h2', 'h3')),
+      (select sum(synops) * 1.0 / max(samples) from synops, last
+         where run_id = r.id and phase = 'test' and synops.epoch = last.epoch)
+    from r" 2>/dev/null || true
+done | awk -F'|' -f scripts/conv-seeds.awk > "$out/seeds.md"
+[ -n "${pending[*]}" ] && echo && echo "### Not finished yet: ${pending[*]}"
+echo; echo "### Seeds side by side ($out/seeds.md)"; cat "$out/seeds.md"
 echo; echo "logs merged into $merged; figures $out/fmnist-conv-*-s$seed.png"
