@@ -17,7 +17,8 @@
 #                            where a rule's updates part from BP's (docs/ALGORITHM.md §12);
 #   OUTDIR/fmnist-conv-{curves,rates,ops,energy,grad}-sSEED.png  the figures.
 # Environment: CONV_RUNS (the scenario names, default "opzo-ll bp-ll opzo bp dfa dkp zo
-# dfa-ll dkp-ll zo-ll"), CONV_EPOCHS (10), CONV_SEED (2022; another seed gives other run
+# dfa-ll dkp-ll zo-ll readout-ll"; the last is a control: LL alone, no global signal reaches
+# the hidden layers), CONV_EPOCHS (10), CONV_SEED (2022; another seed gives other run
 # names and logs, so seeds 0 and 1 sit beside 2022), CONV_JOBS (1: runs at a time),
 # CONV_THREADS (threads per run: 2 with one job, 1 with several), CONV_TRAIN_LIMIT and
 # CONV_TEST_LIMIT (0: the whole sets; small numbers for a quick demonstration),
@@ -38,7 +39,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs/conv}
-names=${CONV_RUNS:-opzo-ll bp-ll opzo bp dfa dkp zo dfa-ll dkp-ll zo-ll}
+names=${CONV_RUNS:-opzo-ll bp-ll opzo bp dfa dkp zo dfa-ll dkp-ll zo-ll readout-ll}
 epochs=${CONV_EPOCHS:-10}
 seed=${CONV_SEED:-2022}
 jobs=${CONV_JOBS:-1}
