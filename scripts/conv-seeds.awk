@@ -9,7 +9,6 @@ function pct(x) { return sprintf("%.2f", 100 * x) }
   if (!(sc in seen_sc)) { seen_sc[sc] = 1; scs[++nsc] = sc }
   if (!(sd in seen_sd)) { seen_sd[sd] = 1; sds[++nsd] = sd }
   key = sc SUBSEP sd
-  has[key] = 1
   if ($3 != "") acc[key] = $3
   if ($4 != "") rate[key] = $4
   if ($5 != "") synops[key] = $5
